@@ -1,0 +1,151 @@
+//! The [`Layer`] trait every layer implements, the [`Parameters`] trait for
+//! layers with weights, the forward [`Mode`], and weight initialisation.
+
+use crate::{Flat, Shape, Tensor};
+use rand::Rng;
+
+/// Training or inference: only [`Dropout`](crate::Dropout) behaves
+/// differently, and it draws its mask from the generator given here.
+pub enum Mode<'a> {
+    /// Inference: dropout is the identity.
+    Infer,
+    /// Training: dropout draws a fresh mask from this generator.
+    Train(&'a mut dyn Rng),
+}
+
+/// A layer that maps a batch of `C x H x W` inputs to a batch of outputs of
+/// the shape [`Shape`] gives.
+///
+/// `forward` writes into an output buffer the caller owns. `backward` reads
+/// the input and output of the forward pass, overwrites `dx` with the
+/// gradient with respect to the input (when asked for), and **adds** the
+/// parameter gradients into `grads` (`+=`), so a mini-batch is a sum.
+///
+/// The output shape is a separate set of const parameters checked against
+/// [`Shape`] with `const { assert!(..) }`: a wrong buffer is a build error
+/// that states the formula.
+pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> + Parameters {
+    /// What forward keeps for backward, per sample, beyond its input and
+    /// output (dropout's mask; `()` for every other layer).
+    type Cache: Flat;
+
+    /// Forward pass over a batch of `B` samples.
+    fn forward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
+        &self,
+        x: &[Tensor<C, H, W>; B],
+        y: &mut [Tensor<OC, OH, OW>; B],
+        cache: &mut [Self::Cache; B],
+        mode: &mut Mode<'_>,
+    );
+
+    /// Backward pass: `dx` (if given) is overwritten with dL/dx, and the
+    /// parameter gradients are added into `grads`.
+    #[allow(clippy::too_many_arguments)]
+    fn backward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
+        &self,
+        x: &[Tensor<C, H, W>; B],
+        y: &[Tensor<OC, OH, OW>; B],
+        cache: &[Self::Cache; B],
+        dy: &[Tensor<OC, OH, OW>; B],
+        dx: Option<&mut [Tensor<C, H, W>; B]>,
+        grads: &mut Self,
+    );
+}
+
+/// How to draw initial weights. Biases start at zero.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    /// He (Kaiming) normal: `N(0, 2 / fan_in)`, for ReLU networks
+    /// (PyTorch `nn.init.kaiming_normal_`).
+    He,
+    /// Xavier (Glorot) normal: `N(0, 2 / (fan_in + fan_out))`
+    /// (PyTorch `nn.init.xavier_normal_`).
+    Xavier,
+    /// `N(0, std^2)` with the given standard deviation (the seed-1 tutorial
+    /// uses `1/K` for the conv filter and `1/L` for the dense layer).
+    Normal(f32),
+}
+
+impl Init {
+    /// The standard deviation for a weight with these fan-in and fan-out.
+    pub fn std(self, fan_in: usize, fan_out: usize) -> f32 {
+        match self {
+            Init::He => crate::math::libm_sqrt(2.0 / fan_in as f32),
+            Init::Xavier => crate::math::libm_sqrt(2.0 / (fan_in + fan_out) as f32),
+            Init::Normal(s) => s,
+        }
+    }
+
+    /// Fills `w` with `N(0, std^2)` draws from `rng` (deterministic for a
+    /// seeded generator).
+    pub fn fill(self, w: &mut [f32], fan_in: usize, fan_out: usize, rng: &mut dyn Rng) {
+        let std = self.std(fan_in, fan_out);
+        for v in w {
+            let z: f32 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, rng);
+            *v = z * std;
+        }
+    }
+}
+
+/// One parameter tensor of a layer, as PyTorch's `state_dict` names and
+/// shapes it (`weight` is `[OUT_C, IN_C, K, K]` for a conv and
+/// `[N_OUT, N_IN]` for a dense layer).
+pub struct ParamTensor<'a> {
+    /// `"weight"` or `"bias"`.
+    pub name: &'static str,
+    /// The PyTorch shape.
+    pub shape: &'a [usize],
+    /// The values, in PyTorch (row-major) order.
+    pub data: &'a [f32],
+}
+
+/// A layer's learnable parameters (none for activations and pooling).
+pub trait Parameters: Flat {
+    /// Draws initial weights (biases to zero). No-op without parameters.
+    fn init(&mut self, _init: Init, _rng: &mut dyn Rng) {}
+
+    /// Calls `f` with each parameter tensor, in `state_dict` order.
+    fn visit(&self, _f: &mut dyn FnMut(ParamTensor<'_>)) {}
+}
+
+/// Implements [`Shape`] (output = input), [`Parameters`] (none) and
+/// [`Flat`] for a parameterless element-wise layer.
+macro_rules! elementwise_layer {
+    ($name:ident) => {
+        // SAFETY: zero-sized.
+        unsafe impl $crate::Flat for $name {}
+        impl $crate::Parameters for $name {}
+        impl<const C: usize, const H: usize, const W: usize> $crate::Shape<C, H, W> for $name {
+            const OUT_C: usize = C;
+            const OUT_H: usize = H;
+            const OUT_W: usize = W;
+        }
+    };
+}
+pub(crate) use elementwise_layer;
+
+/// Asserts at build time that a layer's output buffer has the shape its
+/// `Shape` impl gives, naming the layer.
+macro_rules! assert_out_shape {
+    ($layer:literal, $OC:ident, $OH:ident, $OW:ident) => {
+        const {
+            assert!(
+                $OC == <Self as $crate::Shape<C, H, W>>::OUT_C
+                    && $OH == <Self as $crate::Shape<C, H, W>>::OUT_H
+                    && $OW == <Self as $crate::Shape<C, H, W>>::OUT_W,
+                concat!($layer, ": the output buffer's shape must be the one the layer's Shape formula gives")
+            )
+        }
+    };
+}
+pub(crate) use assert_out_shape;
+
+/// Applies `f(x, y)` element-wise over a batch: the forward pass of an
+/// element-wise activation writes `y = f(x)`; its backward pass writes
+/// `dx = f'(x, y) * dy` through the same walk.
+#[inline]
+pub(crate) fn zip_map<const N: usize, T: Flat, U: Flat>(out: &mut [U; N], a: &[T; N], b: &[T; N], f: impl Fn(f32, f32) -> f32) {
+    for ((o, a), b) in out.as_flat_mut().iter_mut().zip(a.as_flat()).zip(b.as_flat()) {
+        *o = f(*a, *b);
+    }
+}

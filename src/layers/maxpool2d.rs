@@ -1,0 +1,149 @@
+//! `MaxPool2d`: the largest value of each `P x P` window, stride `P`, ceil mode.
+//!
+//! Forward: `y[c][i][j] = max over the window rows iP..min(iP+P, H), columns jP..min(jP+P, W)`.
+//! Partial windows at the right and bottom edges are kept (ceil mode).
+//!
+//! Backward: `dL/dx = dy[c][i][j]` at the position of the window's maximum,
+//! `0` elsewhere. **Ties**: when several inputs of a window equal the
+//! maximum, the whole gradient goes to the *first* of them in row-major
+//! order — PyTorch's choice, and the one that keeps `backward` the exact
+//! derivative of a single `max` selection. (The 001 tutorial's loop copies
+//! the gradient to *every* tied position instead, which counts it several
+//! times.)
+
+use crate::layer::{assert_out_shape, Layer, Mode};
+use crate::{pool_out, Flat, Tensor};
+
+/// Max pooling over `P x P` windows with stride `P`, keeping partial edge
+/// windows (ceil mode).
+///
+/// PyTorch: `nn.MaxPool2d(P, ceil_mode=True)`.
+///
+/// # Shapes
+/// Input `C x H x W`, output `C x pool_out(H, P) x pool_out(W, P)` with
+/// `pool_out(n, P) = ceil(n / P)`.
+///
+/// ```
+/// use constnet::{Flat, Layer, MaxPool2d, Mode, Tensor};
+/// // The worked example of tutorial 001: 3x3 -> 2x2, edge windows kept.
+/// let x = Tensor::<1, 3, 3>::from_array([[[1., 2., 1.], [0., 2., 0.], [1., 2., 1.]]]);
+/// let mut y = [Tensor::<1, 2, 2>::zeroed()];
+/// MaxPool2d::<2>.forward(&[x], &mut y, &mut [()], &mut Mode::Infer);
+/// assert_eq!(y[0].0, [[[2., 1.], [2., 1.]]]);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MaxPool2d<const P: usize>;
+
+/// Pooling layers share the output-shape rule.
+macro_rules! pool_shape {
+    ($name:ident) => {
+        // SAFETY: zero-sized.
+        unsafe impl<const P: usize> $crate::Flat for $name<P> {}
+        impl<const P: usize> $crate::Parameters for $name<P> {}
+        impl<const P: usize, const C: usize, const H: usize, const W: usize> $crate::Shape<C, H, W> for $name<P> {
+            const OUT_C: usize = C;
+            const OUT_H: usize = pool_out(H, P);
+            const OUT_W: usize = pool_out(W, P);
+        }
+    };
+}
+pub(crate) use pool_shape;
+pool_shape!(MaxPool2d);
+
+/// The input rows (or columns) of output window `o`: `oP .. min(oP + P, n)`.
+#[inline(always)]
+pub(crate) fn window(o: usize, p: usize, n: usize) -> core::ops::Range<usize> {
+    o * p..(o * p + p).min(n)
+}
+
+impl<const P: usize> MaxPool2d<P> {
+    /// Position `(row, column)` of the first maximum of a window (row-major).
+    #[inline]
+    fn argmax<const H: usize, const W: usize>(x: &[[f32; W]; H], oy: usize, ox: usize) -> (usize, usize) {
+        let mut best = (oy * P, ox * P);
+        for iy in window(oy, P, H) {
+            for ix in window(ox, P, W) {
+                if x[iy][ix] > x[best.0][best.1] {
+                    best = (iy, ix);
+                }
+            }
+        }
+        best
+    }
+}
+
+impl<const P: usize, const C: usize, const H: usize, const W: usize> Layer<C, H, W> for MaxPool2d<P> {
+    type Cache = ();
+
+    fn forward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
+        &self,
+        x: &[Tensor<C, H, W>; B],
+        y: &mut [Tensor<OC, OH, OW>; B],
+        _cache: &mut [(); B],
+        _mode: &mut Mode<'_>,
+    ) {
+        assert_out_shape!("MaxPool2d", OC, OH, OW);
+        for (x, y) in x.iter().zip(y.iter_mut()) {
+            for (xc, yc) in x.0.iter().zip(y.0.iter_mut()) {
+                for (oy, yrow) in yc.iter_mut().enumerate() {
+                    for (ox, v) in yrow.iter_mut().enumerate() {
+                        let (iy, ix) = Self::argmax(xc, oy, ox);
+                        *v = xc[iy][ix];
+                    }
+                }
+            }
+        }
+    }
+
+    fn backward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
+        &self,
+        x: &[Tensor<C, H, W>; B],
+        _y: &[Tensor<OC, OH, OW>; B],
+        _cache: &[(); B],
+        dy: &[Tensor<OC, OH, OW>; B],
+        dx: Option<&mut [Tensor<C, H, W>; B]>,
+        _grads: &mut Self,
+    ) {
+        assert_out_shape!("MaxPool2d", OC, OH, OW);
+        let Some(dx) = dx else { return };
+        dx.zero();
+        for b in 0..B {
+            for c in 0..C {
+                for oy in 0..OH {
+                    for ox in 0..OW {
+                        let (iy, ix) = Self::argmax(&x[b].0[c], oy, ox);
+                        dx[b].0[c][iy][ix] += dy[b].0[c][oy][ox];
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::check_layer;
+
+    #[test]
+    fn gradients_even_size() {
+        check_layer::<MaxPool2d<2>, 2, 2, 4, 6, 2, 2, 3>(21).unwrap();
+    }
+
+    #[test]
+    fn gradients_partial_windows() {
+        check_layer::<MaxPool2d<2>, 1, 3, 5, 7, 3, 3, 4>(22).unwrap();
+        check_layer::<MaxPool2d<3>, 2, 1, 7, 5, 1, 3, 2>(23).unwrap();
+    }
+
+    #[test]
+    fn ties_route_to_the_first_maximum() {
+        let x = [Tensor::<1, 2, 2>::from_array([[[3.0, 3.0], [1.0, 3.0]]])];
+        let mut y = [Tensor::<1, 1, 1>::zeroed()];
+        MaxPool2d::<2>.forward(&x, &mut y, &mut [()], &mut Mode::Infer);
+        let mut dx = [Tensor::<1, 2, 2>::zeroed()];
+        let dy = [Tensor::<1, 1, 1>::splat(1.0)];
+        MaxPool2d::<2>.backward(&x, &y, &[()], &dy, Some(&mut dx), &mut MaxPool2d);
+        assert_eq!(dx[0].0, [[[1.0, 0.0], [0.0, 0.0]]]);
+    }
+}

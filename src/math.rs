@@ -1,0 +1,131 @@
+//! Small numeric kernels written so the compiler vectorises them: sums use
+//! one accumulator per lane (a single scalar accumulator does not vectorise,
+//! see DESIGN.md), and stable forms of the sigmoid and log-sum-exp.
+
+/// Lanes of the independent accumulators used by [`dot`] and [`sum`].
+const LANES: usize = 16;
+
+/// Dot product `sum_i a[i] * b[i]` over `min(a.len(), b.len())` elements.
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f32; LANES];
+    let mut ca = a.chunks_exact(LANES);
+    let mut cb = b.chunks_exact(LANES);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut s = 0.0;
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        s += x * y;
+    }
+    s + reduce(&acc)
+}
+
+/// Sum of the elements, with lane accumulators.
+#[inline]
+pub fn sum(a: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let mut c = a.chunks_exact(LANES);
+    for x in &mut c {
+        for l in 0..LANES {
+            acc[l] += x[l];
+        }
+    }
+    c.remainder().iter().sum::<f32>() + reduce(&acc)
+}
+
+#[inline]
+fn reduce(acc: &[f32; LANES]) -> f32 {
+    let mut h = *acc;
+    let mut w = LANES / 2;
+    while w > 0 {
+        for l in 0..w {
+            h[l] += h[l + w];
+        }
+        w /= 2;
+    }
+    h[0]
+}
+
+/// `y[i] += alpha * x[i]`.
+#[inline]
+pub fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += alpha * x;
+    }
+}
+
+/// The logistic sigmoid `1 / (1 + e^-z)`, computed so that neither branch
+/// overflows: for `z < 0` it uses `e^z / (1 + e^z)`.
+#[inline]
+pub fn sigmoid(z: f32) -> f32 {
+    if z >= 0.0 {
+        1.0 / (1.0 + libm_exp(-z))
+    } else {
+        let e = libm_exp(z);
+        e / (1.0 + e)
+    }
+}
+
+/// `ln(1 + e^x)` without overflow (softplus).
+#[inline]
+pub fn softplus(x: f32) -> f32 {
+    if x > 0.0 { x + libm_log1p(libm_exp(-x)) } else { libm_log1p(libm_exp(x)) }
+}
+
+/// `e^x`, from `libm` so `std` and `no_std` builds give identical bits.
+#[inline]
+pub fn libm_exp(x: f32) -> f32 {
+    libm::expf(x)
+}
+
+/// `ln(1 + x)` in `no_std`.
+#[inline]
+pub fn libm_log1p(x: f32) -> f32 {
+    libm::log1pf(x)
+}
+
+/// `ln(x)` in `no_std`.
+#[inline]
+pub fn libm_ln(x: f32) -> f32 {
+    libm::logf(x)
+}
+
+/// `tanh(x)` in `no_std`.
+#[inline]
+pub fn libm_tanh(x: f32) -> f32 {
+    libm::tanhf(x)
+}
+
+/// `sqrt(x)` in `no_std`.
+#[inline]
+pub fn libm_sqrt(x: f32) -> f32 {
+    libm::sqrtf(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_and_sum_match_plain_loops() {
+        let a: [f32; 37] = core::array::from_fn(|i| i as f32 * 0.5 - 3.0);
+        let b: [f32; 37] = core::array::from_fn(|i| 1.0 - i as f32 * 0.25);
+        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((dot(&a, &b) - plain).abs() < 1e-3, "{} vs {}", dot(&a, &b), plain);
+        assert!((sum(&a) - a.iter().sum::<f32>()).abs() < 1e-4);
+    }
+
+    #[test]
+    fn sigmoid_is_stable_at_extremes() {
+        assert_eq!(sigmoid(1e4), 1.0);
+        assert_eq!(sigmoid(-1e4), 0.0);
+        assert!((sigmoid(0.0) - 0.5).abs() < 1e-7);
+        assert!((softplus(1e4) - 1e4).abs() < 1.0);
+        assert_eq!(softplus(-1e4), 0.0);
+    }
+}

@@ -1,0 +1,357 @@
+//! Networks: an input shape and an ordered list of named layers, declared
+//! once with [`network!`]; the compiler infers every intermediate shape.
+
+use crate::layer::{Init, Mode, ParamTensor};
+use crate::Flat;
+use rand::Rng;
+
+/// Where one layer's parameters sit in the flat view of a network's
+/// parameter struct (in `f32`s), for optimizers and freezing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerInfo {
+    /// The layer's field name, e.g. `"conv"`.
+    pub name: &'static str,
+    /// Offset of its first parameter in [`Flat::as_flat`] of the network.
+    pub offset: usize,
+    /// Number of parameters (0 for activations and pooling).
+    pub len: usize,
+}
+
+/// A network written by [`network!`]: the parameter struct implements it.
+///
+/// The gradients of a network have exactly the shape of its parameters, so
+/// the gradient struct *is* the parameter struct (`Grads = Params`), and so
+/// is an optimizer's per-parameter state.
+pub trait Network: Flat {
+    /// One input sample, e.g. `Tensor<1, 28, 28>`.
+    type Input: Flat;
+    /// One output sample (the last layer's output).
+    type Output: Flat;
+    /// The input of the last layer (logits, when it is a sigmoid or softmax).
+    type Logits: Flat;
+    /// Every layer's output for a batch of `B` (also used for their gradients).
+    type Activations<const B: usize>: Flat;
+    /// What the forward pass writes: activations and layer caches.
+    type Workspace<const B: usize>: Flat;
+    /// The layers in order, with where their parameters sit.
+    const LAYERS: &'static [LayerInfo];
+
+    /// Forward pass of a batch: fills `ws` with every layer's output.
+    fn forward<const B: usize>(&self, x: &[Self::Input; B], ws: &mut Self::Workspace<B>, mode: &mut Mode<'_>);
+
+    /// Backward pass from `delta`'s last-layer entry (dL/dOutput, set by the
+    /// caller): fills the other entries of `delta` and **adds** every
+    /// parameter gradient into `grads`.
+    fn backward<const B: usize>(
+        &self,
+        x: &[Self::Input; B],
+        ws: &Self::Workspace<B>,
+        delta: &mut Self::Activations<B>,
+        grads: &mut Self,
+    );
+
+    /// Backward pass that skips the last layer: starts from dL/dLogits (the
+    /// gradient of a fused loss such as
+    /// [`bce_with_logits`](crate::loss::bce_with_logits)), in `delta`'s
+    /// second-to-last entry.
+    fn backward_from_logits<const B: usize>(
+        &self,
+        x: &[Self::Input; B],
+        ws: &Self::Workspace<B>,
+        delta: &mut Self::Activations<B>,
+        grads: &mut Self,
+    );
+
+    /// The network's outputs in a workspace after `forward`.
+    fn output<const B: usize>(ws: &Self::Workspace<B>) -> &[Self::Output; B];
+    /// The last layer's inputs (logits) in a workspace after `forward`.
+    fn logits<const B: usize>(ws: &Self::Workspace<B>) -> &[Self::Logits; B];
+    /// Where `backward` reads dL/dOutput.
+    fn output_grad<const B: usize>(delta: &mut Self::Activations<B>) -> &mut [Self::Output; B];
+    /// Where `backward_from_logits` reads dL/dLogits.
+    fn logits_grad<const B: usize>(delta: &mut Self::Activations<B>) -> &mut [Self::Logits; B];
+
+    /// Initialises every layer's weights with `init` (biases to zero).
+    fn init(&mut self, init: Init, rng: &mut dyn Rng);
+
+    /// Calls `f(layer, tensor)` for every parameter tensor, in order:
+    /// `("conv", weight)`, `("conv", bias)`, `("dense", weight)`, …
+    fn visit(&self, f: &mut dyn FnMut(&'static str, ParamTensor<'_>));
+
+    /// The layer named `name`, if there is one.
+    fn layer(name: &str) -> Option<(usize, &'static LayerInfo)> {
+        Self::LAYERS.iter().enumerate().find(|(_, l)| l.name == name)
+    }
+
+    /// Inference on one sample, without allocation: runs `forward` in
+    /// [`Mode::Infer`] and returns the output.
+    fn predict<'w>(&self, x: &Self::Input, ws: &'w mut Self::Workspace<1>) -> &'w Self::Output {
+        self.forward(core::array::from_ref(x), ws, &mut Mode::Infer);
+        &Self::output(ws)[0]
+    }
+
+    /// The predicted class of one sample: the index of the largest output,
+    /// or for a single output (a sigmoid), `1` when it is at least `0.5`.
+    fn classify(&self, x: &Self::Input, ws: &mut Self::Workspace<1>) -> usize {
+        class_of(self.predict(x, ws).as_flat())
+    }
+
+    /// Total number of parameters.
+    fn num_params() -> usize {
+        Self::LAYERS.iter().map(|l| l.len).sum()
+    }
+}
+
+/// The class an output vector stands for: argmax (first on ties), or for a
+/// single probability, `p >= 0.5`.
+pub fn class_of(out: &[f32]) -> usize {
+    if out.len() == 1 {
+        return (out[0] >= 0.5) as usize;
+    }
+    let mut best = 0;
+    for (i, &v) in out.iter().enumerate() {
+        if v > out[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Declares a network: an input shape and an ordered list of named layers.
+///
+/// `network! { pub mod NAME { input: Tensor<C, H, W>, layer: Type, … } }`
+/// writes a module `NAME` holding:
+///
+/// - `Params`: a `#[repr(C)]` struct with one public field per layer, which
+///   implements [`Network`]; `Grads` is the same type;
+/// - `Activations<B>`: one `[Tensor; B]` field per layer output (also the
+///   gradients with respect to them in the backward pass);
+/// - `Caches<B>` and `Workspace<B>` (`act` + `cache`), what `forward` fills;
+/// - a module per layer with its `In` and `Out` tensor types, computed by the
+///   compiler from [`Shape`](crate::Shape): no size is written twice.
+///
+/// The layer list needs at least two layers. The layer types are resolved in
+/// the module that invokes the macro.
+///
+/// ```
+/// use constnet::{network, Conv2d, Dense, Flat, Network, Relu, Sigmoid, Tensor};
+///
+/// network! {
+///     /// The seed-1 network: one 3x3 filter ('same'), ReLU, dense to one output, sigmoid.
+///     pub mod seed1 {
+///         input: Tensor<1, 28, 28>,
+///         conv: Conv2d<1, 1, 3, 1, 1, false>,
+///         relu: Relu,
+///         dense: Dense<784, 1, false>,
+///         sigmoid: Sigmoid,
+///     }
+/// }
+///
+/// let net = seed1::Params::zeroed();
+/// let mut ws = seed1::Workspace::<1>::zeroed();
+/// let p = net.predict(&Tensor::zeroed(), &mut ws);
+/// assert_eq!(p.0[0][0][0], 0.5);
+/// assert_eq!(seed1::Params::num_params(), 9 + 784);
+/// ```
+///
+/// A list whose shapes don't fit does not build, and the message names the
+/// rule and the sizes (`evaluation of <Dense<676, 1, false> as Shape<1, 28, 28>>::OUT_C failed:
+/// Dense: N_IN must equal C*H*W, the size of its flattened input`):
+///
+/// ```compile_fail
+/// use constnet::{network, Conv2d, Dense, Relu, Sigmoid, Tensor};
+/// network! {
+///     pub mod seed1 {
+///         input: Tensor<1, 28, 28>,
+///         conv: Conv2d<1, 1, 3, 1, 1, false>,
+///         relu: Relu,
+///         dense: Dense<676, 1, false>, // a 'valid' conv would give 26*26 = 676; this one is 'same'
+///         sigmoid: Sigmoid,
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! network {
+    (
+        $(#[$meta:meta])*
+        $vis:vis mod $name:ident {
+            input: $input:ty,
+            $first:ident : $first_ty:ty
+            $(, $layer:ident : $ty:ty)+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[allow(unused_imports, dead_code, non_camel_case_types)]
+        $vis mod $name {
+            use super::*;
+            use $crate::{Flat as _, Layer as _, Parameters as _};
+
+            /// One input sample.
+            pub type Input = $input;
+            /// The input of the network, seen as the output of "layer 0".
+            pub mod input {
+                /// The input tensor type.
+                pub type Out = super::Input;
+            }
+            $crate::network!(@shapes input; $first : $first_ty $(, $layer : $ty)+);
+
+            /// The parameters: one field per layer, in order. Gradients and
+            /// optimizer state have this same type.
+            #[repr(C)]
+            #[derive(Clone, Debug, PartialEq)]
+            pub struct Params {
+                #[doc = concat!("`", stringify!($first_ty), "`")]
+                pub $first: $first_ty,
+                $(#[doc = concat!("`", stringify!($ty), "`")] pub $layer: $ty,)+
+            }
+            /// The gradients of the parameters: the same struct.
+            pub type Grads = Params;
+            // SAFETY: repr(C) struct whose fields are all Flat (f32 arrays or ZSTs).
+            unsafe impl $crate::Flat for Params {}
+
+            /// Every layer's output for a batch of `B` samples.
+            #[repr(C)]
+            pub struct Activations<const B: usize> {
+                #[doc = concat!("Output of `", stringify!($first), "`.")]
+                pub $first: [$first::Out; B],
+                $(#[doc = concat!("Output of `", stringify!($layer), "`.")] pub $layer: [$layer::Out; B],)+
+            }
+            // SAFETY: repr(C) struct of arrays of tensors.
+            unsafe impl<const B: usize> $crate::Flat for Activations<B> {}
+
+            /// What each layer keeps from forward for backward.
+            #[repr(C)]
+            pub struct Caches<const B: usize> {
+                #[doc = concat!("Cache of `", stringify!($first), "`.")]
+                pub $first: [$first::Cache; B],
+                $(#[doc = concat!("Cache of `", stringify!($layer), "`.")] pub $layer: [$layer::Cache; B],)+
+            }
+            // SAFETY: repr(C) struct of arrays of Flat caches.
+            unsafe impl<const B: usize> $crate::Flat for Caches<B> {}
+
+            /// What the forward pass writes: activations and caches.
+            #[repr(C)]
+            pub struct Workspace<const B: usize> {
+                /// Every layer's output.
+                pub act: Activations<B>,
+                /// Every layer's cache.
+                pub cache: Caches<B>,
+            }
+            // SAFETY: repr(C) struct of two Flat structs.
+            unsafe impl<const B: usize> $crate::Flat for Workspace<B> {}
+
+            /// The network's output for one sample.
+            pub type Output = $crate::network!(@last_out $first $(, $layer)+);
+            /// The last layer's input for one sample.
+            pub type Logits = $crate::network!(@logits_out $first $(, $layer)+);
+
+            impl $crate::Network for Params {
+                type Input = Input;
+                type Output = Output;
+                type Logits = Logits;
+                type Activations<const B: usize> = Activations<B>;
+                type Workspace<const B: usize> = Workspace<B>;
+                const LAYERS: &'static [$crate::LayerInfo] = &[
+                    $crate::LayerInfo {
+                        name: stringify!($first),
+                        offset: ::core::mem::offset_of!(Params, $first) / 4,
+                        len: ::core::mem::size_of::<$first_ty>() / 4,
+                    },
+                    $($crate::LayerInfo {
+                        name: stringify!($layer),
+                        offset: ::core::mem::offset_of!(Params, $layer) / 4,
+                        len: ::core::mem::size_of::<$ty>() / 4,
+                    },)+
+                ];
+
+                fn forward<const B: usize>(&self, x: &[Input; B], ws: &mut Workspace<B>, mode: &mut $crate::Mode<'_>) {
+                    self.$first.forward(x, &mut ws.act.$first, &mut ws.cache.$first, mode);
+                    $crate::network!(@forward self, ws, mode; $first $(, $layer)+);
+                }
+
+                fn backward<const B: usize>(&self, x: &[Input; B], ws: &Workspace<B>, delta: &mut Activations<B>, grads: &mut Params) {
+                    $crate::network!(@backward self, ws, delta, grads; $first $(, $layer)+);
+                    self.$first.backward(x, &ws.act.$first, &ws.cache.$first, &delta.$first, None, &mut grads.$first);
+                }
+
+                fn backward_from_logits<const B: usize>(&self, x: &[Input; B], ws: &Workspace<B>, delta: &mut Activations<B>, grads: &mut Params) {
+                    $crate::network!(@backward_logits self, ws, delta, grads; $first $(, $layer)+);
+                    self.$first.backward(x, &ws.act.$first, &ws.cache.$first, &delta.$first, None, &mut grads.$first);
+                }
+
+                fn output<const B: usize>(ws: &Workspace<B>) -> &[Output; B] {
+                    $crate::network!(@last (&ws.act); $first $(, $layer)+)
+                }
+                fn logits<const B: usize>(ws: &Workspace<B>) -> &[Logits; B] {
+                    $crate::network!(@second_last (&ws.act); $first $(, $layer)+)
+                }
+                fn output_grad<const B: usize>(delta: &mut Activations<B>) -> &mut [Output; B] {
+                    $crate::network!(@last (&mut delta); $first $(, $layer)+)
+                }
+                fn logits_grad<const B: usize>(delta: &mut Activations<B>) -> &mut [Logits; B] {
+                    $crate::network!(@second_last (&mut delta); $first $(, $layer)+)
+                }
+
+                fn init(&mut self, init: $crate::Init, rng: &mut dyn $crate::rand::Rng) {
+                    self.$first.init(init, rng);
+                    $(self.$layer.init(init, rng);)+
+                }
+
+                fn visit(&self, f: &mut dyn FnMut(&'static str, $crate::ParamTensor<'_>)) {
+                    self.$first.visit(&mut |t| f(stringify!($first), t));
+                    $(self.$layer.visit(&mut |t| f(stringify!($layer), t));)+
+                }
+            }
+        }
+    };
+
+    // One module per layer: its input, output and cache types.
+    (@shapes $prev:ident; $layer:ident : $ty:ty $(, $rest:ident : $rest_ty:ty)*) => {
+        #[doc = concat!("Shapes of layer `", stringify!($layer), "`: `", stringify!($ty), "`.")]
+        pub mod $layer {
+            use super::*;
+            /// Input of this layer (output of the previous one).
+            pub type In = super::$prev::Out;
+            /// Output of this layer, computed from `In` by its `Shape` formula.
+            pub type Out = $crate::Tensor<
+                { <$ty as $crate::Shape<{ In::C }, { In::H }, { In::W }>>::OUT_C },
+                { <$ty as $crate::Shape<{ In::C }, { In::H }, { In::W }>>::OUT_H },
+                { <$ty as $crate::Shape<{ In::C }, { In::H }, { In::W }>>::OUT_W },
+            >;
+            /// What this layer keeps from forward for backward, per sample.
+            pub type Cache = <$ty as $crate::Layer<{ In::C }, { In::H }, { In::W }>>::Cache;
+        }
+        $crate::network!(@shapes $layer; $($rest : $rest_ty),*);
+    };
+    (@shapes $prev:ident;) => {};
+
+    // Forward through the pairs (previous, layer).
+    (@forward $s:ident, $ws:ident, $mode:ident; $prev:ident, $layer:ident $(, $rest:ident)*) => {
+        $s.$layer.forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.cache.$layer, $mode);
+        $crate::network!(@forward $s, $ws, $mode; $layer $(, $rest)*);
+    };
+    (@forward $s:ident, $ws:ident, $mode:ident; $last:ident) => {};
+
+    // Backward through the pairs, last pair first.
+    (@backward $s:ident, $ws:ident, $d:ident, $g:ident; $prev:ident, $layer:ident $(, $rest:ident)*) => {
+        $crate::network!(@backward $s, $ws, $d, $g; $layer $(, $rest)*);
+        $s.$layer.backward(&$ws.act.$prev, &$ws.act.$layer, &$ws.cache.$layer, &$d.$layer, Some(&mut $d.$prev), &mut $g.$layer);
+    };
+    (@backward $s:ident, $ws:ident, $d:ident, $g:ident; $last:ident) => {};
+
+    // The same, stopping before the last layer.
+    (@backward_logits $s:ident, $ws:ident, $d:ident, $g:ident; $a:ident, $b:ident) => {};
+    (@backward_logits $s:ident, $ws:ident, $d:ident, $g:ident; $prev:ident, $layer:ident $(, $rest:ident)+) => {
+        $crate::network!(@backward_logits $s, $ws, $d, $g; $layer $(, $rest)+);
+        $s.$layer.backward(&$ws.act.$prev, &$ws.act.$layer, &$ws.cache.$layer, &$d.$layer, Some(&mut $d.$prev), &mut $g.$layer);
+    };
+
+    (@last_out $last:ident) => { $last::Out };
+    (@last_out $a:ident $(, $rest:ident)+) => { $crate::network!(@last_out $($rest),+) };
+    (@logits_out $a:ident, $b:ident) => { $a::Out };
+    (@logits_out $a:ident $(, $rest:ident)+) => { $crate::network!(@logits_out $($rest),+) };
+    (@last ($($e:tt)*); $last:ident) => { $($e)* .$last };
+    (@last ($($e:tt)*); $a:ident $(, $rest:ident)+) => { $crate::network!(@last ($($e)*); $($rest),+) };
+    (@second_last ($($e:tt)*); $a:ident, $b:ident) => { $($e)* .$a };
+    (@second_last ($($e:tt)*); $a:ident $(, $rest:ident)+) => { $crate::network!(@second_last ($($e)*); $($rest),+) };
+}

@@ -1,0 +1,160 @@
+//! One allocation-free training step: forward, loss, backward, update.
+
+use crate::loss;
+use crate::network::class_of;
+use crate::optim::Optimizer;
+use crate::{Flat, Mode, Network, Tensor};
+use rand::Rng;
+
+/// A loss a network can be trained with, and where it attaches: on the
+/// network's output, or fused with the last layer on its logits.
+pub trait Loss<P: Network> {
+    /// One sample's target (a 0/1 label, a class index, a value).
+    type Target: Copy;
+    /// Whether the loss's gradient is with respect to the logits (the last
+    /// layer's input), so backward starts below the last layer.
+    const FROM_LOGITS: bool;
+
+    /// Mean loss over the batch; writes its gradient where backward reads it.
+    fn loss<const B: usize>(ws: &P::Workspace<B>, target: &[Self::Target; B], delta: &mut P::Activations<B>) -> f32;
+
+    /// How many of the batch's predictions match their targets.
+    fn correct<const B: usize>(ws: &P::Workspace<B>, target: &[Self::Target; B]) -> usize;
+}
+
+/// Binary log-loss fused with a final `Sigmoid` ([`loss::bce_with_logits`]);
+/// target 0.0 or 1.0.
+pub struct BceWithLogits;
+/// Binary log-loss on the output probability ([`loss::bce`]).
+pub struct Bce;
+/// Softmax cross-entropy fused with a final `Softmax` ([`loss::softmax_cross_entropy`]);
+/// target a class index.
+pub struct SoftmaxCrossEntropy;
+/// Squared error `(y - O)²/2` on the output ([`loss::mse`]).
+pub struct Mse;
+
+fn correct_binary<const B: usize>(out: &[Tensor<1, 1, 1>; B], target: &[f32; B]) -> usize {
+    out.iter().zip(target).filter(|(o, t)| class_of(o.as_flat()) == (**t >= 0.5) as usize).count()
+}
+
+impl<P: Network<Logits = Tensor<1, 1, 1>, Output = Tensor<1, 1, 1>>> Loss<P> for BceWithLogits {
+    type Target = f32;
+    const FROM_LOGITS: bool = true;
+    fn loss<const B: usize>(ws: &P::Workspace<B>, target: &[f32; B], delta: &mut P::Activations<B>) -> f32 {
+        loss::bce_with_logits_batch(P::logits(ws), target, P::logits_grad(delta))
+    }
+    fn correct<const B: usize>(ws: &P::Workspace<B>, target: &[f32; B]) -> usize {
+        correct_binary(P::output(ws), target)
+    }
+}
+
+impl<P: Network<Output = Tensor<1, 1, 1>>> Loss<P> for Bce {
+    type Target = f32;
+    const FROM_LOGITS: bool = false;
+    fn loss<const B: usize>(ws: &P::Workspace<B>, target: &[f32; B], delta: &mut P::Activations<B>) -> f32 {
+        loss::bce_batch(P::output(ws), target, P::output_grad(delta))
+    }
+    fn correct<const B: usize>(ws: &P::Workspace<B>, target: &[f32; B]) -> usize {
+        correct_binary(P::output(ws), target)
+    }
+}
+
+impl<P: Network<Output = Tensor<1, 1, 1>>> Loss<P> for Mse {
+    type Target = f32;
+    const FROM_LOGITS: bool = false;
+    fn loss<const B: usize>(ws: &P::Workspace<B>, target: &[f32; B], delta: &mut P::Activations<B>) -> f32 {
+        loss::mse_batch(P::output(ws), target, P::output_grad(delta))
+    }
+    fn correct<const B: usize>(ws: &P::Workspace<B>, target: &[f32; B]) -> usize {
+        correct_binary(P::output(ws), target)
+    }
+}
+
+impl<const N: usize, P: Network<Logits = Tensor<N, 1, 1>, Output = Tensor<N, 1, 1>>> Loss<P> for SoftmaxCrossEntropy {
+    type Target = usize;
+    const FROM_LOGITS: bool = true;
+    fn loss<const B: usize>(ws: &P::Workspace<B>, target: &[usize; B], delta: &mut P::Activations<B>) -> f32 {
+        loss::softmax_cross_entropy_batch(P::logits(ws), target, P::logits_grad(delta))
+    }
+    fn correct<const B: usize>(ws: &P::Workspace<B>, target: &[usize; B]) -> usize {
+        P::output(ws).iter().zip(target).filter(|(o, t)| o.argmax() == **t).count()
+    }
+}
+
+/// The buffers a training step writes: the forward workspace, the
+/// gradients with respect to every activation, and the parameter gradients.
+/// Create it zeroed (`TrainState::boxed_zeroed()` for big networks).
+#[repr(C)]
+pub struct TrainState<P: Network, const B: usize> {
+    /// Activations and caches of the forward pass.
+    pub ws: P::Workspace<B>,
+    /// dL/d(each activation).
+    pub delta: P::Activations<B>,
+    /// dL/d(each parameter), accumulated by backward.
+    pub grads: P,
+}
+
+// SAFETY: repr(C) struct of three Flat values (all f32 data, align 4).
+unsafe impl<P: Network, const B: usize> Flat for TrainState<P, B> {}
+
+/// Loss and number of correct predictions of one step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepResult {
+    /// Mean loss over the batch (before the update).
+    pub loss: f32,
+    /// Correct predictions in the batch (before the update).
+    pub correct: usize,
+}
+
+/// One training step on a batch of `B` samples, without allocation:
+/// zero the gradients, forward in training mode, loss, backward (from the
+/// logits for fused losses), optimizer update.
+///
+/// ```
+/// use constnet::{network, optim::Sgd, train::{train_step, BceWithLogits, TrainState},
+///                Dense, Flat, Network, Sigmoid, Tensor};
+/// use rand::SeedableRng;
+/// network! { mod tiny { input: Tensor<2, 1, 1>, dense: Dense<2, 1>, out: Sigmoid } }
+/// let mut net = tiny::Params::zeroed();
+/// let mut st = TrainState::<tiny::Params, 2>::zeroed();
+/// let mut opt = Sgd::new(1.0);
+/// let mut rng = rand::rngs::SmallRng::seed_from_u64(0);
+/// let x = [Tensor::from_array([[[1.0]], [[0.0]]]), Tensor::from_array([[[0.0]], [[1.0]]])];
+/// let first = train_step(&mut net, &x, &[1.0, 0.0], BceWithLogits, &mut opt, &mut st, &mut rng);
+/// for _ in 0..50 { train_step(&mut net, &x, &[1.0, 0.0], BceWithLogits, &mut opt, &mut st, &mut rng); }
+/// let last = train_step(&mut net, &x, &[1.0, 0.0], BceWithLogits, &mut opt, &mut st, &mut rng);
+/// assert!(last.loss < first.loss / 10.0 && last.correct == 2);
+/// ```
+pub fn train_step<P: Network, L: Loss<P>, O: Optimizer<P>, const B: usize>(
+    net: &mut P,
+    x: &[P::Input; B],
+    target: &[L::Target; B],
+    _loss: L,
+    opt: &mut O,
+    st: &mut TrainState<P, B>,
+    rng: &mut dyn Rng,
+) -> StepResult {
+    st.grads.zero();
+    net.forward(x, &mut st.ws, &mut Mode::Train(rng));
+    let loss = L::loss(&st.ws, target, &mut st.delta);
+    let correct = L::correct(&st.ws, target);
+    if L::FROM_LOGITS {
+        net.backward_from_logits(x, &st.ws, &mut st.delta, &mut st.grads);
+    } else {
+        net.backward(x, &st.ws, &mut st.delta, &mut st.grads);
+    }
+    opt.step(net, &st.grads);
+    StepResult { loss, correct }
+}
+
+/// Loss and correct predictions of a batch in inference mode (no update).
+pub fn evaluate<P: Network, L: Loss<P>, const B: usize>(
+    net: &P,
+    x: &[P::Input; B],
+    target: &[L::Target; B],
+    _loss: L,
+    st: &mut TrainState<P, B>,
+) -> StepResult {
+    net.forward(x, &mut st.ws, &mut Mode::Infer);
+    StepResult { loss: L::loss(&st.ws, target, &mut st.delta), correct: L::correct(&st.ws, target) }
+}
