@@ -105,7 +105,8 @@ pub mod kernels {
     /// Box blur, `1/9` everywhere.
     pub const BOX_BLUR: [[f32; 3]; 3] = [[1. / 9.; 3]; 3];
     /// Gaussian blur, `[[1,2,1],[2,4,2],[1,2,1]] / 16`.
-    pub const GAUSSIAN_BLUR: [[f32; 3]; 3] = [[1. / 16., 2. / 16., 1. / 16.], [2. / 16., 4. / 16., 2. / 16.], [1. / 16., 2. / 16., 1. / 16.]];
+    pub const GAUSSIAN_BLUR: [[f32; 3]; 3] =
+        [[1. / 16., 2. / 16., 1. / 16.], [2. / 16., 4. / 16., 2. / 16.], [1. / 16., 2. / 16., 1. / 16.]];
 
     /// Every kernel above with its name, for galleries.
     pub const ALL: [(&str, [[f32; 3]; 3]); 10] = [

@@ -68,7 +68,16 @@ fn fill_distinct(v: &mut [f32], rng: &mut SmallRng) {
 ///
 /// # Errors
 /// The first derivative that disagrees, with both values.
-pub fn check_layer<L, const B: usize, const C: usize, const H: usize, const W: usize, const OC: usize, const OH: usize, const OW: usize>(
+pub fn check_layer<
+    L,
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const OC: usize,
+    const OH: usize,
+    const OW: usize,
+>(
     seed: u64,
 ) -> Result<(), String>
 where
@@ -129,20 +138,21 @@ where
 }
 
 /// Checks the gradient `grad` of a scalar function `f` at `x` by central
-/// differences (for losses).
+/// differences with step `eps` (for losses and whole networks: a small step
+/// keeps a network's ReLUs and max-pools on the same side of their kinks).
 ///
 /// # Errors
 /// The first derivative that disagrees, with both values.
-pub fn check_scalar(what: &str, f: impl Fn(&[f32]) -> f64, x: &[f32], grad: &[f32]) -> Result<(), String> {
+pub fn check_scalar(what: &str, f: impl Fn(&[f32]) -> f64, x: &[f32], grad: &[f32], eps: f32) -> Result<(), String> {
     let mut x: Box<[f32]> = x.into();
     for i in 0..x.len() {
         let orig = x[i];
-        x[i] = orig + EPS;
+        x[i] = orig + eps;
         let up = f(&x);
-        x[i] = orig - EPS;
+        x[i] = orig - eps;
         let down = f(&x);
         x[i] = orig;
-        compare(&format!("{what}[{i}]"), grad[i] as f64, (up - down) / (2.0 * EPS as f64))?;
+        compare(&format!("{what}[{i}]"), grad[i] as f64, (up - down) / (2.0 * eps as f64))?;
     }
     Ok(())
 }

@@ -106,6 +106,10 @@ pub trait Parameters: Flat {
 
     /// Calls `f` with each parameter tensor, in `state_dict` order.
     fn visit(&self, _f: &mut dyn FnMut(ParamTensor<'_>)) {}
+
+    /// Calls `f(name, shape, values)` with each parameter tensor, mutably, in
+    /// the same order as [`Parameters::visit`] (for loading weights).
+    fn visit_mut(&mut self, _f: &mut dyn FnMut(&'static str, &[usize], &mut [f32])) {}
 }
 
 /// Implements [`Shape`] (output = input), [`Parameters`] (none) and
@@ -144,7 +148,12 @@ pub(crate) use assert_out_shape;
 /// element-wise activation writes `y = f(x)`; its backward pass writes
 /// `dx = f'(x, y) * dy` through the same walk.
 #[inline]
-pub(crate) fn zip_map<const N: usize, T: Flat, U: Flat>(out: &mut [U; N], a: &[T; N], b: &[T; N], f: impl Fn(f32, f32) -> f32) {
+pub(crate) fn zip_map<const N: usize, T: Flat, U: Flat>(
+    out: &mut [U; N],
+    a: &[T; N],
+    b: &[T; N],
+    f: impl Fn(f32, f32) -> f32,
+) {
     for ((o, a), b) in out.as_flat_mut().iter_mut().zip(a.as_flat()).zip(b.as_flat()) {
         *o = f(*a, *b);
     }

@@ -22,6 +22,7 @@
 //!     }
 //! }
 //!
+//! # fn main() {
 //! let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
 //! let mut net = seed1::Params::zeroed();
 //! net.init(Init::He, &mut rng);
@@ -32,6 +33,7 @@
 //! assert!(step.loss.is_finite());
 //! let mut ws = seed1::Workspace::<1>::zeroed();
 //! assert!(net.classify(&image, &mut ws) <= 1);
+//! # }
 //! ```
 //!
 //! The core is `#![no_std]` without `alloc`; the default `std` feature adds
@@ -60,9 +62,9 @@ mod tensor;
 pub mod train;
 
 pub use convolve::kernels;
-pub use flat::{check_flat, Flat};
+pub use flat::{Flat, check_flat};
 pub use layer::{Init, Layer, Mode, ParamTensor, Parameters};
 pub use layers::{AvgPool2d, Conv2d, Dense, Dropout, MaxPool2d, Relu, Sigmoid, Softmax, Tanh};
-pub use network::{class_of, LayerInfo, Network};
-pub use shape::{conv_out, pool_out, Shape};
+pub use network::{LayerInfo, Network, class_of};
+pub use shape::{Shape, conv_out, pool_out};
 pub use tensor::{Batch, Tensor};

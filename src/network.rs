@@ -1,8 +1,8 @@
 //! Networks: an input shape and an ordered list of named layers, declared
 //! once with [`network!`]; the compiler infers every intermediate shape.
 
-use crate::layer::{Init, Mode, ParamTensor};
 use crate::Flat;
+use crate::layer::{Init, Mode, ParamTensor};
 use rand::Rng;
 
 /// Where one layer's parameters sit in the flat view of a network's
@@ -78,6 +78,10 @@ pub trait Network: Flat {
     /// `("conv", weight)`, `("conv", bias)`, `("dense", weight)`, …
     fn visit(&self, f: &mut dyn FnMut(&'static str, ParamTensor<'_>));
 
+    /// Calls `f(layer, name, shape, values)` for every parameter tensor,
+    /// mutably, in the order of [`Network::visit`].
+    fn visit_mut(&mut self, f: &mut dyn FnMut(&'static str, &'static str, &[usize], &mut [f32]));
+
     /// The layer named `name`, if there is one.
     fn layer(name: &str) -> Option<(usize, &'static LayerInfo)> {
         Self::LAYERS.iter().enumerate().find(|(_, l)| l.name == name)
@@ -96,9 +100,12 @@ pub trait Network: Flat {
         class_of(self.predict(x, ws).as_flat())
     }
 
-    /// Total number of parameters.
-    fn num_params() -> usize {
-        Self::LAYERS.iter().map(|l| l.len).sum()
+    /// Number of learnable parameters (the tensors [`Network::visit`] names;
+    /// the unused bias storage of a `BIAS = false` layer is not counted).
+    fn num_params(&self) -> usize {
+        let mut n = 0;
+        self.visit(&mut |_, t| n += t.data.len());
+        n
     }
 }
 
@@ -130,8 +137,10 @@ pub fn class_of(out: &[f32]) -> usize {
 /// - a module per layer with its `In` and `Out` tensor types, computed by the
 ///   compiler from [`Shape`](crate::Shape): no size is written twice.
 ///
-/// The layer list needs at least two layers. The layer types are resolved in
-/// the module that invokes the macro.
+/// The layer list needs at least two layers. Invoke the macro at module
+/// level (not inside a function body): the written module reaches the layer
+/// types through `use super::*`, so they are resolved in the module that
+/// invokes the macro.
 ///
 /// ```
 /// use constnet::{network, Conv2d, Dense, Flat, Network, Relu, Sigmoid, Tensor};
@@ -147,11 +156,13 @@ pub fn class_of(out: &[f32]) -> usize {
 ///     }
 /// }
 ///
+/// # fn main() {
 /// let net = seed1::Params::zeroed();
 /// let mut ws = seed1::Workspace::<1>::zeroed();
 /// let p = net.predict(&Tensor::zeroed(), &mut ws);
 /// assert_eq!(p.0[0][0][0], 0.5);
-/// assert_eq!(seed1::Params::num_params(), 9 + 784);
+/// assert_eq!(net.num_params(), 9 + 784);
+/// # }
 /// ```
 ///
 /// A list whose shapes don't fit does not build, and the message names the
@@ -300,6 +311,11 @@ macro_rules! network {
                 fn visit(&self, f: &mut dyn FnMut(&'static str, $crate::ParamTensor<'_>)) {
                     self.$first.visit(&mut |t| f(stringify!($first), t));
                     $(self.$layer.visit(&mut |t| f(stringify!($layer), t));)+
+                }
+
+                fn visit_mut(&mut self, f: &mut dyn FnMut(&'static str, &'static str, &[usize], &mut [f32])) {
+                    self.$first.visit_mut(&mut |n, s, d| f(stringify!($first), n, s, d));
+                    $(self.$layer.visit_mut(&mut |n, s, d| f(stringify!($layer), n, s, d));)+
                 }
             }
         }

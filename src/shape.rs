@@ -20,10 +20,7 @@
 pub const fn conv_out(n: usize, k: usize, pad: usize, stride: usize) -> usize {
     assert!(stride > 0, "conv_out: STRIDE must be at least 1");
     assert!(k > 0, "conv_out: kernel size K must be at least 1");
-    assert!(
-        n + 2 * pad >= k,
-        "conv_out: kernel K is larger than the padded input N + 2*PAD"
-    );
+    assert!(n + 2 * pad >= k, "conv_out: kernel K is larger than the padded input N + 2*PAD");
     (n + 2 * pad - k) / stride + 1
 }
 

@@ -76,7 +76,13 @@ impl<const C: usize, const H: usize, const W: usize> Tensor<C, H, W> {
     /// If `s.len() != C*H*W`.
     pub fn from_slice(s: &[f32]) -> Self {
         let mut t = Self::zeroed();
-        assert_eq!(s.len(), Self::LEN, "Tensor::from_slice: expected C*H*W = {} values, received {}", Self::LEN, s.len());
+        assert_eq!(
+            s.len(),
+            Self::LEN,
+            "Tensor::from_slice: expected C*H*W = {} values, received {}",
+            Self::LEN,
+            s.len()
+        );
         t.as_flat_mut().copy_from_slice(s);
         t
     }

@@ -115,6 +115,7 @@ pub struct StepResult {
 ///                Dense, Flat, Network, Sigmoid, Tensor};
 /// use rand::SeedableRng;
 /// network! { mod tiny { input: Tensor<2, 1, 1>, dense: Dense<2, 1>, out: Sigmoid } }
+/// # fn main() {
 /// let mut net = tiny::Params::zeroed();
 /// let mut st = TrainState::<tiny::Params, 2>::zeroed();
 /// let mut opt = Sgd::new(1.0);
@@ -124,6 +125,7 @@ pub struct StepResult {
 /// for _ in 0..50 { train_step(&mut net, &x, &[1.0, 0.0], BceWithLogits, &mut opt, &mut st, &mut rng); }
 /// let last = train_step(&mut net, &x, &[1.0, 0.0], BceWithLogits, &mut opt, &mut st, &mut rng);
 /// assert!(last.loss < first.loss / 10.0 && last.correct == 2);
+/// # }
 /// ```
 pub fn train_step<P: Network, L: Loss<P>, O: Optimizer<P>, const B: usize>(
     net: &mut P,

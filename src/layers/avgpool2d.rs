@@ -8,8 +8,8 @@
 //! Backward: every input of the window receives `dy[c][i][j] / n_ij`.
 
 use super::maxpool2d::{pool_shape, window};
-use crate::layer::{assert_out_shape, Layer, Mode};
-use crate::{pool_out, Tensor};
+use crate::layer::{Layer, Mode, assert_out_shape};
+use crate::{Tensor, pool_out};
 
 /// Average pooling over `P x P` windows with stride `P`, keeping partial
 /// edge windows (ceil mode).

@@ -19,7 +19,7 @@
 //! forms of the seed tutorials (`dL/df = dL/dZ1 * X`).
 
 use crate::layer::{Init, Layer, Mode, ParamTensor, Parameters};
-use crate::{conv_out, math, Flat, Shape, Tensor};
+use crate::{Flat, Shape, Tensor, conv_out, math};
 use rand::Rng;
 
 /// 2-D convolution layer: `OUT_C` filters of `IN_C x K x K`, zero padding
@@ -72,13 +72,28 @@ pub struct Conv2d<
 }
 
 // SAFETY: repr(C) struct of f32 arrays.
-unsafe impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, const STRIDE: usize, const BIAS: bool>
-    Flat for Conv2d<IN_C, OUT_C, K, PAD, STRIDE, BIAS>
+unsafe impl<
+    const IN_C: usize,
+    const OUT_C: usize,
+    const K: usize,
+    const PAD: usize,
+    const STRIDE: usize,
+    const BIAS: bool,
+> Flat for Conv2d<IN_C, OUT_C, K, PAD, STRIDE, BIAS>
 {
 }
 
-impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, const STRIDE: usize, const BIAS: bool, const C: usize, const H: usize, const W: usize>
-    Shape<C, H, W> for Conv2d<IN_C, OUT_C, K, PAD, STRIDE, BIAS>
+impl<
+    const IN_C: usize,
+    const OUT_C: usize,
+    const K: usize,
+    const PAD: usize,
+    const STRIDE: usize,
+    const BIAS: bool,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+> Shape<C, H, W> for Conv2d<IN_C, OUT_C, K, PAD, STRIDE, BIAS>
 {
     const OUT_C: usize = {
         assert!(C == IN_C, "Conv2d: the input must have IN_C channels");
@@ -188,8 +203,17 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
     }
 }
 
-impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, const STRIDE: usize, const BIAS: bool, const C: usize, const H: usize, const W: usize>
-    Layer<C, H, W> for Conv2d<IN_C, OUT_C, K, PAD, STRIDE, BIAS>
+impl<
+    const IN_C: usize,
+    const OUT_C: usize,
+    const K: usize,
+    const PAD: usize,
+    const STRIDE: usize,
+    const BIAS: bool,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+> Layer<C, H, W> for Conv2d<IN_C, OUT_C, K, PAD, STRIDE, BIAS>
 {
     type Cache = ();
 
@@ -226,7 +250,14 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
 /// Views a tensor as another tensor type of the same shape: used where the
 /// const assertions above have proved that, e.g., `C == IN_C`.
 #[inline(always)]
-pub(crate) fn retype<const C1: usize, const H1: usize, const W1: usize, const C2: usize, const H2: usize, const W2: usize>(
+pub(crate) fn retype<
+    const C1: usize,
+    const H1: usize,
+    const W1: usize,
+    const C2: usize,
+    const H2: usize,
+    const W2: usize,
+>(
     t: &Tensor<C1, H1, W1>,
 ) -> &Tensor<C2, H2, W2> {
     const { assert!(C1 == C2 && H1 == H2 && W1 == W2, "retype: shapes differ") };
@@ -236,7 +267,14 @@ pub(crate) fn retype<const C1: usize, const H1: usize, const W1: usize, const C2
 
 /// Mutable form of [`retype`].
 #[inline(always)]
-pub(crate) fn retype_mut<const C1: usize, const H1: usize, const W1: usize, const C2: usize, const H2: usize, const W2: usize>(
+pub(crate) fn retype_mut<
+    const C1: usize,
+    const H1: usize,
+    const W1: usize,
+    const C2: usize,
+    const H2: usize,
+    const W2: usize,
+>(
     t: &mut Tensor<C1, H1, W1>,
 ) -> &mut Tensor<C2, H2, W2> {
     const { assert!(C1 == C2 && H1 == H2 && W1 == W2, "retype: shapes differ") };
@@ -244,8 +282,8 @@ pub(crate) fn retype_mut<const C1: usize, const H1: usize, const W1: usize, cons
     unsafe { &mut *(t as *mut Tensor<C1, H1, W1> as *mut Tensor<C2, H2, W2>) }
 }
 
-impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, const STRIDE: usize, const BIAS: bool> Parameters
-    for Conv2d<IN_C, OUT_C, K, PAD, STRIDE, BIAS>
+impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, const STRIDE: usize, const BIAS: bool>
+    Parameters for Conv2d<IN_C, OUT_C, K, PAD, STRIDE, BIAS>
 {
     /// Fans as PyTorch computes them: `fan_in = IN_C*K*K`, `fan_out = OUT_C*K*K`.
     fn init(&mut self, init: Init, rng: &mut dyn Rng) {
@@ -257,6 +295,13 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         f(ParamTensor { name: "weight", shape: &[OUT_C, IN_C, K, K], data: self.weight.as_flat() });
         if BIAS {
             f(ParamTensor { name: "bias", shape: &[OUT_C], data: &self.bias });
+        }
+    }
+
+    fn visit_mut(&mut self, f: &mut dyn FnMut(&'static str, &[usize], &mut [f32])) {
+        f("weight", &[OUT_C, IN_C, K, K], self.weight.as_flat_mut());
+        if BIAS {
+            f("bias", &[OUT_C], &mut self.bias);
         }
     }
 }
@@ -281,7 +326,11 @@ mod tests {
                         for o in 0..n_out {
                             let i = (o * stride + k) as isize - pad as isize;
                             let inside = i >= 0 && (i as usize) < n_in;
-                            assert_eq!(inside, (lo..hi).contains(&o), "n_in {n_in} k {k} pad {pad} stride {stride} o {o}");
+                            assert_eq!(
+                                inside,
+                                (lo..hi).contains(&o),
+                                "n_in {n_in} k {k} pad {pad} stride {stride} o {o}"
+                            );
                         }
                     }
                 }

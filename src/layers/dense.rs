@@ -15,7 +15,7 @@
 //! ```
 
 use crate::layer::{Init, Layer, Mode, ParamTensor, Parameters};
-use crate::{math, Flat, Shape, Tensor};
+use crate::{Flat, Shape, Tensor, math};
 use rand::Rng;
 
 /// Fully connected layer from `N_IN` inputs to `N_OUT` outputs, with or
@@ -59,8 +59,8 @@ pub struct Dense<const N_IN: usize, const N_OUT: usize, const BIAS: bool = true>
 // SAFETY: repr(C) struct of f32 arrays.
 unsafe impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Flat for Dense<N_IN, N_OUT, BIAS> {}
 
-impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, const H: usize, const W: usize> Shape<C, H, W>
-    for Dense<N_IN, N_OUT, BIAS>
+impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, const H: usize, const W: usize>
+    Shape<C, H, W> for Dense<N_IN, N_OUT, BIAS>
 {
     const OUT_C: usize = {
         assert!(C * H * W == N_IN, "Dense: N_IN must equal C*H*W, the size of its flattened input");
@@ -70,8 +70,8 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, co
     const OUT_W: usize = 1;
 }
 
-impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, const H: usize, const W: usize> Layer<C, H, W>
-    for Dense<N_IN, N_OUT, BIAS>
+impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, const H: usize, const W: usize>
+    Layer<C, H, W> for Dense<N_IN, N_OUT, BIAS>
 {
     type Cache = ();
 
@@ -132,6 +132,13 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Parameters for Den
         f(ParamTensor { name: "weight", shape: &[N_OUT, N_IN], data: self.weight.as_flat() });
         if BIAS {
             f(ParamTensor { name: "bias", shape: &[N_OUT], data: &self.bias });
+        }
+    }
+
+    fn visit_mut(&mut self, f: &mut dyn FnMut(&'static str, &[usize], &mut [f32])) {
+        f("weight", &[N_OUT, N_IN], self.weight.as_flat_mut());
+        if BIAS {
+            f("bias", &[N_OUT], &mut self.bias);
         }
     }
 }

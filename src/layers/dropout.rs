@@ -6,7 +6,7 @@
 //! Inference: `y = x`.
 //! Backward: `dx = dy * m`, with the mask `m` that forward kept.
 
-use crate::layer::{assert_out_shape, Layer, Mode};
+use crate::layer::{Layer, Mode, assert_out_shape};
 use crate::{Flat, Tensor};
 use rand::RngExt;
 

@@ -11,8 +11,8 @@
 //! the gradient to *every* tied position instead, which counts it several
 //! times.)
 
-use crate::layer::{assert_out_shape, Layer, Mode};
-use crate::{pool_out, Flat, Tensor};
+use crate::layer::{Layer, Mode, assert_out_shape};
+use crate::{Flat, Tensor, pool_out};
 
 /// Max pooling over `P x P` windows with stride `P`, keeping partial edge
 /// windows (ceil mode).

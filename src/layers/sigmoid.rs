@@ -1,7 +1,7 @@
 //! `Sigmoid`: `y = 1 / (1 + e^-x)`; backward `dx = dy * y * (1 - y)`.
 
-use crate::layer::{assert_out_shape, elementwise_layer, zip_map, Layer, Mode};
-use crate::{math, Tensor};
+use crate::layer::{Layer, Mode, assert_out_shape, elementwise_layer, zip_map};
+use crate::{Tensor, math};
 
 /// Logistic sigmoid, element-wise, computed without overflow at any input
 /// (`sigmoid(±1e4)` is exactly 1 or 0). `s'(x) = s(x)(1 - s(x))`.

@@ -1,8 +1,8 @@
 //! `Softmax`: `y_i = e^{x_i} / sum_j e^{x_j}` over each sample's `C*H*W`
 //! values; backward `dx_i = y_i * (dy_i - sum_j dy_j * y_j)`.
 
-use crate::layer::{assert_out_shape, elementwise_layer, Layer, Mode};
-use crate::{math, Flat, Tensor};
+use crate::layer::{Layer, Mode, assert_out_shape, elementwise_layer};
+use crate::{Flat, Tensor, math};
 
 /// Softmax over all `C*H*W` values of each sample (for a dense layer's
 /// `Tensor<N, 1, 1>` output: over the `N` classes). Computed as

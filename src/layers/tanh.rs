@@ -1,7 +1,7 @@
 //! `Tanh`: `y = tanh(x)`; backward `dx = dy * (1 - y^2)`.
 
-use crate::layer::{assert_out_shape, elementwise_layer, zip_map, Layer, Mode};
-use crate::{math, Tensor};
+use crate::layer::{Layer, Mode, assert_out_shape, elementwise_layer, zip_map};
+use crate::{Tensor, math};
 
 /// Hyperbolic tangent, element-wise. `tanh'(x) = 1 - tanh(x)^2`.
 ///

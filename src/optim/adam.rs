@@ -1,9 +1,9 @@
 //! Adam.
 
 use super::{Frozen, Optimizer, UnknownLayer};
-use core::borrow::BorrowMut;
-use crate::math::libm_sqrt;
 use crate::Network;
+use crate::math::libm_sqrt;
+use core::borrow::BorrowMut;
 
 /// Adam (Kingma & Ba), PyTorch's formulation (`torch.optim.Adam`):
 ///
@@ -18,6 +18,7 @@ use crate::Network;
 /// ```
 /// use constnet::{network, optim::{Adam, Optimizer}, Dense, Flat, Network, Sigmoid, Tensor};
 /// network! { mod tiny { input: Tensor<2, 1, 1>, dense: Dense<2, 1>, out: Sigmoid } }
+/// # fn main() {
 /// let (mut m, mut v) = (tiny::Params::zeroed(), tiny::Params::zeroed());
 /// let mut p = tiny::Params::zeroed();
 /// let mut g = tiny::Params::zeroed();
@@ -26,6 +27,7 @@ use crate::Network;
 /// adam.step(&mut p, &g);
 /// // The first Adam step moves each weight by lr against the gradient's sign.
 /// assert!((p.dense.weight[0][0] + 0.1).abs() < 1e-6 && (p.dense.weight[0][1] - 0.1).abs() < 1e-6);
+/// # }
 /// ```
 pub struct Adam<S> {
     /// Learning rate.

@@ -13,12 +13,14 @@ use crate::Network;
 /// ```
 /// use constnet::{network, optim::{Optimizer, Sgd}, Dense, Flat, Network, Sigmoid, Tensor};
 /// network! { mod tiny { input: Tensor<2, 1, 1>, dense: Dense<2, 1>, out: Sigmoid } }
+/// # fn main() {
 /// let mut p = tiny::Params::zeroed();
 /// let mut g = tiny::Params::zeroed();
 /// g.dense.weight = [[1.0, -2.0]];
 /// let mut sgd = Sgd::new(0.5);
 /// sgd.step(&mut p, &g);
 /// assert_eq!(p.dense.weight, [[-0.5, 1.0]]);
+/// # }
 /// ```
 pub struct Sgd<S = ()> {
     /// Learning rate.

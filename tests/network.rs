@@ -1,0 +1,148 @@
+//! Networks declared with `network!`: inferred shapes, layer table,
+//! backward through the whole network against finite differences.
+
+mod common;
+use common::{fashion10, seed1};
+use constnet::gradcheck::{check_scalar, compare};
+use constnet::loss::{bce_with_logits_batch, softmax_cross_entropy_batch};
+use constnet::{Flat, Init, Mode, Network, Tensor};
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+
+#[test]
+fn shapes_are_inferred_from_the_input() {
+    // Each alias was computed by the compiler from the layer list.
+    assert_eq!(<fashion10::conv1::Out>::LEN, 8 * 28 * 28);
+    assert_eq!(<fashion10::pool1::Out>::LEN, 8 * 14 * 14);
+    assert_eq!(<fashion10::pool2::Out>::LEN, 16 * 7 * 7);
+    assert_eq!(<fashion10::Output>::LEN, 10);
+    assert_eq!(<seed1::Logits>::LEN, 1);
+    let names: Vec<_> = fashion10::Params::LAYERS.iter().map(|l| (l.name, l.len)).collect();
+    assert_eq!(
+        names,
+        [
+            ("conv1", 8 * 9 + 8),
+            ("relu1", 0),
+            ("pool1", 0),
+            ("conv2", 16 * 8 * 9 + 16),
+            ("relu2", 0),
+            ("pool2", 0),
+            ("dense", 7840 + 10),
+            ("softmax", 0)
+        ]
+    );
+    assert_eq!(seed1::Params::zeroed().num_params(), 9 + 784, "bias storage of BIAS = false layers is not a parameter");
+    // Offsets tile the flat parameter view.
+    let mut end = 0;
+    for l in fashion10::Params::LAYERS {
+        assert_eq!(l.offset, end, "layer {}", l.name);
+        end += l.len;
+    }
+    assert_eq!(end, fashion10::Params::LEN);
+}
+
+#[test]
+fn visit_names_tensors_like_pytorch_state_dict() {
+    let net = fashion10::Params::zeroed();
+    let mut seen = Vec::new();
+    net.visit(&mut |layer, t| seen.push(format!("{layer}.{} {:?}", t.name, t.shape)));
+    assert_eq!(
+        seen,
+        [
+            "conv1.weight [8, 1, 3, 3]",
+            "conv1.bias [8]",
+            "conv2.weight [16, 8, 3, 3]",
+            "conv2.bias [16]",
+            "dense.weight [10, 784]",
+            "dense.bias [10]"
+        ]
+    );
+    let mut seen = Vec::new();
+    seed1::Params::zeroed().visit(&mut |layer, t| seen.push(format!("{layer}.{}", t.name)));
+    assert_eq!(seen, ["conv.weight", "dense.weight"], "no bias tensors when BIAS = false");
+}
+
+/// Loss of the fashion10 network on a batch, as a function of its flat parameters.
+fn fashion10_loss(params: &[f32], x: &[Tensor<1, 28, 28>; 2], y: &[usize; 2]) -> f64 {
+    let mut net = fashion10::Params::boxed_zeroed();
+    net.as_flat_mut().copy_from_slice(params);
+    let mut ws = fashion10::Workspace::<2>::boxed_zeroed();
+    net.forward(x, &mut ws, &mut Mode::Infer);
+    let mut d = [Tensor::zeroed(); 2];
+    softmax_cross_entropy_batch(fashion10::Params::logits(&ws), y, &mut d) as f64
+}
+
+#[test]
+fn whole_network_backward_matches_finite_differences() {
+    let mut rng = SmallRng::seed_from_u64(3);
+    let mut net = fashion10::Params::boxed_zeroed();
+    net.init(Init::He, &mut rng);
+    let x: [Tensor<1, 28, 28>; 2] = [
+        Tensor::from_fn(|_, y, x| ((y * 7 + x * 3) % 11) as f32 / 5.0 - 1.0),
+        Tensor::from_fn(|_, y, x| ((x * y) % 7) as f32 / 3.0 - 1.0),
+    ];
+    let y = [3, 7];
+    let mut ws = fashion10::Workspace::<2>::boxed_zeroed();
+    let mut delta = fashion10::Activations::<2>::boxed_zeroed();
+    let mut grads = fashion10::Params::boxed_zeroed();
+    net.forward(&x, &mut ws, &mut Mode::Infer);
+    softmax_cross_entropy_batch(fashion10::Params::logits(&ws), &y, fashion10::Params::logits_grad(&mut delta));
+    net.backward_from_logits(&x, &ws, &mut delta, &mut grads);
+
+    // Spot-check parameters of every trainable layer (a full check of 9 000 would be slow).
+    let flat: Vec<f32> = net.as_flat().to_vec();
+    for l in fashion10::Params::LAYERS.iter().filter(|l| l.len > 0) {
+        for k in [0, l.len / 3, l.len / 2, l.len - 1] {
+            let i = l.offset + k;
+            let mut p = flat.clone();
+            let eps = 1e-3;
+            p[i] += eps;
+            let up = fashion10_loss(&p, &x, &y);
+            p[i] -= 2.0 * eps;
+            let down = fashion10_loss(&p, &x, &y);
+            compare(&format!("{}[{k}]", l.name), grads.as_flat()[i] as f64, (up - down) / (2.0 * eps as f64)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn seed1_backward_matches_finite_differences_for_every_parameter() {
+    let mut rng = SmallRng::seed_from_u64(4);
+    let mut net = seed1::Params::zeroed();
+    net.init(Init::Normal(0.1), &mut rng);
+    let x = [Tensor::<1, 28, 28>::from_fn(|_, y, x| ((y * 5 + x * 3) % 13) as f32 / 6.0 - 1.0)];
+    let mut ws = seed1::Workspace::<1>::zeroed();
+    let mut delta = seed1::Activations::<1>::zeroed();
+    let mut grads = seed1::Params::zeroed();
+    net.forward(&x, &mut ws, &mut Mode::Infer);
+    bce_with_logits_batch(seed1::Params::logits(&ws), &[1.0], seed1::Params::logits_grad(&mut delta));
+    net.backward_from_logits(&x, &ws, &mut delta, &mut grads);
+    let loss = |p: &[f32]| {
+        let mut n = seed1::Params::zeroed();
+        n.as_flat_mut().copy_from_slice(p);
+        let mut ws = seed1::Workspace::<1>::zeroed();
+        n.forward(&x, &mut ws, &mut Mode::Infer);
+        bce_with_logits_batch(seed1::Params::logits(&ws), &[1.0], &mut [Tensor::zeroed()]) as f64
+    };
+    check_scalar("seed1 dL/dθ", loss, net.as_flat(), grads.as_flat(), 1e-3).unwrap();
+}
+
+#[test]
+fn backward_through_sigmoid_equals_fused_backward() {
+    // bce on the probability through the Sigmoid layer == bce_with_logits on the logits.
+    let mut rng = SmallRng::seed_from_u64(5);
+    let mut net = seed1::Params::zeroed();
+    net.init(Init::Normal(0.05), &mut rng);
+    let x = [Tensor::<1, 28, 28>::from_fn(|_, y, x| ((y + 2 * x) % 5) as f32 - 2.0)];
+    let mut ws = seed1::Workspace::<1>::zeroed();
+    net.forward(&x, &mut ws, &mut Mode::Infer);
+    let (mut d1, mut d2) = (seed1::Activations::<1>::zeroed(), seed1::Activations::<1>::zeroed());
+    let (mut g1, mut g2) = (seed1::Params::zeroed(), seed1::Params::zeroed());
+    constnet::loss::bce_batch(seed1::Params::output(&ws), &[0.0], seed1::Params::output_grad(&mut d1));
+    net.backward(&x, &ws, &mut d1, &mut g1);
+    bce_with_logits_batch(seed1::Params::logits(&ws), &[0.0], seed1::Params::logits_grad(&mut d2));
+    net.backward_from_logits(&x, &ws, &mut d2, &mut g2);
+    for (a, b) in g1.as_flat().iter().zip(g2.as_flat()) {
+        compare("through sigmoid vs fused", *a as f64, *b as f64).unwrap();
+    }
+}
