@@ -48,15 +48,22 @@ extern crate std;
 pub use rand;
 
 pub mod convolve;
+#[cfg(feature = "std")]
+pub mod data;
+#[cfg(feature = "std")]
+pub mod fit;
 mod flat;
 #[cfg(feature = "std")]
 pub mod gradcheck;
+pub mod io;
 mod layer;
 pub mod layers;
 pub mod loss;
 pub mod math;
 mod network;
 pub mod optim;
+#[cfg(feature = "std")]
+pub mod parallel;
 mod shape;
 mod tensor;
 pub mod train;

@@ -1,0 +1,2 @@
+//! Saving and loading trained networks (safetensors) and weights compiled
+//! into the binary.

@@ -1,0 +1,1 @@
+//! Data-parallel mini-batch training over threads (std feature).
