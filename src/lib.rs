@@ -67,6 +67,7 @@ pub mod parallel;
 mod shape;
 mod tensor;
 pub mod train;
+pub mod zoo;
 
 pub use convolve::kernels;
 pub use flat::{Flat, check_flat};

@@ -1,0 +1,119 @@
+//! The reference networks of the tutorials and benchmarks, declared once
+//! with [`network!`](crate::network) so examples, tests and benchmarks
+//! share them.
+
+use crate::{network, Conv2d, Dense, Dropout, MaxPool2d, Relu, Sigmoid, Softmax, Tensor};
+
+
+network! {
+    /// Tutorial 000 ("CNNs using NumPy, part 1"), the seed-1 experiment: one
+    /// 3x3 filter with zero padding 1 on a 28x28 image ('same'), ReLU, a dense
+    /// layer 784 -> 1, sigmoid; no biases.
+    ///
+    /// PyTorch: `Conv2d(1, 1, 3, padding=1, bias=False)`, `ReLU`,
+    /// `Linear(784, 1, bias=False)`, `Sigmoid`.
+    pub mod seed1 {
+        input: Tensor<1, 28, 28>,
+        conv: Conv2d<1, 1, 3, 1, 1, false>,
+        relu: Relu,
+        dense: Dense<784, 1, false>,
+        sigmoid: Sigmoid,
+    }
+}
+
+network! {
+    /// Tutorial 001's worked example: a 3x3 'valid' filter on a 5x5 image,
+    /// ReLU, 2x2 max-pool with the edge window kept (3x3 -> 2x2), dense 4 -> 10
+    /// with bias, softmax.
+    pub mod worked5x5 {
+        input: Tensor<1, 5, 5>,
+        conv: Conv2d<1, 1, 3, 0, 1, false>,
+        relu: Relu,
+        pool: MaxPool2d<2>,
+        dense: Dense<4, 10>,
+        softmax: Softmax,
+    }
+}
+
+network! {
+    /// Tutorial 002 ("CNN from scratch with NumPy"): 3 filters of 5x5, valid
+    /// (24x24 = 576 positions each), sigmoid, dense 1728 -> 1 with bias,
+    /// sigmoid; trained with squared error.
+    pub mod tutorial002 {
+        input: Tensor<1, 28, 28>,
+        conv: Conv2d<1, 3, 5, 0, 1, false>,
+        sigmoid1: Sigmoid,
+        dense: Dense<1728, 1>,
+        sigmoid2: Sigmoid,
+    }
+}
+
+network! {
+    /// All 10 Fashion-MNIST classes with several filters (seed 1's part 2, the
+    /// `fashion10` workload): conv 8 (3x3, pad 1) + ReLU + max-pool 2, conv 16
+    /// (3x3, pad 1) + ReLU + max-pool 2, dense 784 -> 10, softmax.
+    pub mod fashion10 {
+        input: Tensor<1, 28, 28>,
+        conv1: Conv2d<1, 8, 3, 1, 1>,
+        relu1: Relu,
+        pool1: MaxPool2d<2>,
+        conv2: Conv2d<8, 16, 3, 1, 1>,
+        relu2: Relu,
+        pool2: MaxPool2d<2>,
+        dense: Dense<784, 10>,
+        softmax: Softmax,
+    }
+}
+
+network! {
+    /// The Fashion-MNIST benchmark convnet (`benchmark/convnet.py` of the
+    /// dataset, the `tfconv` workload, 3.3 M parameters): conv 32 5x5 'same' +
+    /// ReLU + pool 2, conv 64 5x5 'same' + ReLU + pool 2, dense 3136 -> 1024 +
+    /// ReLU, dropout 0.4, dense 10, softmax. Build it with
+    /// [`Flat::boxed_zeroed`](crate::Flat::boxed_zeroed): its weights are 13 MB.
+    pub mod tfconv {
+        input: Tensor<1, 28, 28>,
+        conv1: Conv2d<1, 32, 5, 2, 1>,
+        relu1: Relu,
+        pool1: MaxPool2d<2>,
+        conv2: Conv2d<32, 64, 5, 2, 1>,
+        relu2: Relu,
+        pool2: MaxPool2d<2>,
+        dense1: Dense<3136, 1024>,
+        relu3: Relu,
+        dropout: Dropout<40>,
+        dense2: Dense<1024, 10>,
+        softmax: Softmax,
+    }
+}
+
+network! {
+    /// Colour input (CIFAR-10, 3x32x32): conv 16 (3x3, pad 1) + ReLU + max-pool
+    /// 2, conv 32 (3x3, pad 1) + ReLU + max-pool 2, dense 2048 -> 10, softmax.
+    pub mod cifar10 {
+        input: Tensor<3, 32, 32>,
+        conv1: Conv2d<3, 16, 3, 1, 1>,
+        relu1: Relu,
+        pool1: MaxPool2d<2>,
+        conv2: Conv2d<16, 32, 3, 1, 1>,
+        relu2: Relu,
+        pool2: MaxPool2d<2>,
+        dense: Dense<2048, 10>,
+        softmax: Softmax,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Flat, Network};
+
+    #[test]
+    fn parameter_counts() {
+        assert_eq!(seed1::Params::zeroed().num_params(), 9 + 784);
+        assert_eq!(fashion10::Params::boxed_zeroed().num_params(), 80 + 1168 + 7850);
+        // 832 + 51264 + 3212288 + 10250 = 3 274 634, "3.3 M parameters".
+        assert_eq!(tfconv::Params::boxed_zeroed().num_params(), 3_274_634);
+        assert_eq!(<tutorial002::sigmoid1::Out>::LEN, 3 * 24 * 24);
+    }
+}
