@@ -1,0 +1,134 @@
+//! Shapes that don't fit do not build, and the message names the rule and
+//! the sizes. Each case compiles a small crate against this build of
+//! constnet with `rustc` and reads its error output.
+//!
+//! Errors of `const { assert!(..) }` inside generic code appear only when
+//! code is generated: a network declaration is checked at its concrete type
+//! aliases (so even `cargo check` reports it), a bad buffer passed to a
+//! layer's generic `forward` only in a full build — so the layer case is
+//! compiled with `--emit=link`. (The rustdoc `compile_fail` examples do full
+//! builds too, but cannot check the message.)
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The directory holding this test's dependencies (`target/<profile>/deps`).
+fn deps_dir() -> PathBuf {
+    std::env::current_exe().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// The newest `libconstnet-*.rlib` in `deps`.
+fn constnet_rlib(deps: &Path) -> PathBuf {
+    std::fs::read_dir(deps)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with("libconstnet-") && n.ends_with(".rlib")
+        })
+        .max_by_key(|p| p.metadata().unwrap().modified().unwrap())
+        .expect("libconstnet rlib next to the test binary")
+}
+
+/// Compiles `src` as a library crate; returns rustc's exit success and stderr.
+fn compile(name: &str, src: &str, emit: &str) -> (bool, String) {
+    let deps = deps_dir();
+    let dir = std::env::temp_dir().join(format!("constnet-shape-errors-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("lib.rs");
+    std::fs::write(&file, src).unwrap();
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = Command::new(rustc)
+        .args(["--edition", "2024", "--crate-type", "lib", "--crate-name", name])
+        .arg(format!("--emit={emit}"))
+        .arg("--out-dir")
+        .arg(&dir)
+        .arg("--extern")
+        .arg(format!("constnet={}", constnet_rlib(&deps).display()))
+        .arg("-L")
+        .arg(format!("dependency={}", deps.display()))
+        .arg(&file)
+        .output()
+        .expect("run rustc");
+    let _ = std::fs::remove_dir_all(&dir);
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+const SEED1: &str = "
+use constnet::{network, Conv2d, Dense, Relu, Sigmoid, Tensor};
+network! {
+    pub mod seed1 {
+        input: Tensor<1, 28, 28>,
+        conv: Conv2d<1, 1, 3, 1, 1, false>,
+        relu: Relu,
+        dense: Dense<DENSE_IN, 1, false>,
+        sigmoid: Sigmoid,
+    }
+}
+";
+
+#[test]
+fn the_seed1_network_builds_and_dense_676_does_not() {
+    let (ok, err) = compile("good", &SEED1.replace("DENSE_IN", "784"), "link");
+    assert!(ok, "the seed-1 network must build:\n{err}");
+
+    let (ok, err) = compile("bad", &SEED1.replace("DENSE_IN", "676"), "metadata");
+    assert!(!ok, "Dense<676, 1> after a 28x28 'same' conv must not build");
+    assert!(err.contains("Dense: N_IN must equal C*H*W"), "message names the rule:\n{err}");
+    assert!(
+        err.contains("Dense<676, 1, false>") && err.contains("Shape<1, 28, 28>"),
+        "message names the sizes:\n{err}"
+    );
+}
+
+#[test]
+fn a_conv_on_the_wrong_number_of_channels_does_not_build() {
+    let src = "
+use constnet::{network, Conv2d, Dense, Relu, Tensor};
+network! {
+    pub mod net {
+        input: Tensor<3, 32, 32>,
+        conv: Conv2d<1, 8, 3, 1, 1>,
+        relu: Relu,
+        dense: Dense<8192, 10>,
+    }
+}
+";
+    let (ok, err) = compile("channels", src, "metadata");
+    assert!(!ok);
+    assert!(err.contains("Conv2d: the input must have IN_C channels"), "{err}");
+    assert!(err.contains("Shape<3, 32, 32>"), "{err}");
+}
+
+#[test]
+fn a_kernel_larger_than_the_padded_input_does_not_build() {
+    let src = "
+use constnet::{network, Conv2d, Relu, Tensor};
+network! {
+    pub mod net {
+        input: Tensor<1, 4, 4>,
+        conv: Conv2d<1, 1, 7, 1, 1>,
+        relu: Relu,
+    }
+}
+";
+    let (ok, err) = compile("kernel", src, "metadata");
+    assert!(!ok);
+    assert!(err.contains("conv_out: kernel K is larger than the padded input N + 2*PAD"), "{err}");
+}
+
+#[test]
+fn a_wrong_output_buffer_for_a_layer_does_not_build() {
+    let src = "
+use constnet::{Conv2d, Flat, Layer, Mode, Tensor};
+pub fn f() {
+    let conv = Conv2d::<1, 1, 3, 0, 1>::zeroed();
+    let mut out = [Tensor::<1, 4, 4>::zeroed()]; // conv_out(5, 3, 0, 1) = 3
+    conv.forward(&[Tensor::<1, 5, 5>::zeroed()], &mut out, &mut [()], &mut Mode::Infer);
+}
+";
+    let (ok, err) = compile("buffer", src, "link");
+    assert!(!ok);
+    assert!(err.contains("Conv2d: the output buffer's shape must be the one the layer's Shape formula gives"), "{err}");
+    assert!(err.contains("forward::<1, 1, 4, 4>"), "message names the sizes:\n{err}");
+}
