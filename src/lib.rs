@@ -55,6 +55,8 @@ pub mod fit;
 mod flat;
 #[cfg(feature = "std")]
 pub mod gradcheck;
+#[cfg(feature = "std")]
+pub mod image;
 pub mod io;
 mod layer;
 pub mod layers;

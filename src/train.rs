@@ -24,13 +24,17 @@ pub trait Loss<P: Network> {
 
 /// Binary log-loss fused with a final `Sigmoid` ([`loss::bce_with_logits`]);
 /// target 0.0 or 1.0.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct BceWithLogits;
 /// Binary log-loss on the output probability ([`loss::bce`]).
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Bce;
 /// Softmax cross-entropy fused with a final `Softmax` ([`loss::softmax_cross_entropy`]);
 /// target a class index.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct SoftmaxCrossEntropy;
 /// Squared error `(y - O)²/2` on the output ([`loss::mse`]).
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Mse;
 
 fn correct_binary<const B: usize>(out: &[Tensor<1, 1, 1>; B], target: &[f32; B]) -> usize {
