@@ -1,0 +1,111 @@
+//! Course step 1 — the worked 5x5 example of tutorial 001, exactly.
+//!
+//! A 5x5 image, a fixed 3x3 kernel, 'valid' convolution, ReLU, 2x2 max-pool
+//! that keeps the edge window, a dense layer 4 -> 10 and softmax. The
+//! printed conv, ReLU and max-pool outputs are asserted against the
+//! tutorial's. Then the network learns: 50 epochs on the first image
+//! (class 8), 50 epochs on both images (classes 8 and 2), per-sample SGD
+//! with learning rate 0.01 and softmax cross-entropy — and the test image is
+//! classified as class 2, as in the tutorial.
+//!
+//! `cargo run --release --example 01_worked_example [-- --json]`
+
+mod common;
+
+use constnet::optim::Sgd;
+use constnet::train::{train_step, SoftmaxCrossEntropy, TrainState};
+use constnet::zoo::worked5x5;
+use constnet::{Flat, Init, Mode, Network, Tensor};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+/// The tutorial's images, as `np.array` literals.
+const IMAGE_8: [[f32; 5]; 5] =
+    [[0., 1., 1., 1., 0.], [0., 1., 0., 1., 0.], [0., 1., 1., 1., 0.], [0., 1., 0., 1., 0.], [0., 1., 1., 1., 0.]];
+const IMAGE_2: [[f32; 5]; 5] =
+    [[0., 1., 1., 1., 0.], [0., 0., 0., 1., 0.], [0., 0., 1., 0., 0.], [0., 1., 0., 0., 0.], [0., 1., 1., 1., 0.]];
+const TEST_IMAGE: [[f32; 5]; 5] =
+    [[1., 1., 1., 1., 1.], [0., 0., 0., 1., 0.], [1., 0., 1., 0., 1.], [0., 1., 0., 0., 0.], [1., 1., 1., 1., 1.]];
+
+fn show<const H: usize, const W: usize>(title: &str, m: &[[f32; W]; H]) {
+    println!("{title}:");
+    for row in m {
+        let cells: Vec<String> = row.iter().map(|v| format!("{v:5.1}")).collect();
+        println!("  [{}]", cells.join(" "));
+    }
+}
+
+fn main() {
+    let args = common::Args::parse();
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut net = worked5x5::Params::zeroed();
+    net.conv.weight[0][0] = [[0., 0., 0.], [0., 0., 0.], [1., 0., 1.]];
+    // fc_weights = np.random.randn(4, 10) * 0.01; fc_bias = np.random.randn(10) * 0.01
+    net.dense.init(Init::Normal(0.01), &mut rng);
+    for b in &mut net.dense.bias {
+        *b = rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng);
+        *b *= 0.01;
+    }
+    let _ = rng.random::<u8>();
+
+    let mut ws = worked5x5::Workspace::<1>::zeroed();
+    net.forward(&[Tensor::from_array([IMAGE_8])], &mut ws, &mut Mode::Infer);
+    show("Convolution output", &ws.act.conv[0].0[0]);
+    show("ReLU output", &ws.act.relu[0].0[0]);
+    show("Max pooling output", &ws.act.pool[0].0[0]);
+    assert_eq!(ws.act.conv[0].0, [[[1., 2., 1.], [0., 2., 0.], [1., 2., 1.]]], "conv output differs from the tutorial");
+    assert_eq!(ws.act.relu[0].0, [[[1., 2., 1.], [0., 2., 0.], [1., 2., 1.]]], "ReLU output differs from the tutorial");
+    assert_eq!(ws.act.pool[0].0, [[[2., 1.], [2., 1.]]], "max-pool output differs from the tutorial");
+    println!("Softmax output (probabilities): {:.4?}", ws.act.softmax[0].as_flat());
+    let s: f32 = ws.act.softmax[0].as_flat().iter().sum();
+    assert!((s - 1.0).abs() < 1e-5, "softmax sums to {s}");
+
+    let mut st = TrainState::<worked5x5::Params, 1>::zeroed();
+    let mut opt = Sgd::new(0.01);
+    let one = [Tensor::from_array([IMAGE_8])];
+    let mut first_loss = 0.0;
+    let mut loss = 0.0;
+    println!("\nTraining on the first image (class 8):");
+    for epoch in 1..=50 {
+        loss = train_step(&mut net, &one, &[8], SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng).loss;
+        if epoch == 1 {
+            first_loss = loss;
+        }
+        if epoch % 10 == 0 || epoch == 1 {
+            println!("  epoch {epoch:2}, loss {loss:.4}");
+        }
+    }
+    assert!(loss < first_loss, "loss must fall: {first_loss} -> {loss}");
+
+    println!("\nTraining on both images (classes 8 and 2):");
+    let data = [(Tensor::from_array([IMAGE_8]), 8), (Tensor::from_array([IMAGE_2]), 2)];
+    let mut avg = 0.0;
+    for epoch in 1..=50 {
+        avg = 0.0;
+        for (img, label) in &data {
+            avg += train_step(&mut net, &[*img], &[*label], SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng).loss / 2.0;
+        }
+        if epoch % 10 == 0 || epoch == 1 {
+            println!("  epoch {epoch:2}, loss {avg:.4}");
+        }
+    }
+    show("Updated kernel", &net.conv.weight[0][0]);
+
+    let mut ws = worked5x5::Workspace::<1>::zeroed();
+    let test = Tensor::from_array([TEST_IMAGE]);
+    let probs = *net.predict(&test, &mut ws);
+    let class = net.classify(&test, &mut ws);
+    println!("\nTest image: predicted class {class}, true class 2");
+    println!("Output probabilities: {:.4?}", probs.as_flat());
+    assert_eq!(class, 2, "the test image must be classified as class 2, as in the tutorial");
+
+    if args.json {
+        let j = common::Json::default()
+            .num("final_loss", avg as f64)
+            .num("predicted_class", class as f64)
+            .num("p_class_2", probs.as_flat()[2] as f64)
+            .num("epochs", 100.0)
+            .num("seconds", args.seconds());
+        println!("{}", j.render());
+    }
+}
