@@ -2,6 +2,60 @@
 //! one accumulator per lane (a single scalar accumulator does not vectorise,
 //! see DESIGN.md), and stable forms of the sigmoid and log-sum-exp.
 
+/// The instruction set the layers' fast kernels run with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimdPath {
+    /// Plain Rust loops (any target; the compiler vectorises what it can).
+    Portable,
+    /// Hand-written AVX-512F kernels (x86-64).
+    Avx512,
+}
+
+static FORCE_PORTABLE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Makes every layer use the portable loops (`true`) or the fastest path
+/// the CPU supports (`false`, the default); for tests and comparisons.
+pub fn force_portable(on: bool) {
+    FORCE_PORTABLE.store(on, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// The path the layers take on this CPU: [`SimdPath::Avx512`] when the CPU
+/// has AVX-512F (detected at run time with the `std` feature, or enabled at
+/// compile time with `-C target-feature=+avx512f` / `-C target-cpu=native`
+/// without it), else [`SimdPath::Portable`].
+///
+/// ```
+/// use constnet::math::{simd, SimdPath};
+/// let p = simd();
+/// assert!(p == SimdPath::Portable || p == SimdPath::Avx512);
+/// ```
+#[inline]
+pub fn simd() -> SimdPath {
+    if FORCE_PORTABLE.load(core::sync::atomic::Ordering::Relaxed) {
+        return SimdPath::Portable;
+    }
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    {
+        SimdPath::Avx512
+    }
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "avx512f"), feature = "std"))]
+    {
+        if std::is_x86_feature_detected!("avx512f") { SimdPath::Avx512 } else { SimdPath::Portable }
+    }
+    #[cfg(not(any(all(target_arch = "x86_64", target_feature = "avx512f"), all(target_arch = "x86_64", feature = "std"))))]
+    {
+        SimdPath::Portable
+    }
+}
+
+/// [`simd`] as a name for reports: `"avx512"` or `"portable"`.
+pub fn simd_path() -> &'static str {
+    match simd() {
+        SimdPath::Portable => "portable",
+        SimdPath::Avx512 => "avx512",
+    }
+}
+
 /// Lanes of the independent accumulators used by [`dot`] and [`sum`].
 const LANES: usize = 16;
 
@@ -56,6 +110,20 @@ fn reduce(acc: &[f32; LANES]) -> f32 {
 pub fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {
     for (y, x) in y.iter_mut().zip(x) {
         *y += alpha * x;
+    }
+}
+
+/// `y[i] += x[i]` over `min(y.len(), x.len())` elements.
+///
+/// ```
+/// let mut y = [1.0, 2.0];
+/// constnet::math::add_assign(&mut y, &[0.5, 0.25]);
+/// assert_eq!(y, [1.5, 2.25]);
+/// ```
+#[inline]
+pub fn add_assign(y: &mut [f32], x: &[f32]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += x;
     }
 }
 

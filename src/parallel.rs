@@ -1,1 +1,392 @@
 //! Data-parallel mini-batch training over threads (std feature).
+//!
+//! [`ParallelTrainer<P, PER_THREAD, THREADS>`] trains on mini-batches of
+//! `B = PER_THREAD * THREADS` samples. Thread `t` (thread 0 is the caller,
+//! the others are persistent workers started once by
+//! [`ParallelTrainer::new`]) runs forward, loss and backward on samples
+//! `t*PER_THREAD .. (t+1)*PER_THREAD` into its own [`TrainState`]; then every
+//! thread sums one slice of the parameter range of all the per-thread
+//! gradients into thread 0's (a parallel reduction), and the caller applies
+//! the optimizer. The result is the gradient of the mean loss over the whole
+//! batch, exactly what [`train_step`](crate::train::train_step) computes for
+//! `B` samples (up to the order of float additions).
+//!
+//! ```text
+//! g = (1/B) Σ_{b<B} ∇ℓ_b = Σ_t (1/THREADS) · (1/PER_THREAD) Σ_{b in shard t} ∇ℓ_b
+//! ```
+//!
+//! A step allocates nothing: the threads, their states and generators are
+//! created once; a step synchronises through atomics (spinning briefly,
+//! then yielding), and an idle worker sleeps on a condition variable.
+
+use crate::optim::Optimizer;
+use crate::train::{Loss, StepResult, TrainState};
+use crate::{Flat, Mode, Network};
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use std::boxed::Box;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::vec::Vec;
+
+/// Stack size of the worker threads (the same as a main thread's usual 8 MiB;
+/// layers keep small scratch buffers on the stack).
+pub const WORKER_STACK: usize = 8 << 20;
+
+/// Spins before a waiting thread starts yielding its core.
+const SPINS: usize = 2_000;
+/// Yields before an idle worker goes to sleep on the condition variable.
+const YIELDS: usize = 20_000;
+
+/// The step being run, published by the caller before it bumps the epoch.
+struct Job<P: Network> {
+    net: *const P,
+    x: *const P::Input,
+    targets: *const (),
+    run: unsafe fn(&Shared<P>, usize),
+}
+
+/// What the threads share. Every `UnsafeCell` is written by one thread at a
+/// time, as the protocol in [`ParallelTrainer::train_step`] orders.
+struct Shared<P: Network> {
+    threads: usize,
+    per_thread: usize,
+    /// One erased `TrainState<P, PER_THREAD>` per thread (see [`ParallelTrainer`]).
+    states: Vec<UnsafeCell<*mut ()>>,
+    rngs: Vec<UnsafeCell<SmallRng>>,
+    results: Vec<UnsafeCell<(f32, usize)>>,
+    job: UnsafeCell<Option<Job<P>>>,
+    /// Incremented by the caller to start a step (and to shut down).
+    epoch: AtomicUsize,
+    /// Each thread arrives twice per step: after its shard, after its reduction.
+    arrived: AtomicUsize,
+    panicked: AtomicBool,
+    shutdown: AtomicBool,
+    sleepers: AtomicUsize,
+    lock: Mutex<()>,
+    wake: Condvar,
+    /// Frees the erased states.
+    drop_state: unsafe fn(*mut ()),
+    /// The erased state's parameter gradients as a flat slice.
+    grads_of: unsafe fn(*mut ()) -> *mut f32,
+    grads_len: usize,
+}
+
+// SAFETY: the raw pointers point to `Flat` data (plain f32s) or to the
+// caller's network and batch, which outlive the step that publishes them;
+// access is ordered by the epoch/arrived atomics (see `train_step`).
+unsafe impl<P: Network> Send for Shared<P> {}
+// SAFETY: as above.
+unsafe impl<P: Network> Sync for Shared<P> {}
+
+impl<P: Network> Drop for Shared<P> {
+    fn drop(&mut self) {
+        for s in &self.states {
+            // SAFETY: each state was made by `Box::into_raw` in `new` and is freed once.
+            unsafe { (self.drop_state)(*s.get()) };
+        }
+    }
+}
+
+/// Waits until `cond()` holds: spins, then yields the core.
+fn wait_until(cond: impl Fn() -> bool) {
+    let mut n = 0usize;
+    while !cond() {
+        if n < SPINS {
+            core::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+        n = n.saturating_add(1);
+    }
+}
+
+impl<P: Network> Shared<P> {
+    /// Arrives at the next barrier point and waits for the others.
+    fn arrive_and_wait(&self, target: usize) {
+        self.arrived.fetch_add(1, Ordering::AcqRel);
+        wait_until(|| self.arrived.load(Ordering::Acquire) >= target);
+    }
+
+    /// Sums slice `t` of every thread's gradients into thread 0's.
+    ///
+    /// # Safety
+    /// All shards of the step are done; no other thread touches this slice.
+    unsafe fn reduce(&self, t: usize) {
+        let n = self.grads_len;
+        let chunk = n.div_ceil(self.threads).div_ceil(16) * 16;
+        let (lo, hi) = ((t * chunk).min(n), ((t + 1) * chunk).min(n));
+        if lo == hi {
+            return;
+        }
+        // SAFETY: states live as long as `self`; slices [lo, hi) of different
+        // threads' reductions are disjoint.
+        unsafe {
+            let g0 = core::slice::from_raw_parts_mut((self.grads_of)(*self.states[0].get()).add(lo), hi - lo);
+            for s in 1..self.threads {
+                let gs = core::slice::from_raw_parts((self.grads_of)(*self.states[s].get()).add(lo), hi - lo);
+                crate::math::add_assign(g0, gs);
+            }
+        }
+    }
+
+    /// Runs thread `t`'s part of the step that `epoch` published: its shard,
+    /// the barrier, its slice of the reduction, the second arrival.
+    fn work(&self, t: usize, step: usize) {
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: the job was published before the epoch was bumped and stays
+            // valid until every thread has arrived twice.
+            let job = unsafe { (*self.job.get()).as_ref().map(|j| j.run) };
+            if let Some(run) = job {
+                // SAFETY: as above; thread t owns states[t], rngs[t], results[t].
+                unsafe { run(self, t) };
+            }
+        }));
+        if ok.is_err() {
+            self.panicked.store(true, Ordering::Release);
+        }
+        self.arrive_and_wait(self.threads * (2 * step - 1));
+        if !self.panicked.load(Ordering::Acquire) {
+            // SAFETY: every shard is done (first barrier); slices are disjoint.
+            unsafe { self.reduce(t) };
+        }
+        self.arrived.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A worker's loop: wait for a new epoch, work, repeat until shutdown.
+    fn worker(&self, t: usize) {
+        let mut seen = 0usize;
+        loop {
+            let mut n = 0usize;
+            loop {
+                if self.epoch.load(Ordering::Acquire) != seen {
+                    break;
+                }
+                if n < SPINS {
+                    core::hint::spin_loop();
+                } else if n < SPINS + YIELDS {
+                    std::thread::yield_now();
+                } else {
+                    // Long idle: sleep until the caller publishes a step.
+                    let guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+                    self.sleepers.fetch_add(1, Ordering::SeqCst);
+                    let guard = self
+                        .wake
+                        .wait_while(guard, |_| self.epoch.load(Ordering::SeqCst) == seen)
+                        .unwrap_or_else(|e| e.into_inner());
+                    self.sleepers.fetch_sub(1, Ordering::SeqCst);
+                    drop(guard);
+                }
+                n = n.saturating_add(1);
+            }
+            seen = self.epoch.load(Ordering::Acquire);
+            if self.shutdown.load(Ordering::Acquire) {
+                return;
+            }
+            self.work(t, seen);
+        }
+    }
+
+    /// Bumps the epoch and wakes sleeping workers.
+    fn publish(&self) -> usize {
+        let step = {
+            let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.epoch.fetch_add(1, Ordering::SeqCst) + 1
+        };
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.wake.notify_all();
+        }
+        step
+    }
+}
+
+/// Thread `t`'s shard of a step: forward, loss, backward into its own state.
+///
+/// # Safety
+/// Called only by `Shared::work` for the published job, whose pointers are valid.
+unsafe fn run_shard<P: Network, L: Loss<P>, const PER_THREAD: usize>(shared: &Shared<P>, t: usize) {
+    // SAFETY: the caller's contract; the casts undo the erasure done in `train_step`.
+    unsafe {
+        let job = (*shared.job.get()).as_ref().expect("a published job");
+        let net = &*job.net;
+        let x = &*(job.x.add(t * PER_THREAD) as *const [P::Input; PER_THREAD]);
+        let targets = &*((job.targets as *const L::Target).add(t * PER_THREAD) as *const [L::Target; PER_THREAD]);
+        let st = &mut *(*shared.states[t].get() as *mut TrainState<P, PER_THREAD>);
+        let rng = &mut *shared.rngs[t].get();
+        st.grads.zero();
+        net.forward(x, &mut st.ws, &mut Mode::Train(rng));
+        let loss = L::loss(&st.ws, targets, &mut st.delta);
+        let correct = L::correct(&st.ws, targets);
+        // The loss is a mean over this shard; the step's loss is the mean over all shards.
+        let share = 1.0 / shared.threads as f32;
+        if L::FROM_LOGITS {
+            P::logits_grad(&mut st.delta).scale(share);
+            net.backward_from_logits(x, &st.ws, &mut st.delta, &mut st.grads);
+        } else {
+            P::output_grad(&mut st.delta).scale(share);
+            net.backward(x, &st.ws, &mut st.delta, &mut st.grads);
+        }
+        *shared.results[t].get() = (loss, correct);
+    }
+}
+
+/// Data-parallel trainer: mini-batches of `PER_THREAD * THREADS` samples,
+/// `PER_THREAD` per thread, on `THREADS` threads (the caller's and
+/// `THREADS - 1` persistent workers).
+///
+/// # Panics
+/// `new` panics if a worker thread cannot be started. `train_step` panics if
+/// a shard panicked (e.g. a class index out of range), after every thread
+/// has stopped using the caller's data.
+///
+/// ```
+/// use constnet::{network, optim::Sgd, parallel::ParallelTrainer, train::SoftmaxCrossEntropy,
+///                Dense, Flat, Init, Network, Softmax, Tensor};
+/// use rand::SeedableRng;
+/// network! { mod tiny { input: Tensor<2, 1, 1>, dense: Dense<2, 2>, out: Softmax } }
+/// # fn main() {
+/// let mut net = tiny::Params::boxed_zeroed();
+/// net.init(Init::He, &mut rand::rngs::SmallRng::seed_from_u64(0));
+/// // Batches of 4 = 2 samples on each of 2 threads.
+/// let mut trainer = ParallelTrainer::<tiny::Params, 2, 2>::new(7);
+/// let mut opt = Sgd::new(0.5);
+/// let x = [Tensor::from_array([[[1.0]], [[0.0]]]), Tensor::from_array([[[0.0]], [[1.0]]]),
+///          Tensor::from_array([[[1.0]], [[0.2]]]), Tensor::from_array([[[0.1]], [[1.0]]])];
+/// let y = [0, 1, 0, 1];
+/// let first = trainer.train_step(&mut net, &x, &y, SoftmaxCrossEntropy, &mut opt);
+/// for _ in 0..100 { trainer.train_step(&mut net, &x, &y, SoftmaxCrossEntropy, &mut opt); }
+/// let last = trainer.train_step(&mut net, &x, &y, SoftmaxCrossEntropy, &mut opt);
+/// assert!(last.loss < first.loss / 4.0 && last.correct == 4);
+/// # }
+/// ```
+pub struct ParallelTrainer<P: Network, const PER_THREAD: usize, const THREADS: usize> {
+    shared: Arc<Shared<P>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> ParallelTrainer<P, PER_THREAD, THREADS> {
+    /// Starts `THREADS - 1` worker threads and allocates one
+    /// [`TrainState<P, PER_THREAD>`] per thread (zeroed on the heap). The
+    /// dropout generators of the threads are seeded from `seed`.
+    ///
+    /// # Panics
+    /// If a thread cannot be spawned.
+    pub fn new(seed: u64) -> Self {
+        const { assert!(THREADS >= 1 && PER_THREAD >= 1, "ParallelTrainer: THREADS and PER_THREAD must be at least 1") };
+        unsafe fn drop_state<P: Network, const B: usize>(p: *mut ()) {
+            // SAFETY: made by Box::into_raw of this type in `new`.
+            drop(unsafe { Box::from_raw(p as *mut TrainState<P, B>) });
+        }
+        unsafe fn grads_of<P: Network, const B: usize>(p: *mut ()) -> *mut f32 {
+            // SAFETY: p is a live TrainState<P, B>; P is Flat (f32s).
+            unsafe { core::ptr::addr_of_mut!((*(p as *mut TrainState<P, B>)).grads) as *mut f32 }
+        }
+        let shared = Arc::new(Shared::<P> {
+            threads: THREADS,
+            per_thread: PER_THREAD,
+            states: (0..THREADS)
+                .map(|_| UnsafeCell::new(Box::into_raw(TrainState::<P, PER_THREAD>::boxed_zeroed()) as *mut ()))
+                .collect(),
+            rngs: (0..THREADS).map(|t| UnsafeCell::new(SmallRng::seed_from_u64(seed ^ ((t as u64) << 32)))).collect(),
+            results: (0..THREADS).map(|_| UnsafeCell::new((0.0, 0))).collect(),
+            job: UnsafeCell::new(None),
+            epoch: AtomicUsize::new(0),
+            arrived: AtomicUsize::new(0),
+            panicked: AtomicBool::new(false),
+            shutdown: AtomicBool::new(false),
+            sleepers: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            wake: Condvar::new(),
+            drop_state: drop_state::<P, PER_THREAD>,
+            grads_of: grads_of::<P, PER_THREAD>,
+            grads_len: P::LEN,
+        });
+        let workers = (1..THREADS)
+            .map(|t| {
+                let s = Arc::clone(&shared);
+                std::thread::Builder::new()
+                    .name(std::format!("constnet-worker-{t}"))
+                    .stack_size(WORKER_STACK)
+                    .spawn(move || s.worker(t))
+                    .expect("ParallelTrainer: could not start a worker thread")
+            })
+            .collect();
+        ParallelTrainer { shared, workers }
+    }
+
+    /// The mini-batch size, `PER_THREAD * THREADS`.
+    pub const BATCH: usize = PER_THREAD * THREADS;
+
+    /// One training step on a batch of `B = PER_THREAD * THREADS` samples:
+    /// every thread runs forward, loss and backward on its shard, the
+    /// gradients are summed in parallel, and `opt` updates `net`. Returns the
+    /// mean loss over the batch and the number of correct predictions (both
+    /// before the update). Allocates nothing.
+    ///
+    /// # Panics
+    /// If a shard panicked (e.g. a target out of range).
+    pub fn train_step<L: Loss<P>, O: Optimizer<P>, const B: usize>(
+        &mut self,
+        net: &mut P,
+        x: &[P::Input; B],
+        targets: &[L::Target; B],
+        _loss: L,
+        opt: &mut O,
+    ) -> StepResult {
+        const { assert!(B == PER_THREAD * THREADS, "ParallelTrainer: the batch must have PER_THREAD * THREADS samples") };
+        let s = &*self.shared;
+        debug_assert_eq!(s.per_thread * s.threads, B);
+        // SAFETY: no worker reads the job before the epoch bump below, and the
+        // previous step's workers are all done (we waited for them).
+        unsafe {
+            *s.job.get() = Some(Job {
+                net: net as *const P,
+                x: x.as_ptr(),
+                targets: targets.as_ptr() as *const (),
+                run: run_shard::<P, L, PER_THREAD>,
+            });
+        }
+        s.panicked.store(false, Ordering::Release);
+        let step = s.publish();
+        s.work(0, step);
+        // Wait for every thread's reduction before the update.
+        wait_until(|| s.arrived.load(Ordering::Acquire) >= THREADS * 2 * step);
+        // SAFETY: no worker runs until the next publish.
+        unsafe { *s.job.get() = None };
+        if s.panicked.load(Ordering::Acquire) {
+            panic!("ParallelTrainer: a thread panicked during the training step (see its message above)");
+        }
+        let (mut loss, mut correct) = (0.0, 0);
+        for r in &s.results {
+            // SAFETY: all threads are done with the step.
+            let (l, c) = unsafe { *r.get() };
+            loss += l;
+            correct += c;
+        }
+        // SAFETY: as above; thread 0's state now holds the summed gradients.
+        let grads = unsafe { &(*(*s.states[0].get() as *const TrainState<P, PER_THREAD>)).grads };
+        opt.step(net, grads);
+        StepResult { loss: loss / THREADS as f32, correct }
+    }
+
+    /// Thread 0's training state after a step: its workspace holds the
+    /// activations of the first `PER_THREAD` samples, its `grads` the
+    /// summed gradients of the whole batch.
+    pub fn state(&self) -> &TrainState<P, PER_THREAD> {
+        // SAFETY: between steps no thread writes the states.
+        unsafe { &*(*self.shared.states[0].get() as *const TrainState<P, PER_THREAD>) }
+    }
+}
+
+impl<P: Network, const PER_THREAD: usize, const THREADS: usize> Drop for ParallelTrainer<P, PER_THREAD, THREADS> {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::Release);
+        self.shared.publish();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The benchmark workloads, shared by the criterion benches (`benches/*.rs`)
+//! and `examples/bench_report.rs` (included there with `#[path]`).
+//!
+//! Images are the real Fashion-MNIST training images read from
+//! `/usr/share/datasets/fashion-mnist` (Debian package
+//! `dataset-fashion-mnist`), or, when the files are absent, deterministic
+//! synthetic images (the report then says so). Each workload calls the
+//! library's own public entry points: `train::train_step`,
+//! `Network::predict` and `parallel::ParallelTrainer`.
+#![allow(dead_code)]
+
+use constnet::optim::Sgd;
+use constnet::parallel::ParallelTrainer;
+use constnet::train::{BceWithLogits, SoftmaxCrossEntropy, TrainState, train_step};
+use constnet::zoo::{fashion10, seed1, tfconv};
+use constnet::{Flat, Init, Network, Tensor};
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use std::io::Read;
+
+/// One 28x28 image.
+pub type Image = Tensor<1, 28, 28>;
+
+/// Where the Fashion-MNIST files are installed.
+pub const FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+/// Training images and labels, and where they came from.
+pub struct Data {
+    /// Standardised images (each pixel `x / 255 - 0.5`, scaled by 4).
+    pub images: Vec<Image>,
+    /// Class labels 0..10.
+    pub labels: Vec<u8>,
+    /// `"fashion-mnist"` or `"synthetic"`.
+    pub source: &'static str,
+}
+
+/// Reads one gzip'd IDX file: checks the magic number and dimensions, and
+/// reads at most `limit` items (never allocates from an unchecked size).
+fn read_idx(path: &str, magic: u32, item_len: usize, limit: usize) -> Result<Vec<u8>, String> {
+    let f = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut gz = flate2::read::GzDecoder::new(std::io::BufReader::new(f));
+    let ndims = (magic & 0xff) as usize;
+    let mut header = vec![0u8; 4 + 4 * ndims];
+    gz.read_exact(&mut header).map_err(|e| format!("{path}: header: {e}"))?;
+    let word = |i: usize| u32::from_be_bytes([header[4 * i], header[4 * i + 1], header[4 * i + 2], header[4 * i + 3]]);
+    if word(0) != magic {
+        return Err(format!("{path}: magic number {:#x}, expected {magic:#x}", word(0)));
+    }
+    let count = word(1) as usize;
+    let per: usize = (2..=ndims).map(|i| word(i) as usize).product();
+    if per != item_len {
+        return Err(format!("{path}: items of {per} bytes, expected {item_len}"));
+    }
+    let n = count.min(limit);
+    let mut out = vec![0u8; n * item_len];
+    gz.read_exact(&mut out).map_err(|e| format!("{path}: {n} items: {e}"))?;
+    Ok(out)
+}
+
+/// Loads up to `limit` Fashion-MNIST training images, or `limit`
+/// deterministic synthetic ones if the files cannot be read.
+pub fn load(limit: usize) -> Data {
+    let images = read_idx(&format!("{FASHION_DIR}/train-images-idx3-ubyte.gz"), 0x0803, 784, limit);
+    let labels = read_idx(&format!("{FASHION_DIR}/train-labels-idx1-ubyte.gz"), 0x0801, 1, limit);
+    match (images, labels) {
+        (Ok(px), Ok(labels)) if labels.len() * 784 == px.len() && !labels.is_empty() => {
+            let images = px
+                .chunks_exact(784)
+                .map(|p| Image::from_fn(|_, y, x| (p[y * 28 + x] as f32 / 255.0 - 0.5) * 4.0))
+                .collect();
+            Data { images, labels, source: "fashion-mnist" }
+        }
+        _ => {
+            let images = (0..limit)
+                .map(|s| Image::from_fn(|_, y, x| ((y * 3 + x * 7 + s * 5) % 17) as f32 / 8.0 - 1.0))
+                .collect();
+            let labels = (0..limit).map(|s| (s % 10) as u8).collect();
+            Data { images, labels, source: "synthetic" }
+        }
+    }
+}
+
+/// Copies `B` consecutive samples starting at `start` (wrapping) into a batch.
+pub fn batch<const B: usize>(data: &Data, start: usize, x: &mut [Image; B], y: &mut [usize; B]) {
+    let n = data.images.len();
+    for b in 0..B {
+        x[b] = data.images[(start + b) % n];
+        y[b] = data.labels[(start + b) % n] as usize;
+    }
+}
+
+/// Seed 1: per-sample SGD (B = 1) on trousers (1) vs dresses (3).
+pub struct Seed1Train {
+    net: seed1::Params,
+    st: Box<TrainState<seed1::Params, 1>>,
+    opt: Sgd,
+    rng: SmallRng,
+    images: Vec<Image>,
+    targets: Vec<f32>,
+    i: usize,
+}
+
+impl Seed1Train {
+    /// Samples of classes 1 and 3 of `data`.
+    pub fn new(data: &Data) -> Self {
+        let mut rng = SmallRng::seed_from_u64(1);
+        let mut net = seed1::Params::zeroed();
+        net.init(Init::Normal(1.0 / 28.0), &mut rng);
+        let (mut images, mut targets) = (Vec::new(), Vec::new());
+        for (x, &l) in data.images.iter().zip(&data.labels) {
+            if l == 1 || l == 3 {
+                images.push(*x);
+                targets.push((l == 3) as u8 as f32);
+            }
+        }
+        if images.is_empty() {
+            images.push(data.images[0]);
+            targets.push(1.0);
+        }
+        Seed1Train { net, st: TrainState::boxed_zeroed(), opt: Sgd::new(0.001), rng, images, targets, i: 0 }
+    }
+
+    /// One training step on one sample; returns its loss.
+    #[inline(never)]
+    pub fn step(&mut self) -> f32 {
+        let i = self.i % self.images.len();
+        self.i += 1;
+        let x = core::array::from_ref(&self.images[i]);
+        train_step(&mut self.net, x, &[self.targets[i]], BceWithLogits, &mut self.opt, &mut self.st, &mut self.rng).loss
+    }
+}
+
+/// Mini-batch SGD training of a network on 10 classes, one thread.
+pub struct Train<P: Network<Input = Image>, const B: usize> {
+    net: Box<P>,
+    st: Box<TrainState<P, B>>,
+    opt: Sgd,
+    rng: SmallRng,
+    x: Box<[Image; B]>,
+    y: [usize; B],
+    i: usize,
+}
+
+impl<P: Network<Input = Image>, const B: usize> Train<P, B>
+where
+    SoftmaxCrossEntropy: constnet::train::Loss<P, Target = usize>,
+{
+    /// He-initialised network, learning rate 0.01.
+    pub fn new() -> Self {
+        let mut rng = SmallRng::seed_from_u64(2);
+        let mut net = P::boxed_zeroed();
+        net.init(Init::He, &mut rng);
+        Train { net, st: TrainState::boxed_zeroed(), opt: Sgd::new(0.01), rng, x: Box::new([Image::zeroed(); B]), y: [0; B], i: 0 }
+    }
+
+    /// One step on the next batch of `data`; returns its loss.
+    #[inline(never)]
+    pub fn step(&mut self, data: &Data) -> f32 {
+        batch(data, self.i * B, &mut self.x, &mut self.y);
+        self.i += 1;
+        train_step(&mut *self.net, &self.x, &self.y, SoftmaxCrossEntropy, &mut self.opt, &mut self.st, &mut self.rng).loss
+    }
+}
+
+/// Single-image inference.
+pub struct Infer<P: Network<Input = Image>> {
+    net: Box<P>,
+    ws: Box<P::Workspace<1>>,
+    i: usize,
+}
+
+impl<P: Network<Input = Image>> Infer<P> {
+    /// He-initialised network.
+    pub fn new() -> Self {
+        let mut rng = SmallRng::seed_from_u64(3);
+        let mut net = P::boxed_zeroed();
+        net.init(Init::He, &mut rng);
+        Infer { net, ws: <P::Workspace<1>>::boxed_zeroed(), i: 0 }
+    }
+
+    /// Classifies the next image of `data`.
+    #[inline(never)]
+    pub fn step(&mut self, data: &Data) -> usize {
+        let x = &data.images[self.i % data.images.len()];
+        self.i += 1;
+        self.net.classify(x, &mut self.ws)
+    }
+}
+
+/// Data-parallel mini-batch training: batches of `B = PER_THREAD * THREADS`
+/// on `THREADS` threads (the caller's and persistent workers).
+pub struct ParTrain<P: Network<Input = Image>, const PER_THREAD: usize, const THREADS: usize, const B: usize> {
+    trainer: ParallelTrainer<P, PER_THREAD, THREADS>,
+    net: Box<P>,
+    opt: Sgd,
+    x: Box<[Image; B]>,
+    y: [usize; B],
+    i: usize,
+}
+
+impl<P: Network<Input = Image> + 'static, const PER_THREAD: usize, const THREADS: usize, const B: usize>
+    ParTrain<P, PER_THREAD, THREADS, B>
+where
+    SoftmaxCrossEntropy: constnet::train::Loss<P, Target = usize>,
+{
+    /// He-initialised network (the same as [`Train::new`]'s), learning rate 0.01.
+    pub fn new() -> Self {
+        let mut rng = SmallRng::seed_from_u64(2);
+        let mut net = P::boxed_zeroed();
+        net.init(Init::He, &mut rng);
+        ParTrain {
+            trainer: ParallelTrainer::new(4),
+            net,
+            opt: Sgd::new(0.01),
+            x: Box::new([Image::zeroed(); B]),
+            y: [0; B],
+            i: 0,
+        }
+    }
+
+    /// One step on the next batch of `data`; returns its loss.
+    #[inline(never)]
+    pub fn step(&mut self, data: &Data) -> f32 {
+        batch(data, self.i * B, &mut self.x, &mut self.y);
+        self.i += 1;
+        self.trainer.train_step(&mut self.net, &self.x, &self.y, SoftmaxCrossEntropy, &mut self.opt).loss
+    }
+}
+
+/// fashion10 mini-batch size.
+pub const FASHION_B: usize = 32;
+/// tfconv mini-batch size.
+pub const TFCONV_B: usize = 32;
+
+/// fashion10 training, one thread.
+pub type Fashion10Train = Train<fashion10::Params, FASHION_B>;
+/// fashion10 single-image inference.
+pub type Fashion10Infer = Infer<fashion10::Params>;
+/// tfconv training, one thread.
+pub type TfconvTrain = Train<tfconv::Params, TFCONV_B>;
+/// tfconv single-image inference.
+pub type TfconvInfer = Infer<tfconv::Params>;
+/// fashion10 training on both cores.
+pub type Fashion10Par = ParTrain<fashion10::Params, { FASHION_B / 2 }, 2, FASHION_B>;
+/// tfconv training on both cores.
+pub type TfconvPar = ParTrain<tfconv::Params, { TFCONV_B / 2 }, 2, TFCONV_B>;

@@ -1,0 +1,139 @@
+//! Speed report: microseconds per sample for every benchmark workload, one
+//! thread and both cores, beside the PyTorch reference figures.
+//!
+//! `cargo run --release --example bench_report [-- --json] [--quick]`
+//!
+//! Each figure is the median of several timed runs (5, or 3 with
+//! `--quick`), each run repeating the workload for a fixed time budget
+//! (1 s, or 0.25 s with `--quick`). The machine may be shared: run it a few
+//! times and compare medians. With `--json` the last line is one JSON object
+//! holding every figure.
+//!
+//! The workloads (see `benches/workloads/mod.rs`) call the library's own
+//! entry points: `train::train_step`, `Network::classify` and
+//! `parallel::ParallelTrainer::train_step`, on real Fashion-MNIST images when
+//! `/usr/share/datasets/fashion-mnist` is installed.
+
+#[path = "../benches/workloads/mod.rs"]
+mod workloads;
+
+use std::hint::black_box;
+use std::time::Instant;
+use workloads::*;
+
+/// Median microseconds per call of `f`, over `runs` runs of `budget` seconds.
+fn time_us(runs: usize, budget: f64, mut f: impl FnMut()) -> f64 {
+    // Warm up (caches, page faults, worker threads) and calibrate.
+    let t = Instant::now();
+    let mut calls = 0u64;
+    while t.elapsed().as_secs_f64() < budget / 4.0 || calls < 2 {
+        f();
+        calls += 1;
+    }
+    let per = t.elapsed().as_secs_f64() / calls as f64;
+    let n = ((budget / per) as u64).max(2);
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            t.elapsed().as_secs_f64() * 1e6 / n as f64
+        })
+        .collect();
+    times.sort_by(|a, b| a.total_cmp(b));
+    times[runs / 2]
+}
+
+/// One line of the report.
+struct Row {
+    key: &'static str,
+    what: &'static str,
+    us: f64,
+    pytorch: Option<f64>,
+    target: Option<f64>,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let json = args.iter().any(|a| a == "--json");
+    let quick = args.iter().any(|a| a == "--quick");
+    if let Some(bad) = args.iter().find(|a| *a != "--json" && *a != "--quick") {
+        eprintln!("bench_report: unknown argument {bad:?} (expected --json and/or --quick)");
+        std::process::exit(2);
+    }
+    let (runs, budget) = if quick { (3, 0.25) } else { (5, 1.0) };
+    let data = load(if quick { 2_000 } else { 10_000 });
+    let mut rows = Vec::new();
+
+    let mut s = Seed1Train::new(&data);
+    let us = time_us(runs, budget, || {
+        black_box(s.step());
+    });
+    rows.push(Row { key: "seed1_train", what: "seed1 training, B=1", us, pytorch: Some(12.2), target: Some(1.0) });
+
+    let mut f = Fashion10Train::new();
+    let us = time_us(runs, budget, || {
+        black_box(f.step(&data));
+    }) / FASHION_B as f64;
+    rows.push(Row { key: "fashion10_train", what: "fashion10 training, B=32", us, pytorch: Some(76.0), target: Some(15.0) });
+    drop(f);
+
+    let mut f = Fashion10Infer::new();
+    let us = time_us(runs, budget, || {
+        black_box(f.step(&data));
+    });
+    rows.push(Row { key: "fashion10_infer", what: "fashion10 inference, 1 image", us, pytorch: Some(78.0), target: Some(4.0) });
+
+    let mut f = Fashion10Par::new();
+    let us = time_us(runs, budget, || {
+        black_box(f.step(&data));
+    }) / FASHION_B as f64;
+    rows.push(Row { key: "fashion10_train_2t", what: "fashion10 training, B=32, 2 threads", us, pytorch: None, target: None });
+    drop(f);
+
+    let mut t = TfconvTrain::new();
+    let us = time_us(runs, budget * 2.0, || {
+        black_box(t.step(&data));
+    }) / TFCONV_B as f64;
+    rows.push(Row { key: "tfconv_train", what: "tfconv training, B=32", us, pytorch: Some(756.0), target: Some(500.0) });
+    drop(t);
+
+    let mut t = TfconvInfer::new();
+    let us = time_us(runs, budget, || {
+        black_box(t.step(&data));
+    });
+    rows.push(Row { key: "tfconv_infer", what: "tfconv inference, 1 image", us, pytorch: Some(561.0), target: Some(250.0) });
+    drop(t);
+
+    let mut t = TfconvPar::new();
+    let us = time_us(runs, budget * 2.0, || {
+        black_box(t.step(&data));
+    }) / TFCONV_B as f64;
+    rows.push(Row { key: "tfconv_train_2t", what: "tfconv training, B=32, 2 threads", us, pytorch: None, target: None });
+    drop(t);
+
+    let get = |k: &str| rows.iter().find(|r| r.key == k).map(|r| r.us).unwrap_or(f64::NAN);
+    let speedup_f = get("fashion10_train") / get("fashion10_train_2t");
+    let speedup_t = get("tfconv_train") / get("tfconv_train_2t");
+
+    println!("constnet bench_report ({} images: {}; {} path; median of {runs} runs)", data.images.len(), data.source, constnet::math::simd_path());
+    println!("{:<40} {:>12} {:>14} {:>10}", "workload", "us/sample", "PyTorch 1 thr", "target");
+    for r in &rows {
+        let opt = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
+        println!("{:<40} {:>12.2} {:>14} {:>10}", r.what, r.us, opt(r.pytorch), opt(r.target));
+    }
+    println!("2-thread speedup: fashion10 {speedup_f:.2}x, tfconv {speedup_t:.2}x (target >= 1.8x)");
+    if json {
+        let mut out = format!(
+            "{{\"data\":\"{}\",\"simd\":\"{}\",\"runs\":{runs},\"budget_s\":{budget}",
+            data.source,
+            constnet::math::simd_path()
+        );
+        for r in &rows {
+            out += &format!(",\"{}_us\":{:.3}", r.key, r.us);
+        }
+        out += &format!(",\"fashion10_speedup_2t\":{speedup_f:.3},\"tfconv_speedup_2t\":{speedup_t:.3}}}");
+        println!("{out}");
+    }
+}
