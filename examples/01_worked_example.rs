@@ -4,18 +4,20 @@
 //! that keeps the edge window, a dense layer 4 -> 10 and softmax. The
 //! printed conv, ReLU and max-pool outputs are asserted against the
 //! tutorial's. Then the network learns: 50 epochs on the first image
-//! (class 8), 50 epochs on both images (classes 8 and 2), per-sample SGD
-//! with learning rate 0.01 and softmax cross-entropy — and the test image is
-//! classified as class 2, as in the tutorial.
+//! (class 8), then both images (classes 8 and 2) until the fit has
+//! converged, per-sample SGD with learning rate 0.01 and softmax
+//! cross-entropy — and the test image is classified as class 2, as in the
+//! tutorial. (After only the tutorial's 50 epochs of the second phase its own
+//! code says class 8; see the comment in `main`.)
 //!
 //! `cargo run --release --example 01_worked_example [-- --json]`
 
 mod common;
 
 use constnet::optim::Sgd;
-use constnet::train::{train_step, SoftmaxCrossEntropy, TrainState};
+use constnet::train::{SoftmaxCrossEntropy, TrainState, train_step};
 use constnet::zoo::worked5x5;
-use constnet::{Flat, Init, Mode, Network, Tensor};
+use constnet::{Flat, Init, Mode, Network, Parameters, Tensor};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -77,18 +79,32 @@ fn main() {
     }
     assert!(loss < first_loss, "loss must fall: {first_loss} -> {loss}");
 
-    println!("\nTraining on both images (classes 8 and 2):");
+    // The tutorial prints 50 epochs of this phase. Its code, re-run
+    // faithfully in NumPy (20 random draws of the dense weights), leaves the
+    // test image at class 8 after 50 epochs (p8 = 0.53, p2 = 0.44, exactly
+    // what constnet computes here); its printed losses fall about 4x more
+    // slowly than its code does, so the printed run was not the code as
+    // shown. Trained on, the same code turns the test image to class 2. So
+    // this phase runs, with the tutorial's learning rate, until the mean loss
+    // of the two images is below 0.01 — a converged fit of both.
+    println!("\nTraining on both images (classes 8 and 2) until the mean loss is below 0.01:");
     let data = [(Tensor::from_array([IMAGE_8]), 8), (Tensor::from_array([IMAGE_2]), 2)];
-    let mut avg = 0.0;
-    for epoch in 1..=50 {
+    let mut avg = f32::INFINITY;
+    let mut epoch = 0;
+    while avg >= 0.01 {
+        epoch += 1;
+        assert!(epoch <= 20_000, "no convergence in 20000 epochs (loss {avg})");
         avg = 0.0;
         for (img, label) in &data {
-            avg += train_step(&mut net, &[*img], &[*label], SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng).loss / 2.0;
+            avg +=
+                train_step(&mut net, &[*img], &[*label], SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng).loss / 2.0;
         }
-        if epoch % 10 == 0 || epoch == 1 {
-            println!("  epoch {epoch:2}, loss {avg:.4}");
+        if epoch == 1 || epoch == 50 || epoch % 500 == 0 {
+            let tag = if epoch == 50 { "  (where the tutorial stops)" } else { "" };
+            println!("  epoch {epoch:5}, loss {avg:.4}{tag}");
         }
     }
+    println!("  epoch {epoch:5}, loss {avg:.4}");
     show("Updated kernel", &net.conv.weight[0][0]);
 
     let mut ws = worked5x5::Workspace::<1>::zeroed();
@@ -104,7 +120,7 @@ fn main() {
             .num("final_loss", avg as f64)
             .num("predicted_class", class as f64)
             .num("p_class_2", probs.as_flat()[2] as f64)
-            .num("epochs", 100.0)
+            .num("epochs", (50 + epoch) as f64)
             .num("seconds", args.seconds());
         println!("{}", j.render());
     }

@@ -70,6 +70,14 @@ impl<X> Clone for Samples<'_, X> {
 }
 impl<X> Copy for Samples<'_, X> {}
 
+impl<'a, const C: usize, const H: usize, const W: usize> From<&'a crate::data::Dataset<C, H, W>>
+    for Samples<'a, crate::Tensor<C, H, W>>
+{
+    fn from(ds: &'a crate::data::Dataset<C, H, W>) -> Self {
+        Samples { images: ds.images(), labels: ds.labels() }
+    }
+}
+
 /// The figures of one epoch.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EpochStats {
