@@ -169,6 +169,7 @@ pub fn evaluate_set<P: Network, L: Loss<P> + Copy, const B: usize>(
 /// Trains `net` on `train` for `cfg.epochs` epochs in batches of `B`, with
 /// validation on `valid` after every epoch, and returns the history.
 /// `target` turns a label into the loss's target (e.g. `|l| (l == 3) as u8 as f32`).
+/// Each step is [`train_step`] with `opt`, on one thread.
 ///
 /// # Panics
 /// If a set's images and labels differ in length, or the training set has
@@ -183,12 +184,32 @@ pub fn fit<P: Network, L: Loss<P> + Copy, O: Optimizer<P>, const B: usize>(
     opt: &mut O,
     cfg: &FitConfig,
 ) -> History {
+    let mut st = TrainState::<P, B>::boxed_zeroed();
+    fit_with::<P, L, B>(net, train, valid, loss, target, cfg, |net, x, y, rng| {
+        train_step(net, x, y, loss, opt, &mut st, rng)
+    })
+}
+
+/// [`fit`] with the training step supplied by the caller (e.g. a
+/// [`ParallelTrainer`](crate::parallel::ParallelTrainer)'s step): `step`
+/// gets the network, a batch, its targets and the loop's seeded generator.
+///
+/// # Panics
+/// As [`fit`].
+pub fn fit_with<P: Network, L: Loss<P> + Copy, const B: usize>(
+    net: &mut P,
+    train: Samples<'_, P::Input>,
+    valid: Option<Samples<'_, P::Input>>,
+    loss: L,
+    target: impl Fn(u8) -> L::Target,
+    cfg: &FitConfig,
+    mut step: impl FnMut(&mut P, &[P::Input; B], &[L::Target; B], &mut StdRng) -> crate::train::StepResult,
+) -> History {
     let n = train.images.len();
     assert_eq!(n, train.labels.len(), "fit: {n} training images but {} labels", train.labels.len());
     assert!(n >= B, "fit: {n} training samples are fewer than one batch of {B}");
     let steps = n / B;
     let mut rng = StdRng::seed_from_u64(cfg.seed);
-    let mut st = TrainState::<P, B>::boxed_zeroed();
     let mut xb = <[P::Input; B]>::boxed_zeroed();
     let mut yb = [target(0); B];
     let mut order: Vec<usize> = (0..n).collect();
@@ -202,22 +223,22 @@ pub fn fit<P: Network, L: Loss<P> + Copy, O: Optimizer<P>, const B: usize>(
         let bar = progress_bar(cfg.progress, steps, epoch, cfg.epochs);
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         let t0 = Instant::now();
-        for step in 0..steps {
+        for k in 0..steps {
             for j in 0..B {
                 let i = match cfg.sampling {
                     Sampling::Random => rng.random_range(0..n),
-                    Sampling::Shuffled | Sampling::InOrder => order[step * B + j],
+                    Sampling::Shuffled | Sampling::InOrder => order[k * B + j],
                 };
                 load(&train, i, &target, &mut xb[j], &mut yb[j]);
             }
-            let r = train_step(net, &xb, &yb, loss, opt, &mut st, &mut rng);
+            let r = step(net, &xb, &yb, &mut rng);
             loss_sum += r.loss as f64 * B as f64;
             correct += r.correct;
             seen += B;
             if let Some(bar) = &bar
-                && (step % 256 == 255 || step + 1 == steps)
+                && (k % 256 == 255 || k + 1 == steps)
             {
-                bar.set_position(step as u64 + 1);
+                bar.set_position(k as u64 + 1);
                 bar.set_message(format!(
                     "loss: {:.4} - accuracy: {:.4}",
                     loss_sum / seen as f64,
