@@ -139,8 +139,8 @@ fn locate_cifar10_in(cli_dir: Option<&Path>, env: Option<OsString>) -> Result<Pa
     let not_found = |looked| DataError::NotFound { dataset: "CIFAR-10", looked, hint: HINT };
     let env_dir = env.filter(|v| !v.is_empty()).map(PathBuf::from);
     let (dir, place) = match (cli_dir, env_dir.as_deref()) {
-        (Some(dir), _) => (dir, format!("{} (given directory)", dir.display())),
-        (None, Some(dir)) => (dir, format!("{} ({CIFAR10_ENV})", dir.display())),
+        (Some(dir), _) => (dir, "given directory".to_string()),
+        (None, Some(dir)) => (dir, CIFAR10_ENV.to_string()),
         (None, None) => {
             return Err(not_found(vec![
                 ("--data DIR".to_string(), "not given".to_string()),
@@ -158,10 +158,17 @@ fn locate_cifar10_in(cli_dir: Option<&Path>, env: Option<OsString>) -> Result<Pa
     };
     match missing_in(dir) {
         None => Ok(dir.to_path_buf()),
-        Some(why) => match missing_in(&dir.join(EXTRACTED)) {
-            None => Ok(dir.join(EXTRACTED)),
-            Some(_) => Err(not_found(vec![(place, why)])),
-        },
+        Some(why) => {
+            let inner = dir.join(EXTRACTED);
+            match missing_in(&inner) {
+                None => Ok(inner),
+                // the archive's folder is there: say what it lacks
+                Some(inner_why) if inner.is_dir() => {
+                    Err(not_found(vec![(format!("{} ({place})", inner.display()), inner_why)]))
+                }
+                Some(_) => Err(not_found(vec![(format!("{} ({place})", dir.display()), why)])),
+            }
+        }
     }
 }
 

@@ -190,6 +190,15 @@ impl<const C: usize, const H: usize, const W: usize> Dataset<C, H, W> {
     ///
     /// # Errors
     /// [`DataError::TooFewSamples`] if `n > len()`.
+    ///
+    /// ```
+    /// use constnet::{data::Dataset, Tensor};
+    /// let ds = Dataset::new(vec![Tensor::<1, 1, 1>::splat(0.0); 5], vec![0, 1, 2, 3, 4])?;
+    /// let (first, rest) = ds.clone().split_at(2)?; // tutorial 002 takes the first 200 MNIST images
+    /// assert_eq!((first.labels(), rest.labels()), (&[0, 1][..], &[2, 3, 4][..]));
+    /// assert!(ds.split_at(200).is_err());
+    /// # Ok::<(), constnet::data::DataError>(())
+    /// ```
     pub fn split_at(mut self, n: usize) -> Result<(Self, Self), DataError> {
         if n > self.len() {
             return Err(DataError::TooFewSamples { operation: "Dataset::split_at", needed: n, len: self.len() });
@@ -221,6 +230,14 @@ impl<const C: usize, const H: usize, const W: usize> Dataset<C, H, W> {
 
     /// Divides every pixel by 255, mapping raw pixel values to `[0, 1]`
     /// (torchvision's `ToTensor`): the alternative to standardisation.
+    ///
+    /// ```
+    /// use constnet::{data::Dataset, Tensor};
+    /// let mut ds = Dataset::new(vec![Tensor::<1, 1, 2>::from_array([[[51.0, 255.0]]])], vec![0])?;
+    /// ds.scale_to_unit();
+    /// assert_eq!(ds.images()[0].0, [[[0.2, 1.0]]]);
+    /// # Ok::<(), constnet::data::DataError>(())
+    /// ```
     pub fn scale_to_unit(&mut self) {
         for t in &mut self.images {
             t.as_flat_mut().iter_mut().for_each(|v| *v /= 255.0);
