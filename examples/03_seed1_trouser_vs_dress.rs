@@ -34,7 +34,7 @@ use std::path::PathBuf;
 /// The conv layer's output (before ReLU) for one image.
 fn convolved(net: &seed1::Params, x: &Tensor<1, 28, 28>) -> Tensor<1, 28, 28> {
     let mut y = [Tensor::zeroed()];
-    net.conv.forward(std::slice::from_ref(x).try_into().unwrap(), &mut y, &mut [()], &mut Mode::Infer);
+    net.conv.forward(std::slice::from_ref(x).try_into().unwrap(), &mut y, &mut Flat::zeroed(), &mut Mode::Infer);
     y[0]
 }
 

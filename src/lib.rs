@@ -58,6 +58,7 @@ pub mod gradcheck;
 #[cfg(feature = "std")]
 pub mod image;
 pub mod io;
+mod kernels_cpu;
 mod layer;
 pub mod layers;
 pub mod loss;

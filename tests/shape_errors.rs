@@ -124,7 +124,7 @@ use constnet::{Conv2d, Flat, Layer, Mode, Tensor};
 pub fn f() {
     let conv = Conv2d::<1, 1, 3, 0, 1>::zeroed();
     let mut out = [Tensor::<1, 4, 4>::zeroed()]; // conv_out(5, 3, 0, 1) = 3
-    conv.forward(&[Tensor::<1, 5, 5>::zeroed()], &mut out, &mut [()], &mut Mode::Infer);
+    conv.forward(&[Tensor::<1, 5, 5>::zeroed()], &mut out, &mut Flat::zeroed(), &mut Mode::Infer);
 }
 ";
     let (ok, err) = compile("buffer", src, "link");

@@ -22,6 +22,78 @@ use crate::layer::{Init, Layer, Mode, ParamTensor, Parameters};
 use crate::{Flat, Shape, Tensor, conv_out, math};
 use rand::Rng;
 
+/// Zero floats kept after a padded buffer: the fast path's 16-lane loads at
+/// the last row may run up to 15 floats past it.
+pub(crate) const SLACK: usize = 32;
+
+/// One input row with `PAD` zeros on each side.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+struct PadRow<const W: usize, const PAD: usize> {
+    left: [f32; PAD],
+    mid: [f32; W],
+    right: [f32; PAD],
+}
+
+/// One input plane with `PAD` zero rows above and below.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+struct PadPlane<const H: usize, const W: usize, const PAD: usize> {
+    top: [PadRow<W, PAD>; PAD],
+    rows: [PadRow<W, PAD>; H],
+    bottom: [PadRow<W, PAD>; PAD],
+}
+
+/// A [`Conv2d`]'s per-sample cache: its input with the zero padding written
+/// out (`C` planes of `(H + 2*PAD) x (W + 2*PAD)`, then [`SLACK`] zeros).
+/// The forward pass fills it; the fast weight gradient reads it, so every
+/// load is a plain unaligned vector load with no edge cases.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PaddedInput<const C: usize, const H: usize, const W: usize, const PAD: usize> {
+    planes: [PadPlane<H, W, PAD>; C],
+    slack: [f32; SLACK],
+}
+
+// SAFETY: repr(C) structs made only of f32 arrays.
+unsafe impl<const C: usize, const H: usize, const W: usize, const PAD: usize> Flat for PaddedInput<C, H, W, PAD> {}
+
+/// Output-gradient channels padded per block by the fast input gradient.
+const DX_BLOCK: usize = 16;
+
+/// Scratch of the fast input gradient: [`DX_BLOCK`] planes of the output
+/// gradient with zero padding (at most `K - 1` on each side), then [`SLACK`].
+#[repr(C)]
+struct DyScratch<const OH: usize, const OW: usize, const K: usize> {
+    planes: [PadPlane<OH, OW, K>; DX_BLOCK],
+    slack: [f32; SLACK],
+}
+
+// SAFETY: repr(C) struct made only of f32 arrays.
+unsafe impl<const OH: usize, const OW: usize, const K: usize> Flat for DyScratch<OH, OW, K> {}
+
+/// Writes `c` planes of `h x w` values from `src` into `dst` with `p` zeros
+/// on every side (rows of `w + 2p`), followed by [`SLACK`] zeros.
+///
+/// # Panics
+/// If `src` or `dst` is too short.
+pub(crate) fn pad_planes(src: &[f32], c: usize, h: usize, w: usize, p: usize, dst: &mut [f32]) {
+    let (rw, rows) = (w + 2 * p, h + 2 * p);
+    let plane = rw * rows;
+    for ch in 0..c {
+        let d = &mut dst[ch * plane..(ch + 1) * plane];
+        d[..p * rw].fill(0.0);
+        d[(p + h) * rw..].fill(0.0);
+        for (i, row) in src[ch * h * w..(ch + 1) * h * w].chunks_exact(w).enumerate() {
+            let r = &mut d[(p + i) * rw..(p + i + 1) * rw];
+            r[..p].fill(0.0);
+            r[p..p + w].copy_from_slice(row);
+            r[p + w..].fill(0.0);
+        }
+    }
+    dst[c * plane..c * plane + SLACK].fill(0.0);
+}
+
 /// 2-D convolution layer: `OUT_C` filters of `IN_C x K x K`, zero padding
 /// `PAD` on every side, stride `STRIDE`, optional bias. It computes
 /// cross-correlation, as PyTorch and TensorFlow do (see
@@ -43,7 +115,7 @@ use rand::Rng;
 ///     [0., 1., 1., 1., 0.], [0., 1., 0., 1., 0.], [0., 1., 1., 1., 0.],
 ///     [0., 1., 0., 1., 0.], [0., 1., 1., 1., 0.]]]);
 /// let mut out = [Tensor::<1, 3, 3>::zeroed()];
-/// conv.forward(&[img], &mut out, &mut [()], &mut Mode::Infer);
+/// conv.forward(&[img], &mut out, &mut Flat::zeroed(), &mut Mode::Infer);
 /// assert_eq!(out[0].0, [[[1., 2., 1.], [0., 2., 0.], [1., 2., 1.]]]);
 /// ```
 ///
@@ -53,7 +125,7 @@ use rand::Rng;
 /// use constnet::{Conv2d, Flat, Layer, Mode, Tensor};
 /// let conv = Conv2d::<1, 1, 3, 0, 1>::zeroed();
 /// let mut out = [Tensor::<1, 4, 4>::zeroed()]; // must be 3x3
-/// conv.forward(&[Tensor::<1, 5, 5>::zeroed()], &mut out, &mut [()], &mut Mode::Infer);
+/// conv.forward(&[Tensor::<1, 5, 5>::zeroed()], &mut out, &mut Flat::zeroed(), &mut Mode::Infer);
 /// ```
 #[repr(C)]
 #[derive(Clone, Debug, PartialEq)]
@@ -120,6 +192,133 @@ pub(crate) const fn valid_range(n_in: usize, n_out: usize, k: usize, pad: usize,
 impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, const STRIDE: usize, const BIAS: bool>
     Conv2d<IN_C, OUT_C, K, PAD, STRIDE, BIAS>
 {
+    /// Whether the register-blocked AVX-512 path applies: stride 1 and
+    /// `PAD < K` (so the input gradient is a convolution with padding `K - 1 - PAD`).
+    const FAST_SHAPE: bool = STRIDE == 1 && PAD < K;
+
+    /// Whether this call takes the AVX-512 path.
+    #[inline]
+    fn fast() -> bool {
+        Self::FAST_SHAPE && math::simd() == math::SimdPath::Avx512
+    }
+
+    /// The forward geometry over a padded `H x W` input (weights in PyTorch order).
+    #[cfg(target_arch = "x86_64")]
+    fn geom<const H: usize, const W: usize, const OH: usize, const OW: usize>(&self) -> crate::kernels_cpu::ConvGeom {
+        crate::kernels_cpu::ConvGeom {
+            in_c: IN_C,
+            k: K,
+            x_plane: (H + 2 * PAD) * (W + 2 * PAD),
+            x_row: W + 2 * PAD,
+            w: self.weight.as_flat().as_ptr(),
+            w_out: (IN_C * K * K) as isize,
+            w_in: (K * K) as isize,
+            w_m: K as isize,
+            w_n: 1,
+            y_plane: OH * OW,
+        }
+    }
+
+    /// AVX-512 forward pass of a batch whose inputs are padded in `cache`.
+    #[cfg(target_arch = "x86_64")]
+    fn forward_fast<const B: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
+        &self,
+        cache: &[PaddedInput<IN_C, H, W, PAD>; B],
+        y: &mut [Tensor<OUT_C, OH, OW>; B],
+    ) {
+        use crate::kernels_cpu::{ConvBatch, Start, conv_batch};
+        let g = self.geom::<H, W, OH, OW>();
+        let batch = ConvBatch {
+            n: B,
+            x: cache.as_flat().as_ptr(),
+            x_sample: PaddedInput::<IN_C, H, W, PAD>::LEN,
+            y: y.as_flat_mut().as_mut_ptr(),
+            y_sample: OUT_C * OH * OW,
+            oh: OH,
+            ow: OW,
+        };
+        let start = if BIAS { Start::Bias(self.bias.as_ptr()) } else { Start::Zero };
+        // SAFETY: AVX-512F was detected (`fast`); each padded input is
+        // followed by SLACK zeros, so every 16-lane load at a tap offset stays
+        // inside `cache`; stores are masked to the OH x OW outputs of `y`.
+        unsafe { conv_batch(&g, OUT_C, &batch, start) };
+    }
+
+    /// AVX-512 weight gradient of a batch (added into `grads`).
+    #[cfg(target_arch = "x86_64")]
+    fn weight_grad_fast<const B: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
+        &self,
+        cache: &[PaddedInput<IN_C, H, W, PAD>; B],
+        dy: &[Tensor<OUT_C, OH, OW>; B],
+        grads: &mut Self,
+    ) {
+        use crate::kernels_cpu::{ConvBatch, conv_dw_batch};
+        let g = self.geom::<H, W, OH, OW>();
+        let batch = ConvBatch {
+            n: B,
+            x: cache.as_flat().as_ptr(),
+            x_sample: PaddedInput::<IN_C, H, W, PAD>::LEN,
+            y: dy.as_flat().as_ptr() as *mut f32, // read only
+            y_sample: OUT_C * OH * OW,
+            oh: OH,
+            ow: OW,
+        };
+        // SAFETY: as in `forward_fast`; the output-gradient loads are masked
+        // to the OH x OW positions, and `grads.weight` has OUT_C*IN_C*K*K floats.
+        unsafe { conv_dw_batch(&g, OUT_C, &batch, grads.weight.as_flat_mut().as_mut_ptr()) };
+    }
+
+    /// AVX-512 input gradient: the convolution of `dy`, zero-padded by
+    /// `K - 1 - PAD`, with the kernel flipped on both axes and its channel
+    /// axes swapped, [`DX_BLOCK`] output-gradient channels at a time.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(never)]
+    fn input_grad_fast<const B: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
+        &self,
+        dy: &[Tensor<OUT_C, OH, OW>; B],
+        dx: &mut [Tensor<IN_C, H, W>; B],
+    ) {
+        use crate::kernels_cpu::{ConvBatch, ConvGeom, Start, conv_batch};
+        let q = K - 1 - PAD;
+        let (rw, rows) = (OW + 2 * q, OH + 2 * q);
+        let mut scratch = DyScratch::<OH, OW, K>::zeroed();
+        for (dy, dx) in dy.iter().zip(dx.iter_mut()) {
+            let mut o0 = 0;
+            while o0 < OUT_C {
+                let nb = DX_BLOCK.min(OUT_C - o0);
+                pad_planes(&dy.as_flat()[o0 * OH * OW..(o0 + nb) * OH * OW], nb, OH, OW, q, scratch.as_flat_mut());
+                let g = ConvGeom {
+                    in_c: nb,
+                    k: K,
+                    x_plane: rw * rows,
+                    x_row: rw,
+                    w: &self.weight[o0][0][K - 1][K - 1],
+                    w_out: (K * K) as isize,
+                    w_in: (IN_C * K * K) as isize,
+                    w_m: -(K as isize),
+                    w_n: -1,
+                    y_plane: H * W,
+                };
+                let batch = ConvBatch {
+                    n: 1,
+                    x: scratch.as_flat().as_ptr(),
+                    x_sample: 0,
+                    y: dx.as_flat_mut().as_mut_ptr(),
+                    y_sample: 0,
+                    oh: H,
+                    ow: W,
+                };
+                let start = if o0 == 0 { Start::Zero } else { Start::Load };
+                // SAFETY: AVX-512F detected; the scratch holds nb padded planes
+                // ((OH+2q)(OW+2q) <= (OH+2K)(OW+2K) each) and SLACK zeros; the
+                // weight reads stay inside self.weight (channels o0..o0+nb, taps
+                // 0..K flipped); stores are masked to the H x W positions of dx.
+                unsafe { conv_batch(&g, IN_C, &batch, start) };
+                o0 += nb;
+            }
+        }
+    }
+
     /// Forward pass of one sample (see the module doc for the formula).
     fn forward_one<const H: usize, const W: usize, const OH: usize, const OW: usize>(
         &self,
@@ -215,16 +414,24 @@ impl<
     const W: usize,
 > Layer<C, H, W> for Conv2d<IN_C, OUT_C, K, PAD, STRIDE, BIAS>
 {
-    type Cache = ();
+    /// The input with its zero padding written out (see [`PaddedInput`]).
+    type Cache = PaddedInput<C, H, W, PAD>;
 
     fn forward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,
         x: &[Tensor<C, H, W>; B],
         y: &mut [Tensor<OC, OH, OW>; B],
-        _cache: &mut [(); B],
+        cache: &mut [PaddedInput<C, H, W, PAD>; B],
         _mode: &mut Mode<'_>,
     ) {
         crate::layer::assert_out_shape!("Conv2d", OC, OH, OW);
+        for (x, c) in x.iter().zip(cache.iter_mut()) {
+            pad_planes(x.as_flat(), C, H, W, PAD, c.as_flat_mut());
+        }
+        #[cfg(target_arch = "x86_64")]
+        if Self::fast() {
+            return self.forward_fast::<B, H, W, OH, OW>(retype_batch(cache), retype_batch_mut(y));
+        }
         for (x, y) in x.iter().zip(y.iter_mut()) {
             self.forward_one::<H, W, OH, OW>(retype(x), retype_mut(y));
         }
@@ -234,12 +441,29 @@ impl<
         &self,
         x: &[Tensor<C, H, W>; B],
         _y: &[Tensor<OC, OH, OW>; B],
-        _cache: &[(); B],
+        cache: &[PaddedInput<C, H, W, PAD>; B],
         dy: &[Tensor<OC, OH, OW>; B],
         mut dx: Option<&mut [Tensor<C, H, W>; B]>,
         grads: &mut Self,
     ) {
         crate::layer::assert_out_shape!("Conv2d", OC, OH, OW);
+        #[cfg(target_arch = "x86_64")]
+        if Self::fast() {
+            let dy: &[Tensor<OUT_C, OH, OW>; B] = retype_batch(dy);
+            if BIAS {
+                for dy in dy {
+                    for (gb, plane) in grads.bias.iter_mut().zip(&dy.0) {
+                        *gb += math::sum(plane.as_flat());
+                    }
+                }
+            }
+            self.weight_grad_fast::<B, H, W, OH, OW>(retype_batch(cache), dy, grads);
+            if let Some(dx) = dx {
+                self.input_grad_fast::<B, H, W, OH, OW>(dy, retype_batch_mut(dx));
+            }
+            return;
+        }
+        let _ = cache;
         for b in 0..B {
             let dxb = dx.as_deref_mut().map(|d| retype_mut::<C, H, W, IN_C, H, W>(&mut d[b]));
             self.backward_one::<H, W, OH, OW>(retype(&x[b]), retype(&dy[b]), dxb, grads);
@@ -280,6 +504,23 @@ pub(crate) fn retype_mut<
     const { assert!(C1 == C2 && H1 == H2 && W1 == W2, "retype: shapes differ") };
     // SAFETY: as in `retype`.
     unsafe { &mut *(t as *mut Tensor<C1, H1, W1> as *mut Tensor<C2, H2, W2>) }
+}
+
+/// Views a batch as a batch of another type of the same size: used where
+/// the const assertions have proved the shapes equal (e.g. `C == IN_C`).
+#[inline(always)]
+pub(crate) fn retype_batch<T: Flat, U: Flat, const B: usize>(t: &[T; B]) -> &[U; B] {
+    const { assert!(T::LEN == U::LEN && core::mem::size_of::<T>() == core::mem::size_of::<U>(), "retype_batch: sizes differ") };
+    // SAFETY: both are Flat (plain f32s, align 4) of the same size.
+    unsafe { &*(t as *const [T; B] as *const [U; B]) }
+}
+
+/// Mutable form of [`retype_batch`].
+#[inline(always)]
+pub(crate) fn retype_batch_mut<T: Flat, U: Flat, const B: usize>(t: &mut [T; B]) -> &mut [U; B] {
+    const { assert!(T::LEN == U::LEN && core::mem::size_of::<T>() == core::mem::size_of::<U>(), "retype_batch: sizes differ") };
+    // SAFETY: as in `retype_batch`.
+    unsafe { &mut *(t as *mut [T; B] as *mut [U; B]) }
 }
 
 impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, const STRIDE: usize, const BIAS: bool>
@@ -361,5 +602,91 @@ mod tests {
     #[test]
     fn gradients_pad0_stride2_even_kernel() {
         check_layer::<Conv2d<3, 1, 2, 0, 2, false>, 1, 3, 5, 7, 1, 2, 3>(5).unwrap();
+    }
+
+    /// 17 filters: output-channel blocks of 8 + 8 + 1 and two blocks of the
+    /// fast input gradient (16 + 1); rows of 18 (a full and a 2-lane segment).
+    #[test]
+    fn gradients_fast_path_blocks_and_two_segments() {
+        check_layer::<Conv2d<2, 17, 3, 1, 1>, 2, 2, 5, 18, 17, 5, 18>(6).unwrap();
+    }
+
+    /// 5x5 kernel on rows narrower than the kernel ('same' and 'valid').
+    #[test]
+    fn gradients_fast_path_narrow_rows() {
+        check_layer::<Conv2d<3, 7, 5, 2, 1, false>, 3, 3, 4, 6, 7, 4, 6>(7).unwrap();
+        check_layer::<Conv2d<2, 3, 4, 0, 1>, 2, 2, 6, 5, 3, 3, 2>(8).unwrap();
+    }
+
+    /// The AVX-512 path against the portable loops, on shapes that hit every
+    /// tile size (8, 4, 2 and 1 output channels; partial segment tiles), both
+    /// input-gradient blocks, and rows of 1, 2 and 3 segments.
+    fn fast_matches_portable<
+        const IN_C: usize,
+        const OUT_C: usize,
+        const K: usize,
+        const PAD: usize,
+        const B: usize,
+        const H: usize,
+        const W: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        seed: u64,
+    ) {
+        use rand::{RngExt, SeedableRng};
+        if math::simd() != math::SimdPath::Avx512 {
+            std::eprintln!("no AVX-512 on this CPU: the fast path is not tested here");
+            return;
+        }
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+        let mut fill = |v: &mut [f32]| v.iter_mut().for_each(|x| *x = rng.random_range(-1.0..1.0));
+        let mut conv = Conv2d::<IN_C, OUT_C, K, PAD, 1, true>::boxed_zeroed();
+        fill(conv.as_flat_mut());
+        let mut x = <[Tensor<IN_C, H, W>; B]>::boxed_zeroed();
+        fill(x.as_flat_mut());
+        let mut dy = <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed();
+        fill(dy.as_flat_mut());
+        let close = |what: &str, fast: &[f32], slow: &[f32]| {
+            for (i, (a, b)) in fast.iter().zip(slow).enumerate() {
+                let tol = 1e-4 * (1.0 + b.abs()) * (IN_C * K * K) as f32;
+                assert!((a - b).abs() <= tol, "{what}[{i}]: fast {a} vs portable {b}, |diff| {} > {tol}", (a - b).abs());
+            }
+        };
+        // Forward.
+        let mut cache = <[PaddedInput<IN_C, H, W, PAD>; B]>::boxed_zeroed();
+        for (x, c) in x.iter().zip(cache.iter_mut()) {
+            pad_planes(x.as_flat(), IN_C, H, W, PAD, c.as_flat_mut());
+        }
+        let (mut y_fast, mut y_slow) = (<[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed(), <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed());
+        y_fast.as_flat_mut().fill(f32::NAN);
+        conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut y_fast);
+        for b in 0..B {
+            conv.forward_one::<H, W, OH, OW>(&x[b], &mut y_slow[b]);
+        }
+        close("y", y_fast.as_flat(), y_slow.as_flat());
+        // Backward: weight and input gradients, added to a non-zero gradient.
+        let (mut g_fast, mut g_slow) = (Conv2d::<IN_C, OUT_C, K, PAD, 1, true>::boxed_zeroed(), Conv2d::boxed_zeroed());
+        g_fast.as_flat_mut().fill(0.5);
+        g_slow.as_flat_mut().fill(0.5);
+        let (mut dx_fast, mut dx_slow) = (<[Tensor<IN_C, H, W>; B]>::boxed_zeroed(), <[Tensor<IN_C, H, W>; B]>::boxed_zeroed());
+        dx_fast.as_flat_mut().fill(f32::NAN);
+        conv.weight_grad_fast::<B, H, W, OH, OW>(&cache, &dy, &mut g_fast);
+        conv.input_grad_fast::<B, H, W, OH, OW>(&dy, &mut dx_fast);
+        for b in 0..B {
+            conv.backward_one::<H, W, OH, OW>(&x[b], &dy[b], Some(&mut dx_slow[b]), &mut g_slow);
+        }
+        close("dw", g_fast.weight.as_flat(), g_slow.weight.as_flat());
+        close("dx", dx_fast.as_flat(), dx_slow.as_flat());
+    }
+
+    #[test]
+    fn fast_path_matches_portable_loops() {
+        fast_matches_portable::<1, 1, 3, 1, 1, 28, 28, 28, 28>(1); // seed 1
+        fast_matches_portable::<1, 8, 3, 1, 3, 28, 28, 28, 28>(2); // fashion10 conv1
+        fast_matches_portable::<8, 16, 3, 1, 2, 14, 14, 14, 14>(3); // fashion10 conv2
+        fast_matches_portable::<20, 19, 5, 2, 2, 9, 17, 9, 17>(4); // blocks 8+8+2+1, two dx blocks
+        fast_matches_portable::<3, 15, 3, 0, 3, 7, 35, 5, 33>(5); // 'valid': dx padding 2; 3 segments
+        fast_matches_portable::<2, 6, 2, 1, 2, 4, 5, 5, 6>(6); // even kernel, PAD = K - 1
     }
 }

@@ -1,0 +1,425 @@
+//! Register-blocked AVX-512F kernels behind the layers' fast paths.
+//!
+//! Nothing here is generic over a layer's shape: shapes arrive as run-time
+//! sizes and strides, and only the register tile (`OB x SB`, …) is a const
+//! parameter, so the kernels are compiled a handful of times whatever the
+//! networks — compile time stays small — while the inner loops are as fast
+//! as fully specialised ones (they are long and their tiles are fixed).
+//!
+//! Every kernel is `unsafe` with `#[target_feature(enable = "avx512f")]`:
+//! callers check [`crate::math::simd`] first and pass pointers that are
+//! valid for the loads and stores each kernel documents.
+//!
+//! - [`conv_tile`]: `OB` output channels x `SB` row segments of a stride-1
+//!   convolution over a zero-padded input, as `OB*SB` vector accumulators
+//!   (one FMA per tap, weight broadcast, input loaded at a shifted address).
+//!   The same kernel computes the input gradient (a convolution of the padded
+//!   output gradient with the flipped kernel: negative weight strides).
+//! - [`conv_dw_tile`]: the weight gradient, `OB` output channels x `TB` taps,
+//!   reduced over every output position of the batch.
+//! - [`dot_tile`]: `y[r][c] = Σ_k a[r][k] b[c][k]` with both operands
+//!   contiguous in `k` (a dense layer's forward pass, `y = x Wᵀ`).
+//! - [`bcast_tile`]: `c[r][i] (+)= Σ_k a[r][k] b[k][i]` with `b`'s rows
+//!   contiguous in `i` (a dense layer's weight and input gradients).
+
+#![cfg(target_arch = "x86_64")]
+#![allow(clippy::too_many_arguments)]
+
+use core::arch::x86_64::*;
+
+/// Floats per AVX-512 vector.
+pub(crate) const V: usize = 16;
+
+/// The mask of the first `n` lanes (`n <= 16`).
+#[inline(always)]
+pub(crate) fn lanes(n: usize) -> u16 {
+    if n >= V { u16::MAX } else { ((1u32 << n) - 1) as u16 }
+}
+
+/// Up to 16 consecutive output positions of one output row.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Seg {
+    /// The input under lane 0 for tap `(c, m, n) = (0, 0, 0)` (in a padded input).
+    pub x: *const f32,
+    /// Output channel 0 at lane 0.
+    pub y: *mut f32,
+    /// Lanes that are real output positions.
+    pub mask: u16,
+}
+
+/// Geometry of a stride-1 convolution over a zero-padded input.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConvGeom {
+    /// Input channels summed over.
+    pub in_c: usize,
+    /// Kernel side.
+    pub k: usize,
+    /// Floats between input channels (a padded plane).
+    pub x_plane: usize,
+    /// Floats between input rows (a padded row).
+    pub x_row: usize,
+    /// Weight of (output channel 0, input channel 0, tap 0, 0).
+    pub w: *const f32,
+    /// Weight strides: per output channel, per input channel, per kernel row, per kernel column.
+    pub w_out: isize,
+    /// See `w_out`.
+    pub w_in: isize,
+    /// See `w_out`.
+    pub w_m: isize,
+    /// See `w_out`.
+    pub w_n: isize,
+    /// Floats between output channels.
+    pub y_plane: usize,
+}
+
+/// How a tile's accumulators start.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Start {
+    /// At zero.
+    Zero,
+    /// At the bias of each output channel (pointer to channel 0's).
+    Bias(*const f32),
+    /// At the values already in the output (a second pass adds to the first).
+    Load,
+}
+
+/// `y[o0+o][seg s] = start + Σ_{c,m,n} w[o0+o][c][m][n] · x_s[c·x_plane + m·x_row + n + lane]`
+/// for `o < OB`, `s < SB`; lanes outside a segment's mask are neither
+/// stored nor (for `Start::Load`) loaded.
+///
+/// # Safety
+/// AVX-512F; every segment's input is readable for `16` floats at every
+/// tap offset; its output is writable (and, for `Load`, readable) at its
+/// masked lanes for channels `o0..o0+OB`; the weights at every tap.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn conv_tile<const OB: usize, const SB: usize>(g: &ConvGeom, o0: usize, segs: &[Seg; SB], start: Start) {
+    // SAFETY: the caller's contract covers every access below.
+    unsafe {
+        let mut acc = [[_mm512_setzero_ps(); SB]; OB];
+        match start {
+            Start::Zero => {}
+            Start::Bias(b) => {
+                for (o, row) in acc.iter_mut().enumerate() {
+                    *row = [_mm512_set1_ps(*b.add(o0 + o)); SB];
+                }
+            }
+            Start::Load => {
+                for (o, row) in acc.iter_mut().enumerate() {
+                    for (s, a) in row.iter_mut().enumerate() {
+                        *a = _mm512_maskz_loadu_ps(segs[s].mask, segs[s].y.add((o0 + o) * g.y_plane));
+                    }
+                }
+            }
+        }
+        let xs: [*const f32; SB] = core::array::from_fn(|s| segs[s].x);
+        let w0 = g.w.offset(o0 as isize * g.w_out);
+        for c in 0..g.in_c {
+            let wc = w0.offset(c as isize * g.w_in);
+            let xc = c * g.x_plane;
+            for m in 0..g.k {
+                let wm = wc.offset(m as isize * g.w_m);
+                let xm = xc + m * g.x_row;
+                for n in 0..g.k {
+                    let wn = wm.offset(n as isize * g.w_n);
+                    let xv: [__m512; SB] = core::array::from_fn(|s| _mm512_loadu_ps(xs[s].add(xm + n)));
+                    for (o, row) in acc.iter_mut().enumerate() {
+                        let wv = _mm512_set1_ps(*wn.offset(o as isize * g.w_out));
+                        for (a, x) in row.iter_mut().zip(&xv) {
+                            *a = _mm512_fmadd_ps(wv, *x, *a);
+                        }
+                    }
+                }
+            }
+        }
+        for (o, row) in acc.iter().enumerate() {
+            for (s, a) in row.iter().enumerate() {
+                _mm512_mask_storeu_ps(segs[s].y.add((o0 + o) * g.y_plane), segs[s].mask, *a);
+            }
+        }
+    }
+}
+
+/// `dw[o0+o][tap t] += Σ_segments Σ_lanes dy_s[(o0+o)·dy_plane + lane] · x_s[tap_off[t] + lane]`
+/// for `o < OB`, `t < TB`, over the masked lanes of every segment of
+/// `batch` (whose `y` is the output gradient); `dw_tap[t]` is where tap `t`
+/// of output channel `o0` is stored (`None`: a padding tap of the last
+/// tile, computed and dropped), `dw_out` the stride between output channels.
+///
+/// # Safety
+/// AVX-512F; every segment's input readable for 16 floats at every tap
+/// offset; its output gradient readable at its masked lanes for channels
+/// `o0..o0+OB`; the gradient entries writable.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn conv_dw_tile<const OB: usize, const TB: usize>(
+    batch: &ConvBatch,
+    x_row: usize,
+    dy_plane: usize,
+    o0: usize,
+    tap_off: &[usize; TB],
+    dw_tap: &[Option<*mut f32>; TB],
+    dw_out: usize,
+) {
+    let mut acc = [[_mm512_setzero_ps(); TB]; OB];
+    batch.for_each_seg(x_row, |s| {
+        // SAFETY: the caller's contract covers these loads.
+        unsafe {
+            let k = s.mask;
+            let dyv: [__m512; OB] = core::array::from_fn(|o| _mm512_maskz_loadu_ps(k, s.y.add((o0 + o) * dy_plane)));
+            for (t, &off) in tap_off.iter().enumerate() {
+                let xv = _mm512_loadu_ps(s.x.add(off));
+                for (o, row) in acc.iter_mut().enumerate() {
+                    row[t] = _mm512_mask3_fmadd_ps(dyv[o], xv, row[t], k);
+                }
+            }
+        }
+    });
+    for (o, row) in acc.iter().enumerate() {
+        for (t, a) in row.iter().enumerate() {
+            if let Some(p) = dw_tap[t] {
+                // SAFETY: the caller's contract.
+                unsafe { *p.add(o * dw_out) += _mm512_reduce_add_ps(*a) };
+            }
+        }
+    }
+}
+
+/// Output channels `o0..o0+OB` of the weight gradient, in tiles of `TB` taps.
+#[target_feature(enable = "avx512f")]
+unsafe fn conv_dw_block<const OB: usize, const TB: usize>(
+    batch: &ConvBatch,
+    g: &ConvGeom,
+    o0: usize,
+    dw: *mut f32,
+) {
+    let taps = g.in_c * g.k * g.k;
+    let mut t0 = 0;
+    while t0 < taps {
+        let tap = |i: usize| (t0 + i).min(taps - 1);
+        let off: [usize; TB] = core::array::from_fn(|i| {
+            let t = tap(i);
+            let (c, m, n) = (t / (g.k * g.k), t / g.k % g.k, t % g.k);
+            c * g.x_plane + m * g.x_row + n
+        });
+        let dst: [Option<*mut f32>; TB] =
+            core::array::from_fn(|i| if t0 + i < taps { Some(dw.wrapping_add(o0 * taps + t0 + i)) } else { None });
+        // SAFETY: the caller's contract (see `conv_dw_batch`).
+        unsafe { conv_dw_tile::<OB, TB>(batch, g.x_row, batch.oh * batch.ow, o0, &off, &dst, taps) };
+        t0 += TB;
+    }
+}
+
+/// Adds the weight gradient of a stride-1 convolution over a batch into
+/// `dw` (`[out_c][in_c][k][k]`): `batch.y` is the output gradient, `g` the
+/// forward geometry (its weight fields unused).
+///
+/// # Safety
+/// AVX-512F; as [`conv_batch`], with `dw` writable for `out_c*in_c*k*k` floats.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn conv_dw_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch, dw: *mut f32) {
+    let mut o0 = 0;
+    // SAFETY: the caller's contract.
+    unsafe {
+        while o0 + 4 <= out_c {
+            conv_dw_block::<4, 6>(batch, g, o0, dw);
+            o0 += 4;
+        }
+        while o0 < out_c {
+            conv_dw_block::<1, 12>(batch, g, o0, dw);
+            o0 += 1;
+        }
+    }
+}
+
+/// `y[r·y_r + c·y_c] = start[c] + Σ_{k<n} a[r·a_r + k] · b[c·b_c + k]` for
+/// `r < MB`, `c < NB`: both operands contiguous in `k`; the last partial
+/// vector of `k` is masked.
+///
+/// # Safety
+/// AVX-512F; `a` rows and `b` rows readable for `n` floats; the outputs writable.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn dot_tile<const MB: usize, const NB: usize>(
+    n: usize,
+    a: *const f32,
+    a_r: usize,
+    b: *const f32,
+    b_c: usize,
+    bias: Option<*const f32>,
+    y: *mut f32,
+    y_r: usize,
+    y_c: usize,
+) {
+    // SAFETY: the caller's contract covers every access below.
+    unsafe {
+        let mut acc = [[_mm512_setzero_ps(); NB]; MB];
+        let full = n / V * V;
+        let mut k = 0;
+        while k < full {
+            let av: [__m512; MB] = core::array::from_fn(|r| _mm512_loadu_ps(a.add(r * a_r + k)));
+            for c in 0..NB {
+                let bv = _mm512_loadu_ps(b.add(c * b_c + k));
+                for r in 0..MB {
+                    acc[r][c] = _mm512_fmadd_ps(av[r], bv, acc[r][c]);
+                }
+            }
+            k += V;
+        }
+        if full < n {
+            let m = lanes(n - full);
+            let av: [__m512; MB] = core::array::from_fn(|r| _mm512_maskz_loadu_ps(m, a.add(r * a_r + k)));
+            for c in 0..NB {
+                let bv = _mm512_maskz_loadu_ps(m, b.add(c * b_c + k));
+                for r in 0..MB {
+                    acc[r][c] = _mm512_fmadd_ps(av[r], bv, acc[r][c]);
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                let s0 = match bias {
+                    Some(p) => *p.add(c),
+                    None => 0.0,
+                };
+                *y.add(r * y_r + c * y_c) = s0 + _mm512_reduce_add_ps(*v);
+            }
+        }
+    }
+}
+
+/// `c[r·c_r + i] (+)= Σ_{k<kdim} a[r·a_r + k·a_k] · b[k·b_k + i]` for
+/// `r < RB` and `i` in `IV` vectors from 0 (the last one masked by
+/// `last`): `b`'s rows are contiguous in `i`, `a`'s elements are broadcast.
+/// With `accumulate` the sum is added to `c`, otherwise it overwrites it.
+///
+/// # Safety
+/// AVX-512F; `a` readable at every `(r, k)`; `b` rows readable at the
+/// (masked) lanes of the `IV` vectors; `c` likewise writable.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn bcast_tile<const RB: usize, const IV: usize>(
+    kdim: usize,
+    a: *const f32,
+    a_r: usize,
+    a_k: usize,
+    b: *const f32,
+    b_k: usize,
+    c: *mut f32,
+    c_r: usize,
+    last: u16,
+    accumulate: bool,
+) {
+    // SAFETY: the caller's contract covers every access below.
+    unsafe {
+        let mask = |v: usize| if v + 1 == IV { last } else { u16::MAX };
+        let mut acc = [[_mm512_setzero_ps(); IV]; RB];
+        for k in 0..kdim {
+            let bv: [__m512; IV] = core::array::from_fn(|v| _mm512_maskz_loadu_ps(mask(v), b.add(k * b_k + v * V)));
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*a.add(r * a_r + k * a_k));
+                for (x, bv) in row.iter_mut().zip(&bv) {
+                    *x = _mm512_fmadd_ps(av, *bv, *x);
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate() {
+            for (v, x) in row.iter().enumerate() {
+                let p = c.add(r * c_r + v * V);
+                let out = if accumulate { _mm512_add_ps(*x, _mm512_maskz_loadu_ps(mask(v), p)) } else { *x };
+                _mm512_mask_storeu_ps(p, mask(v), out);
+            }
+        }
+    }
+}
+
+/// Where a batch of convolution inputs and outputs sit: sample `b`'s
+/// padded input at `x + b*x_sample`, its output at `y + b*y_sample`
+/// (`oh x ow` per channel, rows of `ow`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConvBatch {
+    /// Samples.
+    pub n: usize,
+    /// Padded input of sample 0.
+    pub x: *const f32,
+    /// Floats between samples' padded inputs.
+    pub x_sample: usize,
+    /// Output of sample 0.
+    pub y: *mut f32,
+    /// Floats between samples' outputs.
+    pub y_sample: usize,
+    /// Output rows.
+    pub oh: usize,
+    /// Output columns.
+    pub ow: usize,
+}
+
+impl ConvBatch {
+    /// Calls `f` with every output segment, sample by sample, row by row.
+    #[inline(always)]
+    fn for_each_seg(&self, x_row: usize, mut f: impl FnMut(Seg)) {
+        for b in 0..self.n {
+            for i in 0..self.oh {
+                let mut j = 0;
+                while j < self.ow {
+                    // SAFETY (pointer arithmetic only): inside the caller's buffers.
+                    f(Seg {
+                        x: self.x.wrapping_add(b * self.x_sample + i * x_row + j),
+                        y: self.y.wrapping_add(b * self.y_sample + i * self.ow + j),
+                        mask: lanes(self.ow - j),
+                    });
+                    j += V;
+                }
+            }
+        }
+    }
+}
+
+/// Output channels `o0..o0+OB` of a whole batch, in tiles of `SB` segments
+/// (the last tile filled with empty-mask copies of its last segment).
+#[target_feature(enable = "avx512f")]
+unsafe fn conv_block<const OB: usize, const SB: usize>(g: &ConvGeom, o0: usize, batch: &ConvBatch, start: Start) {
+    let mut tile = [Seg { x: core::ptr::null(), y: core::ptr::null_mut(), mask: 0 }; SB];
+    let mut n = 0;
+    batch.for_each_seg(g.x_row, |s| {
+        tile[n] = s;
+        n += 1;
+        if n == SB {
+            // SAFETY: the caller's contract (see `conv_batch`).
+            unsafe { conv_tile::<OB, SB>(g, o0, &tile, start) };
+            n = 0;
+        }
+    });
+    if n > 0 {
+        for i in n..SB {
+            tile[i] = Seg { mask: 0, ..tile[n - 1] };
+        }
+        // SAFETY: as above; the copies store nothing.
+        unsafe { conv_tile::<OB, SB>(g, o0, &tile, start) };
+    }
+}
+
+/// A stride-1 convolution of a batch: `out_c` output channels of every
+/// sample (see [`conv_tile`] for the sum).
+///
+/// # Safety
+/// AVX-512F; the buffers `g` and `batch` describe are valid, each padded
+/// input followed by [`SLACK`] readable floats.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn conv_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch, start: Start) {
+    let mut o0 = 0;
+    // SAFETY: the caller's contract.
+    unsafe {
+        while o0 + 8 <= out_c {
+            conv_block::<8, 3>(g, o0, batch, start);
+            o0 += 8;
+        }
+        if o0 + 4 <= out_c {
+            conv_block::<4, 5>(g, o0, batch, start);
+            o0 += 4;
+        }
+        if o0 + 2 <= out_c {
+            conv_block::<2, 8>(g, o0, batch, start);
+            o0 += 2;
+        }
+        if o0 < out_c {
+            conv_block::<1, 12>(g, o0, batch, start);
+        }
+    }
+}
