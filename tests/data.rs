@@ -576,3 +576,38 @@ fn shipped_subset_regenerates_byte_identical() {
     }
     std::fs::remove_dir_all(out).unwrap();
 }
+
+/// Golden values from NumPy 2.4.6 on the shipped subset, the seed-1
+/// tutorial's computation (original labels kept, training split = all but
+/// the last 1000):
+/// ```text
+/// import gzip, numpy as np
+/// X = np.frombuffer(gzip.open('data/fashion-mnist-seed1/train-images-idx3-ubyte.gz').read()[16:],
+///                   np.uint8).reshape(-1, 28, 28)
+/// Xt = X[:-1000]
+/// m = Xt.mean(axis=0); s = Xt.std(axis=0) + 1e-7
+/// for (y, x) in [(0, 0), (14, 14), (3, 20), (27, 27)]:
+///     print(y, x, repr(m[y, x]), repr(s[y, x]), repr(np.float32((X[-1, y, x] - m[y, x]) / s[y, x])))
+/// ```
+#[test]
+fn standardizer_matches_numpy_on_the_shipped_subset() {
+    let loc = FashionMnistLocation::from_dir(FASHION_MNIST_SHIPPED_DIR.as_ref(), FashionMnistSource::Shipped).unwrap();
+    let (train, _) = FashionMnist::load(&loc).unwrap();
+    let (train, mut valid) = train.split_last(1000).unwrap();
+    let norm = Standardizer::fit(&train).unwrap();
+    norm.apply(&mut valid);
+    let golden: [((usize, usize), f64, f64, f32); 4] = [
+        ((0, 0), 0.0014545454545454545, 0.15254717984829214, -0.009535053),
+        ((14, 14), 103.04081818181818, 93.55376328782194, 1.3143157),
+        ((3, 20), 38.540454545454544, 69.4700080155934, -0.55477834),
+        ((27, 27), 0.006545454545454545, 0.5188737689191016, -0.012614734),
+    ];
+    for ((y, x), mean, std, last) in golden {
+        let p = y * 28 + x;
+        let (m, s) = (norm.mean()[p], norm.std()[p]);
+        assert!((m - mean).abs() <= 1e-12 * mean.abs(), "pixel ({y}, {x}) mean {m} vs NumPy {mean}, diff {}", m - mean);
+        assert!((s - std).abs() <= 1e-12 * std, "pixel ({y}, {x}) std {s} vs NumPy {std}, diff {}", s - std);
+        let v = valid.images()[999].0[0][y][x];
+        assert!((v - last).abs() <= 1e-6 * last.abs(), "pixel ({y}, {x}) standardised {v} vs NumPy {last}");
+    }
+}
