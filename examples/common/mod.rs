@@ -1,6 +1,8 @@
 //! Command-line helpers shared by the numbered examples (not an example itself).
 #![allow(dead_code)]
 
+pub mod fashion;
+
 use std::time::Instant;
 
 /// The flags every example understands.

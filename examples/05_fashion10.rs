@@ -1,0 +1,18 @@
+//! Course step 5 — all 10 Fashion-MNIST classes with several filters
+//! (seed 1's part 2).
+//!
+//! conv 8 (3x3, pad 1) + ReLU + max-pool 2, conv 16 (3x3, pad 1) + ReLU +
+//! max-pool 2, dense 784 -> 10, softmax cross-entropy
+//! ([`constnet::zoo::fashion10`]); Adam, mini-batches of 32, per-pixel
+//! standardisation, 5 epochs on the full data. Writes `out/fashion10_curves.png`.
+//!
+//! ```text
+//! cargo run --release --example 05_fashion10 [-- --epochs 5] [--threads 1|2] [--lr 0.001] [--data DIR] [--json]
+//! ```
+
+mod common;
+
+fn main() {
+    let acc = common::fashion::train_10_classes::<constnet::zoo::fashion10::Params>("fashion10", 5);
+    assert!(acc >= 0.89, "fashion10 test accuracy {acc:.4} is below the 0.89 the course promises");
+}

@@ -1,0 +1,98 @@
+//! Training a 10-class Fashion-MNIST network from the command line: shared
+//! by course steps 5 and 7, which differ only in the network.
+
+use super::{Args, Json, fail};
+use constnet::data::{FashionMnist, Standardizer, locate_fashion_mnist_full};
+use constnet::fit::{FitConfig, Samples, Sampling, evaluate_set, fit_with};
+use constnet::optim::Adam;
+use constnet::parallel::ParallelTrainer;
+use constnet::train::{SoftmaxCrossEntropy, TrainState, train_step};
+use constnet::{Flat, Init, Network, Tensor};
+use std::path::PathBuf;
+
+/// Mini-batch size (`PER_THREAD * THREADS` with two threads).
+pub const BATCH: usize = 32;
+
+/// Trains network `P` on all of Fashion-MNIST with Adam (learning rate
+/// `--lr`, default 1e-3) in shuffled mini-batches of 32, on `--threads` 1 or
+/// 2 (default 2), for `--epochs` (default `default_epochs`), holding out the
+/// last `--valid` (default 5000) training images for validation; prints the test figures,
+/// writes the curves as `out/NAME_curves.png`, and with `--json` ends with
+/// one JSON object. Returns the test accuracy.
+pub fn train_10_classes<P>(name: &str, default_epochs: usize) -> f32
+where
+    P: Network<Input = Tensor<1, 28, 28>, Output = Tensor<10, 1, 1>, Logits = Tensor<10, 1, 1>> + 'static,
+{
+    let args = Args::parse();
+    let epochs: usize = args.value("--epochs").unwrap_or(default_epochs);
+    let threads: usize = args.value("--threads").unwrap_or(2);
+    let lr: f32 = args.value("--lr").unwrap_or(1e-3);
+    let seed: u64 = args.value("--seed").unwrap_or(1);
+    let out: PathBuf = args.value::<String>("--out").unwrap_or_else(|| "out".into()).into();
+    let held_out: usize = args.value("--valid").unwrap_or(5000);
+
+    let found = locate_fashion_mnist_full(args.data.as_deref()).unwrap_or_else(|e| fail(&e.to_string()));
+    println!("Fashion-MNIST: {found}");
+    let (train, mut test) = FashionMnist::load(&found).unwrap_or_else(|e| fail(&e.to_string()));
+    let (mut train, mut valid) = train.split_last(held_out).unwrap_or_else(|e| fail(&e.to_string()));
+    let norm = Standardizer::fit(&train).unwrap_or_else(|e| fail(&e.to_string()));
+    for ds in [&mut train, &mut valid, &mut test] {
+        norm.apply(ds);
+    }
+    println!("train {} / validation {} / test {} images, 10 classes", train.len(), valid.len(), test.len());
+
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+    let mut net = P::boxed_zeroed();
+    net.init(Init::He, &mut rng);
+    println!(
+        "{name}: {} parameters; Adam lr {lr}, batch {BATCH}, {threads} thread(s), {epochs} epochs",
+        net.num_params()
+    );
+    let mut opt = Adam::new(lr, P::boxed_zeroed(), P::boxed_zeroed());
+    let cfg = FitConfig { epochs, sampling: Sampling::Shuffled, seed, ..FitConfig::default() };
+    let (tr, va) = (Samples::from(&train), Some(Samples::from(&valid)));
+    let target = |l: u8| l as usize;
+    let history = match threads {
+        1 => {
+            let mut st = TrainState::<P, BATCH>::boxed_zeroed();
+            fit_with::<P, _, BATCH>(&mut net, tr, va, SoftmaxCrossEntropy, target, &cfg, |net, x, y, rng| {
+                train_step(net, x, y, SoftmaxCrossEntropy, &mut opt, &mut st, rng)
+            })
+        }
+        2 => {
+            let mut trainer = ParallelTrainer::<P, { BATCH / 2 }, 2>::new(seed);
+            fit_with::<P, _, BATCH>(&mut net, tr, va, SoftmaxCrossEntropy, target, &cfg, |net, x, y, _| {
+                trainer.train_step(net, x, y, SoftmaxCrossEntropy, &mut opt)
+            })
+        }
+        n => fail(&format!("--threads {n}: 1 or 2 are supported")),
+    };
+    let (test_loss, test_acc) = evaluate_set::<P, _, BATCH>(&net, Samples::from(&test), SoftmaxCrossEntropy, target);
+    let train_seconds: f64 = history.epochs.iter().map(|e| e.seconds).sum();
+    println!("test: loss: {test_loss:.4} - accuracy: {test_acc:.4} (training took {train_seconds:.1} s)");
+    std::fs::create_dir_all(&out).unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", out.display())));
+    #[cfg(feature = "plot")]
+    {
+        let path = out.join(format!("{name}_curves.png"));
+        constnet::fit::plot_history(&history, &format!("{name}: Fashion-MNIST, 10 classes"), &path)
+            .unwrap_or_else(|e| fail(&e.to_string()));
+        println!("wrote {}", path.display());
+    }
+    if args.json {
+        let last = history.epochs.last();
+        let j = Json::default()
+            .str("network", name)
+            .num("epochs", epochs as f64)
+            .num("threads", threads as f64)
+            .num("train_loss", last.map_or(f64::NAN, |e| e.loss as f64))
+            .num("train_accuracy", last.map_or(f64::NAN, |e| e.accuracy as f64))
+            .num("val_accuracy", last.and_then(|e| e.val_accuracy).map_or(f64::NAN, |v| v as f64))
+            .num("test_loss", test_loss as f64)
+            .num("test_accuracy", test_acc as f64)
+            .list("val_accuracy_per_epoch", &history.epochs.iter().filter_map(|e| e.val_accuracy).collect::<Vec<_>>())
+            .num("train_seconds", train_seconds)
+            .num("seconds", args.seconds());
+        println!("{}", j.render());
+    }
+    test_acc
+}
