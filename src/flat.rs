@@ -76,9 +76,20 @@ pub unsafe trait Flat: Sized {
     /// ```
     #[cfg(feature = "std")]
     fn boxed_zeroed() -> std::boxed::Box<Self> {
-        let b = std::boxed::Box::<Self>::new_zeroed();
-        // SAFETY: all-zero bytes are a valid value of Self (trait contract).
-        unsafe { b.assume_init() }
+        let layout = std::alloc::Layout::new::<Self>();
+        if layout.size() == 0 {
+            return std::boxed::Box::new(Self::zeroed());
+        }
+        // SAFETY: the layout is non-zero-sized; `alloc_zeroed` returns zeroed
+        // memory of that layout (or null, handled), and all-zero bytes are a
+        // valid value of Self (trait contract), so the Box owns a valid Self.
+        unsafe {
+            let p = std::alloc::alloc_zeroed(layout) as *mut Self;
+            if p.is_null() {
+                std::alloc::handle_alloc_error(layout);
+            }
+            std::boxed::Box::from_raw(p)
+        }
     }
 }
 
