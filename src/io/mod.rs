@@ -1,2 +1,118 @@
-//! Saving and loading trained networks (safetensors) and weights compiled
-//! into the binary.
+//! Saving and loading trained networks as safetensors, PyTorch-compatible,
+//! and weights compiled into the binary.
+//!
+//! # The file
+//!
+//! A network's weights are stored as a [safetensors] file: one `F32`
+//! tensor per parameter tensor, named and shaped as PyTorch's `state_dict`
+//! for the same architecture, since the memory layouts are the same
+//! (`conv1.weight` `[OUT_C, IN_C, K, K]`, `conv1.bias` `[OUT_C]`,
+//! `dense.weight` `[N_OUT, N_IN]`, `dense.bias` `[N_OUT]`; a layer declared
+//! with `BIAS = false` has no bias tensor). The names are the field names of
+//! the [`network!`](crate::network) declaration, so a PyTorch module whose
+//! attributes have the same names reads and writes the same file:
+//!
+//! ```text
+//! # PyTorch side (torch is not needed by constnet; this is the counterpart)
+//! from safetensors.torch import save_file, load_file
+//! save_file(model.state_dict(), "fashion10.safetensors")   # -> constnet loads it
+//! model.load_state_dict(load_file("fashion10.safetensors")) # <- constnet saved it
+//! ```
+//!
+//! The byte layout (see [`format`](SafeTensorsView) for every check):
+//!
+//! ```text
+//! u64 LE N | N bytes of JSON header | data buffer
+//! header: {"__metadata__": {"k": "v", ...},            (optional)
+//!          "conv1.weight": {"dtype": "F32", "shape": [8, 1, 3, 3], "data_offsets": [BEGIN, END]},
+//!          ...}
+//! tensor bytes: data[BEGIN..END], row-major, little endian
+//! ```
+//!
+//! # Three ways in
+//!
+//! - **A file, with std**: [`save_file`], [`save_file_with_metadata`],
+//!   [`load_file`], [`to_bytes`], [`load_bytes`]. Errors are [`Error`]s that
+//!   name the file and the tensor, with what was expected and found.
+//! - **Bytes, without std or allocation**: [`load_from_bytes`] parses the
+//!   bytes with this module's own `no_std` reader ([`SafeTensorsView`]) and
+//!   loads them into a network the caller owns (`&mut P`), after checking
+//!   every name, dtype and shape. Bytes from `include_bytes!` are not
+//!   4-byte aligned; the reader copies each `f32` with `from_le_bytes`.
+//! - **A `static`, loaded at first use**: [`StaticNetwork`] holds the
+//!   network in a `static` (zeroed, in `.bss`) and loads it in place from
+//!   compiled-in bytes the first time [`StaticNetwork::get`] is called.
+//!
+//! In every case a bad or mismatched file is a typed error, never a panic,
+//! and nothing is half-loaded: all tensors are checked before the first
+//! value is written.
+//!
+//! # Weights compiled into the binary
+//!
+//! ```
+//! use constnet::{io, zoo::fashion10, Flat, Network, Tensor};
+//!
+//! // In a program: static NET: ... = io::StaticNetwork::new(include_bytes!("fashion10.safetensors"));
+//! static WEIGHTS: &[u8] = include_bytes!("../../examples/08_embed_classifier/fashion10.safetensors");
+//! static NET: io::StaticNetwork<fashion10::Params> = io::StaticNetwork::new(WEIGHTS);
+//!
+//! # fn main() {
+//! let net: &fashion10::Params = NET.get().expect("weights fit the network");
+//! let mut ws = fashion10::Workspace::<1>::zeroed(); // 60 KB: fine on the stack
+//! let probs = net.predict(&Tensor::zeroed(), &mut ws);
+//! let sum: f32 = probs.as_flat().iter().sum();
+//! assert!((sum - 1.0).abs() < 1e-5);
+//!
+//! // Or into a value the caller owns: on the stack (small networks) ...
+//! let mut mine = fashion10::Params::zeroed();
+//! io::load_from_bytes(&mut mine, WEIGHTS).unwrap();
+//! assert_eq!(&mine, net);
+//! # }
+//! ```
+//!
+//! # How big a network can live on the stack
+//!
+//! A network value is its parameters, `4 * P::LEN` bytes, and the forward
+//! pass needs a `Workspace<B>` (every layer's output). The main thread's
+//! stack is usually 8 MiB on Linux (`ulimit -s`), a spawned thread's 2 MiB
+//! (`std::thread::Builder::stack_size` changes it), and a microcontroller's
+//! a few KiB to a few hundred KiB. The fashion10 network is 36 KB of
+//! parameters (9 098 `f32`s) and a 60 KB workspace: fine on a desktop stack.
+//! The tfconv network is 13 MB of parameters: it must not be built on the
+//! stack. Keep big values off it with
+//!
+//! - [`StaticNetwork`] (no allocation, `no_std`): the zeroed `static` is
+//!   loaded in place;
+//! - [`Flat::boxed_zeroed`](crate::Flat::boxed_zeroed) (std): zeroed directly
+//!   on the heap, then `load_from_bytes(&mut *boxed, bytes)`;
+//! - a `static` of your own, e.g. `static mut NET: P = unsafe { core::mem::zeroed() }`
+//!   accessed through `&raw mut NET` (a const-evaluated zero value lands in
+//!   `.bss`).
+//!
+//! Never write `Box::new(P::zeroed())`: it builds the value on the stack first.
+//!
+//! # Preprocessing metadata
+//!
+//! The trained weights shipped with the examples carry the input
+//! preprocessing in `__metadata__`: `input_scale` (pixels are multiplied by
+//! it, `1/255`), `input_mean` and `input_std` (then standardised:
+//! `x = (pixel * input_scale - input_mean) / input_std`). Read them with
+//! [`SafeTensorsView::metadata`] (`no_std`) or from the map [`load_file`]
+//! returns.
+//!
+//! [safetensors]: https://huggingface.co/docs/safetensors
+
+mod embed;
+#[cfg(feature = "std")]
+mod file;
+mod format;
+mod json;
+pub mod pgm;
+
+#[cfg(target_has_atomic = "8")]
+pub use embed::StaticNetwork;
+pub use embed::{LoadError, load_from_bytes, load_view};
+#[cfg(feature = "std")]
+pub use file::{Error, ErrorKind, Metadata, load_bytes, load_file, save_file, save_file_with_metadata, to_bytes};
+pub use format::{Dims, Dtype, FormatError, MAX_HEADER_LEN, SafeTensorsView, ShapeIter, TensorView};
+pub use json::{JsonChars, JsonStr};

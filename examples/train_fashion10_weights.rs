@@ -1,0 +1,207 @@
+//! Trains the `fashion10` network on Fashion-MNIST and saves the weights
+//! that example 08 (`08_embed_classifier`) compiles into its binary.
+//!
+//! ```text
+//! cargo run --release --example train_fashion10_weights -- [--epochs 3] [--data DIR] [--out FILE] [--samples DIR]
+//! ```
+//!
+//! - data: `DIR` with the four IDX `.gz` files (default
+//!   `/usr/share/datasets/fashion-mnist`, Debian's `dataset-fashion-mnist`);
+//! - preprocessing: `x = (pixel / 255 - mean) / std` with one mean and std
+//!   over all training pixels, saved in the file's `__metadata__`
+//!   (`input_scale`, `input_mean`, `input_std`) so the classifier applies
+//!   exactly what training did;
+//! - training: Adam (lr 0.001), batches of 32, softmax cross-entropy,
+//!   He initialisation, seed 1, a fresh shuffle each epoch;
+//! - output: `examples/08_embed_classifier/fashion10.safetensors` by
+//!   default, with the measured test accuracy in its metadata;
+//! - `--samples DIR` also writes the first test image of a few classes as
+//!   PGM and PNG files (the samples shipped with example 08).
+//!
+//! The IDX files are read by a small private reader here.
+
+use constnet::optim::Adam;
+use constnet::train::{SoftmaxCrossEntropy, TrainState, evaluate, train_step};
+use constnet::zoo::fashion10;
+use constnet::{Flat, Init, Network, Tensor, io};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+const CLASSES: [&str; 10] =
+    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+const B: usize = 32;
+
+/// Reads a gzipped IDX file: its dimensions and bytes, checking the magic
+/// number (`0x0000_08_NDIM`, unsigned bytes) and that the data length is
+/// the product of the dimensions.
+fn read_idx(path: &Path, ndim: u8) -> Result<(Vec<usize>, Vec<u8>), String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(file)
+        .take(100 << 20)
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let magic = raw.get(..4).ok_or_else(|| format!("{}: shorter than an IDX header", path.display()))?;
+    if magic != [0, 0, 8, ndim] {
+        return Err(format!("{}: IDX magic {magic:?}, expected [0, 0, 8, {ndim}]", path.display()));
+    }
+    let head = 4 + 4 * ndim as usize;
+    let dims: Vec<usize> = raw
+        .get(4..head)
+        .ok_or_else(|| format!("{}: truncated IDX header", path.display()))?
+        .chunks(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
+    let n: usize = dims.iter().product();
+    if raw.len() - head != n {
+        return Err(format!(
+            "{}: IDX data is {} bytes, dimensions {dims:?} need {n}",
+            path.display(),
+            raw.len() - head
+        ));
+    }
+    Ok((dims, raw.split_off(head)))
+}
+
+/// Images as 28x28 tensors of raw pixels 0..=255 and their labels.
+fn load(dir: &Path, prefix: &str) -> Result<(Vec<Tensor<1, 28, 28>>, Vec<usize>), String> {
+    let (dims, px) = read_idx(&dir.join(format!("{prefix}-images-idx3-ubyte.gz")), 3)?;
+    let (ldims, labels) = read_idx(&dir.join(format!("{prefix}-labels-idx1-ubyte.gz")), 1)?;
+    if dims[1..] != [28, 28] || ldims[0] != dims[0] {
+        return Err(format!("{prefix}: images {dims:?} and labels {ldims:?} do not match 28x28 images"));
+    }
+    if let Some(bad) = labels.iter().find(|&&l| l > 9) {
+        return Err(format!("{prefix}: label {bad} is not a class 0..=9"));
+    }
+    let images = px.chunks(784).map(|c| Tensor::from_fn(|_, y, x| c[y * 28 + x] as f32)).collect();
+    Ok((images, labels.iter().map(|&l| l as usize).collect()))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut epochs = 3usize;
+    let mut data = PathBuf::from("/usr/share/datasets/fashion-mnist");
+    let mut out = PathBuf::from("examples/08_embed_classifier/fashion10.safetensors");
+    let mut samples: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--epochs" => epochs = val()?.parse()?,
+            "--data" => data = val()?.into(),
+            "--out" => out = val()?.into(),
+            "--samples" => samples = Some(val()?.into()),
+            _ => return Err(format!("unknown argument {a:?}").into()),
+        }
+    }
+
+    let (mut train_x, train_y) = load(&data, "train")?;
+    let (mut test_x, test_y) = load(&data, "t10k")?;
+    if let Some(dir) = &samples {
+        write_samples(dir, &test_x, &test_y)?;
+    }
+
+    // One mean and standard deviation over every training pixel (scaled to 0..1).
+    let scale = 1.0f64 / 255.0;
+    let n = (train_x.len() * 784) as f64;
+    let sum: f64 = train_x.iter().flat_map(|t| t.as_flat()).map(|&p| p as f64 * scale).sum();
+    let mean = sum / n;
+    let var: f64 =
+        train_x.iter().flat_map(|t| t.as_flat()).map(|&p| (p as f64 * scale - mean).powi(2)).sum::<f64>() / n;
+    let (scale, mean, std) = (scale as f32, mean as f32, var.sqrt() as f32);
+    for t in train_x.iter_mut().chain(test_x.iter_mut()) {
+        t.as_flat_mut().iter_mut().for_each(|p| *p = (*p * scale - mean) / std);
+    }
+    println!(
+        "Fashion-MNIST: {} training, {} test images; input mean {mean:.5}, std {std:.5}",
+        train_x.len(),
+        test_x.len()
+    );
+
+    let mut rng = StdRng::seed_from_u64(1);
+    let mut net = fashion10::Params::boxed_zeroed();
+    net.init(Init::He, &mut rng);
+    let (mut m, mut v) = (fashion10::Params::boxed_zeroed(), fashion10::Params::boxed_zeroed());
+    let mut opt = Adam::new(1e-3, &mut *m, &mut *v);
+    let mut st = TrainState::<fashion10::Params, B>::boxed_zeroed();
+    let mut order: Vec<usize> = (0..train_x.len()).collect();
+    let mut x = [Tensor::zeroed(); B];
+    let mut y = [0usize; B];
+    let mut accuracy = 0.0;
+    for epoch in 1..=epochs {
+        let t0 = Instant::now();
+        order.shuffle(&mut rng);
+        let (mut loss, mut correct, mut seen) = (0.0f64, 0, 0);
+        for batch in order.chunks_exact(B) {
+            for (k, &i) in batch.iter().enumerate() {
+                x[k] = train_x[i];
+                y[k] = train_y[i];
+            }
+            let r = train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng);
+            loss += r.loss as f64 * B as f64;
+            correct += r.correct;
+            seen += B;
+        }
+        let mut test_correct = 0;
+        let full = test_x.len() / B * B;
+        for (xs, ys) in test_x[..full].chunks_exact(B).zip(test_y[..full].chunks_exact(B)) {
+            x.copy_from_slice(xs);
+            y.copy_from_slice(ys);
+            test_correct += evaluate(&*net, &x, &y, SoftmaxCrossEntropy, &mut st).correct;
+        }
+        let mut ws = fashion10::Workspace::<1>::boxed_zeroed();
+        for (xi, &yi) in test_x[full..].iter().zip(&test_y[full..]) {
+            test_correct += (net.classify(xi, &mut ws) == yi) as usize;
+        }
+        accuracy = test_correct as f64 / test_x.len() as f64;
+        println!(
+            "epoch {epoch}/{epochs}: train loss {:.4}, train accuracy {:.4}, test accuracy {accuracy:.4} ({:.1} s)",
+            loss / seen as f64,
+            correct as f64 / seen as f64,
+            t0.elapsed().as_secs_f64()
+        );
+    }
+
+    let meta = io::Metadata::from_iter(
+        [
+            ("architecture", "constnet::zoo::fashion10".to_string()),
+            ("input_scale", format!("{scale:e}")),
+            ("input_mean", format!("{mean:e}")),
+            ("input_std", format!("{std:e}")),
+            ("classes", CLASSES.join(",")),
+            ("test_accuracy", format!("{accuracy:.4}")),
+            ("training", format!("Adam lr 0.001, batch {B}, {epochs} epochs, He init, seed 1")),
+        ]
+        .map(|(k, v)| (k.to_string(), v)),
+    );
+    io::save_file_with_metadata(&*net, &meta, &out)?;
+    println!("saved {} ({} parameters, test accuracy {accuracy:.4})", out.display(), net.num_params());
+    Ok(())
+}
+
+/// Writes the first test image of a few classes as `NAME.pgm` (P5) and `NAME.png`.
+fn write_samples(dir: &Path, x: &[Tensor<1, 28, 28>], y: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(dir)?;
+    for (class, file, ext) in
+        [(9, "ankle_boot", "pgm"), (1, "trouser", "png"), (8, "bag", "png"), (2, "pullover", "pgm")]
+    {
+        let i = y.iter().position(|&c| c == class).ok_or("class not in the test set")?;
+        let px: Vec<u8> = x[i].as_flat().iter().map(|&p| p as u8).collect();
+        let path = dir.join(format!("{file}.{ext}"));
+        if ext == "pgm" {
+            let mut bytes = b"P5\n28 28\n255\n".to_vec();
+            bytes.extend_from_slice(&px);
+            std::fs::write(&path, bytes)?;
+        } else {
+            let mut enc = png::Encoder::new(std::io::BufWriter::new(std::fs::File::create(&path)?), 28, 28);
+            enc.set_color(png::ColorType::Grayscale);
+            enc.set_depth(png::BitDepth::Eight);
+            enc.write_header()?.write_image_data(&px)?;
+        }
+        println!("wrote {} (test image {i}, {})", path.display(), CLASSES[class]);
+    }
+    Ok(())
+}

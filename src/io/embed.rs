@@ -1,0 +1,272 @@
+//! Loading a network's weights from safetensors bytes with no allocation
+//! and no file: the `no_std` path, for weights compiled into the binary
+//! with `include_bytes!`.
+
+use super::format::{Dims, Dtype, FormatError, SafeTensorsView};
+use super::json::JsonStr;
+use crate::Network;
+use core::fmt;
+
+/// Why safetensors bytes could not be loaded into a network. Names borrow
+/// from the bytes (`'static` for `include_bytes!` data).
+#[derive(Clone, Copy, Debug)]
+pub enum LoadError<'a> {
+    /// The bytes are not a valid safetensors file.
+    Format(FormatError<'a>),
+    /// The network has a parameter tensor the file lacks.
+    Missing {
+        /// The layer, e.g. `conv1`.
+        layer: &'static str,
+        /// The parameter, `weight` or `bias`.
+        param: &'static str,
+    },
+    /// The file has a tensor the network does not.
+    Extra {
+        /// The tensor's name in the file.
+        name: JsonStr<'a>,
+    },
+    /// A tensor's dtype is not `F32`.
+    Dtype {
+        /// The layer.
+        layer: &'static str,
+        /// The parameter.
+        param: &'static str,
+        /// The dtype in the file.
+        found: Dtype,
+    },
+    /// A tensor's shape differs from the parameter's.
+    Shape {
+        /// The layer.
+        layer: &'static str,
+        /// The parameter.
+        param: &'static str,
+        /// The network's (PyTorch) shape.
+        expected: Dims,
+        /// The file's.
+        found: Dims,
+    },
+}
+
+impl fmt::Display for LoadError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Format(e) => e.fmt(f),
+            LoadError::Missing { layer, param } => {
+                write!(f, "tensor \"{layer}.{param}\" is missing: the network has it, the file does not")
+            }
+            LoadError::Extra { name } => {
+                write!(f, "tensor {name:?} is not a parameter of the network (the file has it, the network does not)")
+            }
+            LoadError::Dtype { layer, param, found } => {
+                write!(f, "tensor \"{layer}.{param}\": expected dtype F32, found {found}")
+            }
+            LoadError::Shape { layer, param, expected, found } => {
+                write!(f, "tensor \"{layer}.{param}\": expected shape {expected}, found {found}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for LoadError<'_> {}
+
+impl<'a> From<FormatError<'a>> for LoadError<'a> {
+    fn from(e: FormatError<'a>) -> Self {
+        LoadError::Format(e)
+    }
+}
+
+/// Loads every parameter of `net` from a parsed file, after checking all of
+/// them: one `F32` tensor named `layer.param` (PyTorch `state_dict` names)
+/// with the parameter's PyTorch shape for each, and no other tensor.
+///
+/// Nothing is written unless everything checks out: on error `net` is
+/// unchanged. Values are copied bit for bit (NaN and infinities included).
+/// No allocation; time is proportional to (number of parameter tensors) x
+/// (header length).
+///
+/// # Errors
+/// [`LoadError::Missing`], [`LoadError::Extra`], [`LoadError::Dtype`],
+/// [`LoadError::Shape`], or [`LoadError::Format`] for a duplicate name or
+/// overlapping byte ranges.
+pub fn load_view<'a, P: Network>(net: &mut P, st: &SafeTensorsView<'a>) -> Result<(), LoadError<'a>> {
+    // Pass 1: check every parameter the network has.
+    let mut err: Option<LoadError<'a>> = None;
+    let mut expected = 0usize;
+    net.visit(&mut |layer, t| {
+        expected += 1;
+        if err.is_some() {
+            return;
+        }
+        err = check(st, layer, t.name, t.shape).err();
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    // Each expected name was found exactly once; any further tensor is extra.
+    if st.len() != expected {
+        for t in st.tensors() {
+            let mut known = false;
+            net.visit(&mut |layer, p| known |= t.name.eq_parts(&[layer, ".", p.name]));
+            if !known {
+                return Err(LoadError::Extra { name: t.name });
+            }
+        }
+    }
+    // Pass 2: everything checked; copy.
+    net.visit_mut(&mut |layer, name, _, dst| {
+        if let Ok(Some(t)) = st.tensor_parts(&[layer, ".", name]) {
+            for (d, b) in dst.iter_mut().zip(t.data.chunks_exact(4)) {
+                *d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        }
+    });
+    Ok(())
+}
+
+fn check<'a>(
+    st: &SafeTensorsView<'a>,
+    layer: &'static str,
+    param: &'static str,
+    shape: &[usize],
+) -> Result<(), LoadError<'a>> {
+    let t = st.tensor_parts(&[layer, ".", param])?.ok_or(LoadError::Missing { layer, param })?;
+    if t.dtype != Dtype::F32 {
+        return Err(LoadError::Dtype { layer, param, found: t.dtype });
+    }
+    if !t.shape_is(shape) {
+        return Err(LoadError::Shape { layer, param, expected: Dims::from_usizes(shape), found: t.dims() });
+    }
+    Ok(())
+}
+
+/// Parses safetensors `bytes` and loads them into `net`: the whole `no_std`
+/// path, e.g. for weights compiled in with `include_bytes!`. See
+/// [`load_view`] for what is checked; on error `net` is unchanged.
+///
+/// ```
+/// use constnet::{io, network, Dense, Flat, Network, Sigmoid, Tensor};
+/// network! { mod tiny { input: Tensor<2, 1, 1>, dense: Dense<2, 1>, out: Sigmoid } }
+///
+/// # fn main() {
+/// // A file as PyTorch's `save_file({"dense.weight": ..., "dense.bias": ...})` writes it.
+/// let header = br#"{"dense.bias":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"dense.weight":{"dtype":"F32","shape":[1,2],"data_offsets":[4,12]}}"#;
+/// let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+/// bytes.extend_from_slice(header);
+/// for v in [0.5f32, 1.0, -1.0] {
+///     bytes.extend_from_slice(&v.to_le_bytes());
+/// }
+/// let mut net = tiny::Params::zeroed();
+/// io::load_from_bytes(&mut net, &bytes).unwrap();
+/// assert_eq!((net.dense.weight, net.dense.bias), ([[1.0, -1.0]], [0.5]));
+///
+/// // The same file for a network with three inputs: a typed error, net unchanged.
+/// network! { mod wide { input: Tensor<3, 1, 1>, dense: Dense<3, 1>, out: Sigmoid } }
+/// let mut other = wide::Params::zeroed();
+/// let err = io::load_from_bytes(&mut other, &bytes).unwrap_err();
+/// assert_eq!(err.to_string(), "tensor \"dense.weight\": expected shape [1, 3], found [1, 2]");
+/// assert_eq!(other, wide::Params::zeroed());
+/// # }
+/// ```
+///
+/// # Errors
+/// [`LoadError::Format`] if the bytes are not a valid safetensors file,
+/// otherwise as [`load_view`].
+pub fn load_from_bytes<'a, P: Network>(net: &mut P, bytes: &'a [u8]) -> Result<(), LoadError<'a>> {
+    load_view(net, &SafeTensorsView::parse(bytes)?)
+}
+
+#[cfg(target_has_atomic = "8")]
+pub use static_network::StaticNetwork;
+
+#[cfg(target_has_atomic = "8")]
+mod static_network {
+    use super::{LoadError, load_from_bytes};
+    use crate::Network;
+    use core::cell::UnsafeCell;
+    use core::sync::atomic::{AtomicU8, Ordering};
+
+    const EMPTY: u8 = 0;
+    const LOADING: u8 = 1;
+    const READY: u8 = 2;
+
+    /// A network in a `static`, loaded in place from compiled-in
+    /// safetensors bytes at first use: no allocation, no stack copy (the
+    /// parameters never pass through the stack, however big), no file.
+    ///
+    /// The zeroed parameters are placed in `.bss`, so they do not grow the
+    /// binary; the weights are in the binary once, as the `include_bytes!`
+    /// data. [`StaticNetwork::get`] loads on the first call (concurrent
+    /// callers wait for it) and then hands out `&P`.
+    ///
+    /// ```
+    /// use constnet::{io::StaticNetwork, network, Dense, Flat, Network, Sigmoid, Tensor};
+    /// network! { mod tiny { input: Tensor<2, 1, 1>, dense: Dense<2, 1, false>, out: Sigmoid } }
+    ///
+    /// // In a real program: `StaticNetwork::new(include_bytes!("tiny.safetensors"))`.
+    /// const FILE: &[u8] = b"\x43\0\0\0\0\0\0\0{\"dense.weight\":{\"dtype\":\"F32\",\"shape\":[1,2],\"data_offsets\":[0,8]}}\0\0\x80\x3f\0\0\x80\xbf";
+    /// static NET: StaticNetwork<tiny::Params> = StaticNetwork::new(FILE);
+    ///
+    /// # fn main() {
+    /// let net = NET.get().unwrap();
+    /// assert_eq!(net.dense.weight, [[1.0, -1.0]]);
+    /// let mut ws = tiny::Workspace::<1>::zeroed();
+    /// let x = Tensor::from_array([[[2.0]], [[1.0]]]);
+    /// assert!(net.predict(&x, &mut ws).0[0][0][0] > 0.7); // sigmoid(2 - 1)
+    /// # }
+    /// ```
+    pub struct StaticNetwork<P> {
+        state: AtomicU8,
+        bytes: &'static [u8],
+        net: UnsafeCell<P>,
+    }
+
+    // SAFETY: `net` is written only by the one caller that moved `state`
+    // from EMPTY to LOADING, and read only after `state` is READY (with
+    // Release/Acquire ordering between the two); after READY it is never
+    // written again. P is made of f32s, which are Send + Sync.
+    unsafe impl<P: Network + Sync> Sync for StaticNetwork<P> {}
+
+    impl<P: Network> StaticNetwork<P> {
+        /// A network with zeroed parameters, to be loaded from `bytes` at
+        /// first use.
+        pub const fn new(bytes: &'static [u8]) -> Self {
+            // SAFETY: all-zero bytes are a valid `P` (the `Flat` contract).
+            let net = unsafe { core::mem::zeroed::<P>() };
+            StaticNetwork { state: AtomicU8::new(EMPTY), bytes, net: UnsafeCell::new(net) }
+        }
+
+        /// The loaded network; loads it on the first call.
+        ///
+        /// # Errors
+        /// The [`LoadError`] of [`load_from_bytes`] if the bytes do not fit
+        /// the network (every call then returns it again; the network stays
+        /// zeroed).
+        pub fn get(&self) -> Result<&P, LoadError<'static>> {
+            loop {
+                match self.state.compare_exchange(EMPTY, LOADING, Ordering::Acquire, Ordering::Acquire) {
+                    Ok(_) => {
+                        // Resets the state if loading panicked, so no caller waits forever.
+                        struct Reset<'s>(&'s AtomicU8, u8);
+                        impl Drop for Reset<'_> {
+                            fn drop(&mut self) {
+                                self.0.store(self.1, Ordering::Release);
+                            }
+                        }
+                        let mut reset = Reset(&self.state, EMPTY);
+                        // SAFETY: this caller alone moved EMPTY -> LOADING; no one
+                        // else reads or writes `net` until the state leaves LOADING.
+                        let net = unsafe { &mut *self.net.get() };
+                        load_from_bytes(net, self.bytes)?;
+                        reset.1 = READY;
+                        drop(reset);
+                        // SAFETY: READY: never written again.
+                        return Ok(unsafe { &*self.net.get() });
+                    }
+                    // SAFETY: READY: loaded, never written again.
+                    Err(READY) => return Ok(unsafe { &*self.net.get() }),
+                    Err(_) => core::hint::spin_loop(),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! Saving and loading safetensors files and byte buffers (std feature).
+
+use super::embed::{LoadError, load_view};
+use super::format::SafeTensorsView;
+use crate::Network;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+/// The `__metadata__` of a file: string keys and values.
+pub type Metadata = BTreeMap<String, String>;
+
+/// An error saving or loading weights: what went wrong and with which file.
+#[derive(Debug)]
+pub struct Error {
+    /// The file, or `None` for bytes in memory.
+    pub path: Option<PathBuf>,
+    /// What went wrong.
+    pub kind: ErrorKind,
+}
+
+/// What went wrong saving or loading weights.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Reading or writing the file failed.
+    Io(std::io::Error),
+    /// The file is larger than any valid file for this network can be.
+    TooLarge {
+        /// The file's length.
+        len: u64,
+        /// The largest valid length: 8 + the header limit + the parameters' bytes.
+        max: u64,
+    },
+    /// Not a valid safetensors file (the message says why).
+    Format(String),
+    /// The network has a parameter tensor the file lacks.
+    Missing {
+        /// The tensor, e.g. `conv1.weight`.
+        tensor: String,
+    },
+    /// The file has a tensor the network does not.
+    Extra {
+        /// The tensor.
+        tensor: String,
+    },
+    /// A tensor's dtype is not `F32`.
+    Dtype {
+        /// The tensor.
+        tensor: String,
+        /// The dtype in the file.
+        found: String,
+    },
+    /// A tensor's shape differs from the parameter's.
+    Shape {
+        /// The tensor.
+        tensor: String,
+        /// The network's (PyTorch) shape.
+        expected: Vec<u64>,
+        /// The file's.
+        found: Vec<u64>,
+    },
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorKind::Io(e) => write!(f, "{e}"),
+            ErrorKind::TooLarge { len, max } => {
+                write!(f, "file is {len} bytes, more than the {max} any valid file for this network can have")
+            }
+            ErrorKind::Format(m) => write!(f, "not a valid safetensors file: {m}"),
+            ErrorKind::Missing { tensor } => {
+                write!(f, "tensor {tensor:?} is missing: the network has it, the file does not")
+            }
+            ErrorKind::Extra { tensor } => {
+                write!(f, "tensor {tensor:?} is not a parameter of the network (the file has it, the network does not)")
+            }
+            ErrorKind::Dtype { tensor, found } => write!(f, "tensor {tensor:?}: expected dtype F32, found {found}"),
+            ErrorKind::Shape { tensor, expected, found } => {
+                write!(f, "tensor {tensor:?}: expected shape {expected:?}, found {found:?}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.path {
+            Some(p) => write!(f, "{}: {}", p.display(), self.kind),
+            None => write!(f, "safetensors bytes: {}", self.kind),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ErrorKind::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<LoadError<'_>> for ErrorKind {
+    fn from(e: LoadError<'_>) -> Self {
+        match e {
+            LoadError::Format(e) => ErrorKind::Format(e.to_string()),
+            LoadError::Missing { layer, param } => ErrorKind::Missing { tensor: std::format!("{layer}.{param}") },
+            LoadError::Extra { name } => ErrorKind::Extra { tensor: name.to_string() },
+            LoadError::Dtype { layer, param, found } => {
+                ErrorKind::Dtype { tensor: std::format!("{layer}.{param}"), found: found.to_string() }
+            }
+            LoadError::Shape { layer, param, expected, found } => ErrorKind::Shape {
+                tensor: std::format!("{layer}.{param}"),
+                expected: expected.kept().to_vec(),
+                found: found.kept().to_vec(),
+            },
+        }
+    }
+}
+
+fn from_st(e: safetensors::SafeTensorError) -> ErrorKind {
+    match e {
+        safetensors::SafeTensorError::IoError(e) => ErrorKind::Io(e),
+        e => ErrorKind::Format(e.to_string()),
+    }
+}
+
+/// The parameters of `net` as `(name, shape, little-endian bytes)`.
+fn tensors<P: Network>(net: &P) -> Vec<(String, Vec<usize>, Vec<u8>)> {
+    let mut out = Vec::new();
+    net.visit(&mut |layer, t| {
+        let bytes = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        out.push((std::format!("{layer}.{}", t.name), t.shape.to_vec(), bytes));
+    });
+    out
+}
+
+fn views(t: &[(String, Vec<usize>, Vec<u8>)]) -> Result<Vec<(&str, safetensors::tensor::TensorView<'_>)>, ErrorKind> {
+    t.iter()
+        .map(|(name, shape, bytes)| {
+            let v =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes).map_err(from_st)?;
+            Ok((name.as_str(), v))
+        })
+        .collect()
+}
+
+fn meta(m: &Metadata) -> Option<HashMap<String, String>> {
+    (!m.is_empty()).then(|| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
+/// The parameters of `net` as a safetensors file in memory: one `F32`
+/// tensor per parameter, named and shaped as PyTorch's `state_dict`
+/// (`conv1.weight` `[OUT_C, IN_C, K, K]`, `dense.weight` `[N_OUT, N_IN]`,
+/// `….bias` `[N]`), with `metadata` as `__metadata__` (none if empty).
+/// `safetensors.torch.load_file` reads it.
+///
+/// ```
+/// use constnet::{io, zoo::seed1, Flat, Init, Network};
+/// use rand::SeedableRng;
+/// let mut net = seed1::Params::zeroed();
+/// net.init(Init::He, &mut rand::rngs::SmallRng::seed_from_u64(0));
+/// let bytes = io::to_bytes(&net, &io::Metadata::new()).unwrap();
+/// let mut copy = seed1::Params::zeroed();
+/// io::load_bytes(&mut copy, &bytes).unwrap();
+/// assert_eq!(copy, net);
+/// ```
+///
+/// # Errors
+/// [`ErrorKind::Format`] if the header would exceed the format's limit.
+pub fn to_bytes<P: Network>(net: &P, metadata: &Metadata) -> Result<Vec<u8>, Error> {
+    let t = tensors(net);
+    views(&t)
+        .and_then(|v| safetensors::serialize(v, meta(metadata)).map_err(from_st))
+        .map_err(|kind| Error { path: None, kind })
+}
+
+/// Writes the parameters of `net` to a safetensors file at `path`, as
+/// [`to_bytes`] lays them out; the file is written to a temporary file
+/// beside `path` and renamed into place.
+///
+/// # Errors
+/// [`ErrorKind::Io`] if the file cannot be written; the error names it.
+pub fn save_file<P: Network>(net: &P, path: impl AsRef<Path>) -> Result<(), Error> {
+    save_file_with_metadata(net, &Metadata::new(), path)
+}
+
+/// [`save_file`] with `metadata` written as the file's `__metadata__` (for
+/// instance the preprocessing a network expects).
+///
+/// ```
+/// use constnet::{io, zoo::seed1, Flat};
+/// let path = std::env::temp_dir().join(format!("constnet-doc-{}.safetensors", std::process::id()));
+/// let meta = io::Metadata::from([("input_mean".to_string(), "0.286".to_string())]);
+/// io::save_file_with_metadata(&seed1::Params::zeroed(), &meta, &path).unwrap();
+/// let mut net = seed1::Params::zeroed();
+/// assert_eq!(io::load_file(&mut net, &path).unwrap(), meta);
+/// std::fs::remove_file(&path).unwrap();
+/// ```
+///
+/// # Errors
+/// As [`save_file`].
+pub fn save_file_with_metadata<P: Network>(net: &P, metadata: &Metadata, path: impl AsRef<Path>) -> Result<(), Error> {
+    let path = path.as_ref();
+    let t = tensors(net);
+    views(&t)
+        .and_then(|v| safetensors::serialize_to_file(v, meta(metadata), path).map_err(from_st))
+        .map_err(|kind| Error { path: Some(path.to_path_buf()), kind })
+}
+
+/// Loads the parameters of `net` from safetensors bytes and returns the
+/// file's `__metadata__`.
+///
+/// The bytes must pass both the reference implementation's validation (the
+/// `safetensors` crate) and the strict reader of [`SafeTensorsView`]; then
+/// every parameter must be present as an `F32` tensor of its PyTorch name
+/// and shape, and no other tensor may be. Nothing is written unless all of
+/// this holds: on error `net` is unchanged.
+///
+/// # Errors
+/// [`ErrorKind::Format`], [`ErrorKind::Missing`], [`ErrorKind::Extra`],
+/// [`ErrorKind::Dtype`] or [`ErrorKind::Shape`].
+pub fn load_bytes<P: Network>(net: &mut P, bytes: &[u8]) -> Result<Metadata, Error> {
+    load_impl(net, bytes).map_err(|kind| Error { path: None, kind })
+}
+
+fn load_impl<P: Network>(net: &mut P, bytes: &[u8]) -> Result<Metadata, ErrorKind> {
+    let (_, reference) = safetensors::SafeTensors::read_metadata(bytes).map_err(from_st)?;
+    let st = SafeTensorsView::parse(bytes).map_err(|e| ErrorKind::Format(e.to_string()))?;
+    if let Err(e) = load_view(net, &st) {
+        let mut kind = ErrorKind::from(e);
+        if let (ErrorKind::Shape { expected, found, .. }, LoadError::Shape { layer, param, .. }) = (&mut kind, e) {
+            // Full shapes, not only the dimensions the no_std error keeps.
+            if let Ok(Some(t)) = st.tensor_parts(&[layer, ".", param]) {
+                *found = t.shape().collect();
+            }
+            net.visit(&mut |l, t| {
+                if l == layer && t.name == param {
+                    *expected = t.shape.iter().map(|&d| d as u64).collect();
+                }
+            });
+        }
+        return Err(kind);
+    }
+    Ok(reference.metadata().iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
+/// Loads the parameters of `net` from the safetensors file at `path` (as
+/// [`load_bytes`]) and returns its `__metadata__`. A file longer than any
+/// valid file for `P` is refused before it is read.
+///
+/// # Errors
+/// As [`load_bytes`], plus [`ErrorKind::Io`] and [`ErrorKind::TooLarge`];
+/// the error names the file.
+pub fn load_file<P: Network>(net: &mut P, path: impl AsRef<Path>) -> Result<Metadata, Error> {
+    let path = path.as_ref();
+    let err = |kind| Error { path: Some(path.to_path_buf()), kind };
+    let max = 8 + super::MAX_HEADER_LEN as u64 + 4 * P::LEN as u64;
+    let mut file = std::fs::File::open(path).map_err(|e| err(ErrorKind::Io(e)))?;
+    let mut bytes = Vec::new();
+    (&mut file).take(max + 1).read_to_end(&mut bytes).map_err(|e| err(ErrorKind::Io(e)))?;
+    if bytes.len() as u64 > max {
+        let len = file.metadata().map_or(bytes.len() as u64, |m| m.len());
+        return Err(err(ErrorKind::TooLarge { len, max }));
+    }
+    load_impl(net, &bytes).map_err(err)
+}
