@@ -423,3 +423,208 @@ pub(crate) unsafe fn conv_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch, s
         }
     }
 }
+
+/// `y[s][o] = bias[o] + Σ_i x[s][i] · w[o][i]` for `n` samples, `n_in`
+/// inputs and `n_out` outputs (row-major `x`, `w`, `y`): a dense layer's
+/// forward pass over a batch, in tiles of 4 samples x 6 outputs.
+///
+/// # Safety
+/// AVX-512F; `x` holds `n*n_in`, `w` `n_out*n_in`, `y` `n*n_out` floats,
+/// `bias` (if any) `n_out`.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn dense_forward(
+    n: usize,
+    n_in: usize,
+    n_out: usize,
+    x: *const f32,
+    w: *const f32,
+    bias: Option<*const f32>,
+    y: *mut f32,
+) {
+    let mut o0 = 0;
+    while o0 < n_out {
+        let nb = if n_out - o0 >= 6 { 6 } else { 1 };
+        let (wo, bo) = (w.wrapping_add(o0 * n_in), bias.map(|b| b.wrapping_add(o0)));
+        let mut s0 = 0;
+        while s0 < n {
+            let (xs, ys) = (x.wrapping_add(s0 * n_in), y.wrapping_add(s0 * n_out + o0));
+            let sb = if n - s0 >= 4 { 4 } else { 1 };
+            // SAFETY: the caller's contract; the tile stays inside the arrays.
+            unsafe {
+                match (sb, nb) {
+                    (4, 6) => dot_tile::<4, 6>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
+                    (4, _) => dot_tile::<4, 1>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
+                    (_, 6) => dot_tile::<1, 6>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
+                    _ => dot_tile::<1, 1>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
+                }
+            }
+            s0 += sb;
+        }
+        o0 += nb;
+    }
+}
+
+/// `c[r][i] (+)= Σ_{k<kdim} a[r·a_r + k·a_k] · b[k·b_k + i]` for `rows`
+/// rows and `cols` columns (`c` rows `c_r` apart), in tiles of 6 rows x 64
+/// columns: a dense layer's weight gradient (`r` = output, `k` = sample) and
+/// input gradient (`r` = sample, `k` = output).
+///
+/// # Safety
+/// AVX-512F; every `a[r, k]`, `b[k][0..cols]` readable, `c[r][0..cols]` writable.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn bcast_gemm(
+    rows: usize,
+    cols: usize,
+    kdim: usize,
+    a: *const f32,
+    a_r: usize,
+    a_k: usize,
+    b: *const f32,
+    b_k: usize,
+    c: *mut f32,
+    c_r: usize,
+    accumulate: bool,
+) {
+    let nvec = cols.div_ceil(V);
+    if nvec == 0 {
+        return;
+    }
+    let last = lanes(cols - (nvec - 1) * V);
+    let mut v0 = 0;
+    while v0 < nvec {
+        let iv = if nvec - v0 >= 4 { 4 } else { 1 };
+        let m = if v0 + iv == nvec { last } else { u16::MAX };
+        let mut r0 = 0;
+        while r0 < rows {
+            let rb = if rows - r0 >= 6 { 6 } else { 1 };
+            let (ar, bv, cr) = (a.wrapping_add(r0 * a_r), b.wrapping_add(v0 * V), c.wrapping_add(r0 * c_r + v0 * V));
+            // SAFETY: the caller's contract; the tile stays inside the arrays.
+            unsafe {
+                match (rb, iv) {
+                    (6, 4) => bcast_tile::<6, 4>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
+                    (6, _) => bcast_tile::<6, 1>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
+                    (_, 4) => bcast_tile::<1, 4>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
+                    _ => bcast_tile::<1, 1>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
+                }
+            }
+            r0 += rb;
+        }
+        v0 += iv;
+    }
+}
+
+/// Lane indices that gather the even (`EVEN`) and odd (`ODD`) columns of
+/// 32 consecutive columns held in two vectors.
+const EVEN: [i32; 16] = [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30];
+const ODD: [i32; 16] = [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31];
+/// Lane indices that repeat each of lanes 0..8 (`DUP_LO`) or 8..16 (`DUP_HI`) twice.
+const DUP_LO: [i32; 16] = [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7];
+const DUP_HI: [i32; 16] = [8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15];
+
+/// The mask of the lanes of columns `c0 .. c0+16` that lie below `w`.
+#[inline(always)]
+fn cols(c0: usize, w: usize) -> u16 {
+    if c0 >= w { 0 } else { lanes(w - c0) }
+}
+
+/// 2x2 max-pooling (stride 2, ceil mode) of `planes` planes of `h x w`
+/// into `oh x ow` (`oh = ceil(h/2)`, `ow = ceil(w/2)`): the maximum of each
+/// window, missing rows and columns of edge windows left out.
+///
+/// # Safety
+/// AVX-512F; `x` holds `planes*h*w` floats, `y` `planes*oh*ow`.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn maxpool2_forward(planes: usize, h: usize, w: usize, x: *const f32, y: *mut f32) {
+    let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
+    // SAFETY: the caller's contract; every load and store is masked to its row.
+    unsafe {
+        let (ie, io) = (_mm512_loadu_si512(EVEN.as_ptr().cast()), _mm512_loadu_si512(ODD.as_ptr().cast()));
+        let ninf = _mm512_set1_ps(f32::NEG_INFINITY);
+        for p in 0..planes {
+            let (xp, yp) = (x.add(p * h * w), y.add(p * oh * ow));
+            for oy in 0..oh {
+                let r0 = xp.add(2 * oy * w);
+                let two = 2 * oy + 1 < h;
+                let mut c0 = 0;
+                while c0 < w {
+                    let (m0, m1) = (cols(c0, w), cols(c0 + 16, w));
+                    let mut lo = _mm512_mask_loadu_ps(ninf, m0, r0.add(c0));
+                    let mut hi = _mm512_mask_loadu_ps(ninf, m1, r0.add(c0 + 16));
+                    if two {
+                        let r1 = r0.add(w);
+                        lo = _mm512_max_ps(lo, _mm512_mask_loadu_ps(ninf, m0, r1.add(c0)));
+                        hi = _mm512_max_ps(hi, _mm512_mask_loadu_ps(ninf, m1, r1.add(c0 + 16)));
+                    }
+                    let even = _mm512_permutex2var_ps(lo, ie, hi);
+                    let odd = _mm512_permutex2var_ps(lo, io, hi);
+                    let o0 = c0 / 2;
+                    _mm512_mask_storeu_ps(yp.add(oy * ow + o0), cols(o0, ow), _mm512_max_ps(even, odd));
+                    c0 += 32;
+                }
+            }
+        }
+    }
+}
+
+/// Backward of [`maxpool2_forward`]: each `dy` goes to the first input of
+/// its window (row-major) equal to the window's maximum `y`; every other
+/// `dx` is zero.
+///
+/// # Safety
+/// AVX-512F; `x`, `dx` hold `planes*h*w` floats, `y`, `dy` `planes*oh*ow`.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn maxpool2_backward(
+    planes: usize,
+    h: usize,
+    w: usize,
+    x: *const f32,
+    y: *const f32,
+    dy: *const f32,
+    dx: *mut f32,
+) {
+    let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
+    const EVEN_LANES: u16 = 0x5555;
+    const ODD_LANES: u16 = 0xAAAA;
+    // SAFETY: the caller's contract; every load and store is masked to its row.
+    unsafe {
+        let (dl, dh) = (_mm512_loadu_si512(DUP_LO.as_ptr().cast()), _mm512_loadu_si512(DUP_HI.as_ptr().cast()));
+        for p in 0..planes {
+            let (xp, dxp) = (x.add(p * h * w), dx.add(p * h * w));
+            let (yp, dyp) = (y.add(p * oh * ow), dy.add(p * oh * ow));
+            for oy in 0..oh {
+                let two = 2 * oy + 1 < h;
+                let mut c0 = 0;
+                while c0 < w {
+                    let o0 = c0 / 2;
+                    let mo = cols(o0, ow);
+                    let (m, g) = (_mm512_maskz_loadu_ps(mo, yp.add(oy * ow + o0)), _mm512_maskz_loadu_ps(mo, dyp.add(oy * ow + o0)));
+                    // Window maxima and gradients repeated over the window's two columns.
+                    let (m_lo, m_hi) = (_mm512_permutexvar_ps(dl, m), _mm512_permutexvar_ps(dh, m));
+                    let (g_lo, g_hi) = (_mm512_permutexvar_ps(dl, g), _mm512_permutexvar_ps(dh, g));
+                    for (half, mm, gg) in [(0, m_lo, g_lo), (16, m_hi, g_hi)] {
+                        let cm = cols(c0 + half, w);
+                        let top = xp.add(2 * oy * w + c0 + half);
+                        let et = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(cm, _mm512_maskz_loadu_ps(cm, top), mm);
+                        // First in the window, row-major: top-left, top-right, bottom-left, bottom-right.
+                        let t_even = et & EVEN_LANES;
+                        let t_odd = et & ODD_LANES & !(t_even << 1);
+                        let t_pair = t_even | (t_odd >> 1); // on the even lanes: top row took it
+                        let tk = t_even | t_odd;
+                        let dtop = dxp.add(2 * oy * w + c0 + half);
+                        _mm512_mask_storeu_ps(dtop, cm, _mm512_maskz_mov_ps(tk, gg));
+                        if two {
+                            let bot = top.add(w);
+                            let eb = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(cm, _mm512_maskz_loadu_ps(cm, bot), mm);
+                            let taken = t_pair | (t_pair << 1);
+                            let b_even = eb & EVEN_LANES & !taken;
+                            let b_odd = eb & ODD_LANES & !taken & !(b_even << 1);
+                            let bk = b_even | b_odd;
+                            _mm512_mask_storeu_ps(dtop.add(w), cm, _mm512_maskz_mov_ps(bk, gg));
+                        }
+                    }
+                    c0 += 32;
+                }
+            }
+        }
+    }
+}

@@ -70,6 +70,113 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, co
     const OUT_W: usize = 1;
 }
 
+impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT, BIAS> {
+    /// AVX-512 forward pass over a batch (`x`: B x N_IN, `y`: B x N_OUT):
+    /// register tiles of 4 samples x 6 outputs, reduced along `N_IN`.
+    #[cfg(target_arch = "x86_64")]
+    fn forward_fast(&self, x: &[f32], y: &mut [f32]) {
+        let n = x.len() / N_IN;
+        assert!(x.len() == n * N_IN && y.len() == n * N_OUT, "Dense: batch buffers of unequal sizes");
+        let bias = if BIAS { Some(self.bias.as_ptr()) } else { None };
+        // SAFETY: AVX-512F detected by the caller; x is n x N_IN, the weights
+        // N_OUT x N_IN, y n x N_OUT (checked above).
+        unsafe {
+            crate::kernels_cpu::dense_forward(
+                n,
+                N_IN,
+                N_OUT,
+                x.as_ptr(),
+                self.weight.as_flat().as_ptr(),
+                bias,
+                y.as_mut_ptr(),
+            )
+        };
+    }
+
+    /// AVX-512 backward pass over a batch: the weight gradient
+    /// `dW += dyᵀ x` and the input gradient `dx = dy W` as broadcast-FMA
+    /// matrix products in tiles of 6 rows x 64 columns.
+    #[cfg(target_arch = "x86_64")]
+    fn backward_fast(&self, x: &[f32], dy: &[f32], dx: Option<&mut [f32]>, grads: &mut Self) {
+        let n = x.len() / N_IN;
+        assert!(x.len() == n * N_IN && dy.len() == n * N_OUT, "Dense: batch buffers of unequal sizes");
+        if BIAS {
+            for dy in dy.chunks_exact(N_OUT) {
+                math::add_assign(&mut grads.bias, dy);
+            }
+        }
+        // dL/dW[o][i] += Σ_b dy[b][o] x[b][i]: rows o, k = b.
+        // SAFETY: AVX-512F detected by the caller; dy is n x N_OUT, x n x N_IN,
+        // the gradient N_OUT x N_IN.
+        unsafe {
+            crate::kernels_cpu::bcast_gemm(
+                N_OUT,
+                N_IN,
+                n,
+                dy.as_ptr(),
+                1,
+                N_OUT,
+                x.as_ptr(),
+                N_IN,
+                grads.weight.as_flat_mut().as_mut_ptr(),
+                N_IN,
+                true,
+            )
+        };
+        // dL/dx[b][i] = Σ_o dy[b][o] W[o][i]: rows b, k = o.
+        if let Some(dx) = dx {
+            assert_eq!(dx.len(), n * N_IN, "Dense: batch buffers of unequal sizes");
+            // SAFETY: as above; dx is n x N_IN.
+            unsafe {
+                crate::kernels_cpu::bcast_gemm(
+                    n,
+                    N_IN,
+                    N_OUT,
+                    dy.as_ptr(),
+                    N_OUT,
+                    1,
+                    self.weight.as_flat().as_ptr(),
+                    N_IN,
+                    dx.as_mut_ptr(),
+                    N_IN,
+                    false,
+                )
+            };
+        }
+    }
+
+    /// Portable forward pass over a batch (`x`: B x N_IN, `y`: B x N_OUT).
+    /// Each weight row is read once per batch (a matrix product y = x Wᵀ).
+    fn forward_portable(&self, x: &[f32], y: &mut [f32]) {
+        for (o, w) in self.weight.iter().enumerate() {
+            let b = if BIAS { self.bias[o] } else { 0.0 };
+            for (x, y) in x.chunks_exact(N_IN).zip(y.chunks_exact_mut(N_OUT)) {
+                y[o] = b + math::dot(w, x);
+            }
+        }
+    }
+
+    /// Portable backward pass over a batch (`dy`: B x N_OUT, `x`, `dx`: B x N_IN).
+    fn backward_portable(&self, x: &[f32], dy: &[f32], mut dx: Option<&mut [f32]>, grads: &mut Self) {
+        if let Some(dx) = dx.as_deref_mut() {
+            dx.fill(0.0);
+        }
+        for o in 0..N_OUT {
+            let (w, gw) = (&self.weight[o], &mut grads.weight[o]);
+            for (b, (x, dy)) in x.chunks_exact(N_IN).zip(dy.chunks_exact(N_OUT)).enumerate() {
+                let d = dy[o];
+                if BIAS {
+                    grads.bias[o] += d;
+                }
+                math::axpy(gw, d, x);
+                if let Some(dx) = dx.as_deref_mut() {
+                    math::axpy(&mut dx[b * N_IN..(b + 1) * N_IN], d, w);
+                }
+            }
+        }
+    }
+}
+
 impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, const H: usize, const W: usize>
     Layer<C, H, W> for Dense<N_IN, N_OUT, BIAS>
 {
@@ -83,13 +190,11 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, co
         _mode: &mut Mode<'_>,
     ) {
         crate::layer::assert_out_shape!("Dense", OC, OH, OW);
-        // Each weight row is read once per batch (a matrix product y = x Wᵀ).
-        for (o, w) in self.weight.iter().enumerate() {
-            let b = if BIAS { self.bias[o] } else { 0.0 };
-            for (x, y) in x.iter().zip(y.iter_mut()) {
-                y.as_flat_mut()[o] = b + math::dot(w, x.as_flat());
-            }
+        #[cfg(target_arch = "x86_64")]
+        if math::simd() == math::SimdPath::Avx512 {
+            return self.forward_fast(x.as_flat(), y.as_flat_mut());
         }
+        self.forward_portable(x.as_flat(), y.as_flat_mut());
     }
 
     fn backward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
@@ -98,26 +203,15 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, co
         _y: &[Tensor<OC, OH, OW>; B],
         _cache: &[(); B],
         dy: &[Tensor<OC, OH, OW>; B],
-        mut dx: Option<&mut [Tensor<C, H, W>; B]>,
+        dx: Option<&mut [Tensor<C, H, W>; B]>,
         grads: &mut Self,
     ) {
         crate::layer::assert_out_shape!("Dense", OC, OH, OW);
-        if let Some(dx) = dx.as_deref_mut() {
-            dx.zero();
+        #[cfg(target_arch = "x86_64")]
+        if math::simd() == math::SimdPath::Avx512 {
+            return self.backward_fast(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads);
         }
-        for o in 0..N_OUT {
-            let (w, gw) = (&self.weight[o], &mut grads.weight[o]);
-            for b in 0..B {
-                let d = dy[b].as_flat()[o];
-                if BIAS {
-                    grads.bias[o] += d;
-                }
-                math::axpy(gw, d, x[b].as_flat());
-                if let Some(dx) = dx.as_deref_mut() {
-                    math::axpy(dx[b].as_flat_mut(), d, w);
-                }
-            }
-        }
+        self.backward_portable(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads);
     }
 }
 
@@ -161,5 +255,56 @@ mod tests {
     #[test]
     fn gradients_batch_one() {
         check_layer::<Dense<7, 4>, 1, 7, 1, 1, 4, 1, 1>(13).unwrap();
+    }
+
+    /// Batch 9 = sample tiles 4 + 4 + 1; 13 outputs = 6 + 6 + 1; 70 inputs =
+    /// a 4-vector column tile and a masked 6-lane one.
+    #[test]
+    fn gradients_blocked_and_remainder_tiles() {
+        check_layer::<Dense<70, 13>, 9, 7, 2, 5, 13, 1, 1>(14).unwrap();
+    }
+
+    /// The AVX-512 path against the portable loops (tiles and remainders).
+    fn fast_matches_portable<const N_IN: usize, const N_OUT: usize, const B: usize>(seed: u64) {
+        use rand::{RngExt, SeedableRng};
+        if math::simd() != math::SimdPath::Avx512 {
+            std::eprintln!("no AVX-512 on this CPU: the fast path is not tested here");
+            return;
+        }
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+        let mut fill = |v: &mut [f32]| v.iter_mut().for_each(|x| *x = rng.random_range(-1.0..1.0));
+        let mut d = Dense::<N_IN, N_OUT>::boxed_zeroed();
+        fill(d.as_flat_mut());
+        let mut x = <[Tensor<N_IN, 1, 1>; B]>::boxed_zeroed();
+        fill(x.as_flat_mut());
+        let mut dy = <[Tensor<N_OUT, 1, 1>; B]>::boxed_zeroed();
+        fill(dy.as_flat_mut());
+        let close = |what: &str, fast: &[f32], slow: &[f32]| {
+            for (i, (a, b)) in fast.iter().zip(slow).enumerate() {
+                let tol = 1e-5 * (1.0 + b.abs()) * (N_IN.max(N_OUT).max(B)) as f32;
+                assert!((a - b).abs() <= tol, "{what}[{i}]: fast {a} vs portable {b}, |diff| {} > {tol}", (a - b).abs());
+            }
+        };
+        let (mut yf, mut ys) = (<[Tensor<N_OUT, 1, 1>; B]>::boxed_zeroed(), <[Tensor<N_OUT, 1, 1>; B]>::boxed_zeroed());
+        d.forward_fast(x.as_flat(), yf.as_flat_mut());
+        d.forward_portable(x.as_flat(), ys.as_flat_mut());
+        close("y", yf.as_flat(), ys.as_flat());
+        let (mut gf, mut gs) = (Dense::<N_IN, N_OUT>::boxed_zeroed(), Dense::<N_IN, N_OUT>::boxed_zeroed());
+        gf.as_flat_mut().fill(0.25);
+        gs.as_flat_mut().fill(0.25);
+        let (mut dxf, mut dxs) = (<[Tensor<N_IN, 1, 1>; B]>::boxed_zeroed(), <[Tensor<N_IN, 1, 1>; B]>::boxed_zeroed());
+        dxf.as_flat_mut().fill(f32::NAN);
+        d.backward_fast(x.as_flat(), dy.as_flat(), Some(dxf.as_flat_mut()), &mut gf);
+        d.backward_portable(x.as_flat(), dy.as_flat(), Some(dxs.as_flat_mut()), &mut gs);
+        close("grads", gf.as_flat(), gs.as_flat());
+        close("dx", dxf.as_flat(), dxs.as_flat());
+    }
+
+    #[test]
+    fn fast_path_matches_portable_loops() {
+        fast_matches_portable::<784, 1, 1>(1); // seed 1
+        fast_matches_portable::<784, 10, 32>(2); // fashion10
+        fast_matches_portable::<333, 17, 11>(3); // every tile and remainder
+        fast_matches_portable::<5, 3, 2>(4); // less than one vector
     }
 }

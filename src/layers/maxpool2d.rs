@@ -83,6 +83,15 @@ impl<const P: usize, const C: usize, const H: usize, const W: usize> Layer<C, H,
         _mode: &mut Mode<'_>,
     ) {
         assert_out_shape!("MaxPool2d", OC, OH, OW);
+        #[cfg(target_arch = "x86_64")]
+        if P == 2 && crate::math::simd() == crate::math::SimdPath::Avx512 {
+            // SAFETY: AVX-512F detected; x holds B*C planes of H x W, y B*C
+            // planes of OH x OW = ceil(H/2) x ceil(W/2) (asserted above).
+            unsafe {
+                crate::kernels_cpu::maxpool2_forward(B * C, H, W, x.as_flat().as_ptr(), y.as_flat_mut().as_mut_ptr())
+            };
+            return;
+        }
         for (x, y) in x.iter().zip(y.iter_mut()) {
             for (xc, yc) in x.0.iter().zip(y.0.iter_mut()) {
                 for (oy, yrow) in yc.iter_mut().enumerate() {
@@ -98,14 +107,31 @@ impl<const P: usize, const C: usize, const H: usize, const W: usize> Layer<C, H,
     fn backward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,
         x: &[Tensor<C, H, W>; B],
-        _y: &[Tensor<OC, OH, OW>; B],
+        y: &[Tensor<OC, OH, OW>; B],
         _cache: &[(); B],
         dy: &[Tensor<OC, OH, OW>; B],
         dx: Option<&mut [Tensor<C, H, W>; B]>,
         _grads: &mut Self,
     ) {
         assert_out_shape!("MaxPool2d", OC, OH, OW);
+        let _ = y;
         let Some(dx) = dx else { return };
+        #[cfg(target_arch = "x86_64")]
+        if P == 2 && crate::math::simd() == crate::math::SimdPath::Avx512 {
+            // SAFETY: as in `forward`; y is the forward output (each window's maximum).
+            unsafe {
+                crate::kernels_cpu::maxpool2_backward(
+                    B * C,
+                    H,
+                    W,
+                    x.as_flat().as_ptr(),
+                    y.as_flat().as_ptr(),
+                    dy.as_flat().as_ptr(),
+                    dx.as_flat_mut().as_mut_ptr(),
+                )
+            };
+            return;
+        }
         dx.zero();
         for b in 0..B {
             for c in 0..C {
@@ -134,6 +160,42 @@ mod tests {
     fn gradients_partial_windows() {
         check_layer::<MaxPool2d<2>, 1, 3, 5, 7, 3, 3, 4>(22).unwrap();
         check_layer::<MaxPool2d<3>, 2, 1, 7, 5, 1, 3, 2>(23).unwrap();
+    }
+
+    /// Rows of 40 (two 32-column chunks, the second partial) and an odd
+    /// height: the AVX-512 path's chunking and edge windows.
+    #[test]
+    fn gradients_wide_rows() {
+        check_layer::<MaxPool2d<2>, 2, 2, 5, 40, 2, 3, 20>(24).unwrap();
+        check_layer::<MaxPool2d<2>, 1, 1, 3, 33, 1, 2, 17>(25).unwrap();
+    }
+
+    /// Ties in every position pattern of a 2x2 window (values 0 and 1): the
+    /// gradient goes to the first maximum in row-major order, as the
+    /// portable loop (and PyTorch) route it.
+    #[test]
+    fn ties_match_the_portable_rule_in_every_pattern() {
+        let mut x = [Tensor::<1, 2, 32>::zeroed()];
+        for j in 0..16 {
+            for (k, (r, c)) in [(0, 0), (0, 1), (1, 0), (1, 1)].into_iter().enumerate() {
+                x[0].0[0][r][2 * j + c] = (j >> k & 1) as f32;
+            }
+        }
+        let mut y = [Tensor::<1, 1, 16>::zeroed()];
+        MaxPool2d::<2>.forward(&x, &mut y, &mut [()], &mut Mode::Infer);
+        let dy = [Tensor::<1, 1, 16>::from_fn(|_, _, j| j as f32 + 1.0)];
+        let mut dx = [Tensor::<1, 2, 32>::zeroed()];
+        MaxPool2d::<2>.backward(&x, &y, &[()], &dy, Some(&mut dx), &mut MaxPool2d);
+        for j in 0..16 {
+            let (iy, ix) = MaxPool2d::<2>::argmax(&x[0].0[0], 0, j);
+            assert_eq!(y[0].0[0][0][j], x[0].0[0][iy][ix], "window {j}");
+            for r in 0..2 {
+                for c in 2 * j..2 * j + 2 {
+                    let expect = if (r, c) == (iy, ix) { j as f32 + 1.0 } else { 0.0 };
+                    assert_eq!(dx[0].0[0][r][c], expect, "window {j} (pattern {j:04b}), input ({r}, {c})");
+                }
+            }
+        }
     }
 
     #[test]
