@@ -78,7 +78,10 @@ pub unsafe trait Flat: Sized {
     fn boxed_zeroed() -> std::boxed::Box<Self> {
         let layout = std::alloc::Layout::new::<Self>();
         if layout.size() == 0 {
-            return std::boxed::Box::new(Self::zeroed());
+            // SAFETY: a Box of a zero-sized type holds a dangling, aligned pointer.
+            // (Not `Box::new(Self::zeroed())`: that would reserve a stack slot of
+            // Self's size in this frame even for a megabyte-sized Self.)
+            return unsafe { std::boxed::Box::from_raw(core::ptr::NonNull::<Self>::dangling().as_ptr()) };
         }
         // SAFETY: the layout is non-zero-sized; `alloc_zeroed` returns zeroed
         // memory of that layout (or null, handled), and all-zero bytes are a
