@@ -255,8 +255,9 @@ fn wrong_shape() {
     let (_, _, c) = both_fail(&file(&h, n));
     assert_eq!(c, "tensor \"conv.weight\": expected shape [2, 1, 3, 3], found [18]");
     // Rank 6: the no_std error keeps 4 dimensions, the std one all.
-    let (h, n) =
-        tiny_header(|name, d, s| Some((name.into(), d.into(), if name == "conv.weight" { vec![2, 1, 1, 3, 1, 3] } else { s })));
+    let (h, n) = tiny_header(|name, d, s| {
+        Some((name.into(), d.into(), if name == "conv.weight" { vec![2, 1, 1, 3, 1, 3] } else { s }))
+    });
     let (kind, s, c) = both_fail(&file(&h, n));
     assert_eq!(c, "tensor \"conv.weight\": expected shape [2, 1, 3, 3], found [2, 1, 1, 3, ... (6 dimensions)]");
     assert!(matches!(&kind, ErrorKind::Shape { found, .. } if found == &[2, 1, 1, 3, 1, 3]), "{s}");

@@ -16,7 +16,7 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 static WEIGHTS: &[u8] = include_bytes!("../examples/08_embed_classifier/fashion10.safetensors");
-static NET: StaticNetwork<fashion10::Params> = StaticNetwork::new(WEIGHTS);
+static NET: StaticNetwork<fashion10::Params> = StaticNetwork::new();
 static BOOT: &[u8] = include_bytes!("../examples/08_embed_classifier/samples/ankle_boot.pgm");
 
 /// The ankle boot sample, preprocessed as the file's metadata says.
@@ -33,7 +33,7 @@ fn boot() -> Tensor<1, 28, 28> {
 
 #[test]
 fn inference_with_compiled_in_weights() {
-    let net = NET.get().unwrap();
+    let net = NET.get_or_load(WEIGHTS).unwrap();
     let mut ws = fashion10::Workspace::<1>::zeroed();
     assert_eq!(net.classify(&boot(), &mut ws), 9, "ankle boot");
 

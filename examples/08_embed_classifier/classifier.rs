@@ -16,7 +16,7 @@ use core::fmt;
 pub static WEIGHTS: &[u8] = include_bytes!("fashion10.safetensors");
 
 /// The network, loaded in place from [`WEIGHTS`] at first use.
-static NET: StaticNetwork<fashion10::Params> = StaticNetwork::new(WEIGHTS);
+static NET: StaticNetwork<fashion10::Params> = StaticNetwork::new();
 
 /// Fashion-MNIST's classes, in label order.
 pub const CLASSES: [&str; 10] =
@@ -71,7 +71,7 @@ impl Classifier {
     /// # Errors
     /// A [`SetupError`] if the weights or metadata do not fit.
     pub fn new() -> Result<Self, SetupError> {
-        let net = NET.get().map_err(SetupError::Load)?;
+        let net = NET.get_or_load(WEIGHTS).map_err(SetupError::Load)?;
         let st = SafeTensorsView::parse(WEIGHTS).map_err(|e| SetupError::Load(e.into()))?;
         let number = |key: &'static str| -> Result<f32, SetupError> {
             let v = st.metadata(key).map_err(|e| SetupError::Load(e.into()))?;
@@ -94,5 +94,5 @@ impl Classifier {
 
 /// The network's parameter count, for the banner.
 pub fn num_params() -> usize {
-    NET.get().map_or(0, |n| n.num_params())
+    NET.get_or_load(WEIGHTS).map_or(0, |n| n.num_params())
 }

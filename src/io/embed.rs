@@ -193,21 +193,22 @@ mod static_network {
     /// safetensors bytes at first use: no allocation, no stack copy (the
     /// parameters never pass through the stack, however big), no file.
     ///
-    /// The zeroed parameters are placed in `.bss`, so they do not grow the
-    /// binary; the weights are in the binary once, as the `include_bytes!`
-    /// data. [`StaticNetwork::get`] loads on the first call (concurrent
-    /// callers wait for it) and then hands out `&P`.
+    /// A `StaticNetwork` is all zero bytes until it is loaded, so the
+    /// linker places it in `.bss`: it does not grow the binary (the
+    /// weights are in the binary once, as the `include_bytes!` data).
+    /// [`StaticNetwork::get_or_load`] loads on the first successful call
+    /// (concurrent callers wait for it) and then hands out `&P`.
     ///
     /// ```
     /// use constnet::{io::StaticNetwork, network, Dense, Flat, Network, Sigmoid, Tensor};
     /// network! { mod tiny { input: Tensor<2, 1, 1>, dense: Dense<2, 1, false>, out: Sigmoid } }
     ///
-    /// // In a real program: `StaticNetwork::new(include_bytes!("tiny.safetensors"))`.
-    /// const FILE: &[u8] = b"\x43\0\0\0\0\0\0\0{\"dense.weight\":{\"dtype\":\"F32\",\"shape\":[1,2],\"data_offsets\":[0,8]}}\0\0\x80\x3f\0\0\x80\xbf";
-    /// static NET: StaticNetwork<tiny::Params> = StaticNetwork::new(FILE);
+    /// // In a real program: `static WEIGHTS: &[u8] = include_bytes!("tiny.safetensors");`
+    /// static WEIGHTS: &[u8] = b"\x43\0\0\0\0\0\0\0{\"dense.weight\":{\"dtype\":\"F32\",\"shape\":[1,2],\"data_offsets\":[0,8]}}\0\0\x80\x3f\0\0\x80\xbf";
+    /// static NET: StaticNetwork<tiny::Params> = StaticNetwork::new();
     ///
     /// # fn main() {
-    /// let net = NET.get().unwrap();
+    /// let net = NET.get_or_load(WEIGHTS).unwrap();
     /// assert_eq!(net.dense.weight, [[1.0, -1.0]]);
     /// let mut ws = tiny::Workspace::<1>::zeroed();
     /// let x = Tensor::from_array([[[2.0]], [[1.0]]]);
@@ -216,7 +217,6 @@ mod static_network {
     /// ```
     pub struct StaticNetwork<P> {
         state: AtomicU8,
-        bytes: &'static [u8],
         net: UnsafeCell<P>,
     }
 
@@ -226,22 +226,30 @@ mod static_network {
     // written again. P is made of f32s, which are Send + Sync.
     unsafe impl<P: Network + Sync> Sync for StaticNetwork<P> {}
 
+    impl<P: Network> Default for StaticNetwork<P> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
     impl<P: Network> StaticNetwork<P> {
-        /// A network with zeroed parameters, to be loaded from `bytes` at
-        /// first use.
-        pub const fn new(bytes: &'static [u8]) -> Self {
+        /// A network with zeroed parameters (all zero bytes), to be loaded
+        /// at first use.
+        pub const fn new() -> Self {
             // SAFETY: all-zero bytes are a valid `P` (the `Flat` contract).
             let net = unsafe { core::mem::zeroed::<P>() };
-            StaticNetwork { state: AtomicU8::new(EMPTY), bytes, net: UnsafeCell::new(net) }
+            StaticNetwork { state: AtomicU8::new(EMPTY), net: UnsafeCell::new(net) }
         }
 
-        /// The loaded network; loads it on the first call.
+        /// The network, loaded from `bytes` by the first successful call;
+        /// later calls return it without looking at `bytes` (pass the same
+        /// bytes every time).
         ///
         /// # Errors
         /// The [`LoadError`] of [`load_from_bytes`] if the bytes do not fit
-        /// the network (every call then returns it again; the network stays
-        /// zeroed).
-        pub fn get(&self) -> Result<&P, LoadError<'static>> {
+        /// the network; the network then stays zeroed and unloaded, and the
+        /// next call tries again.
+        pub fn get_or_load<'a>(&self, bytes: &'a [u8]) -> Result<&P, LoadError<'a>> {
             loop {
                 match self.state.compare_exchange(EMPTY, LOADING, Ordering::Acquire, Ordering::Acquire) {
                     Ok(_) => {
@@ -256,7 +264,7 @@ mod static_network {
                         // SAFETY: this caller alone moved EMPTY -> LOADING; no one
                         // else reads or writes `net` until the state leaves LOADING.
                         let net = unsafe { &mut *self.net.get() };
-                        load_from_bytes(net, self.bytes)?;
+                        load_from_bytes(net, bytes)?;
                         reset.1 = READY;
                         drop(reset);
                         // SAFETY: READY: never written again.

@@ -41,7 +41,7 @@
 //!   4-byte aligned; the reader copies each `f32` with `from_le_bytes`.
 //! - **A `static`, loaded at first use**: [`StaticNetwork`] holds the
 //!   network in a `static` (zeroed, in `.bss`) and loads it in place from
-//!   compiled-in bytes the first time [`StaticNetwork::get`] is called.
+//!   compiled-in bytes the first time [`StaticNetwork::get_or_load`] is called.
 //!
 //! In every case a bad or mismatched file is a typed error, never a panic,
 //! and nothing is half-loaded: all tensors are checked before the first
@@ -52,12 +52,12 @@
 //! ```
 //! use constnet::{io, zoo::fashion10, Flat, Network, Tensor};
 //!
-//! // In a program: static NET: ... = io::StaticNetwork::new(include_bytes!("fashion10.safetensors"));
+//! // In a program: static WEIGHTS: &[u8] = include_bytes!("fashion10.safetensors");
 //! static WEIGHTS: &[u8] = include_bytes!("../../examples/08_embed_classifier/fashion10.safetensors");
-//! static NET: io::StaticNetwork<fashion10::Params> = io::StaticNetwork::new(WEIGHTS);
+//! static NET: io::StaticNetwork<fashion10::Params> = io::StaticNetwork::new();
 //!
 //! # fn main() {
-//! let net: &fashion10::Params = NET.get().expect("weights fit the network");
+//! let net: &fashion10::Params = NET.get_or_load(WEIGHTS).expect("weights fit the network");
 //! let mut ws = fashion10::Workspace::<1>::zeroed(); // 60 KB: fine on the stack
 //! let probs = net.predict(&Tensor::zeroed(), &mut ws);
 //! let sum: f32 = probs.as_flat().iter().sum();
