@@ -253,8 +253,9 @@ impl<'a> Pgm<'a> {
     ///
     /// # Errors
     /// [`PgmError::OutputLength`] if `out.len()` is not `WIDTH * HEIGHT`;
-    /// for `P2`, [`PgmError::Sample`], [`PgmError::MissingSamples`] or
-    /// [`PgmError::Trailing`] (`out` may then be partly written).
+    /// [`PgmError::Sample`] for a sample above `MAXVAL`; for `P2` also
+    /// [`PgmError::MissingSamples`] or [`PgmError::Trailing`] (`out` may
+    /// then be partly written).
     pub fn read_into(&self, out: &mut [f32]) -> Result<(), PgmError> {
         if out.len() != self.pixels() {
             return Err(PgmError::OutputLength { expected: self.pixels(), found: out.len() });
@@ -262,7 +263,10 @@ impl<'a> Pgm<'a> {
         let scale = 1.0 / self.maxval as f32;
         match self.encoding {
             Encoding::Binary if self.maxval < 256 => {
-                for (o, &b) in out.iter_mut().zip(self.samples) {
+                for (i, (o, &b)) in out.iter_mut().zip(self.samples).enumerate() {
+                    if b as u16 > self.maxval {
+                        return Err(PgmError::Sample { offset: self.offset + i, index: i, maxval: self.maxval });
+                    }
                     *o = b as f32 * scale;
                 }
             }
@@ -314,6 +318,9 @@ mod tests {
         assert_eq!(px, [0.0, 1.0]);
         let img = Pgm::parse(b"P5 1 1 1000\n\x03\xe9").unwrap();
         assert!(matches!(img.read_into(&mut px[..1]), Err(PgmError::Sample { index: 0, .. })));
+        // Found by the fuzz target: an 8-bit sample above MAXVAL.
+        let img = Pgm::parse(b"P5 2 1 12 1 ").unwrap();
+        assert_eq!(img.read_into(&mut px), Err(PgmError::Sample { offset: 10, index: 0, maxval: 12 }));
     }
 
     #[test]
