@@ -41,7 +41,7 @@ fn write_synthetic(dir: &std::path::Path, per_file: usize, rng: &mut StdRng) -> 
             let k = rng.random_range(0..10u8);
             bytes.push(k);
             for c in 0..3 {
-                let on = (k as usize + c) % 3 == 0 || k as usize % 4 == c;
+                let on = (k as usize + c).is_multiple_of(3) || k as usize % 4 == c;
                 for y in 0..32 {
                     for x in 0..32 {
                         let stripe = if k < 5 { (x / 4) % 2 == 0 } else { (y / 4) % 2 == 0 };

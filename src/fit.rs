@@ -333,7 +333,8 @@ pub fn plot_history(history: &History, title: &str, path: &std::path::Path) -> R
         let root = root.titled(title, ("sans-serif", 22)).map_err(|e| err(&e))?;
         let (left, right) = root.split_horizontally(500);
         let n = history.epochs.len().max(1) as f32;
-        let panels: [(&str, &DrawingArea<_, _>, fn(&EpochStats) -> f32, fn(&EpochStats) -> Option<f32>); 2] =
+        type Panel<'a, A> = (&'a str, &'a A, fn(&EpochStats) -> f32, fn(&EpochStats) -> Option<f32>);
+        let panels: [Panel<'_, DrawingArea<_, _>>; 2] =
             [("loss", &left, |e| e.loss, |e| e.val_loss), ("accuracy", &right, |e| e.accuracy, |e| e.val_accuracy)];
         for (name, area, train, valid) in panels {
             let values: Vec<f32> = history.epochs.iter().flat_map(|e| [Some(train(e)), valid(e)]).flatten().collect();

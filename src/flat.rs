@@ -100,7 +100,7 @@ pub unsafe trait Flat: Sized {
 /// most 4 and a size that is a whole number of `f32`s.
 pub const fn check_flat<T>() {
     assert!(
-        core::mem::align_of::<T>() <= 4 && core::mem::size_of::<T>() % 4 == 0,
+        core::mem::align_of::<T>() <= 4 && core::mem::size_of::<T>().is_multiple_of(4),
         "Flat types must be made only of f32 values"
     );
 }

@@ -99,6 +99,9 @@ pub struct ParamTensor<'a> {
     pub data: &'a [f32],
 }
 
+/// What [`Parameters::visit_mut`] calls: `f(name, PyTorch shape, values)`.
+pub type ParamVisitorMut<'a> = dyn FnMut(&'static str, &[usize], &mut [f32]) + 'a;
+
 /// A layer's learnable parameters (none for activations and pooling).
 pub trait Parameters: Flat {
     /// Draws initial weights (biases to zero). No-op without parameters.
@@ -109,7 +112,7 @@ pub trait Parameters: Flat {
 
     /// Calls `f(name, shape, values)` with each parameter tensor, mutably, in
     /// the same order as [`Parameters::visit`] (for loading weights).
-    fn visit_mut(&mut self, _f: &mut dyn FnMut(&'static str, &[usize], &mut [f32])) {}
+    fn visit_mut<'a>(&mut self, _f: &'a mut ParamVisitorMut<'a>) {}
 }
 
 /// Implements [`Shape`] (output = input), [`Parameters`] (none) and

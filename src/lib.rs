@@ -41,6 +41,8 @@
 //! finite-difference checker ([`gradcheck`]).
 #![no_std]
 #![warn(missing_docs)]
+// Numeric loops index several arrays by the same position, as the formulas do.
+#![allow(clippy::needless_range_loop)]
 
 #[cfg(any(feature = "std", test))]
 extern crate std;
@@ -74,8 +76,8 @@ pub mod zoo;
 
 pub use convolve::kernels;
 pub use flat::{Flat, check_flat};
-pub use layer::{Init, Layer, Mode, ParamTensor, Parameters};
+pub use layer::{Init, Layer, Mode, ParamTensor, ParamVisitorMut, Parameters};
 pub use layers::{AvgPool2d, Conv2d, Dense, Dropout, MaxPool2d, Relu, Sigmoid, Softmax, Tanh};
-pub use network::{LayerInfo, Network, class_of};
+pub use network::{LayerInfo, Network, NetworkVisitorMut, class_of};
 pub use shape::{Shape, conv_out, pool_out};
 pub use tensor::{Batch, Tensor};

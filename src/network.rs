@@ -17,6 +17,9 @@ pub struct LayerInfo {
     pub len: usize,
 }
 
+/// What [`Network::visit_mut`] calls: `f(layer, name, PyTorch shape, values)`.
+pub type NetworkVisitorMut<'a> = dyn FnMut(&'static str, &'static str, &[usize], &mut [f32]) + 'a;
+
 /// A network written by [`network!`]: the parameter struct implements it.
 ///
 /// The gradients of a network have exactly the shape of its parameters, so
@@ -80,7 +83,7 @@ pub trait Network: Flat {
 
     /// Calls `f(layer, name, shape, values)` for every parameter tensor,
     /// mutably, in the order of [`Network::visit`].
-    fn visit_mut(&mut self, f: &mut dyn FnMut(&'static str, &'static str, &[usize], &mut [f32]));
+    fn visit_mut<'a>(&mut self, f: &'a mut NetworkVisitorMut<'a>);
 
     /// The layer named `name`, if there is one.
     fn layer(name: &str) -> Option<(usize, &'static LayerInfo)> {
@@ -313,7 +316,7 @@ macro_rules! network {
                     $(self.$layer.visit(&mut |t| f(stringify!($layer), t));)+
                 }
 
-                fn visit_mut(&mut self, f: &mut dyn FnMut(&'static str, &'static str, &[usize], &mut [f32])) {
+                fn visit_mut<'a>(&mut self, f: &'a mut $crate::NetworkVisitorMut<'a>) {
                     self.$first.visit_mut(&mut |n, s, d| f(stringify!($first), n, s, d));
                     $(self.$layer.visit_mut(&mut |n, s, d| f(stringify!($layer), n, s, d));)+
                 }

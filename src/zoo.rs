@@ -2,8 +2,7 @@
 //! with [`network!`](crate::network) so examples, tests and benchmarks
 //! share them.
 
-use crate::{network, Conv2d, Dense, Dropout, MaxPool2d, Relu, Sigmoid, Softmax, Tensor};
-
+use crate::{Conv2d, Dense, Dropout, MaxPool2d, Relu, Sigmoid, Softmax, Tensor, network};
 
 network! {
     /// Tutorial 000 ("CNNs using NumPy, part 1"), the seed-1 experiment: one

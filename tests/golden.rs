@@ -1,4 +1,5 @@
 //! Golden values from the tutorials in `shared/seeds/`.
+#![allow(clippy::needless_range_loop)]
 
 use constnet::convolve::{convolve, correlate, flip};
 use constnet::kernels;
