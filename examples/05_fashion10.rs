@@ -3,11 +3,14 @@
 //!
 //! conv 8 (3x3, pad 1) + ReLU + max-pool 2, conv 16 (3x3, pad 1) + ReLU +
 //! max-pool 2, dense 784 -> 10, softmax cross-entropy
-//! ([`constnet::zoo::fashion10`]); Adam, mini-batches of 32, per-pixel
-//! standardisation, 5 epochs on the full data. Writes `out/fashion10_curves.png`.
+//! ([`constnet::zoo::fashion10`]); Adam (learning rate 2e-3 with cosine
+//! decay), mini-batches of 32 on both cores, per-pixel standardisation,
+//! 5 epochs on the full data (55000 for training, the last 5000 for
+//! validation). Asserts a test accuracy of at least 0.89. Writes
+//! `out/fashion10_curves.png`.
 //!
 //! ```text
-//! cargo run --release --example 05_fashion10 [-- --epochs 5] [--threads 1|2] [--lr 0.001] [--data DIR] [--json]
+//! cargo run --release --example 05_fashion10 [-- --epochs 5] [--threads 1|2] [--lr 0.002] [--data DIR] [--json]
 //! ```
 
 mod common;
