@@ -7,7 +7,7 @@
 pub enum SimdPath {
     /// Plain Rust loops (any target; the compiler vectorises what it can).
     Portable,
-    /// Hand-written AVX-512F kernels (x86-64).
+    /// Hand-written AVX-512 kernels (x86-64 with AVX-512F and AVX-512VL).
     Avx512,
 }
 
@@ -20,9 +20,9 @@ pub fn force_portable(on: bool) {
 }
 
 /// The path the layers take on this CPU: [`SimdPath::Avx512`] when the CPU
-/// has AVX-512F (detected at run time with the `std` feature, or enabled at
-/// compile time with `-C target-feature=+avx512f` / `-C target-cpu=native`
-/// without it), else [`SimdPath::Portable`].
+/// has AVX-512F and AVX-512VL (detected at run time with the `std` feature;
+/// without it, enabled at compile time by `-C target-feature=+avx512f,+avx512vl`
+/// or `-C target-cpu=native` on such a CPU), else [`SimdPath::Portable`].
 ///
 /// ```
 /// use constnet::math::{simd, SimdPath};
@@ -34,15 +34,26 @@ pub fn simd() -> SimdPath {
     if FORCE_PORTABLE.load(core::sync::atomic::Ordering::Relaxed) {
         return SimdPath::Portable;
     }
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f", target_feature = "avx512vl"))]
     {
         SimdPath::Avx512
     }
-    #[cfg(all(target_arch = "x86_64", not(target_feature = "avx512f"), feature = "std"))]
+    #[cfg(all(
+        target_arch = "x86_64",
+        not(all(target_feature = "avx512f", target_feature = "avx512vl")),
+        feature = "std"
+    ))]
     {
-        if std::is_x86_feature_detected!("avx512f") { SimdPath::Avx512 } else { SimdPath::Portable }
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl") {
+            SimdPath::Avx512
+        } else {
+            SimdPath::Portable
+        }
     }
-    #[cfg(not(any(all(target_arch = "x86_64", target_feature = "avx512f"), all(target_arch = "x86_64", feature = "std"))))]
+    #[cfg(not(any(
+        all(target_arch = "x86_64", target_feature = "avx512f", target_feature = "avx512vl"),
+        all(target_arch = "x86_64", feature = "std")
+    )))]
     {
         SimdPath::Portable
     }

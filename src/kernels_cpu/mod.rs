@@ -6,7 +6,7 @@
 //! networks — compile time stays small — while the inner loops are as fast
 //! as fully specialised ones (they are long and their tiles are fixed).
 //!
-//! Every kernel is `unsafe` with `#[target_feature(enable = "avx512f")]`:
+//! Every kernel is `unsafe` with `#[target_feature(enable = "avx512f,avx512vl")]`:
 //! callers check [`crate::math::simd`] first and pass pointers that are
 //! valid for the loads and stores each kernel documents.
 //!
@@ -91,8 +91,13 @@ pub(crate) enum Start {
 /// AVX-512F; every segment's input is readable for `16` floats at every
 /// tap offset; its output is writable (and, for `Load`, readable) at its
 /// masked lanes for channels `o0..o0+OB`; the weights at every tap.
-#[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn conv_tile<const OB: usize, const SB: usize>(g: &ConvGeom, o0: usize, segs: &[Seg; SB], start: Start) {
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(crate) unsafe fn conv_tile<const OB: usize, const SB: usize>(
+    g: &ConvGeom,
+    o0: usize,
+    segs: &[Seg; SB],
+    start: Start,
+) {
     // SAFETY: the caller's contract covers every access below.
     unsafe {
         let mut acc = [[_mm512_setzero_ps(); SB]; OB];
@@ -149,7 +154,7 @@ pub(crate) unsafe fn conv_tile<const OB: usize, const SB: usize>(g: &ConvGeom, o
 /// AVX-512F; every segment's input readable for 16 floats at every tap
 /// offset; its output gradient readable at its masked lanes for channels
 /// `o0..o0+OB`; the gradient entries writable.
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn conv_dw_tile<const OB: usize, const TB: usize>(
     batch: &ConvBatch,
     x_row: usize,
@@ -184,13 +189,8 @@ pub(crate) unsafe fn conv_dw_tile<const OB: usize, const TB: usize>(
 }
 
 /// Output channels `o0..o0+OB` of the weight gradient, in tiles of `TB` taps.
-#[target_feature(enable = "avx512f")]
-unsafe fn conv_dw_block<const OB: usize, const TB: usize>(
-    batch: &ConvBatch,
-    g: &ConvGeom,
-    o0: usize,
-    dw: *mut f32,
-) {
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn conv_dw_block<const OB: usize, const TB: usize>(batch: &ConvBatch, g: &ConvGeom, o0: usize, dw: *mut f32) {
     let taps = g.in_c * g.k * g.k;
     let mut t0 = 0;
     while t0 < taps {
@@ -214,13 +214,13 @@ unsafe fn conv_dw_block<const OB: usize, const TB: usize>(
 ///
 /// # Safety
 /// AVX-512F; as [`conv_batch`], with `dw` writable for `out_c*in_c*k*k` floats.
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn conv_dw_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch, dw: *mut f32) {
     let mut o0 = 0;
     // SAFETY: the caller's contract.
     unsafe {
         while o0 + 4 <= out_c {
-            conv_dw_block::<4, 6>(batch, g, o0, dw);
+            conv_dw_block::<4, 5>(batch, g, o0, dw);
             o0 += 4;
         }
         while o0 < out_c {
@@ -236,7 +236,7 @@ pub(crate) unsafe fn conv_dw_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch
 ///
 /// # Safety
 /// AVX-512F; `a` rows and `b` rows readable for `n` floats; the outputs writable.
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn dot_tile<const MB: usize, const NB: usize>(
     n: usize,
     a: *const f32,
@@ -293,7 +293,7 @@ pub(crate) unsafe fn dot_tile<const MB: usize, const NB: usize>(
 /// # Safety
 /// AVX-512F; `a` readable at every `(r, k)`; `b` rows readable at the
 /// (masked) lanes of the `IV` vectors; `c` likewise writable.
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn bcast_tile<const RB: usize, const IV: usize>(
     kdim: usize,
     a: *const f32,
@@ -373,7 +373,7 @@ impl ConvBatch {
 
 /// Output channels `o0..o0+OB` of a whole batch, in tiles of `SB` segments
 /// (the last tile filled with empty-mask copies of its last segment).
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512vl")]
 unsafe fn conv_block<const OB: usize, const SB: usize>(g: &ConvGeom, o0: usize, batch: &ConvBatch, start: Start) {
     let mut tile = [Seg { x: core::ptr::null(), y: core::ptr::null_mut(), mask: 0 }; SB];
     let mut n = 0;
@@ -401,7 +401,7 @@ unsafe fn conv_block<const OB: usize, const SB: usize>(g: &ConvGeom, o0: usize, 
 /// # Safety
 /// AVX-512F; the buffers `g` and `batch` describe are valid, each padded
 /// input followed by [`SLACK`] readable floats.
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn conv_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch, start: Start) {
     let mut o0 = 0;
     // SAFETY: the caller's contract.
@@ -431,7 +431,7 @@ pub(crate) unsafe fn conv_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch, s
 /// # Safety
 /// AVX-512F; `x` holds `n*n_in`, `w` `n_out*n_in`, `y` `n*n_out` floats,
 /// `bias` (if any) `n_out`.
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn dense_forward(
     n: usize,
     n_in: usize,
@@ -471,7 +471,7 @@ pub(crate) unsafe fn dense_forward(
 ///
 /// # Safety
 /// AVX-512F; every `a[r, k]`, `b[k][0..cols]` readable, `c[r][0..cols]` writable.
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn bcast_gemm(
     rows: usize,
     cols: usize,
@@ -533,7 +533,7 @@ fn cols(c0: usize, w: usize) -> u16 {
 ///
 /// # Safety
 /// AVX-512F; `x` holds `planes*h*w` floats, `y` `planes*oh*ow`.
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn maxpool2_forward(planes: usize, h: usize, w: usize, x: *const f32, y: *mut f32) {
     let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
     // SAFETY: the caller's contract; every load and store is masked to its row.
@@ -572,7 +572,7 @@ pub(crate) unsafe fn maxpool2_forward(planes: usize, h: usize, w: usize, x: *con
 ///
 /// # Safety
 /// AVX-512F; `x`, `dx` hold `planes*h*w` floats, `y`, `dy` `planes*oh*ow`.
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn maxpool2_backward(
     planes: usize,
     h: usize,
@@ -597,7 +597,10 @@ pub(crate) unsafe fn maxpool2_backward(
                 while c0 < w {
                     let o0 = c0 / 2;
                     let mo = cols(o0, ow);
-                    let (m, g) = (_mm512_maskz_loadu_ps(mo, yp.add(oy * ow + o0)), _mm512_maskz_loadu_ps(mo, dyp.add(oy * ow + o0)));
+                    let (m, g) = (
+                        _mm512_maskz_loadu_ps(mo, yp.add(oy * ow + o0)),
+                        _mm512_maskz_loadu_ps(mo, dyp.add(oy * ow + o0)),
+                    );
                     // Window maxima and gradients repeated over the window's two columns.
                     let (m_lo, m_hi) = (_mm512_permutexvar_ps(dl, m), _mm512_permutexvar_ps(dh, m));
                     let (g_lo, g_hi) = (_mm512_permutexvar_ps(dl, g), _mm512_permutexvar_ps(dh, g));
