@@ -2,7 +2,7 @@
 //! that example 08 (`08_embed_classifier`) compiles into its binary.
 //!
 //! ```text
-//! cargo run --release --example train_fashion10_weights -- [--epochs 3] [--data DIR] [--out FILE] [--samples DIR]
+//! cargo run --release --example train_fashion10_weights -- [--epochs 3] [--data DIR] [--out FILE] [--samples DIR] [--json]
 //! ```
 //!
 //! - data: `DIR` with the four IDX `.gz` files (default
@@ -30,6 +30,9 @@ use rand::seq::SliceRandom;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+#[path = "common/mod.rs"]
+mod common;
 
 const CLASSES: [&str; 10] =
     ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
@@ -82,21 +85,12 @@ fn load(dir: &Path, prefix: &str) -> Result<(Vec<Tensor<1, 28, 28>>, Vec<usize>)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut epochs = 3usize;
-    let mut data = PathBuf::from("/usr/share/datasets/fashion-mnist");
-    let mut out = PathBuf::from("examples/08_embed_classifier/fashion10.safetensors");
-    let mut samples: Option<PathBuf> = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut val = || args.next().ok_or(format!("{a} needs a value"));
-        match a.as_str() {
-            "--epochs" => epochs = val()?.parse()?,
-            "--data" => data = val()?.into(),
-            "--out" => out = val()?.into(),
-            "--samples" => samples = Some(val()?.into()),
-            _ => return Err(format!("unknown argument {a:?}").into()),
-        }
-    }
+    let args = common::Args::parse();
+    let epochs: usize = args.value("--epochs").unwrap_or(3);
+    let data = args.data.clone().unwrap_or_else(|| PathBuf::from("/usr/share/datasets/fashion-mnist"));
+    let out: PathBuf =
+        args.value("--out").unwrap_or_else(|| "examples/08_embed_classifier/fashion10.safetensors".into());
+    let samples: Option<PathBuf> = args.value("--samples");
 
     let (mut train_x, train_y) = load(&data, "train")?;
     let (mut test_x, test_y) = load(&data, "t10k")?;
@@ -130,7 +124,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut order: Vec<usize> = (0..train_x.len()).collect();
     let mut x = [Tensor::zeroed(); B];
     let mut y = [0usize; B];
-    let mut accuracy = 0.0;
+    let (mut accuracy, mut train_loss) = (0.0, 0.0);
     for epoch in 1..=epochs {
         let t0 = Instant::now();
         order.shuffle(&mut rng);
@@ -157,6 +151,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             test_correct += (net.classify(xi, &mut ws) == yi) as usize;
         }
         accuracy = test_correct as f64 / test_x.len() as f64;
+        train_loss = loss / seen as f64;
         println!(
             "epoch {epoch}/{epochs}: train loss {:.4}, train accuracy {:.4}, test accuracy {accuracy:.4} ({:.1} s)",
             loss / seen as f64,
@@ -179,6 +174,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     io::save_file_with_metadata(&*net, &meta, &out)?;
     println!("saved {} ({} parameters, test accuracy {accuracy:.4})", out.display(), net.num_params());
+    if args.json {
+        let j = common::Json::default()
+            .num("epochs", epochs as f64)
+            .num("train_loss", train_loss)
+            .num("test_accuracy", accuracy)
+            .num("input_mean", mean as f64)
+            .num("input_std", std as f64)
+            .num("seconds", args.seconds());
+        println!("{}", j.render());
+    }
     Ok(())
 }
 

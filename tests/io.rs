@@ -77,6 +77,19 @@ fn round_trip_is_bit_exact_through_bytes_files_and_the_no_std_reader() {
 }
 
 #[test]
+fn the_sizes_the_io_docs_give_are_right() {
+    use constnet::train::TrainState;
+    use std::mem::size_of;
+    let sizes = [
+        size_of::<fashion10::Params>(),
+        size_of::<fashion10::Workspace<1>>(),
+        size_of::<TrainState<fashion10::Params, 1>>(),
+        size_of::<TrainState<fashion10::Params, 32>>(),
+    ];
+    assert_eq!(sizes, [36_392, 96_800, 217_944, 5_846_056], "update the stack-size table in src/io/mod.rs");
+}
+
+#[test]
 fn layers_without_bias_have_no_bias_tensor() {
     let net = trained_like::<seed1::Params>(1);
     let bytes = io::to_bytes(&*net, &io::Metadata::new()).unwrap();

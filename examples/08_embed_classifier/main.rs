@@ -6,7 +6,9 @@
 //! ```
 //!
 //! It prints the class (T-shirt/top, Trouser, Pullover, Dress, Coat,
-//! Sandal, Shirt, Sneaker, Bag, Ankle boot) and every class's probability.
+//! Sandal, Shirt, Sneaker, Bag, Ankle boot) and every class's probability;
+//! with `--json`, one JSON object at the end (`class_I`, `probs_I` for the
+//! I-th image).
 //!
 //! - The weights (`fashion10.safetensors`, 36 KB, from a real training run:
 //!   `cargo run --release --example train_fashion10_weights`) are
@@ -22,6 +24,8 @@
 //!   image decoding allocates.
 
 mod classifier;
+#[path = "../common/mod.rs"]
+mod common;
 
 use classifier::{CLASSES, Classifier};
 use constnet::Flat;
@@ -92,22 +96,17 @@ fn to_28x28(img: &Gray) -> [[f32; 28]; 28] {
 }
 
 fn main() {
-    let paths: Vec<String> = std::env::args().skip(1).collect();
+    let args = common::Args::parse();
+    let paths = &args.rest;
     if paths.is_empty() {
-        eprintln!("usage: 08_embed_classifier IMAGE.png|IMAGE.pgm ...");
-        std::process::exit(2);
+        common::fail("usage: 08_embed_classifier IMAGE.png|IMAGE.pgm ... [--json]");
     }
-    let clf = match Classifier::new() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(1);
-        }
-    };
+    let clf = Classifier::new().unwrap_or_else(|e| common::fail(&e.to_string()));
     println!("fashion10 classifier, {} parameters compiled in", classifier::num_params());
     let mut ws = fashion10::Workspace::<1>::zeroed();
+    let mut json = common::Json::default().num("images", paths.len() as f64);
     let mut failed = false;
-    for path in &paths {
+    for (i, path) in paths.iter().enumerate() {
         let img = match decode(Path::new(path)) {
             Ok(img) => img,
             Err(e) => {
@@ -126,6 +125,10 @@ fn main() {
         for &c in &order {
             println!("  {:<12} {:6.2}%", CLASSES[c], 100.0 * p.probs[c]);
         }
+        json = json.str(&format!("class_{i}"), CLASSES[p.class]).list(&format!("probs_{i}"), &p.probs);
+    }
+    if args.json {
+        println!("{}", json.num("seconds", args.seconds()).render());
     }
     if failed {
         std::process::exit(1);
