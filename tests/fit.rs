@@ -1,0 +1,93 @@
+//! The training loop: history, determinism for a seed, every sampling mode,
+//! validation figures, and the curves image.
+
+use constnet::fit::{FitConfig, History, Samples, Sampling, evaluate_set, fit};
+use constnet::optim::Sgd;
+use constnet::train::BceWithLogits;
+use constnet::zoo::seed1;
+use constnet::{Flat, Init, Network, Tensor};
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+
+/// Label 1: a vertical bar; label 0: a horizontal bar; random positions and noise.
+fn bars(n: usize, seed: u64) -> (Vec<Tensor<1, 28, 28>>, Vec<u8>) {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    (0..n)
+        .map(|i| {
+            let (v, at) = (i % 2 == 0, rng.random_range(4..24));
+            let img = Tensor::from_fn(|_, y, x| {
+                let on = if v { x == at } else { y == at };
+                (if on { 2.0 } else { 0.0 }) + rng.random_range(-0.5..0.5)
+            });
+            (img, v as u8)
+        })
+        .unzip()
+}
+
+fn train(sampling: Sampling, seed: u64) -> (History, Box<seed1::Params>) {
+    let (x, y) = bars(400, 1);
+    let (vx, vy) = bars(100, 2);
+    let mut net = seed1::Params::boxed_zeroed();
+    net.init(Init::Normal(0.05), &mut SmallRng::seed_from_u64(3));
+    let mut opt = Sgd::new(0.1);
+    let cfg = FitConfig { epochs: 3, sampling, seed, progress: false, verbose: false };
+    let valid = Samples { images: &vx, labels: &vy };
+    let h = fit::<_, _, _, 4>(
+        &mut *net,
+        Samples { images: &x, labels: &y },
+        Some(valid),
+        BceWithLogits,
+        |l| l as f32,
+        &mut opt,
+        &cfg,
+    );
+    (h, net)
+}
+
+#[test]
+fn history_has_one_entry_per_epoch_and_learning_shows() {
+    for sampling in [Sampling::Random, Sampling::Shuffled, Sampling::InOrder] {
+        let (h, _) = train(sampling, 9);
+        assert_eq!(h.epochs.len(), 3);
+        assert_eq!(h.epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(), [1, 2, 3]);
+        let last = h.epochs[2];
+        assert!(last.loss < h.epochs[0].loss || last.accuracy > 0.95, "{sampling:?}: {h:?}");
+        assert!(last.val_accuracy.unwrap() >= 0.9, "{sampling:?}: {h:?}");
+        assert!(last.line(3, 100).starts_with("Epoch 3/3 - 100/100 - "), "{}", last.line(3, 100));
+    }
+}
+
+#[test]
+fn same_seed_same_bits_other_seed_other_bits() {
+    let (h1, n1) = train(Sampling::Shuffled, 5);
+    let (h2, n2) = train(Sampling::Shuffled, 5);
+    let (_, n3) = train(Sampling::Shuffled, 6);
+    assert_eq!(n1.as_flat(), n2.as_flat());
+    let strip =
+        |h: &History| h.epochs.iter().map(|e| (e.loss, e.accuracy, e.val_loss, e.val_accuracy)).collect::<Vec<_>>();
+    assert_eq!(strip(&h1), strip(&h2));
+    assert_ne!(n1.as_flat(), n3.as_flat(), "the seed must drive the shuffling");
+}
+
+#[test]
+fn evaluate_set_counts_every_sample_including_the_remainder() {
+    let (x, y) = bars(10, 4);
+    let net = seed1::Params::zeroed(); // outputs 0.5 everywhere: loss ln 2, class 1 predicted
+    let (loss, acc) = evaluate_set::<_, _, 4>(&net, Samples { images: &x, labels: &y }, BceWithLogits, |l| l as f32);
+    assert!((loss - std::f32::consts::LN_2).abs() < 1e-6, "{loss}");
+    assert!((acc - 0.5).abs() < 1e-6, "{acc}: 5 of 10 samples have label 1");
+}
+
+#[cfg(feature = "plot")]
+#[test]
+fn curves_are_written_as_a_png() {
+    let (h, _) = train(Sampling::Shuffled, 1);
+    let path = std::env::temp_dir().join(format!("constnet-test-curves-{}.png", std::process::id()));
+    constnet::fit::plot_history(&h, "test", &path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(bytes.len() > 5000, "a 1000x420 plot, {} bytes", bytes.len());
+    let err = constnet::fit::plot_history(&h, "test", std::path::Path::new("/nonexistent/dir/c.png")).unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/dir/c.png"), "{err}");
+}
