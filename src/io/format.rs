@@ -1,32 +1,4 @@
-//! A `no_std`, allocation-free reader of the safetensors format.
-//!
-//! ```text
-//! bytes 0..8        N, the header length: u64, little endian
-//! bytes 8..8+N      the header: UTF-8 JSON, one object
-//!                     { "__metadata__": { "key": "value", ... },       (optional)
-//!                       "conv1.weight": { "dtype": "F32",
-//!                                         "shape": [8, 1, 3, 3],
-//!                                         "data_offsets": [BEGIN, END] },
-//!                       ... }
-//!                   possibly padded with trailing spaces
-//! bytes 8+N..       the data buffer; a tensor's bytes are data[BEGIN..END],
-//!                   row-major, little endian
-//! ```
-//!
-//! The reader follows the format as the reference implementation (the
-//! `safetensors` crate) validates it: `N` at most 100 000 000 and within the
-//! file; the header valid UTF-8 and valid JSON; every tensor's byte length
-//! `END - BEGIN` equal to `product(shape) * dtype size`; and the tensors'
-//! ranges tiling the data buffer exactly, with no hole, no overlap and no
-//! trailing byte. It is stricter than that implementation in a few places a
-//! well-formed file never reaches: a key may not appear twice, a tensor
-//! entry may have no key besides `dtype`, `shape` and `data_offsets`, and
-//! `__metadata__` must be an object of strings (not `null`).
-//!
-//! [`SafeTensorsView::parse`] checks everything that one pass over the header
-//! can check; lookups ([`SafeTensorsView::tensor`], [`SafeTensorsView::metadata`])
-//! check that the entry they return is unique and overlaps no other, and
-//! [`SafeTensorsView::validate_all`] runs those checks for every entry.
+//! A `no_std`, allocation-free reader of the safetensors format (see [`SafeTensorsView`]).
 
 use super::json::{Cursor, JsonError, JsonStr};
 use core::fmt;
@@ -37,29 +9,51 @@ pub const MAX_HEADER_LEN: usize = 100_000_000;
 
 /// The element types of the safetensors format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[allow(non_camel_case_types, missing_docs)]
+#[allow(non_camel_case_types)]
 pub enum Dtype {
+    /// Boolean, one byte.
     BOOL,
+    /// 4-bit float (OCP MX FP4).
     F4,
+    /// 6-bit float, 2 exponent bits (OCP MX FP6).
     F6_E2M3,
+    /// 6-bit float, 3 exponent bits (OCP MX FP6).
     F6_E3M2,
+    /// Unsigned byte.
     U8,
+    /// Signed byte.
     I8,
+    /// 8-bit float, 5 exponent bits.
     F8_E5M2,
+    /// 8-bit float, 4 exponent bits.
     F8_E4M3,
+    /// 8-bit scale (OCP MX E8M0).
     F8_E8M0,
+    /// 8-bit float E4M3, finite, no negative zero.
     F8_E4M3FNUZ,
+    /// 8-bit float E5M2, finite, no negative zero.
     F8_E5M2FNUZ,
+    /// Signed 16-bit integer.
     I16,
+    /// Unsigned 16-bit integer.
     U16,
+    /// IEEE half precision.
     F16,
+    /// Brain float 16.
     BF16,
+    /// Signed 32-bit integer.
     I32,
+    /// Unsigned 32-bit integer.
     U32,
+    /// IEEE single precision: the only dtype a network loads.
     F32,
+    /// Complex, two `f32` parts.
     C64,
+    /// IEEE double precision.
     F64,
+    /// Signed 64-bit integer.
     I64,
+    /// Unsigned 64-bit integer.
     U64,
 }
 
@@ -489,8 +483,35 @@ enum Entry<'a> {
 }
 
 /// A parsed safetensors file, borrowing its bytes: nothing is copied or
-/// allocated. See the [module documentation](self) for the format and what
-/// is checked.
+/// allocated.
+///
+/// ```text
+/// bytes 0..8        N, the header length: u64, little endian
+/// bytes 8..8+N      the header: UTF-8 JSON, one object
+///                     { "__metadata__": { "key": "value", ... },       (optional)
+///                       "conv1.weight": { "dtype": "F32",
+///                                         "shape": [8, 1, 3, 3],
+///                                         "data_offsets": [BEGIN, END] },
+///                       ... }
+///                   possibly padded with trailing spaces
+/// bytes 8+N..       the data buffer; a tensor's bytes are data[BEGIN..END],
+///                   row-major, little endian
+/// ```
+///
+/// The reader follows the format as the reference implementation (the
+/// `safetensors` crate) validates it: `N` at most 100 000 000 and within the
+/// file; the header valid UTF-8 and valid JSON; every tensor's byte length
+/// `END - BEGIN` equal to `product(shape) * dtype size`; and the tensors'
+/// ranges tiling the data buffer exactly, with no hole, no overlap and no
+/// trailing byte. It is stricter than that implementation in a few places a
+/// well-formed file never reaches: a key may not appear twice, a tensor
+/// entry may have no key besides `dtype`, `shape` and `data_offsets`, and
+/// `__metadata__` must be an object of strings (not `null`).
+///
+/// [`SafeTensorsView::parse`] checks everything that one pass over the header
+/// can check; lookups ([`SafeTensorsView::tensor`], [`SafeTensorsView::metadata`])
+/// check that the entry they return is unique and overlaps no other, and
+/// [`SafeTensorsView::validate_all`] runs those checks for every entry.
 ///
 /// ```
 /// use constnet::io::{Dtype, SafeTensorsView};
@@ -523,7 +544,7 @@ impl<'a> SafeTensorsView<'a> {
     /// Time is linear in the file's header length; nothing is allocated.
     ///
     /// # Errors
-    /// A [`FormatError`] for anything the [module documentation](self)
+    /// A [`FormatError`] for anything the [type's documentation](Self)
     /// lists (duplicate tensor names and overlapping ranges whose lengths
     /// still add up are reported by lookups and [`Self::validate_all`]).
     pub fn parse(bytes: &'a [u8]) -> Result<Self, FormatError<'a>> {

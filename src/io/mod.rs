@@ -19,7 +19,7 @@
 //! model.load_state_dict(load_file("fashion10.safetensors")) # <- constnet saved it
 //! ```
 //!
-//! The byte layout (see [`format`](SafeTensorsView) for every check):
+//! The byte layout ([`SafeTensorsView`] lists every check):
 //!
 //! ```text
 //! u64 LE N | N bytes of JSON header | data buffer
