@@ -165,19 +165,33 @@ pub(crate) unsafe fn conv_dw_tile<const OB: usize, const TB: usize>(
     dw_out: usize,
 ) {
     let mut acc = [[_mm512_setzero_ps(); TB]; OB];
-    batch.for_each_seg(x_row, |s| {
-        // SAFETY: the caller's contract covers these loads.
+    for b in 0..batch.n {
+        // SAFETY (this block): the caller's contract: every pointer formed
+        // below addresses the caller's buffers (the input taps including the
+        // slack after the last padded plane; the output gradient at the start
+        // of a segment), and the loads are masked to the segment's lanes.
         unsafe {
-            let k = s.mask;
-            let dyv: [__m512; OB] = core::array::from_fn(|o| _mm512_maskz_loadu_ps(k, s.y.add((o0 + o) * dy_plane)));
-            for (t, &off) in tap_off.iter().enumerate() {
-                let xv = _mm512_loadu_ps(s.x.add(off));
-                for (o, row) in acc.iter_mut().enumerate() {
-                    row[t] = _mm512_mask3_fmadd_ps(dyv[o], xv, row[t], k);
+            let xb = batch.x.add(b * batch.x_sample);
+            let db = batch.y.cast_const().add(b * batch.y_sample);
+            let pt: [*const f32; TB] = core::array::from_fn(|t| xb.add(tap_off[t]));
+            let pd: [*const f32; OB] = core::array::from_fn(|o| db.add((o0 + o) * dy_plane));
+            for i in 0..batch.oh {
+                let mut j = 0;
+                while j < batch.ow {
+                    let k = lanes(batch.ow - j);
+                    let (xi, di) = (i * x_row + j, i * batch.ow + j);
+                    let dyv: [__m512; OB] = core::array::from_fn(|o| _mm512_maskz_loadu_ps(k, pd[o].add(di)));
+                    for (t, p) in pt.iter().enumerate() {
+                        let xv = _mm512_loadu_ps(p.add(xi));
+                        for (o, row) in acc.iter_mut().enumerate() {
+                            row[t] = _mm512_mask3_fmadd_ps(dyv[o], xv, row[t], k);
+                        }
+                    }
+                    j += V;
                 }
             }
         }
-    });
+    }
     for (o, row) in acc.iter().enumerate() {
         for (t, a) in row.iter().enumerate() {
             if let Some(p) = dw_tap[t] {
@@ -188,23 +202,41 @@ pub(crate) unsafe fn conv_dw_tile<const OB: usize, const TB: usize>(
     }
 }
 
-/// Output channels `o0..o0+OB` of the weight gradient, in tiles of `TB` taps.
+/// Output channels `o0..o0+OB` of the weight gradient, in tiles of `TB`
+/// taps, over chunks of samples small enough that a chunk's output gradient
+/// (for these channels) and input planes stay in the L1 cache while every
+/// tap tile sweeps them; each (chunk, tile) pair ends in `OB*TB` horizontal
+/// sums added into `dw`.
 #[target_feature(enable = "avx512f,avx512vl")]
 unsafe fn conv_dw_block<const OB: usize, const TB: usize>(batch: &ConvBatch, g: &ConvGeom, o0: usize, dw: *mut f32) {
+    const L1_BUDGET: usize = 20 << 10;
     let taps = g.in_c * g.k * g.k;
-    let mut t0 = 0;
-    while t0 < taps {
-        let tap = |i: usize| (t0 + i).min(taps - 1);
-        let off: [usize; TB] = core::array::from_fn(|i| {
-            let t = tap(i);
-            let (c, m, n) = (t / (g.k * g.k), t / g.k % g.k, t % g.k);
-            c * g.x_plane + m * g.x_row + n
-        });
-        let dst: [Option<*mut f32>; TB] =
-            core::array::from_fn(|i| if t0 + i < taps { Some(dw.wrapping_add(o0 * taps + t0 + i)) } else { None });
-        // SAFETY: the caller's contract (see `conv_dw_batch`).
-        unsafe { conv_dw_tile::<OB, TB>(batch, g.x_row, batch.oh * batch.ow, o0, &off, &dst, taps) };
-        t0 += TB;
+    let per_sample = 4 * (OB * batch.oh * batch.ow + 2 * g.x_plane);
+    let chunk = (L1_BUDGET / per_sample).clamp(1, batch.n.max(1));
+    let mut s0 = 0;
+    while s0 < batch.n {
+        let part = ConvBatch {
+            n: chunk.min(batch.n - s0),
+            x: batch.x.wrapping_add(s0 * batch.x_sample),
+            y: batch.y.wrapping_add(s0 * batch.y_sample),
+            ..*batch
+        };
+        let mut t0 = 0;
+        while t0 < taps {
+            let tap = |i: usize| (t0 + i).min(taps - 1);
+            let off: [usize; TB] = core::array::from_fn(|i| {
+                let t = tap(i);
+                let (c, m, n) = (t / (g.k * g.k), t / g.k % g.k, t % g.k);
+                c * g.x_plane + m * g.x_row + n
+            });
+            let dst: [Option<*mut f32>; TB] =
+                core::array::from_fn(|i| if t0 + i < taps { Some(dw.wrapping_add(o0 * taps + t0 + i)) } else { None });
+            // SAFETY: the caller's contract (see `conv_dw_batch`); `part` is a
+            // sub-range of the caller's batch.
+            unsafe { conv_dw_tile::<OB, TB>(&part, g.x_row, batch.oh * batch.ow, o0, &off, &dst, taps) };
+            t0 += TB;
+        }
+        s0 += chunk;
     }
 }
 
@@ -467,7 +499,9 @@ pub(crate) unsafe fn dense_forward(
 /// `c[r][i] (+)= Σ_{k<kdim} a[r·a_r + k·a_k] · b[k·b_k + i]` for `rows`
 /// rows and `cols` columns (`c` rows `c_r` apart), in tiles of 6 rows x 64
 /// columns: a dense layer's weight gradient (`r` = output, `k` = sample) and
-/// input gradient (`r` = sample, `k` = output).
+/// input gradient (`r` = sample, `k` = output). `rows_outer` picks the loop
+/// order: row blocks outside (stream `c` once) or column strips outside
+/// (reuse a strip of `b` across the row blocks).
 ///
 /// # Safety
 /// AVX-512F; every `a[r, k]`, `b[k][0..cols]` readable, `c[r][0..cols]` writable.
@@ -484,32 +518,56 @@ pub(crate) unsafe fn bcast_gemm(
     c: *mut f32,
     c_r: usize,
     accumulate: bool,
+    rows_outer: bool,
 ) {
     let nvec = cols.div_ceil(V);
     if nvec == 0 {
         return;
     }
     let last = lanes(cols - (nvec - 1) * V);
-    let mut v0 = 0;
-    while v0 < nvec {
-        let iv = if nvec - v0 >= 4 { 4 } else { 1 };
+    let tile = |r0: usize, rb: usize, v0: usize, iv: usize| {
         let m = if v0 + iv == nvec { last } else { u16::MAX };
+        let (ar, bv, cr) = (a.wrapping_add(r0 * a_r), b.wrapping_add(v0 * V), c.wrapping_add(r0 * c_r + v0 * V));
+        // SAFETY: the caller's contract; the tile stays inside the arrays.
+        unsafe {
+            match (rb, iv) {
+                (6, 4) => bcast_tile::<6, 4>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
+                (6, _) => bcast_tile::<6, 1>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
+                (_, 4) => bcast_tile::<1, 4>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
+                _ => bcast_tile::<1, 1>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
+            }
+        }
+    };
+    let row_step = |r0: usize| if rows - r0 >= 6 { 6 } else { 1 };
+    let col_step = |v0: usize| if nvec - v0 >= 4 { 4 } else { 1 };
+    if rows_outer {
+        // Each block of rows of `c` is finished before the next: `c` streams
+        // through once, row by row (the weight gradient: 12.8 MB for tfconv).
         let mut r0 = 0;
         while r0 < rows {
-            let rb = if rows - r0 >= 6 { 6 } else { 1 };
-            let (ar, bv, cr) = (a.wrapping_add(r0 * a_r), b.wrapping_add(v0 * V), c.wrapping_add(r0 * c_r + v0 * V));
-            // SAFETY: the caller's contract; the tile stays inside the arrays.
-            unsafe {
-                match (rb, iv) {
-                    (6, 4) => bcast_tile::<6, 4>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
-                    (6, _) => bcast_tile::<6, 1>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
-                    (_, 4) => bcast_tile::<1, 4>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
-                    _ => bcast_tile::<1, 1>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
-                }
+            let rb = row_step(r0);
+            let mut v0 = 0;
+            while v0 < nvec {
+                let iv = col_step(v0);
+                tile(r0, rb, v0, iv);
+                v0 += iv;
             }
             r0 += rb;
         }
-        v0 += iv;
+    } else {
+        // Each column strip of `b` is reused by every block of rows while it
+        // is in the L2 cache (the input gradient: `b` is the weights).
+        let mut v0 = 0;
+        while v0 < nvec {
+            let iv = col_step(v0);
+            let mut r0 = 0;
+            while r0 < rows {
+                let rb = row_step(r0);
+                tile(r0, rb, v0, iv);
+                r0 += rb;
+            }
+            v0 += iv;
+        }
     }
 }
 

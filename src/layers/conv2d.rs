@@ -510,7 +510,12 @@ pub(crate) fn retype_mut<
 /// the const assertions have proved the shapes equal (e.g. `C == IN_C`).
 #[inline(always)]
 pub(crate) fn retype_batch<T: Flat, U: Flat, const B: usize>(t: &[T; B]) -> &[U; B] {
-    const { assert!(T::LEN == U::LEN && core::mem::size_of::<T>() == core::mem::size_of::<U>(), "retype_batch: sizes differ") };
+    const {
+        assert!(
+            T::LEN == U::LEN && core::mem::size_of::<T>() == core::mem::size_of::<U>(),
+            "retype_batch: sizes differ"
+        )
+    };
     // SAFETY: both are Flat (plain f32s, align 4) of the same size.
     unsafe { &*(t as *const [T; B] as *const [U; B]) }
 }
@@ -518,7 +523,12 @@ pub(crate) fn retype_batch<T: Flat, U: Flat, const B: usize>(t: &[T; B]) -> &[U;
 /// Mutable form of [`retype_batch`].
 #[inline(always)]
 pub(crate) fn retype_batch_mut<T: Flat, U: Flat, const B: usize>(t: &mut [T; B]) -> &mut [U; B] {
-    const { assert!(T::LEN == U::LEN && core::mem::size_of::<T>() == core::mem::size_of::<U>(), "retype_batch: sizes differ") };
+    const {
+        assert!(
+            T::LEN == U::LEN && core::mem::size_of::<T>() == core::mem::size_of::<U>(),
+            "retype_batch: sizes differ"
+        )
+    };
     // SAFETY: as in `retype_batch`.
     unsafe { &mut *(t as *mut [T; B] as *mut [U; B]) }
 }
@@ -650,7 +660,11 @@ mod tests {
         let close = |what: &str, fast: &[f32], slow: &[f32]| {
             for (i, (a, b)) in fast.iter().zip(slow).enumerate() {
                 let tol = 1e-4 * (1.0 + b.abs()) * (IN_C * K * K) as f32;
-                assert!((a - b).abs() <= tol, "{what}[{i}]: fast {a} vs portable {b}, |diff| {} > {tol}", (a - b).abs());
+                assert!(
+                    (a - b).abs() <= tol,
+                    "{what}[{i}]: fast {a} vs portable {b}, |diff| {} > {tol}",
+                    (a - b).abs()
+                );
             }
         };
         // Forward.
@@ -658,7 +672,8 @@ mod tests {
         for (x, c) in x.iter().zip(cache.iter_mut()) {
             pad_planes(x.as_flat(), IN_C, H, W, PAD, c.as_flat_mut());
         }
-        let (mut y_fast, mut y_slow) = (<[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed(), <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed());
+        let (mut y_fast, mut y_slow) =
+            (<[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed(), <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed());
         y_fast.as_flat_mut().fill(f32::NAN);
         conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut y_fast);
         for b in 0..B {
@@ -669,7 +684,8 @@ mod tests {
         let (mut g_fast, mut g_slow) = (Conv2d::<IN_C, OUT_C, K, PAD, 1, true>::boxed_zeroed(), Conv2d::boxed_zeroed());
         g_fast.as_flat_mut().fill(0.5);
         g_slow.as_flat_mut().fill(0.5);
-        let (mut dx_fast, mut dx_slow) = (<[Tensor<IN_C, H, W>; B]>::boxed_zeroed(), <[Tensor<IN_C, H, W>; B]>::boxed_zeroed());
+        let (mut dx_fast, mut dx_slow) =
+            (<[Tensor<IN_C, H, W>; B]>::boxed_zeroed(), <[Tensor<IN_C, H, W>; B]>::boxed_zeroed());
         dx_fast.as_flat_mut().fill(f32::NAN);
         conv.weight_grad_fast::<B, H, W, OH, OW>(&cache, &dy, &mut g_fast);
         conv.input_grad_fast::<B, H, W, OH, OW>(&dy, &mut dx_fast);

@@ -121,6 +121,7 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
                 grads.weight.as_flat_mut().as_mut_ptr(),
                 N_IN,
                 true,
+                true,
             )
         };
         // dL/dx[b][i] = Σ_o dy[b][o] W[o][i]: rows b, k = o.
@@ -139,6 +140,7 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
                     N_IN,
                     dx.as_mut_ptr(),
                     N_IN,
+                    false,
                     false,
                 )
             };
@@ -282,7 +284,11 @@ mod tests {
         let close = |what: &str, fast: &[f32], slow: &[f32]| {
             for (i, (a, b)) in fast.iter().zip(slow).enumerate() {
                 let tol = 1e-5 * (1.0 + b.abs()) * (N_IN.max(N_OUT).max(B)) as f32;
-                assert!((a - b).abs() <= tol, "{what}[{i}]: fast {a} vs portable {b}, |diff| {} > {tol}", (a - b).abs());
+                assert!(
+                    (a - b).abs() <= tol,
+                    "{what}[{i}]: fast {a} vs portable {b}, |diff| {} > {tol}",
+                    (a - b).abs()
+                );
             }
         };
         let (mut yf, mut ys) = (<[Tensor<N_OUT, 1, 1>; B]>::boxed_zeroed(), <[Tensor<N_OUT, 1, 1>; B]>::boxed_zeroed());
