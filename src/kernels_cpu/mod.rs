@@ -689,3 +689,97 @@ pub(crate) unsafe fn maxpool2_backward(
         }
     }
 }
+
+/// `yᵀ` tile of a dense layer over a batch packed as `xt[i][s]` (samples
+/// contiguous, `ns` of them, rows `xt_i` apart): `y[s0+s][o0+o] =
+/// start[o] + Σ_i w[o0+o][i] · xt[i][s0+s]` for `o < NB` and `s` in `SV`
+/// vectors from `s0` (the last masked by `last`): `w` broadcast, `xt`
+/// loaded, so each weight is read once per tile of `16*SV` samples.
+///
+/// # Safety
+/// AVX-512F; `w` rows `o0..o0+NB` readable for `n_in` floats; `xt` rows
+/// readable at the masked lanes; `y` writable at the valid samples.
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn packed_tile<const NB: usize, const SV: usize>(
+    n_in: usize,
+    w: *const f32,
+    bias: Option<*const f32>,
+    xt: *const f32,
+    xt_i: usize,
+    last: u16,
+    y: *mut f32,
+    n_out: usize,
+) {
+    // SAFETY: the caller's contract covers every access below.
+    unsafe {
+        let mask = |v: usize| if v + 1 == SV { last } else { u16::MAX };
+        let mut acc = [[_mm512_setzero_ps(); SV]; NB];
+        for i in 0..n_in {
+            let xv: [__m512; SV] = core::array::from_fn(|v| _mm512_maskz_loadu_ps(mask(v), xt.add(i * xt_i + v * V)));
+            for (o, row) in acc.iter_mut().enumerate() {
+                let wv = _mm512_set1_ps(*w.add(o * n_in + i));
+                for (a, x) in row.iter_mut().zip(&xv) {
+                    *a = _mm512_fmadd_ps(wv, *x, *a);
+                }
+            }
+        }
+        let mut lane = [0.0f32; V];
+        for (o, row) in acc.iter().enumerate() {
+            let b = match bias {
+                Some(p) => *p.add(o),
+                None => 0.0,
+            };
+            for (v, a) in row.iter().enumerate() {
+                _mm512_storeu_ps(lane.as_mut_ptr(), *a);
+                let n = (mask(v) as u32).count_ones() as usize;
+                for (l, &x) in lane[..n].iter().enumerate() {
+                    *y.add((v * V + l) * n_out + o) = b + x;
+                }
+            }
+        }
+    }
+}
+
+/// A dense layer's forward pass over a batch of `n >= 16` samples whose
+/// inputs were transposed into `xt` (`n_in x n`, samples contiguous): tiles
+/// of 12 outputs x 32 samples (24 accumulators), the weights broadcast and
+/// streamed once per 32 samples.
+///
+/// # Safety
+/// AVX-512F; `xt` holds `n_in*n`, `w` `n_out*n_in`, `y` `n*n_out` floats,
+/// `bias` (if any) `n_out`.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(crate) unsafe fn dense_forward_packed(
+    n: usize,
+    n_in: usize,
+    n_out: usize,
+    xt: *const f32,
+    w: *const f32,
+    bias: Option<*const f32>,
+    y: *mut f32,
+) {
+    let nvec = n.div_ceil(V);
+    let last = lanes(n - (nvec - 1) * V);
+    let mut o0 = 0;
+    while o0 < n_out {
+        let nb = if n_out - o0 >= 12 { 12 } else { 1 };
+        let (wo, bo) = (w.wrapping_add(o0 * n_in), bias.map(|b| b.wrapping_add(o0)));
+        let mut v0 = 0;
+        while v0 < nvec {
+            let sv = if nvec - v0 >= 2 { 2 } else { 1 };
+            let m = if v0 + sv == nvec { last } else { u16::MAX };
+            let (xs, ys) = (xt.wrapping_add(v0 * V), y.wrapping_add(v0 * V * n_out + o0));
+            // SAFETY: the caller's contract; the tile stays inside the arrays.
+            unsafe {
+                match (nb, sv) {
+                    (12, 2) => packed_tile::<12, 2>(n_in, wo, bo, xs, n, m, ys, n_out),
+                    (12, _) => packed_tile::<12, 1>(n_in, wo, bo, xs, n, m, ys, n_out),
+                    (_, 2) => packed_tile::<1, 2>(n_in, wo, bo, xs, n, m, ys, n_out),
+                    _ => packed_tile::<1, 1>(n_in, wo, bo, xs, n, m, ys, n_out),
+                }
+            }
+            v0 += sv;
+        }
+        o0 += nb;
+    }
+}

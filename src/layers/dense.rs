@@ -35,7 +35,7 @@ use rand::Rng;
 /// d.bias = [0.5];
 /// let x = Tensor::<1, 2, 2>::from_array([[[1.0, 1.0], [1.0, 1.0]]]);
 /// let mut y = [Tensor::<1, 1, 1>::zeroed()];
-/// d.forward(&[x], &mut y, &mut [()], &mut Mode::Infer);
+/// d.forward(&[x], &mut y, &mut Flat::zeroed(), &mut Mode::Infer);
 /// assert_eq!(y[0].0[0][0][0], 10.5);
 /// ```
 ///
@@ -45,7 +45,7 @@ use rand::Rng;
 /// use constnet::{Dense, Flat, Layer, Mode, Tensor};
 /// let d = Dense::<676, 1>::zeroed();
 /// let mut y = [Tensor::<1, 1, 1>::zeroed()];
-/// d.forward(&[Tensor::<1, 28, 28>::zeroed()], &mut y, &mut [()], &mut Mode::Infer);
+/// d.forward(&[Tensor::<1, 28, 28>::zeroed()], &mut y, &mut Flat::zeroed(), &mut Mode::Infer);
 /// ```
 #[repr(C)]
 #[derive(Clone, Debug, PartialEq)]
@@ -71,13 +71,40 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, co
 }
 
 impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT, BIAS> {
-    /// AVX-512 forward pass over a batch (`x`: B x N_IN, `y`: B x N_OUT):
-    /// register tiles of 4 samples x 6 outputs, reduced along `N_IN`.
+    /// AVX-512 forward pass over a batch (`x`: B x N_IN, `y`: B x N_OUT,
+    /// `xt`: scratch of B x N_IN). Batches of 16 or more are transposed into
+    /// `xt` (samples contiguous) and computed as `yᵀ = W xᵀ` in tiles of 12
+    /// outputs x 32 samples, each weight read once per 32 samples; smaller
+    /// batches use tiles of 4 samples x 6 outputs reduced along `N_IN`.
     #[cfg(target_arch = "x86_64")]
-    fn forward_fast(&self, x: &[f32], y: &mut [f32]) {
+    fn forward_fast(&self, x: &[f32], y: &mut [f32], xt: &mut [f32]) {
         let n = x.len() / N_IN;
-        assert!(x.len() == n * N_IN && y.len() == n * N_OUT, "Dense: batch buffers of unequal sizes");
+        assert!(
+            x.len() == n * N_IN && y.len() == n * N_OUT && xt.len() == x.len(),
+            "Dense: batch buffers of unequal sizes"
+        );
         let bias = if BIAS { Some(self.bias.as_ptr()) } else { None };
+        if n >= 16 {
+            for (s, xs) in x.chunks_exact(N_IN).enumerate() {
+                for (i, &v) in xs.iter().enumerate() {
+                    xt[i * n + s] = v;
+                }
+            }
+            // SAFETY: AVX-512F detected by the caller; xt is N_IN x n, the
+            // weights N_OUT x N_IN, y n x N_OUT (checked above).
+            unsafe {
+                crate::kernels_cpu::dense_forward_packed(
+                    n,
+                    N_IN,
+                    N_OUT,
+                    xt.as_ptr(),
+                    self.weight.as_flat().as_ptr(),
+                    bias,
+                    y.as_mut_ptr(),
+                )
+            };
+            return;
+        }
         // SAFETY: AVX-512F detected by the caller; x is n x N_IN, the weights
         // N_OUT x N_IN, y n x N_OUT (checked above).
         unsafe {
@@ -124,26 +151,34 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
                 true,
             )
         };
-        // dL/dx[b][i] = Σ_o dy[b][o] W[o][i]: rows b, k = o.
+        // dL/dx[b][i] = Σ_o dy[b][o] W[o][i]: rows b, k = o, in bands of
+        // DX_BAND weight rows, so the weights stream from memory band by band
+        // while each band's column strips are reused by every block of samples.
         if let Some(dx) = dx {
             assert_eq!(dx.len(), n * N_IN, "Dense: batch buffers of unequal sizes");
-            // SAFETY: as above; dx is n x N_IN.
-            unsafe {
-                crate::kernels_cpu::bcast_gemm(
-                    n,
-                    N_IN,
-                    N_OUT,
-                    dy.as_ptr(),
-                    N_OUT,
-                    1,
-                    self.weight.as_flat().as_ptr(),
-                    N_IN,
-                    dx.as_mut_ptr(),
-                    N_IN,
-                    false,
-                    false,
-                )
-            };
+            const DX_BAND: usize = 32;
+            let mut o0 = 0;
+            while o0 < N_OUT {
+                let band = DX_BAND.min(N_OUT - o0);
+                // SAFETY: as above; dx is n x N_IN, the band rows o0..o0+band.
+                unsafe {
+                    crate::kernels_cpu::bcast_gemm(
+                        n,
+                        N_IN,
+                        band,
+                        dy.as_ptr().add(o0),
+                        N_OUT,
+                        1,
+                        self.weight.as_flat().as_ptr().add(o0 * N_IN),
+                        N_IN,
+                        dx.as_mut_ptr(),
+                        N_IN,
+                        o0 > 0,
+                        false,
+                    )
+                };
+                o0 += band;
+            }
         }
     }
 
@@ -182,19 +217,21 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
 impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, const H: usize, const W: usize>
     Layer<C, H, W> for Dense<N_IN, N_OUT, BIAS>
 {
-    type Cache = ();
+    /// Scratch for the batch transposed (`N_IN` floats per sample; the
+    /// AVX-512 path packs batches of 16 or more into it).
+    type Cache = Tensor<C, H, W>;
 
     fn forward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,
         x: &[Tensor<C, H, W>; B],
         y: &mut [Tensor<OC, OH, OW>; B],
-        _cache: &mut [(); B],
+        cache: &mut [Tensor<C, H, W>; B],
         _mode: &mut Mode<'_>,
     ) {
         crate::layer::assert_out_shape!("Dense", OC, OH, OW);
         #[cfg(target_arch = "x86_64")]
         if math::simd() == math::SimdPath::Avx512 {
-            return self.forward_fast(x.as_flat(), y.as_flat_mut());
+            return self.forward_fast(x.as_flat(), y.as_flat_mut(), cache.as_flat_mut());
         }
         self.forward_portable(x.as_flat(), y.as_flat_mut());
     }
@@ -203,7 +240,7 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, co
         &self,
         x: &[Tensor<C, H, W>; B],
         _y: &[Tensor<OC, OH, OW>; B],
-        _cache: &[(); B],
+        _cache: &[Tensor<C, H, W>; B],
         dy: &[Tensor<OC, OH, OW>; B],
         dx: Option<&mut [Tensor<C, H, W>; B]>,
         grads: &mut Self,
@@ -266,6 +303,13 @@ mod tests {
         check_layer::<Dense<70, 13>, 9, 7, 2, 5, 13, 1, 1>(14).unwrap();
     }
 
+    /// Batch 17: the transposed (packed) forward path, a full and a 1-lane
+    /// sample vector; 13 outputs = a 12-output tile and a single one.
+    #[test]
+    fn gradients_packed_batch() {
+        check_layer::<Dense<20, 13>, 17, 5, 2, 2, 13, 1, 1>(15).unwrap();
+    }
+
     /// The AVX-512 path against the portable loops (tiles and remainders).
     fn fast_matches_portable<const N_IN: usize, const N_OUT: usize, const B: usize>(seed: u64) {
         use rand::{RngExt, SeedableRng};
@@ -292,7 +336,8 @@ mod tests {
             }
         };
         let (mut yf, mut ys) = (<[Tensor<N_OUT, 1, 1>; B]>::boxed_zeroed(), <[Tensor<N_OUT, 1, 1>; B]>::boxed_zeroed());
-        d.forward_fast(x.as_flat(), yf.as_flat_mut());
+        let mut xt = <[Tensor<N_IN, 1, 1>; B]>::boxed_zeroed();
+        d.forward_fast(x.as_flat(), yf.as_flat_mut(), xt.as_flat_mut());
         d.forward_portable(x.as_flat(), ys.as_flat_mut());
         close("y", yf.as_flat(), ys.as_flat());
         let (mut gf, mut gs) = (Dense::<N_IN, N_OUT>::boxed_zeroed(), Dense::<N_IN, N_OUT>::boxed_zeroed());
@@ -311,6 +356,8 @@ mod tests {
         fast_matches_portable::<784, 1, 1>(1); // seed 1
         fast_matches_portable::<784, 10, 32>(2); // fashion10
         fast_matches_portable::<333, 17, 11>(3); // every tile and remainder
+        fast_matches_portable::<70, 25, 37>(5); // packed: 12 + 12 + 1 outputs, 2 + 1 (masked) sample vectors
+        fast_matches_portable::<9, 3, 16>(6); // packed: one full sample vector
         fast_matches_portable::<5, 3, 2>(4); // less than one vector
     }
 }
