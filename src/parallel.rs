@@ -390,3 +390,82 @@ impl<P: Network, const PER_THREAD: usize, const THREADS: usize> Drop for Paralle
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optim::Sgd;
+    use crate::train::{SoftmaxCrossEntropy, train_step};
+    use crate::zoo::fashion10;
+    use crate::{Init, Tensor};
+    use rand::RngExt;
+
+    fn batch(seed: u64) -> ([Tensor<1, 28, 28>; 8], [usize; 8]) {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let x = core::array::from_fn(|_| Tensor::from_fn(|_, _, _| rng.random_range(-1.0..1.0)));
+        (x, core::array::from_fn(|i| (i * 3 + seed as usize) % 10))
+    }
+
+    /// Two threads of 4 samples give the step one thread gives on all 8:
+    /// same loss, same correct count, same parameters after several steps
+    /// (up to the order of float additions).
+    #[test]
+    fn two_threads_match_one_thread() {
+        let mut rng = SmallRng::seed_from_u64(9);
+        let mut a = fashion10::Params::boxed_zeroed();
+        a.init(Init::He, &mut rng);
+        let mut b = a.clone();
+        let mut st = TrainState::<fashion10::Params, 8>::boxed_zeroed();
+        let mut trainer = ParallelTrainer::<fashion10::Params, 4, 2>::new(0);
+        let (mut opt_a, mut opt_b) = (Sgd::new(0.05), Sgd::new(0.05));
+        for step in 0..5 {
+            let (x, y) = batch(step);
+            let ra = train_step(&mut *a, &x, &y, SoftmaxCrossEntropy, &mut opt_a, &mut st, &mut rng);
+            let rb = trainer.train_step(&mut *b, &x, &y, SoftmaxCrossEntropy, &mut opt_b);
+            assert!((ra.loss - rb.loss).abs() < 1e-5 * ra.loss.abs().max(1.0), "step {step}: loss {} vs {}", ra.loss, rb.loss);
+            assert_eq!(ra.correct, rb.correct, "step {step}");
+        }
+        let diff = a.as_flat().iter().zip(b.as_flat()).fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+        assert!(diff < 1e-5, "parameters differ by {diff} after 5 steps");
+        assert!(a.as_flat() != fashion10::Params::boxed_zeroed().as_flat());
+    }
+
+    /// A shard that panics (a class out of range) makes `train_step` panic
+    /// with a message; the trainer's threads survive and the next step works.
+    #[test]
+    fn a_panicking_shard_is_reported_and_the_trainer_survives() {
+        let mut net = fashion10::Params::boxed_zeroed();
+        net.init(Init::He, &mut SmallRng::seed_from_u64(1));
+        let mut trainer = ParallelTrainer::<fashion10::Params, 4, 2>::new(0);
+        let mut opt = Sgd::new(0.01);
+        let (x, mut y) = batch(3);
+        y[6] = 12; // thread 1's shard
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt);
+        }));
+        let msg = r.expect_err("a class of 12 for 10 logits must panic");
+        let msg = match (msg.downcast_ref::<&str>(), msg.downcast_ref::<std::string::String>()) {
+            (Some(s), _) => std::string::ToString::to_string(s),
+            (_, Some(s)) => s.clone(),
+            _ => std::string::String::new(),
+        };
+        assert!(msg.contains("ParallelTrainer: a thread panicked"), "{msg}");
+        y[6] = 2;
+        let ok = trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt);
+        assert!(ok.loss.is_finite());
+    }
+
+    /// Dropping a trainer whose workers sleep (long idle) joins them.
+    #[test]
+    fn idle_workers_sleep_and_drop_joins_them() {
+        let mut net = fashion10::Params::boxed_zeroed();
+        let trainer = ParallelTrainer::<fashion10::Params, 1, 3>::new(0);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let mut trainer = trainer;
+        let (x, y) = batch(1);
+        let (x, y): ([Tensor<1, 28, 28>; 3], [usize; 3]) = ([x[0], x[1], x[2]], [y[0], y[1], y[2]]);
+        let r = trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut Sgd::new(0.1));
+        assert!(r.loss.is_finite());
+        drop(trainer);
+    }
+}
