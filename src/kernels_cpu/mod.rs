@@ -783,3 +783,84 @@ pub(crate) unsafe fn dense_forward_packed(
         o0 += nb;
     }
 }
+
+/// The mask of lanes `l` with `lo <= c0 + l < hi` (column range of one chunk).
+#[inline(always)]
+fn range_mask(c0: usize, lo: usize, hi: usize) -> u16 {
+    let upto = |n: usize| if n <= c0 { 0 } else { lanes(n - c0) };
+    upto(hi) & !upto(lo)
+}
+
+/// AVX-512 form of `conv2d::pad_planes`: `c` planes of `h x w` from `src`
+/// into `dst` with `p` zeros on every side, then `slack` zeros.
+///
+/// # Safety
+/// AVX-512F; `src` holds `c*h*w` floats, `dst` `c*(h+2p)*(w+2p) + slack`.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(crate) unsafe fn pad_planes(src: *const f32, c: usize, h: usize, w: usize, p: usize, dst: *mut f32, slack: usize) {
+    let (rw, rows) = (w + 2 * p, h + 2 * p);
+    // SAFETY: the caller's contract; loads are masked to the source row,
+    // stores to the padded row.
+    unsafe {
+        let zero = _mm512_setzero_ps();
+        let mut d = dst;
+        for ch in 0..c {
+            for r in 0..rows {
+                let inside = r >= p && r < p + h;
+                let s = src.wrapping_add(ch * h * w + r.wrapping_sub(p) * w).wrapping_sub(p);
+                let mut c0 = 0;
+                while c0 < rw {
+                    let v = if inside { _mm512_maskz_loadu_ps(range_mask(c0, p, p + w), s.wrapping_add(c0)) } else { zero };
+                    _mm512_mask_storeu_ps(d.add(c0), lanes(rw - c0), v);
+                    c0 += V;
+                }
+                d = d.add(rw);
+            }
+        }
+        let mut k = 0;
+        while k < slack {
+            _mm512_mask_storeu_ps(d.add(k), lanes(slack - k), zero);
+            k += V;
+        }
+    }
+}
+
+/// `y = max(x, 0)` over `n` floats (NaN gives 0, as `f32::max` does).
+///
+/// # Safety
+/// AVX-512F; `x` readable and `y` writable for `n` floats.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(crate) unsafe fn relu_forward(x: *const f32, y: *mut f32, n: usize) {
+    // SAFETY: the caller's contract; the tail is masked.
+    unsafe {
+        let zero = _mm512_setzero_ps();
+        let mut i = 0;
+        while i + V <= n {
+            _mm512_storeu_ps(y.add(i), _mm512_max_ps(_mm512_loadu_ps(x.add(i)), zero));
+            i += V;
+        }
+        if i < n {
+            let m = lanes(n - i);
+            _mm512_mask_storeu_ps(y.add(i), m, _mm512_max_ps(_mm512_maskz_loadu_ps(m, x.add(i)), zero));
+        }
+    }
+}
+
+/// `dx = dy` where `y > 0`, else `0`, over `n` floats.
+///
+/// # Safety
+/// AVX-512F; `y`, `dy` readable and `dx` writable for `n` floats.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(crate) unsafe fn relu_backward(y: *const f32, dy: *const f32, dx: *mut f32, n: usize) {
+    // SAFETY: the caller's contract; the tail is masked.
+    unsafe {
+        let zero = _mm512_setzero_ps();
+        let mut i = 0;
+        while i < n {
+            let m = lanes(n - i);
+            let pos = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(m, _mm512_maskz_loadu_ps(m, y.add(i)), zero);
+            _mm512_mask_storeu_ps(dx.add(i), m, _mm512_maskz_loadu_ps(pos, dy.add(i)));
+            i += V;
+        }
+    }
+}

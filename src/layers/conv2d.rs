@@ -79,6 +79,19 @@ unsafe impl<const OH: usize, const OW: usize, const K: usize> Flat for DyScratch
 /// If `src` or `dst` is too short.
 pub(crate) fn pad_planes(src: &[f32], c: usize, h: usize, w: usize, p: usize, dst: &mut [f32]) {
     let (rw, rows) = (w + 2 * p, h + 2 * p);
+    assert!(src.len() >= c * h * w && dst.len() >= c * rw * rows + SLACK, "pad_planes: buffers too short");
+    #[cfg(target_arch = "x86_64")]
+    if math::simd() == math::SimdPath::Avx512 {
+        // SAFETY: AVX-512F detected; lengths checked above.
+        unsafe { crate::kernels_cpu::pad_planes(src.as_ptr(), c, h, w, p, dst.as_mut_ptr(), SLACK) };
+        return;
+    }
+    pad_planes_portable(src, c, h, w, p, dst);
+}
+
+/// Portable form of [`pad_planes`].
+fn pad_planes_portable(src: &[f32], c: usize, h: usize, w: usize, p: usize, dst: &mut [f32]) {
+    let (rw, rows) = (w + 2 * p, h + 2 * p);
     let plane = rw * rows;
     for ch in 0..c {
         let d = &mut dst[ch * plane..(ch + 1) * plane];
@@ -694,6 +707,21 @@ mod tests {
         }
         close("dw", g_fast.weight.as_flat(), g_slow.weight.as_flat());
         close("dx", dx_fast.as_flat(), dx_slow.as_flat());
+    }
+
+    #[test]
+    fn padding_paths_agree() {
+        for (c, h, w, p) in [(1, 28, 28, 1), (3, 5, 17, 2), (2, 4, 33, 0), (1, 1, 1, 3)] {
+            let src: std::vec::Vec<f32> = (0..c * h * w).map(|i| i as f32 + 1.0).collect();
+            let n = c * (h + 2 * p) * (w + 2 * p) + SLACK;
+            let (mut a, mut b) = (std::vec![f32::NAN; n + 5], std::vec![f32::NAN; n + 5]);
+            pad_planes(&src, c, h, w, p, &mut a);
+            pad_planes_portable(&src, c, h, w, p, &mut b);
+            for i in 0..n + 5 {
+                assert!(a[i] == b[i] || (a[i].is_nan() && b[i].is_nan()), "({c}, {h}, {w}, {p})[{i}]: {} vs {}", a[i], b[i]);
+            }
+            assert!(a[n..].iter().all(|v| v.is_nan()), "writes stop after the slack");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `Relu`: `y = max(0, x)`; backward `dx = dy` where `y > 0`, else `0`.
 
-use crate::Tensor;
+use crate::{Flat, Tensor};
 use crate::layer::{Layer, Mode, assert_out_shape, elementwise_layer, zip_map};
 
 /// Rectified linear unit, element-wise `max(0, x)`. The derivative at 0 is
@@ -33,6 +33,13 @@ impl<const C: usize, const H: usize, const W: usize> Layer<C, H, W> for Relu {
         _mode: &mut Mode<'_>,
     ) {
         assert_out_shape!("Relu", OC, OH, OW);
+        #[cfg(target_arch = "x86_64")]
+        if crate::math::simd() == crate::math::SimdPath::Avx512 {
+            let (x, y) = (x.as_flat(), y.as_flat_mut());
+            // SAFETY: AVX-512F detected; x and y have the same B*C*H*W floats (asserted).
+            unsafe { crate::kernels_cpu::relu_forward(x.as_ptr(), y.as_mut_ptr(), x.len().min(y.len())) };
+            return;
+        }
         zip_map(y, x, x, |x, _| x.max(0.0));
     }
 
@@ -47,6 +54,14 @@ impl<const C: usize, const H: usize, const W: usize> Layer<C, H, W> for Relu {
     ) {
         assert_out_shape!("Relu", OC, OH, OW);
         if let Some(dx) = dx {
+            #[cfg(target_arch = "x86_64")]
+            if crate::math::simd() == crate::math::SimdPath::Avx512 {
+                let (y, dy, dx) = (y.as_flat(), dy.as_flat(), dx.as_flat_mut());
+                let n = dx.len().min(y.len()).min(dy.len());
+                // SAFETY: AVX-512F detected; all three hold n floats.
+                unsafe { crate::kernels_cpu::relu_backward(y.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), n) };
+                return;
+            }
             zip_map(dx, y, dy, |y, dy| if y > 0.0 { dy } else { 0.0 });
         }
     }
@@ -60,5 +75,27 @@ mod tests {
     #[test]
     fn gradients() {
         check_layer::<Relu, 2, 3, 4, 5, 3, 4, 5>(41).unwrap();
+    }
+
+    /// The vector path (full vectors and a masked tail) against `f32::max`,
+    /// including zeros, negative zero and NaN.
+    #[test]
+    fn forward_and_backward_match_the_scalar_rule() {
+        let x = [Tensor::<1, 1, 37>::from_fn(|_, _, i| match i {
+            0 => f32::NAN,
+            1 => -0.0,
+            2 => 0.0,
+            _ => (i as f32 - 18.0) * 0.5,
+        })];
+        let mut y = [Tensor::<1, 1, 37>::zeroed()];
+        Relu.forward(&x, &mut y, &mut [()], &mut Mode::Infer);
+        let dy = [Tensor::<1, 1, 37>::from_fn(|_, _, i| i as f32 + 1.0)];
+        let mut dx = [Tensor::<1, 1, 37>::splat(f32::NAN)];
+        Relu.backward(&x, &y, &[()], &dy, Some(&mut dx), &mut Relu);
+        for i in 0..37 {
+            let (xi, yi) = (x[0].0[0][0][i], y[0].0[0][0][i]);
+            assert_eq!(yi, xi.max(0.0), "y[{i}] for x = {xi}");
+            assert_eq!(dx[0].0[0][0][i], if yi > 0.0 { i as f32 + 1.0 } else { 0.0 }, "dx[{i}]");
+        }
     }
 }
