@@ -80,13 +80,19 @@ fn round_trip_is_bit_exact_through_bytes_files_and_the_no_std_reader() {
 fn the_sizes_the_io_docs_give_are_right() {
     use constnet::train::TrainState;
     use std::mem::size_of;
-    let sizes = [
-        size_of::<fashion10::Params>(),
-        size_of::<fashion10::Workspace<1>>(),
-        size_of::<TrainState<fashion10::Params, 1>>(),
-        size_of::<TrainState<fashion10::Params, 32>>(),
-    ];
-    assert_eq!(sizes, [36_392, 96_800, 217_944, 5_846_056], "update the stack-size table in src/io/mod.rs");
+    let kb = |b: usize| b as f64 / 1000.0;
+    // The parameters are exact; workspaces hold layer caches that change with the
+    // kernels, so the table in src/io/mod.rs gives them to about 10%.
+    assert_eq!(size_of::<fashion10::Params>(), 36_392);
+    assert_eq!(size_of::<constnet::zoo::tfconv::Params>(), 13_098_536);
+    for (what, got, doc) in [
+        ("fashion10 Workspace<1>", kb(size_of::<fashion10::Workspace<1>>()), 100.0),
+        ("fashion10 TrainState<1>", kb(size_of::<TrainState<fashion10::Params, 1>>()), 220.0),
+        ("fashion10 TrainState<32>", kb(size_of::<TrainState<fashion10::Params, 32>>()), 6000.0),
+        ("tfconv Workspace<1>", kb(size_of::<constnet::zoo::tfconv::Workspace<1>>()), 420.0),
+    ] {
+        assert!((got / doc - 1.0).abs() < 0.1, "{what} is {got} KB, the docs say ~{doc} KB: update src/io/mod.rs");
+    }
 }
 
 #[test]

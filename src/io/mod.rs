@@ -58,7 +58,7 @@
 //!
 //! # fn main() {
 //! let net: &fashion10::Params = NET.get_or_load(WEIGHTS).expect("weights fit the network");
-//! let mut ws = fashion10::Workspace::<1>::zeroed(); // 97 KB: fine on a desktop stack
+//! let mut ws = fashion10::Workspace::<1>::zeroed(); // ~100 KB: fine on a desktop stack
 //! let probs = net.predict(&Tensor::zeroed(), &mut ws);
 //! let sum: f32 = probs.as_flat().iter().sum();
 //! assert!((sum - 1.0).abs() < 1e-5);
@@ -76,12 +76,13 @@
 //! pass needs a `Workspace<B>` (every layer's output). The main thread's
 //! stack is usually 8 MiB on Linux (`ulimit -s`), a spawned thread's 2 MiB
 //! (`std::thread::Builder::stack_size` changes it), and a microcontroller's
-//! a few KiB to a few hundred KiB. Measured with `size_of` on x86-64:
+//! a few KiB to a few hundred KiB. Measured with `size_of` (layer caches
+//! change as the kernels evolve; `tests/io.rs` checks these bounds):
 //!
-//! | network   | parameters | `Workspace<1>` | `TrainState<P, 1>` | `TrainState<P, 32>` |
-//! |-----------|-----------:|---------------:|-------------------:|--------------------:|
-//! | fashion10 |  36 392 B  |       96 800 B |          217 944 B |         5 846 056 B |
-//! | tfconv    | 13 098 536 B |    400 976 B |                    |                     |
+//! | network   | parameters    | `Workspace<1>` | `TrainState<P, 1>` | `TrainState<P, 32>` |
+//! |-----------|--------------:|---------------:|-------------------:|--------------------:|
+//! | fashion10 | 36 392 B      | ~100 KB        | ~220 KB            | ~6 MB               |
+//! | tfconv    | 13 098 536 B  | ~420 KB        |                    |                     |
 //!
 //! So fashion10 inference fits a desktop stack (and a microcontroller's
 //! RAM, in `static`s); its batch-32 training state does not belong on a

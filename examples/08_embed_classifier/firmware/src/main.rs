@@ -16,7 +16,7 @@ use constnet::train::{SoftmaxCrossEntropy, TrainState, train_step};
 use constnet::zoo::fashion10;
 use core::ptr::addr_of_mut;
 
-/// The workspace in `.bss` (97 KB), not on a small stack.
+/// The workspace in `.bss` (~100 KB), not on a small stack.
 static mut WS: core::mem::MaybeUninit<fashion10::Workspace<1>> = core::mem::MaybeUninit::zeroed();
 
 /// Classifies 28x28 pixels in 0..=1; returns the class, or 255 if the
