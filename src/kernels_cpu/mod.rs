@@ -92,7 +92,7 @@ pub(crate) enum Start {
 /// tap offset; its output is writable (and, for `Load`, readable) at its
 /// masked lanes for channels `o0..o0+OB`; the weights at every tap.
 #[target_feature(enable = "avx512f,avx512vl")]
-pub(crate) unsafe fn conv_tile<const OB: usize, const SB: usize>(
+pub(crate) unsafe fn conv_tile<const OB: usize, const SB: usize, const K: usize>(
     g: &ConvGeom,
     o0: usize,
     segs: &[Seg; SB],
@@ -121,10 +121,12 @@ pub(crate) unsafe fn conv_tile<const OB: usize, const SB: usize>(
         for c in 0..g.in_c {
             let wc = w0.offset(c as isize * g.w_in);
             let xc = c * g.x_plane;
-            for m in 0..g.k {
+            // K > 0: the kernel side is a constant and the tap loops unroll.
+            let k = if K > 0 { K } else { g.k };
+            for m in 0..k {
                 let wm = wc.offset(m as isize * g.w_m);
                 let xm = xc + m * g.x_row;
-                for n in 0..g.k {
+                for n in 0..k {
                     let wn = wm.offset(n as isize * g.w_n);
                     let xv: [__m512; SB] = core::array::from_fn(|s| _mm512_loadu_ps(xs[s].add(xm + n)));
                     for (o, row) in acc.iter_mut().enumerate() {
@@ -407,6 +409,24 @@ impl ConvBatch {
 /// (the last tile filled with empty-mask copies of its last segment).
 #[target_feature(enable = "avx512f,avx512vl")]
 unsafe fn conv_block<const OB: usize, const SB: usize>(g: &ConvGeom, o0: usize, batch: &ConvBatch, start: Start) {
+    match g.k {
+        // SAFETY: the caller's contract.
+        3 => unsafe { conv_block_k::<OB, SB, 3>(g, o0, batch, start) },
+        // SAFETY: as above.
+        5 => unsafe { conv_block_k::<OB, SB, 5>(g, o0, batch, start) },
+        // SAFETY: as above.
+        _ => unsafe { conv_block_k::<OB, SB, 0>(g, o0, batch, start) },
+    }
+}
+
+/// [`conv_block`] with the kernel side `K` a constant (`0`: read from `g`).
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn conv_block_k<const OB: usize, const SB: usize, const K: usize>(
+    g: &ConvGeom,
+    o0: usize,
+    batch: &ConvBatch,
+    start: Start,
+) {
     let mut tile = [Seg { x: core::ptr::null(), y: core::ptr::null_mut(), mask: 0 }; SB];
     let mut n = 0;
     batch.for_each_seg(g.x_row, |s| {
@@ -414,7 +434,7 @@ unsafe fn conv_block<const OB: usize, const SB: usize>(g: &ConvGeom, o0: usize, 
         n += 1;
         if n == SB {
             // SAFETY: the caller's contract (see `conv_batch`).
-            unsafe { conv_tile::<OB, SB>(g, o0, &tile, start) };
+            unsafe { conv_tile::<OB, SB, K>(g, o0, &tile, start) };
             n = 0;
         }
     });
@@ -423,7 +443,7 @@ unsafe fn conv_block<const OB: usize, const SB: usize>(g: &ConvGeom, o0: usize, 
             tile[i] = Seg { mask: 0, ..tile[n - 1] };
         }
         // SAFETY: as above; the copies store nothing.
-        unsafe { conv_tile::<OB, SB>(g, o0, &tile, start) };
+        unsafe { conv_tile::<OB, SB, K>(g, o0, &tile, start) };
     }
 }
 
