@@ -884,3 +884,103 @@ pub(crate) unsafe fn relu_backward(y: *const f32, dy: *const f32, dx: *mut f32, 
         }
     }
 }
+
+/// `dwt[tap t][o] += Σ_{i<oh, j<ow} x[tap_off[t] + i·x_row + j] · dyt[(i·ow + j)·out_c + o]`
+/// for `TB` taps from `t0` (fewer at the end: `taps` in all) and `16*OV`
+/// output channels from `o0`: the weight gradient of one sample with the
+/// output channels along the vector lanes (`dyt` is the output gradient
+/// transposed to channels-last), so no lane is wasted and nothing is
+/// reduced horizontally; `dwt` is the gradient transposed (`[tap][o]`).
+///
+/// # Safety
+/// AVX-512F; `x` readable at every tap offset plus `i*x_row + j`; `dyt`
+/// readable for `oh*ow*out_c` floats, `dwt` writable for `taps*out_c`.
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn conv_dw_t_tile<const TB: usize, const OV: usize>(
+    t0: usize,
+    taps: usize,
+    tap_off: &[usize],
+    x: *const f32,
+    x_row: usize,
+    oh: usize,
+    ow: usize,
+    dyt: *const f32,
+    out_c: usize,
+    o0: usize,
+    dwt: *mut f32,
+) {
+    // SAFETY: the caller's contract covers every access below.
+    unsafe {
+        let valid = (taps - t0).min(TB);
+        let pt: [*const f32; TB] = core::array::from_fn(|t| x.add(tap_off[t0 + t.min(valid - 1)]));
+        let mut acc = [[_mm512_setzero_ps(); OV]; TB];
+        for (t, row) in acc.iter_mut().enumerate().take(valid) {
+            for (v, a) in row.iter_mut().enumerate() {
+                *a = _mm512_loadu_ps(dwt.add((t0 + t) * out_c + o0 + v * V));
+            }
+        }
+        for i in 0..oh {
+            let (xr, dr) = (i * x_row, dyt.add(i * ow * out_c + o0));
+            for j in 0..ow {
+                let dv: [__m512; OV] = core::array::from_fn(|v| _mm512_loadu_ps(dr.add(j * out_c + v * V)));
+                for (t, row) in acc.iter_mut().enumerate() {
+                    let xb = _mm512_set1_ps(*pt[t].add(xr + j));
+                    for (a, d) in row.iter_mut().zip(&dv) {
+                        *a = _mm512_fmadd_ps(xb, *d, *a);
+                    }
+                }
+            }
+        }
+        for (t, row) in acc.iter().enumerate().take(valid) {
+            for (v, a) in row.iter().enumerate() {
+                _mm512_storeu_ps(dwt.add((t0 + t) * out_c + o0 + v * V), *a);
+            }
+        }
+    }
+}
+
+/// Adds one sample's weight gradient into `dwt` (`[in_c][k][k][out_c]`,
+/// the gradient transposed), from its padded input `x` (geometry `g`) and
+/// its output gradient transposed to channels-last, `dyt` (`[oh][ow][out_c]`).
+/// `out_c` must be a multiple of 16.
+///
+/// # Safety
+/// AVX-512F; as [`conv_dw_t_tile`] for every tile.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(crate) unsafe fn conv_dw_t(g: &ConvGeom, x: *const f32, oh: usize, ow: usize, dyt: *const f32, out_c: usize, dwt: *mut f32) {
+    let taps = g.in_c * g.k * g.k;
+    let mut tap_off = [0usize; 64];
+    let mut t0 = 0;
+    while t0 < taps {
+        let nt = 64.min(taps - t0);
+        for (i, off) in tap_off.iter_mut().enumerate().take(nt) {
+            let t = t0 + i;
+            *off = t / (g.k * g.k) * g.x_plane + t / g.k % g.k * g.x_row + t % g.k;
+        }
+        let mut o0 = 0;
+        while o0 < out_c {
+            let ov = ((out_c - o0) / V).min(4);
+            let mut s = 0;
+            while s < nt {
+                // SAFETY: the caller's contract; tap_off[..nt] holds taps t0..t0+nt.
+                unsafe {
+                    match ov {
+                        4 => conv_dw_t_tile::<6, 4>(s, nt, &tap_off, x, g.x_row, oh, ow, dyt, out_c, o0, dwt.add(t0 * out_c)),
+                        2 | 3 => conv_dw_t_tile::<12, 2>(s, nt, &tap_off, x, g.x_row, oh, ow, dyt, out_c, o0, dwt.add(t0 * out_c)),
+                        _ => conv_dw_t_tile::<12, 1>(s, nt, &tap_off, x, g.x_row, oh, ow, dyt, out_c, o0, dwt.add(t0 * out_c)),
+                    }
+                }
+                s += match ov {
+                    4 => 6,
+                    _ => 12,
+                };
+            }
+            o0 += match ov {
+                4 => 4 * V,
+                2 | 3 => 2 * V,
+                _ => V,
+            };
+        }
+        t0 += nt;
+    }
+}

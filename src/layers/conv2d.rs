@@ -58,6 +58,9 @@ pub struct PaddedInput<const C: usize, const H: usize, const W: usize, const PAD
 // SAFETY: repr(C) structs made only of f32 arrays.
 unsafe impl<const C: usize, const H: usize, const W: usize, const PAD: usize> Flat for PaddedInput<C, H, W, PAD> {}
 
+/// Largest scratch (in floats, 256 KiB) of the channels-last weight gradient.
+const DW_T_LIMIT: usize = 1 << 16;
+
 /// Output-gradient channels padded per block by the fast input gradient.
 const DX_BLOCK: usize = 16;
 
@@ -266,6 +269,11 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         grads: &mut Self,
     ) {
         use crate::kernels_cpu::{ConvBatch, conv_dw_batch};
+        // The transposition costs one move per output-gradient value; it pays
+        // when every value then feeds many taps (IN_C*K*K of them).
+        if OUT_C % 16 == 0 && IN_C * K * K >= 64 && IN_C * K * K * OUT_C <= DW_T_LIMIT && OH * OW * OUT_C <= DW_T_LIMIT {
+            return self.weight_grad_t::<B, H, W, OH, OW>(cache, dy, grads);
+        }
         let g = self.geom::<H, W, OH, OW>();
         let batch = ConvBatch {
             n: B,
@@ -279,6 +287,57 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         // SAFETY: as in `forward_fast`; the output-gradient loads are masked
         // to the OH x OW positions, and `grads.weight` has OUT_C*IN_C*K*K floats.
         unsafe { conv_dw_batch(&g, OUT_C, &batch, grads.weight.as_flat_mut().as_mut_ptr()) };
+    }
+
+    /// AVX-512 weight gradient with the output channels along the vector
+    /// lanes: each sample's output gradient is transposed to channels-last
+    /// (`[OH][OW][OUT_C]`, a stack scratch) and the gradient accumulates
+    /// transposed (`[IN_C][K][K][OUT_C]`, a stack scratch) with the input
+    /// broadcast, then is added into `grads` once. For `OUT_C` a multiple of
+    /// 16, at least 64 taps, and scratches of at most [`DW_T_LIMIT`] floats each.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(never)]
+    fn weight_grad_t<const B: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
+        &self,
+        cache: &[PaddedInput<IN_C, H, W, PAD>; B],
+        dy: &[Tensor<OUT_C, OH, OW>; B],
+        grads: &mut Self,
+    ) {
+        let g = self.geom::<H, W, OH, OW>();
+        let mut dwt = <[[[[f32; OUT_C]; K]; K]; IN_C]>::zeroed();
+        let mut dyt = <[[[f32; OUT_C]; OW]; OH]>::zeroed();
+        for (x, dy) in cache.iter().zip(dy) {
+            for (o, plane) in dy.0.iter().enumerate() {
+                for (i, row) in plane.iter().enumerate() {
+                    for (j, &v) in row.iter().enumerate() {
+                        dyt[i][j][o] = v;
+                    }
+                }
+            }
+            // SAFETY: AVX-512F detected; x is a padded input followed by SLACK
+            // zeros (every tap offset plus an in-range position stays inside);
+            // dyt holds OH*OW*OUT_C floats, dwt IN_C*K*K*OUT_C, OUT_C % 16 == 0.
+            unsafe {
+                crate::kernels_cpu::conv_dw_t(
+                    &g,
+                    x.as_flat().as_ptr(),
+                    OH,
+                    OW,
+                    dyt.as_flat().as_ptr(),
+                    OUT_C,
+                    dwt.as_flat_mut().as_mut_ptr(),
+                )
+            };
+        }
+        for (o, wo) in grads.weight.iter_mut().enumerate() {
+            for (c, wc) in wo.iter_mut().enumerate() {
+                for (m, wm) in wc.iter_mut().enumerate() {
+                    for (n, w) in wm.iter_mut().enumerate() {
+                        *w += dwt[c][m][n][o];
+                    }
+                }
+            }
+        }
     }
 
     /// AVX-512 input gradient: the convolution of `dy`, zero-padded by
@@ -634,6 +693,13 @@ mod tests {
         check_layer::<Conv2d<2, 17, 3, 1, 1>, 2, 2, 5, 18, 17, 5, 18>(6).unwrap();
     }
 
+    /// 32 filters of 8 x 3 x 3 (72 taps): the channels-last weight gradient
+    /// (two vectors of channels, 6 tiles of 12 taps).
+    #[test]
+    fn gradients_channels_last_weight_gradient() {
+        check_layer::<Conv2d<8, 32, 3, 1, 1>, 2, 8, 3, 4, 32, 3, 4>(9).unwrap();
+    }
+
     /// 5x5 kernel on rows narrower than the kernel ('same' and 'valid').
     #[test]
     fn gradients_fast_path_narrow_rows() {
@@ -732,5 +798,9 @@ mod tests {
         fast_matches_portable::<20, 19, 5, 2, 2, 9, 17, 9, 17>(4); // blocks 8+8+2+1, two dx blocks
         fast_matches_portable::<3, 15, 3, 0, 3, 7, 35, 5, 33>(5); // 'valid': dx padding 2; 3 segments
         fast_matches_portable::<2, 6, 2, 1, 2, 4, 5, 5, 6>(6); // even kernel, PAD = K - 1
+        fast_matches_portable::<3, 64, 5, 2, 2, 9, 7, 9, 7>(7); // channels-last dW: 75 taps = 12 tiles of 6 + 3
+        fast_matches_portable::<8, 48, 3, 1, 1, 6, 6, 6, 6>(8); // channels-last dW: 32 + 16 channels
+        fast_matches_portable::<32, 16, 3, 1, 1, 3, 3, 3, 3>(10); // channels-last dW: 288 taps = 4 chunks of 64 + 32
+        fast_matches_portable::<8, 16, 3, 1, 2, 7, 5, 7, 5>(9); // channels-last dW: 72 taps, one vector of channels
     }
 }
