@@ -19,7 +19,7 @@
 //! created once; a step synchronises through atomics (spinning briefly,
 //! then yielding), and an idle worker sleeps on a condition variable.
 
-use crate::optim::Optimizer;
+use crate::optim::{Frozen, Optimizer, Sgd};
 use crate::train::{Loss, StepResult, TrainState};
 use crate::{Flat, Mode, Network};
 use core::cell::UnsafeCell;
@@ -42,7 +42,9 @@ const YIELDS: usize = 20_000;
 
 /// The step being run, published by the caller before it bumps the epoch.
 struct Job<P: Network> {
-    net: *const P,
+    net: *mut P,
+    /// Plain SGD fused into the reduction: learning rate and frozen layers.
+    sgd: Option<(f32, Frozen)>,
     x: *const P::Input,
     targets: *const (),
     run: unsafe fn(&Shared<P>, usize),
@@ -129,6 +131,18 @@ impl<P: Network> Shared<P> {
                 let gs = core::slice::from_raw_parts((self.grads_of)(*self.states[s].get()).add(lo), hi - lo);
                 crate::math::add_assign(g0, gs);
             }
+            // Plain SGD on this slice of the trainable ranges: θ -= lr · g.
+            if let Some(job) = (*self.job.get()).as_ref()
+                && let Some((lr, frozen)) = job.sgd
+            {
+                let p = core::slice::from_raw_parts_mut((job.net as *mut f32).add(lo), hi - lo);
+                frozen.for_each_trainable::<P>(|r| {
+                    let (a, b) = (r.start.max(lo), r.end.min(hi));
+                    if a < b {
+                        crate::math::axpy(&mut p[a - lo..b - lo], -lr, &g0[a - lo..b - lo]);
+                    }
+                });
+            }
         }
     }
 
@@ -211,7 +225,7 @@ unsafe fn run_shard<P: Network, L: Loss<P>, const PER_THREAD: usize>(shared: &Sh
     // SAFETY: the caller's contract; the casts undo the erasure done in `train_step`.
     unsafe {
         let job = (*shared.job.get()).as_ref().expect("a published job");
-        let net = &*job.net;
+        let net = &*(job.net as *const P);
         let x = &*(job.x.add(t * PER_THREAD) as *const [P::Input; PER_THREAD]);
         let targets = &*((job.targets as *const L::Target).add(t * PER_THREAD) as *const [L::Target; PER_THREAD]);
         let st = &mut *(*shared.states[t].get() as *mut TrainState<P, PER_THREAD>);
@@ -333,8 +347,61 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
         net: &mut P,
         x: &[P::Input; B],
         targets: &[L::Target; B],
-        _loss: L,
+        loss: L,
         opt: &mut O,
+    ) -> StepResult {
+        let r = self.run::<L, B>(net, x, targets, loss, None);
+        // SAFETY: no worker runs between steps; thread 0's state holds the summed gradients.
+        let grads = unsafe { &(*(*self.shared.states[0].get() as *const TrainState<P, PER_THREAD>)).grads };
+        opt.step(net, grads);
+        r
+    }
+
+    /// [`train_step`](Self::train_step) with plain SGD (`θ ← θ - lr·g`, no
+    /// momentum) fused into the parallel reduction: each thread sums its
+    /// slice of the gradients and updates that slice of the parameters
+    /// (skipping `sgd`'s frozen layers), so the update runs on every thread
+    /// and the summed gradient is read once. The result equals
+    /// `train_step(.., &mut sgd)`.
+    ///
+    /// # Panics
+    /// As [`train_step`](Self::train_step).
+    ///
+    /// ```
+    /// use constnet::{network, optim::Sgd, parallel::ParallelTrainer, train::SoftmaxCrossEntropy,
+    ///                Dense, Flat, Init, Network, Softmax, Tensor};
+    /// use rand::SeedableRng;
+    /// network! { mod tiny { input: Tensor<2, 1, 1>, dense: Dense<2, 2>, out: Softmax } }
+    /// # fn main() {
+    /// let mut net = tiny::Params::boxed_zeroed();
+    /// net.init(Init::He, &mut rand::rngs::SmallRng::seed_from_u64(0));
+    /// let mut trainer = ParallelTrainer::<tiny::Params, 1, 2>::new(7);
+    /// let x = [Tensor::from_array([[[1.0]], [[0.0]]]), Tensor::from_array([[[0.0]], [[1.0]]])];
+    /// let first = trainer.train_step_sgd(&mut net, &x, &[0, 1], SoftmaxCrossEntropy, &Sgd::new(0.5));
+    /// for _ in 0..100 { trainer.train_step_sgd(&mut net, &x, &[0, 1], SoftmaxCrossEntropy, &Sgd::new(0.5)); }
+    /// let last = trainer.train_step_sgd(&mut net, &x, &[0, 1], SoftmaxCrossEntropy, &Sgd::new(0.5));
+    /// assert!(last.loss < first.loss / 4.0 && last.correct == 2);
+    /// # }
+    /// ```
+    pub fn train_step_sgd<L: Loss<P>, const B: usize>(
+        &mut self,
+        net: &mut P,
+        x: &[P::Input; B],
+        targets: &[L::Target; B],
+        loss: L,
+        sgd: &Sgd,
+    ) -> StepResult {
+        self.run::<L, B>(net, x, targets, loss, Some((sgd.lr, sgd.frozen)))
+    }
+
+    /// The step without the optimizer (or with SGD fused when `sgd` is set).
+    fn run<L: Loss<P>, const B: usize>(
+        &mut self,
+        net: &mut P,
+        x: &[P::Input; B],
+        targets: &[L::Target; B],
+        _loss: L,
+        sgd: Option<(f32, Frozen)>,
     ) -> StepResult {
         const { assert!(B == PER_THREAD * THREADS, "ParallelTrainer: the batch must have PER_THREAD * THREADS samples") };
         let s = &*self.shared;
@@ -343,7 +410,8 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
         // previous step's workers are all done (we waited for them).
         unsafe {
             *s.job.get() = Some(Job {
-                net: net as *const P,
+                net: net as *mut P,
+                sgd,
                 x: x.as_ptr(),
                 targets: targets.as_ptr() as *const (),
                 run: run_shard::<P, L, PER_THREAD>,
@@ -366,9 +434,6 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
             loss += l;
             correct += c;
         }
-        // SAFETY: as above; thread 0's state now holds the summed gradients.
-        let grads = unsafe { &(*(*s.states[0].get() as *const TrainState<P, PER_THREAD>)).grads };
-        opt.step(net, grads);
         StepResult { loss: loss / THREADS as f32, correct }
     }
 
@@ -428,6 +493,29 @@ mod tests {
         let diff = a.as_flat().iter().zip(b.as_flat()).fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
         assert!(diff < 1e-5, "parameters differ by {diff} after 5 steps");
         assert!(a.as_flat() != fashion10::Params::boxed_zeroed().as_flat());
+    }
+
+    /// The fused SGD step equals the generic step with `Sgd`, frozen layers included.
+    #[test]
+    fn fused_sgd_matches_the_generic_step() {
+        let mut rng = SmallRng::seed_from_u64(4);
+        let mut a = fashion10::Params::boxed_zeroed();
+        a.init(Init::He, &mut rng);
+        let mut b = a.clone();
+        let mut ta = ParallelTrainer::<fashion10::Params, 4, 2>::new(0);
+        let mut tb = ParallelTrainer::<fashion10::Params, 4, 2>::new(0);
+        let mut sgd = Sgd::new(0.05);
+        sgd.freeze::<fashion10::Params>("conv1").unwrap();
+        let conv1 = a.conv1.clone();
+        for step in 0..3 {
+            let (x, y) = batch(step);
+            let ra = ta.train_step(&mut *a, &x, &y, SoftmaxCrossEntropy, &mut sgd);
+            let rb = tb.train_step_sgd(&mut *b, &x, &y, SoftmaxCrossEntropy, &sgd);
+            assert_eq!((ra.loss, ra.correct), (rb.loss, rb.correct), "step {step}");
+        }
+        assert_eq!(a.as_flat(), b.as_flat(), "same sums in the same order: identical parameters");
+        assert_eq!(b.conv1, conv1, "a frozen layer is not updated");
+        assert_ne!(b.dense, fashion10::Params::boxed_zeroed().dense);
     }
 
     /// A shard that panics (a class out of range) makes `train_step` panic

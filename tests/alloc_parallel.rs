@@ -75,6 +75,13 @@ fn parallel_and_fast_paths_allocate_nothing_per_step() {
         }
     });
     assert_eq!(n, 0, "fashion10 parallel step allocated {n} times");
+    let sgd = Sgd::new(0.01);
+    let n = allocations(|| {
+        for _ in 0..3 {
+            trainer.train_step_sgd(&mut *net, &x, &y, SoftmaxCrossEntropy, &sgd);
+        }
+    });
+    assert_eq!(n, 0, "fashion10 parallel fused-SGD step allocated {n} times");
     drop(trainer);
 
     // tfconv, 2 threads x 2 samples; then one thread, batch 4; then inference.

@@ -187,7 +187,8 @@ impl<P: Network<Input = Image>> Infer<P> {
     }
 }
 
-/// Data-parallel mini-batch training: batches of `B = PER_THREAD * THREADS`
+/// Data-parallel mini-batch training (plain SGD fused into the parallel
+/// reduction, `ParallelTrainer::train_step_sgd`): batches of `B = PER_THREAD * THREADS`
 /// on `THREADS` threads (the caller's and persistent workers).
 pub struct ParTrain<P: Network<Input = Image>, const PER_THREAD: usize, const THREADS: usize, const B: usize> {
     trainer: ParallelTrainer<P, PER_THREAD, THREADS>,
@@ -223,7 +224,7 @@ where
     pub fn step(&mut self, data: &Data) -> f32 {
         batch(data, self.i * B, &mut self.x, &mut self.y);
         self.i += 1;
-        self.trainer.train_step(&mut self.net, &self.x, &self.y, SoftmaxCrossEntropy, &mut self.opt).loss
+        self.trainer.train_step_sgd(&mut self.net, &self.x, &self.y, SoftmaxCrossEntropy, &self.opt).loss
     }
 }
 
