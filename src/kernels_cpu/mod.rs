@@ -887,7 +887,8 @@ pub(crate) unsafe fn relu_backward(y: *const f32, dy: *const f32, dx: *mut f32, 
 
 /// `dwt[tap t][o] += Σ_{i<oh, j<ow} x[tap_off[t] + i·x_row + j] · dyt[(i·ow + j)·out_c + o]`
 /// for `TB` taps from `t0` (fewer at the end: `taps` in all) and `16*OV`
-/// output channels from `o0`: the weight gradient of one sample with the
+/// output channels from `o0` (24 taps x 1 vector: 24 accumulators, one
+/// load and 24 broadcasts per position): the weight gradient of one sample with the
 /// output channels along the vector lanes (`dyt` is the output gradient
 /// transposed to channels-last), so no lane is wasted and nothing is
 /// reduced horizontally; `dwt` is the gradient transposed (`[tap][o]`).
@@ -939,48 +940,106 @@ unsafe fn conv_dw_t_tile<const TB: usize, const OV: usize>(
     }
 }
 
-/// Adds one sample's weight gradient into `dwt` (`[in_c][k][k][out_c]`,
-/// the gradient transposed), from its padded input `x` (geometry `g`) and
-/// its output gradient transposed to channels-last, `dyt` (`[oh][ow][out_c]`).
-/// `out_c` must be a multiple of 16.
+/// Adds one sample's weight gradient for taps `taps.start..taps.end` into
+/// `dwt` (`[tap - taps.start][out_c]`, the gradient transposed), from its
+/// padded input `x` (geometry `g`) and its output gradient transposed to
+/// channels-last, `dyt` (`[oh][ow][out_c]`). `out_c` must be a multiple of
+/// 16; tiles of 6 taps x 64 channels (24 accumulators, 4 loads and 6
+/// broadcasts per position), or 12 x 32, or 24 x 16.
 ///
 /// # Safety
 /// AVX-512F; as [`conv_dw_t_tile`] for every tile.
 #[target_feature(enable = "avx512f,avx512vl")]
-pub(crate) unsafe fn conv_dw_t(g: &ConvGeom, x: *const f32, oh: usize, ow: usize, dyt: *const f32, out_c: usize, dwt: *mut f32) {
-    let taps = g.in_c * g.k * g.k;
-    let mut tap_off = [0usize; 64];
-    let mut t0 = 0;
-    while t0 < taps {
-        let nt = 64.min(taps - t0);
+pub(crate) unsafe fn conv_dw_t(
+    g: &ConvGeom,
+    taps: core::ops::Range<usize>,
+    x: *const f32,
+    oh: usize,
+    ow: usize,
+    dyt: *const f32,
+    out_c: usize,
+    dwt: *mut f32,
+) {
+    let mut tap_off = [0usize; 72];
+    let mut t0 = taps.start;
+    while t0 < taps.end {
+        let nt = 72.min(taps.end - t0);
         for (i, off) in tap_off.iter_mut().enumerate().take(nt) {
             let t = t0 + i;
             *off = t / (g.k * g.k) * g.x_plane + t / g.k % g.k * g.x_row + t % g.k;
         }
+        let d = dwt.wrapping_add((t0 - taps.start) * out_c);
         let mut o0 = 0;
         while o0 < out_c {
             let ov = ((out_c - o0) / V).min(4);
+            let (tb, step) = match ov {
+                4 => (6, 4 * V),
+                2 | 3 => (12, 2 * V),
+                _ => (24, V),
+            };
             let mut s = 0;
             while s < nt {
                 // SAFETY: the caller's contract; tap_off[..nt] holds taps t0..t0+nt.
                 unsafe {
                     match ov {
-                        4 => conv_dw_t_tile::<6, 4>(s, nt, &tap_off, x, g.x_row, oh, ow, dyt, out_c, o0, dwt.add(t0 * out_c)),
-                        2 | 3 => conv_dw_t_tile::<12, 2>(s, nt, &tap_off, x, g.x_row, oh, ow, dyt, out_c, o0, dwt.add(t0 * out_c)),
-                        _ => conv_dw_t_tile::<12, 1>(s, nt, &tap_off, x, g.x_row, oh, ow, dyt, out_c, o0, dwt.add(t0 * out_c)),
+                        4 => conv_dw_t_tile::<6, 4>(s, nt, &tap_off, x, g.x_row, oh, ow, dyt, out_c, o0, d),
+                        2 | 3 => conv_dw_t_tile::<12, 2>(s, nt, &tap_off, x, g.x_row, oh, ow, dyt, out_c, o0, d),
+                        _ => conv_dw_t_tile::<24, 1>(s, nt, &tap_off, x, g.x_row, oh, ow, dyt, out_c, o0, d),
                     }
                 }
-                s += match ov {
-                    4 => 6,
-                    _ => 12,
-                };
+                s += tb;
             }
-            o0 += match ov {
-                4 => 4 * V,
-                2 | 3 => 2 * V,
-                _ => V,
-            };
+            o0 += step;
         }
         t0 += nt;
+    }
+}
+
+/// `dst[p·dst_p + k] = src[k·src_k + p]` for `k < 16`, `p < n`: 16 planes
+/// transposed to channels-last, 16x16 blocks in registers.
+///
+/// # Safety
+/// AVX-512F; `src` readable at `k·src_k + p`, `dst` writable at `p·dst_p + k`.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(crate) unsafe fn transpose16(src: *const f32, src_k: usize, n: usize, dst: *mut f32, dst_p: usize) {
+    // SAFETY: the caller's contract; loads and stores are masked to p < n.
+    unsafe {
+        let mut p0 = 0;
+        while p0 < n {
+            let m = lanes(n - p0);
+            let r: [__m512; 16] = core::array::from_fn(|k| _mm512_maskz_loadu_ps(m, src.add(k * src_k + p0)));
+            // 32-bit, then 64-bit interleaves within 128-bit lanes ...
+            let mut u = [_mm512_setzero_ps(); 16];
+            for i in 0..8 {
+                u[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+                u[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+            }
+            let mut v = [_mm512_setzero_ps(); 16];
+            for i in 0..4 {
+                let (a0, a1, b0, b1) = (u[4 * i], u[4 * i + 1], u[4 * i + 2], u[4 * i + 3]);
+                v[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a0), _mm512_castps_pd(b0)));
+                v[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a0), _mm512_castps_pd(b0)));
+                v[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a1), _mm512_castps_pd(b1)));
+                v[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a1), _mm512_castps_pd(b1)));
+            }
+            // ... then 128-bit blocks across the four groups of four rows.
+            let mut w = [_mm512_setzero_ps(); 16];
+            for i in 0..4 {
+                let (a, b) = (v[i], v[4 + i]);
+                let (c, d) = (v[8 + i], v[12 + i]);
+                let ab_lo = _mm512_shuffle_f32x4::<0x44>(a, b); // a0 a1 b0 b1
+                let ab_hi = _mm512_shuffle_f32x4::<0xEE>(a, b); // a2 a3 b2 b3
+                let cd_lo = _mm512_shuffle_f32x4::<0x44>(c, d);
+                let cd_hi = _mm512_shuffle_f32x4::<0xEE>(c, d);
+                w[i] = _mm512_shuffle_f32x4::<0x88>(ab_lo, cd_lo); // a0 b0 c0 d0
+                w[4 + i] = _mm512_shuffle_f32x4::<0xDD>(ab_lo, cd_lo); // a1 b1 c1 d1
+                w[8 + i] = _mm512_shuffle_f32x4::<0x88>(ab_hi, cd_hi); // a2 b2 c2 d2
+                w[12 + i] = _mm512_shuffle_f32x4::<0xDD>(ab_hi, cd_hi); // a3 b3 c3 d3
+            }
+            for (q, wq) in w.iter().enumerate().take((n - p0).min(16)) {
+                _mm512_storeu_ps(dst.add((p0 + q) * dst_p), *wq);
+            }
+            p0 += 16;
+        }
     }
 }

@@ -58,8 +58,10 @@ pub struct PaddedInput<const C: usize, const H: usize, const W: usize, const PAD
 // SAFETY: repr(C) structs made only of f32 arrays.
 unsafe impl<const C: usize, const H: usize, const W: usize, const PAD: usize> Flat for PaddedInput<C, H, W, PAD> {}
 
-/// Largest scratch (in floats, 256 KiB) of the channels-last weight gradient.
-const DW_T_LIMIT: usize = 1 << 16;
+/// Largest stack scratch (in floats, 64 KiB) of the channels-last weight
+/// gradient: big networks train on small stacks (tests/alloc.rs runs tfconv
+/// on a 256 KiB one).
+const DW_T_LIMIT: usize = 1 << 14;
 
 /// Output-gradient channels padded per block by the fast input gradient.
 const DX_BLOCK: usize = 16;
@@ -271,7 +273,7 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         use crate::kernels_cpu::{ConvBatch, conv_dw_batch};
         // The transposition costs one move per output-gradient value; it pays
         // when every value then feeds many taps (IN_C*K*K of them).
-        if OUT_C % 16 == 0 && IN_C * K * K >= 64 && IN_C * K * K * OUT_C <= DW_T_LIMIT && OH * OW * OUT_C <= DW_T_LIMIT {
+        if OUT_C % 16 == 0 && IN_C * K * K >= 64 && OUT_C <= DW_T_LIMIT && OH * OW * OUT_C <= DW_T_LIMIT {
             return self.weight_grad_t::<B, H, W, OH, OW>(cache, dy, grads);
         }
         let g = self.geom::<H, W, OH, OW>();
@@ -291,10 +293,12 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
 
     /// AVX-512 weight gradient with the output channels along the vector
     /// lanes: each sample's output gradient is transposed to channels-last
-    /// (`[OH][OW][OUT_C]`, a stack scratch) and the gradient accumulates
-    /// transposed (`[IN_C][K][K][OUT_C]`, a stack scratch) with the input
-    /// broadcast, then is added into `grads` once. For `OUT_C` a multiple of
-    /// 16, at least 64 taps, and scratches of at most [`DW_T_LIMIT`] floats each.
+    /// (`[OH][OW][OUT_C]`, a stack scratch of at most [`DW_T_LIMIT`] floats)
+    /// and the gradient accumulates transposed, `[tap][OUT_C]`, for as many
+    /// taps at a time as fit a stack scratch of [`DW_T_LIMIT`] floats, with
+    /// the input broadcast; then it is added into `grads`. No lane is
+    /// wasted on row ends and nothing is reduced horizontally. For `OUT_C` a
+    /// multiple of 16 and at least 64 taps.
     #[cfg(target_arch = "x86_64")]
     #[inline(never)]
     fn weight_grad_t<const B: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
@@ -304,37 +308,47 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         grads: &mut Self,
     ) {
         let g = self.geom::<H, W, OH, OW>();
-        let mut dwt = <[[[[f32; OUT_C]; K]; K]; IN_C]>::zeroed();
+        let taps = IN_C * K * K;
+        let chunk = DW_T_LIMIT / OUT_C;
+        let mut dwt = [0.0f32; DW_T_LIMIT];
         let mut dyt = <[[[f32; OUT_C]; OW]; OH]>::zeroed();
-        for (x, dy) in cache.iter().zip(dy) {
-            for (o, plane) in dy.0.iter().enumerate() {
-                for (i, row) in plane.iter().enumerate() {
-                    for (j, &v) in row.iter().enumerate() {
-                        dyt[i][j][o] = v;
-                    }
+        for t0 in (0..taps).step_by(chunk) {
+            let t1 = (t0 + chunk).min(taps);
+            dwt[..(t1 - t0) * OUT_C].fill(0.0);
+            for (x, dy) in cache.iter().zip(dy) {
+                for o0 in (0..OUT_C).step_by(16) {
+                    // SAFETY: AVX-512F detected; 16 planes of OH*OW floats from
+                    // channel o0 of dy, written at channel o0 of each position of dyt.
+                    unsafe {
+                        crate::kernels_cpu::transpose16(
+                            dy.as_flat().as_ptr().add(o0 * OH * OW),
+                            OH * OW,
+                            OH * OW,
+                            dyt.as_flat_mut().as_mut_ptr().add(o0),
+                            OUT_C,
+                        )
+                    };
                 }
+                // SAFETY: AVX-512F detected; x is a padded input followed by
+                // SLACK zeros (every tap offset plus an in-range position stays
+                // inside); dyt holds OH*OW*OUT_C floats, dwt (t1-t0)*OUT_C.
+                unsafe {
+                    crate::kernels_cpu::conv_dw_t(
+                        &g,
+                        t0..t1,
+                        x.as_flat().as_ptr(),
+                        OH,
+                        OW,
+                        dyt.as_flat().as_ptr(),
+                        OUT_C,
+                        dwt.as_mut_ptr(),
+                    )
+                };
             }
-            // SAFETY: AVX-512F detected; x is a padded input followed by SLACK
-            // zeros (every tap offset plus an in-range position stays inside);
-            // dyt holds OH*OW*OUT_C floats, dwt IN_C*K*K*OUT_C, OUT_C % 16 == 0.
-            unsafe {
-                crate::kernels_cpu::conv_dw_t(
-                    &g,
-                    x.as_flat().as_ptr(),
-                    OH,
-                    OW,
-                    dyt.as_flat().as_ptr(),
-                    OUT_C,
-                    dwt.as_flat_mut().as_mut_ptr(),
-                )
-            };
-        }
-        for (o, wo) in grads.weight.iter_mut().enumerate() {
-            for (c, wc) in wo.iter_mut().enumerate() {
-                for (m, wm) in wc.iter_mut().enumerate() {
-                    for (n, w) in wm.iter_mut().enumerate() {
-                        *w += dwt[c][m][n][o];
-                    }
+            for (o, wo) in grads.weight.iter_mut().enumerate() {
+                let w = wo.as_flat_mut();
+                for t in t0..t1 {
+                    w[t] += dwt[(t - t0) * OUT_C + o];
                 }
             }
         }
