@@ -1,13 +1,14 @@
 //! Speed report: microseconds per sample for every benchmark workload, one
 //! thread and both cores, beside the PyTorch reference figures.
 //!
-//! `cargo run --release --example bench_report [-- --json] [--quick]`
+//! `cargo run --release --example bench_report [-- --json] [--quick] [--portable]`
 //!
 //! Each figure is the median of several timed runs (5, or 3 with
 //! `--quick`), each run repeating the workload for a fixed time budget
 //! (1 s, or 0.25 s with `--quick`). The machine may be shared: run it a few
 //! times and compare medians. With `--json` the last line is one JSON object
-//! holding every figure.
+//! holding every figure. `--portable` switches the AVX-512 kernels off
+//! (`constnet::math::force_portable`), to measure the portable loops.
 //!
 //! The workloads (see `benches/workloads/mod.rs`) call the library's own
 //! entry points: `train::train_step`, `Network::classify` and
@@ -58,10 +59,11 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let json = args.iter().any(|a| a == "--json");
     let quick = args.iter().any(|a| a == "--quick");
-    if let Some(bad) = args.iter().find(|a| *a != "--json" && *a != "--quick") {
-        eprintln!("bench_report: unknown argument {bad:?} (expected --json and/or --quick)");
+    if let Some(bad) = args.iter().find(|a| !matches!(a.as_str(), "--json" | "--quick" | "--portable")) {
+        eprintln!("bench_report: unknown argument {bad:?} (expected --json, --quick, --portable)");
         std::process::exit(2);
     }
+    constnet::math::force_portable(args.iter().any(|a| a == "--portable"));
     let (runs, budget) = if quick { (3, 0.25) } else { (5, 1.0) };
     let data = load(if quick { 2_000 } else { 10_000 });
     let mut rows = Vec::new();

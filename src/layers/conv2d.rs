@@ -45,7 +45,7 @@ struct PadPlane<const H: usize, const W: usize, const PAD: usize> {
 }
 
 /// A [`Conv2d`]'s per-sample cache: its input with the zero padding written
-/// out (`C` planes of `(H + 2*PAD) x (W + 2*PAD)`, then [`SLACK`] zeros).
+/// out (`C` planes of `(H + 2*PAD) x (W + 2*PAD)`, then 32 zeros).
 /// The forward pass fills it; the fast weight gradient reads it, so every
 /// load is a plain unaligned vector load with no edge cases.
 #[repr(C)]

@@ -1,5 +1,35 @@
 //! The layers, one file each: the math in the doc comment, the struct,
 //! forward, backward right below it, and its finite-difference tests.
+//!
+//! # Fast paths
+//!
+//! [`Conv2d`] (stride 1, `PAD < K`), [`Dense`], [`MaxPool2d<2>`](MaxPool2d)
+//! and [`Relu`] have hand-written AVX-512 kernels (register-blocked FMA
+//! tiles, in the crate's private `kernels_cpu` module) beside their
+//! portable loops. Every call picks one with [`math::simd`](crate::math::simd):
+//!
+//! - with the default `std` feature, the CPU is asked at run time
+//!   (`is_x86_feature_detected!("avx512f")` and `"avx512vl"`): a plain
+//!   `cargo build --release` runs the AVX-512 kernels on a CPU that has them
+//!   and the portable loops elsewhere (other x86-64 CPUs, other targets);
+//! - without `std` (`no_std`), build with
+//!   `RUSTFLAGS="-C target-feature=+avx512f,+avx512vl"` (or
+//!   `-C target-cpu=native` on such a CPU) to get them;
+//! - [`math::force_portable`](crate::math::force_portable) switches them
+//!   off, for comparisons.
+//!
+//! What the kernels compute, per layer (`B` samples):
+//!
+//! | layer | forward | backward |
+//! |---|---|---|
+//! | `Conv2d` | 8 filters x 3 row segments of 16 outputs per tile, input zero-padded once into the layer's cache ([`conv2d::PaddedInput`]) | weight gradient with the filters along the lanes (16x16 register transposes of `dy`) or, for few filters, per-row dot tiles; input gradient = the forward kernel on `dy` padded by `K-1-PAD` with the kernel flipped |
+//! | `Dense` | `B >= 16`: `yᵀ = W xᵀ`, 12 outputs x 32 samples per tile (the batch transposed into the layer's cache); smaller `B`: 4 x 6 dot tiles | `dW += dyᵀ x` and `dx = dy W`, 6 rows x 64 columns per tile |
+//! | `MaxPool2d<2>` | vertical max, then even/odd lane permutes | the first maximum of each window (row-major), by lane masks |
+//! | `Relu` | `max(x, 0)` | `dy` where `y > 0` |
+//!
+//! Stack scratch stays under about 120 KiB per call, so big networks train
+//! on small thread stacks. Every kernel is checked against its portable loop
+//! and by finite differences, in this module's tests.
 
 pub mod avgpool2d;
 pub mod conv2d;
