@@ -551,15 +551,15 @@ pub(crate) unsafe fn bcast_gemm(
         // SAFETY: the caller's contract; the tile stays inside the arrays.
         unsafe {
             match (rb, iv) {
-                (6, 4) => bcast_tile::<6, 4>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
-                (6, _) => bcast_tile::<6, 1>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
-                (_, 4) => bcast_tile::<1, 4>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
+                (4, 6) => bcast_tile::<4, 6>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
+                (4, _) => bcast_tile::<4, 1>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
+                (_, 6) => bcast_tile::<1, 6>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
                 _ => bcast_tile::<1, 1>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
             }
         }
     };
-    let row_step = |r0: usize| if rows - r0 >= 6 { 6 } else { 1 };
-    let col_step = |v0: usize| if nvec - v0 >= 4 { 4 } else { 1 };
+    let row_step = |r0: usize| if rows - r0 >= 4 { 4 } else { 1 };
+    let col_step = |v0: usize| if nvec - v0 >= 6 { 6 } else { 1 };
     if rows_outer {
         // Each block of rows of `c` is finished before the next: `c` streams
         // through once, row by row (the weight gradient: 12.8 MB for tfconv).
