@@ -827,7 +827,7 @@ pub(crate) unsafe fn pad_planes(src: *const f32, c: usize, h: usize, w: usize, p
         for ch in 0..c {
             for r in 0..rows {
                 let inside = r >= p && r < p + h;
-                let s = src.wrapping_add(ch * h * w + r.wrapping_sub(p).wrapping_mul(w)).wrapping_sub(p); // used only when `inside`
+                let s = if inside { src.wrapping_add(ch * h * w + (r - p) * w) } else { src }.wrapping_sub(p); // read only when `inside`
                 let mut c0 = 0;
                 while c0 < rw {
                     let v = if inside { _mm512_maskz_loadu_ps(range_mask(c0, p, p + w), s.wrapping_add(c0)) } else { zero };
