@@ -3,8 +3,8 @@
 //!
 //! Images are the real Fashion-MNIST training images read from
 //! `/usr/share/datasets/fashion-mnist` (Debian package
-//! `dataset-fashion-mnist`), or, when the files are absent, deterministic
-//! synthetic images (the report then says so). Each workload calls the
+//! `dataset-fashion-mnist`) with `constnet::data`, or, when the files are
+//! absent, deterministic synthetic images (the report then says so). Each workload calls the
 //! library's own public entry points: `train::train_step`,
 //! `Network::predict` and `parallel::ParallelTrainer`.
 #![allow(dead_code)]
@@ -16,7 +16,6 @@ use constnet::zoo::{fashion10, seed1, tfconv};
 use constnet::{Flat, Init, Network, Tensor};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use std::io::Read;
 
 /// One 28x28 image.
 pub type Image = Tensor<1, 28, 28>;
@@ -34,41 +33,21 @@ pub struct Data {
     pub source: &'static str,
 }
 
-/// Reads one gzip'd IDX file: checks the magic number and dimensions, and
-/// reads at most `limit` items (never allocates from an unchecked size).
-fn read_idx(path: &str, magic: u32, item_len: usize, limit: usize) -> Result<Vec<u8>, String> {
-    let f = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
-    let mut gz = flate2::read::GzDecoder::new(std::io::BufReader::new(f));
-    let ndims = (magic & 0xff) as usize;
-    let mut header = vec![0u8; 4 + 4 * ndims];
-    gz.read_exact(&mut header).map_err(|e| format!("{path}: header: {e}"))?;
-    let word = |i: usize| u32::from_be_bytes([header[4 * i], header[4 * i + 1], header[4 * i + 2], header[4 * i + 3]]);
-    if word(0) != magic {
-        return Err(format!("{path}: magic number {:#x}, expected {magic:#x}", word(0)));
-    }
-    let count = word(1) as usize;
-    let per: usize = (2..=ndims).map(|i| word(i) as usize).product();
-    if per != item_len {
-        return Err(format!("{path}: items of {per} bytes, expected {item_len}"));
-    }
-    let n = count.min(limit);
-    let mut out = vec![0u8; n * item_len];
-    gz.read_exact(&mut out).map_err(|e| format!("{path}: {n} items: {e}"))?;
-    Ok(out)
-}
-
-/// Loads up to `limit` Fashion-MNIST training images, or `limit`
-/// deterministic synthetic ones if the files cannot be read.
+/// Loads up to `limit` Fashion-MNIST training images with
+/// [`constnet::data::load_idx`], or `limit` deterministic synthetic ones if
+/// the files cannot be read.
 pub fn load(limit: usize) -> Data {
-    let images = read_idx(&format!("{FASHION_DIR}/train-images-idx3-ubyte.gz"), 0x0803, 784, limit);
-    let labels = read_idx(&format!("{FASHION_DIR}/train-labels-idx1-ubyte.gz"), 0x0801, 1, limit);
-    match (images, labels) {
-        (Ok(px), Ok(labels)) if labels.len() * 784 == px.len() && !labels.is_empty() => {
-            let images = px
-                .chunks_exact(784)
-                .map(|p| Image::from_fn(|_, y, x| (p[y * 28 + x] as f32 / 255.0 - 0.5) * 4.0))
-                .collect();
-            Data { images, labels, source: "fashion-mnist" }
+    let dir = std::path::Path::new(FASHION_DIR);
+    let real = constnet::data::load_idx::<28, 28>(
+        dir.join("train-images-idx3-ubyte.gz"),
+        dir.join("train-labels-idx1-ubyte.gz"),
+        Some(10),
+    );
+    match real {
+        Ok(ds) if !ds.is_empty() => {
+            let n = ds.len().min(limit);
+            let images = ds.images()[..n].iter().map(|t| Image::from_fn(|_, y, x| (t.0[0][y][x] / 255.0 - 0.5) * 4.0)).collect();
+            Data { images, labels: ds.labels()[..n].to_vec(), source: "fashion-mnist" }
         }
         _ => {
             let images = (0..limit)
