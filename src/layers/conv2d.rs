@@ -273,7 +273,7 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         use crate::kernels_cpu::{ConvBatch, conv_dw_batch};
         // The transposition costs one move per output-gradient value; it pays
         // when every value then feeds many taps (IN_C*K*K of them).
-        if OUT_C % 16 == 0 && IN_C * K * K >= 64 && OUT_C <= DW_T_LIMIT && OH * OW * OUT_C <= DW_T_LIMIT {
+        if OUT_C.is_multiple_of(16) && IN_C * K * K >= 64 && OUT_C <= DW_T_LIMIT && OH * OW * OUT_C <= DW_T_LIMIT {
             return self.weight_grad_t::<B, H, W, OH, OW>(cache, dy, grads);
         }
         let g = self.geom::<H, W, OH, OW>();
