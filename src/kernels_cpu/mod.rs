@@ -258,7 +258,7 @@ pub(crate) unsafe fn conv_dw_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch
             o0 += 4;
         }
         while o0 < out_c {
-            conv_dw_block::<1, 12>(batch, g, o0, dw);
+            conv_dw_block::<1, 9>(batch, g, o0, dw);
             o0 += 1;
         }
     }
@@ -471,7 +471,7 @@ pub(crate) unsafe fn conv_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch, s
             o0 += 2;
         }
         if o0 < out_c {
-            conv_block::<1, 12>(g, o0, batch, start);
+            conv_block::<1, 6>(g, o0, batch, start);
         }
     }
 }
