@@ -11,11 +11,11 @@
 
 mod common;
 
+use constnet::Tensor;
 use constnet::convolve::correlate;
-use constnet::data::{locate_fashion_mnist, FashionMnist};
+use constnet::data::{FashionMnist, locate_fashion_mnist};
 use constnet::image::write_tensor;
 use constnet::kernels;
-use constnet::Tensor;
 use std::path::PathBuf;
 
 fn main() {
@@ -24,7 +24,10 @@ fn main() {
     let out: PathBuf = args.value::<String>("--out").unwrap_or_else(|| "out".into()).into();
     let found = locate_fashion_mnist(args.data.as_deref()).unwrap_or_else(|e| common::fail(&e.to_string()));
     let (_, test) = FashionMnist::load(&found).unwrap_or_else(|e| common::fail(&e.to_string()));
-    let image = test.images().get(index).unwrap_or_else(|| common::fail(&format!("--index {index}: the test set has {} images", test.len())));
+    let image = test
+        .images()
+        .get(index)
+        .unwrap_or_else(|| common::fail(&format!("--index {index}: the test set has {} images", test.len())));
     let label = test.labels()[index];
     println!("test image {index} (class {label}) from {found}");
     std::fs::create_dir_all(&out).unwrap_or_else(|e| common::fail(&format!("cannot create {}: {e}", out.display())));
@@ -38,7 +41,8 @@ fn main() {
         correlate::<28, 28, 3, 1, 28, 28>(&image.0[0], kernel, &mut map);
         gallery.0[k + 1] = map;
         let path = out.join(format!("kernel_{name}.png"));
-        write_tensor(&Tensor::<1, 28, 28>::from_array([map]), 8, &path).unwrap_or_else(|e| common::fail(&e.to_string()));
+        write_tensor(&Tensor::<1, 28, 28>::from_array([map]), 8, &path)
+            .unwrap_or_else(|e| common::fail(&e.to_string()));
         let flat = map.as_flattened();
         let (lo, hi) = flat.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
         println!("{name:>14}: output range {lo:8.1} .. {hi:8.1}  -> {}", path.display());

@@ -18,21 +18,23 @@
 
 mod common;
 
-use constnet::data::{load_idx, locate_fashion_mnist_full, Dataset, FashionMnist};
-use constnet::fit::{fit, FitConfig, Samples, Sampling};
+use constnet::data::{Dataset, FashionMnist, load_idx, locate_fashion_mnist_full};
+use constnet::fit::{FitConfig, Samples, Sampling, fit};
 use constnet::optim::Sgd;
 use constnet::train::Mse;
 use constnet::zoo::tutorial002;
 use constnet::{Flat, Init, Network};
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 use std::path::Path;
 
 /// The first of `names` that exists in `dir`.
 fn first_existing(dir: &Path, names: &[&str]) -> std::path::PathBuf {
-    names.iter().map(|n| dir.join(n)).find(|p| p.exists()).unwrap_or_else(|| {
-        common::fail(&format!("{} holds none of {names:?}", dir.display()))
-    })
+    names
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| common::fail(&format!("{} holds none of {names:?}", dir.display())))
 }
 
 fn main() {
@@ -42,13 +44,20 @@ fn main() {
     let (train, source): (Dataset<1, 28, 28>, String) = match args.value::<String>("--mnist") {
         Some(dir) => {
             let dir = Path::new(&dir);
-            let images = first_existing(dir, &["train-images-idx3-ubyte.gz", "train-images-idx3-ubyte", "train-images.idx3-ubyte"]);
-            let labels = first_existing(dir, &["train-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte", "train-labels.idx1-ubyte"]);
+            let images = first_existing(
+                dir,
+                &["train-images-idx3-ubyte.gz", "train-images-idx3-ubyte", "train-images.idx3-ubyte"],
+            );
+            let labels = first_existing(
+                dir,
+                &["train-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte", "train-labels.idx1-ubyte"],
+            );
             let ds = load_idx::<28, 28>(&images, &labels, Some(10)).unwrap_or_else(|e| common::fail(&e.to_string()));
             (ds, format!("MNIST ({})", dir.display()))
         }
         None => {
-            let found = locate_fashion_mnist_full(args.data.as_deref()).unwrap_or_else(|e| common::fail(&e.to_string()));
+            let found =
+                locate_fashion_mnist_full(args.data.as_deref()).unwrap_or_else(|e| common::fail(&e.to_string()));
             let (train, _) = FashionMnist::load(&found).unwrap_or_else(|e| common::fail(&e.to_string()));
             (train, format!("Fashion-MNIST (no --mnist given): {found}"))
         }
@@ -76,7 +85,11 @@ fn main() {
     for (i, w) in losses.windows(2).enumerate() {
         assert!(w[1] < w[0], "the loss must fall every iteration: iteration {} {} -> {}", i + 2, w[0], w[1]);
     }
-    println!("the loss fell at every one of {iterations} full-batch iterations: {:.6} -> {:.6}", losses[0], losses[losses.len() - 1]);
+    println!(
+        "the loss fell at every one of {iterations} full-batch iterations: {:.6} -> {:.6}",
+        losses[0],
+        losses[losses.len() - 1]
+    );
     if args.json {
         let j = common::Json::default()
             .str("data", if source.starts_with("MNIST") { "mnist" } else { "fashion-mnist" })

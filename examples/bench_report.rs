@@ -78,48 +78,89 @@ fn main() {
     let us = time_us(runs, budget, || {
         black_box(f.step(&data));
     }) / FASHION_B as f64;
-    rows.push(Row { key: "fashion10_train", what: "fashion10 training, B=32", us, pytorch: Some(76.0), target: Some(15.0) });
+    rows.push(Row {
+        key: "fashion10_train",
+        what: "fashion10 training, B=32",
+        us,
+        pytorch: Some(76.0),
+        target: Some(15.0),
+    });
     drop(f);
 
     let mut f = Fashion10Infer::new();
     let us = time_us(runs, budget, || {
         black_box(f.step(&data));
     });
-    rows.push(Row { key: "fashion10_infer", what: "fashion10 inference, 1 image", us, pytorch: Some(78.0), target: Some(4.0) });
+    rows.push(Row {
+        key: "fashion10_infer",
+        what: "fashion10 inference, 1 image",
+        us,
+        pytorch: Some(78.0),
+        target: Some(4.0),
+    });
 
     let mut f = Fashion10Par::new();
     let us = time_us(runs, budget, || {
         black_box(f.step(&data));
     }) / FASHION_B as f64;
-    rows.push(Row { key: "fashion10_train_2t", what: "fashion10 training, B=32, 2 threads", us, pytorch: None, target: None });
+    rows.push(Row {
+        key: "fashion10_train_2t",
+        what: "fashion10 training, B=32, 2 threads",
+        us,
+        pytorch: None,
+        target: None,
+    });
     drop(f);
 
     let mut t = TfconvTrain::new();
     let us = time_us(runs, budget * 2.0, || {
         black_box(t.step(&data));
     }) / TFCONV_B as f64;
-    rows.push(Row { key: "tfconv_train", what: "tfconv training, B=32", us, pytorch: Some(756.0), target: Some(500.0) });
+    rows.push(Row {
+        key: "tfconv_train",
+        what: "tfconv training, B=32",
+        us,
+        pytorch: Some(756.0),
+        target: Some(500.0),
+    });
     drop(t);
 
     let mut t = TfconvInfer::new();
     let us = time_us(runs, budget, || {
         black_box(t.step(&data));
     });
-    rows.push(Row { key: "tfconv_infer", what: "tfconv inference, 1 image", us, pytorch: Some(561.0), target: Some(250.0) });
+    rows.push(Row {
+        key: "tfconv_infer",
+        what: "tfconv inference, 1 image",
+        us,
+        pytorch: Some(561.0),
+        target: Some(250.0),
+    });
     drop(t);
 
     let mut t = TfconvPar::new();
     let us = time_us(runs, budget * 2.0, || {
         black_box(t.step(&data));
     }) / TFCONV_B as f64;
-    rows.push(Row { key: "tfconv_train_2t", what: "tfconv training, B=32, 2 threads", us, pytorch: None, target: None });
+    rows.push(Row {
+        key: "tfconv_train_2t",
+        what: "tfconv training, B=32, 2 threads",
+        us,
+        pytorch: None,
+        target: None,
+    });
     drop(t);
 
     let get = |k: &str| rows.iter().find(|r| r.key == k).map(|r| r.us).unwrap_or(f64::NAN);
     let speedup_f = get("fashion10_train") / get("fashion10_train_2t");
     let speedup_t = get("tfconv_train") / get("tfconv_train_2t");
 
-    println!("constnet bench_report ({} images: {}; {} path; median of {runs} runs)", data.images.len(), data.source, constnet::math::simd_path());
+    println!(
+        "constnet bench_report ({} images: {}; {} path; median of {runs} runs)",
+        data.images.len(),
+        data.source,
+        constnet::math::simd_path()
+    );
     println!("{:<40} {:>12} {:>14} {:>10}", "workload", "us/sample", "PyTorch 1 thr", "target");
     for r in &rows {
         let opt = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());

@@ -487,7 +487,12 @@ mod tests {
             let (x, y) = batch(step);
             let ra = train_step(&mut *a, &x, &y, SoftmaxCrossEntropy, &mut opt_a, &mut st, &mut rng);
             let rb = trainer.train_step(&mut *b, &x, &y, SoftmaxCrossEntropy, &mut opt_b);
-            assert!((ra.loss - rb.loss).abs() < 1e-5 * ra.loss.abs().max(1.0), "step {step}: loss {} vs {}", ra.loss, rb.loss);
+            assert!(
+                (ra.loss - rb.loss).abs() < 1e-5 * ra.loss.abs().max(1.0),
+                "step {step}: loss {} vs {}",
+                ra.loss,
+                rb.loss
+            );
             assert_eq!(ra.correct, rb.correct, "step {step}");
         }
         let diff = a.as_flat().iter().zip(b.as_flat()).fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));

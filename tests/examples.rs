@@ -45,9 +45,15 @@ fn worked_example_runs_and_its_asserts_hold() {
 fn seed1_experiment_on_the_shipped_data_reaches_094_after_one_epoch() {
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/data/fashion-mnist-seed1");
     let out_dir = std::env::temp_dir().join(format!("constnet-test-seed1-{}", std::process::id()));
-    let out = run("03_seed1_trouser_vs_dress", &["--epochs", "1", "--json", "--data", data, "--out", out_dir.to_str().unwrap()]);
+    let out = run(
+        "03_seed1_trouser_vs_dress",
+        &["--epochs", "1", "--json", "--data", data, "--out", out_dir.to_str().unwrap()],
+    );
     let _ = std::fs::remove_dir_all(&out_dir);
-    assert!(out.contains("seed-1 subset") || out.contains("fashion-mnist-seed1"), "must run on the shipped data:\n{out}");
+    assert!(
+        out.contains("seed-1 subset") || out.contains("fashion-mnist-seed1"),
+        "must run on the shipped data:\n{out}"
+    );
     let acc = json_number(&out, "val_accuracy");
     assert!(acc >= 0.94, "validation accuracy after 1 epoch {acc} < 0.94\n{out}");
 }

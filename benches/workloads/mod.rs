@@ -46,7 +46,8 @@ pub fn load(limit: usize) -> Data {
     match real {
         Ok(ds) if !ds.is_empty() => {
             let n = ds.len().min(limit);
-            let images = ds.images()[..n].iter().map(|t| Image::from_fn(|_, y, x| (t.0[0][y][x] / 255.0 - 0.5) * 4.0)).collect();
+            let images =
+                ds.images()[..n].iter().map(|t| Image::from_fn(|_, y, x| (t.0[0][y][x] / 255.0 - 0.5) * 4.0)).collect();
             Data { images, labels: ds.labels()[..n].to_vec(), source: "fashion-mnist" }
         }
         _ => {
@@ -129,7 +130,15 @@ where
         let mut rng = SmallRng::seed_from_u64(2);
         let mut net = P::boxed_zeroed();
         net.init(Init::He, &mut rng);
-        Train { net, st: TrainState::boxed_zeroed(), opt: Sgd::new(0.01), rng, x: Box::new([Image::zeroed(); B]), y: [0; B], i: 0 }
+        Train {
+            net,
+            st: TrainState::boxed_zeroed(),
+            opt: Sgd::new(0.01),
+            rng,
+            x: Box::new([Image::zeroed(); B]),
+            y: [0; B],
+            i: 0,
+        }
     }
 
     /// One step on the next batch of `data`; returns its loss.
@@ -137,7 +146,8 @@ where
     pub fn step(&mut self, data: &Data) -> f32 {
         batch(data, self.i * B, &mut self.x, &mut self.y);
         self.i += 1;
-        train_step(&mut *self.net, &self.x, &self.y, SoftmaxCrossEntropy, &mut self.opt, &mut self.st, &mut self.rng).loss
+        train_step(&mut *self.net, &self.x, &self.y, SoftmaxCrossEntropy, &mut self.opt, &mut self.st, &mut self.rng)
+            .loss
     }
 }
 

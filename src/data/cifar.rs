@@ -105,7 +105,7 @@ fn records_to_dataset(path: &Path, data: &[u8]) -> Result<Dataset<3, 32, 32>, Da
     if len > MAX_DATA_BYTES {
         return Err(DataError::TooLarge { path: path.to_path_buf(), declared: len, max: MAX_DATA_BYTES });
     }
-    if len % CIFAR10_RECORD as u64 != 0 {
+    if !len.is_multiple_of(CIFAR10_RECORD as u64) {
         return Err(DataError::RecordLength { path: path.to_path_buf(), len, record: CIFAR10_RECORD });
     }
     if let Some((index, r)) = data.chunks_exact(CIFAR10_RECORD).enumerate().find(|(_, r)| r[0] > 9) {

@@ -208,7 +208,7 @@ pub fn write_idx_images(
 ) -> Result<(), DataError> {
     let path = path.as_ref();
     let per_image = rows.checked_mul(cols).unwrap_or(0);
-    if per_image == 0 || pixels.len() % per_image != 0 {
+    if per_image == 0 || !pixels.len().is_multiple_of(per_image) {
         return Err(DataError::InvalidWrite {
             path: path.to_path_buf(),
             problem: format!("{} pixel bytes are not a whole number of {rows}x{cols} images", pixels.len()),

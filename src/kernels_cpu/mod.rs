@@ -830,7 +830,8 @@ pub(crate) unsafe fn pad_planes(src: *const f32, c: usize, h: usize, w: usize, p
                 let s = if inside { src.wrapping_add(ch * h * w + (r - p) * w) } else { src }.wrapping_sub(p); // read only when `inside`
                 let mut c0 = 0;
                 while c0 < rw {
-                    let v = if inside { _mm512_maskz_loadu_ps(range_mask(c0, p, p + w), s.wrapping_add(c0)) } else { zero };
+                    let v =
+                        if inside { _mm512_maskz_loadu_ps(range_mask(c0, p, p + w), s.wrapping_add(c0)) } else { zero };
                     _mm512_mask_storeu_ps(d.add(c0), lanes(rw - c0), v);
                     c0 += V;
                 }

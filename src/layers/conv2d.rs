@@ -798,7 +798,12 @@ mod tests {
             pad_planes(&src, c, h, w, p, &mut a);
             pad_planes_portable(&src, c, h, w, p, &mut b);
             for i in 0..n + 5 {
-                assert!(a[i] == b[i] || (a[i].is_nan() && b[i].is_nan()), "({c}, {h}, {w}, {p})[{i}]: {} vs {}", a[i], b[i]);
+                assert!(
+                    a[i] == b[i] || (a[i].is_nan() && b[i].is_nan()),
+                    "({c}, {h}, {w}, {p})[{i}]: {} vs {}",
+                    a[i],
+                    b[i]
+                );
             }
             assert!(a[n..].iter().all(|v| v.is_nan()), "writes stop after the slack");
         }

@@ -89,7 +89,9 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
             for s0 in (0..full).step_by(16) {
                 // SAFETY: AVX-512F detected by the caller; samples s0..s0+16 of x
                 // (N_IN floats each) into column s0.. of xt (N_IN rows of n).
-                unsafe { crate::kernels_cpu::transpose16(x[s0 * N_IN..].as_ptr(), N_IN, N_IN, xt[s0..].as_mut_ptr(), n) };
+                unsafe {
+                    crate::kernels_cpu::transpose16(x[s0 * N_IN..].as_ptr(), N_IN, N_IN, xt[s0..].as_mut_ptr(), n)
+                };
             }
             for (s, xs) in x.chunks_exact(N_IN).enumerate().skip(full) {
                 for (i, &v) in xs.iter().enumerate() {
