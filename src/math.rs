@@ -156,6 +156,55 @@ pub fn softplus(x: f32) -> f32 {
     if x > 0.0 { x + libm_log1p(libm_exp(-x)) } else { libm_log1p(libm_exp(x)) }
 }
 
+/// While alive, flushes subnormal `f32` results and inputs to zero on the
+/// current thread (x86-64: the FTZ and DAZ bits of MXCSR; elsewhere it
+/// does nothing); dropping it restores the previous mode.
+///
+/// Adam's moments decay geometrically and the squares of tiny gradients are
+/// subnormal; on x86 arithmetic on subnormals takes a slow microcode path.
+/// Measured on this machine, one Adam step over the 3.3 M parameters of
+/// `zoo::tfconv` with gradients of 1e-20: 123 ms, and 28 ms with this guard.
+/// A subnormal moment is 0 for every purpose of the update (`eps` = 1e-8
+/// dominates its square root).
+pub struct FlushSubnormals {
+    #[cfg(target_arch = "x86_64")]
+    saved: u32,
+}
+
+impl FlushSubnormals {
+    /// Sets FTZ and DAZ, remembering the previous MXCSR.
+    #[inline]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let mut saved: u32 = 0;
+            // SAFETY: stmxcsr/ldmxcsr read and write the SSE control register of
+            // this thread (SSE is part of x86-64); only the FTZ (bit 15) and DAZ
+            // (bit 6) flags change, and `drop` restores the saved value.
+            unsafe {
+                core::arch::asm!("stmxcsr [{}]", in(reg) &mut saved, options(nostack, preserves_flags));
+                let ftz = saved | 0x8040;
+                core::arch::asm!("ldmxcsr [{}]", in(reg) &ftz, options(nostack, preserves_flags));
+            }
+            FlushSubnormals { saved }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        FlushSubnormals {}
+    }
+}
+
+impl Drop for FlushSubnormals {
+    #[inline]
+    fn drop(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: restores the MXCSR value read in `new`.
+        unsafe {
+            core::arch::asm!("ldmxcsr [{}]", in(reg) &self.saved, options(nostack, preserves_flags));
+        }
+    }
+}
+
 /// `e^x`, from `libm` so `std` and `no_std` builds give identical bits.
 #[inline]
 pub fn libm_exp(x: f32) -> f32 {
@@ -197,6 +246,21 @@ mod tests {
         let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
         assert!((dot(&a, &b) - plain).abs() < 1e-3, "{} vs {}", dot(&a, &b), plain);
         assert!((sum(&a) - a.iter().sum::<f32>()).abs() < 1e-4);
+    }
+
+    #[test]
+    fn flush_subnormals_is_scoped_to_the_guard() {
+        let (a, b) = (core::hint::black_box(1e-20f32), core::hint::black_box(1e-19f32));
+        assert!(a * b > 0.0 && a * b < f32::MIN_POSITIVE, "1e-39 is subnormal");
+        {
+            let _ftz = FlushSubnormals::new();
+            let flushed = core::hint::black_box(a) * core::hint::black_box(b);
+            #[cfg(target_arch = "x86_64")]
+            assert_eq!(flushed, 0.0);
+            #[cfg(not(target_arch = "x86_64"))]
+            assert!(flushed >= 0.0);
+        }
+        assert!(core::hint::black_box(a) * core::hint::black_box(b) > 0.0, "the mode is restored");
     }
 
     #[test]

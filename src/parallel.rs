@@ -171,6 +171,8 @@ impl<P: Network> Shared<P> {
 
     /// A worker's loop: wait for a new epoch, work, repeat until shutdown.
     fn worker(&self, t: usize) {
+        // Subnormals flushed to zero for the worker's life, as in `train_step`.
+        let _ftz = crate::math::FlushSubnormals::new();
         let mut seen = 0usize;
         loop {
             let mut n = 0usize;
@@ -404,6 +406,7 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
         sgd: Option<(f32, Frozen)>,
     ) -> StepResult {
         const { assert!(B == PER_THREAD * THREADS, "ParallelTrainer: the batch must have PER_THREAD * THREADS samples") };
+        let _ftz = crate::math::FlushSubnormals::new();
         let s = &*self.shared;
         debug_assert_eq!(s.per_thread * s.threads, B);
         // SAFETY: no worker reads the job before the epoch bump below, and the

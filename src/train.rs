@@ -112,7 +112,8 @@ pub struct StepResult {
 
 /// One training step on a batch of `B` samples, without allocation:
 /// zero the gradients, forward in training mode, loss, backward (from the
-/// logits for fused losses), optimizer update.
+/// logits for fused losses), optimizer update. Subnormal numbers are
+/// flushed to zero during the step ([`FlushSubnormals`](crate::math::FlushSubnormals)).
 ///
 /// ```
 /// use constnet::{network, optim::Sgd, train::{train_step, BceWithLogits, TrainState},
@@ -140,6 +141,9 @@ pub fn train_step<P: Network, L: Loss<P>, O: Optimizer<P>, const B: usize>(
     st: &mut TrainState<P, B>,
     rng: &mut dyn Rng,
 ) -> StepResult {
+    // Subnormal values (below 1.2e-38) are flushed to zero during the step:
+    // they carry nothing for learning and cost a slow path on x86.
+    let _ftz = crate::math::FlushSubnormals::new();
     st.grads.zero();
     net.forward(x, &mut st.ws, &mut Mode::Train(rng));
     let loss = L::loss(&st.ws, target, &mut st.delta);

@@ -70,6 +70,7 @@ impl<P: Network, S: BorrowMut<P>> Optimizer<P> for Adam<S> {
         let (c1, c2) = (1.0 - self.beta1_t, 1.0 - self.beta2_t);
         let (m, v) = (self.m.borrow_mut(), self.v.borrow_mut());
         let (p, g, m, v) = (params.as_flat_mut(), grads.as_flat(), m.as_flat_mut(), v.as_flat_mut());
+        let _ftz = crate::math::FlushSubnormals::new();
         self.frozen.for_each_trainable::<P>(|r| {
             for i in r {
                 m[i] = b1 * m[i] + (1.0 - b1) * g[i];
