@@ -216,9 +216,7 @@ pub fn fit_with<P: Network, L: Loss<P> + Copy, const B: usize>(
     let mut history = History::default();
     for epoch in 1..=cfg.epochs {
         if cfg.sampling == Sampling::Shuffled {
-            for i in (1..n).rev() {
-                order.swap(i, rng.random_range(0..=i));
-            }
+            crate::data::shuffle_indices(&mut order, &mut rng);
         }
         let bar = progress_bar(cfg.progress, steps, epoch, cfg.epochs);
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
