@@ -5,8 +5,9 @@
 //! cargo run --release --example train_fashion10_weights -- [--epochs 3] [--data DIR] [--out FILE] [--samples DIR] [--json]
 //! ```
 //!
-//! - data: `DIR` with the four IDX `.gz` files (default
-//!   `/usr/share/datasets/fashion-mnist`, Debian's `dataset-fashion-mnist`);
+//! - data: the full Fashion-MNIST, found by `constnet::data::locate_fashion_mnist_full`
+//!   (`--data DIR`, `CONSTNET_FASHION_MNIST`, then Debian's
+//!   `/usr/share/datasets/fashion-mnist`);
 //! - preprocessing: `x = (pixel / 255 - mean) / std` with one mean and std
 //!   over all training pixels, saved in the file's `__metadata__`
 //!   (`input_scale`, `input_mean`, `input_std`) so the classifier applies
@@ -17,9 +18,8 @@
 //!   default, with the measured test accuracy in its metadata;
 //! - `--samples DIR` also writes the first test image of a few classes as
 //!   PGM and PNG files (the samples shipped with example 08).
-//!
-//! The IDX files are read by a small private reader here.
 
+use constnet::data::{Dataset, FashionMnist, locate_fashion_mnist_full};
 use constnet::optim::Adam;
 use constnet::train::{SoftmaxCrossEntropy, TrainState, evaluate, train_step};
 use constnet::zoo::fashion10;
@@ -27,7 +27,6 @@ use constnet::{Flat, Init, Network, Tensor, io};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -38,62 +37,18 @@ const CLASSES: [&str; 10] =
     ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 const B: usize = 32;
 
-/// Reads a gzipped IDX file: its dimensions and bytes, checking the magic
-/// number (`0x0000_08_NDIM`, unsigned bytes) and that the data length is
-/// the product of the dimensions.
-fn read_idx(path: &Path, ndim: u8) -> Result<(Vec<usize>, Vec<u8>), String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut raw = Vec::new();
-    flate2::read::GzDecoder::new(file)
-        .take(100 << 20)
-        .read_to_end(&mut raw)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let magic = raw.get(..4).ok_or_else(|| format!("{}: shorter than an IDX header", path.display()))?;
-    if magic != [0, 0, 8, ndim] {
-        return Err(format!("{}: IDX magic {magic:?}, expected [0, 0, 8, {ndim}]", path.display()));
-    }
-    let head = 4 + 4 * ndim as usize;
-    let dims: Vec<usize> = raw
-        .get(4..head)
-        .ok_or_else(|| format!("{}: truncated IDX header", path.display()))?
-        .chunks(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
-    let n: usize = dims.iter().product();
-    if raw.len() - head != n {
-        return Err(format!(
-            "{}: IDX data is {} bytes, dimensions {dims:?} need {n}",
-            path.display(),
-            raw.len() - head
-        ));
-    }
-    Ok((dims, raw.split_off(head)))
-}
-
-/// Images as 28x28 tensors of raw pixels 0..=255 and their labels.
-fn load(dir: &Path, prefix: &str) -> Result<(Vec<Tensor<1, 28, 28>>, Vec<usize>), String> {
-    let (dims, px) = read_idx(&dir.join(format!("{prefix}-images-idx3-ubyte.gz")), 3)?;
-    let (ldims, labels) = read_idx(&dir.join(format!("{prefix}-labels-idx1-ubyte.gz")), 1)?;
-    if dims[1..] != [28, 28] || ldims[0] != dims[0] {
-        return Err(format!("{prefix}: images {dims:?} and labels {ldims:?} do not match 28x28 images"));
-    }
-    if let Some(bad) = labels.iter().find(|&&l| l > 9) {
-        return Err(format!("{prefix}: label {bad} is not a class 0..=9"));
-    }
-    let images = px.chunks(784).map(|c| Tensor::from_fn(|_, y, x| c[y * 28 + x] as f32)).collect();
-    Ok((images, labels.iter().map(|&l| l as usize).collect()))
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = common::Args::parse();
     let epochs: usize = args.value("--epochs").unwrap_or(3);
-    let data = args.data.clone().unwrap_or_else(|| PathBuf::from("/usr/share/datasets/fashion-mnist"));
     let out: PathBuf =
         args.value("--out").unwrap_or_else(|| "examples/08_embed_classifier/fashion10.safetensors".into());
     let samples: Option<PathBuf> = args.value("--samples");
 
-    let (mut train_x, train_y) = load(&data, "train")?;
-    let (mut test_x, test_y) = load(&data, "t10k")?;
+    let found = locate_fashion_mnist_full(args.data.as_deref())?;
+    let (train, test) = FashionMnist::load(&found)?;
+    let labels = |ds: &Dataset<1, 28, 28>| ds.labels().iter().map(|&l| l as usize).collect::<Vec<_>>();
+    let (mut train_x, train_y) = (train.images().to_vec(), labels(&train));
+    let (mut test_x, test_y) = (test.images().to_vec(), labels(&test));
     if let Some(dir) = &samples {
         write_samples(dir, &test_x, &test_y)?;
     }
