@@ -1,5 +1,5 @@
 //! Criterion benchmarks: fashion10 mini-batch training (B = 32) on one
-//! thread and on two, and single-image inference. `cargo bench --bench fashion10`
+//! thread and on two, and single-image inference. `cargo bench -p constnet-bench --bench fashion10`
 //!
 //! Throughput is in samples, so criterion's "elem/s" is samples per second.
 

@@ -1,5 +1,5 @@
 //! Criterion benchmark: seed-1 training, per-sample SGD (B = 1), through
-//! `train::train_step`. `cargo bench --bench seed1`
+//! `train::train_step`. `cargo bench -p constnet-bench --bench seed1`
 //!
 //! `examples/bench_report.rs` prints the same workloads as a table.
 

@@ -1,6 +1,6 @@
 //! Criterion benchmarks: tfconv (3.3 M parameters) mini-batch training
 //! (B = 32) on one thread and on two, and single-image inference.
-//! `cargo bench --bench tfconv`
+//! `cargo bench -p constnet-bench --bench tfconv`
 //!
 //! Throughput is in samples, so criterion's "elem/s" is samples per second.
 
