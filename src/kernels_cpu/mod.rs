@@ -517,11 +517,15 @@ pub(crate) unsafe fn dense_forward(
 }
 
 /// `c[r][i] (+)= Σ_{k<kdim} a[r·a_r + k·a_k] · b[k·b_k + i]` for `rows`
-/// rows and `cols` columns (`c` rows `c_r` apart), in tiles of 6 rows x 64
-/// columns: a dense layer's weight gradient (`r` = output, `k` = sample) and
-/// input gradient (`r` = sample, `k` = output). `rows_outer` picks the loop
-/// order: row blocks outside (stream `c` once) or column strips outside
-/// (reuse a strip of `b` across the row blocks).
+/// rows and `cols` columns (`c` rows `c_r` apart): a dense layer's weight
+/// gradient (`r` = output, `k` = sample) and input gradient (`r` = sample,
+/// `k` = output). `rows_outer` picks the loop order: row blocks outside
+/// (stream `c` once, in tiles of 8 rows x 48 columns) or column strips
+/// outside (reuse a strip of `b` across the row blocks, in tiles of 4 rows x
+/// 96 columns). For the weight gradient the taller tile reads each `b` row
+/// (an input sample, from the L2 cache) once per 8 outputs instead of 4:
+/// tfconv's 3136 x 1024 gradient at B = 32 took 11–14 % less time than with
+/// 4 x 96 tiles, measured side by side; the input gradient was no faster.
 ///
 /// # Safety
 /// AVX-512F; every `a[r, k]`, `b[k][0..cols]` readable, `c[r][0..cols]` writable.
@@ -554,12 +558,16 @@ pub(crate) unsafe fn bcast_gemm(
                 (4, 6) => bcast_tile::<4, 6>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
                 (4, _) => bcast_tile::<4, 1>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
                 (_, 6) => bcast_tile::<1, 6>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
+                (8, 3) => bcast_tile::<8, 3>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
+                (8, _) => bcast_tile::<8, 1>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
+                (_, 3) => bcast_tile::<1, 3>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
                 _ => bcast_tile::<1, 1>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
             }
         }
     };
-    let row_step = |r0: usize| if rows - r0 >= 4 { 4 } else { 1 };
-    let col_step = |v0: usize| if nvec - v0 >= 6 { 6 } else { 1 };
+    let (rt, ct) = if rows_outer { (8, 3) } else { (4, 6) };
+    let row_step = |r0: usize| if rows - r0 >= rt { rt } else { 1 };
+    let col_step = |v0: usize| if nvec - v0 >= ct { ct } else { 1 };
     if rows_outer {
         // Each block of rows of `c` is finished before the next: `c` streams
         // through once, row by row (the weight gradient: 12.8 MB for tfconv).

@@ -130,7 +130,7 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
 
     /// AVX-512 backward pass over a batch: the weight gradient
     /// `dW += dyᵀ x` and the input gradient `dx = dy W` as broadcast-FMA
-    /// matrix products in tiles of 6 rows x 64 columns.
+    /// matrix products ([`bcast_gemm`](crate::kernels_cpu::bcast_gemm)).
     #[cfg(target_arch = "x86_64")]
     fn backward_fast(&self, x: &[f32], dy: &[f32], dx: Option<&mut [f32]>, grads: &mut Self) {
         let n = x.len() / N_IN;
