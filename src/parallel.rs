@@ -39,6 +39,8 @@ pub const WORKER_STACK: usize = 8 << 20;
 const SPINS: usize = 2_000;
 /// Yields before an idle worker goes to sleep on the condition variable.
 const YIELDS: usize = 20_000;
+/// Floats per block of the gradient reduction (4 KiB per array).
+const REDUCE_BLOCK: usize = 1024;
 
 /// The step being run, published by the caller before it bumps the epoch.
 struct Job<P: Network> {
@@ -57,6 +59,9 @@ struct Shared<P: Network> {
     per_thread: usize,
     /// One erased `TrainState<P, PER_THREAD>` per thread (see [`ParallelTrainer`]).
     states: Vec<UnsafeCell<*mut ()>>,
+    /// Whether a state's parameter gradients are all zero already (the
+    /// reduction zeroes what it has consumed), so its shard skips zeroing.
+    clean: Vec<AtomicBool>,
     rngs: Vec<UnsafeCell<SmallRng>>,
     results: Vec<UnsafeCell<(f32, usize)>>,
     job: UnsafeCell<Option<Job<P>>>,
@@ -112,7 +117,12 @@ impl<P: Network> Shared<P> {
         wait_until(|| self.arrived.load(Ordering::Acquire) >= target);
     }
 
-    /// Sums slice `t` of every thread's gradients into thread 0's.
+    /// Sums slice `t` of every thread's gradients into thread 0's and zeroes
+    /// the other threads' copies; with fused SGD, also updates that slice of
+    /// the parameters and zeroes thread 0's sum. One pass over the slice, in
+    /// blocks of [`REDUCE_BLOCK`] floats that stay in the L1 cache while
+    /// they are summed, applied and cleared, so each gradient is read from
+    /// memory once and no separate zeroing pass is needed before the next step.
     ///
     /// # Safety
     /// All shards of the step are done; no other thread touches this slice.
@@ -120,29 +130,33 @@ impl<P: Network> Shared<P> {
         let n = self.grads_len;
         let chunk = n.div_ceil(self.threads).div_ceil(16) * 16;
         let (lo, hi) = ((t * chunk).min(n), ((t + 1) * chunk).min(n));
-        if lo == hi {
-            return;
-        }
-        // SAFETY: states live as long as `self`; slices [lo, hi) of different
-        // threads' reductions are disjoint.
-        unsafe {
-            let g0 = core::slice::from_raw_parts_mut((self.grads_of)(*self.states[0].get()).add(lo), hi - lo);
-            for s in 1..self.threads {
-                let gs = core::slice::from_raw_parts((self.grads_of)(*self.states[s].get()).add(lo), hi - lo);
-                crate::math::add_assign(g0, gs);
+        // SAFETY: the job stays published until every thread has arrived twice.
+        let sgd = unsafe { (*self.job.get()).as_ref().and_then(|job| job.sgd.map(|s| (job.net as *mut f32, s))) };
+        let mut b0 = lo;
+        while b0 < hi {
+            let b1 = (b0 + REDUCE_BLOCK).min(hi);
+            // SAFETY: states live as long as `self`; slices [lo, hi) of different
+            // threads' reductions are disjoint, and so are the states.
+            unsafe {
+                let g0 = core::slice::from_raw_parts_mut((self.grads_of)(*self.states[0].get()).add(b0), b1 - b0);
+                for s in 1..self.threads {
+                    let gs = core::slice::from_raw_parts_mut((self.grads_of)(*self.states[s].get()).add(b0), b1 - b0);
+                    crate::math::add_assign(g0, gs);
+                    gs.fill(0.0);
+                }
+                // Plain SGD on this block of the trainable ranges: θ -= lr · g.
+                if let Some((net, (lr, frozen))) = sgd {
+                    let p = core::slice::from_raw_parts_mut(net.add(b0), b1 - b0);
+                    frozen.for_each_trainable::<P>(|r| {
+                        let (a, b) = (r.start.max(b0), r.end.min(b1));
+                        if a < b {
+                            crate::math::axpy(&mut p[a - b0..b - b0], -lr, &g0[a - b0..b - b0]);
+                        }
+                    });
+                    g0.fill(0.0);
+                }
             }
-            // Plain SGD on this slice of the trainable ranges: θ -= lr · g.
-            if let Some(job) = (*self.job.get()).as_ref()
-                && let Some((lr, frozen)) = job.sgd
-            {
-                let p = core::slice::from_raw_parts_mut((job.net as *mut f32).add(lo), hi - lo);
-                frozen.for_each_trainable::<P>(|r| {
-                    let (a, b) = (r.start.max(lo), r.end.min(hi));
-                    if a < b {
-                        crate::math::axpy(&mut p[a - lo..b - lo], -lr, &g0[a - lo..b - lo]);
-                    }
-                });
-            }
+            b0 = b1;
         }
     }
 
@@ -232,7 +246,11 @@ unsafe fn run_shard<P: Network, L: Loss<P>, const PER_THREAD: usize>(shared: &Sh
         let targets = &*((job.targets as *const L::Target).add(t * PER_THREAD) as *const [L::Target; PER_THREAD]);
         let st = &mut *(*shared.states[t].get() as *mut TrainState<P, PER_THREAD>);
         let rng = &mut *shared.rngs[t].get();
-        st.grads.zero();
+        // Zeroed by the last step's reduction unless it kept the sum (thread 0
+        // after `train_step`, for the optimizer) or never ran.
+        if !shared.clean[t].swap(false, Ordering::Relaxed) {
+            st.grads.zero();
+        }
         net.forward(x, &mut st.ws, &mut Mode::Train(rng));
         let loss = L::loss(&st.ws, targets, &mut st.delta);
         let correct = L::correct(&st.ws, targets);
@@ -306,6 +324,7 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
             states: (0..THREADS)
                 .map(|_| UnsafeCell::new(Box::into_raw(TrainState::<P, PER_THREAD>::boxed_zeroed()) as *mut ()))
                 .collect(),
+            clean: (0..THREADS).map(|_| AtomicBool::new(true)).collect(),
             rngs: (0..THREADS).map(|t| UnsafeCell::new(SmallRng::seed_from_u64(seed ^ ((t as u64) << 32)))).collect(),
             results: (0..THREADS).map(|_| UnsafeCell::new((0.0, 0))).collect(),
             job: UnsafeCell::new(None),
@@ -363,8 +382,9 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
     /// momentum) fused into the parallel reduction: each thread sums its
     /// slice of the gradients and updates that slice of the parameters
     /// (skipping `sgd`'s frozen layers), so the update runs on every thread
-    /// and the summed gradient is read once. The result equals
-    /// `train_step(.., &mut sgd)`.
+    /// and the summed gradient is read once (then zeroed, ready for the next
+    /// step: [`state`](Self::state)`().grads` is zero afterwards). The
+    /// parameters equal those of `train_step(.., &mut sgd)`.
     ///
     /// # Panics
     /// As [`train_step`](Self::train_step).
@@ -430,6 +450,12 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
         if s.panicked.load(Ordering::Acquire) {
             panic!("ParallelTrainer: a thread panicked during the training step (see its message above)");
         }
+        // The reduction zeroed every other thread's gradients, and thread 0's
+        // too when SGD was fused (otherwise they hold the sum for the optimizer).
+        // Published to the shards of the next step by its epoch bump.
+        for (t, c) in s.clean.iter().enumerate() {
+            c.store(t > 0 || sgd.is_some(), Ordering::Relaxed);
+        }
         let (mut loss, mut correct) = (0.0, 0);
         for r in &s.results {
             // SAFETY: all threads are done with the step.
@@ -442,7 +468,9 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
 
     /// Thread 0's training state after a step: its workspace holds the
     /// activations of the first `PER_THREAD` samples, its `grads` the
-    /// summed gradients of the whole batch.
+    /// summed gradients of the whole batch after [`train_step`](Self::train_step)
+    /// (and zeros after [`train_step_sgd`](Self::train_step_sgd), whose
+    /// update consumes them).
     pub fn state(&self) -> &TrainState<P, PER_THREAD> {
         // SAFETY: between steps no thread writes the states.
         unsafe { &*(*self.shared.states[0].get() as *const TrainState<P, PER_THREAD>) }
@@ -524,6 +552,44 @@ mod tests {
         assert_eq!(a.as_flat(), b.as_flat(), "same sums in the same order: identical parameters");
         assert_eq!(b.conv1, conv1, "a frozen layer is not updated");
         assert_ne!(b.dense, fashion10::Params::boxed_zeroed().dense);
+        assert!(tb.state().grads.as_flat().iter().all(|&g| g == 0.0), "the fused update consumes the gradients");
+        assert!(ta.state().grads.as_flat().iter().any(|&g| g != 0.0), "train_step keeps the summed gradients");
+    }
+
+    /// The reduction zeroes the gradients it consumed so the next shard can
+    /// skip zeroing: alternating the fused and the generic step on one
+    /// trainer (and a panicked step in between) gives the same parameters
+    /// as a trainer that runs only generic steps.
+    #[test]
+    fn skipped_zeroing_leaves_no_stale_gradients() {
+        let mut rng = SmallRng::seed_from_u64(5);
+        let mut a = fashion10::Params::boxed_zeroed();
+        a.init(Init::He, &mut rng);
+        let mut b = a.clone();
+        let mut ta = ParallelTrainer::<fashion10::Params, 4, 2>::new(0);
+        let mut tb = ParallelTrainer::<fashion10::Params, 4, 2>::new(0);
+        let mut sgd = Sgd::new(0.05);
+        for step in 0..6 {
+            let (x, y) = batch(step);
+            if step == 3 {
+                // A failed step on both: partial gradients are left behind.
+                let mut bad = y;
+                bad[1] = 99;
+                for t in [&mut ta, &mut tb] {
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        t.train_step(&mut *a.clone(), &x, &bad, SoftmaxCrossEntropy, &mut Sgd::new(0.05));
+                    }));
+                    assert!(r.is_err());
+                }
+            }
+            ta.train_step(&mut *a, &x, &y, SoftmaxCrossEntropy, &mut sgd);
+            if step % 2 == 0 {
+                tb.train_step_sgd(&mut *b, &x, &y, SoftmaxCrossEntropy, &sgd);
+            } else {
+                tb.train_step(&mut *b, &x, &y, SoftmaxCrossEntropy, &mut sgd);
+            }
+            assert_eq!(a.as_flat(), b.as_flat(), "step {step}");
+        }
     }
 
     /// A shard that panics (a class out of range) makes `train_step` panic
