@@ -1052,3 +1052,51 @@ pub(crate) unsafe fn transpose16(src: *const f32, src_k: usize, n: usize, dst: *
         }
     }
 }
+
+/// The constants of one Adam step (see [`adam_update`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AdamStep {
+    pub lr: f32,
+    pub b1: f32,
+    pub b2: f32,
+    pub eps: f32,
+    /// `1 - b1^t`.
+    pub c1: f32,
+    /// `1 - b2^t`.
+    pub c2: f32,
+}
+
+/// One Adam update of `n` parameters, the same operations in the same order
+/// as the portable loop of `optim::Adam` (so the same bits):
+/// `m = b1·m + (1-b1)·g`, `v = b2·v + ((1-b2)·g)·g`,
+/// `p -= lr·(m/c1) / (sqrt(v/c2) + eps)`.
+///
+/// # Safety
+/// AVX-512F; `p`, `m`, `v` readable and writable, `g` readable, for `n` floats.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(crate) unsafe fn adam_update(p: *mut f32, g: *const f32, m: *mut f32, v: *mut f32, n: usize, k: AdamStep) {
+    let set = _mm512_set1_ps;
+    let (b1, b2, nb1, nb2) = (set(k.b1), set(k.b2), set(1.0 - k.b1), set(1.0 - k.b2));
+    let (lr, eps, c1, c2) = (set(k.lr), set(k.eps), set(k.c1), set(k.c2));
+    let mut i = 0;
+    while i < n {
+        let l = lanes(n - i);
+        // SAFETY: the caller's contract; every access is masked to the n floats.
+        unsafe {
+            let gv = _mm512_maskz_loadu_ps(l, g.add(i));
+            let mv = _mm512_add_ps(_mm512_mul_ps(b1, _mm512_maskz_loadu_ps(l, m.add(i))), _mm512_mul_ps(nb1, gv));
+            let vv = _mm512_add_ps(
+                _mm512_mul_ps(b2, _mm512_maskz_loadu_ps(l, v.add(i))),
+                _mm512_mul_ps(_mm512_mul_ps(nb2, gv), gv),
+            );
+            let step = _mm512_div_ps(
+                _mm512_mul_ps(lr, _mm512_div_ps(mv, c1)),
+                _mm512_add_ps(_mm512_sqrt_ps(_mm512_div_ps(vv, c2)), eps),
+            );
+            _mm512_mask_storeu_ps(m.add(i), l, mv);
+            _mm512_mask_storeu_ps(v.add(i), l, vv);
+            _mm512_mask_storeu_ps(p.add(i), l, _mm512_sub_ps(_mm512_maskz_loadu_ps(l, p.add(i)), step));
+        }
+        i += V;
+    }
+}
