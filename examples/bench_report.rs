@@ -15,9 +15,11 @@
 //! `parallel::ParallelTrainer::train_step`, on real Fashion-MNIST images when
 //! `/usr/share/datasets/fashion-mnist` is installed.
 
+mod common;
 #[path = "../benches/workloads/mod.rs"]
 mod workloads;
 
+use common::Json;
 use std::hint::black_box;
 use std::time::Instant;
 use workloads::*;
@@ -161,22 +163,26 @@ fn main() {
         data.source,
         constnet::math::simd_path()
     );
-    println!("{:<40} {:>12} {:>14} {:>10}", "workload", "us/sample", "PyTorch 1 thr", "target");
+    println!("{:<40} {:>12} {:>14} {:>10}", "workload", "us/sample", "PyTorch ref", "target");
     for r in &rows {
         let opt = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
         println!("{:<40} {:>12.2} {:>14} {:>10}", r.what, r.us, opt(r.pytorch), opt(r.target));
     }
     println!("2-thread speedup: fashion10 {speedup_f:.2}x, tfconv {speedup_t:.2}x (target >= 1.8x)");
+    println!(
+        "PyTorch ref: the performance issue's figures (PyTorch 2.15, one thread, AMD Zen 5), not this machine's;\n\
+         for PyTorch on this machine run ../shared/bench/torch_reference.py 1 tfconv beside this report."
+    );
     if json {
-        let mut out = format!(
-            "{{\"data\":\"{}\",\"simd\":\"{}\",\"runs\":{runs},\"budget_s\":{budget}",
-            data.source,
-            constnet::math::simd_path()
-        );
+        let mut out = Json::default()
+            .str("data", data.source)
+            .str("simd", constnet::math::simd_path())
+            .num("runs", runs as f64)
+            .num("budget_s", budget);
         for r in &rows {
-            out += &format!(",\"{}_us\":{:.3}", r.key, r.us);
+            out = out.num(&format!("{}_us", r.key), (r.us * 1e3).round() / 1e3);
         }
-        out += &format!(",\"fashion10_speedup_2t\":{speedup_f:.3},\"tfconv_speedup_2t\":{speedup_t:.3}}}");
-        println!("{out}");
+        out = out.num("fashion10_speedup_2t", (speedup_f * 1e3).round() / 1e3);
+        println!("{}", out.num("tfconv_speedup_2t", (speedup_t * 1e3).round() / 1e3).render());
     }
 }
