@@ -20,7 +20,7 @@ pub struct LayerInfo {
 /// What [`Network::visit_mut`] calls: `f(layer, name, PyTorch shape, values)`.
 pub type NetworkVisitorMut<'a> = dyn FnMut(&'static str, &'static str, &[usize], &mut [f32]) + 'a;
 
-/// A network written by [`network!`]: the parameter struct implements it.
+/// A network written by [`network!`](crate::network!): the parameter struct implements it.
 ///
 /// The gradients of a network have exactly the shape of its parameters, so
 /// the gradient struct *is* the parameter struct (`Grads = Params`), and so

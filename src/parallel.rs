@@ -6,8 +6,10 @@
 //! [`ParallelTrainer::new`]) runs forward, loss and backward on samples
 //! `t*PER_THREAD .. (t+1)*PER_THREAD` into its own [`TrainState`]; then every
 //! thread sums one slice of the parameter range of all the per-thread
-//! gradients into thread 0's (a parallel reduction), and the caller applies
-//! the optimizer. The result is the gradient of the mean loss over the whole
+//! gradients into thread 0's (a parallel reduction). An optimizer whose
+//! update is element-wise ([`Sgd`], [`Adam`](crate::optim::Adam); see
+//! [`Optimizer::split_step`]) is applied in the same pass, each thread
+//! updating its slice; any other optimizer runs on the caller afterwards. The result is the gradient of the mean loss over the whole
 //! batch, exactly what [`train_step`](crate::train::train_step) computes for
 //! `B` samples (up to the order of float additions).
 //!
@@ -19,7 +21,7 @@
 //! created once; a step synchronises through atomics (spinning briefly,
 //! then yielding), and an idle worker sleeps on a condition variable.
 
-use crate::optim::{Frozen, Optimizer, Sgd};
+use crate::optim::{Optimizer, Sgd, SplitStep};
 use crate::train::{Loss, StepResult, TrainState};
 use crate::{Flat, Mode, Network};
 use core::cell::UnsafeCell;
@@ -45,8 +47,11 @@ const REDUCE_BLOCK: usize = 1024;
 /// The step being run, published by the caller before it bumps the epoch.
 struct Job<P: Network> {
     net: *mut P,
-    /// Plain SGD fused into the reduction: learning rate and frozen layers.
-    sgd: Option<(f32, Frozen)>,
+    /// The optimizer step fused into the reduction, if it splits (its
+    /// lifetime erased: the job is cleared before the step returns).
+    update: Option<SplitStep<'static>>,
+    /// Whether the reduction zeroes thread 0's summed gradients once applied.
+    consume: bool,
     x: *const P::Input,
     targets: *const (),
     run: unsafe fn(&Shared<P>, usize),
@@ -118,8 +123,8 @@ impl<P: Network> Shared<P> {
     }
 
     /// Sums slice `t` of every thread's gradients into thread 0's and zeroes
-    /// the other threads' copies; with fused SGD, also updates that slice of
-    /// the parameters and zeroes thread 0's sum. One pass over the slice, in
+    /// the other threads' copies; with a split optimizer step, also updates
+    /// that slice of the parameters (and, with `consume`, zeroes the sum). One pass over the slice, in
     /// blocks of [`REDUCE_BLOCK`] floats that stay in the L1 cache while
     /// they are summed, applied and cleared, so each gradient is read from
     /// memory once and no separate zeroing pass is needed before the next step.
@@ -131,7 +136,11 @@ impl<P: Network> Shared<P> {
         let chunk = n.div_ceil(self.threads).div_ceil(16) * 16;
         let (lo, hi) = ((t * chunk).min(n), ((t + 1) * chunk).min(n));
         // SAFETY: the job stays published until every thread has arrived twice.
-        let sgd = unsafe { (*self.job.get()).as_ref().and_then(|job| job.sgd.map(|s| (job.net as *mut f32, s))) };
+        let job = unsafe { (*self.job.get()).as_ref() };
+        let (update, consume) =
+            job.map_or((None, false), |j| (j.update.as_ref().map(|u| (j.net as *mut f32, u)), j.consume));
+        // SAFETY: states live as long as `self`.
+        let g0_all = unsafe { (self.grads_of)(*self.states[0].get()) };
         let mut b0 = lo;
         while b0 < hi {
             let b1 = (b0 + REDUCE_BLOCK).min(hi);
@@ -144,16 +153,12 @@ impl<P: Network> Shared<P> {
                     crate::math::add_assign(g0, gs);
                     gs.fill(0.0);
                 }
-                // Plain SGD on this block of the trainable ranges: θ -= lr · g.
-                if let Some((net, (lr, frozen))) = sgd {
-                    let p = core::slice::from_raw_parts_mut(net.add(b0), b1 - b0);
-                    frozen.for_each_trainable::<P>(|r| {
-                        let (a, b) = (r.start.max(b0), r.end.min(b1));
-                        if a < b {
-                            crate::math::axpy(&mut p[a - b0..b - b0], -lr, &g0[a - b0..b - b0]);
-                        }
-                    });
-                    g0.fill(0.0);
+                // The optimizer's update of this block of the trainable ranges.
+                if let Some((net, u)) = update {
+                    u.apply::<P>(net, g0_all, b0..b1);
+                    if consume {
+                        g0.fill(0.0);
+                    }
                 }
             }
             b0 = b1;
@@ -357,7 +362,8 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
 
     /// One training step on a batch of `B = PER_THREAD * THREADS` samples:
     /// every thread runs forward, loss and backward on its shard, the
-    /// gradients are summed in parallel, and `opt` updates `net`. Returns the
+    /// gradients are summed in parallel, and `opt` updates `net` (on every
+    /// thread, slice by slice, if it [splits](Optimizer::split_step)). Returns the
     /// mean loss over the batch and the number of correct predictions (both
     /// before the update). Allocates nothing.
     ///
@@ -371,7 +377,11 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
         loss: L,
         opt: &mut O,
     ) -> StepResult {
-        let r = self.run::<L, B>(net, x, targets, loss, None);
+        if let Some(split) = opt.split_step() {
+            // Sgd, Adam: the update runs on every thread, fused with the reduction.
+            return self.run::<L, B>(net, x, targets, loss, Some(split), false);
+        }
+        let r = self.run::<L, B>(net, x, targets, loss, None, false);
         // SAFETY: no worker runs between steps; thread 0's state holds the summed gradients.
         let grads = unsafe { &(*(*self.shared.states[0].get() as *const TrainState<P, PER_THREAD>)).grads };
         opt.step(net, grads);
@@ -413,28 +423,34 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
         loss: L,
         sgd: &Sgd,
     ) -> StepResult {
-        self.run::<L, B>(net, x, targets, loss, Some((sgd.lr, sgd.frozen)))
+        self.run::<L, B>(net, x, targets, loss, Some(SplitStep::sgd(sgd.lr, sgd.frozen)), true)
     }
 
-    /// The step without the optimizer (or with SGD fused when `sgd` is set).
+    /// The step, with `update` (if any) fused into the reduction; `consume`
+    /// zeroes the summed gradients once applied.
     fn run<L: Loss<P>, const B: usize>(
         &mut self,
         net: &mut P,
         x: &[P::Input; B],
         targets: &[L::Target; B],
         _loss: L,
-        sgd: Option<(f32, Frozen)>,
+        update: Option<SplitStep<'_>>,
+        consume: bool,
     ) -> StepResult {
         const { assert!(B == PER_THREAD * THREADS, "ParallelTrainer: the batch must have PER_THREAD * THREADS samples") };
         let _ftz = crate::math::FlushSubnormals::new();
         let s = &*self.shared;
         debug_assert_eq!(s.per_thread * s.threads, B);
+        // SAFETY (lifetime only): the job holding it is cleared below, before
+        // this call returns and the borrow of the optimizer ends.
+        let update = update.map(|u| unsafe { core::mem::transmute::<SplitStep<'_>, SplitStep<'static>>(u) });
         // SAFETY: no worker reads the job before the epoch bump below, and the
         // previous step's workers are all done (we waited for them).
         unsafe {
             *s.job.get() = Some(Job {
                 net: net as *mut P,
-                sgd,
+                update,
+                consume,
                 x: x.as_ptr(),
                 targets: targets.as_ptr() as *const (),
                 run: run_shard::<P, L, PER_THREAD>,
@@ -451,10 +467,10 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
             panic!("ParallelTrainer: a thread panicked during the training step (see its message above)");
         }
         // The reduction zeroed every other thread's gradients, and thread 0's
-        // too when SGD was fused (otherwise they hold the sum for the optimizer).
+        // too with `consume` (otherwise they hold the sum: `state()`, `opt.step`).
         // Published to the shards of the next step by its epoch bump.
         for (t, c) in s.clean.iter().enumerate() {
-            c.store(t > 0 || sgd.is_some(), Ordering::Relaxed);
+            c.store(t > 0 || consume, Ordering::Relaxed);
         }
         let (mut loss, mut correct) = (0.0, 0);
         for r in &s.results {
@@ -554,6 +570,57 @@ mod tests {
         assert_ne!(b.dense, fashion10::Params::boxed_zeroed().dense);
         assert!(tb.state().grads.as_flat().iter().all(|&g| g == 0.0), "the fused update consumes the gradients");
         assert!(ta.state().grads.as_flat().iter().any(|&g| g != 0.0), "train_step keeps the summed gradients");
+    }
+
+    /// An optimizer that does not split: the trainer runs its whole step on
+    /// the calling thread.
+    struct Whole<O>(O);
+    impl<P: Network, O: Optimizer<P>> Optimizer<P> for Whole<O> {
+        fn step(&mut self, params: &mut P, grads: &P) {
+            self.0.step(params, grads)
+        }
+    }
+
+    /// Adam and SGD with momentum, split over the threads and fused with the
+    /// reduction, give the bits of their whole step on the calling thread
+    /// (the same sums, the same per-parameter operations), frozen layers
+    /// included; the summed gradients stay readable after `train_step`.
+    #[test]
+    fn split_optimizer_steps_match_whole_steps() {
+        use crate::optim::Adam;
+        let mut rng = SmallRng::seed_from_u64(6);
+        let mut a = fashion10::Params::boxed_zeroed();
+        a.init(Init::He, &mut rng);
+        let (mut b, mut c, mut d) = (a.clone(), a.clone(), a.clone());
+        let mut trainers: [ParallelTrainer<fashion10::Params, 4, 2>; 4] =
+            core::array::from_fn(|_| ParallelTrainer::new(0));
+        let zeroed = || fashion10::Params::boxed_zeroed();
+        let mut adam_split = Adam::new(0.01, zeroed(), zeroed());
+        adam_split.freeze::<fashion10::Params>("conv2").unwrap();
+        let mut adam_whole = Whole(Adam::new(0.01, zeroed(), zeroed()));
+        adam_whole.0.frozen = adam_split.frozen;
+        let mut mom_split = Sgd::with_momentum(0.05, 0.9, zeroed());
+        let mut mom_whole = Whole(Sgd::with_momentum(0.05, 0.9, zeroed()));
+        let [ta, tb, tc, td] = &mut trainers;
+        for step in 0..4 {
+            let (x, y) = batch(step);
+            let ra = ta.train_step(&mut *a, &x, &y, SoftmaxCrossEntropy, &mut adam_split);
+            let rb = tb.train_step(&mut *b, &x, &y, SoftmaxCrossEntropy, &mut adam_whole);
+            assert_eq!((ra.loss, ra.correct), (rb.loss, rb.correct), "step {step}");
+            tc.train_step(&mut *c, &x, &y, SoftmaxCrossEntropy, &mut mom_split);
+            td.train_step(&mut *d, &x, &y, SoftmaxCrossEntropy, &mut mom_whole);
+            assert_eq!(a.as_flat(), b.as_flat(), "Adam, step {step}");
+            assert_eq!(c.as_flat(), d.as_flat(), "momentum, step {step}");
+            assert_eq!(ta.state().grads.as_flat(), tb.state().grads.as_flat(), "summed gradients, step {step}");
+        }
+        let init = {
+            let mut p = fashion10::Params::boxed_zeroed();
+            p.init(Init::He, &mut SmallRng::seed_from_u64(6));
+            p
+        };
+        assert_eq!(a.conv2, init.conv2, "a frozen layer is not updated");
+        assert_ne!(a.conv1, init.conv1);
+        assert_ne!(c.as_flat(), init.as_flat());
     }
 
     /// The reduction zeroes the gradients it consumed so the next shard can

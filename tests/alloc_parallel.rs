@@ -5,7 +5,7 @@
 //! One test only: the counter is global (the worker threads' allocations
 //! count too), so no other test may run beside it in this binary.
 
-use constnet::optim::Sgd;
+use constnet::optim::{Adam, Sgd};
 use constnet::parallel::ParallelTrainer;
 use constnet::train::{SoftmaxCrossEntropy, TrainState, train_step};
 use constnet::zoo::{fashion10, tfconv};
@@ -82,6 +82,14 @@ fn parallel_and_fast_paths_allocate_nothing_per_step() {
         }
     });
     assert_eq!(n, 0, "fashion10 parallel fused-SGD step allocated {n} times");
+    let mut adam = Adam::new(1e-3, fashion10::Params::boxed_zeroed(), fashion10::Params::boxed_zeroed());
+    trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut adam);
+    let n = allocations(|| {
+        for _ in 0..3 {
+            trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut adam);
+        }
+    });
+    assert_eq!(n, 0, "fashion10 parallel Adam step allocated {n} times");
     drop(trainer);
 
     // tfconv, 2 threads x 2 samples; then one thread, batch 4; then inference.

@@ -1053,19 +1053,6 @@ pub(crate) unsafe fn transpose16(src: *const f32, src_k: usize, n: usize, dst: *
     }
 }
 
-/// The constants of one Adam step (see [`adam_update`]).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct AdamStep {
-    pub lr: f32,
-    pub b1: f32,
-    pub b2: f32,
-    pub eps: f32,
-    /// `1 - b1^t`.
-    pub c1: f32,
-    /// `1 - b2^t`.
-    pub c2: f32,
-}
-
 /// One Adam update of `n` parameters, the same operations in the same order
 /// as the portable loop of `optim::Adam` (so the same bits):
 /// `m = b1·m + (1-b1)·g`, `v = b2·v + ((1-b2)·g)·g`,
@@ -1074,7 +1061,14 @@ pub(crate) struct AdamStep {
 /// # Safety
 /// AVX-512F; `p`, `m`, `v` readable and writable, `g` readable, for `n` floats.
 #[target_feature(enable = "avx512f,avx512vl")]
-pub(crate) unsafe fn adam_update(p: *mut f32, g: *const f32, m: *mut f32, v: *mut f32, n: usize, k: AdamStep) {
+pub(crate) unsafe fn adam_update(
+    p: *mut f32,
+    g: *const f32,
+    m: *mut f32,
+    v: *mut f32,
+    n: usize,
+    k: crate::optim::AdamConsts,
+) {
     let set = _mm512_set1_ps;
     let (b1, b2, nb1, nb2) = (set(k.b1), set(k.b2), set(1.0 - k.b1), set(1.0 - k.b2));
     let (lr, eps, c1, c2) = (set(k.lr), set(k.eps), set(k.c1), set(k.c2));

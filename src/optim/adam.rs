@@ -1,6 +1,6 @@
 //! Adam.
 
-use super::{Frozen, Optimizer, UnknownLayer};
+use super::{AdamConsts, Frozen, Optimizer, SplitStep, UnknownLayer};
 use crate::Network;
 use crate::math::libm_sqrt;
 use core::borrow::BorrowMut;
@@ -64,39 +64,49 @@ impl<S> Adam<S> {
 
 impl<P: Network, S: BorrowMut<P>> Optimizer<P> for Adam<S> {
     fn step(&mut self, params: &mut P, grads: &P) {
+        let _ftz = crate::math::FlushSubnormals::new();
+        if let Some(s) = self.split_step() {
+            s.apply_all(params, grads);
+        }
+    }
+
+    fn split_step<'a>(&'a mut self) -> Option<SplitStep<'a>>
+    where
+        P: 'a,
+    {
         self.beta1_t *= self.beta1;
         self.beta2_t *= self.beta2;
-        let (b1, b2, eps, lr) = (self.beta1, self.beta2, self.eps, self.lr);
-        let (c1, c2) = (1.0 - self.beta1_t, 1.0 - self.beta2_t);
-        let (m, v) = (self.m.borrow_mut(), self.v.borrow_mut());
-        let (p, g, m, v) = (params.as_flat_mut(), grads.as_flat(), m.as_flat_mut(), v.as_flat_mut());
-        let _ftz = crate::math::FlushSubnormals::new();
-        self.frozen.for_each_trainable::<P>(|r| {
-            let (p, g, m, v) = (&mut p[r.clone()], &g[r.clone()], &mut m[r.clone()], &mut v[r]);
-            #[cfg(target_arch = "x86_64")]
-            if crate::math::simd() == crate::math::SimdPath::Avx512 {
-                let k = crate::kernels_cpu::AdamStep { lr, b1, b2, eps, c1, c2 };
-                // SAFETY: AVX-512F detected; the four slices have the range's length.
-                unsafe {
-                    crate::kernels_cpu::adam_update(
-                        p.as_mut_ptr(),
-                        g.as_ptr(),
-                        m.as_mut_ptr(),
-                        v.as_mut_ptr(),
-                        p.len(),
-                        k,
-                    )
-                };
-                return;
-            }
-            adam_portable(p, g, m, v, [lr, b1, b2, eps, c1, c2]);
-        });
+        let k = AdamConsts {
+            lr: self.lr,
+            b1: self.beta1,
+            b2: self.beta2,
+            eps: self.eps,
+            c1: 1.0 - self.beta1_t,
+            c2: 1.0 - self.beta2_t,
+        };
+        let (m, v) = (self.m.borrow_mut().as_flat_mut(), self.v.borrow_mut().as_flat_mut());
+        Some(SplitStep::adam(k, m, v, self.frozen))
     }
 }
 
-/// The portable Adam update of one range: `k` is `[lr, b1, b2, eps, 1 - b1^t, 1 - b2^t]`.
-fn adam_portable(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: [f32; 6]) {
-    let [lr, b1, b2, eps, c1, c2] = k;
+/// The Adam update of one range of parameters `p` with gradients `g` and
+/// moments `m`, `v` (all the same length): the AVX-512 kernel when the CPU
+/// has it, else the portable loop (the same bits either way).
+pub(super) fn adam_update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: AdamConsts) {
+    let n = p.len();
+    assert!(g.len() == n && m.len() == n && v.len() == n, "adam_update: slices of unequal length");
+    #[cfg(target_arch = "x86_64")]
+    if crate::math::simd() == crate::math::SimdPath::Avx512 {
+        // SAFETY: AVX-512F detected; the four slices hold n floats (checked).
+        unsafe { crate::kernels_cpu::adam_update(p.as_mut_ptr(), g.as_ptr(), m.as_mut_ptr(), v.as_mut_ptr(), n, k) };
+        return;
+    }
+    adam_portable(p, g, m, v, k);
+}
+
+/// The portable Adam update of one range.
+fn adam_portable(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: AdamConsts) {
+    let AdamConsts { lr, b1, b2, eps, c1, c2 } = k;
     for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
         *m = b1 * *m + (1.0 - b1) * g;
         *v = b2 * *v + (1.0 - b2) * g * g;
@@ -125,15 +135,20 @@ mod tests {
                 |scale: f32| -> std::vec::Vec<f32> { (0..n).map(|_| rng.random_range(-scale..scale)).collect() };
             let (p, g, m) = (fill(1.0), fill(1e-3), fill(1e-3));
             let v: std::vec::Vec<f32> = fill(1e-6).iter().map(|x| x.abs()).collect();
-            let k = [2e-3, 0.9, 0.999, 1e-8, 1.0 - 0.9f32.powi(3), 1.0 - 0.999f32.powi(3)];
+            let k = AdamConsts {
+                lr: 2e-3,
+                b1: 0.9,
+                b2: 0.999,
+                eps: 1e-8,
+                c1: 1.0 - 0.9f32.powi(3),
+                c2: 1.0 - 0.999f32.powi(3),
+            };
             let (mut p1, mut m1, mut v1) = (p.clone(), m.clone(), v.clone());
             adam_portable(&mut p1, &g, &mut m1, &mut v1, k);
             let (mut p2, mut m2, mut v2) = (p.clone(), m.clone(), v.clone());
-            let [lr, b1, b2, eps, c1, c2] = k;
-            let step = crate::kernels_cpu::AdamStep { lr, b1, b2, eps, c1, c2 };
             // SAFETY: AVX-512F detected; all four vectors hold n floats.
             unsafe {
-                crate::kernels_cpu::adam_update(p2.as_mut_ptr(), g.as_ptr(), m2.as_mut_ptr(), v2.as_mut_ptr(), n, step)
+                crate::kernels_cpu::adam_update(p2.as_mut_ptr(), g.as_ptr(), m2.as_mut_ptr(), v2.as_mut_ptr(), n, k)
             };
             assert_eq!((p1.as_slice(), m1.as_slice(), v1.as_slice()), (p2.as_slice(), m2.as_slice(), v2.as_slice()));
             assert_ne!(p1, p, "the update moved the parameters");

@@ -19,6 +19,125 @@ use crate::Network;
 pub trait Optimizer<P: Network> {
     /// One update step: `params -= f(grads)` for every layer not frozen.
     fn step(&mut self, params: &mut P, grads: &P);
+
+    /// Starts one step whose update is element-wise (each parameter's new
+    /// value depends only on its own gradient and state) and returns it as a
+    /// [`SplitStep`] that [`ParallelTrainer`](crate::parallel::ParallelTrainer)
+    /// applies to disjoint ranges of the parameters on every thread, fused
+    /// with the sum of the threads' gradients. Calling it counts as taking
+    /// the step (Adam advances its step count). `None`, the default, means
+    /// the step cannot be split: the trainer then calls [`step`](Self::step)
+    /// on the calling thread. [`Sgd`] and [`Adam`] split.
+    fn split_step<'a>(&'a mut self) -> Option<SplitStep<'a>>
+    where
+        P: 'a,
+    {
+        None
+    }
+}
+
+/// One optimizer step in element-wise form (see [`Optimizer::split_step`]):
+/// it borrows the optimizer, whose per-parameter state it updates range by
+/// range. Made only by this crate's optimizers.
+pub struct SplitStep<'a> {
+    rule: Rule,
+    frozen: Frozen,
+    _state: core::marker::PhantomData<&'a mut ()>,
+}
+
+/// The update rule of a [`SplitStep`]; the state pointers address whole
+/// flattened parameter-shaped arrays.
+#[derive(Clone, Copy)]
+enum Rule {
+    /// `θ -= lr · g`.
+    Sgd { lr: f32 },
+    /// `v = μ v + g; θ -= lr · v`.
+    Momentum { lr: f32, mu: f32, v: *mut f32 },
+    /// Adam with the step's constants.
+    Adam { k: AdamConsts, m: *mut f32, v: *mut f32 },
+}
+
+/// The constants of one Adam step.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AdamConsts {
+    pub lr: f32,
+    pub b1: f32,
+    pub b2: f32,
+    pub eps: f32,
+    /// `1 - b1^t`.
+    pub c1: f32,
+    /// `1 - b2^t`.
+    pub c2: f32,
+}
+
+// SAFETY: the state pointers come from a `&mut` borrow of the optimizer held
+// for `'a`; `apply`'s contract gives concurrent callers disjoint ranges, so
+// no element is touched by two threads.
+unsafe impl Send for SplitStep<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for SplitStep<'_> {}
+
+impl SplitStep<'_> {
+    /// Plain SGD (no state).
+    pub(crate) fn sgd(lr: f32, frozen: Frozen) -> SplitStep<'static> {
+        SplitStep { rule: Rule::Sgd { lr }, frozen, _state: core::marker::PhantomData }
+    }
+
+    /// SGD with momentum over the velocity array `v` (borrowed for `'a`).
+    pub(crate) fn momentum(lr: f32, mu: f32, v: &mut [f32], frozen: Frozen) -> SplitStep<'_> {
+        SplitStep { rule: Rule::Momentum { lr, mu, v: v.as_mut_ptr() }, frozen, _state: core::marker::PhantomData }
+    }
+
+    /// Adam over the moments `m`, `v` (borrowed for `'a`).
+    pub(crate) fn adam<'a>(k: AdamConsts, m: &'a mut [f32], v: &'a mut [f32], frozen: Frozen) -> SplitStep<'a> {
+        let rule = Rule::Adam { k, m: m.as_mut_ptr(), v: v.as_mut_ptr() };
+        SplitStep { rule, frozen, _state: core::marker::PhantomData }
+    }
+
+    /// The whole step on one thread.
+    pub(crate) fn apply_all<P: Network>(self, params: &mut P, grads: &P) {
+        let (p, g) = (params.as_flat_mut(), grads.as_flat());
+        // SAFETY: whole arrays of P::LEN floats, one caller.
+        unsafe { self.apply::<P>(p.as_mut_ptr(), g.as_ptr(), 0..p.len()) };
+    }
+
+    /// Updates the trainable parameters inside `range` of the flattened
+    /// parameters `p` from the gradients `g`.
+    ///
+    /// # Safety
+    /// `p` and `g` address `P::LEN` floats (`p` writable) and `range` lies
+    /// inside; the state arrays have the same length; calls that may run at
+    /// the same time get disjoint ranges, and nothing else reads or writes
+    /// these ranges of `p` and the state meanwhile.
+    pub(crate) unsafe fn apply<P: Network>(&self, p: *mut f32, g: *const f32, range: core::ops::Range<usize>) {
+        self.frozen.for_each_trainable::<P>(|r| {
+            let (a, b) = (r.start.max(range.start), r.end.min(range.end));
+            if a >= b {
+                return;
+            }
+            // SAFETY: the caller's contract: [a, b) is inside every array and
+            // no other thread touches it.
+            unsafe {
+                let n = b - a;
+                let p = core::slice::from_raw_parts_mut(p.add(a), n);
+                let g = core::slice::from_raw_parts(g.add(a), n);
+                match self.rule {
+                    Rule::Sgd { lr } => crate::math::axpy(p, -lr, g),
+                    Rule::Momentum { lr, mu, v } => {
+                        let v = core::slice::from_raw_parts_mut(v.add(a), n);
+                        sgd::momentum_update(p, g, v, lr, mu)
+                    }
+                    Rule::Adam { k, m, v } => {
+                        let (m, v) = (
+                            core::slice::from_raw_parts_mut(m.add(a), n),
+                            core::slice::from_raw_parts_mut(v.add(a), n),
+                        );
+                        adam::adam_update(p, g, m, v, k)
+                    }
+                }
+            }
+        });
+    }
 }
 
 /// Where an optimizer keeps per-parameter state: `()` for none, `&mut P`,

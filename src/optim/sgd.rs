@@ -1,6 +1,6 @@
 //! Stochastic gradient descent with optional momentum.
 
-use super::{Frozen, Optimizer, State, UnknownLayer};
+use super::{Frozen, Optimizer, SplitStep, State, UnknownLayer};
 use crate::Network;
 
 /// SGD, PyTorch's formulation (`torch.optim.SGD(lr, momentum)`):
@@ -57,19 +57,27 @@ impl<S> Sgd<S> {
 
 impl<P: Network, S: State<P>> Optimizer<P> for Sgd<S> {
     fn step(&mut self, params: &mut P, grads: &P) {
-        let (lr, mu) = (self.lr, self.momentum);
-        let (p, g) = (params.as_flat_mut(), grads.as_flat());
-        match self.velocity.state() {
-            Some(v) if mu != 0.0 => {
-                let v = v.as_flat_mut();
-                self.frozen.for_each_trainable::<P>(|r| {
-                    for ((p, v), g) in p[r.clone()].iter_mut().zip(&mut v[r.clone()]).zip(&g[r]) {
-                        *v = mu * *v + g;
-                        *p -= lr * *v;
-                    }
-                });
-            }
-            _ => self.frozen.for_each_trainable::<P>(|r| crate::math::axpy(&mut p[r.clone()], -lr, &g[r])),
+        if let Some(s) = self.split_step() {
+            s.apply_all(params, grads);
         }
+    }
+
+    fn split_step<'a>(&'a mut self) -> Option<SplitStep<'a>>
+    where
+        P: 'a,
+    {
+        let (lr, mu, frozen) = (self.lr, self.momentum, self.frozen);
+        Some(match self.velocity.state() {
+            Some(v) if mu != 0.0 => SplitStep::momentum(lr, mu, v.as_flat_mut(), frozen),
+            _ => SplitStep::sgd(lr, frozen),
+        })
+    }
+}
+
+/// The momentum update of one range: `v = μ v + g`, `θ -= lr · v`.
+pub(super) fn momentum_update(p: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, mu: f32) {
+    for ((p, v), g) in p.iter_mut().zip(v).zip(g) {
+        *v = mu * *v + g;
+        *p -= lr * *v;
     }
 }
