@@ -5,7 +5,7 @@
 //! One test only: the counter is global (the worker threads' allocations
 //! count too), so no other test may run beside it in this binary.
 
-use constnet::optim::{Adam, Sgd};
+use constnet::optim::{Adam, Optimizer, Sgd};
 use constnet::parallel::ParallelTrainer;
 use constnet::train::{SoftmaxCrossEntropy, TrainState, train_step};
 use constnet::zoo::{fashion10, tfconv};
@@ -90,6 +90,21 @@ fn parallel_and_fast_paths_allocate_nothing_per_step() {
         }
     });
     assert_eq!(n, 0, "fashion10 parallel Adam step allocated {n} times");
+    // An optimizer that does not split: summed gradients, then its step on the caller.
+    struct Whole(Sgd);
+    impl Optimizer<fashion10::Params> for Whole {
+        fn step(&mut self, params: &mut fashion10::Params, grads: &fashion10::Params) {
+            self.0.step(params, grads)
+        }
+    }
+    let mut whole = Whole(Sgd::new(0.01));
+    trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut whole);
+    let n = allocations(|| {
+        for _ in 0..3 {
+            trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut whole);
+        }
+    });
+    assert_eq!(n, 0, "fashion10 parallel step with a whole-step optimizer allocated {n} times");
     drop(trainer);
 
     // tfconv, 2 threads x 2 samples; then one thread, batch 4; then inference.

@@ -70,22 +70,14 @@ impl<P: Network, S: BorrowMut<P>> Optimizer<P> for Adam<S> {
         }
     }
 
-    fn split_step<'a>(&'a mut self) -> Option<SplitStep<'a>>
+    fn split_step<'a>(&'a mut self) -> Option<SplitStep<'a, P>>
     where
         P: 'a,
     {
-        self.beta1_t *= self.beta1;
-        self.beta2_t *= self.beta2;
-        let k = AdamConsts {
-            lr: self.lr,
-            b1: self.beta1,
-            b2: self.beta2,
-            eps: self.eps,
-            c1: 1.0 - self.beta1_t,
-            c2: 1.0 - self.beta2_t,
-        };
-        let (m, v) = (self.m.borrow_mut().as_flat_mut(), self.v.borrow_mut().as_flat_mut());
-        Some(SplitStep::adam(k, m, v, self.frozen))
+        let (t1, t2) = (self.beta1_t * self.beta1, self.beta2_t * self.beta2);
+        let k = AdamConsts { lr: self.lr, b1: self.beta1, b2: self.beta2, eps: self.eps, c1: 1.0 - t1, c2: 1.0 - t2 };
+        let (m, v) = (self.m.borrow_mut(), self.v.borrow_mut());
+        Some(SplitStep::adam(k, m, v, [(&mut self.beta1_t, t1), (&mut self.beta2_t, t2)], self.frozen))
     }
 }
 
@@ -119,7 +111,8 @@ mod tests {
     use super::*;
 
     /// The AVX-512 update gives the portable loop's bits (same operations,
-    /// same order, correctly rounded sqrt and division), tail lanes included.
+    /// same order, correctly rounded sqrt and division), tail lanes
+    /// included, from an unaligned start, and writes nothing past the range.
     #[test]
     fn fast_update_matches_the_portable_loop_bit_for_bit() {
         #[cfg(target_arch = "x86_64")]
@@ -130,9 +123,10 @@ mod tests {
                 return;
             }
             let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
-            let n = 16 * 5 + 7;
+            let (off, n, pad) = (3, 16 * 5 + 7, 16);
+            let len = off + n + pad;
             let mut fill =
-                |scale: f32| -> std::vec::Vec<f32> { (0..n).map(|_| rng.random_range(-scale..scale)).collect() };
+                |scale: f32| -> std::vec::Vec<f32> { (0..len).map(|_| rng.random_range(-scale..scale)).collect() };
             let (p, g, m) = (fill(1.0), fill(1e-3), fill(1e-3));
             let v: std::vec::Vec<f32> = fill(1e-6).iter().map(|x| x.abs()).collect();
             let k = AdamConsts {
@@ -143,14 +137,25 @@ mod tests {
                 c1: 1.0 - 0.9f32.powi(3),
                 c2: 1.0 - 0.999f32.powi(3),
             };
+            let r = off..off + n;
             let (mut p1, mut m1, mut v1) = (p.clone(), m.clone(), v.clone());
-            adam_portable(&mut p1, &g, &mut m1, &mut v1, k);
+            adam_portable(&mut p1[r.clone()], &g[r.clone()], &mut m1[r.clone()], &mut v1[r.clone()], k);
             let (mut p2, mut m2, mut v2) = (p.clone(), m.clone(), v.clone());
-            // SAFETY: AVX-512F detected; all four vectors hold n floats.
+            // SAFETY: AVX-512F detected; each vector holds off + n floats and more.
             unsafe {
-                crate::kernels_cpu::adam_update(p2.as_mut_ptr(), g.as_ptr(), m2.as_mut_ptr(), v2.as_mut_ptr(), n, k)
+                crate::kernels_cpu::adam_update(
+                    p2.as_mut_ptr().add(off),
+                    g.as_ptr().add(off),
+                    m2.as_mut_ptr().add(off),
+                    v2.as_mut_ptr().add(off),
+                    n,
+                    k,
+                )
             };
+            // Everything outside the range is untouched by both (so equal to the input).
             assert_eq!((p1.as_slice(), m1.as_slice(), v1.as_slice()), (p2.as_slice(), m2.as_slice(), v2.as_slice()));
+            assert_eq!((&p2[..off], &p2[off + n..]), (&p[..off], &p[off + n..]), "writes stay inside the range");
+            assert_eq!((&m2[off + n..], &v2[off + n..]), (&m[off + n..], &v[off + n..]));
             assert_ne!(p1, p, "the update moved the parameters");
         }
     }

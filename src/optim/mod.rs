@@ -20,15 +20,17 @@ pub trait Optimizer<P: Network> {
     /// One update step: `params -= f(grads)` for every layer not frozen.
     fn step(&mut self, params: &mut P, grads: &P);
 
-    /// Starts one step whose update is element-wise (each parameter's new
-    /// value depends only on its own gradient and state) and returns it as a
-    /// [`SplitStep`] that [`ParallelTrainer`](crate::parallel::ParallelTrainer)
+    /// Prepares one step whose update is element-wise (each parameter's new
+    /// value depends only on its own gradient and state) as a [`SplitStep`]
+    /// for network `P`, which [`ParallelTrainer`](crate::parallel::ParallelTrainer)
     /// applies to disjoint ranges of the parameters on every thread, fused
-    /// with the sum of the threads' gradients. Calling it counts as taking
-    /// the step (Adam advances its step count). `None`, the default, means
-    /// the step cannot be split: the trainer then calls [`step`](Self::step)
-    /// on the calling thread. [`Sgd`] and [`Adam`] split.
-    fn split_step<'a>(&'a mut self) -> Option<SplitStep<'a>>
+    /// with the sum of the threads' gradients. Nothing changes until the
+    /// split step is applied and committed (Adam's step count advances at
+    /// the commit), so a step that fails part-way leaves the optimizer as it
+    /// was. `None`, the default, means the step cannot be split: the
+    /// trainer then calls [`step`](Self::step) on the calling thread.
+    /// [`Sgd`] and [`Adam`] split.
+    fn split_step<'a>(&'a mut self) -> Option<SplitStep<'a, P>>
     where
         P: 'a,
     {
@@ -36,14 +38,23 @@ pub trait Optimizer<P: Network> {
     }
 }
 
-/// One optimizer step in element-wise form (see [`Optimizer::split_step`]):
-/// it borrows the optimizer, whose per-parameter state it updates range by
-/// range. Made only by this crate's optimizers.
-pub struct SplitStep<'a> {
+/// One optimizer step for network `P` in element-wise form (see
+/// [`Optimizer::split_step`]): it borrows the optimizer, whose
+/// per-parameter state (sized for `P`) it updates range by range. Made
+/// only by this crate's optimizers.
+#[must_use = "a split step does nothing until it is applied"]
+pub struct SplitStep<'a, P> {
     rule: Rule,
     frozen: Frozen,
-    _state: core::marker::PhantomData<&'a mut ()>,
+    /// Written at the commit: where a step counter lives and its new value
+    /// (Adam's `beta1^t` and `beta2^t`).
+    counters: [Option<(*mut f32, f32)>; 2],
+    _state: Borrows<'a, P>,
 }
+
+/// A [`SplitStep`]'s marker: it holds a mutable borrow of the optimizer for
+/// `'a` and belongs to network `P` (without requiring `P: 'a`).
+type Borrows<'a, P> = core::marker::PhantomData<(&'a mut (), fn() -> P)>;
 
 /// The update rule of a [`SplitStep`]; the state pointers address whole
 /// flattened parameter-shaped arrays.
@@ -70,35 +81,58 @@ pub(crate) struct AdamConsts {
     pub c2: f32,
 }
 
-// SAFETY: the state pointers come from a `&mut` borrow of the optimizer held
-// for `'a`; `apply`'s contract gives concurrent callers disjoint ranges, so
-// no element is touched by two threads.
-unsafe impl Send for SplitStep<'_> {}
+// SAFETY: the state and counter pointers come from a `&mut` borrow of the
+// optimizer held for `'a`; `apply`'s contract gives concurrent callers
+// disjoint ranges, so no element is touched by two threads, and `commit`
+// takes the step by value (one thread).
+unsafe impl<P> Send for SplitStep<'_, P> {}
 // SAFETY: as above.
-unsafe impl Sync for SplitStep<'_> {}
+unsafe impl<P> Sync for SplitStep<'_, P> {}
 
-impl SplitStep<'_> {
+impl<'a, P: Network> SplitStep<'a, P> {
+    fn new(rule: Rule, frozen: Frozen) -> Self {
+        SplitStep { rule, frozen, counters: [None, None], _state: core::marker::PhantomData }
+    }
+
     /// Plain SGD (no state).
-    pub(crate) fn sgd(lr: f32, frozen: Frozen) -> SplitStep<'static> {
-        SplitStep { rule: Rule::Sgd { lr }, frozen, _state: core::marker::PhantomData }
+    pub(crate) fn sgd(lr: f32, frozen: Frozen) -> Self {
+        Self::new(Rule::Sgd { lr }, frozen)
     }
 
-    /// SGD with momentum over the velocity array `v` (borrowed for `'a`).
-    pub(crate) fn momentum(lr: f32, mu: f32, v: &mut [f32], frozen: Frozen) -> SplitStep<'_> {
-        SplitStep { rule: Rule::Momentum { lr, mu, v: v.as_mut_ptr() }, frozen, _state: core::marker::PhantomData }
+    /// SGD with momentum over the velocity `v` of network `P`.
+    pub(crate) fn momentum(lr: f32, mu: f32, v: &'a mut P, frozen: Frozen) -> Self {
+        Self::new(Rule::Momentum { lr, mu, v: v.as_flat_mut().as_mut_ptr() }, frozen)
     }
 
-    /// Adam over the moments `m`, `v` (borrowed for `'a`).
-    pub(crate) fn adam<'a>(k: AdamConsts, m: &'a mut [f32], v: &'a mut [f32], frozen: Frozen) -> SplitStep<'a> {
-        let rule = Rule::Adam { k, m: m.as_mut_ptr(), v: v.as_mut_ptr() };
-        SplitStep { rule, frozen, _state: core::marker::PhantomData }
+    /// Adam over the moments `m`, `v` of network `P`; `counters` are the
+    /// places of `beta1^t`, `beta2^t` and their values after this step.
+    pub(crate) fn adam(
+        k: AdamConsts,
+        m: &'a mut P,
+        v: &'a mut P,
+        counters: [(&'a mut f32, f32); 2],
+        frozen: Frozen,
+    ) -> Self {
+        let rule = Rule::Adam { k, m: m.as_flat_mut().as_mut_ptr(), v: v.as_flat_mut().as_mut_ptr() };
+        let [(p1, t1), (p2, t2)] = counters;
+        SplitStep { counters: [Some((p1 as *mut f32, t1)), Some((p2 as *mut f32, t2))], ..Self::new(rule, frozen) }
     }
 
-    /// The whole step on one thread.
-    pub(crate) fn apply_all<P: Network>(self, params: &mut P, grads: &P) {
+    /// Ends a step that was applied to every range: advances the
+    /// optimizer's step counters.
+    pub(crate) fn commit(self) {
+        for (p, v) in self.counters.into_iter().flatten() {
+            // SAFETY: a field of the optimizer borrowed mutably for 'a.
+            unsafe { *p = v };
+        }
+    }
+
+    /// The whole step on one thread, committed.
+    pub(crate) fn apply_all(self, params: &mut P, grads: &P) {
         let (p, g) = (params.as_flat_mut(), grads.as_flat());
         // SAFETY: whole arrays of P::LEN floats, one caller.
-        unsafe { self.apply::<P>(p.as_mut_ptr(), g.as_ptr(), 0..p.len()) };
+        unsafe { self.apply(p.as_mut_ptr(), g.as_ptr(), 0..p.len()) };
+        self.commit();
     }
 
     /// Updates the trainable parameters inside `range` of the flattened
@@ -106,17 +140,18 @@ impl SplitStep<'_> {
     ///
     /// # Safety
     /// `p` and `g` address `P::LEN` floats (`p` writable) and `range` lies
-    /// inside; the state arrays have the same length; calls that may run at
-    /// the same time get disjoint ranges, and nothing else reads or writes
-    /// these ranges of `p` and the state meanwhile.
-    pub(crate) unsafe fn apply<P: Network>(&self, p: *mut f32, g: *const f32, range: core::ops::Range<usize>) {
+    /// inside; calls that may run at the same time get disjoint ranges, and
+    /// nothing else reads or writes these ranges of `p`, `g` and the
+    /// optimizer's state meanwhile.
+    pub(crate) unsafe fn apply(&self, p: *mut f32, g: *const f32, range: core::ops::Range<usize>) {
         self.frozen.for_each_trainable::<P>(|r| {
             let (a, b) = (r.start.max(range.start), r.end.min(range.end));
             if a >= b {
                 return;
             }
-            // SAFETY: the caller's contract: [a, b) is inside every array and
-            // no other thread touches it.
+            // SAFETY: the caller's contract: [a, b) is inside every array (the
+            // state arrays are `P`-shaped, as the types guarantee) and no
+            // other thread touches it.
             unsafe {
                 let n = b - a;
                 let p = core::slice::from_raw_parts_mut(p.add(a), n);
@@ -128,10 +163,8 @@ impl SplitStep<'_> {
                         sgd::momentum_update(p, g, v, lr, mu)
                     }
                     Rule::Adam { k, m, v } => {
-                        let (m, v) = (
-                            core::slice::from_raw_parts_mut(m.add(a), n),
-                            core::slice::from_raw_parts_mut(v.add(a), n),
-                        );
+                        let m = core::slice::from_raw_parts_mut(m.add(a), n);
+                        let v = core::slice::from_raw_parts_mut(v.add(a), n);
                         adam::adam_update(p, g, m, v, k)
                     }
                 }

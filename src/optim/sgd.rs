@@ -62,13 +62,13 @@ impl<P: Network, S: State<P>> Optimizer<P> for Sgd<S> {
         }
     }
 
-    fn split_step<'a>(&'a mut self) -> Option<SplitStep<'a>>
+    fn split_step<'a>(&'a mut self) -> Option<SplitStep<'a, P>>
     where
         P: 'a,
     {
         let (lr, mu, frozen) = (self.lr, self.momentum, self.frozen);
         Some(match self.velocity.state() {
-            Some(v) if mu != 0.0 => SplitStep::momentum(lr, mu, v.as_flat_mut(), frozen),
+            Some(v) if mu != 0.0 => SplitStep::momentum(lr, mu, v, frozen),
             _ => SplitStep::sgd(lr, frozen),
         })
     }
