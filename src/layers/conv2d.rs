@@ -58,14 +58,17 @@ pub struct PaddedInput<const C: usize, const H: usize, const W: usize, const PAD
 // SAFETY: repr(C) structs made only of f32 arrays.
 unsafe impl<const C: usize, const H: usize, const W: usize, const PAD: usize> Flat for PaddedInput<C, H, W, PAD> {}
 
+#[cfg(target_arch = "x86_64")]
 /// Largest stack scratch (in floats, 64 KiB) of the channels-last weight
 /// gradient: big networks train on small stacks (tests/alloc.rs runs tfconv
 /// on a 256 KiB one).
 const DW_T_LIMIT: usize = 1 << 14;
 
+#[cfg(target_arch = "x86_64")]
 /// Output-gradient channels padded per block by the fast input gradient.
 const DX_BLOCK: usize = 16;
 
+#[cfg(target_arch = "x86_64")]
 /// Scratch of the fast input gradient: [`DX_BLOCK`] planes of the output
 /// gradient with zero padding (at most `K - 1` on each side), then [`SLACK`].
 #[repr(C)]
@@ -74,6 +77,7 @@ struct DyScratch<const OH: usize, const OW: usize, const K: usize> {
     slack: [f32; SLACK],
 }
 
+#[cfg(target_arch = "x86_64")]
 // SAFETY: repr(C) struct made only of f32 arrays.
 unsafe impl<const OH: usize, const OW: usize, const K: usize> Flat for DyScratch<OH, OW, K> {}
 
@@ -210,10 +214,12 @@ pub(crate) const fn valid_range(n_in: usize, n_out: usize, k: usize, pad: usize,
 impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, const STRIDE: usize, const BIAS: bool>
     Conv2d<IN_C, OUT_C, K, PAD, STRIDE, BIAS>
 {
+    #[cfg(target_arch = "x86_64")]
     /// Whether the register-blocked AVX-512 path applies: stride 1 and
     /// `PAD < K` (so the input gradient is a convolution with padding `K - 1 - PAD`).
     const FAST_SHAPE: bool = STRIDE == 1 && PAD < K;
 
+    #[cfg(target_arch = "x86_64")]
     /// Whether this call takes the AVX-512 path.
     #[inline]
     fn fast() -> bool {
@@ -592,6 +598,7 @@ pub(crate) fn retype_mut<
     unsafe { &mut *(t as *mut Tensor<C1, H1, W1> as *mut Tensor<C2, H2, W2>) }
 }
 
+#[cfg(target_arch = "x86_64")]
 /// Views a batch as a batch of another type of the same size: used where
 /// the const assertions have proved the shapes equal (e.g. `C == IN_C`).
 #[inline(always)]
@@ -606,6 +613,7 @@ pub(crate) fn retype_batch<T: Flat, U: Flat, const B: usize>(t: &[T; B]) -> &[U;
     unsafe { &*(t as *const [T; B] as *const [U; B]) }
 }
 
+#[cfg(target_arch = "x86_64")]
 /// Mutable form of [`retype_batch`].
 #[inline(always)]
 pub(crate) fn retype_batch_mut<T: Flat, U: Flat, const B: usize>(t: &mut [T; B]) -> &mut [U; B] {

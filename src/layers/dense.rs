@@ -241,6 +241,7 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, co
         if math::simd() == math::SimdPath::Avx512 {
             return self.forward_fast(x.as_flat(), y.as_flat_mut(), cache.as_flat_mut());
         }
+        let _ = cache; // the portable loops need no scratch
         self.forward_portable(x.as_flat(), y.as_flat_mut());
     }
 

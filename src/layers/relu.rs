@@ -1,7 +1,9 @@
 //! `Relu`: `y = max(0, x)`; backward `dx = dy` where `y > 0`, else `0`.
 
+#[cfg(target_arch = "x86_64")]
+use crate::Flat;
+use crate::Tensor;
 use crate::layer::{Layer, Mode, assert_out_shape, elementwise_layer, zip_map};
-use crate::{Flat, Tensor};
 
 /// Rectified linear unit, element-wise `max(0, x)`. The derivative at 0 is
 /// taken as 0 (as in PyTorch and the tutorials' `relu_prime`).
