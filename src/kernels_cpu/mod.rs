@@ -827,30 +827,46 @@ fn range_mask(c0: usize, lo: usize, hi: usize) -> u16 {
 #[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn pad_planes(src: *const f32, c: usize, h: usize, w: usize, p: usize, dst: *mut f32, slack: usize) {
     let (rw, rows) = (w + 2 * p, h + 2 * p);
-    // SAFETY: the caller's contract; loads are masked to the source row,
-    // stores to the padded row.
+    // SAFETY: the caller's contract; every store stays inside the padded
+    // planes and the slack, every load inside the source row.
     unsafe {
         let zero = _mm512_setzero_ps();
+        // Zeros over `n` floats from `d`.
+        let zeros = |d: *mut f32, n: usize| {
+            let mut k = 0;
+            while k < n {
+                _mm512_mask_storeu_ps(d.add(k), lanes(n - k), zero);
+                k += V;
+            }
+        };
         let mut d = dst;
+        if h == 0 {
+            zeros(d, c * rows * rw + slack);
+            return;
+        }
         for ch in 0..c {
-            for r in 0..rows {
-                let inside = r >= p && r < p + h;
-                let s = if inside { src.wrapping_add(ch * h * w + (r - p) * w) } else { src }.wrapping_sub(p); // read only when `inside`
+            // The top padding rows, the left padding of the first row.
+            zeros(d, p * rw + p);
+            d = d.add(p * rw + p);
+            for r in 0..h {
+                // The row, then the right padding of this row and the left
+                // padding of the next, which are adjacent.
+                let s = src.add((ch * h + r) * w);
                 let mut c0 = 0;
-                while c0 < rw {
-                    let v =
-                        if inside { _mm512_maskz_loadu_ps(range_mask(c0, p, p + w), s.wrapping_add(c0)) } else { zero };
-                    _mm512_mask_storeu_ps(d.add(c0), lanes(rw - c0), v);
+                while c0 < w {
+                    let m = lanes(w - c0);
+                    _mm512_mask_storeu_ps(d.add(c0), m, _mm512_maskz_loadu_ps(m, s.add(c0)));
                     c0 += V;
                 }
-                d = d.add(rw);
+                let gap = if r + 1 < h { 2 * p } else { p };
+                zeros(d.add(w), gap);
+                d = d.add(w + gap);
             }
+            // The bottom padding rows.
+            zeros(d, p * rw);
+            d = d.add(p * rw);
         }
-        let mut k = 0;
-        while k < slack {
-            _mm512_mask_storeu_ps(d.add(k), lanes(slack - k), zero);
-            k += V;
-        }
+        zeros(d, slack);
     }
 }
 
