@@ -812,13 +812,6 @@ pub(crate) unsafe fn dense_forward_packed(
     }
 }
 
-/// The mask of lanes `l` with `lo <= c0 + l < hi` (column range of one chunk).
-#[inline(always)]
-fn range_mask(c0: usize, lo: usize, hi: usize) -> u16 {
-    let upto = |n: usize| if n <= c0 { 0 } else { lanes(n - c0) };
-    upto(hi) & !upto(lo)
-}
-
 /// AVX-512 form of `conv2d::pad_planes`: `c` planes of `h x w` from `src`
 /// into `dst` with `p` zeros on every side, then `slack` zeros.
 ///
