@@ -1,6 +1,7 @@
 //! The course examples, run as a learner runs them: the worked example's
 //! asserts hold, and the seed-1 experiment on the data shipped in the
-//! repository reaches at least 0.94 validation accuracy after one epoch.
+//! repository reaches at least 0.94 validation accuracy after one epoch;
+//! the speed report runs every performance workload.
 //!
 //! `cargo test` builds every example before it runs the tests; these tests
 //! run the built binaries from `target/<profile>/examples/`.
@@ -64,4 +65,27 @@ fn the_colour_example_explains_how_to_get_cifar10() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cifar-10-binary.tar.gz") && err.contains("--data"), "{err}");
+}
+
+/// The speed report runs every workload (briefly, `--quick`) through the
+/// library's entry points and prints one JSON object with a positive,
+/// finite figure for each: the numbers themselves are measured by hand
+/// (README, *Performance*), not asserted on a shared machine.
+#[test]
+fn bench_report_runs_every_workload_and_prints_json() {
+    let out = run("bench_report", &["--quick", "--json"]);
+    for key in [
+        "seed1_train_us",
+        "fashion10_train_us",
+        "fashion10_infer_us",
+        "fashion10_train_2t_us",
+        "tfconv_train_us",
+        "tfconv_infer_us",
+        "tfconv_train_2t_us",
+        "fashion10_speedup_2t",
+        "tfconv_speedup_2t",
+    ] {
+        let v = json_number(&out, key);
+        assert!(v.is_finite() && v > 0.0, "{key} = {v}\n{out}");
+    }
 }
