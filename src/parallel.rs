@@ -9,9 +9,10 @@
 //! gradients into thread 0's (a parallel reduction). An optimizer whose
 //! update is element-wise ([`Sgd`], [`Adam`](crate::optim::Adam); see
 //! [`Optimizer::split_step`]) is applied in the same pass, each thread
-//! updating its slice; any other optimizer runs on the caller afterwards. The result is the gradient of the mean loss over the whole
-//! batch, exactly what [`train_step`](crate::train::train_step) computes for
-//! `B` samples (up to the order of float additions).
+//! updating its slice; any other optimizer runs on the caller afterwards.
+//! The summed gradient is the gradient of the mean loss over the whole
+//! batch, exactly what [`train_step`](crate::train::train_step) computes
+//! for `B` samples (up to the order of float additions).
 //!
 //! ```text
 //! g = (1/B) Σ_{b<B} ∇ℓ_b = Σ_t (1/THREADS) · (1/PER_THREAD) Σ_{b in shard t} ∇ℓ_b
