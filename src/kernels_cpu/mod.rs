@@ -223,13 +223,25 @@ unsafe fn conv_dw_block<const OB: usize, const TB: usize>(batch: &ConvBatch, g: 
             y: batch.y.wrapping_add(s0 * batch.y_sample),
             ..*batch
         };
+        // Tap (c, m, n) of the next tile, stepped rather than divided out.
+        let (mut c, mut m, mut n) = (0, 0, 0);
         let mut t0 = 0;
         while t0 < taps {
-            let tap = |i: usize| (t0 + i).min(taps - 1);
+            // The offsets of taps t0..t0+TB; past the last tap, the last
+            // offset again (computed and dropped).
+            let mut last = 0;
             let off: [usize; TB] = core::array::from_fn(|i| {
-                let t = tap(i);
-                let (c, m, n) = (t / (g.k * g.k), t / g.k % g.k, t % g.k);
-                c * g.x_plane + m * g.x_row + n
+                if t0 + i < taps {
+                    last = c * g.x_plane + m * g.x_row + n;
+                    n += 1;
+                    if n == g.k {
+                        (n, m) = (0, m + 1);
+                        if m == g.k {
+                            (m, c) = (0, c + 1);
+                        }
+                    }
+                }
+                last
             });
             let dst: [Option<*mut f32>; TB] =
                 core::array::from_fn(|i| if t0 + i < taps { Some(dw.wrapping_add(o0 * taps + t0 + i)) } else { None });
@@ -979,12 +991,21 @@ pub(crate) unsafe fn conv_dw_t(
     dwt: *mut f32,
 ) {
     let mut tap_off = [0usize; 72];
+    // Tap (c, m, n) of the next offset, stepped rather than divided out.
+    let kk = g.k * g.k;
+    let (mut c, mut m, mut n) = (taps.start / kk, taps.start / g.k % g.k, taps.start % g.k);
     let mut t0 = taps.start;
     while t0 < taps.end {
         let nt = 72.min(taps.end - t0);
-        for (i, off) in tap_off.iter_mut().enumerate().take(nt) {
-            let t = t0 + i;
-            *off = t / (g.k * g.k) * g.x_plane + t / g.k % g.k * g.x_row + t % g.k;
+        for off in tap_off.iter_mut().take(nt) {
+            *off = c * g.x_plane + m * g.x_row + n;
+            n += 1;
+            if n == g.k {
+                (n, m) = (0, m + 1);
+                if m == g.k {
+                    (m, c) = (0, c + 1);
+                }
+            }
         }
         let d = dwt.wrapping_add((t0 - taps.start) * out_c);
         let mut o0 = 0;

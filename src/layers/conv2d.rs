@@ -829,5 +829,6 @@ mod tests {
         fast_matches_portable::<8, 48, 3, 1, 1, 6, 6, 6, 6>(8); // channels-last dW: 32 + 16 channels
         fast_matches_portable::<32, 16, 3, 1, 1, 3, 3, 3, 3>(10); // channels-last dW: 288 taps = 4 chunks of 64 + 32
         fast_matches_portable::<8, 16, 3, 1, 2, 7, 5, 7, 5>(9); // channels-last dW: 72 taps, one vector of channels
+        fast_matches_portable::<30, 64, 3, 1, 1, 4, 3, 4, 3>(11); // channels-last dW: 270 taps in scratch chunks of 256 + 14
     }
 }
