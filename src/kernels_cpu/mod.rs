@@ -532,12 +532,14 @@ pub(crate) unsafe fn dense_forward(
 /// rows and `cols` columns (`c` rows `c_r` apart): a dense layer's weight
 /// gradient (`r` = output, `k` = sample) and input gradient (`r` = sample,
 /// `k` = output). `rows_outer` picks the loop order: row blocks outside
-/// (stream `c` once, in tiles of 8 rows x 48 columns) or column strips
-/// outside (reuse a strip of `b` across the row blocks, in tiles of 4 rows x
-/// 96 columns). For the weight gradient the taller tile reads each `b` row
-/// (an input sample, from the L2 cache) once per 8 outputs instead of 4:
-/// tfconv's 3136 x 1024 gradient at B = 32 took 11–14 % less time than with
-/// 4 x 96 tiles, measured side by side; the input gradient was no faster.
+/// (stream `c` once) or column strips outside (reuse a strip of `b` across
+/// the row blocks). Tiles are 4 rows x 96 columns, except rows outside with
+/// 8 rows or more: 8 x 48. For the weight gradient the taller tile reads
+/// each `b` row (an input sample, from the L2 cache) once per 8 outputs
+/// instead of 4: tfconv's 3136 x 1024 gradient at B = 32 took 11–14 % less
+/// time than with 4 x 96 tiles, measured side by side; the input gradient
+/// was no faster, and a one-output layer (one row: seed1's) is faster with
+/// the wider tile (fewer tile calls).
 ///
 /// # Safety
 /// AVX-512F; every `a[r, k]`, `b[k][0..cols]` readable, `c[r][0..cols]` writable.
@@ -577,7 +579,7 @@ pub(crate) unsafe fn bcast_gemm(
             }
         }
     };
-    let (rt, ct) = if rows_outer { (8, 3) } else { (4, 6) };
+    let (rt, ct) = if rows_outer && rows >= 8 { (8, 3) } else { (4, 6) };
     let row_step = |r0: usize| if rows - r0 >= rt { rt } else { 1 };
     let col_step = |v0: usize| if nvec - v0 >= ct { ct } else { 1 };
     if rows_outer {
