@@ -10,36 +10,11 @@ use classifier::{CLASSES, Classifier};
 use constnet::Flat;
 use constnet::io::pgm::Pgm;
 use constnet::zoo::fashion10;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod counting;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
-}
+static GLOBAL: counting::Counting = counting::Counting(counting::Scope::Thread);
 
 /// A 28x28 PGM sample as pixels in 0..=1, parsed without allocation.
 fn sample(bytes: &[u8]) -> [[f32; 28]; 28] {
@@ -52,18 +27,18 @@ fn sample(bytes: &[u8]) -> [[f32; 28]; 28] {
 #[test]
 fn loading_and_classifying_allocate_nothing() {
     // The counter works: a Box is one allocation.
-    let before = allocations();
-    drop(std::hint::black_box(Box::new(1u8)));
-    assert_eq!(allocations() - before, 1, "the counting allocator does not count");
+    let n = GLOBAL.allocations(|| drop(std::hint::black_box(Box::new(1u8))));
+    assert_eq!(n, 1, "the counting allocator does not count");
 
     let boot = include_bytes!("../examples/08_embed_classifier/samples/ankle_boot.pgm");
     let pullover = include_bytes!("../examples/08_embed_classifier/samples/pullover.pgm");
-    let before = allocations();
-    let clf = Classifier::new().expect("the compiled-in weights fit fashion10");
-    let mut ws = fashion10::Workspace::<1>::zeroed();
-    let a = clf.classify(&sample(boot), &mut ws);
-    let b = clf.classify(&sample(pullover), &mut ws);
-    let during = allocations() - before;
+    let mut out = None;
+    let during = GLOBAL.allocations(|| {
+        let clf = Classifier::new().expect("the compiled-in weights fit fashion10");
+        let mut ws = fashion10::Workspace::<1>::zeroed();
+        out = Some((clf.classify(&sample(boot), &mut ws), clf.classify(&sample(pullover), &mut ws)));
+    });
+    let (a, b) = out.expect("classified");
     assert_eq!(during, 0, "loading and classifying allocated {during} times");
 
     assert_eq!(CLASSES[a.class], "Ankle boot", "{a:?}");
