@@ -69,6 +69,15 @@ pub fn batch<const B: usize>(data: &Data, start: usize, x: &mut [Image; B], y: &
     }
 }
 
+/// A He-initialised network on the heap and the generator that drew it
+/// (seeded with `seed`, then used for dropout).
+fn he_initialised<P: Network>(seed: u64) -> (Box<P>, SmallRng) {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut net = P::boxed_zeroed();
+    net.init(Init::He, &mut rng);
+    (net, rng)
+}
+
 /// Seed 1: per-sample SGD (B = 1) on trousers (1) vs dresses (3).
 pub struct Seed1Train {
     net: seed1::Params,
@@ -127,9 +136,7 @@ where
 {
     /// He-initialised network, learning rate 0.01.
     pub fn new() -> Self {
-        let mut rng = SmallRng::seed_from_u64(2);
-        let mut net = P::boxed_zeroed();
-        net.init(Init::He, &mut rng);
+        let (net, rng) = he_initialised::<P>(2);
         Train {
             net,
             st: TrainState::boxed_zeroed(),
@@ -161,9 +168,7 @@ pub struct Infer<P: Network<Input = Image>> {
 impl<P: Network<Input = Image>> Infer<P> {
     /// He-initialised network.
     pub fn new() -> Self {
-        let mut rng = SmallRng::seed_from_u64(3);
-        let mut net = P::boxed_zeroed();
-        net.init(Init::He, &mut rng);
+        let (net, _) = he_initialised::<P>(3);
         Infer { net, ws: <P::Workspace<1>>::boxed_zeroed(), i: 0 }
     }
 
@@ -195,9 +200,7 @@ where
 {
     /// He-initialised network (the same as [`Train::new`]'s), learning rate 0.01.
     pub fn new() -> Self {
-        let mut rng = SmallRng::seed_from_u64(2);
-        let mut net = P::boxed_zeroed();
-        net.init(Init::He, &mut rng);
+        let (net, _) = he_initialised::<P>(2);
         ParTrain {
             trainer: ParallelTrainer::new(4),
             net,
