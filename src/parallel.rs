@@ -168,7 +168,7 @@ impl<P: Network> Shared<P> {
     /// Runs thread `t`'s part of the step that `epoch` published: its shard,
     /// the barrier, its slice of the reduction, the second arrival.
     fn work(&self, t: usize, step: usize) {
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        self.catching(|| {
             // SAFETY: the job was published before the epoch was bumped and stays
             // valid until every thread has arrived twice.
             let job = unsafe { (*self.job.get()).as_ref().map(|j| j.run) };
@@ -176,23 +176,23 @@ impl<P: Network> Shared<P> {
                 // SAFETY: as above; thread t owns states[t], rngs[t], results[t].
                 unsafe { run(self, t) };
             }
-        }));
-        if ok.is_err() {
-            self.panicked.store(true, Ordering::Release);
-        }
+        });
         self.arrive_and_wait(self.threads * (2 * step - 1));
         if !self.panicked.load(Ordering::Acquire) {
             // Caught too, so that the caller always waits for every thread and
             // clears the job (which borrows its optimizer) before unwinding.
-            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                // SAFETY: every shard is done (first barrier); slices are disjoint.
-                unsafe { self.reduce(t) };
-            }));
-            if ok.is_err() {
-                self.panicked.store(true, Ordering::Release);
-            }
+            // SAFETY: every shard is done (first barrier); slices are disjoint.
+            self.catching(|| unsafe { self.reduce(t) });
         }
         self.arrived.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Runs `f`; a panic in it is caught and recorded in `panicked`, for
+    /// the caller to report once every thread has arrived.
+    fn catching(&self, f: impl FnOnce()) {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+            self.panicked.store(true, Ordering::Release);
+        }
     }
 
     /// A worker's loop: wait for a new epoch, work, repeat until shutdown.
