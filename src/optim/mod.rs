@@ -30,6 +30,25 @@ pub trait Optimizer<P: Network> {
     /// was. `None`, the default, means the step cannot be split: the
     /// trainer then calls [`step`](Self::step) on the calling thread.
     /// [`Sgd`] and [`Adam`] split.
+    ///
+    /// ```
+    /// use constnet::{network, optim::{Optimizer, Sgd}, Dense, Flat, Network, Sigmoid, Tensor};
+    /// network! { mod tiny { input: Tensor<2, 1, 1>, dense: Dense<2, 1>, out: Sigmoid } }
+    /// /// Sign descent. It keeps the default `split_step`, so a parallel
+    /// /// trainer runs its whole step on the calling thread.
+    /// struct SignSgd;
+    /// impl Optimizer<tiny::Params> for SignSgd {
+    ///     fn step(&mut self, p: &mut tiny::Params, g: &tiny::Params) {
+    ///         for (p, g) in p.as_flat_mut().iter_mut().zip(g.as_flat()) {
+    ///             *p -= 0.01 * g.signum();
+    ///         }
+    ///     }
+    /// }
+    /// # fn main() {
+    /// assert!(Optimizer::<tiny::Params>::split_step(&mut Sgd::new(0.1)).is_some());
+    /// assert!(Optimizer::<tiny::Params>::split_step(&mut SignSgd).is_none());
+    /// # }
+    /// ```
     fn split_step<'a>(&'a mut self) -> Option<SplitStep<'a, P>>
     where
         P: 'a,
