@@ -174,15 +174,17 @@ fn main() {
          for PyTorch on this machine run ../shared/bench/torch_reference.py 1 tfconv beside this report."
     );
     if json {
+        // Three decimals, as the figures are printed.
+        let r3 = |v: f64| (v * 1e3).round() / 1e3;
         let mut out = Json::default()
             .str("data", data.source)
             .str("simd", constnet::math::simd_path())
             .num("runs", runs as f64)
             .num("budget_s", budget);
         for r in &rows {
-            out = out.num(&format!("{}_us", r.key), (r.us * 1e3).round() / 1e3);
+            out = out.num(&format!("{}_us", r.key), r3(r.us));
         }
-        out = out.num("fashion10_speedup_2t", (speedup_f * 1e3).round() / 1e3);
-        println!("{}", out.num("tfconv_speedup_2t", (speedup_t * 1e3).round() / 1e3).render());
+        out = out.num("fashion10_speedup_2t", r3(speedup_f));
+        println!("{}", out.num("tfconv_speedup_2t", r3(speedup_t)).render());
     }
 }
