@@ -1033,7 +1033,7 @@ pub(crate) unsafe fn relu_backward(y: *const f32, dy: *const f32, dx: *mut f32, 
     }
 }
 
-/// `dwt[tap t][o] += Σ_{i<oh, j<ow} x[tap_off[t] + i·x_row + j] · dyt[(i·ow + j)·out_c + o]`
+/// `dwt[tap t][o] += Σ_{i in rows, j<ow} x[tap_off[t] + i·x_row + j] · dyt[(i·ow + j)·out_c + o]`
 /// for `TB` taps from `t0` (fewer at the end: `taps` in all) and `16*OV`
 /// output channels from `o0` (24 taps x 1 vector: 24 accumulators, one
 /// load and 24 broadcasts per position): the weight gradient of one sample with the
@@ -1051,7 +1051,7 @@ unsafe fn conv_dw_t_tile<const TB: usize, const OV: usize>(
     tap_off: &[usize],
     x: *const f32,
     x_row: usize,
-    oh: usize,
+    rows: core::ops::Range<usize>,
     ow: usize,
     dyt: *const f32,
     out_c: usize,
@@ -1068,7 +1068,7 @@ unsafe fn conv_dw_t_tile<const TB: usize, const OV: usize>(
                 *a = _mm512_loadu_ps(dwt.add((t0 + t) * out_c + o0 + v * V));
             }
         }
-        for i in 0..oh {
+        for i in rows {
             let (xr, dr) = (i * x_row, dyt.add(i * ow * out_c + o0));
             for j in 0..ow {
                 let dv: [__m512; OV] = core::array::from_fn(|v| _mm512_loadu_ps(dr.add(j * out_c + v * V)));
@@ -1093,7 +1093,11 @@ unsafe fn conv_dw_t_tile<const TB: usize, const OV: usize>(
 /// padded input `x` (geometry `g`) and its output gradient transposed to
 /// channels-last, `dyt` (`[oh][ow][out_c]`). `out_c` must be a multiple of
 /// 16; tiles of 6 taps x 64 channels (24 accumulators, 4 loads and 6
-/// broadcasts per position), or 12 x 32, or 24 x 16.
+/// broadcasts per position), or 12 x 32, or 24 x 16. The positions go in
+/// bands of rows whose output gradient fits in 16 KB, each band swept by
+/// every tile while it is in the L1 cache: tfconv's second convolution
+/// (196 positions x 64 channels = 50 KB) re-read its whole gradient from
+/// L2 for every 6 taps before.
 ///
 /// # Safety
 /// AVX-512F; as [`conv_dw_t_tile`] for every tile.
@@ -1126,27 +1130,57 @@ pub(crate) unsafe fn conv_dw_t(
             }
         }
         let d = dwt.wrapping_add((t0 - taps.start) * out_c);
-        let mut o0 = 0;
-        while o0 < out_c {
-            let ov = ((out_c - o0) / V).min(4);
-            let (tb, step) = match ov {
-                4 => (6, 4 * V),
-                2 | 3 => (12, 2 * V),
-                _ => (24, V),
-            };
-            let mut s = 0;
-            while s < nt {
-                // SAFETY: the caller's contract; tap_off[..nt] holds taps t0..t0+nt.
-                unsafe {
-                    match ov {
-                        4 => conv_dw_t_tile::<6, 4>(s, nt, &tap_off, x, g.x_row, oh, ow, dyt, out_c, o0, d),
-                        2 | 3 => conv_dw_t_tile::<12, 2>(s, nt, &tap_off, x, g.x_row, oh, ow, dyt, out_c, o0, d),
-                        _ => conv_dw_t_tile::<24, 1>(s, nt, &tap_off, x, g.x_row, oh, ow, dyt, out_c, o0, d),
+        let band = (4096 / (ow * out_c).max(1)).max(1);
+        for i0 in (0..oh).step_by(band) {
+            let rows = i0..(i0 + band).min(oh);
+            let mut o0 = 0;
+            while o0 < out_c {
+                let ov = ((out_c - o0) / V).min(4);
+                let (tb, step) = match ov {
+                    4 => (6, 4 * V),
+                    2 | 3 => (12, 2 * V),
+                    _ => (24, V),
+                };
+                let mut s = 0;
+                while s < nt {
+                    // SAFETY: the caller's contract; tap_off[..nt] holds taps t0..t0+nt.
+                    unsafe {
+                        match ov {
+                            4 => {
+                                conv_dw_t_tile::<6, 4>(s, nt, &tap_off, x, g.x_row, rows.clone(), ow, dyt, out_c, o0, d)
+                            }
+                            2 | 3 => conv_dw_t_tile::<12, 2>(
+                                s,
+                                nt,
+                                &tap_off,
+                                x,
+                                g.x_row,
+                                rows.clone(),
+                                ow,
+                                dyt,
+                                out_c,
+                                o0,
+                                d,
+                            ),
+                            _ => conv_dw_t_tile::<24, 1>(
+                                s,
+                                nt,
+                                &tap_off,
+                                x,
+                                g.x_row,
+                                rows.clone(),
+                                ow,
+                                dyt,
+                                out_c,
+                                o0,
+                                d,
+                            ),
+                        }
                     }
+                    s += tb;
                 }
-                s += tb;
+                o0 += step;
             }
-            o0 += step;
         }
         t0 += nt;
     }

@@ -830,6 +830,8 @@ mod tests {
         fast_matches_portable::<32, 16, 3, 1, 1, 3, 3, 3, 3>(10); // channels-last dW: 288 taps = 4 chunks of 64 + 32
         fast_matches_portable::<8, 16, 3, 1, 2, 7, 5, 7, 5>(9); // channels-last dW: 72 taps, one vector of channels
         fast_matches_portable::<30, 64, 3, 1, 1, 4, 3, 4, 3>(11); // channels-last dW: 270 taps in scratch chunks of 256 + 14
+        fast_matches_portable::<8, 64, 3, 1, 1, 10, 9, 10, 9>(15); // channels-last dW in bands of 7 + 3 rows
+        fast_matches_portable::<8, 16, 3, 1, 1, 20, 18, 20, 18>(16); // channels-last dW in bands of 14 + 6 rows
         // The single-channel row kernels: one and two segments, 3x3 and
         // 5x5, rows left over after the 8- or 4-row tiles, all three starts.
         fast_matches_portable::<17, 1, 5, 2, 2, 11, 13, 11, 13>(12); // y: 8 + 3 rows; dx: 8 + 8 + 1 channels
