@@ -50,6 +50,27 @@ pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> 
         dx: Option<&mut [Tensor<C, H, W>; B]>,
         grads: &mut Self,
     );
+
+    /// [`backward`](Layer::backward) with the parameter gradients
+    /// **overwritten** (`=`) instead of added: what a training step wants,
+    /// as it starts from zero gradients anyway. The default zeroes `grads`
+    /// and adds; a layer whose gradient kernel can store the sum directly
+    /// overrides it to save that pass over memory ([`Dense`](crate::Dense):
+    /// the benchmark network's 12.8 MB weight gradient is then written once
+    /// instead of zeroed, read and written again).
+    #[allow(clippy::too_many_arguments)]
+    fn backward_overwrite<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
+        &self,
+        x: &[Tensor<C, H, W>; B],
+        y: &[Tensor<OC, OH, OW>; B],
+        cache: &[Self::Cache; B],
+        dy: &[Tensor<OC, OH, OW>; B],
+        dx: Option<&mut [Tensor<C, H, W>; B]>,
+        grads: &mut Self,
+    ) {
+        grads.zero();
+        self.backward(x, y, cache, dy, dx, grads);
+    }
 }
 
 /// How to draw initial weights. Biases start at zero.

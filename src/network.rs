@@ -65,6 +65,21 @@ pub trait Network: Flat {
         grads: &mut Self,
     );
 
+    /// The backward pass of a training step: [`backward`](Network::backward),
+    /// or with `from_logits` [`backward_from_logits`](Network::backward_from_logits),
+    /// with every parameter gradient **overwritten** instead of added
+    /// ([`Layer::backward_overwrite`](crate::Layer::backward_overwrite); a
+    /// last layer skipped by `from_logits` gets zero gradients), so `grads`
+    /// need not be zeroed first. [`train_step`](crate::train::train_step) uses it.
+    fn backward_overwrite<const B: usize>(
+        &self,
+        x: &[Self::Input; B],
+        ws: &Self::Workspace<B>,
+        delta: &mut Self::Activations<B>,
+        grads: &mut Self,
+        from_logits: bool,
+    );
+
     /// The network's outputs in a workspace after `forward`.
     fn output<const B: usize>(ws: &Self::Workspace<B>) -> &[Self::Output; B];
     /// The last layer's inputs (logits) in a workspace after `forward`.
@@ -284,13 +299,30 @@ macro_rules! network {
                 }
 
                 fn backward<const B: usize>(&self, x: &[Input; B], ws: &Workspace<B>, delta: &mut Activations<B>, grads: &mut Params) {
-                    $crate::network!(@backward self, ws, delta, grads; $first $(, $layer)+);
+                    $crate::network!(@backward backward, self, ws, delta, grads; $first $(, $layer)+);
                     self.$first.backward(x, &ws.act.$first, &ws.cache.$first, &delta.$first, None, &mut grads.$first);
                 }
 
                 fn backward_from_logits<const B: usize>(&self, x: &[Input; B], ws: &Workspace<B>, delta: &mut Activations<B>, grads: &mut Params) {
-                    $crate::network!(@backward_logits self, ws, delta, grads; $first $(, $layer)+);
+                    $crate::network!(@backward_logits backward, self, ws, delta, grads; $first $(, $layer)+);
                     self.$first.backward(x, &ws.act.$first, &ws.cache.$first, &delta.$first, None, &mut grads.$first);
+                }
+
+                fn backward_overwrite<const B: usize>(
+                    &self,
+                    x: &[Input; B],
+                    ws: &Workspace<B>,
+                    delta: &mut Activations<B>,
+                    grads: &mut Params,
+                    from_logits: bool,
+                ) {
+                    if from_logits {
+                        $crate::network!(@last (grads); $first $(, $layer)+).zero();
+                        $crate::network!(@backward_logits backward_overwrite, self, ws, delta, grads; $first $(, $layer)+);
+                    } else {
+                        $crate::network!(@backward backward_overwrite, self, ws, delta, grads; $first $(, $layer)+);
+                    }
+                    self.$first.backward_overwrite(x, &ws.act.$first, &ws.cache.$first, &delta.$first, None, &mut grads.$first);
                 }
 
                 fn output<const B: usize>(ws: &Workspace<B>) -> &[Output; B] {
@@ -351,18 +383,19 @@ macro_rules! network {
     };
     (@forward $s:ident, $ws:ident, $mode:ident; $last:ident) => {};
 
-    // Backward through the pairs, last pair first.
-    (@backward $s:ident, $ws:ident, $d:ident, $g:ident; $prev:ident, $layer:ident $(, $rest:ident)*) => {
-        $crate::network!(@backward $s, $ws, $d, $g; $layer $(, $rest)*);
-        $s.$layer.backward(&$ws.act.$prev, &$ws.act.$layer, &$ws.cache.$layer, &$d.$layer, Some(&mut $d.$prev), &mut $g.$layer);
+    // Backward through the pairs, last pair first, with the layers' method
+    // `$m` (`backward` or `backward_overwrite`).
+    (@backward $m:ident, $s:ident, $ws:ident, $d:ident, $g:ident; $prev:ident, $layer:ident $(, $rest:ident)*) => {
+        $crate::network!(@backward $m, $s, $ws, $d, $g; $layer $(, $rest)*);
+        $s.$layer.$m(&$ws.act.$prev, &$ws.act.$layer, &$ws.cache.$layer, &$d.$layer, Some(&mut $d.$prev), &mut $g.$layer);
     };
-    (@backward $s:ident, $ws:ident, $d:ident, $g:ident; $last:ident) => {};
+    (@backward $m:ident, $s:ident, $ws:ident, $d:ident, $g:ident; $last:ident) => {};
 
     // The same, stopping before the last layer.
-    (@backward_logits $s:ident, $ws:ident, $d:ident, $g:ident; $a:ident, $b:ident) => {};
-    (@backward_logits $s:ident, $ws:ident, $d:ident, $g:ident; $prev:ident, $layer:ident $(, $rest:ident)+) => {
-        $crate::network!(@backward_logits $s, $ws, $d, $g; $layer $(, $rest)+);
-        $s.$layer.backward(&$ws.act.$prev, &$ws.act.$layer, &$ws.cache.$layer, &$d.$layer, Some(&mut $d.$prev), &mut $g.$layer);
+    (@backward_logits $m:ident, $s:ident, $ws:ident, $d:ident, $g:ident; $a:ident, $b:ident) => {};
+    (@backward_logits $m:ident, $s:ident, $ws:ident, $d:ident, $g:ident; $prev:ident, $layer:ident $(, $rest:ident)+) => {
+        $crate::network!(@backward_logits $m, $s, $ws, $d, $g; $layer $(, $rest)+);
+        $s.$layer.$m(&$ws.act.$prev, &$ws.act.$layer, &$ws.cache.$layer, &$d.$layer, Some(&mut $d.$prev), &mut $g.$layer);
     };
 
     (@last_out $last:ident) => { $last::Out };

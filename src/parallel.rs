@@ -64,9 +64,6 @@ struct Shared<P: Network> {
     per_thread: usize,
     /// One erased `TrainState<P, PER_THREAD>` per thread (see [`ParallelTrainer`]).
     states: Vec<UnsafeCell<*mut ()>>,
-    /// Whether a state's parameter gradients are all zero already (the
-    /// reduction zeroes what it has consumed), so its shard skips zeroing.
-    clean: Vec<AtomicBool>,
     rngs: Vec<UnsafeCell<SmallRng>>,
     results: Vec<UnsafeCell<(f32, usize)>>,
     job: UnsafeCell<Option<Job<P>>>,
@@ -122,12 +119,12 @@ impl<P: Network> Shared<P> {
         wait_until(|| self.arrived.load(Ordering::Acquire) >= target);
     }
 
-    /// Sums slice `t` of every thread's gradients into thread 0's and zeroes
-    /// the other threads' copies; with a split optimizer step, also updates
-    /// that slice of the parameters and zeroes the sum. One pass over the
-    /// slice, in blocks of [`REDUCE_BLOCK`] floats that stay in the L1 cache
-    /// while they are summed, applied and cleared, so each gradient is read
-    /// from memory once and no zeroing pass is needed before the next step.
+    /// Sums slice `t` of every thread's gradients into thread 0's; with a
+    /// split optimizer step, also updates that slice of the parameters. One
+    /// pass over the slice, in blocks of [`REDUCE_BLOCK`] floats that stay
+    /// in the L1 cache while they are summed and applied, so each gradient
+    /// is read from memory once. Nothing is zeroed: the next step's shards
+    /// overwrite their gradients ([`Network::backward_overwrite`]).
     ///
     /// # Safety
     /// All shards of the step are done; no other thread touches this slice.
@@ -150,15 +147,12 @@ impl<P: Network> Shared<P> {
             unsafe {
                 let g0 = core::slice::from_raw_parts_mut(g0_all.add(b0), b1 - b0);
                 for s in 1..self.threads {
-                    let gs = core::slice::from_raw_parts_mut((self.grads_of)(*self.states[s].get()).add(b0), b1 - b0);
+                    let gs = core::slice::from_raw_parts((self.grads_of)(*self.states[s].get()).add(b0), b1 - b0);
                     crate::math::add_assign(g0, gs);
-                    gs.fill(0.0);
                 }
-                // The optimizer's update of this block of the trainable
-                // ranges; then the sum is consumed.
+                // The optimizer's update of this block of the trainable ranges.
                 if let Some((net, u)) = update {
                     u.apply(net, g0_all, b0..b1);
-                    core::slice::from_raw_parts_mut(g0_all.add(b0), b1 - b0).fill(0.0);
                 }
             }
             b0 = b1;
@@ -258,11 +252,6 @@ unsafe fn run_shard<P: Network, L: Loss<P>, const PER_THREAD: usize>(shared: &Sh
         let targets = &*((job.targets as *const L::Target).add(t * PER_THREAD) as *const [L::Target; PER_THREAD]);
         let st = &mut *(*shared.states[t].get() as *mut TrainState<P, PER_THREAD>);
         let rng = &mut *shared.rngs[t].get();
-        // Zeroed by the last step's reduction unless it kept the sum (thread 0
-        // after `train_step`, for the optimizer) or never ran.
-        if !shared.clean[t].swap(false, Ordering::Relaxed) {
-            st.grads.zero();
-        }
         net.forward(x, &mut st.ws, &mut Mode::Train(rng));
         let loss = L::loss(&st.ws, targets, &mut st.delta);
         let correct = L::correct(&st.ws, targets);
@@ -270,11 +259,12 @@ unsafe fn run_shard<P: Network, L: Loss<P>, const PER_THREAD: usize>(shared: &Sh
         let share = 1.0 / shared.threads as f32;
         if L::FROM_LOGITS {
             P::logits_grad(&mut st.delta).scale(share);
-            net.backward_from_logits(x, &st.ws, &mut st.delta, &mut st.grads);
         } else {
             P::output_grad(&mut st.delta).scale(share);
-            net.backward(x, &st.ws, &mut st.delta, &mut st.grads);
         }
+        // Overwritten, so whatever the last step left (a sum, a failed
+        // shard's partial gradients) is never read.
+        net.backward_overwrite(x, &st.ws, &mut st.delta, &mut st.grads, L::FROM_LOGITS);
         *shared.results[t].get() = (loss, correct);
     }
 }
@@ -336,7 +326,6 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
             states: (0..THREADS)
                 .map(|_| UnsafeCell::new(Box::into_raw(TrainState::<P, PER_THREAD>::boxed_zeroed()) as *mut ()))
                 .collect(),
-            clean: (0..THREADS).map(|_| AtomicBool::new(true)).collect(),
             rngs: (0..THREADS).map(|t| UnsafeCell::new(SmallRng::seed_from_u64(seed ^ ((t as u64) << 32)))).collect(),
             results: (0..THREADS).map(|_| UnsafeCell::new((0.0, 0))).collect(),
             job: UnsafeCell::new(None),
@@ -370,8 +359,7 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
     /// One training step on a batch of `B = PER_THREAD * THREADS` samples:
     /// every thread runs forward, loss and backward on its shard, the
     /// gradients are summed in parallel, and `opt` updates `net` (on every
-    /// thread, slice by slice, if it [splits](Optimizer::split_step); the
-    /// summed gradients are then consumed, see [`state`](Self::state)).
+    /// thread, slice by slice, if it [splits](Optimizer::split_step)).
     /// Returns the mean loss over the batch and the number of correct
     /// predictions (both before the update). Allocates nothing.
     ///
@@ -403,8 +391,7 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
     /// momentum) fused into the parallel reduction: each thread sums its
     /// slice of the gradients and updates that slice of the parameters
     /// (skipping `sgd`'s frozen layers), so the update runs on every thread
-    /// and the summed gradient is read once (then zeroed, ready for the next
-    /// step). For `Sgd` this is what [`train_step`](Self::train_step) does
+    /// and the summed gradient is read once. For `Sgd` this is what [`train_step`](Self::train_step) does
     /// too; this form takes the optimizer by shared reference.
     ///
     /// # Panics
@@ -437,8 +424,8 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
         self.run::<L, B>(net, x, targets, loss, Some(SplitStep::sgd(sgd.lr, sgd.frozen)))
     }
 
-    /// The step, with `update` (if any) fused into the reduction, which then
-    /// consumes the summed gradients; committed once every thread is done.
+    /// The step, with `update` (if any) fused into the reduction; committed
+    /// once every thread is done.
     fn run<L: Loss<P>, const B: usize>(
         &mut self,
         net: &mut P,
@@ -476,12 +463,6 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
         if s.panicked.load(Ordering::Acquire) {
             panic!("ParallelTrainer: a thread panicked during the training step (see its message above)");
         }
-        // The reduction zeroed every other thread's gradients, and thread 0's
-        // too when it applied an update (otherwise they hold the sum for
-        // `opt.step`). Published to the shards of the next step by its epoch bump.
-        for (t, c) in s.clean.iter().enumerate() {
-            c.store(t > 0 || update.is_some(), Ordering::Relaxed);
-        }
         if let Some(u) = update {
             u.commit();
         }
@@ -497,9 +478,7 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
 
     /// Thread 0's training state after a step: its workspace holds the
     /// activations of the first `PER_THREAD` samples; its `grads` the summed
-    /// gradients of the whole batch if the optimizer did not
-    /// [split](Optimizer::split_step), zeros if it did (the fused update
-    /// consumes them: `Sgd`, `Adam`, [`train_step_sgd`](Self::train_step_sgd)).
+    /// gradients of the whole batch (the gradient of the mean loss).
     pub fn state(&self) -> &TrainState<P, PER_THREAD> {
         // SAFETY: between steps no thread writes the states.
         unsafe { &*(*self.shared.states[0].get() as *const TrainState<P, PER_THREAD>) }
@@ -593,8 +572,8 @@ mod tests {
         assert_eq!(a.as_flat(), b.as_flat(), "same sums in the same order: identical parameters");
         assert_eq!(b.conv1, conv1, "a frozen layer is not updated");
         assert_ne!(b.dense, fashion10::Params::boxed_zeroed().dense);
-        assert!(tb.state().grads.as_flat().iter().all(|&g| g == 0.0), "the fused update consumes the gradients");
-        assert!(ta.state().grads.as_flat().iter().any(|&g| g != 0.0), "a whole step keeps the summed gradients");
+        assert!(ta.state().grads.as_flat().iter().any(|&g| g != 0.0));
+        assert_eq!(ta.state().grads.as_flat(), tb.state().grads.as_flat(), "both keep the summed gradients");
     }
 
     /// Adam and SGD with momentum, split over the threads and fused with the
@@ -629,8 +608,8 @@ mod tests {
             td.train_step(&mut *d, &x, &y, SoftmaxCrossEntropy, &mut mom_whole);
             assert_eq!(a.as_flat(), b.as_flat(), "Adam, step {step}");
             assert_eq!(c.as_flat(), d.as_flat(), "momentum, step {step}");
-            assert!(ta.state().grads.as_flat().iter().all(|&g| g == 0.0), "consumed, step {step}");
-            assert!(tb.state().grads.as_flat().iter().any(|&g| g != 0.0), "kept, step {step}");
+            assert!(ta.state().grads.as_flat().iter().any(|&g| g != 0.0), "step {step}");
+            assert_eq!(ta.state().grads.as_flat(), tb.state().grads.as_flat(), "the summed gradients, step {step}");
         }
         let init = {
             let mut p = fashion10::Params::boxed_zeroed();
@@ -673,12 +652,12 @@ mod tests {
         }
     }
 
-    /// The reduction zeroes the gradients it consumed so the next shard can
-    /// skip zeroing: a trainer reused across fused steps, whole steps and
-    /// failed steps gives, at every step, the bits of a new trainer (which
-    /// has no gradients left over) running a whole step.
+    /// The shards overwrite their gradients, nothing zeroes them: a trainer
+    /// reused across fused steps, whole steps and failed steps gives, at
+    /// every step, the bits of a new trainer (which has no gradients left
+    /// over) running a whole step.
     #[test]
-    fn skipped_zeroing_leaves_no_stale_gradients() {
+    fn a_reused_trainer_leaves_no_stale_gradients() {
         let mut rng = SmallRng::seed_from_u64(5);
         let mut a = fashion10::Params::boxed_zeroed();
         a.init(Init::He, &mut rng);

@@ -146,3 +146,67 @@ fn backward_through_sigmoid_equals_fused_backward() {
         compare("through sigmoid vs fused", *a as f64, *b as f64).unwrap();
     }
 }
+
+constnet::network! {
+    /// A last layer with parameters, which `from_logits` skips.
+    mod two_dense {
+        input: Tensor<4, 1, 1>,
+        d1: Dense<4, 3>,
+        d2: Dense<3, 2>,
+    }
+}
+use constnet::Dense;
+
+#[test]
+fn backward_overwrite_equals_backward_from_zero() {
+    // Stale gradients (NaN) must be neither read nor left behind: the
+    // result equals zeroed gradients plus `backward`, to the bit.
+    let mut rng = SmallRng::seed_from_u64(6);
+    let mut net = fashion10::Params::boxed_zeroed();
+    net.init(Init::He, &mut rng);
+    let x: Box<[Tensor<1, 28, 28>; 32]> = Box::new(core::array::from_fn(|s| {
+        Tensor::from_fn(|_, y, x| ((y * 3 + x * 7 + s * 5) % 17) as f32 / 8.0 - 1.0)
+    }));
+    let mut ws = fashion10::Workspace::<32>::boxed_zeroed();
+    net.forward(&x, &mut ws, &mut Mode::Infer);
+    for from_logits in [false, true] {
+        let (mut d1, mut d2) =
+            (fashion10::Activations::<32>::boxed_zeroed(), fashion10::Activations::<32>::boxed_zeroed());
+        let target: [usize; 32] = core::array::from_fn(|s| s % 10);
+        for d in [&mut d1, &mut d2] {
+            if from_logits {
+                softmax_cross_entropy_batch(fashion10::Params::logits(&ws), &target, fashion10::Params::logits_grad(d));
+            } else {
+                fashion10::Params::output_grad(d)
+                    .as_flat_mut()
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, v)| *v = (i % 7) as f32 - 3.0);
+            }
+        }
+        let mut added = fashion10::Params::boxed_zeroed();
+        if from_logits {
+            net.backward_from_logits(&x, &ws, &mut d1, &mut added);
+        } else {
+            net.backward(&x, &ws, &mut d1, &mut added);
+        }
+        let mut overwritten = fashion10::Params::boxed_zeroed();
+        overwritten.as_flat_mut().fill(f32::NAN);
+        net.backward_overwrite(&x, &ws, &mut d2, &mut overwritten, from_logits);
+        assert!(added.as_flat() == overwritten.as_flat(), "fashion10, from_logits {from_logits}");
+        assert!(d1.as_flat() == d2.as_flat());
+    }
+
+    let mut net = two_dense::Params::zeroed();
+    net.init(Init::He, &mut rng);
+    let x = [Tensor::<4, 1, 1>::from_fn(|c, _, _| c as f32 - 1.5)];
+    let mut ws = two_dense::Workspace::<1>::zeroed();
+    net.forward(&x, &mut ws, &mut Mode::Infer);
+    let mut d = two_dense::Activations::<1>::zeroed();
+    two_dense::Params::logits_grad(&mut d)[0].as_flat_mut().copy_from_slice(&[0.5, -1.0, 2.0]);
+    let mut g = two_dense::Params::zeroed();
+    g.as_flat_mut().fill(f32::NAN);
+    net.backward_overwrite(&x, &ws, &mut d, &mut g, true);
+    assert!(g.d2.as_flat().iter().all(|&v| v == 0.0), "the skipped last layer's gradients are zero");
+    assert!(g.d1.as_flat().iter().all(|v| v.is_finite()) && g.d1.as_flat().iter().any(|&v| v != 0.0));
+}

@@ -129,12 +129,16 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
     }
 
     /// AVX-512 backward pass over a batch: the weight gradient
-    /// `dW += dyᵀ x` and the input gradient `dx = dy W` as broadcast-FMA
+    /// `dW += dyᵀ x` (with `overwrite`, `dW = dyᵀ x`, the bias gradient
+    /// likewise) and the input gradient `dx = dy W` as broadcast-FMA
     /// matrix products ([`bcast_gemm`](crate::kernels_cpu::bcast_gemm)).
     #[cfg(target_arch = "x86_64")]
-    fn backward_fast(&self, x: &[f32], dy: &[f32], dx: Option<&mut [f32]>, grads: &mut Self) {
+    fn backward_fast(&self, x: &[f32], dy: &[f32], dx: Option<&mut [f32]>, grads: &mut Self, overwrite: bool) {
         let n = x.len() / N_IN;
         assert!(x.len() == n * N_IN && dy.len() == n * N_OUT, "Dense: batch buffers of unequal sizes");
+        if overwrite {
+            grads.bias.fill(0.0);
+        }
         if BIAS {
             for dy in dy.chunks_exact(N_OUT) {
                 math::add_assign(&mut grads.bias, dy);
@@ -155,7 +159,7 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
                 N_IN,
                 grads.weight.as_flat_mut().as_mut_ptr(),
                 N_IN,
-                true,
+                !overwrite,
                 true,
             )
         };
@@ -257,8 +261,29 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, co
         crate::layer::assert_out_shape!("Dense", OC, OH, OW);
         #[cfg(target_arch = "x86_64")]
         if math::simd() == math::SimdPath::Avx512 {
-            return self.backward_fast(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads);
+            return self.backward_fast(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads, false);
         }
+        self.backward_portable(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads);
+    }
+
+    /// The fast path stores the weight gradient instead of adding it (no
+    /// zeroing pass, no read of the old values); the portable one zeroes
+    /// and adds.
+    fn backward_overwrite<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
+        &self,
+        x: &[Tensor<C, H, W>; B],
+        _y: &[Tensor<OC, OH, OW>; B],
+        _cache: &[Tensor<C, H, W>; B],
+        dy: &[Tensor<OC, OH, OW>; B],
+        dx: Option<&mut [Tensor<C, H, W>; B]>,
+        grads: &mut Self,
+    ) {
+        crate::layer::assert_out_shape!("Dense", OC, OH, OW);
+        #[cfg(target_arch = "x86_64")]
+        if math::simd() == math::SimdPath::Avx512 {
+            return self.backward_fast(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads, true);
+        }
+        grads.zero();
         self.backward_portable(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads);
     }
 }
@@ -354,10 +379,16 @@ mod tests {
         gs.as_flat_mut().fill(0.25);
         let (mut dxf, mut dxs) = (<[Tensor<N_IN, 1, 1>; B]>::boxed_zeroed(), <[Tensor<N_IN, 1, 1>; B]>::boxed_zeroed());
         dxf.as_flat_mut().fill(f32::NAN);
-        d.backward_fast(x.as_flat(), dy.as_flat(), Some(dxf.as_flat_mut()), &mut gf);
+        d.backward_fast(x.as_flat(), dy.as_flat(), Some(dxf.as_flat_mut()), &mut gf, false);
         d.backward_portable(x.as_flat(), dy.as_flat(), Some(dxs.as_flat_mut()), &mut gs);
         close("grads", gf.as_flat(), gs.as_flat());
         close("dx", dxf.as_flat(), dxs.as_flat());
+        // Overwriting: nothing of the old gradient (NaN) may be read.
+        gf.as_flat_mut().fill(f32::NAN);
+        gs.as_flat_mut().fill(0.0);
+        d.backward_fast(x.as_flat(), dy.as_flat(), None, &mut gf, true);
+        d.backward_portable(x.as_flat(), dy.as_flat(), None, &mut gs);
+        close("overwritten grads", gf.as_flat(), gs.as_flat());
     }
 
     #[test]
