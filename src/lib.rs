@@ -55,6 +55,8 @@ pub mod data;
 #[cfg(feature = "std")]
 pub mod fit;
 mod flat;
+#[doc(hidden)]
+pub mod fuse;
 #[cfg(feature = "std")]
 pub mod gradcheck;
 #[cfg(feature = "std")]

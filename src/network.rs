@@ -295,16 +295,16 @@ macro_rules! network {
 
                 fn forward<const B: usize>(&self, x: &[Input; B], ws: &mut Workspace<B>, mode: &mut $crate::Mode<'_>) {
                     self.$first.forward(x, &mut ws.act.$first, &mut ws.cache.$first, mode);
-                    $crate::network!(@forward self, ws, mode; $first $(, $layer)+);
+                    $crate::network!(@forward self, ws, mode, false; $first $(, $layer)+);
                 }
 
                 fn backward<const B: usize>(&self, x: &[Input; B], ws: &Workspace<B>, delta: &mut Activations<B>, grads: &mut Params) {
-                    $crate::network!(@backward backward, self, ws, delta, grads; $first $(, $layer)+);
+                    $crate::network!(@backward backward, self, ws, delta, grads, false; $first $(, $layer)+);
                     self.$first.backward(x, &ws.act.$first, &ws.cache.$first, &delta.$first, None, &mut grads.$first);
                 }
 
                 fn backward_from_logits<const B: usize>(&self, x: &[Input; B], ws: &Workspace<B>, delta: &mut Activations<B>, grads: &mut Params) {
-                    $crate::network!(@backward_logits backward, self, ws, delta, grads; $first $(, $layer)+);
+                    $crate::network!(@backward_logits backward, self, ws, delta, grads, false; $first $(, $layer)+);
                     self.$first.backward(x, &ws.act.$first, &ws.cache.$first, &delta.$first, None, &mut grads.$first);
                 }
 
@@ -318,9 +318,9 @@ macro_rules! network {
                 ) {
                     if from_logits {
                         $crate::network!(@last (grads); $first $(, $layer)+).zero();
-                        $crate::network!(@backward_logits backward_overwrite, self, ws, delta, grads; $first $(, $layer)+);
+                        $crate::network!(@backward_logits backward_overwrite, self, ws, delta, grads, false; $first $(, $layer)+);
                     } else {
-                        $crate::network!(@backward backward_overwrite, self, ws, delta, grads; $first $(, $layer)+);
+                        $crate::network!(@backward backward_overwrite, self, ws, delta, grads, false; $first $(, $layer)+);
                     }
                     self.$first.backward_overwrite(x, &ws.act.$first, &ws.cache.$first, &delta.$first, None, &mut grads.$first);
                 }
@@ -371,31 +371,66 @@ macro_rules! network {
             >;
             /// What this layer keeps from forward for backward, per sample.
             pub type Cache = <$ty as $crate::Layer<{ In::C }, { In::H }, { In::W }>>::Cache;
+            /// The layer's type.
+            pub type Ty = $ty;
         }
         $crate::network!(@shapes $layer; $($rest : $rest_ty),*);
     };
     (@shapes $prev:ident;) => {};
 
-    // Forward through the pairs (previous, layer).
-    (@forward $s:ident, $ws:ident, $mode:ident; $prev:ident, $layer:ident $(, $rest:ident)*) => {
-        $s.$layer.forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.cache.$layer, $mode);
-        $crate::network!(@forward $s, $ws, $mode; $layer $(, $rest)*);
+    // Forward through the pairs (previous, layer), looking one layer ahead:
+    // a `Relu` and the 2x2 `MaxPool2d` after it run as one pass
+    // (`fuse::relu_pool`), the pooling then skipped. `$skip` is `false` for
+    // the second layer (the first, run on the input, is never fused).
+    (@forward $s:ident, $ws:ident, $mode:ident, $skip:tt; $prev:ident, $layer:ident, $next:ident $(, $rest:ident)*) => {
+        if $crate::fuse::relu_pool::<$layer::Ty, $next::Ty>() {
+            $crate::fuse::relu_pool_forward(
+                &$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.act.$next, (<$layer::In>::C, <$layer::In>::H, <$layer::In>::W),
+            );
+        } else if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
+            $s.$layer.forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.cache.$layer, $mode);
+        }
+        $crate::network!(@forward $s, $ws, $mode, true; $layer, $next $(, $rest)*);
     };
-    (@forward $s:ident, $ws:ident, $mode:ident; $last:ident) => {};
+    (@forward $s:ident, $ws:ident, $mode:ident, $skip:tt; $prev:ident, $layer:ident) => {
+        if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
+            $s.$layer.forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.cache.$layer, $mode);
+        }
+    };
 
     // Backward through the pairs, last pair first, with the layers' method
-    // `$m` (`backward` or `backward_overwrite`).
-    (@backward $m:ident, $s:ident, $ws:ident, $d:ident, $g:ident; $prev:ident, $layer:ident $(, $rest:ident)*) => {
-        $crate::network!(@backward $m, $s, $ws, $d, $g; $layer $(, $rest)*);
-        $s.$layer.$m(&$ws.act.$prev, &$ws.act.$layer, &$ws.cache.$layer, &$d.$layer, Some(&mut $d.$prev), &mut $g.$layer);
+    // `$m` (`backward` or `backward_overwrite`); a fused pair runs at its
+    // ReLU's turn, after the pooling's turn was skipped.
+    (@backward $m:ident, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident, $next:ident $(, $rest:ident)*) => {
+        $crate::network!(@backward $m, $s, $ws, $d, $g, true; $layer, $next $(, $rest)*);
+        $crate::network!(@backward_one $m, $s, $ws, $d, $g, $skip; $prev, $layer, $next);
     };
-    (@backward $m:ident, $s:ident, $ws:ident, $d:ident, $g:ident; $last:ident) => {};
+    (@backward $m:ident, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident) => {
+        if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
+            $s.$layer.$m(&$ws.act.$prev, &$ws.act.$layer, &$ws.cache.$layer, &$d.$layer, Some(&mut $d.$prev), &mut $g.$layer);
+        }
+    };
 
-    // The same, stopping before the last layer.
-    (@backward_logits $m:ident, $s:ident, $ws:ident, $d:ident, $g:ident; $a:ident, $b:ident) => {};
-    (@backward_logits $m:ident, $s:ident, $ws:ident, $d:ident, $g:ident; $prev:ident, $layer:ident $(, $rest:ident)+) => {
-        $crate::network!(@backward_logits $m, $s, $ws, $d, $g; $layer $(, $rest)+);
-        $s.$layer.$m(&$ws.act.$prev, &$ws.act.$layer, &$ws.cache.$layer, &$d.$layer, Some(&mut $d.$prev), &mut $g.$layer);
+    // The same, stopping before the last layer (which is then never fused).
+    (@backward_logits $m:ident, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $a:ident, $b:ident) => {};
+    (@backward_logits $m:ident, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident, $last:ident) => {
+        $crate::network!(@backward $m, $s, $ws, $d, $g, $skip; $prev, $layer);
+    };
+    (@backward_logits $m:ident, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident, $next:ident, $more:ident $(, $rest:ident)*) => {
+        $crate::network!(@backward_logits $m, $s, $ws, $d, $g, true; $layer, $next, $more $(, $rest)*);
+        $crate::network!(@backward_one $m, $s, $ws, $d, $g, $skip; $prev, $layer, $next);
+    };
+
+    // One layer's turn in backward, knowing the next layer.
+    (@backward_one $m:ident, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident, $next:ident) => {
+        if $crate::fuse::relu_pool::<$layer::Ty, $next::Ty>() {
+            $crate::fuse::relu_pool_backward(
+                &$ws.act.$layer, &$ws.act.$next, &$d.$next, &mut $d.$layer, &mut $d.$prev,
+                (<$layer::In>::C, <$layer::In>::H, <$layer::In>::W),
+            );
+        } else if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
+            $s.$layer.$m(&$ws.act.$prev, &$ws.act.$layer, &$ws.cache.$layer, &$d.$layer, Some(&mut $d.$prev), &mut $g.$layer);
+        }
     };
 
     (@last_out $last:ident) => { $last::Out };

@@ -747,29 +747,52 @@ fn cols(c0: usize, w: usize) -> u16 {
 /// into `oh x ow` (`oh = ceil(h/2)`, `ow = ceil(w/2)`): the maximum of each
 /// window, missing rows and columns of edge windows left out.
 ///
+/// With `relu`, a ReLU comes first, fused: `relu` receives `max(x, 0)`
+/// (what [`relu_forward`] writes, bit for bit) and the windows are pooled
+/// from it, so the input is read once for both layers.
+///
 /// # Safety
-/// AVX-512F; `x` holds `planes*h*w` floats, `y` `planes*oh*ow`.
+/// AVX-512F; `x` (and `relu`) hold `planes*h*w` floats, `y` `planes*oh*ow`.
 #[target_feature(enable = "avx512f,avx512vl")]
-pub(crate) unsafe fn maxpool2_forward(planes: usize, h: usize, w: usize, x: *const f32, y: *mut f32) {
+pub(crate) unsafe fn maxpool2_forward(
+    planes: usize,
+    h: usize,
+    w: usize,
+    x: *const f32,
+    relu: Option<*mut f32>,
+    y: *mut f32,
+) {
     let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
     // SAFETY: the caller's contract; every load and store is masked to its row.
     unsafe {
         let (ie, io) = (_mm512_loadu_si512(EVEN.as_ptr().cast()), _mm512_loadu_si512(ODD.as_ptr().cast()));
         let ninf = _mm512_set1_ps(f32::NEG_INFINITY);
+        let zero = _mm512_setzero_ps();
+        // A row's 32 columns from `c0`, through the ReLU if there is one
+        // (stored, masked to the row, at the same offset of `relu`).
+        let row = |off: usize, m0: u16, m1: u16| {
+            let (mut lo, mut hi) =
+                (_mm512_mask_loadu_ps(ninf, m0, x.add(off)), _mm512_mask_loadu_ps(ninf, m1, x.add(off + 16)));
+            if let Some(r) = relu {
+                (lo, hi) = (_mm512_max_ps(lo, zero), _mm512_max_ps(hi, zero));
+                _mm512_mask_storeu_ps(r.add(off), m0, lo);
+                _mm512_mask_storeu_ps(r.add(off + 16), m1, hi);
+            }
+            (lo, hi)
+        };
         for p in 0..planes {
-            let (xp, yp) = (x.add(p * h * w), y.add(p * oh * ow));
+            let yp = y.add(p * oh * ow);
             for oy in 0..oh {
-                let r0 = xp.add(2 * oy * w);
+                let r0 = p * h * w + 2 * oy * w;
                 let two = 2 * oy + 1 < h;
                 let mut c0 = 0;
                 while c0 < w {
                     let (m0, m1) = (cols(c0, w), cols(c0 + 16, w));
-                    let mut lo = _mm512_mask_loadu_ps(ninf, m0, r0.add(c0));
-                    let mut hi = _mm512_mask_loadu_ps(ninf, m1, r0.add(c0 + 16));
+                    let (mut lo, mut hi) = row(r0 + c0, m0, m1);
                     if two {
-                        let r1 = r0.add(w);
-                        lo = _mm512_max_ps(lo, _mm512_mask_loadu_ps(ninf, m0, r1.add(c0)));
-                        hi = _mm512_max_ps(hi, _mm512_mask_loadu_ps(ninf, m1, r1.add(c0 + 16)));
+                        let (lo1, hi1) = row(r0 + w + c0, m0, m1);
+                        lo = _mm512_max_ps(lo, lo1);
+                        hi = _mm512_max_ps(hi, hi1);
                     }
                     let even = _mm512_permutex2var_ps(lo, ie, hi);
                     let odd = _mm512_permutex2var_ps(lo, io, hi);
@@ -786,8 +809,12 @@ pub(crate) unsafe fn maxpool2_forward(planes: usize, h: usize, w: usize, x: *con
 /// its window (row-major) equal to the window's maximum `y`; every other
 /// `dx` is zero.
 ///
+/// With `relu_dx`, the backward pass of a ReLU before the pooling is fused:
+/// `x` is then the ReLU's output, and `relu_dx` receives `dx` where
+/// `x > 0`, zero elsewhere (what [`relu_backward`] writes from `dx`).
+///
 /// # Safety
-/// AVX-512F; `x`, `dx` hold `planes*h*w` floats, `y`, `dy` `planes*oh*ow`.
+/// AVX-512F; `x`, `dx` (and `relu_dx`) hold `planes*h*w` floats, `y`, `dy` `planes*oh*ow`.
 #[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn maxpool2_backward(
     planes: usize,
@@ -797,6 +824,7 @@ pub(crate) unsafe fn maxpool2_backward(
     y: *const f32,
     dy: *const f32,
     dx: *mut f32,
+    relu_dx: Option<*mut f32>,
 ) {
     let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
     const EVEN_LANES: u16 = 0x5555;
@@ -804,8 +832,18 @@ pub(crate) unsafe fn maxpool2_backward(
     // SAFETY: the caller's contract; every load and store is masked to its row.
     unsafe {
         let (dl, dh) = (_mm512_loadu_si512(DUP_LO.as_ptr().cast()), _mm512_loadu_si512(DUP_HI.as_ptr().cast()));
+        let zero = _mm512_setzero_ps();
+        // The gradient `g` on lanes `taken` of `dx` at `off`, masked to the
+        // row (`cm`); through the ReLU too, where its output `xv` is positive.
+        let store = |off: usize, cm: u16, taken: u16, g: __m512, xv: __m512| {
+            _mm512_mask_storeu_ps(dx.add(off), cm, _mm512_maskz_mov_ps(taken, g));
+            if let Some(r) = relu_dx {
+                let pos = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(cm, xv, zero);
+                _mm512_mask_storeu_ps(r.add(off), cm, _mm512_maskz_mov_ps(taken & pos, g));
+            }
+        };
         for p in 0..planes {
-            let (xp, dxp) = (x.add(p * h * w), dx.add(p * h * w));
+            let xp = x.add(p * h * w);
             let (yp, dyp) = (y.add(p * oh * ow), dy.add(p * oh * ow));
             for oy in 0..oh {
                 let two = 2 * oy + 1 < h;
@@ -822,23 +860,23 @@ pub(crate) unsafe fn maxpool2_backward(
                     let (g_lo, g_hi) = (_mm512_permutexvar_ps(dl, g), _mm512_permutexvar_ps(dh, g));
                     for (half, mm, gg) in [(0, m_lo, g_lo), (16, m_hi, g_hi)] {
                         let cm = cols(c0 + half, w);
-                        let top = xp.add(2 * oy * w + c0 + half);
-                        let et = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(cm, _mm512_maskz_loadu_ps(cm, top), mm);
+                        let top = 2 * oy * w + c0 + half;
+                        let xt = _mm512_maskz_loadu_ps(cm, xp.add(top));
+                        let et = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(cm, xt, mm);
                         // First in the window, row-major: top-left, top-right, bottom-left, bottom-right.
                         let t_even = et & EVEN_LANES;
                         let t_odd = et & ODD_LANES & !(t_even << 1);
                         let t_pair = t_even | (t_odd >> 1); // on the even lanes: top row took it
                         let tk = t_even | t_odd;
-                        let dtop = dxp.add(2 * oy * w + c0 + half);
-                        _mm512_mask_storeu_ps(dtop, cm, _mm512_maskz_mov_ps(tk, gg));
+                        store(p * h * w + top, cm, tk, gg, xt);
                         if two {
-                            let bot = top.add(w);
-                            let eb = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(cm, _mm512_maskz_loadu_ps(cm, bot), mm);
+                            let xb = _mm512_maskz_loadu_ps(cm, xp.add(top + w));
+                            let eb = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(cm, xb, mm);
                             let taken = t_pair | (t_pair << 1);
                             let b_even = eb & EVEN_LANES & !taken;
                             let b_odd = eb & ODD_LANES & !taken & !(b_even << 1);
                             let bk = b_even | b_odd;
-                            _mm512_mask_storeu_ps(dtop.add(w), cm, _mm512_maskz_mov_ps(bk, gg));
+                            store(p * h * w + top + w, cm, bk, gg, xb);
                         }
                     }
                     c0 += 32;

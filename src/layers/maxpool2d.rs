@@ -88,7 +88,14 @@ impl<const P: usize, const C: usize, const H: usize, const W: usize> Layer<C, H,
             // SAFETY: AVX-512F detected; x holds B*C planes of H x W, y B*C
             // planes of OH x OW = ceil(H/2) x ceil(W/2) (asserted above).
             unsafe {
-                crate::kernels_cpu::maxpool2_forward(B * C, H, W, x.as_flat().as_ptr(), y.as_flat_mut().as_mut_ptr())
+                crate::kernels_cpu::maxpool2_forward(
+                    B * C,
+                    H,
+                    W,
+                    x.as_flat().as_ptr(),
+                    None,
+                    y.as_flat_mut().as_mut_ptr(),
+                )
             };
             return;
         }
@@ -128,6 +135,7 @@ impl<const P: usize, const C: usize, const H: usize, const W: usize> Layer<C, H,
                     y.as_flat().as_ptr(),
                     dy.as_flat().as_ptr(),
                     dx.as_flat_mut().as_mut_ptr(),
+                    None,
                 )
             };
             return;

@@ -1,0 +1,110 @@
+//! Adjacent layers that [`network!`](crate::network) runs as one pass.
+//!
+//! A `Relu` followed by a 2x2 `MaxPool2d` (the pair after every
+//! convolution of the zoo's networks) is computed in one sweep on the
+//! AVX-512 path: forward reads the ReLU's input once and writes both
+//! outputs, backward reads the pooling's input once and writes both input
+//! gradients. Every activation and every gradient the network exposes is
+//! still written, with the same bits as the two layers one after the other
+//! (tested); only the passes over memory are fewer. The element-wise layers
+//! are memory-bound: fashion10's ReLU and pooling passes were about a third
+//! of its training step.
+//!
+//! This module is what the macro's generated code calls; it is public for
+//! that reason only.
+
+use crate::{Flat, MaxPool2d, Relu};
+use core::any::TypeId;
+
+/// Whether layer `A` followed by layer `B` runs fused: a [`Relu`] then a
+/// [`MaxPool2d<2>`], on the AVX-512 path.
+#[inline(always)]
+pub fn relu_pool<A: 'static, B: 'static>() -> bool {
+    TypeId::of::<A>() == TypeId::of::<Relu>()
+        && TypeId::of::<B>() == TypeId::of::<MaxPool2d<2>>()
+        && crate::math::simd() == crate::math::SimdPath::Avx512
+}
+
+/// The batch size of `buf` if it holds whole samples of `per` floats.
+fn samples(buf: &[f32], per: usize) -> usize {
+    assert!(
+        per > 0 && buf.len().is_multiple_of(per),
+        "fuse: a buffer of {} floats is not made of {per}-float samples",
+        buf.len()
+    );
+    buf.len() / per
+}
+
+/// Checks the buffers of a fused ReLU + 2x2 pooling over `c x h x w`
+/// samples: `full` hold whole ReLU-sized batches, `pooled` pooling-sized
+/// ones, all of the same batch size. Returns the number of planes.
+fn planes(full: &[&[f32]], pooled: &[&[f32]], c: usize, h: usize, w: usize) -> usize {
+    let b = samples(full[0], c * h * w);
+    let per_out = c * h.div_ceil(2) * w.div_ceil(2);
+    assert!(
+        full.iter().all(|f| f.len() == full[0].len()) && pooled.iter().all(|p| samples(p, per_out) == b),
+        "fuse: buffers of different batch sizes"
+    );
+    b * c
+}
+
+/// Forward of a ReLU then a 2x2 max-pool over samples of `(c, h, w)`:
+/// `r = max(x, 0)`, `y = maxpool(r)`. Call only when
+/// [`relu_pool`] holds for the two layers.
+///
+/// # Panics
+/// If the buffers are not batches of the same size of `c x h x w` (`x`,
+/// `r`) and `c x ceil(h/2) x ceil(w/2)` (`y`) samples, or the AVX-512 path
+/// is not available.
+pub fn relu_pool_forward<X: Flat, R: Flat, Y: Flat>(x: &X, r: &mut R, y: &mut Y, (c, h, w): (usize, usize, usize)) {
+    let (x, r, y) = (x.as_flat(), r.as_flat_mut(), y.as_flat_mut());
+    let n = planes(&[x, &*r], &[&*y], c, h, w);
+    #[cfg(target_arch = "x86_64")]
+    if crate::math::simd() == crate::math::SimdPath::Avx512 {
+        // SAFETY: AVX-512F detected; x and r hold n planes of h x w, y n
+        // planes of ceil(h/2) x ceil(w/2) (checked above).
+        unsafe { crate::kernels_cpu::maxpool2_forward(n, h, w, x.as_ptr(), Some(r.as_mut_ptr()), y.as_mut_ptr()) };
+        return;
+    }
+    let _ = n;
+    panic!("fuse::relu_pool_forward: no fused path on this CPU (see fuse::relu_pool)");
+}
+
+/// Backward of a ReLU then a 2x2 max-pool: from the ReLU's output `r`, the
+/// pooling's output `y` and gradient `dy`, writes the pooling's input
+/// gradient `dr` and the ReLU's input gradient `dx` (`dr` where `r > 0`).
+/// Call only when [`relu_pool`] holds for the two layers.
+///
+/// # Panics
+/// As [`relu_pool_forward`].
+pub fn relu_pool_backward<R: Flat, Y: Flat, DY: Flat, DR: Flat, DX: Flat>(
+    r: &R,
+    y: &Y,
+    dy: &DY,
+    dr: &mut DR,
+    dx: &mut DX,
+    (c, h, w): (usize, usize, usize),
+) {
+    let (r, y, dy, dr, dx) = (r.as_flat(), y.as_flat(), dy.as_flat(), dr.as_flat_mut(), dx.as_flat_mut());
+    let n = planes(&[r, &*dr, &*dx], &[y, dy], c, h, w);
+    #[cfg(target_arch = "x86_64")]
+    if crate::math::simd() == crate::math::SimdPath::Avx512 {
+        // SAFETY: AVX-512F detected; r, dr and dx hold n planes of h x w, y
+        // and dy n planes of ceil(h/2) x ceil(w/2) (checked above).
+        unsafe {
+            crate::kernels_cpu::maxpool2_backward(
+                n,
+                h,
+                w,
+                r.as_ptr(),
+                y.as_ptr(),
+                dy.as_ptr(),
+                dr.as_mut_ptr(),
+                Some(dx.as_mut_ptr()),
+            )
+        };
+        return;
+    }
+    let _ = n;
+    panic!("fuse::relu_pool_backward: no fused path on this CPU (see fuse::relu_pool)");
+}

@@ -1,0 +1,156 @@
+//! `network!` runs a `Relu` followed by a 2x2 `MaxPool2d` as one pass on
+//! the AVX-512 path (`constnet::fuse`). Every activation, every activation
+//! gradient and every parameter gradient must be the bits the layers give
+//! one after the other, on shapes with odd sides and edge windows, in
+//! `backward`, `backward_from_logits` and `backward_overwrite`.
+
+use constnet::{Conv2d, Dense, Flat, Init, Layer, MaxPool2d, Mode, Network, Relu, Softmax, Tensor, network};
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+
+network! {
+    /// Odd sides (7 x 5: a partial last row and column of windows) and two
+    /// fused pairs, the second of them right before the logits.
+    mod odd {
+        input: Tensor<2, 7, 5>,
+        conv1: Conv2d<2, 3, 3, 1, 1>,
+        relu1: Relu,
+        pool1: MaxPool2d<2>,
+        conv2: Conv2d<3, 4, 3, 1, 1>,
+        relu2: Relu,
+        pool2: MaxPool2d<2>,
+        dense: Dense<16, 5>,
+        softmax: Softmax,
+    }
+}
+
+network! {
+    /// The pair right after the input (never fused: the first layer runs on
+    /// the input) and a pair whose pooling is the last layer.
+    mod edges {
+        input: Tensor<2, 6, 6>,
+        relu1: Relu,
+        pool1: MaxPool2d<2>,
+        conv: Conv2d<2, 2, 3, 1, 1>,
+        relu2: Relu,
+        pool2: MaxPool2d<2>,
+    }
+}
+
+/// Fills with values in -1..1, a quarter of them 0 (ties in the windows,
+/// ReLU's kink).
+fn fill(v: &mut [f32], rng: &mut SmallRng) {
+    for x in v {
+        *x = if rng.random_range(0..4) == 0 { 0.0 } else { rng.random_range(-1.0..1.0) };
+    }
+}
+
+/// Runs `$net`'s layers one by one (forward, then `backward` from the last
+/// entry of `$d`) into `$ws` and `$d`, `$g`.
+macro_rules! layer_by_layer {
+    ($net:expr, $x:expr, $ws:expr, $d:expr, $g:expr; $first:ident $(, $l:ident <- $p:ident)*) => {{
+        let (net, x, ws, d, g) = (&$net, &$x, &mut $ws, &mut $d, &mut $g);
+        net.$first.forward(x, &mut ws.act.$first, &mut ws.cache.$first, &mut Mode::Infer);
+        $(net.$l.forward(&ws.act.$p, &mut ws.act.$l, &mut ws.cache.$l, &mut Mode::Infer);)*
+        layer_by_layer!(@back net, ws, d, g; $($l <- $p),*);
+        net.$first.backward(x, &ws.act.$first, &ws.cache.$first, &d.$first, None, &mut g.$first);
+    }};
+    (@back $net:ident, $ws:ident, $d:ident, $g:ident; $l:ident <- $p:ident $(, $rl:ident <- $rp:ident)*) => {
+        layer_by_layer!(@back $net, $ws, $d, $g; $($rl <- $rp),*);
+        $net.$l.backward(&$ws.act.$p, &$ws.act.$l, &$ws.cache.$l, &$d.$l, Some(&mut $d.$p), &mut $g.$l);
+    };
+    (@back $net:ident, $ws:ident, $d:ident, $g:ident;) => {};
+}
+
+fn same(what: &str, a: &[f32], b: &[f32]) {
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(x.to_bits() == y.to_bits(), "{what}[{i}]: network {x} vs layer by layer {y}");
+    }
+}
+
+#[test]
+fn fused_pairs_give_the_bits_of_the_layers_one_by_one() {
+    if !constnet::fuse::relu_pool::<Relu, MaxPool2d<2>>() {
+        eprintln!("no AVX-512 on this CPU: nothing is fused here");
+    }
+    let mut rng = SmallRng::seed_from_u64(11);
+    let mut net = odd::Params::boxed_zeroed();
+    net.init(Init::He, &mut rng);
+    let mut x = <[odd::Input; 3]>::boxed_zeroed();
+    fill(x.as_flat_mut(), &mut rng);
+    let mut out_grad = <[odd::Output; 3]>::boxed_zeroed();
+    fill(out_grad.as_flat_mut(), &mut rng);
+
+    // Layer by layer: the reference.
+    let (mut ws_l, mut d_l, mut g_l) =
+        (odd::Workspace::<3>::boxed_zeroed(), odd::Activations::<3>::boxed_zeroed(), odd::Params::boxed_zeroed());
+    *odd::Params::output_grad(&mut d_l) = *out_grad;
+    layer_by_layer!(*net, *x, *ws_l, *d_l, *g_l;
+        conv1, relu1 <- conv1, pool1 <- relu1, conv2 <- pool1, relu2 <- conv2, pool2 <- relu2, dense <- pool2, softmax <- dense);
+
+    let mut ws = odd::Workspace::<3>::boxed_zeroed();
+    net.forward(&x, &mut ws, &mut Mode::Infer);
+    same("activations", ws.act.as_flat(), ws_l.act.as_flat());
+    for overwrite in [false, true] {
+        let (mut d, mut g) = (odd::Activations::<3>::boxed_zeroed(), odd::Params::boxed_zeroed());
+        d.as_flat_mut().fill(f32::NAN); // every entry must be written
+        *odd::Params::output_grad(&mut d) = *out_grad;
+        if overwrite {
+            g.as_flat_mut().fill(f32::NAN);
+            net.backward_overwrite(&x, &ws, &mut d, &mut g, false);
+        } else {
+            net.backward(&x, &ws, &mut d, &mut g);
+        }
+        same("activation gradients", d.as_flat(), d_l.as_flat());
+        same("parameter gradients", g.as_flat(), g_l.as_flat());
+    }
+
+    // From the logits: the same layers below the softmax.
+    let (mut d, mut g) = (odd::Activations::<3>::boxed_zeroed(), odd::Params::boxed_zeroed());
+    d.dense = d_l.dense;
+    net.backward_from_logits(&x, &ws, &mut d, &mut g);
+    same(
+        "gradients below the logits",
+        &d.as_flat()[..d.as_flat().len() - 15],
+        &d_l.as_flat()[..d_l.as_flat().len() - 15],
+    );
+    same("parameter gradients from the logits", g.as_flat(), g_l.as_flat());
+}
+
+#[test]
+fn a_pair_on_the_input_and_a_pair_at_the_end() {
+    let mut rng = SmallRng::seed_from_u64(12);
+    let mut net = edges::Params::zeroed();
+    net.init(Init::He, &mut rng);
+    let mut x = [edges::Input::zeroed(); 2];
+    fill(x.as_flat_mut(), &mut rng);
+    let (mut ws_l, mut d_l, mut g_l) =
+        (edges::Workspace::<2>::zeroed(), edges::Activations::<2>::zeroed(), edges::Params::zeroed());
+    fill(edges::Params::output_grad(&mut d_l).as_flat_mut(), &mut rng);
+    let out_grad = *edges::Params::output_grad(&mut d_l);
+    layer_by_layer!(net, x, ws_l, d_l, g_l; relu1, pool1 <- relu1, conv <- pool1, relu2 <- conv, pool2 <- relu2);
+
+    let mut ws = edges::Workspace::<2>::zeroed();
+    net.forward(&x, &mut ws, &mut Mode::Infer);
+    same("activations", ws.act.as_flat(), ws_l.act.as_flat());
+    let (mut d, mut g) = (edges::Activations::<2>::zeroed(), edges::Params::zeroed());
+    d.as_flat_mut().fill(f32::NAN);
+    *edges::Params::output_grad(&mut d) = out_grad;
+    net.backward(&x, &ws, &mut d, &mut g);
+    same("activation gradients", d.as_flat(), d_l.as_flat());
+    same("parameter gradients", g.as_flat(), g_l.as_flat());
+
+    // From the logits (the last pooling's input): relu2 is not fused with
+    // the skipped last layer, and leaves its gradient as the layer gives it.
+    let (mut d, mut g) = (edges::Activations::<2>::zeroed(), edges::Params::zeroed());
+    d.as_flat_mut().fill(f32::NAN);
+    d.relu2 = d_l.relu2;
+    net.backward_from_logits(&x, &ws, &mut d, &mut g);
+    same(
+        "gradients below the logits",
+        &d.as_flat()[..d.as_flat().len() - 2 * 8],
+        &d_l.as_flat()[..d_l.as_flat().len() - 2 * 8],
+    );
+    same("parameter gradients from the logits", g.as_flat(), g_l.as_flat());
+}
