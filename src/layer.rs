@@ -58,6 +58,18 @@ pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> 
     /// overrides it to save that pass over memory ([`Dense`](crate::Dense):
     /// the benchmark network's 12.8 MB weight gradient is then written once
     /// instead of zeroed, read and written again).
+    ///
+    /// ```
+    /// use constnet::{Dense, Flat, Layer, Tensor};
+    /// let mut d = Dense::<2, 1>::zeroed();
+    /// d.as_flat_mut().copy_from_slice(&[1.0, 2.0, 3.0]); // w = [1, 2], b = 3
+    /// let x = [Tensor::<2, 1, 1>::from_array([[[1.0]], [[-1.0]]])];
+    /// let (y, dy) = ([Tensor::<1, 1, 1>::zeroed()], [Tensor::<1, 1, 1>::from_array([[[0.5]]])]);
+    /// let mut g = Dense::<2, 1>::zeroed();
+    /// g.as_flat_mut().fill(f32::NAN); // stale: never read
+    /// d.backward_overwrite(&x, &y, &[Tensor::zeroed()], &dy, None, &mut g);
+    /// assert_eq!(g.as_flat(), &[0.5, -0.5, 0.5]);
+    /// ```
     #[allow(clippy::too_many_arguments)]
     fn backward_overwrite<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,

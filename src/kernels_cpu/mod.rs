@@ -1071,6 +1071,21 @@ pub(crate) unsafe fn relu_backward(y: *const f32, dy: *const f32, dx: *mut f32, 
     }
 }
 
+/// The signature of [`conv_dw_t_tile`] (one instance per tile shape).
+type DwTTile = unsafe fn(
+    usize,
+    usize,
+    &[usize],
+    *const f32,
+    usize,
+    core::ops::Range<usize>,
+    usize,
+    *const f32,
+    usize,
+    usize,
+    *mut f32,
+);
+
 /// `dwt[tap t][o] += Σ_{i in rows, j<ow} x[tap_off[t] + i·x_row + j] · dyt[(i·ow + j)·out_c + o]`
 /// for `TB` taps from `t0` (fewer at the end: `taps` in all) and `16*OV`
 /// output channels from `o0` (24 taps x 1 vector: 24 accumulators, one
@@ -1151,6 +1166,7 @@ pub(crate) unsafe fn conv_dw_t(
     dwt: *mut f32,
 ) {
     let mut tap_off = [0usize; 72];
+    let band = (4096 / (ow * out_c).max(1)).max(1);
     // Tap (c, m, n) of the next offset, stepped rather than divided out.
     let kk = g.k * g.k;
     let (mut c, mut m, mut n) = (taps.start / kk, taps.start / g.k % g.k, taps.start % g.k);
@@ -1168,53 +1184,20 @@ pub(crate) unsafe fn conv_dw_t(
             }
         }
         let d = dwt.wrapping_add((t0 - taps.start) * out_c);
-        let band = (4096 / (ow * out_c).max(1)).max(1);
         for i0 in (0..oh).step_by(band) {
             let rows = i0..(i0 + band).min(oh);
             let mut o0 = 0;
             while o0 < out_c {
-                let ov = ((out_c - o0) / V).min(4);
-                let (tb, step) = match ov {
-                    4 => (6, 4 * V),
-                    2 | 3 => (12, 2 * V),
-                    _ => (24, V),
+                // Taps per tile, channels per tile, and the tile.
+                let (tb, step, tile): (usize, usize, DwTTile) = match ((out_c - o0) / V).min(4) {
+                    4 => (6, 4 * V, conv_dw_t_tile::<6, 4>),
+                    2 | 3 => (12, 2 * V, conv_dw_t_tile::<12, 2>),
+                    _ => (24, V, conv_dw_t_tile::<24, 1>),
                 };
                 let mut s = 0;
                 while s < nt {
                     // SAFETY: the caller's contract; tap_off[..nt] holds taps t0..t0+nt.
-                    unsafe {
-                        match ov {
-                            4 => {
-                                conv_dw_t_tile::<6, 4>(s, nt, &tap_off, x, g.x_row, rows.clone(), ow, dyt, out_c, o0, d)
-                            }
-                            2 | 3 => conv_dw_t_tile::<12, 2>(
-                                s,
-                                nt,
-                                &tap_off,
-                                x,
-                                g.x_row,
-                                rows.clone(),
-                                ow,
-                                dyt,
-                                out_c,
-                                o0,
-                                d,
-                            ),
-                            _ => conv_dw_t_tile::<24, 1>(
-                                s,
-                                nt,
-                                &tap_off,
-                                x,
-                                g.x_row,
-                                rows.clone(),
-                                ow,
-                                dyt,
-                                out_c,
-                                o0,
-                                d,
-                            ),
-                        }
-                    }
+                    unsafe { tile(s, nt, &tap_off, x, g.x_row, rows.clone(), ow, dyt, out_c, o0, d) };
                     s += tb;
                 }
                 o0 += step;

@@ -194,6 +194,20 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
         }
     }
 
+    /// Backward pass over a batch, on the AVX-512 path if there is one:
+    /// parameter gradients added, or with `overwrite` overwritten (the fast
+    /// path stores them; the portable one zeroes and adds).
+    fn backward_batch(&self, x: &[f32], dy: &[f32], dx: Option<&mut [f32]>, grads: &mut Self, overwrite: bool) {
+        #[cfg(target_arch = "x86_64")]
+        if math::simd() == math::SimdPath::Avx512 {
+            return self.backward_fast(x, dy, dx, grads, overwrite);
+        }
+        if overwrite {
+            grads.zero();
+        }
+        self.backward_portable(x, dy, dx, grads);
+    }
+
     /// Portable forward pass over a batch (`x`: B x N_IN, `y`: B x N_OUT).
     /// Each weight row is read once per batch (a matrix product y = x Wᵀ).
     fn forward_portable(&self, x: &[f32], y: &mut [f32]) {
@@ -259,16 +273,11 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, co
         grads: &mut Self,
     ) {
         crate::layer::assert_out_shape!("Dense", OC, OH, OW);
-        #[cfg(target_arch = "x86_64")]
-        if math::simd() == math::SimdPath::Avx512 {
-            return self.backward_fast(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads, false);
-        }
-        self.backward_portable(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads);
+        self.backward_batch(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads, false);
     }
 
     /// The fast path stores the weight gradient instead of adding it (no
-    /// zeroing pass, no read of the old values); the portable one zeroes
-    /// and adds.
+    /// zeroing pass, no read of the old values).
     fn backward_overwrite<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,
         x: &[Tensor<C, H, W>; B],
@@ -279,12 +288,7 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, co
         grads: &mut Self,
     ) {
         crate::layer::assert_out_shape!("Dense", OC, OH, OW);
-        #[cfg(target_arch = "x86_64")]
-        if math::simd() == math::SimdPath::Avx512 {
-            return self.backward_fast(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads, true);
-        }
-        grads.zero();
-        self.backward_portable(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads);
+        self.backward_batch(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads, true);
     }
 }
 
