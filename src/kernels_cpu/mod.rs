@@ -257,6 +257,81 @@ unsafe fn conv_dw_block<const OB: usize, const TB: usize>(batch: &ConvBatch, g: 
     }
 }
 
+/// The weight gradient of one output channel `o` (seed 1's one filter),
+/// streamed over the rows of padded input: each input row `r` is loaded
+/// once per tap column and meets the output gradient rows `r - m` of every
+/// kernel row `m`, kept in registers as they slide by (rows outside the
+/// plane are zero); `K x K` accumulators, one per tap, sum over every row
+/// of every sample. [`conv_dw_tile`] loads each input row once per kernel
+/// row instead (`K` times as many loads, most of them split over two cache
+/// lines) and keeps a pointer per tap (nine for a 3x3 kernel, more than the
+/// registers hold).
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn conv_dw_rows<const K: usize, const NS: usize>(batch: &ConvBatch, g: &ConvGeom, o: usize, dw: *mut f32) {
+    let last = lanes(batch.ow - (NS - 1) * V);
+    let mask = |s: usize| if s + 1 == NS { last } else { u16::MAX };
+    let plane = batch.oh * batch.ow;
+    let zero = [_mm512_setzero_ps(); NS];
+    for c in 0..g.in_c {
+        let mut acc = [[_mm512_setzero_ps(); K]; K];
+        for b in 0..batch.n {
+            // SAFETY (this block): the caller's contract (see `conv_dw_batch`):
+            // the `oh + K - 1` rows of padded input, with the slack after the
+            // last plane, and the output gradient rows, loaded masked.
+            unsafe {
+                let xb = batch.x.add(b * batch.x_sample + c * g.x_plane);
+                let db = batch.y.cast_const().add(b * batch.y_sample + o * plane);
+                // dys[m]: the output gradient row r - m.
+                let mut dys = [zero; K];
+                for r in 0..batch.oh + K - 1 {
+                    for m in (1..K).rev() {
+                        dys[m] = dys[m - 1];
+                    }
+                    dys[0] = if r < batch.oh {
+                        core::array::from_fn(|s| _mm512_maskz_loadu_ps(mask(s), db.add(r * batch.ow + s * V)))
+                    } else {
+                        zero
+                    };
+                    let xr = xb.add(r * g.x_row);
+                    for n in 0..K {
+                        for s in 0..NS {
+                            let xv = _mm512_loadu_ps(xr.add(n + s * V));
+                            for (row, d) in acc.iter_mut().zip(&dys) {
+                                // Lanes past the row keep their sum (0 · inf would be NaN).
+                                row[n] = _mm512_mask3_fmadd_ps(d[s], xv, row[n], mask(s));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let dc = dw.wrapping_add((o * g.in_c + c) * K * K);
+        for (m, row) in acc.iter().enumerate() {
+            for (n, a) in row.iter().enumerate() {
+                // SAFETY: the caller's contract: `dw` holds every output channel's taps.
+                unsafe { *dc.add(m * K + n) += _mm512_reduce_add_ps(*a) };
+            }
+        }
+    }
+}
+
+/// [`conv_dw_rows`] for a 3x3 kernel over rows of at most 32 outputs or a
+/// 5x5 one over rows of at most 16 (what fits the registers); returns
+/// `false`, having done nothing, for any other shape.
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn conv_dw_rows_one(batch: &ConvBatch, g: &ConvGeom, o: usize, dw: *mut f32) -> bool {
+    // SAFETY: the caller's contract (see `conv_dw_batch`).
+    unsafe {
+        match (batch.ow.div_ceil(V), g.k) {
+            (1, 3) => conv_dw_rows::<3, 1>(batch, g, o, dw),
+            (1, 5) => conv_dw_rows::<5, 1>(batch, g, o, dw),
+            (2, 3) => conv_dw_rows::<3, 2>(batch, g, o, dw),
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// Adds the weight gradient of a stride-1 convolution over a batch into
 /// `dw` (`[out_c][in_c][k][k]`): `batch.y` is the output gradient, `g` the
 /// forward geometry (its weight fields unused).
@@ -273,7 +348,9 @@ pub(crate) unsafe fn conv_dw_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch
             o0 += 4;
         }
         while o0 < out_c {
-            conv_dw_block::<1, 9>(batch, g, o0, dw);
+            if !conv_dw_rows_one(batch, g, o0, dw) {
+                conv_dw_block::<1, 9>(batch, g, o0, dw);
+            }
             o0 += 1;
         }
     }
@@ -1253,6 +1330,36 @@ pub(crate) unsafe fn transpose16(src: *const f32, src_k: usize, n: usize, dst: *
             }
             p0 += 16;
         }
+    }
+}
+
+/// One SGD update of `n` parameters, the same operations in the same order
+/// as the portable loops of `optim::Sgd` (so the same bits): without
+/// momentum state `p = p + (-lr)·g`; with it (`v`) `v = mu·v + g`,
+/// `p = p - lr·v`.
+///
+/// # Safety
+/// AVX-512F; `p` (and `v`) readable and writable, `g` readable, for `n` floats.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(crate) unsafe fn sgd_update(p: *mut f32, g: *const f32, v: Option<*mut f32>, n: usize, lr: f32, mu: f32) {
+    let (neg_lr, lr, mu) = (_mm512_set1_ps(-lr), _mm512_set1_ps(lr), _mm512_set1_ps(mu));
+    let mut i = 0;
+    while i < n {
+        let l = lanes(n - i);
+        // SAFETY: the caller's contract; every access is masked to the n floats.
+        unsafe {
+            let (gv, pv) = (_mm512_maskz_loadu_ps(l, g.add(i)), _mm512_maskz_loadu_ps(l, p.add(i)));
+            let pv = match v {
+                None => _mm512_add_ps(pv, _mm512_mul_ps(neg_lr, gv)),
+                Some(v) => {
+                    let vv = _mm512_add_ps(_mm512_mul_ps(mu, _mm512_maskz_loadu_ps(l, v.add(i))), gv);
+                    _mm512_mask_storeu_ps(v.add(i), l, vv);
+                    _mm512_sub_ps(pv, _mm512_mul_ps(lr, vv))
+                }
+            };
+            _mm512_mask_storeu_ps(p.add(i), l, pv);
+        }
+        i += V;
     }
 }
 

@@ -176,10 +176,10 @@ impl<'a, P: Network> SplitStep<'a, P> {
                 let p = core::slice::from_raw_parts_mut(p.add(a), n);
                 let g = core::slice::from_raw_parts(g.add(a), n);
                 match self.rule {
-                    Rule::Sgd { lr } => crate::math::axpy(p, -lr, g),
+                    Rule::Sgd { lr } => sgd::sgd_update(p, g, None, lr, 0.0),
                     Rule::Momentum { lr, mu, v } => {
                         let v = core::slice::from_raw_parts_mut(v.add(a), n);
-                        sgd::momentum_update(p, g, v, lr, mu)
+                        sgd::sgd_update(p, g, Some(v), lr, mu)
                     }
                     Rule::Adam { k, m, v } => {
                         let m = core::slice::from_raw_parts_mut(m.add(a), n);
