@@ -756,6 +756,26 @@ pub(crate) unsafe fn bcast_gemm(
         return;
     }
     let last = lanes(cols - (nvec - 1) * V);
+    if kdim == 1 {
+        // One sample (per-sample SGD): each row of `c` is a row of `b`
+        // scaled, `a·b (+ c)`, the tiles' operations (an FMA into zero is
+        // the product) without their set-up.
+        for r in 0..rows {
+            // SAFETY: the caller's contract; the loads and stores are masked to the row.
+            unsafe {
+                let (av, cr) = (_mm512_set1_ps(*a.add(r * a_r)), c.add(r * c_r));
+                for v in 0..nvec {
+                    let m = if v + 1 == nvec { last } else { u16::MAX };
+                    let mut out = _mm512_mul_ps(av, _mm512_maskz_loadu_ps(m, b.add(v * V)));
+                    if accumulate {
+                        out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(m, cr.add(v * V)));
+                    }
+                    _mm512_mask_storeu_ps(cr.add(v * V), m, out);
+                }
+            }
+        }
+        return;
+    }
     let tile = |r0: usize, rb: usize, v0: usize, iv: usize| {
         let m = if v0 + iv == nvec { last } else { u16::MAX };
         let (ar, bv, cr) = (a.wrapping_add(r0 * a_r), b.wrapping_add(v0 * V), c.wrapping_add(r0 * c_r + v0 * V));

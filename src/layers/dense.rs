@@ -398,6 +398,7 @@ mod tests {
     #[test]
     fn fast_path_matches_portable_loops() {
         fast_matches_portable::<784, 1, 1>(1); // seed 1
+        fast_matches_portable::<37, 3, 1>(8); // one sample: the weight gradient's rows scaled, a masked tail
         fast_matches_portable::<784, 10, 32>(2); // fashion10
         fast_matches_portable::<333, 17, 11>(3); // every tile and remainder
         fast_matches_portable::<70, 25, 37>(5); // packed: 12 + 12 + 1 outputs, 2 + 1 (masked) sample vectors
