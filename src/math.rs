@@ -100,7 +100,41 @@ pub fn sum(a: &[f32]) -> f32 {
             acc[l] += x[l];
         }
     }
-    c.remainder().iter().sum::<f32>() + reduce(&acc)
+    sum_finish(&acc, c.remainder())
+}
+
+/// The end of [`sum`]: the tail's sum plus the lanes' (shared with
+/// [`plane_sums`], so that both give the same bits).
+#[inline]
+fn sum_finish(acc: &[f32; LANES], tail: &[f32]) -> f32 {
+    tail.iter().sum::<f32>() + reduce(acc)
+}
+
+/// `out[p] = sum(&x[p*len..(p+1)*len])` for every `p < out.len()`: the
+/// bits of [`sum`], plane by plane (a convolution's bias gradient). On the
+/// AVX-512 path four planes run at a time, one vector accumulator each,
+/// which adds the same numbers in the same order as `sum`'s lanes.
+///
+/// Panics if `x` holds fewer than `out.len() * len` floats.
+pub fn plane_sums(x: &[f32], len: usize, out: &mut [f32]) {
+    let x = &x[..out.len() * len];
+    #[cfg(target_arch = "x86_64")]
+    if len >= LANES && simd() == SimdPath::Avx512 {
+        let full = len / LANES * LANES;
+        for (p0, outs) in (0..out.len()).step_by(4).zip(out.chunks_mut(4)) {
+            // SAFETY: AVX-512F detected; planes p0..p0+outs.len() of `x`
+            // (checked above) hold `full` floats each.
+            let lanes = unsafe { crate::kernels_cpu::lane_sums4(x[p0 * len..].as_ptr(), len, outs.len(), full) };
+            for (q, o) in outs.iter_mut().enumerate() {
+                let p = p0 + q;
+                *o = sum_finish(&lanes[q], &x[p * len + full..(p + 1) * len]);
+            }
+        }
+        return;
+    }
+    for (o, plane) in out.iter_mut().zip(x.chunks_exact(len.max(1))) {
+        *o = sum(plane);
+    }
 }
 
 #[inline]
@@ -246,6 +280,22 @@ mod tests {
         let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
         assert!((dot(&a, &b) - plain).abs() < 1e-3, "{} vs {}", dot(&a, &b), plain);
         assert!((sum(&a) - a.iter().sum::<f32>()).abs() < 1e-4);
+    }
+
+    #[test]
+    fn plane_sums_give_the_bits_of_sum() {
+        let x: std::vec::Vec<f32> = (0..9 * 37).map(|i| ((i * 7919) % 113) as f32 * 0.013 - 0.7).collect();
+        // Planes shorter than a vector, whole vectors, vectors and a tail; 1 to 9 planes.
+        for len in [5, 16, 37] {
+            for planes in 1..=9 {
+                let mut out = std::vec![f32::NAN; planes];
+                plane_sums(&x, len, &mut out);
+                for (p, o) in out.iter().enumerate() {
+                    let want = sum(&x[p * len..(p + 1) * len]);
+                    assert_eq!(o.to_bits(), want.to_bits(), "len {len}, {planes} planes, plane {p}");
+                }
+            }
+        }
     }
 
     #[test]

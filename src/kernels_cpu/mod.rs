@@ -1353,6 +1353,33 @@ pub(crate) unsafe fn transpose16(src: *const f32, src_k: usize, n: usize, dst: *
     }
 }
 
+/// The lane sums of up to four planes `len` floats apart: `out[p][l] =
+/// Σ_k x[p·len + 16k + l]` over the first `full` floats of plane `p < np`
+/// (a multiple of 16), one vector accumulator per plane, the four
+/// independent (what `math::sum` does for one plane, in the same order).
+///
+/// # Safety
+/// AVX-512F; `np <= 4`; planes `0..np` readable for `full` floats.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(crate) unsafe fn lane_sums4(x: *const f32, len: usize, np: usize, full: usize) -> [[f32; V]; 4] {
+    let mut acc = [_mm512_setzero_ps(); 4];
+    let mut out = [[0.0; V]; 4];
+    // SAFETY: the caller's contract; only planes below `np` are read.
+    unsafe {
+        let mut k = 0;
+        while k < full {
+            for (p, a) in acc.iter_mut().enumerate().take(np) {
+                *a = _mm512_add_ps(*a, _mm512_loadu_ps(x.add(p * len + k)));
+            }
+            k += V;
+        }
+        for (a, o) in acc.iter().zip(out.iter_mut()) {
+            _mm512_storeu_ps(o.as_mut_ptr(), *a);
+        }
+    }
+    out
+}
+
 /// One SGD update of `n` parameters, the same operations in the same order
 /// as the portable loops of `optim::Sgd` (so the same bits): without
 /// momentum state `p = p + (-lr)·g`; with it (`v`) `v = mu·v + g`,

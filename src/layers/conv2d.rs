@@ -543,9 +543,11 @@ impl<
         if Self::fast() {
             let dy: &[Tensor<OUT_C, OH, OW>; B] = retype_batch(dy);
             if BIAS {
+                let mut sums = [0.0; OUT_C];
                 for dy in dy {
-                    for (gb, plane) in grads.bias.iter_mut().zip(&dy.0) {
-                        *gb += math::sum(plane.as_flat());
+                    math::plane_sums(dy.as_flat(), OH * OW, &mut sums);
+                    for (gb, s) in grads.bias.iter_mut().zip(&sums) {
+                        *gb += s;
                     }
                 }
             }
