@@ -117,16 +117,8 @@ mod tests {
     fn fast_update_matches_the_portable_loop_bit_for_bit() {
         #[cfg(target_arch = "x86_64")]
         {
-            use rand::{RngExt, SeedableRng};
-            if crate::math::simd() != crate::math::SimdPath::Avx512 {
-                std::eprintln!("no AVX-512 on this CPU: the fast path is not tested here");
-                return;
-            }
-            let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
             let (off, n, pad) = (3, 16 * 5 + 7, 16);
-            let len = off + n + pad;
-            let mut fill =
-                |scale: f32| -> std::vec::Vec<f32> { (0..len).map(|_| rng.random_range(-scale..scale)).collect() };
+            let Some(mut fill) = super::super::fast_path_filler(3, off + n + pad) else { return };
             let (p, g, m) = (fill(1.0), fill(1e-3), fill(1e-3));
             let v: std::vec::Vec<f32> = fill(1e-6).iter().map(|x| x.abs()).collect();
             let k = AdamConsts {

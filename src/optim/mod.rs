@@ -257,3 +257,16 @@ impl Frozen {
         }
     }
 }
+
+/// For the tests of the update kernels: `None` (with a note) on a CPU
+/// without AVX-512, else a maker of `len` random floats in `±scale`.
+#[cfg(all(test, target_arch = "x86_64"))]
+fn fast_path_filler(seed: u64, len: usize) -> Option<impl FnMut(f32) -> std::vec::Vec<f32>> {
+    use rand::{RngExt, SeedableRng};
+    if crate::math::simd() != crate::math::SimdPath::Avx512 {
+        std::eprintln!("no AVX-512 on this CPU: the fast path is not tested here");
+        return None;
+    }
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    Some(move |scale: f32| (0..len).map(|_| rng.random_range(-scale..scale)).collect())
+}
