@@ -115,9 +115,21 @@ fn sum_finish(acc: &[f32; LANES], tail: &[f32]) -> f32 {
 /// AVX-512 path four planes run at a time, one vector accumulator each,
 /// which adds the same numbers in the same order as `sum`'s lanes.
 ///
-/// Panics if `x` holds fewer than `out.len() * len` floats.
+/// ```
+/// let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+/// let mut out = [0.0; 2];
+/// constnet::math::plane_sums(&x, 3, &mut out);
+/// assert_eq!(out, [6.0, 15.0]);
+/// ```
+///
+/// # Panics
+/// If `x` holds fewer than `out.len() * len` floats.
 pub fn plane_sums(x: &[f32], len: usize, out: &mut [f32]) {
     let x = &x[..out.len() * len];
+    if len == 0 {
+        out.fill(0.0);
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if len >= LANES && simd() == SimdPath::Avx512 {
         let full = len / LANES * LANES;
@@ -132,7 +144,7 @@ pub fn plane_sums(x: &[f32], len: usize, out: &mut [f32]) {
         }
         return;
     }
-    for (o, plane) in out.iter_mut().zip(x.chunks_exact(len.max(1))) {
+    for (o, plane) in out.iter_mut().zip(x.chunks_exact(len)) {
         *o = sum(plane);
     }
 }
@@ -285,8 +297,8 @@ mod tests {
     #[test]
     fn plane_sums_give_the_bits_of_sum() {
         let x: std::vec::Vec<f32> = (0..9 * 37).map(|i| ((i * 7919) % 113) as f32 * 0.013 - 0.7).collect();
-        // Planes shorter than a vector, whole vectors, vectors and a tail; 1 to 9 planes.
-        for len in [5, 16, 37] {
+        // Empty planes, planes shorter than a vector, whole vectors, vectors and a tail; 1 to 9 planes.
+        for len in [0, 5, 16, 37] {
             for planes in 1..=9 {
                 let mut out = std::vec![f32::NAN; planes];
                 plane_sums(&x, len, &mut out);

@@ -262,8 +262,8 @@ unsafe fn conv_dw_block<const OB: usize, const TB: usize>(batch: &ConvBatch, g: 
 /// once per tap column and meets the output gradient rows `r - m` of every
 /// kernel row `m`, kept in registers as they slide by (rows outside the
 /// plane are zero); `K x K` accumulators, one per tap, sum over every row
-/// of every sample. [`conv_dw_tile`] loads each input row once per kernel
-/// row instead (`K` times as many loads, most of them split over two cache
+/// of every sample. [`conv_dw_tile`] loads each input row once per tap
+/// instead (`K` times as many loads, most of them split over two cache
 /// lines) and keeps a pointer per tap (nine for a 3x3 kernel, more than the
 /// registers hold).
 #[target_feature(enable = "avx512f,avx512vl")]
@@ -315,11 +315,17 @@ unsafe fn conv_dw_rows<const K: usize, const NS: usize>(batch: &ConvBatch, g: &C
     }
 }
 
-/// [`conv_dw_rows`] for a 3x3 kernel over rows of at most 32 outputs or a
-/// 5x5 one over rows of at most 16 (what fits the registers); returns
-/// `false`, having done nothing, for any other shape.
+/// [`conv_dw_rows`] for one input channel and a 3x3 kernel over rows of
+/// at most 32 outputs or a 5x5 one over rows of at most 16 (what fits the
+/// registers); returns `false`, having done nothing, for any other shape.
+/// (With several input channels each output gradient plane would be read
+/// once per channel, and it does not keep a chunk of samples in the L1
+/// cache as [`conv_dw_block`] does; only one input channel was measured.)
 #[target_feature(enable = "avx512f,avx512vl")]
 unsafe fn conv_dw_rows_one(batch: &ConvBatch, g: &ConvGeom, o: usize, dw: *mut f32) -> bool {
+    if g.in_c != 1 {
+        return false;
+    }
     // SAFETY: the caller's contract (see `conv_dw_batch`).
     unsafe {
         match (batch.ow.div_ceil(V), g.k) {
@@ -732,7 +738,9 @@ pub(crate) unsafe fn dense_forward(
 /// instead of 4: tfconv's 3136 x 1024 gradient at B = 32 took 11–14 % less
 /// time than with 4 x 96 tiles, measured side by side; the input gradient
 /// was no faster, and a one-output layer (one row: seed1's) is faster with
-/// the wider tile (fewer tile calls).
+/// the wider tile (fewer tile calls). A one-long sum (`kdim == 1`: one
+/// sample's weight gradient) skips the tiles: each row of `c` is then a
+/// scaled row of `b`.
 ///
 /// # Safety
 /// AVX-512F; every `a[r, k]`, `b[k][0..cols]` readable, `c[r][0..cols]` writable.
@@ -757,16 +765,18 @@ pub(crate) unsafe fn bcast_gemm(
     }
     let last = lanes(cols - (nvec - 1) * V);
     if kdim == 1 {
-        // One sample (per-sample SGD): each row of `c` is a row of `b`
-        // scaled, `a·b (+ c)`, the tiles' operations (an FMA into zero is
-        // the product) without their set-up.
+        // A one-long sum (one sample's weight gradient; the input gradient
+        // of a single output row): each row of `c` is a row of `b` scaled,
+        // `a·b (+ c)`, the tiles' operations without their set-up. (The FMA
+        // into +0 is the tiles' too: a bare product would give -0 for 0·(-x).)
         for r in 0..rows {
             // SAFETY: the caller's contract; the loads and stores are masked to the row.
             unsafe {
                 let (av, cr) = (_mm512_set1_ps(*a.add(r * a_r)), c.add(r * c_r));
                 for v in 0..nvec {
                     let m = if v + 1 == nvec { last } else { u16::MAX };
-                    let mut out = _mm512_mul_ps(av, _mm512_maskz_loadu_ps(m, b.add(v * V)));
+                    let bv = _mm512_maskz_loadu_ps(m, b.add(v * V));
+                    let mut out = _mm512_fmadd_ps(av, bv, _mm512_setzero_ps());
                     if accumulate {
                         out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(m, cr.add(v * V)));
                     }

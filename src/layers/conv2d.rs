@@ -839,5 +839,6 @@ mod tests {
         fast_matches_portable::<17, 1, 5, 2, 2, 11, 13, 11, 13>(12); // y: 8 + 3 rows; dx: 8 + 8 + 1 channels
         fast_matches_portable::<3, 20, 3, 1, 1, 10, 30, 10, 30>(13); // dx: 2 + 1 channels, two blocks (Load), 4 + 4 + 2 rows
         fast_matches_portable::<1, 1, 3, 0, 2, 12, 12, 10, 10>(14); // 'valid': y 8 + 2 rows of one segment
+        fast_matches_portable::<1, 5, 5, 2, 2, 12, 12, 12, 12>(17); // dW: 4 channels in a tile, the fifth streamed (5x5)
     }
 }

@@ -395,6 +395,55 @@ mod tests {
         close("overwritten grads", gf.as_flat(), gs.as_flat());
     }
 
+    /// The one-sample path of `bcast_gemm` (a one-long sum) gives the
+    /// tiles' bits, signed zeros included (0 · -x is +0 through an FMA into
+    /// +0, -0 as a bare product), overwriting and accumulating.
+    #[test]
+    fn one_sample_gradient_path_matches_the_tiles_bit_for_bit() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use crate::kernels_cpu::{V, bcast_gemm, bcast_tile, lanes};
+            if math::simd() != math::SimdPath::Avx512 {
+                std::eprintln!("no AVX-512 on this CPU: the fast path is not tested here");
+                return;
+            }
+            let (rows, cols) = (3, 37);
+            let a = [0.0f32, -1.5, 2.0];
+            let b: std::vec::Vec<f32> =
+                (0..cols).map(|i| [0.0, -0.0, 1.25 * i as f32, -0.5 * i as f32][i % 4]).collect();
+            let c0: std::vec::Vec<f32> = (0..rows * cols).map(|i| [-0.0, 0.75, 0.0][i % 3]).collect();
+            for accumulate in [false, true] {
+                let (mut fast, mut tiles) = (c0.clone(), c0.clone());
+                // SAFETY: AVX-512F detected; a holds `rows`, b `cols`, c `rows * cols` floats.
+                unsafe {
+                    bcast_gemm(
+                        rows,
+                        cols,
+                        1,
+                        a.as_ptr(),
+                        1,
+                        1,
+                        b.as_ptr(),
+                        cols,
+                        fast.as_mut_ptr(),
+                        cols,
+                        accumulate,
+                        true,
+                    );
+                    for r in 0..rows {
+                        for v in 0..cols.div_ceil(V) {
+                            let (bv, cv) = (b.as_ptr().add(v * V), tiles.as_mut_ptr().add(r * cols + v * V));
+                            let m = lanes(cols - v * V);
+                            bcast_tile::<1, 1>(1, a.as_ptr().add(r), 1, 1, bv, cols, cv, cols, m, accumulate);
+                        }
+                    }
+                }
+                let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<std::vec::Vec<_>>();
+                assert_eq!(bits(&fast), bits(&tiles), "accumulate {accumulate}");
+            }
+        }
+    }
+
     #[test]
     fn fast_path_matches_portable_loops() {
         fast_matches_portable::<784, 1, 1>(1); // seed 1

@@ -80,7 +80,8 @@ impl<P: Network, S: State<P>> Optimizer<P> for Sgd<S> {
 /// loop (the same bits either way).
 pub(super) fn sgd_update(p: &mut [f32], g: &[f32], v: Option<&mut [f32]>, lr: f32, mu: f32) {
     let n = p.len();
-    assert!(g.len() == n && v.as_ref().is_none_or(|v| v.len() == n), "sgd_update: slices of unequal length");
+    let nv = v.as_ref().map_or(n, |v| v.len());
+    assert!(g.len() == n && nv == n, "sgd_update: {n} parameters, {} gradients, {nv} velocities", g.len());
     #[cfg(target_arch = "x86_64")]
     if crate::math::simd() == crate::math::SimdPath::Avx512 {
         let v = v.map(|v| v.as_mut_ptr());
