@@ -257,60 +257,58 @@ unsafe fn conv_dw_block<const OB: usize, const TB: usize>(batch: &ConvBatch, g: 
     }
 }
 
-/// The weight gradient of one output channel `o` (seed 1's one filter),
-/// streamed over the rows of padded input: each input row `r` is loaded
-/// once per tap column and meets the output gradient rows `r - m` of every
-/// kernel row `m`, kept in registers as they slide by (rows outside the
-/// plane are zero); `K x K` accumulators, one per tap, sum over every row
-/// of every sample. [`conv_dw_tile`] loads each input row once per tap
-/// instead (`K` times as many loads, most of them split over two cache
-/// lines) and keeps a pointer per tap (nine for a 3x3 kernel, more than the
-/// registers hold).
+/// The weight gradient of one output channel `o` over one input channel
+/// (seed 1's one filter), streamed over the rows of padded input: each
+/// input row `r` is loaded once per tap column and meets the output
+/// gradient rows `r - m` of every kernel row `m`, kept in registers as they
+/// slide by (rows outside the plane are zero); `K x K` accumulators, one
+/// per tap, sum over every row of every sample. [`conv_dw_tile`] loads each
+/// input row once per tap instead (`K` times as many loads, most of them
+/// split over two cache lines) and keeps a pointer per tap (nine for a 3x3
+/// kernel, more than the registers hold).
 #[target_feature(enable = "avx512f,avx512vl")]
-unsafe fn conv_dw_rows<const K: usize, const NS: usize>(batch: &ConvBatch, g: &ConvGeom, o: usize, dw: *mut f32) {
+unsafe fn conv_dw_rows<const K: usize, const NS: usize>(batch: &ConvBatch, o: usize, x_row: usize, dw: *mut f32) {
     let last = lanes(batch.ow - (NS - 1) * V);
     let mask = |s: usize| if s + 1 == NS { last } else { u16::MAX };
     let plane = batch.oh * batch.ow;
     let zero = [_mm512_setzero_ps(); NS];
-    for c in 0..g.in_c {
-        let mut acc = [[_mm512_setzero_ps(); K]; K];
-        for b in 0..batch.n {
-            // SAFETY (this block): the caller's contract (see `conv_dw_batch`):
-            // the `oh + K - 1` rows of padded input, with the slack after the
-            // last plane, and the output gradient rows, loaded masked.
-            unsafe {
-                let xb = batch.x.add(b * batch.x_sample + c * g.x_plane);
-                let db = batch.y.cast_const().add(b * batch.y_sample + o * plane);
-                // dys[m]: the output gradient row r - m.
-                let mut dys = [zero; K];
-                for r in 0..batch.oh + K - 1 {
-                    for m in (1..K).rev() {
-                        dys[m] = dys[m - 1];
-                    }
-                    dys[0] = if r < batch.oh {
-                        core::array::from_fn(|s| _mm512_maskz_loadu_ps(mask(s), db.add(r * batch.ow + s * V)))
-                    } else {
-                        zero
-                    };
-                    let xr = xb.add(r * g.x_row);
-                    for n in 0..K {
-                        for s in 0..NS {
-                            let xv = _mm512_loadu_ps(xr.add(n + s * V));
-                            for (row, d) in acc.iter_mut().zip(&dys) {
-                                // Lanes past the row keep their sum (0 · inf would be NaN).
-                                row[n] = _mm512_mask3_fmadd_ps(d[s], xv, row[n], mask(s));
-                            }
+    let mut acc = [[_mm512_setzero_ps(); K]; K];
+    for b in 0..batch.n {
+        // SAFETY (this block): the caller's contract (see `conv_dw_batch`):
+        // the `oh + K - 1` rows of padded input, with the slack after the
+        // last plane, and the output gradient rows, loaded masked.
+        unsafe {
+            let xb = batch.x.add(b * batch.x_sample);
+            let db = batch.y.cast_const().add(b * batch.y_sample + o * plane);
+            // dys[m]: the output gradient row r - m.
+            let mut dys = [zero; K];
+            for r in 0..batch.oh + K - 1 {
+                for m in (1..K).rev() {
+                    dys[m] = dys[m - 1];
+                }
+                dys[0] = if r < batch.oh {
+                    core::array::from_fn(|s| _mm512_maskz_loadu_ps(mask(s), db.add(r * batch.ow + s * V)))
+                } else {
+                    zero
+                };
+                let xr = xb.add(r * x_row);
+                for n in 0..K {
+                    for s in 0..NS {
+                        let xv = _mm512_loadu_ps(xr.add(n + s * V));
+                        for (row, d) in acc.iter_mut().zip(&dys) {
+                            // Lanes past the row keep their sum (0 · inf would be NaN).
+                            row[n] = _mm512_mask3_fmadd_ps(d[s], xv, row[n], mask(s));
                         }
                     }
                 }
             }
         }
-        let dc = dw.wrapping_add((o * g.in_c + c) * K * K);
-        for (m, row) in acc.iter().enumerate() {
-            for (n, a) in row.iter().enumerate() {
-                // SAFETY: the caller's contract: `dw` holds every output channel's taps.
-                unsafe { *dc.add(m * K + n) += _mm512_reduce_add_ps(*a) };
-            }
+    }
+    let dc = dw.wrapping_add(o * K * K);
+    for (m, row) in acc.iter().enumerate() {
+        for (n, a) in row.iter().enumerate() {
+            // SAFETY: the caller's contract: `dw` holds every output channel's taps.
+            unsafe { *dc.add(m * K + n) += _mm512_reduce_add_ps(*a) };
         }
     }
 }
@@ -329,9 +327,9 @@ unsafe fn conv_dw_rows_one(batch: &ConvBatch, g: &ConvGeom, o: usize, dw: *mut f
     // SAFETY: the caller's contract (see `conv_dw_batch`).
     unsafe {
         match (batch.ow.div_ceil(V), g.k) {
-            (1, 3) => conv_dw_rows::<3, 1>(batch, g, o, dw),
-            (1, 5) => conv_dw_rows::<5, 1>(batch, g, o, dw),
-            (2, 3) => conv_dw_rows::<3, 2>(batch, g, o, dw),
+            (1, 3) => conv_dw_rows::<3, 1>(batch, o, g.x_row, dw),
+            (1, 5) => conv_dw_rows::<5, 1>(batch, o, g.x_row, dw),
+            (2, 3) => conv_dw_rows::<3, 2>(batch, o, g.x_row, dw),
             _ => return false,
         }
     }
