@@ -59,15 +59,35 @@ fn planes(full: &[&[f32]], pooled: &[&[f32]], c: usize, h: usize, w: usize) -> u
 pub fn relu_pool_forward<X: Flat, R: Flat, Y: Flat>(x: &X, r: &mut R, y: &mut Y, (c, h, w): (usize, usize, usize)) {
     let (x, r, y) = (x.as_flat(), r.as_flat_mut(), y.as_flat_mut());
     let n = planes(&[x, &*r], &[&*y], c, h, w);
+    pool(n, (h, w), x, Some(r), y);
+}
+
+/// The pooled output of [`relu_pool_forward`] alone, for inference: the
+/// ReLU runs in registers and its output is not stored, which saves a
+/// write of the full-size activation (`y` has the same bits).
+///
+/// # Panics
+/// As [`relu_pool_forward`].
+pub fn relu_pool_infer<X: Flat, Y: Flat>(x: &X, y: &mut Y, (c, h, w): (usize, usize, usize)) {
+    let (x, y) = (x.as_flat(), y.as_flat_mut());
+    let n = planes(&[x], &[&*y], c, h, w);
+    pool(n, (h, w), x, None, y);
+}
+
+/// `n` planes of `h x w` through the fused kernel, the ReLU's output
+/// stored in `r` if given.
+fn pool(n: usize, (h, w): (usize, usize), x: &[f32], r: Option<&mut [f32]>, y: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if crate::math::simd() == crate::math::SimdPath::Avx512 {
-        // SAFETY: AVX-512F detected; x and r hold n planes of h x w, y n
-        // planes of ceil(h/2) x ceil(w/2) (checked above).
-        unsafe { crate::kernels_cpu::maxpool2_forward(n, h, w, x.as_ptr(), Some(r.as_mut_ptr()), y.as_mut_ptr()) };
+        use crate::kernels_cpu::PoolRelu;
+        let relu = r.map_or(PoolRelu::Apply, |r| PoolRelu::Store(r.as_mut_ptr()));
+        // SAFETY: AVX-512F detected; x (and r) hold n planes of h x w, y n
+        // planes of ceil(h/2) x ceil(w/2) (checked by the caller).
+        unsafe { crate::kernels_cpu::maxpool2_forward(n, h, w, x.as_ptr(), relu, y.as_mut_ptr()) };
         return;
     }
-    let _ = n;
-    panic!("fuse::relu_pool_forward: no fused path on this CPU (see fuse::relu_pool)");
+    let _ = (n, h, w, x, r, y);
+    panic!("fuse: no fused ReLU + pooling path on this CPU (see fuse::relu_pool)");
 }
 
 /// Backward of a ReLU then a 2x2 max-pool: from the ReLU's output `r`, the

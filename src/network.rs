@@ -42,6 +42,14 @@ pub trait Network: Flat {
     /// Forward pass of a batch: fills `ws` with every layer's output.
     fn forward<const B: usize>(&self, x: &[Self::Input; B], ws: &mut Self::Workspace<B>, mode: &mut Mode<'_>);
 
+    /// Forward pass of a batch for its outputs: [`forward`](Network::forward)
+    /// in [`Mode::Infer`], except that the output of a `Relu` run fused with
+    /// the 2x2 `MaxPool2d` after it ([`fuse::relu_pool`](crate::fuse::relu_pool))
+    /// is not stored (its entry in `ws` keeps what it held). The outputs,
+    /// logits and every other activation have the same bits as `forward`'s.
+    /// [`predict`](Network::predict) and [`evaluate`](crate::train::evaluate) use it.
+    fn infer<const B: usize>(&self, x: &[Self::Input; B], ws: &mut Self::Workspace<B>);
+
     /// Backward pass from `delta`'s last-layer entry (dL/dOutput, set by the
     /// caller): fills the other entries of `delta` and **adds** every
     /// parameter gradient into `grads`.
@@ -105,10 +113,10 @@ pub trait Network: Flat {
         Self::LAYERS.iter().enumerate().find(|(_, l)| l.name == name)
     }
 
-    /// Inference on one sample, without allocation: runs `forward` in
-    /// [`Mode::Infer`] and returns the output.
+    /// Inference on one sample, without allocation: runs
+    /// [`infer`](Network::infer) and returns the output.
     fn predict<'w>(&self, x: &Self::Input, ws: &'w mut Self::Workspace<1>) -> &'w Self::Output {
-        self.forward(core::array::from_ref(x), ws, &mut Mode::Infer);
+        self.infer(core::array::from_ref(x), ws);
         &Self::output(ws)[0]
     }
 
@@ -295,7 +303,13 @@ macro_rules! network {
 
                 fn forward<const B: usize>(&self, x: &[Input; B], ws: &mut Workspace<B>, mode: &mut $crate::Mode<'_>) {
                     self.$first.forward(x, &mut ws.act.$first, &mut ws.cache.$first, mode);
-                    $crate::network!(@forward self, ws, mode, false; $first $(, $layer)+);
+                    $crate::network!(@forward self, ws, mode, false, false; $first $(, $layer)+);
+                }
+
+                fn infer<const B: usize>(&self, x: &[Input; B], ws: &mut Workspace<B>) {
+                    let mode = &mut $crate::Mode::Infer;
+                    self.$first.forward(x, &mut ws.act.$first, &mut ws.cache.$first, mode);
+                    $crate::network!(@forward self, ws, mode, true, false; $first $(, $layer)+);
                 }
 
                 fn backward<const B: usize>(&self, x: &[Input; B], ws: &Workspace<B>, delta: &mut Activations<B>, grads: &mut Params) {
@@ -381,18 +395,22 @@ macro_rules! network {
     // Forward through the pairs (previous, layer), looking one layer ahead:
     // a `Relu` and the 2x2 `MaxPool2d` after it run as one pass
     // (`fuse::relu_pool`), the pooling then skipped. `$skip` is `false` for
-    // the second layer (the first, run on the input, is never fused).
-    (@forward $s:ident, $ws:ident, $mode:ident, $skip:tt; $prev:ident, $layer:ident, $next:ident $(, $rest:ident)*) => {
+    // the second layer (the first, run on the input, is never fused);
+    // `$lean` (in `infer`) leaves the fused ReLU's output unstored.
+    (@forward $s:ident, $ws:ident, $mode:ident, $lean:tt, $skip:tt; $prev:ident, $layer:ident, $next:ident $(, $rest:ident)*) => {
         if $crate::fuse::relu_pool::<$layer::Ty, $next::Ty>() {
-            $crate::fuse::relu_pool_forward(
-                &$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.act.$next, (<$layer::In>::C, <$layer::In>::H, <$layer::In>::W),
-            );
+            let dims = (<$layer::In>::C, <$layer::In>::H, <$layer::In>::W);
+            if $lean {
+                $crate::fuse::relu_pool_infer(&$ws.act.$prev, &mut $ws.act.$next, dims);
+            } else {
+                $crate::fuse::relu_pool_forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.act.$next, dims);
+            }
         } else if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
             $s.$layer.forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.cache.$layer, $mode);
         }
-        $crate::network!(@forward $s, $ws, $mode, true; $layer, $next $(, $rest)*);
+        $crate::network!(@forward $s, $ws, $mode, $lean, true; $layer, $next $(, $rest)*);
     };
-    (@forward $s:ident, $ws:ident, $mode:ident, $skip:tt; $prev:ident, $layer:ident) => {
+    (@forward $s:ident, $ws:ident, $mode:ident, $lean:tt, $skip:tt; $prev:ident, $layer:ident) => {
         if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
             $s.$layer.forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.cache.$layer, $mode);
         }

@@ -156,7 +156,8 @@ pub fn train_step<P: Network, L: Loss<P>, O: Optimizer<P>, const B: usize>(
     StepResult { loss, correct }
 }
 
-/// Loss and correct predictions of a batch in inference mode (no update).
+/// Loss and correct predictions of a batch in inference mode (no update),
+/// from [`Network::infer`].
 pub fn evaluate<P: Network, L: Loss<P>, const B: usize>(
     net: &P,
     x: &[P::Input; B],
@@ -164,6 +165,6 @@ pub fn evaluate<P: Network, L: Loss<P>, const B: usize>(
     _loss: L,
     st: &mut TrainState<P, B>,
 ) -> StepResult {
-    net.forward(x, &mut st.ws, &mut Mode::Infer);
+    net.infer(x, &mut st.ws);
     StepResult { loss: L::loss(&st.ws, target, &mut st.delta), correct: L::correct(&st.ws, target) }
 }

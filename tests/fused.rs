@@ -92,6 +92,33 @@ fn fused_pairs_give_the_bits_of_the_layers_one_by_one() {
     let mut ws = odd::Workspace::<3>::boxed_zeroed();
     net.forward(&x, &mut ws, &mut Mode::Infer);
     same("activations", ws.act.as_flat(), ws_l.act.as_flat());
+
+    // `infer`: the same bits everywhere but in the fused ReLUs' outputs,
+    // which it leaves as they were.
+    let mut wi = odd::Workspace::<3>::boxed_zeroed();
+    wi.as_flat_mut().fill(f32::NAN);
+    net.infer(&x, &mut wi);
+    let fused = constnet::fuse::relu_pool::<Relu, MaxPool2d<2>>();
+    for (name, a, b) in [
+        ("conv1", wi.act.conv1.as_flat(), ws.act.conv1.as_flat()),
+        ("pool1", wi.act.pool1.as_flat(), ws.act.pool1.as_flat()),
+        ("conv2", wi.act.conv2.as_flat(), ws.act.conv2.as_flat()),
+        ("pool2", wi.act.pool2.as_flat(), ws.act.pool2.as_flat()),
+        ("dense", wi.act.dense.as_flat(), ws.act.dense.as_flat()),
+        ("softmax", wi.act.softmax.as_flat(), ws.act.softmax.as_flat()),
+    ] {
+        same(name, a, b);
+    }
+    for (name, r, want) in [
+        ("relu1", wi.act.relu1.as_flat(), ws.act.relu1.as_flat()),
+        ("relu2", wi.act.relu2.as_flat(), ws.act.relu2.as_flat()),
+    ] {
+        if fused {
+            assert!(r.iter().all(|v| v.is_nan()), "infer stored the fused {name}");
+        } else {
+            same(name, r, want);
+        }
+    }
     for overwrite in [false, true] {
         let (mut d, mut g) = (odd::Activations::<3>::boxed_zeroed(), odd::Params::boxed_zeroed());
         d.as_flat_mut().fill(f32::NAN); // every entry must be written

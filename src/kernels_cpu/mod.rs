@@ -848,44 +848,49 @@ fn cols(c0: usize, w: usize) -> u16 {
     if c0 >= w { 0 } else { lanes(w - c0) }
 }
 
+/// The ReLU a 2x2 max-pool's forward runs first, fused ([`maxpool2_forward`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum PoolRelu {
+    /// No ReLU: the windows of the input itself.
+    None,
+    /// A ReLU applied in registers, its output not stored (inference).
+    Apply,
+    /// A ReLU whose output is stored here (`planes*h*w` floats).
+    Store(*mut f32),
+}
+
 /// 2x2 max-pooling (stride 2, ceil mode) of `planes` planes of `h x w`
 /// into `oh x ow` (`oh = ceil(h/2)`, `ow = ceil(w/2)`): the maximum of each
 /// window, missing rows and columns of edge windows left out.
 ///
-/// With `relu`, a ReLU comes first, fused: `relu` receives `max(x, 0)`
-/// (what [`relu_forward`] writes, bit for bit) and the windows are pooled
-/// from it, so the input is read once for both layers.
+/// With a [`PoolRelu`], a ReLU comes first, fused: the windows are those of
+/// `max(x, 0)` (the bits [`relu_forward`] writes). [`PoolRelu::Store`] puts
+/// each plane through [`relu_forward`] and pools it from there while it is
+/// still in L1: the row-wise stores it replaced, split across cache lines,
+/// took longer than the pooling (design.md §8).
 ///
 /// # Safety
-/// AVX-512F; `x` (and `relu`) hold `planes*h*w` floats, `y` `planes*oh*ow`.
+/// AVX-512F; `x` holds `planes*h*w` floats, `y` `planes*oh*ow`.
 #[target_feature(enable = "avx512f,avx512vl")]
-pub(crate) unsafe fn maxpool2_forward(
-    planes: usize,
-    h: usize,
-    w: usize,
-    x: *const f32,
-    relu: Option<*mut f32>,
-    y: *mut f32,
-) {
+pub(crate) unsafe fn maxpool2_forward(planes: usize, h: usize, w: usize, x: *const f32, relu: PoolRelu, y: *mut f32) {
     let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
     // SAFETY: the caller's contract; every load and store is masked to its row.
     unsafe {
         let (ie, io) = (_mm512_loadu_si512(EVEN.as_ptr().cast()), _mm512_loadu_si512(ODD.as_ptr().cast()));
         let ninf = _mm512_set1_ps(f32::NEG_INFINITY);
         let zero = _mm512_setzero_ps();
-        // A row's 32 columns from `c0`, through the ReLU if there is one
-        // (stored, masked to the row, at the same offset of `relu`).
+        let src = if let PoolRelu::Store(r) = relu { r.cast_const() } else { x };
+        let apply = matches!(relu, PoolRelu::Apply);
+        // A row's 32 columns from `c0`.
         let row = |off: usize, m0: u16, m1: u16| {
-            let (mut lo, mut hi) =
-                (_mm512_mask_loadu_ps(ninf, m0, x.add(off)), _mm512_mask_loadu_ps(ninf, m1, x.add(off + 16)));
-            if let Some(r) = relu {
-                (lo, hi) = (_mm512_max_ps(lo, zero), _mm512_max_ps(hi, zero));
-                _mm512_mask_storeu_ps(r.add(off), m0, lo);
-                _mm512_mask_storeu_ps(r.add(off + 16), m1, hi);
-            }
-            (lo, hi)
+            let (lo, hi) =
+                (_mm512_mask_loadu_ps(ninf, m0, src.add(off)), _mm512_mask_loadu_ps(ninf, m1, src.add(off + 16)));
+            if apply { (_mm512_max_ps(lo, zero), _mm512_max_ps(hi, zero)) } else { (lo, hi) }
         };
         for p in 0..planes {
+            if let PoolRelu::Store(r) = relu {
+                relu_forward(x.add(p * h * w), r.add(p * h * w), h * w);
+            }
             let yp = y.add(p * oh * ow);
             for oy in 0..oh {
                 let r0 = p * h * w + 2 * oy * w;
@@ -1138,14 +1143,21 @@ pub(crate) unsafe fn pad_planes(src: *const f32, c: usize, h: usize, w: usize, p
 
 /// `y = max(x, 0)` over `n` floats (NaN gives 0, as `f32::max` does).
 ///
+/// The stores are aligned to 64 bytes (a masked head first): a store split
+/// across two cache lines costs about twice an aligned one here (design.md §8).
+///
 /// # Safety
 /// AVX-512F; `x` readable and `y` writable for `n` floats.
 #[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn relu_forward(x: *const f32, y: *mut f32, n: usize) {
-    // SAFETY: the caller's contract; the tail is masked.
+    // SAFETY: the caller's contract; the head and the tail are masked.
     unsafe {
         let zero = _mm512_setzero_ps();
-        let mut i = 0;
+        let mut i = y.align_offset(64).min(V - 1).min(n);
+        if i > 0 {
+            let m = lanes(i);
+            _mm512_mask_storeu_ps(y, m, _mm512_max_ps(_mm512_maskz_loadu_ps(m, x), zero));
+        }
         while i + V <= n {
             _mm512_storeu_ps(y.add(i), _mm512_max_ps(_mm512_loadu_ps(x.add(i)), zero));
             i += V;

@@ -93,7 +93,7 @@ impl<const P: usize, const C: usize, const H: usize, const W: usize> Layer<C, H,
                     H,
                     W,
                     x.as_flat().as_ptr(),
-                    None,
+                    crate::kernels_cpu::PoolRelu::None,
                     y.as_flat_mut().as_mut_ptr(),
                 )
             };

@@ -100,4 +100,40 @@ mod tests {
             assert_eq!(dx[0].0[0][0][i], if yi > 0.0 { i as f32 + 1.0 } else { 0.0 }, "dx[{i}]");
         }
     }
+
+    /// The AVX-512 kernel aligns its stores with a masked head: every start
+    /// in a 64-byte line and every length up to past three vectors gives
+    /// `x` where `x > 0`, `+0` elsewhere (NaN and `-0` too), and writes
+    /// nothing outside the span.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_kernel_at_every_alignment() {
+        if crate::math::simd() != crate::math::SimdPath::Avx512 {
+            return;
+        }
+        #[repr(C, align(64))]
+        struct Line([f32; 96]);
+        let x = Line(core::array::from_fn(|i| match i % 7 {
+            0 => f32::NAN,
+            1 => -0.0,
+            _ => (i as f32 - 40.0) * 0.25,
+        }));
+        for start in 0..16 {
+            for n in 0..=50 {
+                let mut y = Line([7.0; 96]);
+                // SAFETY: AVX-512F detected; start + n <= 66 floats of 96.
+                unsafe { crate::kernels_cpu::relu_forward(x.0[start..].as_ptr(), y.0[start..].as_mut_ptr(), n) };
+                for (i, (&yi, &xi)) in y.0.iter().zip(&x.0).enumerate() {
+                    let want = if !(start..start + n).contains(&i) {
+                        7.0
+                    } else if xi > 0.0 {
+                        xi
+                    } else {
+                        0.0
+                    };
+                    assert_eq!(yi.to_bits(), want.to_bits(), "start {start}, n {n}: y[{i}] = {yi} for x = {xi}");
+                }
+            }
+        }
+    }
 }
