@@ -6,7 +6,9 @@
 //! outputs, backward reads the pooling's input once and writes both input
 //! gradients. Every activation and every gradient the network exposes is
 //! still written, with the same bits as the two layers one after the other
-//! (tested); only the passes over memory are fewer. The element-wise layers
+//! (tested); only the passes over memory are fewer. The one exception is
+//! [`Network::infer`](crate::Network::infer) (what `predict` runs), which
+//! pools the ReLU's output in registers and does not store it. The element-wise layers
 //! are memory-bound: fashion10's ReLU and pooling passes were about a third
 //! of its training step.
 //!

@@ -892,24 +892,25 @@ pub(crate) unsafe fn maxpool2_forward(planes: usize, h: usize, w: usize, x: *con
                 relu_forward(x.add(p * h * w), r.add(p * h * w), h * w);
             }
             let yp = y.add(p * oh * ow);
-            for oy in 0..oh {
-                let r0 = p * h * w + 2 * oy * w;
-                let two = 2 * oy + 1 < h;
-                let mut c0 = 0;
-                while c0 < w {
-                    let (m0, m1) = (cols(c0, w), cols(c0 + 16, w));
-                    let (mut lo, mut hi) = row(r0 + c0, m0, m1);
-                    if two {
-                        let (lo1, hi1) = row(r0 + w + c0, m0, m1);
+            // Column strips of 32 outside the rows: the masks are computed
+            // once a strip (the loop was bound by its instructions).
+            let mut c0 = 0;
+            while c0 < w {
+                let (m0, m1, o0) = (cols(c0, w), cols(c0 + 16, w), c0 / 2);
+                let mo = cols(o0, ow);
+                for oy in 0..oh {
+                    let r0 = p * h * w + 2 * oy * w + c0;
+                    let (mut lo, mut hi) = row(r0, m0, m1);
+                    if 2 * oy + 1 < h {
+                        let (lo1, hi1) = row(r0 + w, m0, m1);
                         lo = _mm512_max_ps(lo, lo1);
                         hi = _mm512_max_ps(hi, hi1);
                     }
                     let even = _mm512_permutex2var_ps(lo, ie, hi);
                     let odd = _mm512_permutex2var_ps(lo, io, hi);
-                    let o0 = c0 / 2;
-                    _mm512_mask_storeu_ps(yp.add(oy * ow + o0), cols(o0, ow), _mm512_max_ps(even, odd));
-                    c0 += 32;
+                    _mm512_mask_storeu_ps(yp.add(oy * ow + o0), mo, _mm512_max_ps(even, odd));
                 }
+                c0 += 32;
             }
         }
     }
@@ -942,25 +943,20 @@ pub(crate) unsafe fn maxpool2_backward(
     // SAFETY: the caller's contract; every load and store is masked to its row.
     unsafe {
         let (dl, dh) = (_mm512_loadu_si512(DUP_LO.as_ptr().cast()), _mm512_loadu_si512(DUP_HI.as_ptr().cast()));
-        let zero = _mm512_setzero_ps();
-        // The gradient `g` on lanes `taken` of `dx` at `off`, masked to the
-        // row (`cm`); through the ReLU too, where its output `xv` is positive.
-        let store = |off: usize, cm: u16, taken: u16, g: __m512, xv: __m512| {
+        // The gradient `g` on lanes `taken` of `dx` at `off`, masked to the row (`cm`).
+        let store = |off: usize, cm: u16, taken: u16, g: __m512| {
             _mm512_mask_storeu_ps(dx.add(off), cm, _mm512_maskz_mov_ps(taken, g));
-            if let Some(r) = relu_dx {
-                let pos = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(cm, xv, zero);
-                _mm512_mask_storeu_ps(r.add(off), cm, _mm512_maskz_mov_ps(taken & pos, g));
-            }
         };
         for p in 0..planes {
             let xp = x.add(p * h * w);
             let (yp, dyp) = (y.add(p * oh * ow), dy.add(p * oh * ow));
-            for oy in 0..oh {
-                let two = 2 * oy + 1 < h;
-                let mut c0 = 0;
-                while c0 < w {
-                    let o0 = c0 / 2;
-                    let mo = cols(o0, ow);
+            // Column strips of 32 outside the rows, as in the forward pass.
+            let mut c0 = 0;
+            while c0 < w {
+                let o0 = c0 / 2;
+                let (mo, cms) = (cols(o0, ow), [cols(c0, w), cols(c0 + 16, w)]);
+                for oy in 0..oh {
+                    let two = 2 * oy + 1 < h;
                     let (m, g) = (
                         _mm512_maskz_loadu_ps(mo, yp.add(oy * ow + o0)),
                         _mm512_maskz_loadu_ps(mo, dyp.add(oy * ow + o0)),
@@ -968,8 +964,7 @@ pub(crate) unsafe fn maxpool2_backward(
                     // Window maxima and gradients repeated over the window's two columns.
                     let (m_lo, m_hi) = (_mm512_permutexvar_ps(dl, m), _mm512_permutexvar_ps(dh, m));
                     let (g_lo, g_hi) = (_mm512_permutexvar_ps(dl, g), _mm512_permutexvar_ps(dh, g));
-                    for (half, mm, gg) in [(0, m_lo, g_lo), (16, m_hi, g_hi)] {
-                        let cm = cols(c0 + half, w);
+                    for (half, cm, mm, gg) in [(0, cms[0], m_lo, g_lo), (16, cms[1], m_hi, g_hi)] {
                         let top = 2 * oy * w + c0 + half;
                         let xt = _mm512_maskz_loadu_ps(cm, xp.add(top));
                         let et = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(cm, xt, mm);
@@ -978,7 +973,7 @@ pub(crate) unsafe fn maxpool2_backward(
                         let t_odd = et & ODD_LANES & !(t_even << 1);
                         let t_pair = t_even | (t_odd >> 1); // on the even lanes: top row took it
                         let tk = t_even | t_odd;
-                        store(p * h * w + top, cm, tk, gg, xt);
+                        store(p * h * w + top, cm, tk, gg);
                         if two {
                             let xb = _mm512_maskz_loadu_ps(cm, xp.add(top + w));
                             let eb = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(cm, xb, mm);
@@ -986,11 +981,16 @@ pub(crate) unsafe fn maxpool2_backward(
                             let b_even = eb & EVEN_LANES & !taken;
                             let b_odd = eb & ODD_LANES & !taken & !(b_even << 1);
                             let bk = b_even | b_odd;
-                            store(p * h * w + top + w, cm, bk, gg, xb);
+                            store(p * h * w + top + w, cm, bk, gg);
                         }
                     }
-                    c0 += 32;
                 }
+                c0 += 32;
+            }
+            // The ReLU's gradient from the plane's, while it is in L1, with
+            // aligned stores (as in the forward pass).
+            if let Some(r) = relu_dx {
+                relu_backward(xp, dx.add(p * h * w), r.add(p * h * w), h * w);
             }
         }
     }
@@ -1175,15 +1175,18 @@ pub(crate) unsafe fn relu_forward(x: *const f32, y: *mut f32, n: usize) {
 /// AVX-512F; `y`, `dy` readable and `dx` writable for `n` floats.
 #[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn relu_backward(y: *const f32, dy: *const f32, dx: *mut f32, n: usize) {
-    // SAFETY: the caller's contract; the tail is masked.
+    // SAFETY: the caller's contract; every vector is masked to the span.
     unsafe {
         let zero = _mm512_setzero_ps();
+        // Vectors from `dx`'s first 64-byte boundary, as in `relu_forward`;
+        // a masked head before it.
+        let head = dx.align_offset(64).min(V - 1).min(n);
         let mut i = 0;
         while i < n {
-            let m = lanes(n - i);
+            let m = if i == 0 && head > 0 { lanes(head) } else { lanes(n - i) };
             let pos = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(m, _mm512_maskz_loadu_ps(m, y.add(i)), zero);
             _mm512_mask_storeu_ps(dx.add(i), m, _mm512_maskz_loadu_ps(pos, dy.add(i)));
-            i += V;
+            i += if i == 0 && head > 0 { head } else { V };
         }
     }
 }

@@ -206,6 +206,42 @@ mod tests {
         }
     }
 
+    /// The forward pass, alone and fused with a ReLU before it (stored or
+    /// not), against the window rule: planes of one and of two 32-column
+    /// strips, odd sides, two samples.
+    #[test]
+    fn forward_matches_the_window_rule_in_every_strip() {
+        fn check<const C: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(seed: u64) {
+            let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(seed);
+            let x: [Tensor<C, H, W>; 2] =
+                core::array::from_fn(|_| Tensor::from_fn(|_, _, _| rand::RngExt::random_range(&mut rng, -1.0..1.0)));
+            let mut y = [Tensor::<C, OH, OW>::splat(f32::NAN); 2];
+            MaxPool2d::<2>.forward(&x, &mut y, &mut [(); 2], &mut Mode::Infer);
+            let (mut r, mut yr, mut yi) = ([Tensor::<C, H, W>::zeroed(); 2], y, y);
+            if crate::fuse::relu_pool::<crate::Relu, MaxPool2d<2>>() {
+                crate::fuse::relu_pool_forward(&x, &mut r, &mut yr, (C, H, W));
+                crate::fuse::relu_pool_infer(&x, &mut yi, (C, H, W));
+            }
+            for s in 0..2 {
+                for c in 0..C {
+                    for (oy, ox) in (0..OH).flat_map(|oy| (0..OW).map(move |ox| (oy, ox))) {
+                        let (iy, ix) = MaxPool2d::<2>::argmax(&x[s].0[c], oy, ox);
+                        let at = std::format!("{H}x{W}, sample {s}, channel {c}, window ({oy}, {ox})");
+                        assert_eq!(y[s].0[c][oy][ox], x[s].0[c][iy][ix], "{at}");
+                        if crate::fuse::relu_pool::<crate::Relu, MaxPool2d<2>>() {
+                            assert_eq!(yr[s].0[c][oy][ox], y[s].0[c][oy][ox].max(0.0), "fused, {at}");
+                            assert_eq!(yi[s].0[c][oy][ox].to_bits(), yr[s].0[c][oy][ox].to_bits(), "infer, {at}");
+                        }
+                    }
+                }
+            }
+        }
+        check::<3, 5, 40, 3, 20>(26);
+        check::<2, 7, 5, 4, 3>(27);
+        check::<1, 4, 64, 2, 32>(28);
+        check::<2, 3, 33, 2, 17>(29);
+    }
+
     #[test]
     fn ties_route_to_the_first_maximum() {
         let x = [Tensor::<1, 2, 2>::from_array([[[3.0, 3.0], [1.0, 3.0]]])];

@@ -101,13 +101,13 @@ mod tests {
         }
     }
 
-    /// The AVX-512 kernel aligns its stores with a masked head: every start
-    /// in a 64-byte line and every length up to past three vectors gives
-    /// `x` where `x > 0`, `+0` elsewhere (NaN and `-0` too), and writes
-    /// nothing outside the span.
+    /// The AVX-512 kernels align their stores with a masked head: every
+    /// start in a 64-byte line and every length up to past three vectors
+    /// gives `x` (forward) or `dy` (backward) where `x > 0`, `+0` elsewhere
+    /// (NaN and `-0` too), and writes nothing outside the span.
     #[cfg(target_arch = "x86_64")]
     #[test]
-    fn the_kernel_at_every_alignment() {
+    fn the_kernels_at_every_alignment() {
         if crate::math::simd() != crate::math::SimdPath::Avx512 {
             return;
         }
@@ -120,18 +120,27 @@ mod tests {
         }));
         for start in 0..16 {
             for n in 0..=50 {
-                let mut y = Line([7.0; 96]);
-                // SAFETY: AVX-512F detected; start + n <= 66 floats of 96.
-                unsafe { crate::kernels_cpu::relu_forward(x.0[start..].as_ptr(), y.0[start..].as_mut_ptr(), n) };
-                for (i, (&yi, &xi)) in y.0.iter().zip(&x.0).enumerate() {
-                    let want = if !(start..start + n).contains(&i) {
-                        7.0
-                    } else if xi > 0.0 {
-                        xi
-                    } else {
-                        0.0
+                let (mut y, mut dx) = (Line([7.0; 96]), Line([7.0; 96]));
+                // SAFETY: AVX-512F detected; start + n + 1 <= 67 floats of 96.
+                unsafe {
+                    let (x, dy) = (x.0[start..].as_ptr(), x.0[start + 1..].as_ptr());
+                    crate::kernels_cpu::relu_forward(x, y.0[start..].as_mut_ptr(), n);
+                    crate::kernels_cpu::relu_backward(x, dy, dx.0[start..].as_mut_ptr(), n);
+                }
+                for i in 0..95 {
+                    let (xi, inside) = (x.0[i], (start..start + n).contains(&i));
+                    let at = std::format!("start {start}, n {n}, [{i}] for x = {xi}");
+                    let want = |v: f32| {
+                        if !inside {
+                            7.0
+                        } else if xi > 0.0 {
+                            v
+                        } else {
+                            0.0
+                        }
                     };
-                    assert_eq!(yi.to_bits(), want.to_bits(), "start {start}, n {n}: y[{i}] = {yi} for x = {xi}");
+                    assert_eq!(y.0[i].to_bits(), want(xi).to_bits(), "forward, {at}");
+                    assert_eq!(dx.0[i].to_bits(), want(x.0[i + 1]).to_bits(), "backward, {at}");
                 }
             }
         }
