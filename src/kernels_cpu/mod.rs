@@ -1099,7 +1099,8 @@ pub(crate) unsafe fn dense_forward_packed(
 pub(crate) unsafe fn pad_planes(src: *const f32, c: usize, h: usize, w: usize, p: usize, dst: *mut f32, slack: usize) {
     let (rw, rows) = (w + 2 * p, h + 2 * p);
     // SAFETY: the caller's contract; every store stays inside the padded
-    // planes and the slack, every load inside the source row.
+    // planes and the slack, every load is masked to its source row (the
+    // pointers to masked-out lanes are formed with `wrapping_*`).
     unsafe {
         let zero = _mm512_setzero_ps();
         // Zeros over `n` floats from `d`.
@@ -1111,31 +1112,26 @@ pub(crate) unsafe fn pad_planes(src: *const f32, c: usize, h: usize, w: usize, p
             }
         };
         let mut d = dst;
-        if h == 0 {
-            zeros(d, c * rows * rw + slack);
-            return;
-        }
+        let plane = rows * rw;
         for ch in 0..c {
-            // The top padding rows, the left padding of the first row.
-            zeros(d, p * rw + p);
-            d = d.add(p * rw + p);
-            for r in 0..h {
-                // The row, then the right padding of this row and the left
-                // padding of the next, which are adjacent.
-                let s = src.add((ch * h + r) * w);
-                let mut c0 = 0;
-                while c0 < w {
-                    let m = lanes(w - c0);
-                    _mm512_mask_storeu_ps(d.add(c0), m, _mm512_maskz_loadu_ps(m, s.add(c0)));
-                    c0 += V;
-                }
-                let gap = if r + 1 < h { 2 * p } else { p };
-                zeros(d.add(w), gap);
-                d = d.add(w + gap);
-            }
-            // The bottom padding rows.
+            // The top and bottom padding rows.
             zeros(d, p * rw);
-            d = d.add(p * rw);
+            zeros(d.add((p + h) * rw), p * rw);
+            // The padded rows a strip of 16 columns at a time, each vector
+            // one load masked to the source columns under it (zeros in the
+            // padding) and one store; the masks once a strip.
+            let (s, rd) = (src.add(ch * h * w).wrapping_sub(p), d.add(p * rw));
+            let mut c0 = 0;
+            while c0 < rw {
+                let (lo, hi) = (p.saturating_sub(c0), (p + w).saturating_sub(c0));
+                let (load, store) = (lanes(hi) & !lanes(lo), lanes(rw - c0));
+                for r in 0..h {
+                    let v = _mm512_maskz_loadu_ps(load, s.wrapping_add(r * w + c0));
+                    _mm512_mask_storeu_ps(rd.add(r * rw + c0), store, v);
+                }
+                c0 += V;
+            }
+            d = d.add(plane);
         }
         zeros(d, slack);
     }

@@ -801,7 +801,9 @@ mod tests {
 
     #[test]
     fn padding_paths_agree() {
-        for (c, h, w, p) in [(1, 28, 28, 1), (3, 5, 17, 2), (2, 4, 33, 0), (1, 1, 1, 3)] {
+        for (c, h, w, p) in
+            [(1, 28, 28, 1), (8, 14, 14, 1), (3, 5, 17, 2), (2, 4, 33, 0), (2, 3, 40, 2), (1, 1, 1, 3), (2, 0, 3, 1)]
+        {
             let src: std::vec::Vec<f32> = (0..c * h * w).map(|i| i as f32 + 1.0).collect();
             let n = c * (h + 2 * p) * (w + 2 * p) + SLACK;
             let (mut a, mut b) = (std::vec![f32::NAN; n + 5], std::vec![f32::NAN; n + 5]);
