@@ -687,7 +687,9 @@ pub(crate) unsafe fn conv_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch, s
 
 /// `y[s][o] = bias[o] + Σ_i x[s][i] · w[o][i]` for `n` samples, `n_in`
 /// inputs and `n_out` outputs (row-major `x`, `w`, `y`): a dense layer's
-/// forward pass over a batch, in tiles of 4 samples x 6 outputs.
+/// forward pass over a batch, in tiles of 4 samples x 6 outputs (the last
+/// outputs 4 or 2 at a time, then 1: a one-output tile is a chain of
+/// dependent FMAs, so fashion10's 10 outputs are 6 + 4, not 6 + 1 + 1 + 1 + 1).
 ///
 /// # Safety
 /// AVX-512F; `x` holds `n*n_in`, `w` `n_out*n_in`, `y` `n*n_out` floats,
@@ -704,7 +706,12 @@ pub(crate) unsafe fn dense_forward(
 ) {
     let mut o0 = 0;
     while o0 < n_out {
-        let nb = if n_out - o0 >= 6 { 6 } else { 1 };
+        let nb = match n_out - o0 {
+            6.. => 6,
+            4 | 5 => 4,
+            2 | 3 => 2,
+            _ => 1,
+        };
         let (wo, bo) = (w.wrapping_add(o0 * n_in), bias.map(|b| b.wrapping_add(o0)));
         let mut s0 = 0;
         while s0 < n {
@@ -714,8 +721,12 @@ pub(crate) unsafe fn dense_forward(
             unsafe {
                 match (sb, nb) {
                     (4, 6) => dot_tile::<4, 6>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
+                    (4, 4) => dot_tile::<4, 4>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
+                    (4, 2) => dot_tile::<4, 2>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
                     (4, _) => dot_tile::<4, 1>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
                     (_, 6) => dot_tile::<1, 6>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
+                    (_, 4) => dot_tile::<1, 4>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
+                    (_, 2) => dot_tile::<1, 2>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
                     _ => dot_tile::<1, 1>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
                 }
             }

@@ -449,10 +449,11 @@ mod tests {
         fast_matches_portable::<784, 1, 1>(1); // seed 1
         fast_matches_portable::<37, 3, 1>(8); // one sample: the weight gradient's rows scaled, a masked tail
         fast_matches_portable::<784, 10, 32>(2); // fashion10
-        fast_matches_portable::<333, 17, 11>(3); // every tile and remainder
+        fast_matches_portable::<784, 10, 1>(9); // fashion10 inference: 6 + 4 outputs
+        fast_matches_portable::<333, 17, 11>(3); // every tile and remainder: 6 + 6 + 4 + 1 outputs
         fast_matches_portable::<70, 25, 37>(5); // packed: 12 + 12 + 1 outputs, 2 + 1 (masked) sample vectors
         fast_matches_portable::<9, 3, 16>(6); // packed: one full sample vector
-        fast_matches_portable::<90, 9, 5>(7); // a 6-vector gradient tile whose last vector is masked
+        fast_matches_portable::<90, 9, 5>(7); // a 6-vector gradient tile whose last vector is masked; 6 + 2 + 1 outputs
         fast_matches_portable::<5, 3, 2>(4); // less than one vector
     }
 }
