@@ -1,16 +1,16 @@
 //! Adjacent layers that [`network!`](crate::network) runs as one pass.
 //!
 //! A `Relu` followed by a 2x2 `MaxPool2d` (the pair after every
-//! convolution of the zoo's networks) is computed in one sweep on the
-//! AVX-512 path: forward reads the ReLU's input once and writes both
-//! outputs, backward reads the pooling's input once and writes both input
-//! gradients. Every activation and every gradient the network exposes is
+//! convolution of the zoo's networks) is computed plane by plane on the
+//! AVX-512 path: forward puts a plane through the ReLU and pools it while
+//! it is in L1; backward routes the pooling's gradient and derives the
+//! ReLU's from it the same way. Each full-size buffer crosses the memory
+//! bus once. Every activation and every gradient the network exposes is
 //! still written, with the same bits as the two layers one after the other
-//! (tested); only the passes over memory are fewer. The one exception is
-//! [`Network::infer`](crate::Network::infer) (what `predict` runs), which
-//! pools the ReLU's output in registers and does not store it. The element-wise layers
-//! are memory-bound: fashion10's ReLU and pooling passes were about a third
-//! of its training step.
+//! (tested). The one exception is [`Network::infer`](crate::Network::infer)
+//! (what `predict` runs): it pools the ReLU's output in registers and does
+//! not store it. The element-wise layers are memory-bound: fashion10's ReLU
+//! and pooling passes were about a third of its training step.
 //!
 //! This module is what the macro's generated code calls; it is public for
 //! that reason only.
@@ -70,26 +70,20 @@ pub fn relu_pool_forward<X: Flat, R: Flat, Y: Flat>(x: &X, r: &mut R, y: &mut Y,
 ///
 /// # Panics
 /// As [`relu_pool_forward`].
+///
+/// ```
+/// use constnet::{fuse, MaxPool2d, Relu, Tensor};
+/// let x = [Tensor::<1, 2, 4>::from_array([[[-1.0, 0.5, -2.0, -0.5], [2.0, -3.0, -1.0, -4.0]]])];
+/// let mut y = [Tensor::<1, 1, 2>::splat(f32::NAN)];
+/// if fuse::relu_pool::<Relu, MaxPool2d<2>>() {
+///     fuse::relu_pool_infer(&x, &mut y, (1, 2, 4));
+///     assert_eq!(y[0].0, [[[2.0, 0.0]]]); // max(2, 0), and max of no positive value: 0
+/// }
+/// ```
 pub fn relu_pool_infer<X: Flat, Y: Flat>(x: &X, y: &mut Y, (c, h, w): (usize, usize, usize)) {
     let (x, y) = (x.as_flat(), y.as_flat_mut());
     let n = planes(&[x], &[&*y], c, h, w);
     pool(n, (h, w), x, None, y);
-}
-
-/// `n` planes of `h x w` through the fused kernel, the ReLU's output
-/// stored in `r` if given.
-fn pool(n: usize, (h, w): (usize, usize), x: &[f32], r: Option<&mut [f32]>, y: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::math::simd() == crate::math::SimdPath::Avx512 {
-        use crate::kernels_cpu::PoolRelu;
-        let relu = r.map_or(PoolRelu::Apply, |r| PoolRelu::Store(r.as_mut_ptr()));
-        // SAFETY: AVX-512F detected; x (and r) hold n planes of h x w, y n
-        // planes of ceil(h/2) x ceil(w/2) (checked by the caller).
-        unsafe { crate::kernels_cpu::maxpool2_forward(n, h, w, x.as_ptr(), relu, y.as_mut_ptr()) };
-        return;
-    }
-    let _ = (n, h, w, x, r, y);
-    panic!("fuse: no fused ReLU + pooling path on this CPU (see fuse::relu_pool)");
 }
 
 /// Backward of a ReLU then a 2x2 max-pool: from the ReLU's output `r`, the
@@ -129,4 +123,20 @@ pub fn relu_pool_backward<R: Flat, Y: Flat, DY: Flat, DR: Flat, DX: Flat>(
     }
     let _ = n;
     panic!("fuse::relu_pool_backward: no fused path on this CPU (see fuse::relu_pool)");
+}
+
+/// `n` planes of `h x w` through the fused kernel, the ReLU's output
+/// stored in `r` if given.
+fn pool(n: usize, (h, w): (usize, usize), x: &[f32], r: Option<&mut [f32]>, y: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::math::simd() == crate::math::SimdPath::Avx512 {
+        use crate::kernels_cpu::PoolRelu;
+        let relu = r.map_or(PoolRelu::Apply, |r| PoolRelu::Store(r.as_mut_ptr()));
+        // SAFETY: AVX-512F detected; x (and r) hold n planes of h x w, y n
+        // planes of ceil(h/2) x ceil(w/2) (checked by the caller).
+        unsafe { crate::kernels_cpu::maxpool2_forward(n, h, w, x.as_ptr(), relu, y.as_mut_ptr()) };
+        return;
+    }
+    let _ = (n, h, w, x, r, y);
+    panic!("fuse: no fused ReLU + pooling path on this CPU (see fuse::relu_pool)");
 }

@@ -45,10 +45,25 @@ pub trait Network: Flat {
     /// Forward pass of a batch for its outputs: [`forward`](Network::forward)
     /// in [`Mode::Infer`], except that the output of a `Relu` run fused with
     /// the 2x2 `MaxPool2d` after it ([`fuse::relu_pool`](crate::fuse::relu_pool))
-    /// is not stored (its entry in `ws` keeps what it held). The outputs,
-    /// logits and every other activation have the same bits as `forward`'s.
-    /// [`predict`](Network::predict) and [`evaluate`](crate::train::evaluate) use it.
-    fn infer<const B: usize>(&self, x: &[Self::Input; B], ws: &mut Self::Workspace<B>);
+    /// is not stored (its entry in `ws` keeps what it held), unless it is
+    /// the logits. The outputs, logits and every other activation have the
+    /// same bits as `forward`'s; `ws` is then no input for `backward`.
+    /// [`predict`](Network::predict) and [`evaluate`](crate::train::evaluate)
+    /// use it. The default is `forward` in [`Mode::Infer`].
+    ///
+    /// ```
+    /// use constnet::{zoo::fashion10, Flat, Mode, Network, Tensor};
+    /// let net = fashion10::Params::boxed_zeroed();
+    /// let x = [Tensor::<1, 28, 28>::splat(0.5); 2];
+    /// let mut ws = fashion10::Workspace::<2>::boxed_zeroed();
+    /// net.infer(&x, &mut ws);
+    /// let mut full = fashion10::Workspace::<2>::boxed_zeroed();
+    /// net.forward(&x, &mut full, &mut Mode::Infer);
+    /// assert_eq!(fashion10::Params::output(&ws), fashion10::Params::output(&full));
+    /// ```
+    fn infer<const B: usize>(&self, x: &[Self::Input; B], ws: &mut Self::Workspace<B>) {
+        self.forward(x, ws, &mut Mode::Infer);
+    }
 
     /// Backward pass from `delta`'s last-layer entry (dL/dOutput, set by the
     /// caller): fills the other entries of `delta` and **adds** every
@@ -396,7 +411,11 @@ macro_rules! network {
     // a `Relu` and the 2x2 `MaxPool2d` after it run as one pass
     // (`fuse::relu_pool`), the pooling then skipped. `$skip` is `false` for
     // the second layer (the first, run on the input, is never fused);
-    // `$lean` (in `infer`) leaves the fused ReLU's output unstored.
+    // `$lean` (in `infer`) leaves the fused ReLU's output unstored, except
+    // in the last pair, where that output is the logits.
+    (@forward $s:ident, $ws:ident, $mode:ident, true, $skip:tt; $prev:ident, $layer:ident, $next:ident) => {
+        $crate::network!(@forward $s, $ws, $mode, false, $skip; $prev, $layer, $next);
+    };
     (@forward $s:ident, $ws:ident, $mode:ident, $lean:tt, $skip:tt; $prev:ident, $layer:ident, $next:ident $(, $rest:ident)*) => {
         if $crate::fuse::relu_pool::<$layer::Ty, $next::Ty>() {
             let dims = (<$layer::In>::C, <$layer::In>::H, <$layer::In>::W);

@@ -161,6 +161,13 @@ fn a_pair_on_the_input_and_a_pair_at_the_end() {
     let mut ws = edges::Workspace::<2>::zeroed();
     net.forward(&x, &mut ws, &mut Mode::Infer);
     same("activations", ws.act.as_flat(), ws_l.act.as_flat());
+    // `infer` stores everything here: the pair on the input is not fused,
+    // and the last pair's ReLU output is the logits.
+    let mut wi = edges::Workspace::<2>::zeroed();
+    wi.as_flat_mut().fill(f32::NAN);
+    net.infer(&x, &mut wi);
+    same("infer's activations", wi.act.as_flat(), ws.act.as_flat());
+    same("infer's logits", edges::Params::logits(&wi).as_flat(), edges::Params::logits(&ws).as_flat());
     let (mut d, mut g) = (edges::Activations::<2>::zeroed(), edges::Params::zeroed());
     d.as_flat_mut().fill(f32::NAN);
     *edges::Params::output_grad(&mut d) = out_grad;

@@ -863,7 +863,7 @@ fn cols(c0: usize, w: usize) -> u16 {
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum PoolRelu {
     /// No ReLU: the windows of the input itself.
-    None,
+    Absent,
     /// A ReLU applied in registers, its output not stored (inference).
     Apply,
     /// A ReLU whose output is stored here (`planes*h*w` floats).
@@ -881,7 +881,8 @@ pub(crate) enum PoolRelu {
 /// took longer than the pooling (design.md §8).
 ///
 /// # Safety
-/// AVX-512F; `x` holds `planes*h*w` floats, `y` `planes*oh*ow`.
+/// AVX-512F; `x` holds `planes*h*w` floats, `y` `planes*oh*ow`, and a
+/// [`PoolRelu::Store`] pointer is writable for `planes*h*w`.
 #[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn maxpool2_forward(planes: usize, h: usize, w: usize, x: *const f32, relu: PoolRelu, y: *mut f32) {
     let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
@@ -894,8 +895,10 @@ pub(crate) unsafe fn maxpool2_forward(planes: usize, h: usize, w: usize, x: *con
         let apply = matches!(relu, PoolRelu::Apply);
         // A row's 32 columns from `c0`.
         let row = |off: usize, m0: u16, m1: u16| {
-            let (lo, hi) =
-                (_mm512_mask_loadu_ps(ninf, m0, src.add(off)), _mm512_mask_loadu_ps(ninf, m1, src.add(off + 16)));
+            let (lo, hi) = (
+                _mm512_mask_loadu_ps(ninf, m0, src.wrapping_add(off)),
+                _mm512_mask_loadu_ps(ninf, m1, src.wrapping_add(off + 16)),
+            );
             if apply { (_mm512_max_ps(lo, zero), _mm512_max_ps(hi, zero)) } else { (lo, hi) }
         };
         for p in 0..planes {
@@ -956,7 +959,7 @@ pub(crate) unsafe fn maxpool2_backward(
         let (dl, dh) = (_mm512_loadu_si512(DUP_LO.as_ptr().cast()), _mm512_loadu_si512(DUP_HI.as_ptr().cast()));
         // The gradient `g` on lanes `taken` of `dx` at `off`, masked to the row (`cm`).
         let store = |off: usize, cm: u16, taken: u16, g: __m512| {
-            _mm512_mask_storeu_ps(dx.add(off), cm, _mm512_maskz_mov_ps(taken, g));
+            _mm512_mask_storeu_ps(dx.wrapping_add(off), cm, _mm512_maskz_mov_ps(taken, g));
         };
         for p in 0..planes {
             let xp = x.add(p * h * w);
@@ -977,7 +980,7 @@ pub(crate) unsafe fn maxpool2_backward(
                     let (g_lo, g_hi) = (_mm512_permutexvar_ps(dl, g), _mm512_permutexvar_ps(dh, g));
                     for (half, cm, mm, gg) in [(0, cms[0], m_lo, g_lo), (16, cms[1], m_hi, g_hi)] {
                         let top = 2 * oy * w + c0 + half;
-                        let xt = _mm512_maskz_loadu_ps(cm, xp.add(top));
+                        let xt = _mm512_maskz_loadu_ps(cm, xp.wrapping_add(top));
                         let et = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(cm, xt, mm);
                         // First in the window, row-major: top-left, top-right, bottom-left, bottom-right.
                         let t_even = et & EVEN_LANES;
@@ -986,7 +989,7 @@ pub(crate) unsafe fn maxpool2_backward(
                         let tk = t_even | t_odd;
                         store(p * h * w + top, cm, tk, gg);
                         if two {
-                            let xb = _mm512_maskz_loadu_ps(cm, xp.add(top + w));
+                            let xb = _mm512_maskz_loadu_ps(cm, xp.wrapping_add(top + w));
                             let eb = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(cm, xb, mm);
                             let taken = t_pair | (t_pair << 1);
                             let b_even = eb & EVEN_LANES & !taken;

@@ -93,7 +93,7 @@ impl<const P: usize, const C: usize, const H: usize, const W: usize> Layer<C, H,
                     H,
                     W,
                     x.as_flat().as_ptr(),
-                    crate::kernels_cpu::PoolRelu::None,
+                    crate::kernels_cpu::PoolRelu::Absent,
                     y.as_flat_mut().as_mut_ptr(),
                 )
             };
@@ -208,29 +208,54 @@ mod tests {
 
     /// The forward pass, alone and fused with a ReLU before it (stored or
     /// not), against the window rule: planes of one and of two 32-column
-    /// strips, odd sides, two samples.
+    /// strips, odd sides, two samples, NaN and -0 among the inputs (the
+    /// fused paths bit for bit, NaN and -0 becoming +0; their outputs start
+    /// as NaN, so an unwritten one fails).
     #[test]
     fn forward_matches_the_window_rule_in_every_strip() {
         fn check<const C: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(seed: u64) {
-            let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(seed);
-            let x: [Tensor<C, H, W>; 2] =
-                core::array::from_fn(|_| Tensor::from_fn(|_, _, _| rand::RngExt::random_range(&mut rng, -1.0..1.0)));
-            let mut y = [Tensor::<C, OH, OW>::splat(f32::NAN); 2];
+            use rand::{RngExt, SeedableRng};
+            let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+            let x: [Tensor<C, H, W>; 2] = core::array::from_fn(|_| {
+                Tensor::from_fn(|_, _, _| match rng.random_range(0..12) {
+                    0 => f32::NAN,
+                    1 => -0.0,
+                    _ => rng.random_range(-1.0..1.0),
+                })
+            });
+            let mut y = [Tensor::<C, OH, OW>::zeroed(); 2];
             MaxPool2d::<2>.forward(&x, &mut y, &mut [(); 2], &mut Mode::Infer);
-            let (mut r, mut yr, mut yi) = ([Tensor::<C, H, W>::zeroed(); 2], y, y);
-            if crate::fuse::relu_pool::<crate::Relu, MaxPool2d<2>>() {
+            let fused = crate::fuse::relu_pool::<crate::Relu, MaxPool2d<2>>();
+            let mut r = [Tensor::<C, H, W>::splat(f32::NAN); 2];
+            let (mut yr, mut yi) =
+                ([Tensor::<C, OH, OW>::splat(f32::NAN); 2], [Tensor::<C, OH, OW>::splat(f32::NAN); 2]);
+            if fused {
                 crate::fuse::relu_pool_forward(&x, &mut r, &mut yr, (C, H, W));
                 crate::fuse::relu_pool_infer(&x, &mut yi, (C, H, W));
             }
+            let relu = |v: f32| if v > 0.0 { v } else { 0.0 };
             for s in 0..2 {
                 for c in 0..C {
                     for (oy, ox) in (0..OH).flat_map(|oy| (0..OW).map(move |ox| (oy, ox))) {
-                        let (iy, ix) = MaxPool2d::<2>::argmax(&x[s].0[c], oy, ox);
                         let at = std::format!("{H}x{W}, sample {s}, channel {c}, window ({oy}, {ox})");
-                        assert_eq!(y[s].0[c][oy][ox], x[s].0[c][iy][ix], "{at}");
-                        if crate::fuse::relu_pool::<crate::Relu, MaxPool2d<2>>() {
-                            assert_eq!(yr[s].0[c][oy][ox], y[s].0[c][oy][ox].max(0.0), "fused, {at}");
-                            assert_eq!(yi[s].0[c][oy][ox].to_bits(), yr[s].0[c][oy][ox].to_bits(), "infer, {at}");
+                        // The layer alone, where the window has no NaN (its
+                        // result with one is unspecified): the maximum's value.
+                        let mut win = window(oy, 2, H).flat_map(|iy| window(ox, 2, W).map(move |ix| (iy, ix)));
+                        if win.all(|(iy, ix)| !x[s].0[c][iy][ix].is_nan()) {
+                            let (iy, ix) = MaxPool2d::<2>::argmax(&x[s].0[c], oy, ox);
+                            assert_eq!(y[s].0[c][oy][ox], x[s].0[c][iy][ix], "{at}");
+                        }
+                        if !fused {
+                            continue;
+                        }
+                        // The window of the ReLU's output: its maximum, +0 if all are 0.
+                        let (iy, ix) = MaxPool2d::<2>::argmax(&r[s].0[c], oy, ox);
+                        assert_eq!(yr[s].0[c][oy][ox].to_bits(), r[s].0[c][iy][ix].to_bits(), "fused, {at}");
+                        assert_eq!(yi[s].0[c][oy][ox].to_bits(), yr[s].0[c][oy][ox].to_bits(), "infer, {at}");
+                    }
+                    if fused {
+                        for (a, b) in r[s].0[c].as_flat().iter().zip(x[s].0[c].as_flat()) {
+                            assert_eq!(a.to_bits(), relu(*b).to_bits(), "{H}x{W}: the stored ReLU of {b}");
                         }
                     }
                 }
