@@ -1188,15 +1188,20 @@ pub(crate) unsafe fn relu_backward(y: *const f32, dy: *const f32, dx: *mut f32, 
     // SAFETY: the caller's contract; every vector is masked to the span.
     unsafe {
         let zero = _mm512_setzero_ps();
-        // Vectors from `dx`'s first 64-byte boundary, as in `relu_forward`;
-        // a masked head before it.
-        let head = dx.align_offset(64).min(V - 1).min(n);
-        let mut i = 0;
-        while i < n {
-            let m = if i == 0 && head > 0 { lanes(head) } else { lanes(n - i) };
+        // Lanes `m` from `i`.
+        let step = |i: usize, m: u16| {
             let pos = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(m, _mm512_maskz_loadu_ps(m, y.add(i)), zero);
             _mm512_mask_storeu_ps(dx.add(i), m, _mm512_maskz_loadu_ps(pos, dy.add(i)));
-            i += if i == 0 && head > 0 { head } else { V };
+        };
+        // Vectors from `dx`'s first 64-byte boundary, as in `relu_forward`;
+        // a masked head before it.
+        let mut i = dx.align_offset(64).min(V - 1).min(n);
+        if i > 0 {
+            step(0, lanes(i));
+        }
+        while i < n {
+            step(i, lanes(n - i));
+            i += V;
         }
     }
 }
