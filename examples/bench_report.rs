@@ -1,7 +1,7 @@
 //! Speed report: microseconds per sample for every benchmark workload, one
 //! thread and both cores, beside the PyTorch reference figures.
 //!
-//! `cargo run --release --example bench_report [-- --json] [--quick] [--portable]`
+//! `cargo run --release --example bench_report [-- --json] [--quick] [--portable] [--only KEY,...]`
 //!
 //! Each figure is the median of several timed runs (5, or 3 with
 //! `--quick`), each run repeating the workload for a fixed time budget
@@ -9,6 +9,10 @@
 //! times and compare medians. With `--json` the last line is one JSON object
 //! holding every figure. `--portable` switches the AVX-512 kernels off
 //! (`constnet::math::force_portable`), to measure the portable loops.
+//! `--only` runs just the named workloads (keys as in the JSON, without
+//! `_us`: `seed1_train`, `fashion10_train`, `fashion10_infer`,
+//! `fashion10_train_2t`, `tfconv_train`, `tfconv_infer`, `tfconv_train_2t`),
+//! e.g. to time one of them in alternation with another build or tool.
 //!
 //! The workloads (see `benches/workloads/mod.rs`) call the library's own
 //! entry points: `train::train_step`, `Network::classify` and
@@ -48,6 +52,17 @@ fn time_us(runs: usize, budget: f64, mut f: impl FnMut()) -> f64 {
     times[runs / 2]
 }
 
+/// The workloads' keys, in the report's order.
+const KEYS: [&str; 7] = [
+    "seed1_train",
+    "fashion10_train",
+    "fashion10_infer",
+    "fashion10_train_2t",
+    "tfconv_train",
+    "tfconv_infer",
+    "tfconv_train_2t",
+];
+
 /// One line of the report.
 struct Row {
     key: &'static str,
@@ -58,11 +73,28 @@ struct Row {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let only: Option<Vec<String>> = match args.iter().position(|a| a == "--only") {
+        Some(i) if i + 1 < args.len() => {
+            let list = args.remove(i + 1).split(',').map(str::to_owned).collect();
+            args.remove(i);
+            Some(list)
+        }
+        Some(_) => {
+            eprintln!("bench_report: --only needs a list of workloads, e.g. --only seed1_train,tfconv_infer");
+            std::process::exit(2);
+        }
+        None => None,
+    };
+    if let Some(bad) = only.iter().flatten().find(|k| !KEYS.contains(&k.as_str())) {
+        eprintln!("bench_report: unknown workload {bad:?} (expected one of {})", KEYS.join(", "));
+        std::process::exit(2);
+    }
+    let want = |k: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == k));
     let json = args.iter().any(|a| a == "--json");
     let quick = args.iter().any(|a| a == "--quick");
     if let Some(bad) = args.iter().find(|a| !matches!(a.as_str(), "--json" | "--quick" | "--portable")) {
-        eprintln!("bench_report: unknown argument {bad:?} (expected --json, --quick, --portable)");
+        eprintln!("bench_report: unknown argument {bad:?} (expected --json, --quick, --portable, --only)");
         std::process::exit(2);
     }
     constnet::math::force_portable(args.iter().any(|a| a == "--portable"));
@@ -70,88 +102,102 @@ fn main() {
     let data = load(if quick { 2_000 } else { 10_000 });
     let mut rows = Vec::new();
 
-    let mut s = Seed1Train::new(&data);
-    let us = time_us(runs, budget, || {
-        black_box(s.step());
-    });
-    rows.push(Row { key: "seed1_train", what: "seed1 training, B=1", us, pytorch: Some(12.2), target: Some(1.0) });
+    if want("seed1_train") {
+        let mut s = Seed1Train::new(&data);
+        let us = time_us(runs, budget, || {
+            black_box(s.step());
+        });
+        rows.push(Row { key: "seed1_train", what: "seed1 training, B=1", us, pytorch: Some(12.2), target: Some(1.0) });
+    }
 
-    let mut f = Fashion10Train::new();
-    let us = time_us(runs, budget, || {
-        black_box(f.step(&data));
-    }) / FASHION_B as f64;
-    rows.push(Row {
-        key: "fashion10_train",
-        what: "fashion10 training, B=32",
-        us,
-        pytorch: Some(76.0),
-        target: Some(15.0),
-    });
-    drop(f);
+    if want("fashion10_train") {
+        let mut f = Fashion10Train::new();
+        let us = time_us(runs, budget, || {
+            black_box(f.step(&data));
+        }) / FASHION_B as f64;
+        rows.push(Row {
+            key: "fashion10_train",
+            what: "fashion10 training, B=32",
+            us,
+            pytorch: Some(76.0),
+            target: Some(15.0),
+        });
+        drop(f);
+    }
 
-    let mut f = Fashion10Infer::new();
-    let us = time_us(runs, budget, || {
-        black_box(f.step(&data));
-    });
-    rows.push(Row {
-        key: "fashion10_infer",
-        what: "fashion10 inference, 1 image",
-        us,
-        pytorch: Some(78.0),
-        target: Some(4.0),
-    });
+    if want("fashion10_infer") {
+        let mut f = Fashion10Infer::new();
+        let us = time_us(runs, budget, || {
+            black_box(f.step(&data));
+        });
+        rows.push(Row {
+            key: "fashion10_infer",
+            what: "fashion10 inference, 1 image",
+            us,
+            pytorch: Some(78.0),
+            target: Some(4.0),
+        });
+    }
 
-    let mut f = Fashion10Par::new();
-    let us = time_us(runs, budget, || {
-        black_box(f.step(&data));
-    }) / FASHION_B as f64;
-    rows.push(Row {
-        key: "fashion10_train_2t",
-        what: "fashion10 training, B=32, 2 threads",
-        us,
-        pytorch: None,
-        target: None,
-    });
-    drop(f);
+    if want("fashion10_train_2t") {
+        let mut f = Fashion10Par::new();
+        let us = time_us(runs, budget, || {
+            black_box(f.step(&data));
+        }) / FASHION_B as f64;
+        rows.push(Row {
+            key: "fashion10_train_2t",
+            what: "fashion10 training, B=32, 2 threads",
+            us,
+            pytorch: None,
+            target: None,
+        });
+        drop(f);
+    }
 
-    let mut t = TfconvTrain::new();
-    let us = time_us(runs, budget * 2.0, || {
-        black_box(t.step(&data));
-    }) / TFCONV_B as f64;
-    rows.push(Row {
-        key: "tfconv_train",
-        what: "tfconv training, B=32",
-        us,
-        pytorch: Some(756.0),
-        target: Some(500.0),
-    });
-    drop(t);
+    if want("tfconv_train") {
+        let mut t = TfconvTrain::new();
+        let us = time_us(runs, budget * 2.0, || {
+            black_box(t.step(&data));
+        }) / TFCONV_B as f64;
+        rows.push(Row {
+            key: "tfconv_train",
+            what: "tfconv training, B=32",
+            us,
+            pytorch: Some(756.0),
+            target: Some(500.0),
+        });
+        drop(t);
+    }
 
-    let mut t = TfconvInfer::new();
-    let us = time_us(runs, budget, || {
-        black_box(t.step(&data));
-    });
-    rows.push(Row {
-        key: "tfconv_infer",
-        what: "tfconv inference, 1 image",
-        us,
-        pytorch: Some(561.0),
-        target: Some(250.0),
-    });
-    drop(t);
+    if want("tfconv_infer") {
+        let mut t = TfconvInfer::new();
+        let us = time_us(runs, budget, || {
+            black_box(t.step(&data));
+        });
+        rows.push(Row {
+            key: "tfconv_infer",
+            what: "tfconv inference, 1 image",
+            us,
+            pytorch: Some(561.0),
+            target: Some(250.0),
+        });
+        drop(t);
+    }
 
-    let mut t = TfconvPar::new();
-    let us = time_us(runs, budget * 2.0, || {
-        black_box(t.step(&data));
-    }) / TFCONV_B as f64;
-    rows.push(Row {
-        key: "tfconv_train_2t",
-        what: "tfconv training, B=32, 2 threads",
-        us,
-        pytorch: None,
-        target: None,
-    });
-    drop(t);
+    if want("tfconv_train_2t") {
+        let mut t = TfconvPar::new();
+        let us = time_us(runs, budget * 2.0, || {
+            black_box(t.step(&data));
+        }) / TFCONV_B as f64;
+        rows.push(Row {
+            key: "tfconv_train_2t",
+            what: "tfconv training, B=32, 2 threads",
+            us,
+            pytorch: None,
+            target: None,
+        });
+        drop(t);
+    }
 
     let get = |k: &str| rows.iter().find(|r| r.key == k).map(|r| r.us).unwrap_or(f64::NAN);
     let speedup_f = get("fashion10_train") / get("fashion10_train_2t");
@@ -168,7 +214,9 @@ fn main() {
         let opt = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
         println!("{:<40} {:>12.2} {:>14} {:>10}", r.what, r.us, opt(r.pytorch), opt(r.target));
     }
-    println!("2-thread speedup: fashion10 {speedup_f:.2}x, tfconv {speedup_t:.2}x (target >= 1.8x)");
+    if speedup_f.is_finite() || speedup_t.is_finite() {
+        println!("2-thread speedup: fashion10 {speedup_f:.2}x, tfconv {speedup_t:.2}x (target >= 1.8x)");
+    }
     println!(
         "PyTorch ref: the performance issue's figures (PyTorch 2.15, one thread, AMD Zen 5), not this machine's;\n\
          for PyTorch on this machine run ../shared/bench/torch_reference.py 1 tfconv beside this report."
@@ -184,7 +232,11 @@ fn main() {
         for r in &rows {
             out = out.num(&format!("{}_us", r.key), r3(r.us));
         }
-        out = out.num("fashion10_speedup_2t", r3(speedup_f));
-        println!("{}", out.num("tfconv_speedup_2t", r3(speedup_t)).render());
+        for (key, v) in [("fashion10_speedup_2t", speedup_f), ("tfconv_speedup_2t", speedup_t)] {
+            if v.is_finite() {
+                out = out.num(key, r3(v));
+            }
+        }
+        println!("{}", out.render());
     }
 }

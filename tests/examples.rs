@@ -89,3 +89,17 @@ fn bench_report_runs_every_workload_and_prints_json() {
         assert!(v.is_finite() && v > 0.0, "{key} = {v}\n{out}");
     }
 }
+
+/// `--only` runs just the named workloads; an unknown name is an error
+/// that names it.
+#[test]
+fn bench_report_runs_only_what_it_is_asked() {
+    let out = run("bench_report", &["--quick", "--json", "--only", "seed1_train,fashion10_infer"]);
+    let json = out.lines().last().unwrap_or_default();
+    assert!(json_number(&out, "seed1_train_us") > 0.0 && json_number(&out, "fashion10_infer_us") > 0.0, "{out}");
+    for absent in ["fashion10_train_us", "tfconv_train_us", "tfconv_infer_us", "fashion10_speedup_2t"] {
+        assert!(!json.contains(absent), "{absent} in {json}");
+    }
+    let bad = Command::new(example("bench_report")).args(["--only", "seed2"]).output().expect("run the example");
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("\"seed2\""));
+}
