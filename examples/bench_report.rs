@@ -72,6 +72,45 @@ struct Row {
     target: Option<f64>,
 }
 
+impl Row {
+    /// The line of workload `key`, its time not yet measured.
+    fn new(key: &'static str, what: &'static str, pytorch: Option<f64>, target: Option<f64>) -> Self {
+        debug_assert!(KEYS.contains(&key), "{key} is not in KEYS");
+        Row { key, what, us: f64::NAN, pytorch, target }
+    }
+}
+
+/// The rows measured so far and how to measure the next.
+struct Report {
+    runs: usize,
+    budget: f64,
+    only: Option<Vec<String>>,
+    rows: Vec<Row>,
+}
+
+impl Report {
+    /// Times `row`'s workload unless `--only` left it out: `make` builds it
+    /// (only then; it is dropped before the next), `step` runs it once over
+    /// `per` samples, for `scale` times the time budget.
+    fn time<W, R>(
+        &mut self,
+        mut row: Row,
+        per: usize,
+        scale: f64,
+        make: impl FnOnce() -> W,
+        mut step: impl FnMut(&mut W) -> R,
+    ) {
+        if self.only.as_ref().is_some_and(|o| !o.iter().any(|k| k == row.key)) {
+            return;
+        }
+        let mut w = make();
+        row.us = time_us(self.runs, self.budget * scale, || {
+            black_box(step(&mut w));
+        }) / per as f64;
+        self.rows.push(row);
+    }
+}
+
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let only: Option<Vec<String>> = match args.iter().position(|a| a == "--only") {
@@ -90,7 +129,6 @@ fn main() {
         eprintln!("bench_report: unknown workload {bad:?} (expected one of {})", KEYS.join(", "));
         std::process::exit(2);
     }
-    let want = |k: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == k));
     let json = args.iter().any(|a| a == "--json");
     let quick = args.iter().any(|a| a == "--quick");
     if let Some(bad) = args.iter().find(|a| !matches!(a.as_str(), "--json" | "--quick" | "--portable")) {
@@ -100,104 +138,57 @@ fn main() {
     constnet::math::force_portable(args.iter().any(|a| a == "--portable"));
     let (runs, budget) = if quick { (3, 0.25) } else { (5, 1.0) };
     let data = load(if quick { 2_000 } else { 10_000 });
-    let mut rows = Vec::new();
-
-    if want("seed1_train") {
-        let mut s = Seed1Train::new(&data);
-        let us = time_us(runs, budget, || {
-            black_box(s.step());
-        });
-        rows.push(Row { key: "seed1_train", what: "seed1 training, B=1", us, pytorch: Some(12.2), target: Some(1.0) });
-    }
-
-    if want("fashion10_train") {
-        let mut f = Fashion10Train::new();
-        let us = time_us(runs, budget, || {
-            black_box(f.step(&data));
-        }) / FASHION_B as f64;
-        rows.push(Row {
-            key: "fashion10_train",
-            what: "fashion10 training, B=32",
-            us,
-            pytorch: Some(76.0),
-            target: Some(15.0),
-        });
-        drop(f);
-    }
-
-    if want("fashion10_infer") {
-        let mut f = Fashion10Infer::new();
-        let us = time_us(runs, budget, || {
-            black_box(f.step(&data));
-        });
-        rows.push(Row {
-            key: "fashion10_infer",
-            what: "fashion10 inference, 1 image",
-            us,
-            pytorch: Some(78.0),
-            target: Some(4.0),
-        });
-    }
-
-    if want("fashion10_train_2t") {
-        let mut f = Fashion10Par::new();
-        let us = time_us(runs, budget, || {
-            black_box(f.step(&data));
-        }) / FASHION_B as f64;
-        rows.push(Row {
-            key: "fashion10_train_2t",
-            what: "fashion10 training, B=32, 2 threads",
-            us,
-            pytorch: None,
-            target: None,
-        });
-        drop(f);
-    }
-
-    if want("tfconv_train") {
-        let mut t = TfconvTrain::new();
-        let us = time_us(runs, budget * 2.0, || {
-            black_box(t.step(&data));
-        }) / TFCONV_B as f64;
-        rows.push(Row {
-            key: "tfconv_train",
-            what: "tfconv training, B=32",
-            us,
-            pytorch: Some(756.0),
-            target: Some(500.0),
-        });
-        drop(t);
-    }
-
-    if want("tfconv_infer") {
-        let mut t = TfconvInfer::new();
-        let us = time_us(runs, budget, || {
-            black_box(t.step(&data));
-        });
-        rows.push(Row {
-            key: "tfconv_infer",
-            what: "tfconv inference, 1 image",
-            us,
-            pytorch: Some(561.0),
-            target: Some(250.0),
-        });
-        drop(t);
-    }
-
-    if want("tfconv_train_2t") {
-        let mut t = TfconvPar::new();
-        let us = time_us(runs, budget * 2.0, || {
-            black_box(t.step(&data));
-        }) / TFCONV_B as f64;
-        rows.push(Row {
-            key: "tfconv_train_2t",
-            what: "tfconv training, B=32, 2 threads",
-            us,
-            pytorch: None,
-            target: None,
-        });
-        drop(t);
-    }
+    let mut report = Report { runs, budget, only, rows: Vec::new() };
+    report.time(
+        Row::new("seed1_train", "seed1 training, B=1", Some(12.2), Some(1.0)),
+        1,
+        1.0,
+        || Seed1Train::new(&data),
+        |s| s.step(),
+    );
+    report.time(
+        Row::new("fashion10_train", "fashion10 training, B=32", Some(76.0), Some(15.0)),
+        FASHION_B,
+        1.0,
+        Fashion10Train::new,
+        |w| w.step(&data),
+    );
+    report.time(
+        Row::new("fashion10_infer", "fashion10 inference, 1 image", Some(78.0), Some(4.0)),
+        1,
+        1.0,
+        Fashion10Infer::new,
+        |w| w.step(&data),
+    );
+    report.time(
+        Row::new("fashion10_train_2t", "fashion10 training, B=32, 2 threads", None, None),
+        FASHION_B,
+        1.0,
+        Fashion10Par::new,
+        |w| w.step(&data),
+    );
+    report.time(
+        Row::new("tfconv_train", "tfconv training, B=32", Some(756.0), Some(500.0)),
+        TFCONV_B,
+        2.0,
+        TfconvTrain::new,
+        |w| w.step(&data),
+    );
+    report.time(
+        Row::new("tfconv_infer", "tfconv inference, 1 image", Some(561.0), Some(250.0)),
+        1,
+        1.0,
+        TfconvInfer::new,
+        |w| w.step(&data),
+    );
+    report.time(
+        Row::new("tfconv_train_2t", "tfconv training, B=32, 2 threads", None, None),
+        TFCONV_B,
+        2.0,
+        TfconvPar::new,
+        |w| w.step(&data),
+    );
+    let rows = report.rows;
 
     let get = |k: &str| rows.iter().find(|r| r.key == k).map(|r| r.us).unwrap_or(f64::NAN);
     let speedup_f = get("fashion10_train") / get("fashion10_train_2t");
