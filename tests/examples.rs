@@ -100,6 +100,10 @@ fn bench_report_runs_only_what_it_is_asked() {
     for absent in ["fashion10_train_us", "tfconv_train_us", "tfconv_infer_us", "fashion10_speedup_2t"] {
         assert!(!json.contains(absent), "{absent} in {json}");
     }
+    // One speed-up's two workloads, not the other's: only that one is printed.
+    let out = run("bench_report", &["--quick", "--only", "fashion10_train,fashion10_train_2t,tfconv_infer"]);
+    let line = out.lines().find(|l| l.starts_with("2-thread speedup:")).unwrap_or_default();
+    assert!(line.contains("fashion10 ") && !line.contains("tfconv") && !out.contains("NaN"), "{out}");
     let bad = Command::new(example("bench_report")).args(["--only", "seed2"]).output().expect("run the example");
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("\"seed2\""));
 }
