@@ -1153,56 +1153,50 @@ pub(crate) unsafe fn pad_planes(src: *const f32, c: usize, h: usize, w: usize, p
 
 /// `y = max(x, 0)` over `n` floats (NaN gives 0, as `f32::max` does).
 ///
-/// The stores are aligned to 64 bytes (a masked head first): a store split
-/// across two cache lines costs about twice an aligned one here (design.md §8).
+/// The stores are aligned to 64 bytes ([`aligned_vectors`]).
 ///
 /// # Safety
 /// AVX-512F; `x` readable and `y` writable for `n` floats.
 #[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn relu_forward(x: *const f32, y: *mut f32, n: usize) {
-    // SAFETY: the caller's contract; the head and the tail are masked.
-    unsafe {
-        let zero = _mm512_setzero_ps();
-        let mut i = y.align_offset(64).min(V - 1).min(n);
-        if i > 0 {
-            let m = lanes(i);
-            _mm512_mask_storeu_ps(y, m, _mm512_max_ps(_mm512_maskz_loadu_ps(m, x), zero));
-        }
-        while i + V <= n {
-            _mm512_storeu_ps(y.add(i), _mm512_max_ps(_mm512_loadu_ps(x.add(i)), zero));
-            i += V;
-        }
-        if i < n {
-            let m = lanes(n - i);
-            _mm512_mask_storeu_ps(y.add(i), m, _mm512_max_ps(_mm512_maskz_loadu_ps(m, x.add(i)), zero));
-        }
-    }
+    let zero = _mm512_setzero_ps();
+    aligned_vectors(y, n, |i, m| {
+        // SAFETY: the caller's contract; `i` and the mask stay inside the span.
+        unsafe { _mm512_mask_storeu_ps(y.add(i), m, _mm512_max_ps(_mm512_maskz_loadu_ps(m, x.add(i)), zero)) }
+    });
 }
 
-/// `dx = dy` where `y > 0`, else `0`, over `n` floats.
+/// `dx = dy` where `y > 0`, else `0`, over `n` floats, the stores aligned
+/// as [`relu_forward`]'s.
 ///
 /// # Safety
 /// AVX-512F; `y`, `dy` readable and `dx` writable for `n` floats.
 #[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn relu_backward(y: *const f32, dy: *const f32, dx: *mut f32, n: usize) {
-    // SAFETY: the caller's contract; every vector is masked to the span.
-    unsafe {
-        let zero = _mm512_setzero_ps();
-        // Lanes `m` from `i`.
-        let step = |i: usize, m: u16| {
+    let zero = _mm512_setzero_ps();
+    aligned_vectors(dx, n, |i, m| {
+        // SAFETY: the caller's contract; `i` and the mask stay inside the span.
+        unsafe {
             let pos = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(m, _mm512_maskz_loadu_ps(m, y.add(i)), zero);
             _mm512_mask_storeu_ps(dx.add(i), m, _mm512_maskz_loadu_ps(pos, dy.add(i)));
-        };
-        // Vectors from `dx`'s first 64-byte boundary, as in `relu_forward`;
-        // a masked head before it.
-        let mut i = dx.align_offset(64).min(V - 1).min(n);
-        if i > 0 {
-            step(0, lanes(i));
         }
-        while i < n {
-            step(i, lanes(n - i));
-            i += V;
-        }
+    });
+}
+
+/// Calls `step(i, mask)` over `n` floats a vector at a time, the vectors
+/// laid so that stores into `dst` are aligned to 64 bytes: a masked head up
+/// to `dst`'s first boundary, then whole vectors, the last masked to the
+/// span (a store split across two cache lines costs about twice an aligned
+/// one here, design.md §8).
+#[inline(always)]
+fn aligned_vectors(dst: *mut f32, n: usize, mut step: impl FnMut(usize, u16)) {
+    let mut i = dst.align_offset(64).min(V - 1).min(n);
+    if i > 0 {
+        step(0, lanes(i));
+    }
+    while i < n {
+        step(i, lanes(n - i));
+        i += V;
     }
 }
 
