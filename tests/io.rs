@@ -446,6 +446,35 @@ fn file_errors_name_the_file() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `save_file` replaces an existing file whole, through a temporary file
+/// beside it that it does not leave behind, and the file gets a new file's
+/// usual permissions (the `safetensors` crate's writer made it 0600).
+#[test]
+fn save_file_replaces_the_file_and_leaves_no_temporary_file() {
+    let dir = std::env::temp_dir().join(format!("constnet-io-replace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("net.safetensors");
+    std::fs::write(&path, vec![7u8; 100_000]).unwrap();
+    let mut net = tiny::Params::zeroed();
+    net.as_flat_mut().iter_mut().enumerate().for_each(|(i, v)| *v = i as f32 - 2.5);
+    io::save_file(&net, &path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), io::to_bytes(&net, &io::Metadata::new()).unwrap());
+    let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["net.safetensors"], "a temporary file was left behind");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let control = dir.join("control");
+        std::fs::File::create(&control).unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), mode(&control));
+    }
+    // A path that names no file is refused by name, and leaves nothing.
+    let e = io::save_file(&net, dir.join("..")).unwrap_err();
+    assert!(matches!(e.kind, ErrorKind::Io(_)) && e.to_string().contains(".."), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn the_no_std_error_names_borrow_from_the_file() {
     let (h, n) = tiny_header(|name, d, s| Some((name.into(), d.into(), s)));

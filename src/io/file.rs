@@ -3,7 +3,7 @@
 use super::embed::{LoadError, load_view};
 use super::format::SafeTensorsView;
 use crate::Network;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -124,10 +124,7 @@ impl From<LoadError<'_>> for ErrorKind {
 }
 
 fn from_st(e: safetensors::SafeTensorError) -> ErrorKind {
-    match e {
-        safetensors::SafeTensorError::IoError(e) => ErrorKind::Io(e),
-        e => ErrorKind::Format(e.to_string()),
-    }
+    ErrorKind::Format(e.to_string())
 }
 
 /// The parameters of `net` as `(name, shape, little-endian bytes)`.
@@ -148,10 +145,6 @@ fn views(t: &[(String, Vec<usize>, Vec<u8>)]) -> Result<Vec<(&str, safetensors::
             Ok((name.as_str(), v))
         })
         .collect()
-}
-
-fn meta(m: &Metadata) -> Option<HashMap<String, String>> {
-    (!m.is_empty()).then(|| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
 /// The parameters of `net` as a safetensors file in memory: one `F32`
@@ -176,7 +169,10 @@ fn meta(m: &Metadata) -> Option<HashMap<String, String>> {
 pub fn to_bytes<P: Network>(net: &P, metadata: &Metadata) -> Result<Vec<u8>, Error> {
     let t = tensors(net);
     views(&t)
-        .and_then(|v| safetensors::serialize(v, meta(metadata)).map_err(from_st))
+        .and_then(|v| {
+            safetensors::serialize(v, (!metadata.is_empty()).then(|| metadata.clone().into_iter().collect()))
+                .map_err(from_st)
+        })
         .map_err(|kind| Error { path: None, kind })
 }
 
@@ -207,10 +203,31 @@ pub fn save_file<P: Network>(net: &P, path: impl AsRef<Path>) -> Result<(), Erro
 /// As [`save_file`].
 pub fn save_file_with_metadata<P: Network>(net: &P, metadata: &Metadata, path: impl AsRef<Path>) -> Result<(), Error> {
     let path = path.as_ref();
-    let t = tensors(net);
-    views(&t)
-        .and_then(|v| safetensors::serialize_to_file(v, meta(metadata), path).map_err(from_st))
+    to_bytes(net, metadata)
+        .map_err(|e| e.kind)
+        .and_then(|bytes| write_replacing(path, &bytes).map_err(ErrorKind::Io))
         .map_err(|kind| Error { path: Some(path.to_path_buf()), kind })
+}
+
+/// Writes `bytes` to a temporary file beside `path` (`.NAME.PID.tmp`) and
+/// renames it to `path`, so an existing file is replaced whole or not at
+/// all (never left half-written, nor truncated under a reader); the
+/// temporary file is removed if anything fails. The file gets the usual
+/// permissions of a new file.
+fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let name =
+        path.file_name().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let mut tmp = std::ffi::OsString::from(".");
+    tmp.push(name);
+    tmp.push(std::format!(".{}.tmp", std::process::id()));
+    let tmp = path.with_file_name(tmp);
+    let written =
+        std::fs::File::create(&tmp).and_then(|mut f| f.write_all(bytes)).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Loads the parameters of `net` from safetensors bytes and returns the
