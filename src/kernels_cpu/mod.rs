@@ -849,9 +849,9 @@ pub(crate) unsafe fn bcast_gemm(
 /// 32 consecutive columns held in two vectors.
 const EVEN: [i32; 16] = [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30];
 const ODD: [i32; 16] = [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31];
-/// Lane indices that repeat each of lanes 0..8 (`DUP_LO`) or 8..16 (`DUP_HI`) twice.
-const DUP_LO: [i32; 16] = [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7];
-const DUP_HI: [i32; 16] = [8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15];
+/// Lane indices that interleave lanes 0..8 (`WEAVE_LO`) or 8..16 (`WEAVE_HI`) of two vectors.
+const WEAVE_LO: [i32; 16] = [0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23];
+const WEAVE_HI: [i32; 16] = [8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31];
 
 /// The mask of the lanes of columns `c0 .. c0+16` that lie below `w`.
 #[inline(always)]
@@ -938,6 +938,11 @@ pub(crate) unsafe fn maxpool2_forward(planes: usize, h: usize, w: usize, x: *con
 /// `x` is then the ReLU's output, and `relu_dx` receives `dx` where
 /// `x > 0`, zero elsewhere (what [`relu_backward`] writes from `dx`).
 ///
+/// The lanes are windows, 16 a strip of 32 columns: each input row is split
+/// into the windows' left and right columns, so the first-maximum rule is a
+/// few mask operations per row. (With the columns as lanes it took about
+/// 30 scalar bit operations a row, and the pass 1.2x the time; design.md §8.)
+///
 /// # Safety
 /// AVX-512F; `x`, `dx` (and `relu_dx`) hold `planes*h*w` floats, `y`, `dy` `planes*oh*ow`.
 #[target_feature(enable = "avx512f,avx512vl")]
@@ -952,51 +957,52 @@ pub(crate) unsafe fn maxpool2_backward(
     relu_dx: Option<*mut f32>,
 ) {
     let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
-    const EVEN_LANES: u16 = 0x5555;
-    const ODD_LANES: u16 = 0xAAAA;
     // SAFETY: the caller's contract; every load and store is masked to its row.
     unsafe {
-        let (dl, dh) = (_mm512_loadu_si512(DUP_LO.as_ptr().cast()), _mm512_loadu_si512(DUP_HI.as_ptr().cast()));
-        // The gradient `g` on lanes `taken` of `dx` at `off`, masked to the row (`cm`).
-        let store = |off: usize, cm: u16, taken: u16, g: __m512| {
-            _mm512_mask_storeu_ps(dx.wrapping_add(off), cm, _mm512_maskz_mov_ps(taken, g));
+        let (ie, io) = (_mm512_loadu_si512(EVEN.as_ptr().cast()), _mm512_loadu_si512(ODD.as_ptr().cast()));
+        let (il, ih) = (_mm512_loadu_si512(WEAVE_LO.as_ptr().cast()), _mm512_loadu_si512(WEAVE_HI.as_ptr().cast()));
+        // A row's 32 columns from `off`, as the windows' left (even) and
+        // right (odd) columns, each compared with the windows' maxima.
+        let eq = |off: usize, m0: u16, m1: u16, m: __m512, left: u16, right: u16| {
+            let (lo, hi) =
+                (_mm512_maskz_loadu_ps(m0, x.wrapping_add(off)), _mm512_maskz_loadu_ps(m1, x.wrapping_add(off + 16)));
+            (
+                _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(left, _mm512_permutex2var_ps(lo, ie, hi), m),
+                _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(right, _mm512_permutex2var_ps(lo, io, hi), m),
+            )
+        };
+        // The gradient `g` on the windows' left columns `l` and right
+        // columns `r`, woven back into the row's 32 columns at `off`.
+        let store = |off: usize, m0: u16, m1: u16, g: __m512, l: u16, r: u16| {
+            let (gl, gr) = (_mm512_maskz_mov_ps(l, g), _mm512_maskz_mov_ps(r, g));
+            _mm512_mask_storeu_ps(dx.wrapping_add(off), m0, _mm512_permutex2var_ps(gl, il, gr));
+            _mm512_mask_storeu_ps(dx.wrapping_add(off + 16), m1, _mm512_permutex2var_ps(gl, ih, gr));
         };
         for p in 0..planes {
-            let xp = x.add(p * h * w);
+            let xp = p * h * w;
             let (yp, dyp) = (y.add(p * oh * ow), dy.add(p * oh * ow));
-            // Column strips of 32 outside the rows, as in the forward pass.
+            // Column strips of 32 (16 windows) outside the rows, as in the
+            // forward pass; the windows are lanes, with or without a right column.
             let mut c0 = 0;
             while c0 < w {
                 let o0 = c0 / 2;
-                let (mo, cms) = (cols(o0, ow), [cols(c0, w), cols(c0 + 16, w)]);
+                let (m0, m1, left, right) = (cols(c0, w), cols(c0 + 16, w), cols(o0, ow), lanes((w - c0) / 2));
                 for oy in 0..oh {
-                    let two = 2 * oy + 1 < h;
                     let (m, g) = (
-                        _mm512_maskz_loadu_ps(mo, yp.add(oy * ow + o0)),
-                        _mm512_maskz_loadu_ps(mo, dyp.add(oy * ow + o0)),
+                        _mm512_maskz_loadu_ps(left, yp.add(oy * ow + o0)),
+                        _mm512_maskz_loadu_ps(left, dyp.add(oy * ow + o0)),
                     );
-                    // Window maxima and gradients repeated over the window's two columns.
-                    let (m_lo, m_hi) = (_mm512_permutexvar_ps(dl, m), _mm512_permutexvar_ps(dh, m));
-                    let (g_lo, g_hi) = (_mm512_permutexvar_ps(dl, g), _mm512_permutexvar_ps(dh, g));
-                    for (half, cm, mm, gg) in [(0, cms[0], m_lo, g_lo), (16, cms[1], m_hi, g_hi)] {
-                        let top = 2 * oy * w + c0 + half;
-                        let xt = _mm512_maskz_loadu_ps(cm, xp.wrapping_add(top));
-                        let et = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(cm, xt, mm);
-                        // First in the window, row-major: top-left, top-right, bottom-left, bottom-right.
-                        let t_even = et & EVEN_LANES;
-                        let t_odd = et & ODD_LANES & !(t_even << 1);
-                        let t_pair = t_even | (t_odd >> 1); // on the even lanes: top row took it
-                        let tk = t_even | t_odd;
-                        store(p * h * w + top, cm, tk, gg);
-                        if two {
-                            let xb = _mm512_maskz_loadu_ps(cm, xp.wrapping_add(top + w));
-                            let eb = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(cm, xb, mm);
-                            let taken = t_pair | (t_pair << 1);
-                            let b_even = eb & EVEN_LANES & !taken;
-                            let b_odd = eb & ODD_LANES & !taken & !(b_even << 1);
-                            let bk = b_even | b_odd;
-                            store(p * h * w + top + w, cm, bk, gg);
-                        }
+                    // The first input equal to the maximum, row-major:
+                    // top-left, top-right, bottom-left, bottom-right.
+                    let top = xp + 2 * oy * w + c0;
+                    let (tl, tr) = eq(top, m0, m1, m, left, right);
+                    let tr = tr & !tl;
+                    store(top, m0, m1, g, tl, tr);
+                    if 2 * oy + 1 < h {
+                        let (bl, br) = eq(top + w, m0, m1, m, left, right);
+                        let bl = bl & !(tl | tr);
+                        let br = br & !(tl | tr | bl);
+                        store(top + w, m0, m1, g, bl, br);
                     }
                 }
                 c0 += 32;
@@ -1004,7 +1010,7 @@ pub(crate) unsafe fn maxpool2_backward(
             // The ReLU's gradient from the plane's, while it is in L1, with
             // aligned stores (as in the forward pass).
             if let Some(r) = relu_dx {
-                relu_backward(xp, dx.add(p * h * w), r.add(p * h * w), h * w);
+                relu_backward(x.add(xp), dx.add(xp), r.add(xp), h * w);
             }
         }
     }

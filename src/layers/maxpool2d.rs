@@ -267,6 +267,31 @@ mod tests {
         check::<2, 3, 33, 2, 17>(29);
     }
 
+    /// Odd widths, where the last window has no right column: a window
+    /// whose maximum is 0, in its bottom row, routes the gradient there
+    /// and not to the missing column (which a masked load reads as 0).
+    #[test]
+    fn the_last_window_of_an_odd_row_has_no_right_column() {
+        fn check<const H: usize, const W: usize, const OH: usize, const OW: usize>() {
+            let x = [Tensor::<1, H, W>::from_fn(|_, y, _| if y % 2 == 0 { -1.0 } else { 0.0 })];
+            let mut y = [Tensor::<1, OH, OW>::zeroed()];
+            MaxPool2d::<2>.forward(&x, &mut y, &mut [()], &mut Mode::Infer);
+            let dy = [Tensor::<1, OH, OW>::from_fn(|_, oy, ox| (oy * OW + ox) as f32 + 1.0)];
+            let mut dx = [Tensor::<1, H, W>::splat(f32::NAN)];
+            MaxPool2d::<2>.backward(&x, &y, &[()], &dy, Some(&mut dx), &mut MaxPool2d);
+            for (oy, ox) in (0..OH).flat_map(|oy| (0..OW).map(move |ox| (oy, ox))) {
+                let (iy, ix) = MaxPool2d::<2>::argmax(&x[0].0[0], oy, ox);
+                for (r, c) in window(oy, 2, H).flat_map(|r| window(ox, 2, W).map(move |c| (r, c))) {
+                    let expect = if (r, c) == (iy, ix) { dy[0].0[0][oy][ox] } else { 0.0 };
+                    assert_eq!(dx[0].0[0][r][c], expect, "{H}x{W}, window ({oy}, {ox}), input ({r}, {c})");
+                }
+            }
+        }
+        check::<2, 5, 1, 3>();
+        check::<4, 15, 2, 8>();
+        check::<3, 33, 2, 17>();
+    }
+
     #[test]
     fn ties_route_to_the_first_maximum() {
         let x = [Tensor::<1, 2, 2>::from_array([[[3.0, 3.0], [1.0, 3.0]]])];
