@@ -452,6 +452,7 @@ fn file_errors_name_the_file() {
 #[test]
 fn save_file_replaces_the_file_and_leaves_no_temporary_file() {
     let dir = std::env::temp_dir().join(format!("constnet-io-replace-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("net.safetensors");
     std::fs::write(&path, vec![7u8; 100_000]).unwrap();
@@ -461,17 +462,25 @@ fn save_file_replaces_the_file_and_leaves_no_temporary_file() {
     assert_eq!(std::fs::read(&path).unwrap(), io::to_bytes(&net, &io::Metadata::new()).unwrap());
     let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, ["net.safetensors"], "a temporary file was left behind");
+    // The mode of a file made the plain way (under a umask of 077 that is
+    // 0600 too, and this cannot tell).
+    std::fs::File::create(dir.join("control")).unwrap();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let control = dir.join("control");
-        std::fs::File::create(&control).unwrap();
         let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&path), mode(&control));
+        assert_eq!(mode(&path), mode(&dir.join("control")));
     }
-    // A path that names no file is refused by name, and leaves nothing.
+    // A path that names no file is refused by name; one that names a
+    // directory fails at the rename, by name, and leaves nothing.
     let e = io::save_file(&net, dir.join("..")).unwrap_err();
     assert!(matches!(e.kind, ErrorKind::Io(_)) && e.to_string().contains(".."), "{e}");
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    let e = io::save_file(&net, dir.join("sub")).unwrap_err();
+    assert!(matches!(e.kind, ErrorKind::Io(_)) && e.to_string().contains("sub"), "{e}");
+    let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    assert_eq!(names, ["control", "net.safetensors", "sub"], "a temporary file was left behind");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -209,21 +209,24 @@ pub fn save_file_with_metadata<P: Network>(net: &P, metadata: &Metadata, path: i
         .map_err(|kind| Error { path: Some(path.to_path_buf()), kind })
 }
 
-/// Writes `bytes` to a temporary file beside `path` (`.NAME.PID.tmp`) and
-/// renames it to `path`, so an existing file is replaced whole or not at
-/// all (never left half-written, nor truncated under a reader); the
-/// temporary file is removed if anything fails. The file gets the usual
-/// permissions of a new file.
+/// Writes `bytes` to a new temporary file beside `path`
+/// (`.NAME.PID.N.tmp`, `N` counting the process's saves, created only if
+/// it does not exist) and renames it to `path`, so an existing file is
+/// replaced whole or not at all (never left half-written, nor truncated
+/// under a reader); the temporary file is removed if anything fails. The
+/// file gets the usual permissions of a new file.
 fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SAVES: AtomicUsize = AtomicUsize::new(0);
     let name =
         path.file_name().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
     let mut tmp = std::ffi::OsString::from(".");
     tmp.push(name);
-    tmp.push(std::format!(".{}.tmp", std::process::id()));
+    tmp.push(std::format!(".{}.{}.tmp", std::process::id(), SAVES.fetch_add(1, Ordering::Relaxed)));
     let tmp = path.with_file_name(tmp);
-    let written =
-        std::fs::File::create(&tmp).and_then(|mut f| f.write_all(bytes)).and_then(|()| std::fs::rename(&tmp, path));
+    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+    let written = { file }.write_all(bytes).and_then(|()| std::fs::rename(&tmp, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

@@ -941,7 +941,7 @@ pub(crate) unsafe fn maxpool2_forward(planes: usize, h: usize, w: usize, x: *con
 /// The lanes are windows, 16 a strip of 32 columns: each input row is split
 /// into the windows' left and right columns, so the first-maximum rule is a
 /// few mask operations per row. (With the columns as lanes it took about
-/// 30 scalar bit operations a row, and the pass 1.2x the time; design.md §8.)
+/// 30 scalar bit operations a row, and the pass 1.05–1.2x the time; design.md §8.)
 ///
 /// # Safety
 /// AVX-512F; `x`, `dx` (and `relu_dx`) hold `planes*h*w` floats, `y`, `dy` `planes*oh*ow`.
