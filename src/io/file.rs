@@ -170,8 +170,11 @@ pub fn to_bytes<P: Network>(net: &P, metadata: &Metadata) -> Result<Vec<u8>, Err
     let t = tensors(net);
     views(&t)
         .and_then(|v| {
-            safetensors::serialize(v, (!metadata.is_empty()).then(|| metadata.clone().into_iter().collect()))
-                .map_err(from_st)
+            safetensors::serialize(
+                v,
+                (!metadata.is_empty()).then(|| metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            )
+            .map_err(from_st)
         })
         .map_err(|kind| Error { path: None, kind })
 }
