@@ -42,14 +42,14 @@ pub trait Network: Flat {
     /// Forward pass of a batch: fills `ws` with every layer's output.
     fn forward<const B: usize>(&self, x: &[Self::Input; B], ws: &mut Self::Workspace<B>, mode: &mut Mode<'_>);
 
-    /// Forward pass of a batch for its outputs: [`forward`](Network::forward)
-    /// in [`Mode::Infer`], except that the output of a `Relu` run fused with
-    /// the 2x2 `MaxPool2d` after it ([`fuse::relu_pool`](crate::fuse::relu_pool))
+    /// Forward pass of a batch for its outputs: [`forward_lean`](Network::forward_lean)
+    /// in [`Mode::Infer`]. The output of a `Relu` run fused with the 2x2
+    /// `MaxPool2d` after it ([`fuse::relu_pool`](crate::fuse::relu_pool))
     /// is not stored (its entry in `ws` keeps what it held), unless it is
     /// the logits. The outputs, logits and every other activation have the
     /// same bits as `forward`'s; `ws` is then no input for `backward`.
     /// [`predict`](Network::predict) and [`evaluate`](crate::train::evaluate)
-    /// use it. The default is `forward` in [`Mode::Infer`].
+    /// use it.
     ///
     /// ```
     /// use constnet::{zoo::fashion10, Flat, Mode, Network, Tensor};
@@ -62,7 +62,21 @@ pub trait Network: Flat {
     /// assert_eq!(fashion10::Params::output(&ws), fashion10::Params::output(&full));
     /// ```
     fn infer<const B: usize>(&self, x: &[Self::Input; B], ws: &mut Self::Workspace<B>) {
-        self.forward(x, ws, &mut Mode::Infer);
+        self.forward_lean(x, ws, &mut Mode::Infer);
+    }
+
+    /// [`forward`](Network::forward) for a training step or inference: the
+    /// output of a `Relu` run fused with the 2x2 `MaxPool2d` after it is
+    /// not stored (its entry in `ws` keeps what it held), unless it is the
+    /// logits; every other activation has `forward`'s bits. A backward pass
+    /// from this `ws` must be [`backward_lean`](Network::backward_lean),
+    /// which does not read those entries (`backward` and
+    /// `backward_overwrite` do). Nothing else reads them: the layer after
+    /// the pair reads the pooling's output. [`infer`](Network::infer) (in
+    /// [`Mode::Infer`]) and [`train_step`](crate::train::train_step) (in
+    /// [`Mode::Train`]) use it. The default is `forward`.
+    fn forward_lean<const B: usize>(&self, x: &[Self::Input; B], ws: &mut Self::Workspace<B>, mode: &mut Mode<'_>) {
+        self.forward(x, ws, mode);
     }
 
     /// Backward pass from `delta`'s last-layer entry (dL/dOutput, set by the
@@ -102,6 +116,25 @@ pub trait Network: Flat {
         grads: &mut Self,
         from_logits: bool,
     );
+
+    /// [`backward_overwrite`](Network::backward_overwrite) after
+    /// [`forward_lean`](Network::forward_lean) (or `forward`): a `Relu`
+    /// run fused with the 2x2 `MaxPool2d` after it is differentiated from
+    /// its input, so its output in `ws` is not read, and its `delta` entry
+    /// (the gradient of its output) is not written. Every parameter
+    /// gradient and every other `delta` entry has `backward_overwrite`'s
+    /// bits. [`train_step`](crate::train::train_step) and the parallel
+    /// trainer use it. The default is `backward_overwrite`.
+    fn backward_lean<const B: usize>(
+        &self,
+        x: &[Self::Input; B],
+        ws: &Self::Workspace<B>,
+        delta: &mut Self::Activations<B>,
+        grads: &mut Self,
+        from_logits: bool,
+    ) {
+        self.backward_overwrite(x, ws, delta, grads, from_logits);
+    }
 
     /// The network's outputs in a workspace after `forward`.
     fn output<const B: usize>(ws: &Self::Workspace<B>) -> &[Self::Output; B];
@@ -321,19 +354,18 @@ macro_rules! network {
                     $crate::network!(@forward self, ws, mode, false, false; $first $(, $layer)+);
                 }
 
-                fn infer<const B: usize>(&self, x: &[Input; B], ws: &mut Workspace<B>) {
-                    let mode = &mut $crate::Mode::Infer;
+                fn forward_lean<const B: usize>(&self, x: &[Input; B], ws: &mut Workspace<B>, mode: &mut $crate::Mode<'_>) {
                     self.$first.forward(x, &mut ws.act.$first, &mut ws.cache.$first, mode);
                     $crate::network!(@forward self, ws, mode, true, false; $first $(, $layer)+);
                 }
 
                 fn backward<const B: usize>(&self, x: &[Input; B], ws: &Workspace<B>, delta: &mut Activations<B>, grads: &mut Params) {
-                    $crate::network!(@backward backward, self, ws, delta, grads, false; $first $(, $layer)+);
+                    $crate::network!(@backward backward, false, self, ws, delta, grads, false; $first $(, $layer)+);
                     self.$first.backward(x, &ws.act.$first, &ws.cache.$first, &delta.$first, None, &mut grads.$first);
                 }
 
                 fn backward_from_logits<const B: usize>(&self, x: &[Input; B], ws: &Workspace<B>, delta: &mut Activations<B>, grads: &mut Params) {
-                    $crate::network!(@backward_logits backward, self, ws, delta, grads, false; $first $(, $layer)+);
+                    $crate::network!(@backward_logits backward, false, self, ws, delta, grads, false; $first $(, $layer)+);
                     self.$first.backward(x, &ws.act.$first, &ws.cache.$first, &delta.$first, None, &mut grads.$first);
                 }
 
@@ -345,13 +377,18 @@ macro_rules! network {
                     grads: &mut Params,
                     from_logits: bool,
                 ) {
-                    if from_logits {
-                        $crate::network!(@last (grads); $first $(, $layer)+).zero();
-                        $crate::network!(@backward_logits backward_overwrite, self, ws, delta, grads, false; $first $(, $layer)+);
-                    } else {
-                        $crate::network!(@backward backward_overwrite, self, ws, delta, grads, false; $first $(, $layer)+);
-                    }
-                    self.$first.backward_overwrite(x, &ws.act.$first, &ws.cache.$first, &delta.$first, None, &mut grads.$first);
+                    $crate::network!(@overwrite false, self, x, ws, delta, grads, from_logits; $first $(, $layer)+);
+                }
+
+                fn backward_lean<const B: usize>(
+                    &self,
+                    x: &[Input; B],
+                    ws: &Workspace<B>,
+                    delta: &mut Activations<B>,
+                    grads: &mut Params,
+                    from_logits: bool,
+                ) {
+                    $crate::network!(@overwrite true, self, x, ws, delta, grads, from_logits; $first $(, $layer)+);
                 }
 
                 fn output<const B: usize>(ws: &Workspace<B>) -> &[Output; B] {
@@ -411,7 +448,7 @@ macro_rules! network {
     // a `Relu` and the 2x2 `MaxPool2d` after it run as one pass
     // (`fuse::relu_pool`), the pooling then skipped. `$skip` is `false` for
     // the second layer (the first, run on the input, is never fused);
-    // `$lean` (in `infer`) leaves the fused ReLU's output unstored, except
+    // `$lean` (in `forward_lean`) leaves the fused ReLU's output unstored, except
     // in the last pair, where that output is the logits.
     (@forward $s:ident, $ws:ident, $mode:ident, true, $skip:tt; $prev:ident, $layer:ident, $next:ident) => {
         $crate::network!(@forward $s, $ws, $mode, false, $skip; $prev, $layer, $next);
@@ -435,36 +472,51 @@ macro_rules! network {
         }
     };
 
+    // `backward_overwrite` (`$lean` false) or `backward_lean` (true).
+    (@overwrite $lean:tt, $s:ident, $x:ident, $ws:ident, $d:ident, $g:ident, $from_logits:ident; $first:ident $(, $layer:ident)+) => {
+        if $from_logits {
+            $crate::network!(@last ($g); $first $(, $layer)+).zero();
+            $crate::network!(@backward_logits backward_overwrite, $lean, $s, $ws, $d, $g, false; $first $(, $layer)+);
+        } else {
+            $crate::network!(@backward backward_overwrite, $lean, $s, $ws, $d, $g, false; $first $(, $layer)+);
+        }
+        $s.$first.backward_overwrite($x, &$ws.act.$first, &$ws.cache.$first, &$d.$first, None, &mut $g.$first);
+    };
+
     // Backward through the pairs, last pair first, with the layers' method
     // `$m` (`backward` or `backward_overwrite`); a fused pair runs at its
-    // ReLU's turn, after the pooling's turn was skipped.
-    (@backward $m:ident, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident, $next:ident $(, $rest:ident)*) => {
-        $crate::network!(@backward $m, $s, $ws, $d, $g, true; $layer, $next $(, $rest)*);
-        $crate::network!(@backward_one $m, $s, $ws, $d, $g, $skip; $prev, $layer, $next);
+    // ReLU's turn, after the pooling's turn was skipped. `$lean` (in
+    // `backward_lean`) runs it from the ReLU's input, leaving the gradient
+    // between the two unwritten.
+    (@backward $m:ident, $lean:tt, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident, $next:ident $(, $rest:ident)*) => {
+        $crate::network!(@backward $m, $lean, $s, $ws, $d, $g, true; $layer, $next $(, $rest)*);
+        $crate::network!(@backward_one $m, $lean, $s, $ws, $d, $g, $skip; $prev, $layer, $next);
     };
-    (@backward $m:ident, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident) => {
+    (@backward $m:ident, $lean:tt, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident) => {
         if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
             $s.$layer.$m(&$ws.act.$prev, &$ws.act.$layer, &$ws.cache.$layer, &$d.$layer, Some(&mut $d.$prev), &mut $g.$layer);
         }
     };
 
     // The same, stopping before the last layer (which is then never fused).
-    (@backward_logits $m:ident, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $a:ident, $b:ident) => {};
-    (@backward_logits $m:ident, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident, $last:ident) => {
-        $crate::network!(@backward $m, $s, $ws, $d, $g, $skip; $prev, $layer);
+    (@backward_logits $m:ident, $lean:tt, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $a:ident, $b:ident) => {};
+    (@backward_logits $m:ident, $lean:tt, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident, $last:ident) => {
+        $crate::network!(@backward $m, $lean, $s, $ws, $d, $g, $skip; $prev, $layer);
     };
-    (@backward_logits $m:ident, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident, $next:ident, $more:ident $(, $rest:ident)*) => {
-        $crate::network!(@backward_logits $m, $s, $ws, $d, $g, true; $layer, $next, $more $(, $rest)*);
-        $crate::network!(@backward_one $m, $s, $ws, $d, $g, $skip; $prev, $layer, $next);
+    (@backward_logits $m:ident, $lean:tt, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident, $next:ident, $more:ident $(, $rest:ident)*) => {
+        $crate::network!(@backward_logits $m, $lean, $s, $ws, $d, $g, true; $layer, $next, $more $(, $rest)*);
+        $crate::network!(@backward_one $m, $lean, $s, $ws, $d, $g, $skip; $prev, $layer, $next);
     };
 
     // One layer's turn in backward, knowing the next layer.
-    (@backward_one $m:ident, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident, $next:ident) => {
+    (@backward_one $m:ident, $lean:tt, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident, $next:ident) => {
         if $crate::fuse::relu_pool::<$layer::Ty, $next::Ty>() {
-            $crate::fuse::relu_pool_backward(
-                &$ws.act.$layer, &$ws.act.$next, &$d.$next, &mut $d.$layer, &mut $d.$prev,
-                (<$layer::In>::C, <$layer::In>::H, <$layer::In>::W),
-            );
+            let dims = (<$layer::In>::C, <$layer::In>::H, <$layer::In>::W);
+            if $lean {
+                $crate::fuse::relu_pool_backward_lean(&$ws.act.$prev, &$ws.act.$next, &$d.$next, &mut $d.$prev, dims);
+            } else {
+                $crate::fuse::relu_pool_backward(&$ws.act.$layer, &$ws.act.$next, &$d.$next, &mut $d.$layer, &mut $d.$prev, dims);
+            }
         } else if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
             $s.$layer.$m(&$ws.act.$prev, &$ws.act.$layer, &$ws.cache.$layer, &$d.$layer, Some(&mut $d.$prev), &mut $g.$layer);
         }

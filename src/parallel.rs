@@ -252,7 +252,7 @@ unsafe fn run_shard<P: Network, L: Loss<P>, const PER_THREAD: usize>(shared: &Sh
         let targets = &*((job.targets as *const L::Target).add(t * PER_THREAD) as *const [L::Target; PER_THREAD]);
         let st = &mut *(*shared.states[t].get() as *mut TrainState<P, PER_THREAD>);
         let rng = &mut *shared.rngs[t].get();
-        net.forward(x, &mut st.ws, &mut Mode::Train(rng));
+        net.forward_lean(x, &mut st.ws, &mut Mode::Train(rng));
         let loss = L::loss(&st.ws, targets, &mut st.delta);
         let correct = L::correct(&st.ws, targets);
         // The loss is a mean over this shard; the step's loss is the mean over all shards.
@@ -264,7 +264,7 @@ unsafe fn run_shard<P: Network, L: Loss<P>, const PER_THREAD: usize>(shared: &Sh
         }
         // Overwritten, so whatever the last step left (a sum, a failed
         // shard's partial gradients) is never read.
-        net.backward_overwrite(x, &st.ws, &mut st.delta, &mut st.grads, L::FROM_LOGITS);
+        net.backward_lean(x, &st.ws, &mut st.delta, &mut st.grads, L::FROM_LOGITS);
         *shared.results[t].get() = (loss, correct);
     }
 }

@@ -114,7 +114,10 @@ pub struct StepResult {
 /// forward in training mode, loss, backward (from the logits for fused
 /// losses) writing this batch's gradients into `st.grads` (whatever they
 /// held before is overwritten, [`Network::backward_overwrite`]), optimizer
-/// update. Subnormal numbers are
+/// update. The passes are [`Network::forward_lean`] and
+/// [`Network::backward_lean`]: a ReLU fused with the pooling after it
+/// leaves its output and the gradient of its output unstored in `st`, the
+/// gradients have the bits of `forward` and `backward_overwrite`. Subnormal numbers are
 /// flushed to zero during the step ([`FlushSubnormals`](crate::math::FlushSubnormals)).
 ///
 /// ```
@@ -146,12 +149,12 @@ pub fn train_step<P: Network, L: Loss<P>, O: Optimizer<P>, const B: usize>(
     // Subnormal values (below 1.2e-38) are flushed to zero during the step:
     // they carry nothing for learning and cost a slow path on x86.
     let _ftz = crate::math::FlushSubnormals::new();
-    net.forward(x, &mut st.ws, &mut Mode::Train(rng));
+    net.forward_lean(x, &mut st.ws, &mut Mode::Train(rng));
     let loss = L::loss(&st.ws, target, &mut st.delta);
     let correct = L::correct(&st.ws, target);
     // The gradients are overwritten, not zeroed and added: tfconv's 13 MB
     // are then written once per step instead of three times.
-    net.backward_overwrite(x, &st.ws, &mut st.delta, &mut st.grads, L::FROM_LOGITS);
+    net.backward_lean(x, &st.ws, &mut st.delta, &mut st.grads, L::FROM_LOGITS);
     opt.step(net, &st.grads);
     StepResult { loss, correct }
 }

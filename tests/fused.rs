@@ -188,3 +188,126 @@ fn a_pair_on_the_input_and_a_pair_at_the_end() {
     );
     same("parameter gradients from the logits", g.as_flat(), g_l.as_flat());
 }
+
+/// `forward_lean` then `backward_lean` (what `train_step` runs) against
+/// `forward` then `backward_overwrite`, from the outputs and from the
+/// logits: the same parameter gradients and entries, bit for bit, except
+/// the fused ReLUs' outputs and output gradients, which the lean passes
+/// leave as they were (NaN here) when the pair is fused.
+macro_rules! lean_matches {
+    ($m:ident, $net:expr, $x:expr, $from_logits:expr; written: $($w:ident),*; unwritten: $($u:ident),*) => {{
+        let (net, x, from_logits) = (&$net, &$x, $from_logits);
+        let mut rng = SmallRng::seed_from_u64(13);
+        let mut start = $m::Activations::<2>::boxed_zeroed();
+        fill(start.as_flat_mut(), &mut rng);
+        let (logits_grad, output_grad) = (*$m::Params::logits_grad(&mut start), *$m::Params::output_grad(&mut start));
+        let run = |lean: bool| {
+            let mut ws = $m::Workspace::<2>::boxed_zeroed();
+            ws.as_flat_mut().fill(f32::NAN);
+            let (mut d, mut g) = ($m::Activations::<2>::boxed_zeroed(), $m::Params::boxed_zeroed());
+            d.as_flat_mut().fill(f32::NAN);
+            g.as_flat_mut().fill(f32::NAN);
+            if lean {
+                net.forward_lean(x, &mut ws, &mut Mode::Infer);
+            } else {
+                net.forward(x, &mut ws, &mut Mode::Infer);
+            }
+            if from_logits {
+                *$m::Params::logits_grad(&mut d) = logits_grad;
+            } else {
+                *$m::Params::output_grad(&mut d) = output_grad;
+            }
+            if lean {
+                net.backward_lean(x, &ws, &mut d, &mut g, from_logits);
+            } else {
+                net.backward_overwrite(x, &ws, &mut d, &mut g, from_logits);
+            }
+            (ws, d, g)
+        };
+        let ((ws, d, g), (wl, dl, gl)) = (run(false), run(true));
+        same("parameter gradients", gl.as_flat(), g.as_flat());
+        $(
+            same(concat!("activation ", stringify!($w)), wl.act.$w.as_flat(), ws.act.$w.as_flat());
+            same(concat!("gradient ", stringify!($w)), dl.$w.as_flat(), d.$w.as_flat());
+        )*
+        $(
+            if constnet::fuse::relu_pool::<Relu, MaxPool2d<2>>() {
+                assert!(wl.act.$u.as_flat().iter().all(|v| v.is_nan()), "forward_lean stored {}", stringify!($u));
+                assert!(dl.$u.as_flat().iter().all(|v| v.is_nan()), "backward_lean stored {}'s gradient", stringify!($u));
+            } else {
+                same(concat!("activation ", stringify!($u)), wl.act.$u.as_flat(), ws.act.$u.as_flat());
+                same(concat!("gradient ", stringify!($u)), dl.$u.as_flat(), d.$u.as_flat());
+            }
+        )*
+    }};
+}
+
+#[test]
+fn the_lean_passes_give_the_gradients_of_the_full_ones() {
+    let mut rng = SmallRng::seed_from_u64(14);
+    let mut odd_net = odd::Params::boxed_zeroed();
+    odd_net.init(Init::He, &mut rng);
+    let mut x = <[odd::Input; 2]>::boxed_zeroed();
+    fill(x.as_flat_mut(), &mut rng);
+    for from_logits in [false, true] {
+        lean_matches!(odd, odd_net, *x, from_logits;
+            written: conv1, pool1, conv2, pool2, dense; unwritten: relu1, relu2);
+    }
+
+    let mut edges_net = edges::Params::boxed_zeroed();
+    edges_net.init(Init::He, &mut rng);
+    let mut x = <[edges::Input; 2]>::boxed_zeroed();
+    fill(x.as_flat_mut(), &mut rng);
+    // From the outputs, the last pair is fused in backward: its ReLU's
+    // output (the logits) is stored, the gradient of it is not.
+    lean_matches!(edges, edges_net, *x, false; written: relu1, pool1, conv, pool2; unwritten: );
+    // From the logits, the last pooling is skipped and the ReLU not fused.
+    lean_matches!(edges, edges_net, *x, true; written: relu1, pool1, conv, relu2; unwritten: );
+}
+
+/// The lean backward (`fuse::relu_pool_backward_lean`, from the ReLU's
+/// input) against the full one (from its output) on two `C x H x W`
+/// samples (`OH x OW` pooled) with many exact zeros and ties: the same
+/// ReLU input gradient, bit for bit. Windows whose maximum is 0 pass no
+/// gradient, even to an input of exactly 0.
+fn lean_backward_case<const C: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
+    rng: &mut SmallRng,
+) {
+    let mut x = <[Tensor<C, H, W>; 2]>::boxed_zeroed();
+    for v in x.as_flat_mut() {
+        *v = [-1.0, -0.0, 0.0, 0.0, 0.5, 1.0][rng.random_range(0..6)];
+    }
+    let mut dy = <[Tensor<C, OH, OW>; 2]>::boxed_zeroed();
+    fill(dy.as_flat_mut(), rng);
+    let nan = |v: &mut [f32]| v.fill(f32::NAN);
+    let (mut r, mut dr, mut dx, mut dx_lean) = (x.clone(), x.clone(), x.clone(), x.clone());
+    let (mut y, mut y_lean) = (dy.clone(), dy.clone());
+    for v in [&mut r, &mut dr, &mut dx, &mut dx_lean] {
+        nan(v.as_flat_mut());
+    }
+    nan(y.as_flat_mut());
+    nan(y_lean.as_flat_mut());
+    let dims = (C, H, W);
+    constnet::fuse::relu_pool_forward(&*x, &mut *r, &mut *y, dims);
+    constnet::fuse::relu_pool_infer(&*x, &mut *y_lean, dims);
+    same("pooled", y_lean.as_flat(), y.as_flat());
+    constnet::fuse::relu_pool_backward(&*r, &*y, &*dy, &mut *dr, &mut *dx, dims);
+    constnet::fuse::relu_pool_backward_lean(&*x, &*y, &*dy, &mut *dx_lean, dims);
+    same(&format!("dx of {C}x{H}x{W}"), dx_lean.as_flat(), dx.as_flat());
+    let passed = dx.as_flat().iter().filter(|d| **d != 0.0).count();
+    assert!(passed > 0, "some gradient passes");
+}
+
+#[test]
+fn the_lean_backward_gives_the_full_backwards_bits() {
+    if !constnet::fuse::relu_pool::<Relu, MaxPool2d<2>>() {
+        eprintln!("no AVX-512 on this CPU: nothing is fused here");
+        return;
+    }
+    let mut rng = SmallRng::seed_from_u64(15);
+    lean_backward_case::<3, 7, 5, 4, 3>(&mut rng);
+    lean_backward_case::<2, 6, 36, 3, 18>(&mut rng);
+    lean_backward_case::<1, 9, 33, 5, 17>(&mut rng);
+    lean_backward_case::<2, 1, 3, 1, 2>(&mut rng);
+    lean_backward_case::<1, 4, 64, 2, 32>(&mut rng);
+}

@@ -859,14 +859,17 @@ fn cols(c0: usize, w: usize) -> u16 {
     if c0 >= w { 0 } else { lanes(w - c0) }
 }
 
-/// The ReLU a 2x2 max-pool's forward runs first, fused ([`maxpool2_forward`]).
+/// The ReLU a 2x2 max-pool runs before it, fused ([`maxpool2_forward`],
+/// [`maxpool2_backward`]).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum PoolRelu {
     /// No ReLU: the windows of the input itself.
     Absent,
-    /// A ReLU applied in registers, its output not stored (inference).
+    /// A ReLU applied in registers, its output not stored (forward), its
+    /// gradient not the pooling's stored (backward).
     Apply,
-    /// A ReLU whose output is stored here (`planes*h*w` floats).
+    /// A ReLU whose output (forward) or input gradient (backward) is
+    /// stored here (`planes*h*w` floats).
     Store(*mut f32),
 }
 
@@ -934,9 +937,17 @@ pub(crate) unsafe fn maxpool2_forward(planes: usize, h: usize, w: usize, x: *con
 /// its window (row-major) equal to the window's maximum `y`; every other
 /// `dx` is zero.
 ///
-/// With `relu_dx`, the backward pass of a ReLU before the pooling is fused:
-/// `x` is then the ReLU's output, and `relu_dx` receives `dx` where
-/// `x > 0`, zero elsewhere (what [`relu_backward`] writes from `dx`).
+/// With a [`PoolRelu`], the backward pass of a ReLU before the pooling is
+/// fused:
+/// - [`PoolRelu::Store`]: `x` is the ReLU's output, `dx` receives the
+///   pooling's gradient and the pointer the ReLU's, `dx` where `x > 0`,
+///   zero elsewhere (what [`relu_backward`] writes from `dx`).
+/// - [`PoolRelu::Apply`]: `x` is the ReLU's *input*, and `dx` receives the
+///   ReLU's input gradient alone, the same bits: the ReLU's mask is applied
+///   to the windows' masks in registers, and the pooling's gradient is not
+///   stored. (The first input equal to a positive maximum is the same in
+///   `x` as in the ReLU's output, and where the maximum is 0 no gradient
+///   passes the ReLU.)
 ///
 /// The lanes are windows, 16 a strip of 32 columns: each input row is split
 /// into the windows' left and right columns, so the first-maximum rule is a
@@ -944,7 +955,8 @@ pub(crate) unsafe fn maxpool2_forward(planes: usize, h: usize, w: usize, x: *con
 /// 30 scalar bit operations a row, and the pass 1.05–1.2x the time; design.md §8.)
 ///
 /// # Safety
-/// AVX-512F; `x`, `dx` (and `relu_dx`) hold `planes*h*w` floats, `y`, `dy` `planes*oh*ow`.
+/// AVX-512F; `x`, `dx` (and a [`PoolRelu::Store`] pointer) hold
+/// `planes*h*w` floats, `y`, `dy` `planes*oh*ow`.
 #[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn maxpool2_backward(
     planes: usize,
@@ -954,21 +966,26 @@ pub(crate) unsafe fn maxpool2_backward(
     y: *const f32,
     dy: *const f32,
     dx: *mut f32,
-    relu_dx: Option<*mut f32>,
+    relu: PoolRelu,
 ) {
     let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
     // SAFETY: the caller's contract; every load and store is masked to its row.
     unsafe {
         let (ie, io) = (_mm512_loadu_si512(EVEN.as_ptr().cast()), _mm512_loadu_si512(ODD.as_ptr().cast()));
         let (il, ih) = (_mm512_loadu_si512(WEAVE_LO.as_ptr().cast()), _mm512_loadu_si512(WEAVE_HI.as_ptr().cast()));
+        let (apply, zero) = (matches!(relu, PoolRelu::Apply), _mm512_setzero_ps());
         // A row's 32 columns from `off`, as the windows' left (even) and
-        // right (odd) columns, each compared with the windows' maxima.
+        // right (odd) columns, each compared with the windows' maxima; and
+        // with `apply`, the masks of the ReLU's positive inputs (else all set).
         let eq = |off: usize, m0: u16, m1: u16, m: __m512, left: u16, right: u16| {
             let (lo, hi) =
                 (_mm512_maskz_loadu_ps(m0, x.wrapping_add(off)), _mm512_maskz_loadu_ps(m1, x.wrapping_add(off + 16)));
+            let (l, r) = (_mm512_permutex2var_ps(lo, ie, hi), _mm512_permutex2var_ps(lo, io, hi));
+            let pos = |v: __m512| if apply { _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, zero) } else { u16::MAX };
             (
-                _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(left, _mm512_permutex2var_ps(lo, ie, hi), m),
-                _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(right, _mm512_permutex2var_ps(lo, io, hi), m),
+                _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(left, l, m),
+                _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(right, r, m),
+                (pos(l), pos(r)),
             )
         };
         // The gradient `g` on the windows' left columns `l` and right
@@ -995,21 +1012,21 @@ pub(crate) unsafe fn maxpool2_backward(
                     // The first input equal to the maximum, row-major:
                     // top-left, top-right, bottom-left, bottom-right.
                     let top = xp + 2 * oy * w + c0;
-                    let (tl, tr) = eq(top, m0, m1, m, left, right);
+                    let (tl, tr, (ptl, ptr)) = eq(top, m0, m1, m, left, right);
                     let tr = tr & !tl;
-                    store(top, m0, m1, g, tl, tr);
+                    store(top, m0, m1, g, tl & ptl, tr & ptr);
                     if 2 * oy + 1 < h {
-                        let (bl, br) = eq(top + w, m0, m1, m, left, right);
+                        let (bl, br, (pbl, pbr)) = eq(top + w, m0, m1, m, left, right);
                         let bl = bl & !(tl | tr);
                         let br = br & !(tl | tr | bl);
-                        store(top + w, m0, m1, g, bl, br);
+                        store(top + w, m0, m1, g, bl & pbl, br & pbr);
                     }
                 }
                 c0 += 32;
             }
             // The ReLU's gradient from the plane's, while it is in L1, with
             // aligned stores (as in the forward pass).
-            if let Some(r) = relu_dx {
+            if let PoolRelu::Store(r) = relu {
                 relu_backward(x.add(xp), dx.add(xp), r.add(xp), h * w);
             }
         }

@@ -135,7 +135,7 @@ impl<const P: usize, const C: usize, const H: usize, const W: usize> Layer<C, H,
                     y.as_flat().as_ptr(),
                     dy.as_flat().as_ptr(),
                     dx.as_flat_mut().as_mut_ptr(),
-                    None,
+                    crate::kernels_cpu::PoolRelu::Absent,
                 )
             };
             return;
