@@ -9,10 +9,10 @@
 //! still written by `forward` and `backward`, with the same bits as the two
 //! layers one after the other (tested). The lean passes skip what nothing
 //! downstream reads: [`Network::forward_lean`](crate::Network::forward_lean)
-//! (what `infer`, `predict` and `train_step` run) pools the ReLU's output
-//! in registers and does not store it, and
-//! [`Network::backward_lean`](crate::Network::backward_lean) (what
-//! `train_step` runs) routes the pooling's gradient from the ReLU's input
+//! (what `infer`, `predict`, `evaluate`, `train_step` and the parallel
+//! trainer run) pools the ReLU's output in registers and does not store
+//! it, and [`Network::backward_lean`](crate::Network::backward_lean) (what
+//! the two trainers run) routes the pooling's gradient from the ReLU's input
 //! straight into the ReLU's input gradient, without storing the gradient
 //! between the two. The element-wise layers are memory-bound: fashion10's
 //! ReLU and pooling passes were about a third of its training step, and
@@ -130,7 +130,8 @@ pub fn relu_pool_backward<R: Flat, Y: Flat, DY: Flat, DR: Flat, DX: Flat>(
 ///     fuse::relu_pool_infer(&x, &mut y, (1, 2, 4));
 ///     fuse::relu_pool_backward_lean(&x, &y, &dy, &mut dx, (1, 2, 4));
 ///     // 3 to the window's maximum 2; nothing passes the ReLU in the second window.
-///     assert_eq!(dx[0].0, [[[0.0, 0.0, 0.0, 0.0], [3.0, 0.0, 0.0, 0.0]]]);
+///     let want = [[[0.0f32, 0.0, 0.0, 0.0], [3.0, 0.0, 0.0, 0.0]]];
+///     assert_eq!(dx[0].0.map(|r| r.map(|r| r.map(f32::to_bits))), want.map(|r| r.map(|r| r.map(f32::to_bits))));
 /// }
 /// ```
 pub fn relu_pool_backward_lean<X: Flat, Y: Flat, DY: Flat, DX: Flat>(

@@ -70,8 +70,8 @@ pub trait Network: Flat {
     /// not stored (its entry in `ws` keeps what it held), unless it is the
     /// logits; every other activation has `forward`'s bits. A backward pass
     /// from this `ws` must be [`backward_lean`](Network::backward_lean),
-    /// which does not read those entries (`backward` and
-    /// `backward_overwrite` do). Nothing else reads them: the layer after
+    /// which does not read those entries (`backward`,
+    /// `backward_from_logits` and `backward_overwrite` do). Nothing else reads them: the layer after
     /// the pair reads the pooling's output. [`infer`](Network::infer) (in
     /// [`Mode::Infer`]) and [`train_step`](crate::train::train_step) (in
     /// [`Mode::Train`]) use it. The default is `forward`.

@@ -477,8 +477,11 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
     }
 
     /// Thread 0's training state after a step: its workspace holds the
-    /// activations of the first `PER_THREAD` samples; its `grads` the summed
-    /// gradients of the whole batch (the gradient of the mean loss).
+    /// activations of the first `PER_THREAD` samples (but for the outputs of
+    /// ReLUs fused with the pooling after them and those outputs' gradients,
+    /// which the lean passes leave unwritten, [`Network::forward_lean`]);
+    /// its `grads` the summed gradients of the whole batch (the gradient of
+    /// the mean loss).
     pub fn state(&self) -> &TrainState<P, PER_THREAD> {
         // SAFETY: between steps no thread writes the states.
         unsafe { &*(*self.shared.states[0].get() as *const TrainState<P, PER_THREAD>) }

@@ -87,6 +87,9 @@ impl<const N: usize, P: Network<Logits = Tensor<N, 1, 1>, Output = Tensor<N, 1, 
 
 /// The buffers a training step writes: the forward workspace, the
 /// gradients with respect to every activation, and the parameter gradients.
+/// [`train_step`] leaves two kinds of entry unwritten: the output of a ReLU
+/// fused with the 2x2 pooling after it and that output's gradient
+/// ([`Network::forward_lean`], [`Network::backward_lean`]).
 /// Create it zeroed (`TrainState::boxed_zeroed()` for big networks).
 #[repr(C)]
 pub struct TrainState<P: Network, const B: usize> {
@@ -116,8 +119,9 @@ pub struct StepResult {
 /// held before is overwritten, [`Network::backward_overwrite`]), optimizer
 /// update. The passes are [`Network::forward_lean`] and
 /// [`Network::backward_lean`]: a ReLU fused with the pooling after it
-/// leaves its output and the gradient of its output unstored in `st`, the
-/// gradients have the bits of `forward` and `backward_overwrite`. Subnormal numbers are
+/// leaves its output (unless it is the logits) and the gradient of its
+/// output unstored in `st`; the parameter gradients have the bits of
+/// `forward` and `backward_overwrite`. Subnormal numbers are
 /// flushed to zero during the step ([`FlushSubnormals`](crate::math::FlushSubnormals)).
 ///
 /// ```
@@ -161,7 +165,7 @@ pub fn train_step<P: Network, L: Loss<P>, O: Optimizer<P>, const B: usize>(
 
 /// Loss and correct predictions of a batch in inference mode (no update),
 /// from [`Network::infer`] (so `st.ws` is afterwards no input for a
-/// backward pass).
+/// backward pass but [`Network::backward_lean`]).
 pub fn evaluate<P: Network, L: Loss<P>, const B: usize>(
     net: &P,
     x: &[P::Input; B],

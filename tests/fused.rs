@@ -2,9 +2,11 @@
 //! the AVX-512 path (`constnet::fuse`). Every activation, every activation
 //! gradient and every parameter gradient must be the bits the layers give
 //! one after the other, on shapes with odd sides and edge windows, in
-//! `backward`, `backward_from_logits` and `backward_overwrite`.
+//! `backward`, `backward_from_logits` and `backward_overwrite`; and the
+//! lean passes (`forward_lean`, `backward_lean`, what `train_step` runs)
+//! must give those gradients, leaving only the fused ReLUs' entries unwritten.
 
-use constnet::{Conv2d, Dense, Flat, Init, Layer, MaxPool2d, Mode, Network, Relu, Softmax, Tensor, network};
+use constnet::{Conv2d, Dense, Dropout, Flat, Init, Layer, MaxPool2d, Mode, Network, Relu, Softmax, Tensor, network};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
@@ -195,7 +197,8 @@ fn a_pair_on_the_input_and_a_pair_at_the_end() {
 /// the fused ReLUs' outputs and output gradients, which the lean passes
 /// leave as they were (NaN here) when the pair is fused.
 macro_rules! lean_matches {
-    ($m:ident, $net:expr, $x:expr, $from_logits:expr; written: $($w:ident),*; unwritten: $($u:ident),*) => {{
+    ($m:ident, $net:expr, $x:expr, $from_logits:expr;
+     written: $($w:ident),*; unwritten: $($u:ident),*; gradient_unwritten: $($a:ident),*) => {{
         let (net, x, from_logits) = (&$net, &$x, $from_logits);
         let mut rng = SmallRng::seed_from_u64(13);
         let mut start = $m::Activations::<2>::boxed_zeroed();
@@ -239,6 +242,14 @@ macro_rules! lean_matches {
                 same(concat!("gradient ", stringify!($u)), dl.$u.as_flat(), d.$u.as_flat());
             }
         )*
+        $(
+            same(concat!("activation ", stringify!($a)), wl.act.$a.as_flat(), ws.act.$a.as_flat());
+            if constnet::fuse::relu_pool::<Relu, MaxPool2d<2>>() {
+                assert!(dl.$a.as_flat().iter().all(|v| v.is_nan()), "backward_lean stored {}'s gradient", stringify!($a));
+            } else {
+                same(concat!("gradient ", stringify!($a)), dl.$a.as_flat(), d.$a.as_flat());
+            }
+        )*
     }};
 }
 
@@ -251,7 +262,7 @@ fn the_lean_passes_give_the_gradients_of_the_full_ones() {
     fill(x.as_flat_mut(), &mut rng);
     for from_logits in [false, true] {
         lean_matches!(odd, odd_net, *x, from_logits;
-            written: conv1, pool1, conv2, pool2, dense; unwritten: relu1, relu2);
+            written: conv1, pool1, conv2, pool2, dense; unwritten: relu1, relu2; gradient_unwritten: );
     }
 
     let mut edges_net = edges::Params::boxed_zeroed();
@@ -260,9 +271,11 @@ fn the_lean_passes_give_the_gradients_of_the_full_ones() {
     fill(x.as_flat_mut(), &mut rng);
     // From the outputs, the last pair is fused in backward: its ReLU's
     // output (the logits) is stored, the gradient of it is not.
-    lean_matches!(edges, edges_net, *x, false; written: relu1, pool1, conv, pool2; unwritten: );
+    lean_matches!(edges, edges_net, *x, false;
+        written: relu1, pool1, conv, pool2; unwritten: ; gradient_unwritten: relu2);
     // From the logits, the last pooling is skipped and the ReLU not fused.
-    lean_matches!(edges, edges_net, *x, true; written: relu1, pool1, conv, relu2; unwritten: );
+    lean_matches!(edges, edges_net, *x, true;
+        written: relu1, pool1, conv, relu2; unwritten: ; gradient_unwritten: );
 }
 
 /// The lean backward (`fuse::relu_pool_backward_lean`, from the ReLU's
@@ -273,12 +286,18 @@ fn the_lean_passes_give_the_gradients_of_the_full_ones() {
 fn lean_backward_case<const C: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
     rng: &mut SmallRng,
 ) {
+    // Signed zeros and ties, now and then NaN, an infinity or a subnormal.
+    let special = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e-40, -1e-40];
     let mut x = <[Tensor<C, H, W>; 2]>::boxed_zeroed();
     for v in x.as_flat_mut() {
-        *v = [-1.0, -0.0, 0.0, 0.0, 0.5, 1.0][rng.random_range(0..6)];
+        *v = match rng.random_range(0..9) {
+            8 => special[rng.random_range(0..special.len())],
+            i => [-1.0, -0.0, 0.0, 0.0, 0.5, 1.0, 1.0, -0.5][i],
+        };
     }
     let mut dy = <[Tensor<C, OH, OW>; 2]>::boxed_zeroed();
     fill(dy.as_flat_mut(), rng);
+    dy.as_flat_mut()[0] = -0.0;
     let nan = |v: &mut [f32]| v.fill(f32::NAN);
     let (mut r, mut dr, mut dx, mut dx_lean) = (x.clone(), x.clone(), x.clone(), x.clone());
     let (mut y, mut y_lean) = (dy.clone(), dy.clone());
@@ -305,9 +324,58 @@ fn the_lean_backward_gives_the_full_backwards_bits() {
         return;
     }
     let mut rng = SmallRng::seed_from_u64(15);
-    lean_backward_case::<3, 7, 5, 4, 3>(&mut rng);
-    lean_backward_case::<2, 6, 36, 3, 18>(&mut rng);
-    lean_backward_case::<1, 9, 33, 5, 17>(&mut rng);
-    lean_backward_case::<2, 1, 3, 1, 2>(&mut rng);
-    lean_backward_case::<1, 4, 64, 2, 32>(&mut rng);
+    // As they come, and with subnormals flushed to zero (as in `train_step`).
+    for flush in [false, true] {
+        let _ftz = flush.then(constnet::math::FlushSubnormals::new);
+        lean_backward_case::<3, 7, 5, 4, 3>(&mut rng);
+        lean_backward_case::<2, 6, 36, 3, 18>(&mut rng);
+        lean_backward_case::<1, 9, 33, 5, 17>(&mut rng);
+        lean_backward_case::<2, 1, 3, 1, 2>(&mut rng);
+        lean_backward_case::<1, 4, 64, 2, 32>(&mut rng);
+        lean_backward_case::<1, 5, 1, 3, 1>(&mut rng);
+    }
+}
+
+network! {
+    /// A fused pair, then dropout (the step draws from its generator).
+    mod dropped {
+        input: Tensor<2, 7, 5>,
+        conv: Conv2d<2, 3, 3, 1, 1>,
+        relu: Relu,
+        pool: MaxPool2d<2>,
+        drop: Dropout<30>,
+        dense: Dense<36, 5>,
+        softmax: Softmax,
+    }
+}
+
+/// `train_step` (the lean passes) against the same step written with
+/// `forward` and `backward_overwrite`: the same losses and parameters, bit
+/// for bit, after four steps (dropout drawing from generators seeded alike).
+#[test]
+fn train_step_matches_the_step_through_the_full_passes() {
+    use constnet::optim::{Optimizer, Sgd};
+    use constnet::train::{Loss, SoftmaxCrossEntropy, TrainState, train_step};
+    let mut rng = SmallRng::seed_from_u64(16);
+    let mut lean = dropped::Params::boxed_zeroed();
+    lean.init(Init::He, &mut rng);
+    let mut full = lean.clone();
+    let (mut st_lean, mut st_full) = (TrainState::<dropped::Params, 3>::boxed_zeroed(), TrainState::boxed_zeroed());
+    let (mut opt_lean, mut opt_full) = (Sgd::new(0.1), Sgd::new(0.1));
+    let (mut rng_lean, mut rng_full) = (SmallRng::seed_from_u64(17), SmallRng::seed_from_u64(17));
+    for step in 0..4 {
+        let mut x = <[dropped::Input; 3]>::boxed_zeroed();
+        fill(x.as_flat_mut(), &mut rng);
+        let y = [step % 5, (step + 2) % 5, 4];
+        let got = train_step(&mut *lean, &x, &y, SoftmaxCrossEntropy, &mut opt_lean, &mut st_lean, &mut rng_lean);
+        let st = &mut *st_full;
+        full.forward(&x, &mut st.ws, &mut Mode::Train(&mut rng_full));
+        let loss = <SoftmaxCrossEntropy as Loss<dropped::Params>>::loss(&st.ws, &y, &mut st.delta);
+        full.backward_overwrite(&x, &st.ws, &mut st.delta, &mut st.grads, true);
+        opt_full.step(&mut *full, &st.grads);
+        assert_eq!(got.loss.to_bits(), loss.to_bits(), "step {step}: loss");
+        same(&format!("step {step}: gradients"), st_lean.grads.as_flat(), st.grads.as_flat());
+        same(&format!("step {step}: parameters"), lean.as_flat(), full.as_flat());
+    }
+    assert!(lean.as_flat().iter().all(|v| v.is_finite()));
 }

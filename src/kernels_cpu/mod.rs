@@ -865,8 +865,8 @@ fn cols(c0: usize, w: usize) -> u16 {
 pub(crate) enum PoolRelu {
     /// No ReLU: the windows of the input itself.
     Absent,
-    /// A ReLU applied in registers, its output not stored (forward), its
-    /// gradient not the pooling's stored (backward).
+    /// A ReLU applied in registers: its output is not stored (forward), and
+    /// only its input gradient is, not the pooling's (backward).
     Apply,
     /// A ReLU whose output (forward) or input gradient (backward) is
     /// stored here (`planes*h*w` floats).
