@@ -70,9 +70,10 @@ pub fn relu_pool_forward<X: Flat, R: Flat, Y: Flat>(x: &X, r: &mut R, y: &mut Y,
     pool(n, (h, w), x, Some(r), y);
 }
 
-/// The pooled output of [`relu_pool_forward`] alone, for inference: the
-/// ReLU runs in registers and its output is not stored, which saves a
-/// write of the full-size activation (`y` has the same bits).
+/// The pooled output of [`relu_pool_forward`] alone, for inference and
+/// for the lean training pass ([`relu_pool_backward_lean`] then reads the
+/// ReLU's input): the ReLU runs in registers and its output is not stored,
+/// which saves a write of the full-size activation (`y` has the same bits).
 ///
 /// # Panics
 /// As [`relu_pool_forward`].
