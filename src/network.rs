@@ -75,6 +75,18 @@ pub trait Network: Flat {
     /// the pair reads the pooling's output. [`infer`](Network::infer) (in
     /// [`Mode::Infer`]) and [`train_step`](crate::train::train_step) (in
     /// [`Mode::Train`]) use it. The default is `forward`.
+    ///
+    /// ```
+    /// use constnet::{zoo::fashion10, Flat, Init, Mode, Network, Tensor};
+    /// use rand::SeedableRng;
+    /// let mut net = fashion10::Params::boxed_zeroed();
+    /// net.init(Init::He, &mut rand::rngs::SmallRng::seed_from_u64(1));
+    /// let x = [Tensor::<1, 28, 28>::from_fn(|_, i, j| (i as f32 - j as f32) / 28.0); 2];
+    /// let (mut lean, mut full) = (fashion10::Workspace::<2>::boxed_zeroed(), fashion10::Workspace::<2>::boxed_zeroed());
+    /// net.forward_lean(&x, &mut lean, &mut Mode::Infer);
+    /// net.forward(&x, &mut full, &mut Mode::Infer);
+    /// assert_eq!(fashion10::Params::logits(&lean), fashion10::Params::logits(&full));
+    /// ```
     fn forward_lean<const B: usize>(&self, x: &[Self::Input; B], ws: &mut Self::Workspace<B>, mode: &mut Mode<'_>) {
         self.forward(x, ws, mode);
     }
@@ -125,6 +137,33 @@ pub trait Network: Flat {
     /// gradient and every other `delta` entry has `backward_overwrite`'s
     /// bits. [`train_step`](crate::train::train_step) and the parallel
     /// trainer use it. The default is `backward_overwrite`.
+    ///
+    /// ```
+    /// use constnet::{zoo::fashion10, Flat, Init, Mode, Network, Tensor};
+    /// use rand::SeedableRng;
+    /// let mut net = fashion10::Params::boxed_zeroed();
+    /// net.init(Init::He, &mut rand::rngs::SmallRng::seed_from_u64(1));
+    /// let x = [Tensor::<1, 28, 28>::from_fn(|_, i, j| (i as f32 - j as f32) / 28.0); 2];
+    /// let mut grads = Vec::new();
+    /// for lean in [true, false] {
+    ///     let mut ws = fashion10::Workspace::<2>::boxed_zeroed();
+    ///     let mut delta = fashion10::Activations::<2>::boxed_zeroed();
+    ///     let mut g = fashion10::Params::boxed_zeroed();
+    ///     if lean {
+    ///         net.forward_lean(&x, &mut ws, &mut Mode::Infer);
+    ///     } else {
+    ///         net.forward(&x, &mut ws, &mut Mode::Infer);
+    ///     }
+    ///     fashion10::Params::logits_grad(&mut delta)[0].as_flat_mut()[3] = 1.0; // dL/dlogit 3 of sample 0
+    ///     if lean {
+    ///         net.backward_lean(&x, &ws, &mut delta, &mut g, true);
+    ///     } else {
+    ///         net.backward_overwrite(&x, &ws, &mut delta, &mut g, true);
+    ///     }
+    ///     grads.push(g);
+    /// }
+    /// assert!(grads[0].as_flat() == grads[1].as_flat() && grads[0].as_flat().iter().any(|&v| v != 0.0));
+    /// ```
     fn backward_lean<const B: usize>(
         &self,
         x: &[Self::Input; B],
