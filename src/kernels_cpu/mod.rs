@@ -1293,12 +1293,84 @@ unsafe fn conv_dw_t_tile<const TB: usize, const OV: usize>(
     }
 }
 
+/// [`conv_dw_t_tile`] for one vector of output channels and a 3x3 kernel:
+/// `KR` kernel rows `(c, m)` of 3 taps each (taps `t0..t0+3·KR`, `t0` at a
+/// row's first tap), over the positions in pairs. The two positions' three
+/// taps of a kernel row read 4 consecutive inputs, so a pair takes 2 loads
+/// of the output gradient and `4·KR` broadcasts for `6·KR` FMAs, where the
+/// 24 x 1 tile takes 25 loads for 24 FMAs, more than the load ports issue
+/// beside the FMAs. The sums run in the same order, so the bits are the
+/// same as that tile's.
+///
+/// # Safety
+/// As [`conv_dw_t_tile`]; `t0` and `taps` are multiples of 3, and
+/// `tap_off[t0 + 3r]` is the offset of kernel row `r`'s first tap.
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn conv_dw_t_rows3<const KR: usize>(
+    t0: usize,
+    taps: usize,
+    tap_off: &[usize],
+    x: *const f32,
+    x_row: usize,
+    rows: core::ops::Range<usize>,
+    ow: usize,
+    dyt: *const f32,
+    out_c: usize,
+    o0: usize,
+    dwt: *mut f32,
+) {
+    // SAFETY: the caller's contract covers every access below.
+    unsafe {
+        let valid = ((taps - t0) / 3).min(KR);
+        let pr: [*const f32; KR] = core::array::from_fn(|r| x.add(tap_off[t0 + 3 * r.min(valid - 1)]));
+        let at = |r: usize, n: usize| dwt.add((t0 + 3 * r + n) * out_c + o0);
+        let mut acc = [[_mm512_setzero_ps(); 3]; KR];
+        for (r, row) in acc.iter_mut().enumerate().take(valid) {
+            for (n, a) in row.iter_mut().enumerate() {
+                *a = _mm512_loadu_ps(at(r, n));
+            }
+        }
+        for i in rows {
+            let (xr, dr) = (i * x_row, dyt.add(i * ow * out_c + o0));
+            let mut j = 0;
+            while j + 2 <= ow {
+                let (d0, d1) = (_mm512_loadu_ps(dr.add(j * out_c)), _mm512_loadu_ps(dr.add((j + 1) * out_c)));
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let p = pr[r].add(xr + j);
+                    let xv: [__m512; 4] = core::array::from_fn(|q| _mm512_set1_ps(*p.add(q)));
+                    for (n, a) in row.iter_mut().enumerate() {
+                        *a = _mm512_fmadd_ps(xv[n], d0, *a);
+                        *a = _mm512_fmadd_ps(xv[n + 1], d1, *a);
+                    }
+                }
+                j += 2;
+            }
+            if j < ow {
+                let d0 = _mm512_loadu_ps(dr.add(j * out_c));
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let p = pr[r].add(xr + j);
+                    for (n, a) in row.iter_mut().enumerate() {
+                        *a = _mm512_fmadd_ps(_mm512_set1_ps(*p.add(n)), d0, *a);
+                    }
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate().take(valid) {
+            for (n, a) in row.iter().enumerate() {
+                _mm512_storeu_ps(at(r, n), *a);
+            }
+        }
+    }
+}
+
 /// Adds one sample's weight gradient for taps `taps.start..taps.end` into
 /// `dwt` (`[tap - taps.start][out_c]`, the gradient transposed), from its
 /// padded input `x` (geometry `g`) and its output gradient transposed to
 /// channels-last, `dyt` (`[oh][ow][out_c]`). `out_c` must be a multiple of
 /// 16; tiles of 6 taps x 64 channels (24 accumulators, 4 loads and 6
-/// broadcasts per position), or 12 x 32, or 24 x 16. The positions go in
+/// broadcasts per position), or 12 x 32, or 24 x 16 ([`conv_dw_t_rows3`]
+/// for a 3x3 kernel when `taps` starts and ends at whole kernel rows, as
+/// [`Conv2d`](crate::Conv2d)'s chunks do). The positions go in
 /// bands of rows whose output gradient fits in 16 KB, each band swept by
 /// every tile while it is in the L1 cache: tfconv's second convolution
 /// (196 positions x 64 channels = 50 KB) re-read its whole gradient from
@@ -1321,6 +1393,8 @@ pub(crate) unsafe fn conv_dw_t(
     let band = (4096 / (ow * out_c).max(1)).max(1);
     // Tap (c, m, n) of the next offset, stepped rather than divided out.
     let kk = g.k * g.k;
+    // Whole kernel rows in every chunk of 72 taps: the 3x3 row tile applies.
+    let rows3 = g.k == 3 && taps.start.is_multiple_of(3) && taps.end.is_multiple_of(3);
     let (mut c, mut m, mut n) = (taps.start / kk, taps.start / g.k % g.k, taps.start % g.k);
     let mut t0 = taps.start;
     while t0 < taps.end {
@@ -1344,6 +1418,7 @@ pub(crate) unsafe fn conv_dw_t(
                 let (tb, step, tile): (usize, usize, DwTTile) = match ((out_c - o0) / V).min(4) {
                     4 => (6, 4 * V, conv_dw_t_tile::<6, 4>),
                     2 | 3 => (12, 2 * V, conv_dw_t_tile::<12, 2>),
+                    _ if rows3 => (24, V, conv_dw_t_rows3::<8>),
                     _ => (24, V, conv_dw_t_tile::<24, 1>),
                 };
                 let mut s = 0;

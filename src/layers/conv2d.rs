@@ -315,7 +315,8 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
     ) {
         let g = self.geom::<H, W, OH, OW>();
         let taps = IN_C * K * K;
-        let chunk = DW_T_LIMIT / OUT_C;
+        // Whole kernel rows per chunk (the 3x3 kernel's row tile needs them).
+        let chunk = DW_T_LIMIT / OUT_C / K * K;
         let mut dwt = [0.0f32; DW_T_LIMIT];
         let mut dyt = <[[[f32; OUT_C]; OW]; OH]>::zeroed();
         for t0 in (0..taps).step_by(chunk) {
@@ -841,9 +842,12 @@ mod tests {
         fast_matches_portable::<8, 48, 3, 1, 1, 6, 6, 6, 6>(8); // channels-last dW: 32 + 16 channels
         fast_matches_portable::<32, 16, 3, 1, 1, 3, 3, 3, 3>(10); // channels-last dW: 288 taps = 4 chunks of 64 + 32
         fast_matches_portable::<8, 16, 3, 1, 2, 7, 5, 7, 5>(9); // channels-last dW: 72 taps, one vector of channels
-        fast_matches_portable::<30, 64, 3, 1, 1, 4, 3, 4, 3>(11); // channels-last dW: 270 taps in scratch chunks of 256 + 14
+        fast_matches_portable::<30, 64, 3, 1, 1, 4, 3, 4, 3>(11); // channels-last dW: 270 taps in scratch chunks of 255 + 15
         fast_matches_portable::<8, 64, 3, 1, 1, 10, 9, 10, 9>(15); // channels-last dW in bands of 7 + 3 rows
         fast_matches_portable::<8, 16, 3, 1, 1, 20, 18, 20, 18>(16); // channels-last dW in bands of 14 + 6 rows
+        fast_matches_portable::<9, 16, 3, 1, 1, 5, 7, 5, 7>(18); // 3x3 row tile: 81 taps = 72 + a tile of 3 kernel rows; rows of 3 pairs + 1
+        fast_matches_portable::<114, 16, 3, 1, 1, 2, 2, 2, 2>(19); // 3x3 row tile: 1026 taps in scratch chunks of 1023 + 3 kernel rows
+        fast_matches_portable::<3, 16, 5, 2, 1, 6, 5, 6, 5>(20); // 5x5, one vector of channels: the 24 x 16 tile
         // The single-channel row kernels: one and two segments, 3x3 and
         // 5x5, rows left over after the 8- or 4-row tiles, all three starts.
         fast_matches_portable::<17, 1, 5, 2, 2, 11, 13, 11, 13>(12); // y: 8 + 3 rows; dx: 8 + 8 + 1 channels
