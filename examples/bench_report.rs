@@ -89,7 +89,8 @@ fn time_pair(runs: usize, budget: f64, mut a: impl FnMut(), mut b: impl FnMut())
     (median(ta), median(tb), median(ratios))
 }
 
-/// The workloads' keys, in the report's order.
+/// The workloads' keys (the report prints each network's two-thread
+/// training step right after its one-thread one).
 const KEYS: [&str; 7] = [
     "seed1_train",
     "fashion10_train",

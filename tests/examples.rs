@@ -100,6 +100,9 @@ fn bench_report_runs_only_what_it_is_asked() {
     for absent in ["fashion10_train_us", "tfconv_train_us", "tfconv_infer_us", "fashion10_speedup_2t"] {
         assert!(!json.contains(absent), "{absent} in {json}");
     }
+    // One of a speed-up's two workloads alone: timed, but no speed-up.
+    let out = run("bench_report", &["--quick", "--json", "--only", "fashion10_train_2t"]);
+    assert!(json_number(&out, "fashion10_train_2t_us") > 0.0 && !out.contains("speedup"), "{out}");
     // One speed-up's two workloads, not the other's: only that one is printed.
     let out = run("bench_report", &["--quick", "--only", "fashion10_train,fashion10_train_2t,tfconv_infer"]);
     let line = out.lines().find(|l| l.starts_with("2-thread speedup:")).unwrap_or_default();

@@ -1321,6 +1321,7 @@ unsafe fn conv_dw_t_rows3<const KR: usize>(
 ) {
     // SAFETY: the caller's contract covers every access below.
     unsafe {
+        debug_assert!(t0.is_multiple_of(3) && (taps - t0).is_multiple_of(3) && taps > t0, "whole kernel rows");
         let valid = ((taps - t0) / 3).min(KR);
         let pr: [*const f32; KR] = core::array::from_fn(|r| x.add(tap_off[t0 + 3 * r.min(valid - 1)]));
         let at = |r: usize, n: usize| dwt.add((t0 + 3 * r + n) * out_c + o0);
@@ -1579,5 +1580,48 @@ pub(crate) unsafe fn adam_update(
             _mm512_mask_storeu_ps(p.add(i), l, _mm512_sub_ps(_mm512_maskz_loadu_ps(l, p.add(i)), step));
         }
         i += V;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    /// [`conv_dw_t_rows3`] adds the same bits as the 24 x 16 tile it
+    /// replaces for 3x3 kernels, on every tile of taps (full and partial),
+    /// odd and even widths (a position left over after the pairs, or only
+    /// it), one row or several, into a gradient that is not zero.
+    #[test]
+    fn the_3x3_row_tile_adds_the_bits_of_the_24_tap_tile() {
+        if crate::math::simd() != crate::math::SimdPath::Avx512 {
+            std::eprintln!("no AVX-512 on this CPU: the fast path is not tested here");
+            return;
+        }
+        let mut seed = 12345u32;
+        let mut next = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
+        };
+        for (in_c, oh, ow) in [(1, 1, 1), (1, 3, 2), (3, 2, 3), (9, 5, 7), (10, 3, 8), (8, 14, 14)] {
+            let (x_row, x_plane) = (ow + 2, (oh + 2) * (ow + 2));
+            let x: Vec<f32> = (0..in_c * x_plane + 32).map(|_| next()).collect();
+            let dyt: Vec<f32> = (0..oh * ow * V).map(|_| next()).collect();
+            let taps = in_c * 9;
+            let tap_off: Vec<usize> = (0..taps).map(|t| t / 9 * x_plane + t % 9 / 3 * x_row + t % 3).collect();
+            let start: Vec<f32> = (0..taps * V).map(|_| next()).collect();
+            let (mut rows3, mut tile) = (start.clone(), start);
+            for t0 in (0..taps).step_by(24) {
+                // SAFETY: AVX-512F checked; x holds every tap's row plus slack,
+                // dyt oh*ow*16 floats, the gradients taps*16.
+                unsafe {
+                    let (xp, dp) = (x.as_ptr(), dyt.as_ptr());
+                    conv_dw_t_rows3::<8>(t0, taps, &tap_off, xp, x_row, 0..oh, ow, dp, V, 0, rows3.as_mut_ptr());
+                    conv_dw_t_tile::<24, 1>(t0, taps, &tap_off, xp, x_row, 0..oh, ow, dp, V, 0, tile.as_mut_ptr());
+                }
+            }
+            let differ = rows3.iter().zip(&tile).position(|(a, b)| a.to_bits() != b.to_bits());
+            assert_eq!(differ, None, "in_c {in_c}, {oh} x {ow}: {rows3:?} vs {tile:?}");
+        }
     }
 }

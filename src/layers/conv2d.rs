@@ -301,7 +301,8 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
     /// lanes: each sample's output gradient is transposed to channels-last
     /// (`[OH][OW][OUT_C]`, a stack scratch of at most [`DW_T_LIMIT`] floats)
     /// and the gradient accumulates transposed, `[tap][OUT_C]`, for as many
-    /// taps at a time as fit a stack scratch of [`DW_T_LIMIT`] floats, with
+    /// taps at a time as fit a stack scratch of [`DW_T_LIMIT`] floats
+    /// (rounded down to whole kernel rows when at least one fits), with
     /// the input broadcast; then it is added into `grads`. No lane is
     /// wasted on row ends and nothing is reduced horizontally. For `OUT_C` a
     /// multiple of 16 and at least 64 taps.
@@ -315,8 +316,12 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
     ) {
         let g = self.geom::<H, W, OH, OW>();
         let taps = IN_C * K * K;
-        // Whole kernel rows per chunk (the 3x3 kernel's row tile needs them).
-        let chunk = DW_T_LIMIT / OUT_C / K * K;
+        // Whole kernel rows per chunk where a row fits (the 3x3 kernel's
+        // row tile needs them; a chunk that is not takes the 24-tap tiles).
+        let chunk = match DW_T_LIMIT / OUT_C {
+            c if c >= K => c / K * K,
+            c => c,
+        };
         let mut dwt = [0.0f32; DW_T_LIMIT];
         let mut dyt = <[[[f32; OUT_C]; OW]; OH]>::zeroed();
         for t0 in (0..taps).step_by(chunk) {
@@ -846,7 +851,8 @@ mod tests {
         fast_matches_portable::<8, 64, 3, 1, 1, 10, 9, 10, 9>(15); // channels-last dW in bands of 7 + 3 rows
         fast_matches_portable::<8, 16, 3, 1, 1, 20, 18, 20, 18>(16); // channels-last dW in bands of 14 + 6 rows
         fast_matches_portable::<9, 16, 3, 1, 1, 5, 7, 5, 7>(18); // 3x3 row tile: 81 taps = 72 + a tile of 3 kernel rows; rows of 3 pairs + 1
-        fast_matches_portable::<114, 16, 3, 1, 1, 2, 2, 2, 2>(19); // 3x3 row tile: 1026 taps in scratch chunks of 1023 + 3 kernel rows
+        fast_matches_portable::<114, 16, 3, 1, 1, 2, 2, 2, 2>(19); // 3x3 row tile: 1026 taps in scratch chunks of 1023 + 3 (one kernel row)
+        fast_matches_portable::<8, 8192, 3, 0, 1, 3, 3, 1, 1>(21); // a scratch chunk of 2 taps, less than a kernel row
         fast_matches_portable::<3, 16, 5, 2, 1, 6, 5, 6, 5>(20); // 5x5, one vector of channels: the 24 x 16 tile
         // The single-channel row kernels: one and two segments, 3x3 and
         // 5x5, rows left over after the 8- or 4-row tiles, all three starts.
