@@ -1,5 +1,5 @@
 //! Criterion benchmarks: fashion10 mini-batch training (B = 32) on one
-//! thread and on two, and single-image inference. `cargo bench -p constnet-bench --bench fashion10`
+//! thread (also as 4 micro-batches of 8) and on two, and single-image inference. `cargo bench -p constnet-bench --bench fashion10`
 //!
 //! Throughput is in samples, so criterion's "elem/s" is samples per second.
 
@@ -17,6 +17,9 @@ fn fashion10(c: &mut Criterion) {
     g.throughput(Throughput::Elements(FASHION_B as u64));
     let mut t = Fashion10Train::new();
     g.bench_function("train_step B=32", |b| b.iter(|| black_box(t.step(&data))));
+    drop(t);
+    let mut t = Fashion10TrainAcc::new();
+    g.bench_function("train_step_accumulated B=32 as 4 x 8", |b| b.iter(|| black_box(t.step(&data))));
     drop(t);
     let mut t = Fashion10Par::new();
     g.bench_function("parallel train_step B=32, 2 threads", |b| b.iter(|| black_box(t.step(&data))));

@@ -10,7 +10,8 @@
 //! holding every figure. `--portable` switches the AVX-512 kernels off
 //! (`constnet::math::force_portable`), to measure the portable loops.
 //! `--only` runs just the named workloads (keys as in the JSON, without
-//! `_us`: `seed1_train`, `fashion10_train`, `fashion10_infer`,
+//! `_us`: `seed1_train`, `fashion10_train`, `fashion10_train_acc` (the
+//! same mini-batches as 4 micro-batches of 8, `train_step_accumulated`), `fashion10_infer`,
 //! `fashion10_train_2t`, `tfconv_train`, `tfconv_infer`, `tfconv_train_2t`),
 //! e.g. to time one of them in alternation with another build or tool.
 //!
@@ -22,7 +23,7 @@
 //! consecutive reports).
 //!
 //! The workloads (see `benches/workloads/mod.rs`) call the library's own
-//! entry points: `train::train_step`, `Network::classify` and
+//! entry points: `train::train_step`, `train::train_step_accumulated`, `Network::classify` and
 //! `parallel::ParallelTrainer::train_step`, on real Fashion-MNIST images when
 //! `/usr/share/datasets/fashion-mnist` is installed.
 
@@ -91,9 +92,10 @@ fn time_pair(runs: usize, budget: f64, mut a: impl FnMut(), mut b: impl FnMut())
 
 /// The workloads' keys (the report prints each network's two-thread
 /// training step right after its one-thread one).
-const KEYS: [&str; 7] = [
+const KEYS: [&str; 8] = [
     "seed1_train",
     "fashion10_train",
+    "fashion10_train_acc",
     "fashion10_infer",
     "fashion10_train_2t",
     "tfconv_train",
@@ -231,6 +233,13 @@ fn main() {
         }),
         FASHION_B,
         1.0,
+    );
+    report.time(
+        Row::new("fashion10_train_acc", "fashion10 training, B=32 as 4 x 8", Some(76.0), Some(15.0)),
+        FASHION_B,
+        1.0,
+        Fashion10TrainAcc::new,
+        |w| w.step(&data),
     );
     report.time(
         Row::new("fashion10_infer", "fashion10 inference, 1 image", Some(78.0), Some(4.0)),

@@ -3,7 +3,7 @@
 //! seed-1 network and on a two-conv-layer 10-class network.
 
 use constnet::optim::{Adam, Sgd};
-use constnet::train::{BceWithLogits, SoftmaxCrossEntropy, TrainState, train_step};
+use constnet::train::{BceWithLogits, SoftmaxCrossEntropy, TrainState, train_step, train_step_accumulated};
 use constnet::zoo::{fashion10, seed1};
 use constnet::{Flat, Init, Network, Tensor};
 use rand::SeedableRng;
@@ -50,11 +50,12 @@ fn seed1_inference_and_training_step_allocate_nothing() {
 }
 
 #[test]
-fn fashion10_batch_training_step_with_momentum_and_adam_allocates_nothing() {
+fn fashion10_batch_training_steps_with_momentum_adam_and_accumulation_allocate_nothing() {
     let mut rng = SmallRng::seed_from_u64(2);
     let mut net = fashion10::Params::boxed_zeroed();
     net.init(Init::He, &mut rng);
     let mut st = TrainState::<fashion10::Params, 8>::boxed_zeroed();
+    let (mut st2, mut sum) = (TrainState::<fashion10::Params, 2>::boxed_zeroed(), fashion10::Params::boxed_zeroed());
     let mut ws = fashion10::Workspace::<1>::boxed_zeroed();
     let mut sgd = Sgd::with_momentum(0.01, 0.9, fashion10::Params::boxed_zeroed());
     let mut adam = Adam::new(1e-3, fashion10::Params::boxed_zeroed(), fashion10::Params::boxed_zeroed());
@@ -64,6 +65,8 @@ fn fashion10_batch_training_step_with_momentum_and_adam_allocates_nothing() {
         for _ in 0..3 {
             train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut sgd, &mut st, &mut rng);
             train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut adam, &mut st, &mut rng);
+            let (xs, ys) = (x.as_chunks::<2>().0, y.as_chunks::<2>().0);
+            train_step_accumulated(&mut *net, xs, ys, SoftmaxCrossEntropy, &mut sgd, &mut st2, &mut sum, &mut rng);
             std::hint::black_box(net.classify(&x[0], &mut ws));
         }
     });

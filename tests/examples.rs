@@ -77,6 +77,7 @@ fn bench_report_runs_every_workload_and_prints_json() {
     for key in [
         "seed1_train_us",
         "fashion10_train_us",
+        "fashion10_train_acc_us",
         "fashion10_infer_us",
         "fashion10_train_2t_us",
         "tfconv_train_us",

@@ -2,7 +2,9 @@
 //! freezing works, and training is bit-identical for the same seed.
 
 use constnet::optim::{Adam, Optimizer, Sgd};
-use constnet::train::{BceWithLogits, SoftmaxCrossEntropy, TrainState, evaluate, train_step};
+use constnet::train::{
+    Bce, BceWithLogits, Loss, SoftmaxCrossEntropy, StepResult, TrainState, evaluate, train_step, train_step_accumulated,
+};
 use constnet::zoo::{fashion10, seed1};
 use constnet::{Flat, Init, Network, Tensor};
 use rand::rngs::SmallRng;
@@ -103,4 +105,63 @@ fn two_conv_network_learns_ten_classes_with_adam() {
     let mut opt = Adam::new(3e-3, fashion10::Params::boxed_zeroed(), fashion10::Params::boxed_zeroed());
     let (_, acc) = ten_class_run(&mut opt, 60);
     assert!(acc >= 0.9, "accuracy {acc}");
+}
+
+/// Compares `train_step` on a mini-batch of 6 with `train_step_accumulated`
+/// on the same 6 samples as 3 micro-batches of 2, from the same weights:
+/// the same loss and count, the summed gradient equal to the whole batch's
+/// (up to the order of float additions), and the same update.
+fn accumulated_matches_whole<P: Network, L: Loss<P> + Copy>(
+    x: &[P::Input; 6],
+    y: &[L::Target; 6],
+    loss: L,
+    init: Init,
+) -> (StepResult, StepResult) {
+    let mut rng = SmallRng::seed_from_u64(9);
+    let mut whole = P::boxed_zeroed();
+    whole.init(init, &mut rng);
+    let mut parts = P::boxed_zeroed();
+    parts.as_flat_mut().copy_from_slice(whole.as_flat());
+    let mut st6 = TrainState::<P, 6>::boxed_zeroed();
+    let mut st2 = TrainState::<P, 2>::boxed_zeroed();
+    let mut sum = P::boxed_zeroed();
+    sum.as_flat_mut().fill(f32::NAN); // overwritten, never read
+    let a = train_step(&mut *whole, x, y, loss, &mut Sgd::new(0.1), &mut st6, &mut rng);
+    let (xs, ys) = (x.as_chunks::<2>().0, y.as_chunks::<2>().0);
+    let b = train_step_accumulated(&mut *parts, xs, ys, loss, &mut Sgd::new(0.1), &mut st2, &mut sum, &mut rng);
+    let close = |what: &str, u: &[f32], v: &[f32]| {
+        for (i, (p, q)) in u.iter().zip(v).enumerate() {
+            assert!((p - q).abs() <= 1e-6 * (1.0 + q.abs()), "{what}[{i}]: accumulated {p} vs whole {q}");
+        }
+    };
+    close("gradient", sum.as_flat(), st6.grads.as_flat());
+    close("weights", parts.as_flat(), whole.as_flat());
+    assert!((a.loss - b.loss).abs() <= 1e-6 * a.loss.abs(), "loss {} vs {}", b.loss, a.loss);
+    assert_eq!(a.correct, b.correct);
+    (a, b)
+}
+
+#[test]
+fn an_accumulated_step_is_the_step_on_the_whole_batch() {
+    let mut rng = SmallRng::seed_from_u64(3);
+    let x: [Tensor<1, 28, 28>; 6] = std::array::from_fn(|i| bar(&mut rng, i % 2 == 0));
+    // Softmax cross-entropy from the logits (fashion10), ...
+    let (a, _) =
+        accumulated_matches_whole::<fashion10::Params, _>(&x, &[0, 1, 2, 3, 4, 5], SoftmaxCrossEntropy, Init::He);
+    assert!(a.loss > 0.0);
+    // ... a log-loss on the sigmoid's output (seed 1: the output gradient
+    // is scaled, not the logits').
+    let y = [1.0, 0.0, 1.0, 0.0, 1.0, 0.0];
+    accumulated_matches_whole::<seed1::Params, _>(&x, &y, Bce, Init::Normal(0.05));
+    accumulated_matches_whole::<seed1::Params, _>(&x, &y, BceWithLogits, Init::Normal(0.05));
+}
+
+#[test]
+#[should_panic(expected = "2 micro-batches of inputs, 1 of targets")]
+fn an_accumulated_step_needs_a_target_per_sample() {
+    let mut net = seed1::Params::boxed_zeroed();
+    let (mut st, mut sum) = (TrainState::<seed1::Params, 1>::boxed_zeroed(), seed1::Params::boxed_zeroed());
+    let x = [[Tensor::zeroed()], [Tensor::zeroed()]];
+    let mut rng = SmallRng::seed_from_u64(0);
+    train_step_accumulated(&mut *net, &x, &[[1.0]], Bce, &mut Sgd::new(0.1), &mut st, &mut sum, &mut rng);
 }

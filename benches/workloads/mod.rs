@@ -11,7 +11,7 @@
 
 use constnet::optim::Sgd;
 use constnet::parallel::ParallelTrainer;
-use constnet::train::{BceWithLogits, SoftmaxCrossEntropy, TrainState, train_step};
+use constnet::train::{BceWithLogits, SoftmaxCrossEntropy, TrainState, train_step, train_step_accumulated};
 use constnet::zoo::{fashion10, seed1, tfconv};
 use constnet::{Flat, Init, Network, Tensor};
 use rand::SeedableRng;
@@ -119,10 +119,14 @@ impl Seed1Train {
     }
 }
 
-/// Mini-batch SGD training of a network on 10 classes, one thread.
-pub struct Train<P: Network<Input = Image>, const B: usize> {
+/// Mini-batch SGD training of a network on 10 classes, one thread:
+/// `train_step` on mini-batches of `B`, or, with `MB < B`,
+/// `train_step_accumulated` on them as micro-batches of `MB`.
+pub struct Train<P: Network<Input = Image>, const B: usize, const MB: usize = B> {
     net: Box<P>,
-    st: Box<TrainState<P, B>>,
+    st: Box<TrainState<P, MB>>,
+    /// The summed gradient of the micro-batches (with `MB < B`).
+    sum: Option<Box<P>>,
     opt: Sgd,
     rng: SmallRng,
     x: Box<[Image; B]>,
@@ -130,7 +134,7 @@ pub struct Train<P: Network<Input = Image>, const B: usize> {
     i: usize,
 }
 
-impl<P: Network<Input = Image>, const B: usize> Train<P, B>
+impl<P: Network<Input = Image>, const B: usize, const MB: usize> Train<P, B, MB>
 where
     SoftmaxCrossEntropy: constnet::train::Loss<P, Target = usize>,
 {
@@ -140,6 +144,7 @@ where
         Train {
             net,
             st: TrainState::boxed_zeroed(),
+            sum: (MB < B).then(P::boxed_zeroed),
             opt: Sgd::new(0.01),
             rng,
             x: Box::new([Image::zeroed(); B]),
@@ -153,8 +158,12 @@ where
     pub fn step(&mut self, data: &Data) -> f32 {
         batch(data, self.i * B, &mut self.x, &mut self.y);
         self.i += 1;
-        train_step(&mut *self.net, &self.x, &self.y, SoftmaxCrossEntropy, &mut self.opt, &mut self.st, &mut self.rng)
-            .loss
+        let (xs, ys) = (self.x.as_chunks::<MB>().0, self.y.as_chunks::<MB>().0);
+        let (net, opt, st, rng) = (&mut *self.net, &mut self.opt, &mut *self.st, &mut self.rng);
+        match self.sum.as_deref_mut() {
+            Some(sum) => train_step_accumulated(net, xs, ys, SoftmaxCrossEntropy, opt, st, sum, rng).loss,
+            None => train_step(net, &xs[0], &ys[0], SoftmaxCrossEntropy, opt, st, rng).loss,
+        }
     }
 }
 
@@ -227,6 +236,10 @@ pub const TFCONV_B: usize = 32;
 
 /// fashion10 training, one thread.
 pub type Fashion10Train = Train<fashion10::Params, FASHION_B>;
+/// fashion10 micro-batch size in [`Fashion10TrainAcc`].
+pub const FASHION_MB: usize = 8;
+/// fashion10 training, one thread, each mini-batch as micro-batches of [`FASHION_MB`].
+pub type Fashion10TrainAcc = Train<fashion10::Params, FASHION_B, FASHION_MB>;
 /// fashion10 single-image inference.
 pub type Fashion10Infer = Infer<fashion10::Params>;
 /// tfconv training, one thread.
