@@ -165,24 +165,26 @@ pub fn train_step<P: Network, L: Loss<P>, O: Optimizer<P>, const B: usize>(
 
 /// One training step on a mini-batch of `N·MB` samples run as `N`
 /// micro-batches of `MB` (gradient accumulation), without allocation: for
-/// each micro-batch, the passes of [`train_step`] with the output gradient
-/// scaled by `1/N`, the parameter gradients summed in `sum`; then one
+/// each micro-batch, the passes of [`train_step`] with the gradient the
+/// backward pass starts from (the output's, or the logits' for a fused
+/// loss) scaled by `1/N`, the parameter gradients summed in `sum`; then one
 /// optimizer update from `sum`, the gradient of the mean loss over all
 /// `N·MB` samples. So it is the step [`train_step`] takes on the whole
-/// mini-batch (up to the order of float additions), with the activations
-/// of only `MB` samples at a time: a small network whose mini-batch of
-/// activations would leave the L2 cache runs faster (fashion10's mini-batch
-/// of 32 as 4 x 8 took 0.875–0.889x the time of `train_step` at 32, side
-/// by side in three runs; README, *Performance*). Each micro-batch moves the
-/// whole gradient once more, so a network with large weights is slower so
-/// (tfconv, 13 MB: 1.48–1.53x).
+/// mini-batch (up to the order of float additions; with
+/// [`Dropout`](crate::Dropout), the same in distribution: the masks are
+/// drawn micro-batch by micro-batch), with the activations of only `MB`
+/// samples at a time. A small network whose mini-batch of activations
+/// would leave the L2 cache can run faster: fashion10's mini-batch of 32
+/// as 4 x 8 took 0.875–0.889x the time of `train_step` at 32, side by side
+/// in three runs (README, *Performance*). Each micro-batch reads the
+/// weights and moves the whole gradient once more, so a network with
+/// large weights is slower: tfconv (13 MB) took 1.48–1.53x.
 ///
 /// `x` and `target` are the micro-batches: a mini-batch array becomes
-/// them with [`as_chunks`](slice::as_chunks). Afterwards `st` holds the
-/// last micro-batch's activations and (scaled) gradients, `sum` the whole
-/// mini-batch's gradient; [`Dropout`](crate::Dropout) draws a mask per
-/// micro-batch from `rng`. The returned loss is the mean over all samples,
-/// `correct` the count over all of them.
+/// them with [`as_chunks`](slice::as_chunks) (check that its remainder is
+/// empty). Afterwards `st` holds the last micro-batch's activations and
+/// (scaled) gradients, `sum` the whole mini-batch's gradient. The returned
+/// loss is the mean over all samples, `correct` the count over all of them.
 ///
 /// ```
 /// use constnet::{network, optim::Sgd, train::{train_step_accumulated, BceWithLogits, TrainState},
@@ -209,7 +211,8 @@ pub fn train_step<P: Network, L: Loss<P>, O: Optimizer<P>, const B: usize>(
 /// ```
 ///
 /// # Panics
-/// If `x` is empty or `target` has another number of micro-batches.
+/// If `x` is empty or `target` has another number of micro-batches (the
+/// message names both numbers).
 #[allow(clippy::too_many_arguments)]
 pub fn train_step_accumulated<P: Network, L: Loss<P>, O: Optimizer<P>, const MB: usize>(
     net: &mut P,
@@ -223,7 +226,8 @@ pub fn train_step_accumulated<P: Network, L: Loss<P>, O: Optimizer<P>, const MB:
 ) -> StepResult {
     assert!(
         !x.is_empty() && x.len() == target.len(),
-        "train_step_accumulated: {} micro-batches of inputs, {} of targets",
+        "train_step_accumulated needs at least one micro-batch and a target per input: \
+         {} micro-batches of inputs, {} of targets",
         x.len(),
         target.len()
     );

@@ -140,6 +140,7 @@ where
 {
     /// He-initialised network, learning rate 0.01.
     pub fn new() -> Self {
+        const { assert!(MB > 0 && B.is_multiple_of(MB), "micro-batches must divide the mini-batch") };
         let (net, rng) = he_initialised::<P>(2);
         Train {
             net,
