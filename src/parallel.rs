@@ -23,8 +23,8 @@
 //! then yielding), and an idle worker sleeps on a condition variable.
 
 use crate::optim::{Optimizer, Sgd, SplitStep};
-use crate::train::{Loss, StepResult, TrainState};
-use crate::{Flat, Mode, Network};
+use crate::train::{Loss, StepResult, TrainState, share_pass};
+use crate::{Flat, Network};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use rand::SeedableRng;
@@ -252,20 +252,12 @@ unsafe fn run_shard<P: Network, L: Loss<P>, const PER_THREAD: usize>(shared: &Sh
         let targets = &*((job.targets as *const L::Target).add(t * PER_THREAD) as *const [L::Target; PER_THREAD]);
         let st = &mut *(*shared.states[t].get() as *mut TrainState<P, PER_THREAD>);
         let rng = &mut *shared.rngs[t].get();
-        net.forward_lean(x, &mut st.ws, &mut Mode::Train(rng));
-        let loss = L::loss(&st.ws, targets, &mut st.delta);
-        let correct = L::correct(&st.ws, targets);
-        // The loss is a mean over this shard; the step's loss is the mean over all shards.
-        let share = 1.0 / shared.threads as f32;
-        if L::FROM_LOGITS {
-            P::logits_grad(&mut st.delta).scale(share);
-        } else {
-            P::output_grad(&mut st.delta).scale(share);
-        }
-        // Overwritten, so whatever the last step left (a sum, a failed
-        // shard's partial gradients) is never read.
-        net.backward_lean(x, &st.ws, &mut st.delta, &mut st.grads, L::FROM_LOGITS);
-        *shared.results[t].get() = (loss, correct);
+        // The loss is a mean over this shard; the step's loss is the mean
+        // over all shards. The gradients are overwritten, so whatever the
+        // last step left (a sum, a failed shard's partial gradients) is
+        // never read.
+        *shared.results[t].get() =
+            share_pass::<P, L, PER_THREAD>(net, x, targets, st, rng, 1.0 / shared.threads as f32);
     }
 }
 

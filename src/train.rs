@@ -163,6 +163,33 @@ pub fn train_step<P: Network, L: Loss<P>, O: Optimizer<P>, const B: usize>(
     StepResult { loss, correct }
 }
 
+/// The passes of one part of a larger batch, a `share` of it: forward
+/// ([`Network::forward_lean`], training mode), loss, the gradient the
+/// backward pass starts from scaled by `share` (so that the parts' sums
+/// are the gradient of the mean loss over the whole batch), backward
+/// ([`Network::backward_lean`]) overwriting `st.grads`. Returns this
+/// part's mean loss and its correct predictions. A micro-batch of
+/// [`train_step_accumulated`] and a thread's shard in the parallel trainer.
+pub(crate) fn share_pass<P: Network, L: Loss<P>, const B: usize>(
+    net: &P,
+    x: &[P::Input; B],
+    target: &[L::Target; B],
+    st: &mut TrainState<P, B>,
+    rng: &mut dyn Rng,
+    share: f32,
+) -> (f32, usize) {
+    net.forward_lean(x, &mut st.ws, &mut Mode::Train(rng));
+    let loss = L::loss(&st.ws, target, &mut st.delta);
+    let correct = L::correct(&st.ws, target);
+    if L::FROM_LOGITS {
+        P::logits_grad(&mut st.delta).scale(share);
+    } else {
+        P::output_grad(&mut st.delta).scale(share);
+    }
+    net.backward_lean(x, &st.ws, &mut st.delta, &mut st.grads, L::FROM_LOGITS);
+    (loss, correct)
+}
+
 /// One training step on a mini-batch of `N·MB` samples run as `N`
 /// micro-batches of `MB` (gradient accumulation), without allocation: for
 /// each micro-batch, the passes of [`train_step`] with the gradient the
@@ -235,15 +262,8 @@ pub fn train_step_accumulated<P: Network, L: Loss<P>, O: Optimizer<P>, const MB:
     let share = 1.0 / x.len() as f32;
     let (mut loss, mut correct) = (0.0, 0);
     for (k, (x, target)) in x.iter().zip(target).enumerate() {
-        net.forward_lean(x, &mut st.ws, &mut Mode::Train(rng));
-        loss += L::loss(&st.ws, target, &mut st.delta);
-        correct += L::correct(&st.ws, target);
-        if L::FROM_LOGITS {
-            P::logits_grad(&mut st.delta).scale(share);
-        } else {
-            P::output_grad(&mut st.delta).scale(share);
-        }
-        net.backward_lean(x, &st.ws, &mut st.delta, &mut st.grads, L::FROM_LOGITS);
+        let (l, c) = share_pass::<P, L, MB>(net, x, target, st, rng, share);
+        (loss, correct) = (loss + l, correct + c);
         if k == 0 {
             sum.as_flat_mut().copy_from_slice(st.grads.as_flat());
         } else {
