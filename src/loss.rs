@@ -13,7 +13,7 @@
 //! | [`mse`] | `Σ (y - O)² / 2` | `O - y` | `nn.MSELoss(reduction='sum') / 2` |
 
 use crate::layers::softmax::softmax;
-use crate::math::{libm_ln, sigmoid, softplus};
+use crate::math::{libm_exp, libm_ln, libm_log1p};
 use crate::{Flat, Tensor};
 
 /// The smallest `ln` value [`bce`] uses (PyTorch's `BCELoss` clamps at -100),
@@ -46,7 +46,9 @@ pub fn bce_grad(p: f32, y: f32) -> f32 {
 
 /// Binary log-loss fused with the sigmoid, on a logit `z`: returns
 /// `(loss, dL/dz)` = `(max(z,0) - z y + ln(1 + e^-|z|), sigmoid(z) - y)`,
-/// exact for any finite `z` (no NaN or inf at `±1e4`).
+/// exact for any finite `z` (no NaN or inf at `±1e4`). One exponential,
+/// `e^-|z|`, serves both: it is the one [`softplus`](crate::math::softplus)`(-|z|)`
+/// and [`sigmoid`](crate::math::sigmoid)`(z)` each compute, so the bits are theirs.
 ///
 /// ```
 /// use constnet::loss::bce_with_logits;
@@ -56,7 +58,9 @@ pub fn bce_grad(p: f32, y: f32) -> f32 {
 /// assert_eq!((l, g), (0.0, 0.0));
 /// ```
 pub fn bce_with_logits(z: f32, y: f32) -> (f32, f32) {
-    (z.max(0.0) - z * y + softplus(-z.abs()), sigmoid(z) - y)
+    let e = libm_exp(-z.abs());
+    let s = if z >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+    (z.max(0.0) - z * y + libm_log1p(e), s - y)
 }
 
 /// Softmax cross-entropy on logits `z` for class `k`: writes
@@ -167,6 +171,7 @@ pub fn mse_batch<const B: usize>(o: &[Tensor<1, 1, 1>; B], y: &[f32; B], d: &mut
 mod tests {
     use super::*;
     use crate::gradcheck::check_scalar;
+    use crate::math::sigmoid;
 
     const EXTREMES: [f32; 6] = [-1e4, -30.0, -1.0, 0.5, 30.0, 1e4];
 
@@ -186,6 +191,24 @@ mod tests {
                 let (l, g) = bce_with_logits(z, y);
                 check_scalar("dbce/dz", |v| bce_with_logits(v[0], y).0 as f64, &[z], &[g], 1e-2).unwrap();
                 assert!((l - bce(sigmoid(z), y)).abs() < 1e-5, "fused {l} vs plain {}", bce(sigmoid(z), y));
+            }
+        }
+    }
+
+    /// The shared exponential gives the bits of `softplus(-|z|)` and
+    /// `sigmoid(z)` computed apart, at extremes and signed zeros (and a NaN
+    /// for a NaN, whose sign bit may differ).
+    #[test]
+    fn bce_with_logits_has_the_bits_of_softplus_and_sigmoid() {
+        use crate::math::{sigmoid, softplus};
+        let mut zs = std::vec![0.0f32, -0.0, 1e-30, -1e-30, 88.0, -88.0, 104.0, -104.0, 1e4, -1e4, f32::NAN];
+        zs.extend((-400..=400).map(|i| i as f32 * 0.0371));
+        for z in zs {
+            for y in [0.0, 1.0, 0.3] {
+                let (l, g) = bce_with_logits(z, y);
+                let (l0, g0) = (z.max(0.0) - z * y + softplus(-z.abs()), sigmoid(z) - y);
+                let bits = |v: f32| if v.is_nan() { f32::NAN.to_bits() } else { v.to_bits() };
+                assert_eq!((bits(l), bits(g)), (bits(l0), bits(g0)), "z = {z}, y = {y}");
             }
         }
     }

@@ -15,6 +15,9 @@
 //!   (one FMA per tap, weight broadcast, input loaded at a shifted address).
 //!   The same kernel computes the input gradient (a convolution of the padded
 //!   output gradient with the flipped kernel: negative weight strides).
+//! - [`conv_cl_tile`]: the same sum for 16 output channels x up to 16
+//!   outputs of a row, with the channels along the lanes (input broadcast,
+//!   16 weights loaded), transposed in registers before it is stored.
 //! - [`conv_rows_tile`]: the same sum for a single output channel over `R`
 //!   whole rows of at most 32 outputs, with counted loops and fixed
 //!   offsets (seed 1's one-filter convolution).
@@ -415,6 +418,42 @@ pub(crate) unsafe fn dot_tile<const MB: usize, const NB: usize>(
     }
 }
 
+/// `*y = start + Σ_{k<n} a[k] · b[k]`, one dot product: four
+/// accumulators over consecutive vectors of `k` (one would be a chain of
+/// dependent FMAs, 4 cycles each), summed pairwise at the end.
+///
+/// # Safety
+/// AVX-512F; `a` and `b` readable for `n` floats, `y` writable.
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn dot_one(n: usize, a: *const f32, b: *const f32, bias: Option<*const f32>, y: *mut f32) {
+    // SAFETY: the caller's contract covers every access below.
+    unsafe {
+        let fma = |acc: __m512, k: usize, m: u16| {
+            _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a.add(k)), _mm512_maskz_loadu_ps(m, b.add(k)), acc)
+        };
+        let (mut a0, mut a1, mut a2, mut a3) =
+            (_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps());
+        let mut k = 0;
+        while k + 4 * V <= n {
+            a0 = fma(a0, k, u16::MAX);
+            a1 = fma(a1, k + V, u16::MAX);
+            a2 = fma(a2, k + 2 * V, u16::MAX);
+            a3 = fma(a3, k + 3 * V, u16::MAX);
+            k += 4 * V;
+        }
+        // The last one to four vectors, the last one masked.
+        let tail = [&mut a0, &mut a1, &mut a2, &mut a3];
+        for acc in tail {
+            if k < n {
+                *acc = fma(*acc, k, lanes(n - k));
+                k += V;
+            }
+        }
+        let sum = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+        *y = bias.map_or(0.0, |p| *p) + _mm512_reduce_add_ps(sum);
+    }
+}
+
 /// `c[r·c_r + i] (+)= Σ_{k<kdim} a[r·a_r + k·a_k] · b[k·b_k + i]` for
 /// `r < RB` and `i` in `IV` vectors from 0 (the last one masked by
 /// `last`): `b`'s rows are contiguous in `i`, `a`'s elements are broadcast.
@@ -685,11 +724,169 @@ pub(crate) unsafe fn conv_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch, s
     }
 }
 
+/// Floats of the packed weights [`conv_cl_batch`] keeps on the stack (64 KiB).
+pub(crate) const CL_LIMIT: usize = 1 << 14;
+
+/// Outputs per channels-last tile for rows of `ow`: 16, 14 or 12, whichever
+/// computes the fewest outputs past the row ends (ties: the larger), or
+/// `None` if even that one wastes more than 1/8 of the work.
+fn cl_positions(ow: usize) -> Option<usize> {
+    let waste = |p: usize| ow.div_ceil(p) * p - ow;
+    let p = [16, 14, 12].into_iter().min_by_key(|&p| waste(p))?;
+    (ow > 0 && 8 * waste(p) <= ow).then_some(p)
+}
+
+/// Whether [`conv_cl_batch`] can compute this convolution: output
+/// channels a multiple of 16, a 3x3 or 5x5 kernel, the packed weights of
+/// 16 output channels within [`CL_LIMIT`], rows that [`cl_positions`]
+/// accepts, and a start other than [`Start::Load`].
+pub(crate) fn cl_applies(g: &ConvGeom, out_c: usize, ow: usize, start: Start) -> bool {
+    out_c.is_multiple_of(V)
+        && matches!(g.k, 3 | 5)
+        && g.in_c * g.k * g.k * V <= CL_LIMIT
+        && cl_positions(ow).is_some()
+        && !matches!(start, Start::Load)
+}
+
+/// Whether a convolution's forward pass takes [`conv_cl_batch`]: where it
+/// applies and sums at least 256 taps per output. A tile's transposition
+/// and the packing of the weights are paid per tile and per call; over
+/// tfconv's 800 taps they vanish, and its conv2 took 0.90x the time at
+/// B = 32 and 0.93x at B = 1 (21 alternations, in one process, with
+/// [`conv_batch`]); over fashion10's 72 they cost what the lanes saved
+/// (0.98x at B = 8, 1.01x at B = 1).
+pub(crate) fn cl_pays(g: &ConvGeom, out_c: usize, ow: usize, start: Start) -> bool {
+    g.in_c * g.k * g.k >= 256 && cl_applies(g, out_c, ow, start)
+}
+
+/// Channels-last tile: 16 output channels x `P` consecutive outputs of one
+/// row, `y[o·y_plane + p] = start[o] + Σ_{c,m,n} wt[((c·K + m)·K + n)·16 + o]
+/// · x[c·x_plane + m·x_row + n + p]` for `o < 16`, `p < np` (outputs from
+/// `np` to `P` are computed and dropped). The accumulators are the
+/// outputs, each a vector of the 16 channels: the input is broadcast, and
+/// one broadcast of a row's input `j` feeds the `K` outputs `j - n` that
+/// read it, with `K` weight vectors per kernel row. No lane is idle, where
+/// [`conv_tile`]'s rows of 14 use 14 of 16. The sums run in `conv_tile`'s
+/// order (`c`, then `m`, then `n`, each an FMA of the same product), so the
+/// bits are the same. At the end the tile is transposed in registers and
+/// stored channel by channel.
+///
+/// # Safety
+/// AVX-512F; `x` readable at every `c·x_plane + m·x_row + j` for `c <
+/// in_c`, `m < K`, `j < P + K - 1`; `wt` holds `in_c·K·K·16` floats; `y`
+/// writable at `o·y_plane + p` for `o < 16`, `p < np`.
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn conv_cl_tile<const P: usize, const K: usize>(
+    in_c: usize,
+    x_plane: usize,
+    x_row: usize,
+    x: *const f32,
+    wt: *const f32,
+    start: __m512,
+    y: *mut f32,
+    y_plane: usize,
+    np: usize,
+) {
+    // SAFETY: the caller's contract covers every access below.
+    unsafe {
+        let mut acc = [start; P];
+        for c in 0..in_c {
+            for m in 0..K {
+                let row = x.add(c * x_plane + m * x_row);
+                let wm = wt.add((c * K + m) * K * V);
+                let w: [__m512; K] = core::array::from_fn(|n| _mm512_loadu_ps(wm.add(n * V)));
+                // Written out for every input column, so that each
+                // accumulator index is a constant and stays in a register.
+                macro_rules! columns {
+                    ($($j:literal)*) => {$(
+                        if $j < P + K - 1 {
+                            let b = _mm512_set1_ps(*row.add($j));
+                            for (n, wn) in w.iter().enumerate() {
+                                if $j >= n && $j - n < P {
+                                    acc[$j - n] = _mm512_fmadd_ps(b, *wn, acc[$j - n]);
+                                }
+                            }
+                        }
+                    )*};
+                }
+                columns!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20);
+            }
+        }
+        let zero = _mm512_setzero_ps();
+        let t = transpose_regs(core::array::from_fn(|p| if p < P { acc[p] } else { zero }));
+        let mask = lanes(np);
+        for (o, v) in t.iter().enumerate() {
+            _mm512_mask_storeu_ps(y.add(o * y_plane), mask, *v);
+        }
+    }
+}
+
+/// [`conv_batch`] with the output channels along the vector lanes
+/// ([`conv_cl_tile`]), for the shapes [`cl_applies`] accepts: per group of
+/// 16 output channels, the weights are packed `[c][m][n][16]` on the stack,
+/// then every sample's rows run in tiles of [`cl_positions`] outputs.
+///
+/// # Safety
+/// As [`conv_batch`], and `cl_applies(g, out_c, batch.ow, start)`.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(crate) unsafe fn conv_cl_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch, start: Start) {
+    debug_assert!(cl_applies(g, out_c, batch.ow, start));
+    let (k, ow) = (g.k, batch.ow);
+    let p = cl_positions(ow).unwrap_or(V);
+    let taps = g.in_c * k * k;
+    let mut wt = [core::mem::MaybeUninit::<f32>::uninit(); CL_LIMIT];
+    for o0 in (0..out_c).step_by(V) {
+        // SAFETY (this block): the caller's contract: the weights of
+        // channels o0..o0+16 at every tap, the inputs and outputs as
+        // `conv_batch`'s (each row's last tile reads at most P - 1 floats
+        // past its padded row, inside the next row or the slack).
+        unsafe {
+            for c in 0..g.in_c {
+                for m in 0..k {
+                    for n in 0..k {
+                        let src = g.w.offset(c as isize * g.w_in + m as isize * g.w_m + n as isize * g.w_n);
+                        let t = (c * k + m) * k + n;
+                        for o in 0..V {
+                            wt[t * V + o].write(*src.offset((o0 + o) as isize * g.w_out));
+                        }
+                    }
+                }
+            }
+            let wt = wt[..taps * V].as_ptr().cast::<f32>();
+            let st = match start {
+                Start::Bias(b) => _mm512_loadu_ps(b.add(o0)),
+                _ => _mm512_setzero_ps(),
+            };
+            for s in 0..batch.n {
+                for i in 0..batch.oh {
+                    let mut j0 = 0;
+                    while j0 < ow {
+                        let x = batch.x.add(s * batch.x_sample + i * g.x_row + j0);
+                        let y = batch.y.add(s * batch.y_sample + o0 * g.y_plane + i * ow + j0);
+                        let np = (ow - j0).min(p);
+                        let (xp, xr, yp) = (g.x_plane, g.x_row, g.y_plane);
+                        match (p, k) {
+                            (16, 3) => conv_cl_tile::<16, 3>(g.in_c, xp, xr, x, wt, st, y, yp, np),
+                            (14, 3) => conv_cl_tile::<14, 3>(g.in_c, xp, xr, x, wt, st, y, yp, np),
+                            (12, 3) => conv_cl_tile::<12, 3>(g.in_c, xp, xr, x, wt, st, y, yp, np),
+                            (16, _) => conv_cl_tile::<16, 5>(g.in_c, xp, xr, x, wt, st, y, yp, np),
+                            (14, _) => conv_cl_tile::<14, 5>(g.in_c, xp, xr, x, wt, st, y, yp, np),
+                            _ => conv_cl_tile::<12, 5>(g.in_c, xp, xr, x, wt, st, y, yp, np),
+                        }
+                        j0 += p;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// `y[s][o] = bias[o] + Σ_i x[s][i] · w[o][i]` for `n` samples, `n_in`
 /// inputs and `n_out` outputs (row-major `x`, `w`, `y`): a dense layer's
 /// forward pass over a batch, in tiles of 4 samples x 6 outputs (the last
 /// outputs 4 or 2 at a time, then 1: a one-output tile is a chain of
 /// dependent FMAs, so fashion10's 10 outputs are 6 + 4, not 6 + 1 + 1 + 1 + 1).
+/// One sample's single output is [`dot_one`], four chains.
 ///
 /// # Safety
 /// AVX-512F; `x` holds `n*n_in`, `w` `n_out*n_in`, `y` `n*n_out` floats,
@@ -727,7 +924,7 @@ pub(crate) unsafe fn dense_forward(
                     (_, 6) => dot_tile::<1, 6>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
                     (_, 4) => dot_tile::<1, 4>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
                     (_, 2) => dot_tile::<1, 2>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
-                    _ => dot_tile::<1, 1>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
+                    _ => dot_one(n_in, xs, wo, bo, ys),
                 }
             }
             s0 += sb;
@@ -943,11 +1140,13 @@ pub(crate) unsafe fn maxpool2_forward(planes: usize, h: usize, w: usize, x: *con
 ///   pooling's gradient and the pointer the ReLU's, `dx` where `x > 0`,
 ///   zero elsewhere (what [`relu_backward`] writes from `dx`).
 /// - [`PoolRelu::Apply`]: `x` is the ReLU's *input*, and `dx` receives the
-///   ReLU's input gradient alone, the same bits: the ReLU's mask is applied
-///   to the windows' masks in registers, and the pooling's gradient is not
-///   stored. (The first input equal to a positive maximum is the same in
-///   `x` as in the ReLU's output, and where the maximum is 0 no gradient
-///   passes the ReLU.)
+///   ReLU's input gradient alone, the same bits, and the pooling's
+///   gradient is not stored. (The first input equal to a positive maximum
+///   is the same in `x` as in the ReLU's output, and where the maximum is
+///   0 no gradient passes the ReLU.) The input a window routes to equals
+///   its maximum, so it is positive exactly where the maximum is: one
+///   compare per window zeroes `dy` where the maximum is not positive,
+///   instead of a compare of every input.
 ///
 /// The lanes are windows, 16 a strip of 32 columns: each input row is split
 /// into the windows' left and right columns, so the first-maximum rule is a
@@ -975,18 +1174,12 @@ pub(crate) unsafe fn maxpool2_backward(
         let (il, ih) = (_mm512_loadu_si512(WEAVE_LO.as_ptr().cast()), _mm512_loadu_si512(WEAVE_HI.as_ptr().cast()));
         let (apply, zero) = (matches!(relu, PoolRelu::Apply), _mm512_setzero_ps());
         // A row's 32 columns from `off`, as the windows' left (even) and
-        // right (odd) columns, each compared with the windows' maxima; and
-        // with `apply`, the masks of the ReLU's positive inputs (else all set).
+        // right (odd) columns, each compared with the windows' maxima.
         let eq = |off: usize, m0: u16, m1: u16, m: __m512, left: u16, right: u16| {
             let (lo, hi) =
                 (_mm512_maskz_loadu_ps(m0, x.wrapping_add(off)), _mm512_maskz_loadu_ps(m1, x.wrapping_add(off + 16)));
             let (l, r) = (_mm512_permutex2var_ps(lo, ie, hi), _mm512_permutex2var_ps(lo, io, hi));
-            let pos = |v: __m512| if apply { _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, zero) } else { u16::MAX };
-            (
-                _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(left, l, m),
-                _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(right, r, m),
-                (pos(l), pos(r)),
-            )
+            (_mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(left, l, m), _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(right, r, m))
         };
         // The gradient `g` on the windows' left columns `l` and right
         // columns `r`, woven back into the row's 32 columns at `off`.
@@ -1005,21 +1198,26 @@ pub(crate) unsafe fn maxpool2_backward(
                 let o0 = c0 / 2;
                 let (m0, m1, left, right) = (cols(c0, w), cols(c0 + 16, w), cols(o0, ow), lanes((w - c0) / 2));
                 for oy in 0..oh {
-                    let (m, g) = (
+                    let (m, mut g) = (
                         _mm512_maskz_loadu_ps(left, yp.add(oy * ow + o0)),
                         _mm512_maskz_loadu_ps(left, dyp.add(oy * ow + o0)),
                     );
+                    // The input a window routes to equals its maximum, so it
+                    // is positive where the maximum is: one ReLU mask a window.
+                    if apply {
+                        g = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(m, zero), g);
+                    }
                     // The first input equal to the maximum, row-major:
                     // top-left, top-right, bottom-left, bottom-right.
                     let top = xp + 2 * oy * w + c0;
-                    let (tl, tr, (ptl, ptr)) = eq(top, m0, m1, m, left, right);
+                    let (tl, tr) = eq(top, m0, m1, m, left, right);
                     let tr = tr & !tl;
-                    store(top, m0, m1, g, tl & ptl, tr & ptr);
+                    store(top, m0, m1, g, tl, tr);
                     if 2 * oy + 1 < h {
-                        let (bl, br, (pbl, pbr)) = eq(top + w, m0, m1, m, left, right);
+                        let (bl, br) = eq(top + w, m0, m1, m, left, right);
                         let bl = bl & !(tl | tr);
                         let br = br & !(tl | tr | bl);
-                        store(top + w, m0, m1, g, bl & pbl, br & pbr);
+                        store(top + w, m0, m1, g, bl, br);
                     }
                 }
                 c0 += 32;
@@ -1435,6 +1633,43 @@ pub(crate) unsafe fn conv_dw_t(
     }
 }
 
+/// The transpose of a 16x16 block held as 16 row vectors: `out[j][i] =
+/// r[i][j]` (32-bit, then 64-bit interleaves within 128-bit lanes, then
+/// 128-bit blocks across the four groups of four rows).
+#[target_feature(enable = "avx512f,avx512vl")]
+#[inline]
+fn transpose_regs(r: [__m512; 16]) -> [__m512; 16] {
+    // 32-bit, then 64-bit interleaves within 128-bit lanes ...
+    let mut u = [_mm512_setzero_ps(); 16];
+    for i in 0..8 {
+        u[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        u[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    let mut v = [_mm512_setzero_ps(); 16];
+    for i in 0..4 {
+        let (a0, a1, b0, b1) = (u[4 * i], u[4 * i + 1], u[4 * i + 2], u[4 * i + 3]);
+        v[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a0), _mm512_castps_pd(b0)));
+        v[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a0), _mm512_castps_pd(b0)));
+        v[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a1), _mm512_castps_pd(b1)));
+        v[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a1), _mm512_castps_pd(b1)));
+    }
+    // ... then 128-bit blocks across the four groups of four rows.
+    let mut w = [_mm512_setzero_ps(); 16];
+    for i in 0..4 {
+        let (a, b) = (v[i], v[4 + i]);
+        let (c, d) = (v[8 + i], v[12 + i]);
+        let ab_lo = _mm512_shuffle_f32x4::<0x44>(a, b); // a0 a1 b0 b1
+        let ab_hi = _mm512_shuffle_f32x4::<0xEE>(a, b); // a2 a3 b2 b3
+        let cd_lo = _mm512_shuffle_f32x4::<0x44>(c, d);
+        let cd_hi = _mm512_shuffle_f32x4::<0xEE>(c, d);
+        w[i] = _mm512_shuffle_f32x4::<0x88>(ab_lo, cd_lo); // a0 b0 c0 d0
+        w[4 + i] = _mm512_shuffle_f32x4::<0xDD>(ab_lo, cd_lo); // a1 b1 c1 d1
+        w[8 + i] = _mm512_shuffle_f32x4::<0x88>(ab_hi, cd_hi); // a2 b2 c2 d2
+        w[12 + i] = _mm512_shuffle_f32x4::<0xDD>(ab_hi, cd_hi); // a3 b3 c3 d3
+    }
+    w
+}
+
 /// `dst[p·dst_p + k] = src[k·src_k + p]` for `k < 16`, `p < n`: 16 planes
 /// transposed to channels-last, 16x16 blocks in registers.
 ///
@@ -1448,34 +1683,7 @@ pub(crate) unsafe fn transpose16(src: *const f32, src_k: usize, n: usize, dst: *
         while p0 < n {
             let m = lanes(n - p0);
             let r: [__m512; 16] = core::array::from_fn(|k| _mm512_maskz_loadu_ps(m, src.add(k * src_k + p0)));
-            // 32-bit, then 64-bit interleaves within 128-bit lanes ...
-            let mut u = [_mm512_setzero_ps(); 16];
-            for i in 0..8 {
-                u[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-                u[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-            }
-            let mut v = [_mm512_setzero_ps(); 16];
-            for i in 0..4 {
-                let (a0, a1, b0, b1) = (u[4 * i], u[4 * i + 1], u[4 * i + 2], u[4 * i + 3]);
-                v[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a0), _mm512_castps_pd(b0)));
-                v[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a0), _mm512_castps_pd(b0)));
-                v[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a1), _mm512_castps_pd(b1)));
-                v[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a1), _mm512_castps_pd(b1)));
-            }
-            // ... then 128-bit blocks across the four groups of four rows.
-            let mut w = [_mm512_setzero_ps(); 16];
-            for i in 0..4 {
-                let (a, b) = (v[i], v[4 + i]);
-                let (c, d) = (v[8 + i], v[12 + i]);
-                let ab_lo = _mm512_shuffle_f32x4::<0x44>(a, b); // a0 a1 b0 b1
-                let ab_hi = _mm512_shuffle_f32x4::<0xEE>(a, b); // a2 a3 b2 b3
-                let cd_lo = _mm512_shuffle_f32x4::<0x44>(c, d);
-                let cd_hi = _mm512_shuffle_f32x4::<0xEE>(c, d);
-                w[i] = _mm512_shuffle_f32x4::<0x88>(ab_lo, cd_lo); // a0 b0 c0 d0
-                w[4 + i] = _mm512_shuffle_f32x4::<0xDD>(ab_lo, cd_lo); // a1 b1 c1 d1
-                w[8 + i] = _mm512_shuffle_f32x4::<0x88>(ab_hi, cd_hi); // a2 b2 c2 d2
-                w[12 + i] = _mm512_shuffle_f32x4::<0xDD>(ab_hi, cd_hi); // a3 b3 c3 d3
-            }
+            let w = transpose_regs(r);
             for (q, wq) in w.iter().enumerate().take((n - p0).min(16)) {
                 _mm512_storeu_ps(dst.add((p0 + q) * dst_p), *wq);
             }
@@ -1624,4 +1832,76 @@ mod tests {
             assert_eq!(differ, None, "in_c {in_c}, {oh} x {ow}: {rows3:?} vs {tile:?}");
         }
     }
+
+    /// [`conv_cl_batch`] stores the bits [`conv_batch`] stores, for every
+    /// tile width (16, 14, 12), a row's last tile cut short, both kernel
+    /// sides, one and two groups of 16 channels, zero and bias starts, and
+    /// a flipped kernel with swapped channel axes (an input gradient's
+    /// weight strides); and it writes nothing outside the outputs.
+    #[test]
+    fn channels_last_tiles_store_the_bits_of_the_row_segment_tiles() {
+        if crate::math::simd() != crate::math::SimdPath::Avx512 {
+            std::eprintln!("no AVX-512 on this CPU: the fast path is not tested here");
+            return;
+        }
+        let mut seed = 777u32;
+        let mut next = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
+        };
+        // (in_c, out_c, k, oh, ow, samples, bias, flipped)
+        let shapes = [
+            (8, 16, 3, 14, 14, 2, true, false), // fashion10's conv2: tiles of 14
+            (8, 16, 3, 3, 16, 1, false, false), // tiles of 16
+            (3, 32, 5, 2, 24, 2, true, false),  // tiles of 12, two groups, 75 taps
+            (8, 16, 3, 2, 26, 1, true, true),   // 14 + 12: the second tile cut short; flipped
+            (8, 16, 5, 1, 13, 3, false, true),  // one tile of 13 in 14
+            (32, 64, 5, 2, 14, 1, true, false), // tfconv's conv2
+        ];
+        for (in_c, out_c, k, oh, ow, n, bias, flipped) in shapes {
+            let (x_row, x_plane) = (ow + k - 1, (oh + k - 1) * (ow + k - 1));
+            let x_sample = in_c * x_plane;
+            let x: Vec<f32> = (0..n * x_sample + SLACK_TEST).map(|_| next()).collect();
+            let w: Vec<f32> = (0..out_c * in_c * k * k).map(|_| next()).collect();
+            let b: Vec<f32> = (0..out_c).map(|_| next()).collect();
+            let (kk, k2) = ((k * k) as isize, k as isize);
+            let g = ConvGeom {
+                in_c,
+                k,
+                x_plane,
+                x_row,
+                // Flipped: tap (m, n) of the kernel is (k-1-m, k-1-n), and
+                // the channel axes are swapped (weights `[in][out][m][n]`).
+                w: if flipped { w[k * k - 1..].as_ptr() } else { w.as_ptr() },
+                w_out: if flipped { kk } else { in_c as isize * kk },
+                w_in: if flipped { out_c as isize * kk } else { kk },
+                w_m: if flipped { -k2 } else { k2 },
+                w_n: if flipped { -1 } else { 1 },
+                y_plane: oh * ow,
+            };
+            let start = if bias { Start::Bias(b.as_ptr()) } else { Start::Zero };
+            assert!(cl_applies(&g, out_c, ow, start), "{in_c} {out_c} {k} {ow}");
+            let y_sample = out_c * oh * ow;
+            let (mut cl, mut rows) = (std::vec![f32::NAN; n * y_sample + 64], std::vec![f32::NAN; n * y_sample + 64]);
+            for (y, channels_last) in [(&mut cl, true), (&mut rows, false)] {
+                let batch = ConvBatch { n, x: x.as_ptr(), x_sample, y: y.as_mut_ptr(), y_sample, oh, ow };
+                // SAFETY: AVX-512F checked; x holds n padded inputs and slack,
+                // w every tap of every channel pair, y n outputs.
+                unsafe {
+                    if channels_last {
+                        conv_cl_batch(&g, out_c, &batch, start);
+                    } else {
+                        conv_batch(&g, out_c, &batch, start);
+                    }
+                }
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&cl), bits(&rows), "in_c {in_c}, out_c {out_c}, k {k}, {oh} x {ow}, flipped {flipped}");
+            assert!(cl[n * y_sample..].iter().all(|v| v.is_nan()), "wrote past the outputs");
+        }
+    }
+
+    /// Readable floats after the last padded input in the test above (as
+    /// `conv2d::SLACK`).
+    const SLACK_TEST: usize = 32;
 }

@@ -250,7 +250,7 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         cache: &[PaddedInput<IN_C, H, W, PAD>; B],
         y: &mut [Tensor<OUT_C, OH, OW>; B],
     ) {
-        use crate::kernels_cpu::{ConvBatch, Start, conv_batch};
+        use crate::kernels_cpu::{ConvBatch, Start, cl_pays, conv_batch, conv_cl_batch};
         let g = self.geom::<H, W, OH, OW>();
         let batch = ConvBatch {
             n: B,
@@ -262,10 +262,18 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
             ow: OW,
         };
         let start = if BIAS { Start::Bias(self.bias.as_ptr()) } else { Start::Zero };
-        // SAFETY: AVX-512F was detected (`fast`); each padded input is
-        // followed by SLACK zeros, so every 16-lane load at a tap offset stays
-        // inside `cache`; stores are masked to the OH x OW outputs of `y`.
-        unsafe { conv_batch(&g, OUT_C, &batch, start) };
+        // SAFETY (both calls): AVX-512F was detected (`fast`); each padded
+        // input is followed by SLACK zeros, so every 16-lane load at a tap
+        // offset (and a row's last channels-last tile, reading at most 15
+        // floats past its row) stays inside `cache`; stores are masked to
+        // the OH x OW outputs of `y`; `cl_pays` checked the channels-last shape.
+        unsafe {
+            if cl_pays(&g, OUT_C, OW, start) {
+                conv_cl_batch(&g, OUT_C, &batch, start)
+            } else {
+                conv_batch(&g, OUT_C, &batch, start)
+            }
+        }
     }
 
     /// AVX-512 weight gradient of a batch (added into `grads`).
@@ -854,6 +862,8 @@ mod tests {
         fast_matches_portable::<114, 16, 3, 1, 1, 2, 2, 2, 2>(19); // 3x3 row tile: 1026 taps in scratch chunks of 1023 + 3 (one kernel row)
         fast_matches_portable::<8, 8192, 3, 0, 1, 3, 3, 1, 1>(21); // a scratch chunk of 2 taps, less than a kernel row
         fast_matches_portable::<3, 16, 5, 2, 1, 6, 5, 6, 5>(20); // 5x5, one vector of channels: the 24 x 16 tile
+        fast_matches_portable::<12, 32, 5, 2, 2, 6, 26, 6, 26>(22); // channels-last forward: 300 taps, 2 groups, tiles of 14 + 12
+        fast_matches_portable::<33, 16, 3, 1, 1, 4, 12, 4, 12>(23); // channels-last forward: 297 taps, tiles of 12
         // The single-channel row kernels: one and two segments, 3x3 and
         // 5x5, rows left over after the 8- or 4-row tiles, all three starts.
         fast_matches_portable::<17, 1, 5, 2, 2, 11, 13, 11, 13>(12); // y: 8 + 3 rows; dx: 8 + 8 + 1 channels

@@ -455,5 +455,7 @@ mod tests {
         fast_matches_portable::<9, 3, 16>(6); // packed: one full sample vector
         fast_matches_portable::<90, 9, 5>(7); // a 6-vector gradient tile whose last vector is masked; 6 + 2 + 1 outputs
         fast_matches_portable::<5, 3, 2>(4); // less than one vector
+        fast_matches_portable::<63, 1, 1>(10); // one output, one sample: four tail vectors, the last masked
+        fast_matches_portable::<128, 1, 5>(11); // 4 samples, then one: two whole groups of four vectors
     }
 }
