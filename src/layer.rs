@@ -83,6 +83,52 @@ pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> 
         grads.zero();
         self.backward(x, y, cache, dy, dx, grads);
     }
+
+    /// How many of this layer's parameters, from the first, have a gradient
+    /// that a data-parallel trainer shares out between its threads instead
+    /// of each thread computing all of it over its own samples (the
+    /// [`ParallelTrainer`](crate::parallel::ParallelTrainer) and
+    /// [`shared_grad`](Layer::shared_grad)). 0, the default, for every
+    /// layer but a [`Dense`](crate::Dense) with at least
+    /// [`SHARE_MIN`](crate::layers::dense::SHARE_MIN) weights.
+    const SHARED: usize = 0;
+
+    /// [`backward_overwrite`](Layer::backward_overwrite) leaving the
+    /// gradient of the first [`SHARED`](Layer::SHARED) parameters
+    /// unwritten. The default (for `SHARED == 0`) is `backward_overwrite`.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_overwrite_unshared<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
+        &self,
+        x: &[Tensor<C, H, W>; B],
+        y: &[Tensor<OC, OH, OW>; B],
+        cache: &[Self::Cache; B],
+        dy: &[Tensor<OC, OH, OW>; B],
+        dx: Option<&mut [Tensor<C, H, W>; B]>,
+        grads: &mut Self,
+    ) {
+        self.backward_overwrite(x, y, cache, dy, dx, grads);
+    }
+
+    /// Share `part` of `parts` of the shared gradient (the first
+    /// [`SHARED`](Layer::SHARED) parameters), **overwritten**, over the
+    /// samples of every part: `inputs` yields each part's inputs and output
+    /// gradients (`x` and `dy` of its backward pass), the same parts in the
+    /// same order for every share. Together the shares write every shared
+    /// entry once. The default (for `SHARED == 0`) does nothing.
+    ///
+    /// # Safety
+    /// `grads` points to this layer's whole gradient (as
+    /// [`Flat::as_flat`] lays it out); the call writes only its share's
+    /// entries, so calls with other shares may run at the same time.
+    unsafe fn shared_grad<'a, const B: usize, const OC: usize, const OH: usize, const OW: usize>(
+        &self,
+        inputs: &mut dyn Iterator<Item = (&'a [Tensor<C, H, W>; B], &'a [Tensor<OC, OH, OW>; B])>,
+        part: usize,
+        parts: usize,
+        grads: *mut f32,
+    ) {
+        let _ = (inputs, part, parts, grads);
+    }
 }
 
 /// How to draw initial weights. Biases start at zero.

@@ -80,6 +80,6 @@ pub use convolve::kernels;
 pub use flat::{Flat, check_flat};
 pub use layer::{Init, Layer, Mode, ParamTensor, ParamVisitorMut, Parameters};
 pub use layers::{AvgPool2d, Conv2d, Dense, Dropout, MaxPool2d, Relu, Sigmoid, Softmax, Tanh};
-pub use network::{LayerInfo, Network, NetworkVisitorMut, class_of};
+pub use network::{LayerInfo, Network, NetworkVisitorMut, Parts, class_of};
 pub use shape::{Shape, conv_out, pool_out};
 pub use tensor::{Batch, Tensor};

@@ -20,6 +20,11 @@ pub struct LayerInfo {
 /// What [`Network::visit_mut`] calls: `f(layer, name, PyTorch shape, values)`.
 pub type NetworkVisitorMut<'a> = dyn FnMut(&'static str, &'static str, &[usize], &mut [f32]) + 'a;
 
+/// Part `k`'s inputs, workspace and `delta` for
+/// [`Network::shared_grads`].
+pub type Parts<'a, P, const B: usize> = dyn Fn(usize) -> (&'a [<P as Network>::Input; B], &'a <P as Network>::Workspace<B>, &'a <P as Network>::Activations<B>)
+    + 'a;
+
 /// A network written by [`network!`](crate::network!): the parameter struct implements it.
 ///
 /// The gradients of a network have exactly the shape of its parameters, so
@@ -173,6 +178,60 @@ pub trait Network: Flat {
         from_logits: bool,
     ) {
         self.backward_overwrite(x, ws, delta, grads, from_logits);
+    }
+
+    /// Whether a layer shares out the gradient of some parameters between
+    /// the threads of a data-parallel trainer ([`Layer::SHARED`](crate::Layer::SHARED)):
+    /// the [`ParallelTrainer`](crate::parallel::ParallelTrainer) then runs
+    /// [`backward_lean_unshared`](Network::backward_lean_unshared) on each
+    /// thread's samples and [`shared_grads`](Network::shared_grads) over all
+    /// of them. `false` by default.
+    const SHARES: bool = false;
+
+    /// [`backward_lean`](Network::backward_lean) leaving every layer's
+    /// shared gradient ([`shared_params`](Network::shared_params))
+    /// unwritten; every other gradient and `delta` entry has
+    /// `backward_lean`'s bits. The default is `backward_lean`.
+    fn backward_lean_unshared<const B: usize>(
+        &self,
+        x: &[Self::Input; B],
+        ws: &Self::Workspace<B>,
+        delta: &mut Self::Activations<B>,
+        grads: &mut Self,
+        from_logits: bool,
+    ) {
+        self.backward_lean(x, ws, delta, grads, from_logits);
+    }
+
+    /// Share `part` of `parts` of every layer's shared gradient
+    /// ([`Layer::shared_grad`](crate::Layer::shared_grad)), **overwritten**,
+    /// over the samples of all parts: `input(k)` is part `k`'s inputs, and
+    /// its workspace and `delta` after [`forward_lean`](Network::forward_lean)
+    /// and [`backward_lean_unshared`](Network::backward_lean_unshared).
+    /// The shares `0..parts` together write every shared entry once. With
+    /// the other entries from `backward_lean_unshared`, summed over the
+    /// parts, that is the gradient `backward_lean` sums over them (up to
+    /// the order of float additions). The default does nothing.
+    ///
+    /// # Safety
+    /// `grads` points to a whole gradient (`Self`'s floats, as
+    /// [`Flat::as_flat`] lays them out); the call writes only its share of
+    /// the shared entries, so calls with other shares may run at the same
+    /// time, and nothing else may access those entries meanwhile.
+    unsafe fn shared_grads<'a, const B: usize>(
+        &self,
+        input: &Parts<'a, Self, B>,
+        parts: usize,
+        part: usize,
+        grads: *mut f32,
+    ) {
+        let _ = (input, parts, part, grads);
+    }
+
+    /// Calls `f` with the range of every layer's shared parameters in
+    /// [`Flat::as_flat`] order. The default calls it with none.
+    fn shared_params(f: &mut dyn FnMut(core::ops::Range<usize>)) {
+        let _ = f;
     }
 
     /// The network's outputs in a workspace after `forward`.
@@ -416,7 +475,7 @@ macro_rules! network {
                     grads: &mut Params,
                     from_logits: bool,
                 ) {
-                    $crate::network!(@overwrite false, self, x, ws, delta, grads, from_logits; $first $(, $layer)+);
+                    $crate::network!(@overwrite backward_overwrite, false, self, x, ws, delta, grads, from_logits; $first $(, $layer)+);
                 }
 
                 fn backward_lean<const B: usize>(
@@ -427,7 +486,52 @@ macro_rules! network {
                     grads: &mut Params,
                     from_logits: bool,
                 ) {
-                    $crate::network!(@overwrite true, self, x, ws, delta, grads, from_logits; $first $(, $layer)+);
+                    $crate::network!(@overwrite backward_overwrite, true, self, x, ws, delta, grads, from_logits; $first $(, $layer)+);
+                }
+
+                const SHARES: bool =
+                    $crate::network!(@shared_len $first) > 0 $(|| $crate::network!(@shared_len $layer) > 0)+;
+
+                fn backward_lean_unshared<const B: usize>(
+                    &self,
+                    x: &[Input; B],
+                    ws: &Workspace<B>,
+                    delta: &mut Activations<B>,
+                    grads: &mut Params,
+                    from_logits: bool,
+                ) {
+                    $crate::network!(@overwrite backward_overwrite_unshared, true, self, x, ws, delta, grads, from_logits; $first $(, $layer)+);
+                }
+
+                unsafe fn shared_grads<'a, const B: usize>(
+                    &self,
+                    input: &$crate::Parts<'a, Params, B>,
+                    parts: usize,
+                    part: usize,
+                    grads: *mut f32,
+                ) {
+                    if $crate::network!(@shared_len $first) > 0 {
+                        let mut inputs = (0..parts).map(|k| {
+                            let (x, _, d) = input(k);
+                            (x, &d.$first)
+                        });
+                        // SAFETY: the caller's contract; the layer's gradient
+                        // starts at its field's offset in the whole gradient.
+                        unsafe { self.$first.shared_grad(&mut inputs, part, parts, grads.add(::core::mem::offset_of!(Params, $first) / 4)) };
+                    }
+                    $crate::network!(@shared self, input, parts, part, grads; $first $(, $layer)+);
+                }
+
+                fn shared_params(f: &mut dyn FnMut(::core::ops::Range<usize>)) {
+                    let layers = [
+                        (::core::mem::offset_of!(Params, $first) / 4, $crate::network!(@shared_len $first)),
+                        $((::core::mem::offset_of!(Params, $layer) / 4, $crate::network!(@shared_len $layer)),)+
+                    ];
+                    for (offset, len) in layers {
+                        if len > 0 {
+                            f(offset..offset + len);
+                        }
+                    }
                 }
 
                 fn output<const B: usize>(ws: &Workspace<B>) -> &[Output; B] {
@@ -511,16 +615,38 @@ macro_rules! network {
         }
     };
 
-    // `backward_overwrite` (`$lean` false) or `backward_lean` (true).
-    (@overwrite $lean:tt, $s:ident, $x:ident, $ws:ident, $d:ident, $g:ident, $from_logits:ident; $first:ident $(, $layer:ident)+) => {
+    // `backward_overwrite` (`$lean` false) or `backward_lean` (true), each
+    // layer run with `$m` (`backward_overwrite`, or
+    // `backward_overwrite_unshared` in `backward_lean_unshared`).
+    (@overwrite $m:ident, $lean:tt, $s:ident, $x:ident, $ws:ident, $d:ident, $g:ident, $from_logits:ident; $first:ident $(, $layer:ident)+) => {
         if $from_logits {
             $crate::network!(@last ($g); $first $(, $layer)+).zero();
-            $crate::network!(@backward_logits backward_overwrite, $lean, $s, $ws, $d, $g, false; $first $(, $layer)+);
+            $crate::network!(@backward_logits $m, $lean, $s, $ws, $d, $g, false; $first $(, $layer)+);
         } else {
-            $crate::network!(@backward backward_overwrite, $lean, $s, $ws, $d, $g, false; $first $(, $layer)+);
+            $crate::network!(@backward $m, $lean, $s, $ws, $d, $g, false; $first $(, $layer)+);
         }
-        $s.$first.backward_overwrite($x, &$ws.act.$first, &$ws.cache.$first, &$d.$first, None, &mut $g.$first);
+        $s.$first.$m($x, &$ws.act.$first, &$ws.cache.$first, &$d.$first, None, &mut $g.$first);
     };
+
+    // How many parameters of a layer have a shared gradient (`Layer::SHARED`).
+    (@shared_len $layer:ident) => {
+        <$layer::Ty as $crate::Layer<{ <$layer::In>::C }, { <$layer::In>::H }, { <$layer::In>::W }>>::SHARED
+    };
+
+    // `shared_grads` for every layer after the first: its input is the
+    // previous layer's output, its output gradient its `delta` entry.
+    (@shared $s:ident, $input:ident, $parts:ident, $part:ident, $g:ident; $prev:ident, $layer:ident $(, $rest:ident)*) => {
+        if $crate::network!(@shared_len $layer) > 0 {
+            let mut inputs = (0..$parts).map(|k| {
+                let (_, ws, d) = $input(k);
+                (&ws.act.$prev, &d.$layer)
+            });
+            // SAFETY: as in `shared_grads`.
+            unsafe { $s.$layer.shared_grad(&mut inputs, $part, $parts, $g.add(::core::mem::offset_of!(Params, $layer) / 4)) };
+        }
+        $crate::network!(@shared $s, $input, $parts, $part, $g; $layer $(, $rest)*);
+    };
+    (@shared $s:ident, $input:ident, $parts:ident, $part:ident, $g:ident; $last:ident) => {};
 
     // Backward through the pairs, last pair first, with the layers' method
     // `$m` (`backward` or `backward_overwrite`); a fused pair runs at its

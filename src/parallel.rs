@@ -6,7 +6,16 @@
 //! [`ParallelTrainer::new`]) runs forward, loss and backward on samples
 //! `t*PER_THREAD .. (t+1)*PER_THREAD` into its own [`TrainState`]; then every
 //! thread sums one slice of the parameter range of all the per-thread
-//! gradients into thread 0's (a parallel reduction). An optimizer whose
+//! gradients into thread 0's (a parallel reduction). A layer with a large
+//! weight gradient shares it out instead ([`Layer::SHARED`](crate::Layer::SHARED):
+//! a [`Dense`](crate::Dense) with at least
+//! [`SHARE_MIN`](crate::layers::dense::SHARE_MIN) weights): the shards
+//! leave it unwritten ([`Network::backward_lean_unshared`]), and after they
+//! are all done, thread `t` computes its share of the rows over every
+//! shard's samples straight into thread 0's gradient
+//! ([`Network::shared_grads`]), which the reduction then skips. So the
+//! gradient is written once per step, not once per thread, and not read
+//! back to be summed (tfconv's dense layer: 12.8 MB). An optimizer whose
 //! update is element-wise ([`Sgd`], [`Adam`](crate::optim::Adam); see
 //! [`Optimizer::split_step`]) is applied in the same pass, each thread
 //! updating its slice; any other optimizer runs on the caller afterwards.
@@ -55,6 +64,8 @@ struct Job<P: Network> {
     x: *const P::Input,
     targets: *const (),
     run: unsafe fn(&Shared<P>, usize),
+    /// Thread t's share of the shared gradients (for `P::SHARES`).
+    share: unsafe fn(&Shared<P>, usize),
 }
 
 /// What the threads share. Every `UnsafeCell` is written by one thread at a
@@ -69,8 +80,14 @@ struct Shared<P: Network> {
     job: UnsafeCell<Option<Job<P>>>,
     /// Incremented by the caller to start a step (and to shut down).
     epoch: AtomicUsize,
-    /// Each thread arrives twice per step: after its shard, after its reduction.
+    /// Each thread arrives `phases` times per step: after its shard, after
+    /// its share of the shared gradients (if `P::SHARES`), after its reduction.
     arrived: AtomicUsize,
+    /// 3 if `P::SHARES`, else 2.
+    phases: usize,
+    /// The ranges of the shared gradients ([`Network::shared_params`]),
+    /// which the reduction does not sum.
+    shared: Vec<core::ops::Range<usize>>,
     panicked: AtomicBool,
     shutdown: AtomicBool,
     sleepers: AtomicUsize,
@@ -119,8 +136,9 @@ impl<P: Network> Shared<P> {
         wait_until(|| self.arrived.load(Ordering::Acquire) >= target);
     }
 
-    /// Sums slice `t` of every thread's gradients into thread 0's; with a
-    /// split optimizer step, also updates that slice of the parameters. One
+    /// Sums slice `t` of every thread's gradients into thread 0's (but for
+    /// the shared ranges, which the shares wrote there); with a split
+    /// optimizer step, also updates that slice of the parameters. One
     /// pass over the slice, in blocks of [`REDUCE_BLOCK`] floats that stay
     /// in the L1 cache while they are summed and applied, so each gradient
     /// is read from memory once. Nothing is zeroed: the next step's shards
@@ -132,7 +150,7 @@ impl<P: Network> Shared<P> {
         let n = self.grads_len;
         let chunk = n.div_ceil(self.threads).div_ceil(16) * 16;
         let (lo, hi) = ((t * chunk).min(n), ((t + 1) * chunk).min(n));
-        // SAFETY: the job stays published until every thread has arrived twice.
+        // SAFETY: the job stays published until every thread has arrived for the last time.
         let job = unsafe { (*self.job.get()).as_ref() };
         let update = job.and_then(|j| j.update.as_ref().map(|u| (j.net as *mut f32, u)));
         // SAFETY: states live as long as `self`.
@@ -145,10 +163,20 @@ impl<P: Network> Shared<P> {
             // and so are the states. Each slice made here ends before the
             // next one over the same floats is made.
             unsafe {
-                let g0 = core::slice::from_raw_parts_mut(g0_all.add(b0), b1 - b0);
-                for s in 1..self.threads {
-                    let gs = core::slice::from_raw_parts((self.grads_of)(*self.states[s].get()).add(b0), b1 - b0);
-                    crate::math::add_assign(g0, gs);
+                // The block's runs outside the shared ranges (final already).
+                let mut a = b0;
+                while a < b1 {
+                    if let Some(r) = self.shared.iter().find(|r| r.contains(&a)) {
+                        a = r.end.min(b1);
+                        continue;
+                    }
+                    let e = self.shared.iter().map(|r| r.start).filter(|&st| st > a).fold(b1, usize::min);
+                    let g0 = core::slice::from_raw_parts_mut(g0_all.add(a), e - a);
+                    for s in 1..self.threads {
+                        let gs = core::slice::from_raw_parts((self.grads_of)(*self.states[s].get()).add(a), e - a);
+                        crate::math::add_assign(g0, gs);
+                    }
+                    a = e;
                 }
                 // The optimizer's update of this block of the trainable ranges.
                 if let Some((net, u)) = update {
@@ -160,18 +188,36 @@ impl<P: Network> Shared<P> {
     }
 
     /// Runs thread `t`'s part of the step that `epoch` published: its shard,
-    /// the barrier, its slice of the reduction, the second arrival.
+    /// the barrier, its share of the shared gradients and a second barrier
+    /// (if the network shares any), its slice of the reduction, the last
+    /// arrival.
     fn work(&self, t: usize, step: usize) {
+        let phases = self.phases;
         self.catching(|| {
             // SAFETY: the job was published before the epoch was bumped and stays
-            // valid until every thread has arrived twice.
+            // valid until every thread has arrived `phases` times.
             let job = unsafe { (*self.job.get()).as_ref().map(|j| j.run) };
             if let Some(run) = job {
                 // SAFETY: as above; thread t owns states[t], rngs[t], results[t].
                 unsafe { run(self, t) };
             }
         });
-        self.arrive_and_wait(self.threads * (2 * step - 1));
+        self.arrive_and_wait(self.threads * (phases * step - (phases - 1)));
+        if phases == 3 {
+            if !self.panicked.load(Ordering::Acquire) {
+                self.catching(|| {
+                    // SAFETY: as above; every shard is done (the barrier), so
+                    // the states are only read, and thread t writes its
+                    // share's entries of thread 0's gradient alone.
+                    let job = unsafe { (*self.job.get()).as_ref().map(|j| j.share) };
+                    if let Some(share) = job {
+                        // SAFETY: as above.
+                        unsafe { share(self, t) };
+                    }
+                });
+            }
+            self.arrive_and_wait(self.threads * (phases * step - 1));
+        }
         if !self.panicked.load(Ordering::Acquire) {
             // Caught too, so that the caller always waits for every thread and
             // clears the job (which borrows its optimizer) before unwinding.
@@ -257,7 +303,27 @@ unsafe fn run_shard<P: Network, L: Loss<P>, const PER_THREAD: usize>(shared: &Sh
         // last step left (a sum, a failed shard's partial gradients) is
         // never read.
         *shared.results[t].get() =
-            share_pass::<P, L, PER_THREAD>(net, x, targets, st, rng, 1.0 / shared.threads as f32);
+            share_pass::<P, L, PER_THREAD>(net, x, targets, st, rng, 1.0 / shared.threads as f32, P::SHARES);
+    }
+}
+
+/// Thread `t`'s share of the shared gradients, over every shard's samples,
+/// into thread 0's gradient.
+///
+/// # Safety
+/// Called only by `Shared::work` for the published job, after every shard
+/// is done and before the reduction; every other thread runs its own share.
+unsafe fn run_share<P: Network, const PER_THREAD: usize>(shared: &Shared<P>, t: usize) {
+    // SAFETY: the caller's contract; the casts undo the erasure done in `train_step`.
+    unsafe {
+        let job = (*shared.job.get()).as_ref().expect("a published job");
+        let net = &*(job.net as *const P);
+        let input = |k: usize| {
+            let st = &*(*shared.states[k].get() as *const TrainState<P, PER_THREAD>);
+            (&*(job.x.add(k * PER_THREAD) as *const [P::Input; PER_THREAD]), &st.ws, &st.delta)
+        };
+        let g0 = (shared.grads_of)(*shared.states[0].get());
+        net.shared_grads::<PER_THREAD>(&input, shared.threads, t, g0);
     }
 }
 
@@ -323,6 +389,12 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
             job: UnsafeCell::new(None),
             epoch: AtomicUsize::new(0),
             arrived: AtomicUsize::new(0),
+            phases: if P::SHARES { 3 } else { 2 },
+            shared: {
+                let mut r = Vec::new();
+                P::shared_params(&mut |range| r.push(range));
+                r
+            },
             panicked: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
             sleepers: AtomicUsize::new(0),
@@ -442,13 +514,14 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
                 x: x.as_ptr(),
                 targets: targets.as_ptr() as *const (),
                 run: run_shard::<P, L, PER_THREAD>,
+                share: run_share::<P, PER_THREAD>,
             });
         }
         s.panicked.store(false, Ordering::Release);
         let step = s.publish();
         s.work(0, step);
         // Wait for every thread's reduction before the update.
-        wait_until(|| s.arrived.load(Ordering::Acquire) >= THREADS * 2 * step);
+        wait_until(|| s.arrived.load(Ordering::Acquire) >= THREADS * s.phases * step);
         // SAFETY: no worker runs until the next publish.
         let job = unsafe { (*s.job.get()).take() };
         let update = job.and_then(|j| j.update);
@@ -503,6 +576,74 @@ mod tests {
         let mut rng = SmallRng::seed_from_u64(seed);
         let x = core::array::from_fn(|_| Tensor::from_fn(|_, _, _| rng.random_range(-1.0..1.0)));
         (x, core::array::from_fn(|i| (i * 3 + seed as usize) % 10))
+    }
+
+    crate::network! {
+        /// A dense layer of 2^18 weights (`SHARE_MIN`: its gradient is
+        /// shared out), a ReLU, a small dense layer (not shared).
+        mod wide {
+            input: Tensor<4, 16, 16>,
+            big: crate::Dense<1024, 256>,
+            relu: crate::Relu,
+            small: crate::Dense<256, 10>,
+            out: crate::Softmax,
+        }
+    }
+
+    fn wide_batch<const B: usize>(seed: u64) -> ([Tensor<4, 16, 16>; B], [usize; B]) {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let x = core::array::from_fn(|_| Tensor::from_fn(|_, _, _| rng.random_range(-1.0..1.0)));
+        (x, core::array::from_fn(|i| (i * 7 + seed as usize) % 10))
+    }
+
+    /// With a shared gradient (2 and 3 threads, so 256 rows split 128 +
+    /// 128 and 85 + 85 + 86), the parallel step is the one-thread step on
+    /// the whole batch: the same losses, and the same summed gradient
+    /// after each step and parameters after several (up to the order of
+    /// float additions), through both fused-update paths and the generic one.
+    #[test]
+    fn shared_gradients_match_one_thread() {
+        fn run<const PER: usize, const T: usize, const B: usize>() {
+            const { assert!(<wide::Params as Network>::SHARES) };
+            let mut ranges = Vec::new();
+            wide::Params::shared_params(&mut |r| ranges.push(r));
+            assert!(
+                ranges.len() == 1 && ranges[0] == (0..1024 * 256),
+                "the big layer's weights, not its bias nor the small layer: {ranges:?}"
+            );
+            let mut rng = SmallRng::seed_from_u64(3);
+            let mut a = wide::Params::boxed_zeroed();
+            a.init(Init::He, &mut rng);
+            let mut b = a.clone();
+            let mut st = TrainState::<wide::Params, B>::boxed_zeroed();
+            let mut trainer = ParallelTrainer::<wide::Params, PER, T>::new(0);
+            let (mut opt_a, sgd) = (Sgd::new(0.1), Sgd::new(0.1));
+            for step in 0..4 {
+                let (x, y) = wide_batch::<B>(step);
+                let ra = train_step(&mut *a, &x, &y, SoftmaxCrossEntropy, &mut opt_a, &mut st, &mut rng);
+                let rb = match step % 3 {
+                    0 => trainer.train_step_sgd(&mut *b, &x, &y, SoftmaxCrossEntropy, &sgd),
+                    1 => trainer.train_step(&mut *b, &x, &y, SoftmaxCrossEntropy, &mut Whole(Sgd::new(0.1))),
+                    _ => trainer.train_step(&mut *b, &x, &y, SoftmaxCrossEntropy, &mut Sgd::new(0.1)),
+                };
+                assert!(
+                    (ra.loss - rb.loss).abs() < 1e-5 * ra.loss.abs().max(1.0),
+                    "step {step}: {} vs {}",
+                    ra.loss,
+                    rb.loss
+                );
+                assert_eq!(ra.correct, rb.correct, "step {step}");
+                let g = trainer.state().grads.as_flat();
+                let diff = st.grads.as_flat().iter().zip(g).fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+                assert!(diff < 1e-6, "{T} threads, step {step}: gradients differ by {diff}");
+            }
+            let diff = a.as_flat().iter().zip(b.as_flat()).fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+            assert!(diff < 1e-5, "{T} threads: parameters differ by {diff} after 4 steps");
+            assert!(st.grads.big.weight.as_flat().iter().any(|&v| v != 0.0));
+        }
+        run::<3, 2, 6>();
+        run::<2, 3, 6>();
+        run::<6, 1, 6>();
     }
 
     /// Two threads of 4 samples give the step one thread gives on all 8:

@@ -167,8 +167,9 @@ pub fn train_step<P: Network, L: Loss<P>, O: Optimizer<P>, const B: usize>(
 /// ([`Network::forward_lean`], training mode), loss, the gradient the
 /// backward pass starts from scaled by `share` (so that the parts' sums
 /// are the gradient of the mean loss over the whole batch), backward
-/// ([`Network::backward_lean`]) overwriting `st.grads`. Returns this
-/// part's mean loss and its correct predictions. A micro-batch of
+/// ([`Network::backward_lean`], or with `unshared`
+/// [`Network::backward_lean_unshared`]) overwriting `st.grads`. Returns
+/// this part's mean loss and its correct predictions. A micro-batch of
 /// [`train_step_accumulated`] and a thread's shard in the parallel trainer.
 pub(crate) fn share_pass<P: Network, L: Loss<P>, const B: usize>(
     net: &P,
@@ -177,6 +178,7 @@ pub(crate) fn share_pass<P: Network, L: Loss<P>, const B: usize>(
     st: &mut TrainState<P, B>,
     rng: &mut dyn Rng,
     share: f32,
+    unshared: bool,
 ) -> (f32, usize) {
     net.forward_lean(x, &mut st.ws, &mut Mode::Train(rng));
     let loss = L::loss(&st.ws, target, &mut st.delta);
@@ -186,7 +188,11 @@ pub(crate) fn share_pass<P: Network, L: Loss<P>, const B: usize>(
     } else {
         P::output_grad(&mut st.delta).scale(share);
     }
-    net.backward_lean(x, &st.ws, &mut st.delta, &mut st.grads, L::FROM_LOGITS);
+    if unshared {
+        net.backward_lean_unshared(x, &st.ws, &mut st.delta, &mut st.grads, L::FROM_LOGITS);
+    } else {
+        net.backward_lean(x, &st.ws, &mut st.delta, &mut st.grads, L::FROM_LOGITS);
+    }
     (loss, correct)
 }
 
@@ -262,7 +268,7 @@ pub fn train_step_accumulated<P: Network, L: Loss<P>, O: Optimizer<P>, const MB:
     let share = 1.0 / x.len() as f32;
     let (mut loss, mut correct) = (0.0, 0);
     for (k, (x, target)) in x.iter().zip(target).enumerate() {
-        let (l, c) = share_pass::<P, L, MB>(net, x, target, st, rng, share);
+        let (l, c) = share_pass::<P, L, MB>(net, x, target, st, rng, share, false);
         (loss, correct) = (loss + l, correct + c);
         if k == 0 {
             sum.as_flat_mut().copy_from_slice(st.grads.as_flat());

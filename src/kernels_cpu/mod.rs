@@ -454,21 +454,22 @@ unsafe fn dot_one(n: usize, a: *const f32, b: *const f32, bias: Option<*const f3
     }
 }
 
-/// `c[r·c_r + i] (+)= Σ_{k<kdim} a[r·a_r + k·a_k] · b[k·b_k + i]` for
-/// `r < RB` and `i` in `IV` vectors from 0 (the last one masked by
-/// `last`): `b`'s rows are contiguous in `i`, `a`'s elements are broadcast.
-/// With `accumulate` the sum is added to `c`, otherwise it overwrites it.
+/// `c[r·c_r + i] (+)= Σ_{(a, b) in parts} Σ_{k<kdim} a[r·a_r + k·a_k] · b[k·b_k + i]`
+/// for `r < RB` and `i` in `IV` vectors from 0 (the last one masked by
+/// `last`): `b`'s rows are contiguous in `i`, `a`'s elements are broadcast;
+/// the parts (a batch's samples held in several buffers) are summed in
+/// order, as one sum over `parts.len()·kdim` terms. With `accumulate` the
+/// sum is added to `c`, otherwise it overwrites it.
 ///
 /// # Safety
-/// AVX-512F; `a` readable at every `(r, k)`; `b` rows readable at the
-/// (masked) lanes of the `IV` vectors; `c` likewise writable.
+/// AVX-512F; every part's `a` readable at every `(r, k)`, its `b` rows
+/// readable at the (masked) lanes of the `IV` vectors; `c` likewise writable.
 #[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn bcast_tile<const RB: usize, const IV: usize>(
     kdim: usize,
-    a: *const f32,
+    parts: &[(*const f32, *const f32)],
     a_r: usize,
     a_k: usize,
-    b: *const f32,
     b_k: usize,
     c: *mut f32,
     c_r: usize,
@@ -479,12 +480,14 @@ pub(crate) unsafe fn bcast_tile<const RB: usize, const IV: usize>(
     unsafe {
         let mask = |v: usize| if v + 1 == IV { last } else { u16::MAX };
         let mut acc = [[_mm512_setzero_ps(); IV]; RB];
-        for k in 0..kdim {
-            let bv: [__m512; IV] = core::array::from_fn(|v| _mm512_maskz_loadu_ps(mask(v), b.add(k * b_k + v * V)));
-            for (r, row) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_ps(*a.add(r * a_r + k * a_k));
-                for (x, bv) in row.iter_mut().zip(&bv) {
-                    *x = _mm512_fmadd_ps(av, *bv, *x);
+        for &(a, b) in parts {
+            for k in 0..kdim {
+                let bv: [__m512; IV] = core::array::from_fn(|v| _mm512_maskz_loadu_ps(mask(v), b.add(k * b_k + v * V)));
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*a.add(r * a_r + k * a_k));
+                    for (x, bv) in row.iter_mut().zip(&bv) {
+                        *x = _mm512_fmadd_ps(av, *bv, *x);
+                    }
                 }
             }
         }
@@ -965,12 +968,45 @@ pub(crate) unsafe fn bcast_gemm(
     accumulate: bool,
     rows_outer: bool,
 ) {
+    // SAFETY: the caller's contract.
+    unsafe { bcast_gemm_parts(rows, cols, kdim, &[(a, b)], a_r, a_k, b_k, c, c_r, accumulate, rows_outer) }
+}
+
+/// Most parts [`bcast_gemm_parts`] takes.
+pub(crate) const MAX_PARTS: usize = 8;
+
+/// [`bcast_gemm`] over a sum split into parts held in separate buffers:
+/// `c[r][i] (+)= Σ_{(a, b) in parts} Σ_{k<kdim} a[r·a_r + k·a_k] ·
+/// b[k·b_k + i]`, each tile summing the parts in order in its registers (a
+/// data-parallel trainer's shards: one pass over `c` for all of them, the
+/// sum in the order of one buffer holding them all).
+///
+/// # Safety
+/// AVX-512F; `1 <= parts.len() <= MAX_PARTS`; every part's `a[r, k]`,
+/// `b[k][0..cols]` readable, `c[r][0..cols]` writable.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(crate) unsafe fn bcast_gemm_parts(
+    rows: usize,
+    cols: usize,
+    kdim: usize,
+    parts: &[(*const f32, *const f32)],
+    a_r: usize,
+    a_k: usize,
+    b_k: usize,
+    c: *mut f32,
+    c_r: usize,
+    accumulate: bool,
+    rows_outer: bool,
+) {
+    debug_assert!((1..=MAX_PARTS).contains(&parts.len()));
     let nvec = cols.div_ceil(V);
     if nvec == 0 {
         return;
     }
     let last = lanes(cols - (nvec - 1) * V);
-    if kdim == 1 {
+    if let [(a, b)] = *parts
+        && kdim == 1
+    {
         // A one-long sum (one sample's weight gradient; the input gradient
         // of a single output row): each row of `c` is a row of `b` scaled,
         // `a·b (+ c)`, the tiles' operations without their set-up. (The FMA
@@ -994,17 +1030,21 @@ pub(crate) unsafe fn bcast_gemm(
     }
     let tile = |r0: usize, rb: usize, v0: usize, iv: usize| {
         let m = if v0 + iv == nvec { last } else { u16::MAX };
-        let (ar, bv, cr) = (a.wrapping_add(r0 * a_r), b.wrapping_add(v0 * V), c.wrapping_add(r0 * c_r + v0 * V));
+        let mut at = [(core::ptr::null(), core::ptr::null()); MAX_PARTS];
+        for (t, &(a, b)) in at.iter_mut().zip(parts) {
+            *t = (a.wrapping_add(r0 * a_r), b.wrapping_add(v0 * V));
+        }
+        let (p, cr) = (&at[..parts.len()], c.wrapping_add(r0 * c_r + v0 * V));
         // SAFETY: the caller's contract; the tile stays inside the arrays.
         unsafe {
             match (rb, iv) {
-                (4, 6) => bcast_tile::<4, 6>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
-                (4, _) => bcast_tile::<4, 1>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
-                (_, 6) => bcast_tile::<1, 6>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
-                (8, 3) => bcast_tile::<8, 3>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
-                (8, _) => bcast_tile::<8, 1>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
-                (_, 3) => bcast_tile::<1, 3>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
-                _ => bcast_tile::<1, 1>(kdim, ar, a_r, a_k, bv, b_k, cr, c_r, m, accumulate),
+                (4, 6) => bcast_tile::<4, 6>(kdim, p, a_r, a_k, b_k, cr, c_r, m, accumulate),
+                (4, _) => bcast_tile::<4, 1>(kdim, p, a_r, a_k, b_k, cr, c_r, m, accumulate),
+                (_, 6) => bcast_tile::<1, 6>(kdim, p, a_r, a_k, b_k, cr, c_r, m, accumulate),
+                (8, 3) => bcast_tile::<8, 3>(kdim, p, a_r, a_k, b_k, cr, c_r, m, accumulate),
+                (8, _) => bcast_tile::<8, 1>(kdim, p, a_r, a_k, b_k, cr, c_r, m, accumulate),
+                (_, 3) => bcast_tile::<1, 3>(kdim, p, a_r, a_k, b_k, cr, c_r, m, accumulate),
+                _ => bcast_tile::<1, 1>(kdim, p, a_r, a_k, b_k, cr, c_r, m, accumulate),
             }
         }
     };

@@ -18,6 +18,14 @@ use crate::layer::{Init, Layer, Mode, ParamTensor, Parameters};
 use crate::{Flat, Shape, Tensor, math};
 use rand::Rng;
 
+/// The fewest weights for which a `Dense` layer's weight gradient is shared
+/// out between the threads of a data-parallel trainer ([`Layer::SHARED`]):
+/// 2^18, a 1 MiB gradient, half this machine's L2. Each thread then computes
+/// some rows over every thread's samples, instead of all rows over its
+/// own: tfconv's 12.8 MB gradient is written once per step, not once per
+/// thread, and not summed afterwards.
+pub const SHARE_MIN: usize = 1 << 18;
+
 /// Fully connected layer from `N_IN` inputs to `N_OUT` outputs, with or
 /// without bias. Its input is any `Tensor<C, H, W>` with `C*H*W == N_IN`,
 /// read flattened in PyTorch order; its output is `Tensor<N_OUT, 1, 1>`.
@@ -133,7 +141,15 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
     /// likewise) and the input gradient `dx = dy W` as broadcast-FMA
     /// matrix products ([`bcast_gemm`](crate::kernels_cpu::bcast_gemm)).
     #[cfg(target_arch = "x86_64")]
-    fn backward_fast(&self, x: &[f32], dy: &[f32], dx: Option<&mut [f32]>, grads: &mut Self, overwrite: bool) {
+    fn backward_fast(
+        &self,
+        x: &[f32],
+        dy: &[f32],
+        dx: Option<&mut [f32]>,
+        grads: &mut Self,
+        overwrite: bool,
+        dw: bool,
+    ) {
         let n = x.len() / N_IN;
         assert!(x.len() == n * N_IN && dy.len() == n * N_OUT, "Dense: batch buffers of unequal sizes");
         if overwrite {
@@ -144,25 +160,19 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
                 math::add_assign(&mut grads.bias, dy);
             }
         }
-        // dL/dW[o][i] += Σ_b dy[b][o] x[b][i]: rows o, k = b.
-        // SAFETY: AVX-512F detected by the caller; dy is n x N_OUT, x n x N_IN,
-        // the gradient N_OUT x N_IN.
-        unsafe {
-            crate::kernels_cpu::bcast_gemm(
-                N_OUT,
-                N_IN,
-                n,
-                dy.as_ptr(),
-                1,
-                N_OUT,
-                x.as_ptr(),
-                N_IN,
-                grads.weight.as_flat_mut().as_mut_ptr(),
-                N_IN,
-                !overwrite,
-                true,
-            )
-        };
+        if dw {
+            // SAFETY: AVX-512F detected by the caller; dy is n x N_OUT, x n x N_IN,
+            // the gradient N_OUT x N_IN.
+            unsafe {
+                Self::weight_grad_fast(
+                    &[(dy.as_ptr(), x.as_ptr())],
+                    n,
+                    0..N_OUT,
+                    grads.weight.as_flat_mut().as_mut_ptr(),
+                    !overwrite,
+                )
+            };
+        }
         // dL/dx[b][i] = Σ_o dy[b][o] W[o][i]: rows b, k = o, in bands of
         // DX_BAND weight rows, so the weights stream from memory band by band
         // while each band's column strips are reused by every block of samples.
@@ -194,18 +204,84 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
         }
     }
 
+    /// AVX-512 weight gradient rows `rows` over a batch held in `parts`
+    /// (each a `(dy, x)` pair of `n`-sample buffers, `dy` `n x N_OUT`, `x`
+    /// `n x N_IN`): `dW[o][i] (+)= Σ_parts Σ_b dy[b][o] x[b][i]`, a matrix
+    /// product (rows `o`, `k = b`) with the parts summed in order in each
+    /// tile, stored at `w` (the gradient's row 0), or added with `accumulate`.
+    ///
+    /// # Safety
+    /// AVX-512F; `1 <= parts.len() <= MAX_PARTS`, each pair's buffers
+    /// readable for `n` samples; `rows` within `N_OUT`, and `w` writable
+    /// (readable with `accumulate`) for those rows of `N_IN` floats.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn weight_grad_fast(
+        parts: &[(*const f32, *const f32)],
+        n: usize,
+        rows: core::ops::Range<usize>,
+        w: *mut f32,
+        accumulate: bool,
+    ) {
+        let mut at = [(core::ptr::null(), core::ptr::null()); crate::kernels_cpu::MAX_PARTS];
+        for (t, &(dy, x)) in at.iter_mut().zip(parts) {
+            *t = (dy.wrapping_add(rows.start), x);
+        }
+        // SAFETY: the caller's contract.
+        unsafe {
+            crate::kernels_cpu::bcast_gemm_parts(
+                rows.len(),
+                N_IN,
+                n,
+                &at[..parts.len()],
+                1,
+                N_OUT,
+                N_IN,
+                w.add(rows.start * N_IN),
+                N_IN,
+                accumulate,
+                true,
+            )
+        }
+    }
+
     /// Backward pass over a batch, on the AVX-512 path if there is one:
     /// parameter gradients added, or with `overwrite` overwritten (the fast
     /// path stores them; the portable one zeroes and adds).
-    fn backward_batch(&self, x: &[f32], dy: &[f32], dx: Option<&mut [f32]>, grads: &mut Self, overwrite: bool) {
+    /// With `dw` false the weight gradient is left as it was (the bias
+    /// gradient and `dx` are still computed).
+    fn backward_batch(
+        &self,
+        x: &[f32],
+        dy: &[f32],
+        dx: Option<&mut [f32]>,
+        grads: &mut Self,
+        overwrite: bool,
+        dw: bool,
+    ) {
         #[cfg(target_arch = "x86_64")]
         if math::simd() == math::SimdPath::Avx512 {
-            return self.backward_fast(x, dy, dx, grads, overwrite);
+            return self.backward_fast(x, dy, dx, grads, overwrite, dw);
         }
         if overwrite {
-            grads.zero();
+            grads.bias.fill(0.0);
+            if dw {
+                grads.weight.as_flat_mut().fill(0.0);
+            }
         }
-        self.backward_portable(x, dy, dx, grads);
+        self.backward_portable(x, dy, dx, grads, dw);
+    }
+
+    /// Portable weight gradient rows `rows`: `dW[o][i] (+)= Σ_b dy[b][o] x[b][i]`
+    /// into `w`, which holds those rows only, overwritten unless `accumulate`.
+    fn weight_grad_portable(x: &[f32], dy: &[f32], rows: core::ops::Range<usize>, w: &mut [f32], accumulate: bool) {
+        for (o, gw) in rows.zip(w.chunks_exact_mut(N_IN)) {
+            if !accumulate {
+                gw.fill(0.0);
+            }
+            for (x, dy) in x.chunks_exact(N_IN).zip(dy.chunks_exact(N_OUT)) {
+                math::axpy(gw, dy[o], x);
+            }
+        }
     }
 
     /// Portable forward pass over a batch (`x`: B x N_IN, `y`: B x N_OUT).
@@ -220,7 +296,7 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
     }
 
     /// Portable backward pass over a batch (`dy`: B x N_OUT, `x`, `dx`: B x N_IN).
-    fn backward_portable(&self, x: &[f32], dy: &[f32], mut dx: Option<&mut [f32]>, grads: &mut Self) {
+    fn backward_portable(&self, x: &[f32], dy: &[f32], mut dx: Option<&mut [f32]>, grads: &mut Self, dw: bool) {
         if let Some(dx) = dx.as_deref_mut() {
             dx.fill(0.0);
         }
@@ -231,7 +307,9 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
                 if BIAS {
                     grads.bias[o] += d;
                 }
-                math::axpy(gw, d, x);
+                if dw {
+                    math::axpy(gw, d, x);
+                }
                 if let Some(dx) = dx.as_deref_mut() {
                     math::axpy(&mut dx[b * N_IN..(b + 1) * N_IN], d, w);
                 }
@@ -273,7 +351,7 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, co
         grads: &mut Self,
     ) {
         crate::layer::assert_out_shape!("Dense", OC, OH, OW);
-        self.backward_batch(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads, false);
+        self.backward_batch(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads, false, true);
     }
 
     /// The fast path stores the weight gradient instead of adding it (no
@@ -288,7 +366,72 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, co
         grads: &mut Self,
     ) {
         crate::layer::assert_out_shape!("Dense", OC, OH, OW);
-        self.backward_batch(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads, true);
+        self.backward_batch(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads, true, true);
+    }
+
+    /// The weights, for a layer with at least [`SHARE_MIN`] of them.
+    const SHARED: usize = if N_IN * N_OUT >= SHARE_MIN { N_IN * N_OUT } else { 0 };
+
+    fn backward_overwrite_unshared<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
+        &self,
+        x: &[Tensor<C, H, W>; B],
+        _y: &[Tensor<OC, OH, OW>; B],
+        _cache: &[Tensor<C, H, W>; B],
+        dy: &[Tensor<OC, OH, OW>; B],
+        dx: Option<&mut [Tensor<C, H, W>; B]>,
+        grads: &mut Self,
+    ) {
+        crate::layer::assert_out_shape!("Dense", OC, OH, OW);
+        let dw = <Self as Layer<C, H, W>>::SHARED == 0;
+        self.backward_batch(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads, true, dw);
+    }
+
+    /// Share `part` of `parts` is the weight gradient's output rows
+    /// `part·N_OUT/parts .. (part+1)·N_OUT/parts`, over every part's
+    /// samples: the first part's sum stored, each further part's added.
+    unsafe fn shared_grad<'a, const B: usize, const OC: usize, const OH: usize, const OW: usize>(
+        &self,
+        inputs: &mut dyn Iterator<Item = (&'a [Tensor<C, H, W>; B], &'a [Tensor<OC, OH, OW>; B])>,
+        part: usize,
+        parts: usize,
+        grads: *mut f32,
+    ) {
+        crate::layer::assert_out_shape!("Dense", OC, OH, OW);
+        if <Self as Layer<C, H, W>>::SHARED == 0 {
+            return;
+        }
+        let rows = part * N_OUT / parts..(part + 1) * N_OUT / parts;
+        #[cfg(target_arch = "x86_64")]
+        if math::simd() == math::SimdPath::Avx512 {
+            // Up to MAX_PARTS parts per pass over the rows: one pass for a
+            // trainer of up to 8 threads, and the sum in the whole batch's order.
+            use crate::kernels_cpu::MAX_PARTS;
+            let (mut buf, mut n, mut pass) = ([(core::ptr::null(), core::ptr::null()); MAX_PARTS], 0, 0);
+            let flush = |buf: &[(*const f32, *const f32)], pass: usize| {
+                // SAFETY: AVX-512F detected; each pair is B x N_OUT and B x
+                // N_IN; the caller's contract: `grads` is this layer's
+                // gradient, whose weights come first, rows `rows` ours to write.
+                unsafe { Self::weight_grad_fast(buf, B, rows.clone(), grads, pass > 0) }
+            };
+            for (x, dy) in inputs {
+                buf[n] = (dy.as_flat().as_ptr(), x.as_flat().as_ptr());
+                n += 1;
+                if n == MAX_PARTS {
+                    flush(&buf, pass);
+                    (n, pass) = (0, pass + 1);
+                }
+            }
+            if n > 0 {
+                flush(&buf[..n], pass);
+            }
+            return;
+        }
+        // SAFETY: the caller's contract; the slice covers only rows `rows`,
+        // which no other share writes.
+        let w = unsafe { core::slice::from_raw_parts_mut(grads.add(rows.start * N_IN), rows.len() * N_IN) };
+        for (k, (x, dy)) in inputs.enumerate() {
+            Self::weight_grad_portable(x.as_flat(), dy.as_flat(), rows.clone(), w, k > 0);
+        }
     }
 }
 
@@ -383,15 +526,15 @@ mod tests {
         gs.as_flat_mut().fill(0.25);
         let (mut dxf, mut dxs) = (<[Tensor<N_IN, 1, 1>; B]>::boxed_zeroed(), <[Tensor<N_IN, 1, 1>; B]>::boxed_zeroed());
         dxf.as_flat_mut().fill(f32::NAN);
-        d.backward_fast(x.as_flat(), dy.as_flat(), Some(dxf.as_flat_mut()), &mut gf, false);
-        d.backward_portable(x.as_flat(), dy.as_flat(), Some(dxs.as_flat_mut()), &mut gs);
+        d.backward_fast(x.as_flat(), dy.as_flat(), Some(dxf.as_flat_mut()), &mut gf, false, true);
+        d.backward_portable(x.as_flat(), dy.as_flat(), Some(dxs.as_flat_mut()), &mut gs, true);
         close("grads", gf.as_flat(), gs.as_flat());
         close("dx", dxf.as_flat(), dxs.as_flat());
         // Overwriting: nothing of the old gradient (NaN) may be read.
         gf.as_flat_mut().fill(f32::NAN);
         gs.as_flat_mut().fill(0.0);
-        d.backward_fast(x.as_flat(), dy.as_flat(), None, &mut gf, true);
-        d.backward_portable(x.as_flat(), dy.as_flat(), None, &mut gs);
+        d.backward_fast(x.as_flat(), dy.as_flat(), None, &mut gf, true, true);
+        d.backward_portable(x.as_flat(), dy.as_flat(), None, &mut gs, true);
         close("overwritten grads", gf.as_flat(), gs.as_flat());
     }
 
@@ -434,7 +577,7 @@ mod tests {
                         for v in 0..cols.div_ceil(V) {
                             let (bv, cv) = (b.as_ptr().add(v * V), tiles.as_mut_ptr().add(r * cols + v * V));
                             let m = lanes(cols - v * V);
-                            bcast_tile::<1, 1>(1, a.as_ptr().add(r), 1, 1, bv, cols, cv, cols, m, accumulate);
+                            bcast_tile::<1, 1>(1, &[(a.as_ptr().add(r), bv)], 1, 1, cols, cv, cols, m, accumulate);
                         }
                     }
                 }
@@ -442,6 +585,85 @@ mod tests {
                 assert_eq!(bits(&fast), bits(&tiles), "accumulate {accumulate}");
             }
         }
+    }
+
+    /// The weight gradient in shares of rows (3 shares: 136 + 137 + 137
+    /// of 410), each over two parts of the batch, is the whole batch's, on
+    /// the path this CPU takes (`Layer::shared_grad`) and on the portable
+    /// loops; and `backward_overwrite_unshared` gives the bias and input
+    /// gradients of `backward_overwrite`, leaving the weights' alone.
+    #[test]
+    fn shares_of_rows_over_parts_make_the_weight_gradient() {
+        use rand::{RngExt, SeedableRng};
+        type D = Dense<640, 410>;
+        assert_eq!(<D as Layer<640, 1, 1>>::SHARED, 640 * 410);
+        assert_eq!(<Dense<512, 511> as Layer<512, 1, 1>>::SHARED, 0);
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(21);
+        let mut fill = |v: &mut [f32]| v.iter_mut().for_each(|x| *x = rng.random_range(-1.0..1.0));
+        let mut d = D::boxed_zeroed();
+        fill(d.as_flat_mut());
+        let mut x = <[[Tensor<640, 1, 1>; 3]; 2]>::boxed_zeroed();
+        fill(x.as_flat_mut());
+        let mut dy = <[[Tensor<410, 1, 1>; 3]; 2]>::boxed_zeroed();
+        fill(dy.as_flat_mut());
+        let mut whole = D::boxed_zeroed();
+        d.backward_portable(x.as_flat(), dy.as_flat(), None, &mut whole, true);
+        let close = |what: &str, a: &[f32], b: &[f32]| {
+            let diff = a.iter().zip(b).fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+            assert!(diff < 1e-5, "{what}: differs by {diff}");
+        };
+        let (mut shared, mut portable) = (D::boxed_zeroed(), D::boxed_zeroed());
+        shared.as_flat_mut().fill(f32::NAN);
+        portable.as_flat_mut().fill(f32::NAN);
+        for part in 0..3 {
+            let mut parts = x.iter().zip(dy.iter());
+            // SAFETY: `shared` is a whole gradient of this layer; one share at a time.
+            unsafe { <D as Layer<640, 1, 1>>::shared_grad(&d, &mut parts, part, 3, shared.as_flat_mut().as_mut_ptr()) };
+            let rows = part * 410 / 3..(part + 1) * 410 / 3;
+            let w = &mut portable.weight.as_flat_mut()[rows.start * 640..rows.end * 640];
+            for (k, (x, dy)) in x.iter().zip(dy.iter()).enumerate() {
+                D::weight_grad_portable(x.as_flat(), dy.as_flat(), rows.clone(), w, k > 0);
+            }
+        }
+        close("shared_grad", shared.weight.as_flat(), whole.weight.as_flat());
+        // Ten one-sample parts: more than one pass of MAX_PARTS (8).
+        let mut x1 = <[[Tensor<640, 1, 1>; 1]; 10]>::boxed_zeroed();
+        fill(x1.as_flat_mut());
+        let mut dy1 = <[[Tensor<410, 1, 1>; 1]; 10]>::boxed_zeroed();
+        fill(dy1.as_flat_mut());
+        let (mut whole1, mut shared1) = (D::boxed_zeroed(), D::boxed_zeroed());
+        d.backward_portable(x1.as_flat(), dy1.as_flat(), None, &mut whole1, true);
+        shared1.as_flat_mut().fill(f32::NAN);
+        for part in 0..2 {
+            // SAFETY: as above.
+            unsafe {
+                <D as Layer<640, 1, 1>>::shared_grad(
+                    &d,
+                    &mut x1.iter().zip(dy1.iter()),
+                    part,
+                    2,
+                    shared1.as_flat_mut().as_mut_ptr(),
+                )
+            };
+        }
+        close("shared_grad over 10 parts", shared1.weight.as_flat(), whole1.weight.as_flat());
+        close("portable shares", portable.weight.as_flat(), whole.weight.as_flat());
+        assert!(shared.bias.iter().all(|v| v.is_nan()), "a share wrote the bias");
+        // The unshared backward: bias and dx as the full one, weights untouched.
+        let (mut x6, mut dy6) = (<[Tensor<640, 1, 1>; 6]>::boxed_zeroed(), <[Tensor<410, 1, 1>; 6]>::boxed_zeroed());
+        x6.as_flat_mut().copy_from_slice(x.as_flat());
+        dy6.as_flat_mut().copy_from_slice(dy.as_flat());
+        let (x6, dy6) = (&*x6, &*dy6);
+        let (mut gu, mut gf) = (D::boxed_zeroed(), D::boxed_zeroed());
+        gu.as_flat_mut().fill(f32::NAN);
+        let (mut dxu, mut dxf) = (<[Tensor<640, 1, 1>; 6]>::boxed_zeroed(), <[Tensor<640, 1, 1>; 6]>::boxed_zeroed());
+        let y = <[Tensor<410, 1, 1>; 6]>::boxed_zeroed();
+        let cache = <[Tensor<640, 1, 1>; 6]>::boxed_zeroed();
+        d.backward_overwrite_unshared(x6, &y, &cache, dy6, Some(&mut dxu), &mut gu);
+        d.backward_overwrite(x6, &y, &cache, dy6, Some(&mut dxf), &mut gf);
+        assert_eq!(gu.bias, gf.bias);
+        assert_eq!(dxu.as_flat(), dxf.as_flat());
+        assert!(gu.weight.as_flat().iter().all(|v| v.is_nan()), "the unshared backward wrote weight gradients");
     }
 
     #[test]
