@@ -1836,21 +1836,27 @@ mod tests {
     use super::*;
     use std::vec::Vec;
 
+    /// `None` (and a note) without AVX-512; otherwise a generator of values
+    /// in [-0.5, 0.5) from `seed` (a linear congruential one).
+    fn avx512_and_values(seed: u32) -> Option<impl FnMut() -> f32> {
+        if crate::math::simd() != crate::math::SimdPath::Avx512 {
+            std::eprintln!("no AVX-512 on this CPU: the fast path is not tested here");
+            return None;
+        }
+        let mut seed = seed;
+        Some(move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
+        })
+    }
+
     /// [`conv_dw_t_rows3`] adds the same bits as the 24 x 16 tile it
     /// replaces for 3x3 kernels, on every tile of taps (full and partial),
     /// odd and even widths (a position left over after the pairs, or only
     /// it), one row or several, into a gradient that is not zero.
     #[test]
     fn the_3x3_row_tile_adds_the_bits_of_the_24_tap_tile() {
-        if crate::math::simd() != crate::math::SimdPath::Avx512 {
-            std::eprintln!("no AVX-512 on this CPU: the fast path is not tested here");
-            return;
-        }
-        let mut seed = 12345u32;
-        let mut next = move || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
-        };
+        let Some(mut next) = avx512_and_values(12345) else { return };
         for (in_c, oh, ow) in [(1, 1, 1), (1, 3, 2), (3, 2, 3), (9, 5, 7), (10, 3, 8), (8, 14, 14)] {
             let (x_row, x_plane) = (ow + 2, (oh + 2) * (ow + 2));
             let x: Vec<f32> = (0..in_c * x_plane + 32).map(|_| next()).collect();
@@ -1880,15 +1886,7 @@ mod tests {
     /// weight strides); and it writes nothing outside the outputs.
     #[test]
     fn channels_last_tiles_store_the_bits_of_the_row_segment_tiles() {
-        if crate::math::simd() != crate::math::SimdPath::Avx512 {
-            std::eprintln!("no AVX-512 on this CPU: the fast path is not tested here");
-            return;
-        }
-        let mut seed = 777u32;
-        let mut next = move || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
-        };
+        let Some(mut next) = avx512_and_values(777) else { return };
         // (in_c, out_c, k, oh, ow, samples, bias, flipped)
         let shapes = [
             (8, 16, 3, 14, 14, 2, true, false), // fashion10's conv2: tiles of 14

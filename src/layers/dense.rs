@@ -388,7 +388,8 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, co
 
     /// Share `part` of `parts` is the weight gradient's output rows
     /// `part·N_OUT/parts .. (part+1)·N_OUT/parts`, over every part's
-    /// samples: the first part's sum stored, each further part's added.
+    /// samples, the parts summed in order inside each register tile (8 per
+    /// pass over the rows; a further pass adds the next ones).
     unsafe fn shared_grad<'a, const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,
         inputs: &mut dyn Iterator<Item = (&'a [Tensor<C, H, W>; B], &'a [Tensor<OC, OH, OW>; B])>,
