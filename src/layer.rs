@@ -90,7 +90,11 @@ pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> 
     /// [`ParallelTrainer`](crate::parallel::ParallelTrainer) and
     /// [`shared_grad`](Layer::shared_grad)). 0, the default, for every
     /// layer but a [`Dense`](crate::Dense) with at least
-    /// [`SHARE_MIN`](crate::layers::dense::SHARE_MIN) weights.
+    /// [`SHARE_MIN`](crate::layers::dense::SHARE_MIN) weights. A layer
+    /// that sets it must override both
+    /// [`backward_overwrite_unshared`](Layer::backward_overwrite_unshared)
+    /// and [`shared_grad`](Layer::shared_grad): with the defaults its
+    /// shared gradient would come from thread 0's samples alone.
     const SHARED: usize = 0;
 
     /// [`backward_overwrite`](Layer::backward_overwrite) leaving the

@@ -221,11 +221,11 @@ pub trait Network: Flat {
     unsafe fn shared_grads<'a, const B: usize>(
         &self,
         input: &Parts<'a, Self, B>,
-        parts: usize,
         part: usize,
+        parts: usize,
         grads: *mut f32,
     ) {
-        let _ = (input, parts, part, grads);
+        let _ = (input, part, parts, grads);
     }
 
     /// Calls `f` with the range of every layer's shared parameters in
@@ -506,8 +506,8 @@ macro_rules! network {
                 unsafe fn shared_grads<'a, const B: usize>(
                     &self,
                     input: &$crate::Parts<'a, Params, B>,
-                    parts: usize,
                     part: usize,
+                    parts: usize,
                     grads: *mut f32,
                 ) {
                     if $crate::network!(@shared_len $first) > 0 {
@@ -523,13 +523,10 @@ macro_rules! network {
                 }
 
                 fn shared_params(f: &mut dyn FnMut(::core::ops::Range<usize>)) {
-                    let layers = [
-                        (::core::mem::offset_of!(Params, $first) / 4, $crate::network!(@shared_len $first)),
-                        $((::core::mem::offset_of!(Params, $layer) / 4, $crate::network!(@shared_len $layer)),)+
-                    ];
-                    for (offset, len) in layers {
+                    let shared = [$crate::network!(@shared_len $first) $(, $crate::network!(@shared_len $layer))+];
+                    for (layer, len) in <Self as $crate::Network>::LAYERS.iter().zip(shared) {
                         if len > 0 {
-                            f(offset..offset + len);
+                            f(layer.offset..layer.offset + len);
                         }
                     }
                 }

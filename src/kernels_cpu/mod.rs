@@ -889,7 +889,8 @@ pub(crate) unsafe fn conv_cl_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch
 /// forward pass over a batch, in tiles of 4 samples x 6 outputs (the last
 /// outputs 4 or 2 at a time, then 1: a one-output tile is a chain of
 /// dependent FMAs, so fashion10's 10 outputs are 6 + 4, not 6 + 1 + 1 + 1 + 1).
-/// One sample's single output is [`dot_one`], four chains.
+/// A single output is [`dot_one`] for each sample, four chains (the same
+/// bits wherever the sample sits in the batch, as every other tile gives).
 ///
 /// # Safety
 /// AVX-512F; `x` holds `n*n_in`, `w` `n_out*n_in`, `y` `n*n_out` floats,
@@ -916,14 +917,15 @@ pub(crate) unsafe fn dense_forward(
         let mut s0 = 0;
         while s0 < n {
             let (xs, ys) = (x.wrapping_add(s0 * n_in), y.wrapping_add(s0 * n_out + o0));
-            let sb = if n - s0 >= 4 { 4 } else { 1 };
+            // One output: every sample alone in `dot_one`, so that a
+            // sample's output does not depend on where it sits in the batch.
+            let sb = if n - s0 >= 4 && nb > 1 { 4 } else { 1 };
             // SAFETY: the caller's contract; the tile stays inside the arrays.
             unsafe {
                 match (sb, nb) {
                     (4, 6) => dot_tile::<4, 6>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
                     (4, 4) => dot_tile::<4, 4>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
                     (4, 2) => dot_tile::<4, 2>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
-                    (4, _) => dot_tile::<4, 1>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
                     (_, 6) => dot_tile::<1, 6>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
                     (_, 4) => dot_tile::<1, 4>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
                     (_, 2) => dot_tile::<1, 2>(n_in, xs, n_in, wo, n_in, bo, ys, n_out, 1),
@@ -1891,6 +1893,8 @@ mod tests {
         let shapes = [
             (8, 16, 3, 14, 14, 2, true, false), // fashion10's conv2: tiles of 14
             (8, 16, 3, 3, 16, 1, false, false), // tiles of 16
+            (8, 16, 5, 2, 16, 1, true, false),  // tiles of 16, 5x5
+            (4, 16, 5, 1, 30, 2, false, false), // 16 + 14: the second tile cut short, 5x5
             (3, 32, 5, 2, 24, 2, true, false),  // tiles of 12, two groups, 75 taps
             (8, 16, 3, 2, 26, 1, true, true),   // 14 + 12: the second tile cut short; flipped
             (8, 16, 5, 1, 13, 3, false, true),  // one tile of 13 in 14

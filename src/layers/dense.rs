@@ -300,15 +300,15 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
         if let Some(dx) = dx.as_deref_mut() {
             dx.fill(0.0);
         }
+        if dw {
+            Self::weight_grad_portable(x, dy, 0..N_OUT, grads.weight.as_flat_mut(), true);
+        }
         for o in 0..N_OUT {
-            let (w, gw) = (&self.weight[o], &mut grads.weight[o]);
-            for (b, (x, dy)) in x.chunks_exact(N_IN).zip(dy.chunks_exact(N_OUT)).enumerate() {
+            let w = &self.weight[o];
+            for (b, dy) in dy.chunks_exact(N_OUT).enumerate() {
                 let d = dy[o];
                 if BIAS {
                     grads.bias[o] += d;
-                }
-                if dw {
-                    math::axpy(gw, d, x);
                 }
                 if let Some(dx) = dx.as_deref_mut() {
                     math::axpy(&mut dx[b * N_IN..(b + 1) * N_IN], d, w);
@@ -665,6 +665,31 @@ mod tests {
         assert_eq!(gu.bias, gf.bias);
         assert_eq!(dxu.as_flat(), dxf.as_flat());
         assert!(gu.weight.as_flat().iter().all(|v| v.is_nan()), "the unshared backward wrote weight gradients");
+    }
+
+    /// Below 16 samples (the packed path's threshold), a sample's outputs
+    /// have the same bits wherever it sits in the batch and alone: one
+    /// output (seed1's 784 -> 1) and a single last output (3 = 2 + 1).
+    #[test]
+    fn small_batches_give_each_sample_the_bits_it_gets_alone() {
+        fn check<const N_IN: usize, const N_OUT: usize>() {
+            use rand::{RngExt, SeedableRng};
+            let mut rng = rand::rngs::SmallRng::seed_from_u64(N_IN as u64);
+            let mut d = Dense::<N_IN, N_OUT>::boxed_zeroed();
+            d.as_flat_mut().iter_mut().for_each(|v| *v = rng.random_range(-1.0..1.0));
+            let x = Tensor::<N_IN, 1, 1>::from_fn(|_, _, _| rng.random_range(-1.0..1.0));
+            let mut alone = [Tensor::<N_OUT, 1, 1>::zeroed()];
+            d.forward(&[x], &mut alone, &mut [Tensor::zeroed()], &mut Mode::Infer);
+            let mut many = [Tensor::<N_OUT, 1, 1>::zeroed(); 7];
+            d.forward(&[x; 7], &mut many, &mut [Tensor::zeroed(); 7], &mut Mode::Infer);
+            for (b, y) in many.iter().enumerate() {
+                let bits =
+                    |t: &Tensor<N_OUT, 1, 1>| t.as_flat().iter().map(|v| v.to_bits()).collect::<std::vec::Vec<_>>();
+                assert_eq!(bits(y), bits(&alone[0]), "{N_IN} -> {N_OUT}: sample {b} of 7");
+            }
+        }
+        check::<784, 1>();
+        check::<37, 3>();
     }
 
     #[test]
