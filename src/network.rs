@@ -229,7 +229,7 @@ pub trait Network: Flat {
     }
 
     /// Calls `f` with the range of every layer's shared parameters in
-    /// [`Flat::as_flat`] order. The default calls it with none.
+    /// [`Flat::as_flat`], in increasing order. The default calls it with none.
     fn shared_params(f: &mut dyn FnMut(core::ops::Range<usize>)) {
         let _ = f;
     }

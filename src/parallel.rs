@@ -80,14 +80,13 @@ struct Shared<P: Network> {
     job: UnsafeCell<Option<Job<P>>>,
     /// Incremented by the caller to start a step (and to shut down).
     epoch: AtomicUsize,
-    /// Each thread arrives `phases` times per step: after its shard, after
-    /// its share of the shared gradients (if `P::SHARES`), after its reduction.
+    /// Each thread arrives [`Shared::PHASES`] times per step: after its
+    /// shard, after its share of the shared gradients (if `P::SHARES`),
+    /// after its reduction.
     arrived: AtomicUsize,
-    /// 3 if `P::SHARES`, else 2.
-    phases: usize,
-    /// The ranges of the shared gradients ([`Network::shared_params`]),
-    /// which the reduction does not sum.
-    shared: Vec<core::ops::Range<usize>>,
+    /// The ranges the reduction sums: all of the gradients but the shared
+    /// ones ([`Network::shared_params`]), which the shares wrote whole.
+    summed: Vec<core::ops::Range<usize>>,
     panicked: AtomicBool,
     shutdown: AtomicBool,
     sleepers: AtomicUsize,
@@ -130,6 +129,9 @@ fn wait_until(cond: impl Fn() -> bool) {
 }
 
 impl<P: Network> Shared<P> {
+    /// Barriers per step: 3 with shared gradients, else 2.
+    const PHASES: usize = if P::SHARES { 3 } else { 2 };
+
     /// Arrives at the next barrier point and waits for the others.
     fn arrive_and_wait(&self, target: usize) {
         self.arrived.fetch_add(1, Ordering::AcqRel);
@@ -163,20 +165,17 @@ impl<P: Network> Shared<P> {
             // and so are the states. Each slice made here ends before the
             // next one over the same floats is made.
             unsafe {
-                // The block's runs outside the shared ranges (final already).
-                let mut a = b0;
-                while a < b1 {
-                    if let Some(r) = self.shared.iter().find(|r| r.contains(&a)) {
-                        a = r.end.min(b1);
+                // The block's parts outside the shared ranges (final already).
+                for r in &self.summed {
+                    let (a, e) = (r.start.max(b0), r.end.min(b1));
+                    if a >= e {
                         continue;
                     }
-                    let e = self.shared.iter().map(|r| r.start).filter(|&st| st > a).fold(b1, usize::min);
                     let g0 = core::slice::from_raw_parts_mut(g0_all.add(a), e - a);
                     for s in 1..self.threads {
                         let gs = core::slice::from_raw_parts((self.grads_of)(*self.states[s].get()).add(a), e - a);
                         crate::math::add_assign(g0, gs);
                     }
-                    a = e;
                 }
                 // The optimizer's update of this block of the trainable ranges.
                 if let Some((net, u)) = update {
@@ -192,7 +191,7 @@ impl<P: Network> Shared<P> {
     /// (if the network shares any), its slice of the reduction, the last
     /// arrival.
     fn work(&self, t: usize, step: usize) {
-        let phases = self.phases;
+        let phases = Self::PHASES;
         self.catching(|| {
             // SAFETY: the job was published before the epoch was bumped and stays
             // valid until every thread has arrived `phases` times.
@@ -393,10 +392,15 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
             job: UnsafeCell::new(None),
             epoch: AtomicUsize::new(0),
             arrived: AtomicUsize::new(0),
-            phases: if P::SHARES { 3 } else { 2 },
-            shared: {
-                let mut r = Vec::new();
-                P::shared_params(&mut |range| r.push(range));
+            summed: {
+                // The gaps between the shared ranges, which come in order.
+                let (mut r, mut start) = (Vec::new(), 0);
+                P::shared_params(&mut |shared| {
+                    debug_assert!(shared.start >= start, "shared ranges in order");
+                    r.push(start..shared.start);
+                    start = shared.end;
+                });
+                r.push(start..P::LEN);
                 r
             },
             panicked: AtomicBool::new(false),
@@ -525,7 +529,7 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
         let step = s.publish();
         s.work(0, step);
         // Wait for every thread's reduction before the update.
-        wait_until(|| s.arrived.load(Ordering::Acquire) >= THREADS * s.phases * step);
+        wait_until(|| s.arrived.load(Ordering::Acquire) >= THREADS * Shared::<P>::PHASES * step);
         // SAFETY: no worker runs until the next publish.
         let job = unsafe { (*s.job.get()).take() };
         let update = job.and_then(|j| j.update);
@@ -619,7 +623,10 @@ mod tests {
             let mut rng = SmallRng::seed_from_u64(3);
             let mut a = wide::Params::boxed_zeroed();
             a.init(Init::He, &mut rng);
-            let mut b = a.clone();
+            // Copied into a new box: a clone builds the 1 MB value on the
+            // stack first, which overflows a debug test thread's.
+            let mut b = wide::Params::boxed_zeroed();
+            b.as_flat_mut().copy_from_slice(a.as_flat());
             let mut st = TrainState::<wide::Params, B>::boxed_zeroed();
             let mut trainer = ParallelTrainer::<wide::Params, PER, T>::new(0);
             // NaN where the other threads never write (their shared rows):

@@ -1903,7 +1903,7 @@ mod tests {
         for (in_c, out_c, k, oh, ow, n, bias, flipped) in shapes {
             let (x_row, x_plane) = (ow + k - 1, (oh + k - 1) * (ow + k - 1));
             let x_sample = in_c * x_plane;
-            let x: Vec<f32> = (0..n * x_sample + SLACK_TEST).map(|_| next()).collect();
+            let x: Vec<f32> = (0..n * x_sample + crate::layers::conv2d::SLACK).map(|_| next()).collect();
             let w: Vec<f32> = (0..out_c * in_c * k * k).map(|_| next()).collect();
             let b: Vec<f32> = (0..out_c).map(|_| next()).collect();
             let (kk, k2) = ((k * k) as isize, k as isize);
@@ -1942,8 +1942,4 @@ mod tests {
             assert!(cl[n * y_sample..].iter().all(|v| v.is_nan()), "wrote past the outputs");
         }
     }
-
-    /// Readable floats after the last padded input in the test above (as
-    /// `conv2d::SLACK`).
-    const SLACK_TEST: usize = 32;
 }
