@@ -95,6 +95,12 @@ pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> 
     /// [`backward_overwrite_unshared`](Layer::backward_overwrite_unshared)
     /// and [`shared_grad`](Layer::shared_grad): with the defaults its
     /// shared gradient would come from thread 0's samples alone.
+    ///
+    /// ```
+    /// use constnet::{Dense, Layer};
+    /// assert_eq!(<Dense<1024, 256> as Layer<1024, 1, 1>>::SHARED, 1024 * 256); // 2^18 weights
+    /// assert_eq!(<Dense<784, 10> as Layer<784, 1, 1>>::SHARED, 0);
+    /// ```
     const SHARED: usize = 0;
 
     /// [`backward_overwrite`](Layer::backward_overwrite) leaving the

@@ -218,6 +218,39 @@ pub trait Network: Flat {
     /// [`Flat::as_flat`] lays them out); the call writes only its share of
     /// the shared entries, so calls with other shares may run at the same
     /// time, and nothing else may access those entries meanwhile.
+    ///
+    /// ```
+    /// use constnet::{network, Dense, Flat, Init, Mode, Network, Relu, Softmax, Tensor};
+    /// use rand::SeedableRng;
+    /// network! { mod wide { input: Tensor<1024, 1, 1>, big: Dense<1024, 256>, relu: Relu, small: Dense<256, 4>, out: Softmax } }
+    /// # fn main() {
+    /// let mut net = wide::Params::boxed_zeroed();
+    /// net.init(Init::He, &mut rand::rngs::SmallRng::seed_from_u64(1));
+    /// let mut ranges = Vec::new();
+    /// wide::Params::shared_params(&mut |r| ranges.push(r));
+    /// assert!(<wide::Params as Network>::SHARES && ranges == [0..1024 * 256]); // the big layer's weights
+    /// // Two parts of two samples: each part's passes without the shared
+    /// // gradient, then both shares over both parts into part 0's gradient.
+    /// let x = [[Tensor::splat(0.1), Tensor::splat(-0.2)], [Tensor::splat(0.3), Tensor::splat(0.05)]];
+    /// let (mut ws, mut delta) = ([(); 2].map(|_| wide::Workspace::<2>::boxed_zeroed()), [(); 2].map(|_| wide::Activations::<2>::boxed_zeroed()));
+    /// let (mut g, mut whole) = ([(); 2].map(|_| wide::Params::boxed_zeroed()), [(); 2].map(|_| wide::Params::boxed_zeroed()));
+    /// for k in 0..2 {
+    ///     net.forward_lean(&x[k], &mut ws[k], &mut Mode::Infer);
+    ///     wide::Params::logits_grad(&mut delta[k])[0].as_flat_mut()[1] = 1.0;
+    ///     net.backward_lean_unshared(&x[k], &ws[k], &mut delta[k], &mut g[k], true);
+    ///     net.backward_lean(&x[k], &ws[k], &mut delta[k], &mut whole[k], true);
+    /// }
+    /// let input = |k: usize| (&x[k], &*ws[k], &*delta[k]);
+    /// for part in 0..2 {
+    ///     // SAFETY: g[0] is a whole gradient; one share at a time.
+    ///     unsafe { net.shared_grads(&input, part, 2, g[0].as_flat_mut().as_mut_ptr()) };
+    /// }
+    /// // The shared weights' gradient is the two parts' sum.
+    /// let sum = whole[0].big.weight.as_flat().iter().zip(whole[1].big.weight.as_flat()).map(|(a, b)| a + b);
+    /// assert!(g[0].big.weight.as_flat().iter().zip(sum).all(|(s, w)| (s - w).abs() < 1e-6));
+    /// assert!(g[0].big.weight.as_flat().iter().any(|&v| v != 0.0));
+    /// # }
+    /// ```
     unsafe fn shared_grads<'a, const B: usize>(
         &self,
         input: &Parts<'a, Self, B>,
