@@ -33,6 +33,14 @@ pub fn relu_pool<A: 'static, B: 'static>() -> bool {
         && crate::math::simd() == crate::math::SimdPath::Avx512
 }
 
+/// Whether a layer followed by layer `N`, then by layer `A`, writes `N`'s
+/// output itself in the lean passes ([`Layer::forward_relu`](crate::Layer::forward_relu)):
+/// `N` is a [`Relu`] that does not run fused with a pooling `A` ([`relu_pool`]).
+#[inline(always)]
+pub fn relu_after<N: 'static, A: 'static>() -> bool {
+    TypeId::of::<N>() == TypeId::of::<Relu>() && !relu_pool::<N, A>()
+}
+
 /// The batch size of `buf` if it holds whole samples of `per` floats.
 fn samples(buf: &[f32], per: usize) -> usize {
     assert!(

@@ -38,6 +38,43 @@ pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> 
         mode: &mut Mode<'_>,
     );
 
+    /// The forward pass followed by a [`Relu`](crate::Relu), in one pass:
+    /// `y = max(f(x), 0)` (NaN gives 0), with the bits of
+    /// [`forward`](Layer::forward) then `Relu`, and the same `cache`.
+    /// Returns `false`, having written nothing, where the layer has no such
+    /// pass: the default, and [`Conv2d`](crate::Conv2d) off its AVX-512
+    /// path. [`network!`](crate::network)'s lean passes call it for a layer
+    /// followed by a `Relu` (and not by a `Relu` then a 2x2 max-pool, which
+    /// [`fuse`](crate::fuse) runs): `y` is then the ReLU's output, and this
+    /// layer's own output is left unwritten (the ReLU's backward reads its
+    /// output, and this layer's backward does not read its own).
+    ///
+    /// ```
+    /// use constnet::{Conv2d, Flat, Layer, Mode, Relu, Tensor};
+    /// let mut conv = Conv2d::<1, 2, 3, 1, 1>::zeroed();
+    /// conv.as_flat_mut().iter_mut().enumerate().for_each(|(i, w)| *w = (i % 5) as f32 - 2.0);
+    /// let x = [Tensor::<1, 4, 4>::from_fn(|_, i, j| (i * 4 + j) as f32 * 0.25 - 2.0)];
+    /// type Y = [Tensor<2, 4, 4>; 1];
+    /// let (mut y, mut r, mut fused) = (Y::zeroed(), Y::zeroed(), Y::zeroed());
+    /// let mut cache = [Flat::zeroed()];
+    /// conv.forward(&x, &mut y, &mut cache, &mut Mode::Infer);
+    /// Relu.forward(&y, &mut r, &mut [()], &mut Mode::Infer);
+    /// if conv.forward_relu(&x, &mut fused, &mut cache, &mut Mode::Infer) {
+    ///     assert_eq!(fused, r); // on the AVX-512 path
+    /// }
+    /// assert!(r[0].as_flat().contains(&0.0) && r[0].as_flat().iter().any(|&v| v > 0.0));
+    /// ```
+    fn forward_relu<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
+        &self,
+        x: &[Tensor<C, H, W>; B],
+        y: &mut [Tensor<OC, OH, OW>; B],
+        cache: &mut [Self::Cache; B],
+        mode: &mut Mode<'_>,
+    ) -> bool {
+        let _ = (x, y, cache, mode);
+        false
+    }
+
     /// Backward pass: `dx` (if given) is overwritten with dL/dx, and the
     /// parameter gradients are added into `grads`.
     #[allow(clippy::too_many_arguments)]

@@ -481,13 +481,13 @@ macro_rules! network {
                 ];
 
                 fn forward<const B: usize>(&self, x: &[Input; B], ws: &mut Workspace<B>, mode: &mut $crate::Mode<'_>) {
-                    self.$first.forward(x, &mut ws.act.$first, &mut ws.cache.$first, mode);
-                    $crate::network!(@forward self, ws, mode, false, false; $first $(, $layer)+);
+                    $crate::network!(@first false, self, x, ws, mode, relu_done; $first $(, $layer)+);
+                    $crate::network!(@forward self, ws, mode, false, false, relu_done; $first $(, $layer)+);
                 }
 
                 fn forward_lean<const B: usize>(&self, x: &[Input; B], ws: &mut Workspace<B>, mode: &mut $crate::Mode<'_>) {
-                    self.$first.forward(x, &mut ws.act.$first, &mut ws.cache.$first, mode);
-                    $crate::network!(@forward self, ws, mode, true, false; $first $(, $layer)+);
+                    $crate::network!(@first true, self, x, ws, mode, relu_done; $first $(, $layer)+);
+                    $crate::network!(@forward self, ws, mode, true, false, relu_done; $first $(, $layer)+);
                 }
 
                 fn backward<const B: usize>(&self, x: &[Input; B], ws: &Workspace<B>, delta: &mut Activations<B>, grads: &mut Params) {
@@ -622,27 +622,59 @@ macro_rules! network {
     // (`fuse::relu_pool`), the pooling then skipped. `$skip` is `false` for
     // the second layer (the first, run on the input, is never fused);
     // `$lean` (in `forward_lean`) leaves the fused ReLU's output unstored, except
-    // in the last pair, where that output is the logits.
-    (@forward $s:ident, $ws:ident, $mode:ident, true, $skip:tt; $prev:ident, $layer:ident, $next:ident) => {
-        $crate::network!(@forward $s, $ws, $mode, false, $skip; $prev, $layer, $next);
+    // in the last pair, where that output is the logits. In `forward_lean`
+    // a layer followed by a `Relu` (not itself fused with a pooling), with
+    // a layer after that, may write the ReLU's output itself
+    // (`Layer::forward_relu`, `fuse::relu_after`); `$f` then says so at the
+    // ReLU's turn, which it skips.
+    (@forward $s:ident, $ws:ident, $mode:ident, true, $skip:tt, $f:ident; $prev:ident, $layer:ident, $next:ident) => {
+        $crate::network!(@forward $s, $ws, $mode, false, $skip, $f; $prev, $layer, $next);
     };
-    (@forward $s:ident, $ws:ident, $mode:ident, $lean:tt, $skip:tt; $prev:ident, $layer:ident, $next:ident $(, $rest:ident)*) => {
+    (@forward $s:ident, $ws:ident, $mode:ident, true, $skip:tt, $f:ident; $prev:ident, $layer:ident, $next:ident, $after:ident $(, $rest:ident)*) => {
         if $crate::fuse::relu_pool::<$layer::Ty, $next::Ty>() {
             let dims = (<$layer::In>::C, <$layer::In>::H, <$layer::In>::W);
-            if $lean {
-                $crate::fuse::relu_pool_infer(&$ws.act.$prev, &mut $ws.act.$next, dims);
-            } else {
-                $crate::fuse::relu_pool_forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.act.$next, dims);
+            $crate::fuse::relu_pool_infer(&$ws.act.$prev, &mut $ws.act.$next, dims);
+        } else if ::core::mem::take(&mut $f) {
+            // This ReLU's output was written by the layer before it.
+        } else if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
+            $f = $crate::fuse::relu_after::<$next::Ty, $after::Ty>()
+                && $s.$layer.forward_relu(&$ws.act.$prev, &mut $ws.act.$next, &mut $ws.cache.$layer, $mode);
+            if !$f {
+                $s.$layer.forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.cache.$layer, $mode);
             }
+        }
+        $crate::network!(@forward $s, $ws, $mode, true, true, $f; $layer, $next, $after $(, $rest)*);
+    };
+    (@forward $s:ident, $ws:ident, $mode:ident, $lean:tt, $skip:tt, $f:ident; $prev:ident, $layer:ident, $next:ident $(, $rest:ident)*) => {
+        if $crate::fuse::relu_pool::<$layer::Ty, $next::Ty>() {
+            let dims = (<$layer::In>::C, <$layer::In>::H, <$layer::In>::W);
+            $crate::fuse::relu_pool_forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.act.$next, dims);
+        } else if ::core::mem::take(&mut $f) {
+            // As above.
         } else if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
             $s.$layer.forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.cache.$layer, $mode);
         }
-        $crate::network!(@forward $s, $ws, $mode, $lean, true; $layer, $next $(, $rest)*);
+        $crate::network!(@forward $s, $ws, $mode, $lean, true, $f; $layer, $next $(, $rest)*);
     };
-    (@forward $s:ident, $ws:ident, $mode:ident, $lean:tt, $skip:tt; $prev:ident, $layer:ident) => {
+    (@forward $s:ident, $ws:ident, $mode:ident, $lean:tt, $skip:tt, $f:ident; $prev:ident, $layer:ident) => {
         if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
             $s.$layer.forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.cache.$layer, $mode);
         }
+    };
+
+    // The first layer, on the input; in `forward_lean` (`true`) with a
+    // `Relu` after it and a layer after that, as in `@forward`. Declares
+    // `$f` where the `@forward` arms that read it follow (three layers or more).
+    (@first $lean:tt, $s:ident, $x:ident, $ws:ident, $mode:ident, $f:ident; $first:ident, $next:ident, $after:ident $(, $rest:ident)*) => {
+        let mut $f = $lean
+            && $crate::fuse::relu_after::<$next::Ty, $after::Ty>()
+            && $s.$first.forward_relu($x, &mut $ws.act.$next, &mut $ws.cache.$first, $mode);
+        if !$f {
+            $s.$first.forward($x, &mut $ws.act.$first, &mut $ws.cache.$first, $mode);
+        }
+    };
+    (@first $lean:tt, $s:ident, $x:ident, $ws:ident, $mode:ident, $f:ident; $first:ident, $next:ident) => {
+        $s.$first.forward($x, &mut $ws.act.$first, &mut $ws.cache.$first, $mode);
     };
 
     // `backward_overwrite` (`$lean` false) or `backward_lean` (true), each

@@ -4,7 +4,9 @@
 //! one after the other, on shapes with odd sides and edge windows, in
 //! `backward`, `backward_from_logits` and `backward_overwrite`; and the
 //! lean passes (`forward_lean`, `backward_lean`, what `train_step` runs)
-//! must give those gradients, leaving only the fused ReLUs' entries unwritten.
+//! must give those gradients, leaving only the fused ReLUs' entries unwritten,
+//! and the outputs of convolutions whose ReLU they write
+//! (`Layer::forward_relu`).
 
 use constnet::{Conv2d, Dense, Dropout, Flat, Init, Layer, MaxPool2d, Mode, Network, Relu, Softmax, Tensor, network};
 use rand::rngs::SmallRng;
@@ -36,6 +38,37 @@ network! {
         conv: Conv2d<2, 2, 3, 1, 1>,
         relu2: Relu,
         pool2: MaxPool2d<2>,
+    }
+}
+
+network! {
+    /// Convolutions followed by a ReLU, which the lean passes run as one
+    /// (`Layer::forward_relu`): on the input (seed 1's shape), mid-network,
+    /// and (not: `fuse::relu_pool` takes the ReLU) before a pooling; then a
+    /// dense layer and a ReLU, which have no such pass.
+    mod convrelu {
+        input: Tensor<1, 9, 7>,
+        conv1: Conv2d<1, 2, 3, 1, 1, false>,
+        relu1: Relu,
+        conv2: Conv2d<2, 3, 3, 1, 1>,
+        relu2: Relu,
+        conv3: Conv2d<3, 2, 3, 1, 1>,
+        relu3: Relu,
+        pool: MaxPool2d<2>,
+        dense: Dense<40, 4>,
+        relu4: Relu,
+        dense2: Dense<4, 3>,
+        softmax: Softmax,
+    }
+}
+
+network! {
+    /// A convolution and a ReLU whose output is the logits.
+    mod tail {
+        input: Tensor<1, 4, 4>,
+        conv: Conv2d<1, 3, 3, 1, 1>,
+        relu: Relu,
+        softmax: Softmax,
     }
 }
 
@@ -203,7 +236,13 @@ fn a_pair_on_the_input_and_a_pair_at_the_end() {
 /// leave as they were (NaN here) when the pair is fused.
 macro_rules! lean_matches {
     ($m:ident, $net:expr, $x:expr, $from_logits:expr;
-     written: $($w:ident),*; unwritten: $($u:ident),*; gradient_unwritten: $($a:ident),*) => {{
+     written: $($w:ident),*; unwritten: $($u:ident),*; gradient_unwritten: $($a:ident),*) => {
+        lean_matches!($m, $net, $x, $from_logits;
+            written: $($w),*; unwritten: $($u),*; gradient_unwritten: $($a),*; activation_unwritten: )
+    };
+    ($m:ident, $net:expr, $x:expr, $from_logits:expr;
+     written: $($w:ident),*; unwritten: $($u:ident),*; gradient_unwritten: $($a:ident),*;
+     activation_unwritten: $($o:ident),*) => {{
         let (net, x, from_logits) = (&$net, &$x, $from_logits);
         let mut rng = SmallRng::seed_from_u64(13);
         let mut start = $m::Activations::<2>::boxed_zeroed();
@@ -246,6 +285,10 @@ macro_rules! lean_matches {
             same(concat!("activation ", stringify!($a)), wl.act.$a.as_flat(), ws.act.$a.as_flat());
             unwritten(concat!("gradient ", stringify!($a)), dl.$a.as_flat(), d.$a.as_flat());
         )*
+        $(
+            unwritten(concat!("activation ", stringify!($o)), wl.act.$o.as_flat(), ws.act.$o.as_flat());
+            same(concat!("gradient ", stringify!($o)), dl.$o.as_flat(), d.$o.as_flat());
+        )*
     }};
 }
 
@@ -272,6 +315,24 @@ fn the_lean_passes_give_the_gradients_of_the_full_ones() {
     // From the logits, the last pooling is skipped and the ReLU not fused.
     lean_matches!(edges, edges_net, *x, true;
         written: relu1, pool1, conv, relu2; unwritten: ; gradient_unwritten: );
+
+    let mut net = convrelu::Params::boxed_zeroed();
+    net.init(Init::He, &mut rng);
+    let mut x = <[convrelu::Input; 2]>::boxed_zeroed();
+    fill(x.as_flat_mut(), &mut rng);
+    for from_logits in [false, true] {
+        lean_matches!(convrelu, net, *x, from_logits;
+            written: relu1, relu2, conv3, pool, dense, relu4, dense2; unwritten: relu3; gradient_unwritten: ;
+            activation_unwritten: conv1, conv2);
+    }
+    let mut net = tail::Params::boxed_zeroed();
+    net.init(Init::He, &mut rng);
+    let mut x = <[tail::Input; 2]>::boxed_zeroed();
+    fill(x.as_flat_mut(), &mut rng);
+    for from_logits in [false, true] {
+        lean_matches!(tail, net, *x, from_logits;
+            written: relu; unwritten: ; gradient_unwritten: ; activation_unwritten: conv);
+    }
 }
 
 /// The lean backward (`fuse::relu_pool_backward_lean`, from the ReLU's

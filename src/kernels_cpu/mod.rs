@@ -103,6 +103,7 @@ pub(crate) unsafe fn conv_tile<const OB: usize, const SB: usize, const K: usize>
     o0: usize,
     segs: &[Seg; SB],
     start: Start,
+    relu: bool,
 ) {
     // SAFETY: the caller's contract covers every access below.
     unsafe {
@@ -145,8 +146,9 @@ pub(crate) unsafe fn conv_tile<const OB: usize, const SB: usize, const K: usize>
             }
         }
         for (o, row) in acc.iter().enumerate() {
-            for (s, a) in row.iter().enumerate() {
-                _mm512_mask_storeu_ps(segs[s].y.add((o0 + o) * g.y_plane), segs[s].mask, *a);
+            for (s, &a) in row.iter().enumerate() {
+                let a = if relu { _mm512_max_ps(a, _mm512_setzero_ps()) } else { a };
+                _mm512_mask_storeu_ps(segs[s].y.add((o0 + o) * g.y_plane), segs[s].mask, a);
             }
         }
     }
@@ -520,6 +522,9 @@ pub(crate) struct ConvBatch {
     pub oh: usize,
     /// Output columns.
     pub ow: usize,
+    /// Whether each output is stored as `max(y, 0)`: a [`Relu`](crate::Relu)
+    /// fused into the convolution (the same bits as [`relu_forward`] after it).
+    pub relu: bool,
 }
 
 impl ConvBatch {
@@ -572,7 +577,7 @@ unsafe fn conv_block_k<const OB: usize, const SB: usize, const K: usize>(
         n += 1;
         if n == SB {
             // SAFETY: the caller's contract (see `conv_batch`).
-            unsafe { conv_tile::<OB, SB, K>(g, o0, &tile, start) };
+            unsafe { conv_tile::<OB, SB, K>(g, o0, &tile, start, batch.relu) };
             n = 0;
         }
     });
@@ -581,7 +586,7 @@ unsafe fn conv_block_k<const OB: usize, const SB: usize, const K: usize>(
             tile[i] = Seg { mask: 0, ..tile[n - 1] };
         }
         // SAFETY: as above; the copies store nothing.
-        unsafe { conv_tile::<OB, SB, K>(g, o0, &tile, start) };
+        unsafe { conv_tile::<OB, SB, K>(g, o0, &tile, start, batch.relu) };
     }
 }
 
@@ -609,6 +614,7 @@ unsafe fn conv_rows_tile<const R: usize, const S: usize, const K: usize>(
     y_row: usize,
     masks: &[u16; S],
     start: Start,
+    relu: bool,
 ) {
     // SAFETY: the caller's contract covers every access below.
     unsafe {
@@ -642,8 +648,9 @@ unsafe fn conv_rows_tile<const R: usize, const S: usize, const K: usize>(
             }
         }
         for (r, segs) in acc.iter().enumerate() {
-            for (s, a) in segs.iter().enumerate() {
-                _mm512_mask_storeu_ps(out(r, s), masks[s], *a);
+            for (s, &a) in segs.iter().enumerate() {
+                let a = if relu { _mm512_max_ps(a, _mm512_setzero_ps()) } else { a };
+                _mm512_mask_storeu_ps(out(r, s), masks[s], a);
             }
         }
     }
@@ -668,12 +675,12 @@ unsafe fn conv_rows_block<const R: usize, const S: usize, const K: usize>(
         // tiles cover rows i..i+R (or i) of this sample, all below `oh`.
         while i + R <= batch.oh {
             let (x, y) = tile(i);
-            unsafe { conv_rows_tile::<R, S, K>(g, o, x, y, batch.ow, &masks, start) };
+            unsafe { conv_rows_tile::<R, S, K>(g, o, x, y, batch.ow, &masks, start, batch.relu) };
             i += R;
         }
         while i < batch.oh {
             let (x, y) = tile(i);
-            unsafe { conv_rows_tile::<1, S, K>(g, o, x, y, batch.ow, &masks, start) };
+            unsafe { conv_rows_tile::<1, S, K>(g, o, x, y, batch.ow, &masks, start, batch.relu) };
             i += 1;
         }
     }
@@ -789,6 +796,7 @@ unsafe fn conv_cl_tile<const P: usize, const K: usize>(
     y: *mut f32,
     y_plane: usize,
     np: usize,
+    relu: bool,
 ) {
     // SAFETY: the caller's contract covers every access below.
     unsafe {
@@ -816,6 +824,9 @@ unsafe fn conv_cl_tile<const P: usize, const K: usize>(
             }
         }
         let zero = _mm512_setzero_ps();
+        if relu {
+            acc = acc.map(|a| _mm512_max_ps(a, zero));
+        }
         let t = transpose_regs(core::array::from_fn(|p| if p < P { acc[p] } else { zero }));
         let mask = lanes(np);
         for (o, v) in t.iter().enumerate() {
@@ -869,12 +880,12 @@ pub(crate) unsafe fn conv_cl_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch
                         let np = (ow - j0).min(p);
                         let (xp, xr, yp) = (g.x_plane, g.x_row, g.y_plane);
                         match (p, k) {
-                            (16, 3) => conv_cl_tile::<16, 3>(g.in_c, xp, xr, x, wt, st, y, yp, np),
-                            (14, 3) => conv_cl_tile::<14, 3>(g.in_c, xp, xr, x, wt, st, y, yp, np),
-                            (12, 3) => conv_cl_tile::<12, 3>(g.in_c, xp, xr, x, wt, st, y, yp, np),
-                            (16, _) => conv_cl_tile::<16, 5>(g.in_c, xp, xr, x, wt, st, y, yp, np),
-                            (14, _) => conv_cl_tile::<14, 5>(g.in_c, xp, xr, x, wt, st, y, yp, np),
-                            _ => conv_cl_tile::<12, 5>(g.in_c, xp, xr, x, wt, st, y, yp, np),
+                            (16, 3) => conv_cl_tile::<16, 3>(g.in_c, xp, xr, x, wt, st, y, yp, np, batch.relu),
+                            (14, 3) => conv_cl_tile::<14, 3>(g.in_c, xp, xr, x, wt, st, y, yp, np, batch.relu),
+                            (12, 3) => conv_cl_tile::<12, 3>(g.in_c, xp, xr, x, wt, st, y, yp, np, batch.relu),
+                            (16, _) => conv_cl_tile::<16, 5>(g.in_c, xp, xr, x, wt, st, y, yp, np, batch.relu),
+                            (14, _) => conv_cl_tile::<14, 5>(g.in_c, xp, xr, x, wt, st, y, yp, np, batch.relu),
+                            _ => conv_cl_tile::<12, 5>(g.in_c, xp, xr, x, wt, st, y, yp, np, batch.relu),
                         }
                         j0 += p;
                     }
@@ -1926,7 +1937,7 @@ mod tests {
             let y_sample = out_c * oh * ow;
             let (mut cl, mut rows) = (std::vec![f32::NAN; n * y_sample + 64], std::vec![f32::NAN; n * y_sample + 64]);
             for (y, channels_last) in [(&mut cl, true), (&mut rows, false)] {
-                let batch = ConvBatch { n, x: x.as_ptr(), x_sample, y: y.as_mut_ptr(), y_sample, oh, ow };
+                let batch = ConvBatch { n, x: x.as_ptr(), x_sample, y: y.as_mut_ptr(), y_sample, oh, ow, relu: false };
                 // SAFETY: AVX-512F checked; x holds n padded inputs and slack,
                 // w every tap of every channel pair, y n outputs.
                 unsafe {

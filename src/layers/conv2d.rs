@@ -243,12 +243,14 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         }
     }
 
-    /// AVX-512 forward pass of a batch whose inputs are padded in `cache`.
+    /// AVX-512 forward pass of a batch whose inputs are padded in `cache`,
+    /// with `relu` each output stored as `max(y, 0)`.
     #[cfg(target_arch = "x86_64")]
     fn forward_fast<const B: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
         &self,
         cache: &[PaddedInput<IN_C, H, W, PAD>; B],
         y: &mut [Tensor<OUT_C, OH, OW>; B],
+        relu: bool,
     ) {
         use crate::kernels_cpu::{ConvBatch, Start, cl_pays, conv_batch, conv_cl_batch};
         let g = self.geom::<H, W, OH, OW>();
@@ -260,6 +262,7 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
             y_sample: OUT_C * OH * OW,
             oh: OH,
             ow: OW,
+            relu,
         };
         let start = if BIAS { Start::Bias(self.bias.as_ptr()) } else { Start::Zero };
         // SAFETY (both calls): AVX-512F was detected (`fast`); each padded
@@ -299,6 +302,7 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
             y_sample: OUT_C * OH * OW,
             oh: OH,
             ow: OW,
+            relu: false,
         };
         // SAFETY: as in `forward_fast`; the output-gradient loads are masked
         // to the OH x OW positions, and `grads.weight` has OUT_C*IN_C*K*K floats.
@@ -413,6 +417,7 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
                     y_sample: 0,
                     oh: H,
                     ow: W,
+                    relu: false,
                 };
                 let start = if o0 == 0 { Start::Zero } else { Start::Load };
                 // SAFETY: AVX-512F detected; the scratch holds nb padded planes
@@ -536,11 +541,33 @@ impl<
         }
         #[cfg(target_arch = "x86_64")]
         if Self::fast() {
-            return self.forward_fast::<B, H, W, OH, OW>(retype_batch(cache), retype_batch_mut(y));
+            return self.forward_fast::<B, H, W, OH, OW>(retype_batch(cache), retype_batch_mut(y), false);
         }
         for (x, y) in x.iter().zip(y.iter_mut()) {
             self.forward_one::<H, W, OH, OW>(retype(x), retype_mut(y));
         }
+    }
+
+    /// On the AVX-512 path (stride 1, `PAD < K`), the convolution's
+    /// kernels store `max(y, 0)`; elsewhere `false`.
+    fn forward_relu<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
+        &self,
+        x: &[Tensor<C, H, W>; B],
+        y: &mut [Tensor<OC, OH, OW>; B],
+        cache: &mut [PaddedInput<C, H, W, PAD>; B],
+        _mode: &mut Mode<'_>,
+    ) -> bool {
+        crate::layer::assert_out_shape!("Conv2d", OC, OH, OW);
+        #[cfg(target_arch = "x86_64")]
+        if Self::fast() {
+            for (x, c) in x.iter().zip(cache.iter_mut()) {
+                pad_planes(x.as_flat(), C, H, W, PAD, c.as_flat_mut());
+            }
+            self.forward_fast::<B, H, W, OH, OW>(retype_batch(cache), retype_batch_mut(y), true);
+            return true;
+        }
+        let _ = (x, y, cache);
+        false
     }
 
     fn backward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
@@ -792,11 +819,20 @@ mod tests {
         let (mut y_fast, mut y_slow) =
             (<[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed(), <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed());
         y_fast.as_flat_mut().fill(f32::NAN);
-        conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut y_fast);
+        conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut y_fast, false);
         for b in 0..B {
             conv.forward_one::<H, W, OH, OW>(&x[b], &mut y_slow[b]);
         }
         close("y", y_fast.as_flat(), y_slow.as_flat());
+        // With a fused ReLU: the bits of the Relu layer after the convolution.
+        let (mut r_fused, mut r) =
+            (<[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed(), <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed());
+        r_fused.as_flat_mut().fill(f32::NAN);
+        conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut r_fused, true);
+        crate::Relu.forward(&y_fast, &mut r, &mut [(); B], &mut Mode::Infer);
+        let bits = |t: &[f32]| t.iter().map(|v| v.to_bits()).collect::<std::vec::Vec<_>>();
+        assert_eq!(bits(r_fused.as_flat()), bits(r.as_flat()), "the fused ReLU's outputs");
+        assert!(r.as_flat().contains(&0.0) && r.as_flat().iter().any(|&v| v > 0.0));
         // Backward: weight and input gradients, added to a non-zero gradient.
         let (mut g_fast, mut g_slow) = (Conv2d::<IN_C, OUT_C, K, PAD, 1, true>::boxed_zeroed(), Conv2d::boxed_zeroed());
         g_fast.as_flat_mut().fill(0.5);
