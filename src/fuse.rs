@@ -18,6 +18,13 @@
 //! ReLU and pooling passes were about a third of its training step, and
 //! the lean passes took a training step to 0.89–0.90x the time.
 //!
+//! In `forward_lean` a layer may also run the ReLU after it, or the ReLU
+//! and its pooling, in its own kernels ([`Layer::forward_relu`](crate::Layer::forward_relu),
+//! [`Layer::forward_relu_pool`](crate::Layer::forward_relu_pool); [`Conv2d`](crate::Conv2d) does on its
+//! AVX-512 path), where a layer follows them ([`relu_after`]): the ReLU's
+//! output, or the pooling's, then comes from the layer's registers, with
+//! the same bits.
+//!
 //! This module is what the macro's generated code calls; it is public for
 //! that reason only.
 

@@ -42,8 +42,8 @@ pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> 
     /// `y = max(f(x), 0)` (NaN gives 0), with the bits of
     /// [`forward`](Layer::forward) then `Relu`, and the same `cache`.
     /// Returns `false`, having written nothing, where the layer has no such
-    /// pass: the default, and [`Conv2d`](crate::Conv2d) off its AVX-512
-    /// path. [`network!`](crate::network)'s lean passes call it for a layer
+    /// pass: the default, [`Conv2d`](crate::Conv2d) off its AVX-512
+    /// path, and a `y` of another shape than the layer's output. [`network!`](crate::network)'s lean passes call it for a layer
     /// followed by a `Relu` (and not by a `Relu` then a 2x2 max-pool, which
     /// [`fuse`](crate::fuse) runs): `y` is then the ReLU's output, and this
     /// layer's own output is left unwritten (the ReLU's backward reads its
@@ -72,6 +72,56 @@ pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> 
         mode: &mut Mode<'_>,
     ) -> bool {
         let _ = (x, y, cache, mode);
+        false
+    }
+
+    /// The forward pass, then a [`Relu`](crate::Relu) and a 2x2
+    /// [`MaxPool2d`](crate::MaxPool2d) in the same pass: `y` gets this
+    /// layer's output, `pooled` the pooling's (the bits of
+    /// [`forward`](Layer::forward) then
+    /// [`fuse::relu_pool_infer`](crate::fuse::relu_pool_infer)); the ReLU's
+    /// output is not stored. Returns `false`, having written nothing, where
+    /// the layer has no such pass: the default, the shapes
+    /// [`Conv2d`](crate::Conv2d)'s kernels do not pool, and buffers of
+    /// other shapes than the layer's output and its pooling (`network!`
+    /// builds the call for every layer, and only makes it where it fits). [`network!`](crate::network)'s
+    /// lean passes call it for a layer followed by a ReLU and a pooling
+    /// that run fused ([`fuse::relu_pool`](crate::fuse::relu_pool)), with a
+    /// layer after the pooling.
+    ///
+    /// ```
+    /// use constnet::{fuse, Conv2d, Flat, Layer, Mode, Tensor};
+    /// let mut conv = Conv2d::<1, 8, 3, 1, 1>::zeroed();
+    /// conv.as_flat_mut().iter_mut().enumerate().for_each(|(i, w)| *w = (i % 5) as f32 - 2.0);
+    /// let x = [Tensor::<1, 5, 6>::from_fn(|_, i, j| (i * 6 + j) as f32 * 0.25 - 2.0)];
+    /// let (mut y, mut cache) = ([Tensor::<8, 5, 6>::zeroed()], [Flat::zeroed()]);
+    /// let mut pooled = [Tensor::<8, 3, 3>::zeroed()];
+    /// if conv.forward_relu_pool(&x, &mut y, &mut pooled, &mut cache, &mut Mode::Infer) {
+    ///     let mut y2 = [Tensor::zeroed()];
+    ///     conv.forward(&x, &mut y2, &mut cache, &mut Mode::Infer);
+    ///     let mut p2 = [Tensor::zeroed()];
+    ///     fuse::relu_pool_infer(&y2, &mut p2, (8, 5, 6));
+    ///     assert_eq!((y, pooled), (y2, p2)); // on the AVX-512 path
+    /// }
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    fn forward_relu_pool<
+        const B: usize,
+        const OC: usize,
+        const OH: usize,
+        const OW: usize,
+        const PC: usize,
+        const PH: usize,
+        const PW: usize,
+    >(
+        &self,
+        x: &[Tensor<C, H, W>; B],
+        y: &mut [Tensor<OC, OH, OW>; B],
+        pooled: &mut [Tensor<PC, PH, PW>; B],
+        cache: &mut [Self::Cache; B],
+        mode: &mut Mode<'_>,
+    ) -> bool {
+        let _ = (x, y, pooled, cache, mode);
         false
     }
 

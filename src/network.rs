@@ -631,14 +631,13 @@ macro_rules! network {
         $crate::network!(@forward $s, $ws, $mode, false, $skip, $f; $prev, $layer, $next);
     };
     (@forward $s:ident, $ws:ident, $mode:ident, true, $skip:tt, $f:ident; $prev:ident, $layer:ident, $next:ident, $after:ident $(, $rest:ident)*) => {
-        if $crate::fuse::relu_pool::<$layer::Ty, $next::Ty>() {
+        if ::core::mem::take(&mut $f) {
+            // This ReLU's output (or its pooling's) was written by the layer before it.
+        } else if $crate::fuse::relu_pool::<$layer::Ty, $next::Ty>() {
             let dims = (<$layer::In>::C, <$layer::In>::H, <$layer::In>::W);
             $crate::fuse::relu_pool_infer(&$ws.act.$prev, &mut $ws.act.$next, dims);
-        } else if ::core::mem::take(&mut $f) {
-            // This ReLU's output was written by the layer before it.
         } else if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
-            $f = $crate::fuse::relu_after::<$next::Ty, $after::Ty>()
-                && $s.$layer.forward_relu(&$ws.act.$prev, &mut $ws.act.$next, &mut $ws.cache.$layer, $mode);
+            $f = $crate::network!(@then $s, $ws, $mode, ($ws.act.$prev); $layer, $next, $after $(, $rest)*);
             if !$f {
                 $s.$layer.forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.cache.$layer, $mode);
             }
@@ -646,11 +645,11 @@ macro_rules! network {
         $crate::network!(@forward $s, $ws, $mode, true, true, $f; $layer, $next, $after $(, $rest)*);
     };
     (@forward $s:ident, $ws:ident, $mode:ident, $lean:tt, $skip:tt, $f:ident; $prev:ident, $layer:ident, $next:ident $(, $rest:ident)*) => {
-        if $crate::fuse::relu_pool::<$layer::Ty, $next::Ty>() {
+        if ::core::mem::take(&mut $f) {
+            // As above.
+        } else if $crate::fuse::relu_pool::<$layer::Ty, $next::Ty>() {
             let dims = (<$layer::In>::C, <$layer::In>::H, <$layer::In>::W);
             $crate::fuse::relu_pool_forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.act.$next, dims);
-        } else if ::core::mem::take(&mut $f) {
-            // As above.
         } else if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
             $s.$layer.forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.cache.$layer, $mode);
         }
@@ -666,15 +665,28 @@ macro_rules! network {
     // `Relu` after it and a layer after that, as in `@forward`. Declares
     // `$f` where the `@forward` arms that read it follow (three layers or more).
     (@first $lean:tt, $s:ident, $x:ident, $ws:ident, $mode:ident, $f:ident; $first:ident, $next:ident, $after:ident $(, $rest:ident)*) => {
-        let mut $f = $lean
-            && $crate::fuse::relu_after::<$next::Ty, $after::Ty>()
-            && $s.$first.forward_relu($x, &mut $ws.act.$next, &mut $ws.cache.$first, $mode);
+        let mut $f = $lean && $crate::network!(@then $s, $ws, $mode, ($x); $first, $next, $after $(, $rest)*);
         if !$f {
             $s.$first.forward($x, &mut $ws.act.$first, &mut $ws.cache.$first, $mode);
         }
     };
     (@first $lean:tt, $s:ident, $x:ident, $ws:ident, $mode:ident, $f:ident; $first:ident, $next:ident) => {
         $s.$first.forward($x, &mut $ws.act.$first, &mut $ws.cache.$first, $mode);
+    };
+
+    // In `forward_lean`, whether `$layer` (input `$x`) ran with what
+    // follows it, returning `true` if so: a ReLU and a fused pooling with a
+    // layer after them (`Layer::forward_relu_pool`: `$layer`'s output and the
+    // pooling's are written), or a ReLU alone with a layer after it
+    // (`Layer::forward_relu`: the ReLU's output is written).
+    (@then $s:ident, $ws:ident, $mode:ident, ($($x:tt)*); $layer:ident, $next:ident, $after:ident) => {
+        $crate::fuse::relu_after::<$next::Ty, $after::Ty>()
+            && $s.$layer.forward_relu(&$($x)*, &mut $ws.act.$next, &mut $ws.cache.$layer, $mode)
+    };
+    (@then $s:ident, $ws:ident, $mode:ident, ($($x:tt)*); $layer:ident, $next:ident, $after:ident, $more:ident $(, $rest:ident)*) => {
+        ($crate::fuse::relu_pool::<$next::Ty, $after::Ty>()
+            && $s.$layer.forward_relu_pool(&$($x)*, &mut $ws.act.$layer, &mut $ws.act.$after, &mut $ws.cache.$layer, $mode))
+            || $crate::network!(@then $s, $ws, $mode, ($($x)*); $layer, $next, $after)
     };
 
     // `backward_overwrite` (`$lean` false) or `backward_lean` (true), each

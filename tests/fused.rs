@@ -5,8 +5,8 @@
 //! `backward`, `backward_from_logits` and `backward_overwrite`; and the
 //! lean passes (`forward_lean`, `backward_lean`, what `train_step` runs)
 //! must give those gradients, leaving only the fused ReLUs' entries unwritten,
-//! and the outputs of convolutions whose ReLU they write
-//! (`Layer::forward_relu`).
+//! and the ReLU outputs that the convolution before them writes
+//! (`Layer::forward_relu`, `Layer::forward_relu_pool`).
 
 use constnet::{Conv2d, Dense, Dropout, Flat, Init, Layer, MaxPool2d, Mode, Network, Relu, Softmax, Tensor, network};
 use rand::rngs::SmallRng;
@@ -58,6 +58,37 @@ network! {
         dense: Dense<40, 4>,
         relu4: Relu,
         dense2: Dense<4, 3>,
+        softmax: Softmax,
+    }
+}
+
+network! {
+    /// Convolutions whose kernels pool their outputs (`Layer::forward_relu_pool`)
+    /// in the lean passes: on the input, rows of 29 (two segments, edge
+    /// windows, an odd number of rows), and mid-network, 5x5, rows of 15.
+    mod pooled {
+        input: Tensor<2, 9, 29>,
+        conv1: Conv2d<2, 4, 3, 1, 1>,
+        relu1: Relu,
+        pool1: MaxPool2d<2>,
+        conv2: Conv2d<4, 8, 5, 2, 1>,
+        relu2: Relu,
+        pool2: MaxPool2d<2>,
+        dense: Dense<192, 5>,
+        softmax: Softmax,
+    }
+}
+
+network! {
+    /// Convolutions followed by layers of other shapes (a pooling, a dense
+    /// layer), for which the fused calls `network!` builds must return
+    /// `false` at run time (and compile).
+    mod shapes {
+        input: Tensor<1, 6, 6>,
+        conv1: Conv2d<1, 8, 3, 1, 1>,
+        pool: MaxPool2d<2>,
+        conv2: Conv2d<8, 8, 3, 1, 1>,
+        dense: Dense<72, 3>,
         softmax: Softmax,
     }
 }
@@ -324,6 +355,22 @@ fn the_lean_passes_give_the_gradients_of_the_full_ones() {
         lean_matches!(convrelu, net, *x, from_logits;
             written: relu1, relu2, conv3, pool, dense, relu4, dense2; unwritten: relu3; gradient_unwritten: ;
             activation_unwritten: conv1, conv2);
+    }
+    let mut net = pooled::Params::boxed_zeroed();
+    net.init(Init::He, &mut rng);
+    let mut x = <[pooled::Input; 2]>::boxed_zeroed();
+    fill(x.as_flat_mut(), &mut rng);
+    for from_logits in [false, true] {
+        lean_matches!(pooled, net, *x, from_logits;
+            written: conv1, pool1, conv2, pool2, dense; unwritten: relu1, relu2; gradient_unwritten: );
+    }
+    let mut net = shapes::Params::boxed_zeroed();
+    net.init(Init::He, &mut rng);
+    let mut x = <[shapes::Input; 2]>::boxed_zeroed();
+    fill(x.as_flat_mut(), &mut rng);
+    for from_logits in [false, true] {
+        lean_matches!(shapes, net, *x, from_logits;
+            written: conv1, pool, conv2, dense; unwritten: ; gradient_unwritten: );
     }
     let mut net = tail::Params::boxed_zeroed();
     net.init(Init::He, &mut rng);

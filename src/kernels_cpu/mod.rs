@@ -734,6 +734,205 @@ pub(crate) unsafe fn conv_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch, s
     }
 }
 
+/// `OB` output channels x `R` output rows (`R` even, from an even row) x
+/// `S` 16-column segments of one sample, each a sum of [`conv_tile`]'s,
+/// stored (as [`conv_tile`] stores them) and then put through a ReLU and a
+/// 2x2 max-pool in registers: `R / 2` rows of the pooled planes, with the
+/// bits [`maxpool2_forward`] gives with [`PoolRelu::Apply`] from the stored
+/// outputs (each output's ReLU, lanes past the row end as 0, the two rows'
+/// maximum, then each pair of columns'). Rows from `nr` on are past the
+/// outputs: the caller points them at row `nr - 1`, and they are neither
+/// stored nor pooled on their own (a last pooled row of one output row
+/// takes the maximum of that row and itself, which is that row).
+///
+/// # Safety
+/// As [`conv_rows_tile`] for the inputs under `x[r]` (the padded input
+/// under output row `r`) and the outputs at `y[r]` (row `r` of output
+/// channel 0, channels `g.y_plane` apart), `r < nr`; `pooled` is the first
+/// pooled row of channel `o0`, writable at `min(16, pw)` floats of the
+/// first `ceil(nr/2)` rows (`pw` apart) of `OB` planes `p_plane` apart.
+#[target_feature(enable = "avx512f,avx512vl")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn conv_pool_tile<const OB: usize, const R: usize, const S: usize, const K: usize>(
+    g: &ConvGeom,
+    o0: usize,
+    (x, y, nr): ([*const f32; R], [*mut f32; R], usize),
+    masks: &[u16; S],
+    pooled: *mut f32,
+    (p_plane, pw): (usize, usize),
+    start: Start,
+) {
+    // SAFETY: the caller's contract covers every access below.
+    unsafe {
+        let zero = _mm512_setzero_ps();
+        let mut acc = [[[zero; S]; R]; OB];
+        if let Start::Bias(b) = start {
+            for (o, rows) in acc.iter_mut().enumerate() {
+                *rows = [[_mm512_set1_ps(*b.add(o0 + o)); S]; R];
+            }
+        }
+        let w0 = g.w.offset(o0 as isize * g.w_out);
+        for c in 0..g.in_c {
+            let wc = w0.offset(c as isize * g.w_in);
+            let xc = c * g.x_plane;
+            for m in 0..K {
+                let wm = wc.offset(m as isize * g.w_m);
+                let xm = xc + m * g.x_row;
+                for n in 0..K {
+                    let wn = wm.offset(n as isize * g.w_n);
+                    let xv: [[__m512; S]; R] =
+                        core::array::from_fn(|r| core::array::from_fn(|s| _mm512_loadu_ps(x[r].add(xm + s * V + n))));
+                    for (o, rows) in acc.iter_mut().enumerate() {
+                        let wv = _mm512_set1_ps(*wn.offset(o as isize * g.w_out));
+                        for (row, xr) in rows.iter_mut().zip(&xv) {
+                            for (a, xs) in row.iter_mut().zip(xr) {
+                                *a = _mm512_fmadd_ps(wv, *xs, *a);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let (ie, io) = (_mm512_loadu_si512(EVEN.as_ptr().cast()), _mm512_loadu_si512(ODD.as_ptr().cast()));
+        let p_mask = lanes(pw);
+        for (o, acc) in acc.iter().enumerate() {
+            for (r, row) in acc.iter().enumerate().take(nr) {
+                for (s, a) in row.iter().enumerate() {
+                    _mm512_mask_storeu_ps(y[r].add((o0 + o) * g.y_plane + s * V), masks[s], *a);
+                }
+            }
+            for i in 0..nr.div_ceil(2) {
+                // The windows' maxima of the ReLU's outputs, as
+                // maxpool2_forward takes them: lanes past the row as 0,
+                // rows first.
+                let m: [__m512; S] = core::array::from_fn(|s| {
+                    let top = _mm512_maskz_max_ps(masks[s], acc[2 * i][s], zero);
+                    if 2 * i + 1 < nr {
+                        _mm512_max_ps(top, _mm512_maskz_max_ps(masks[s], acc[2 * i + 1][s], zero))
+                    } else {
+                        top
+                    }
+                });
+                let (lo, hi) = (m[0], if S > 1 { m[S - 1] } else { zero });
+                let even = _mm512_permutex2var_ps(lo, ie, hi);
+                let odd = _mm512_permutex2var_ps(lo, io, hi);
+                _mm512_mask_storeu_ps(pooled.add(o * p_plane + i * pw), p_mask, _mm512_max_ps(even, odd));
+            }
+        }
+    }
+}
+
+/// Channels and rows per [`conv_pool_tile`] for rows of `ow` outputs: 4
+/// channels x 6 rows of one segment, or 4 x 2 rows of two (24 or 16
+/// accumulators).
+pub(crate) fn conv_pool_block(ow: usize) -> (usize, usize) {
+    if ow <= V { (4, 6) } else { (4, 2) }
+}
+
+/// Whether [`conv_pool_batch`] can compute this convolution: rows of at
+/// most 32 outputs, a 3x3 or 5x5 kernel, output channels a multiple of
+/// [`conv_pool_block`]'s, and a bias or zero start.
+pub(crate) fn conv_pool_applies(g: &ConvGeom, out_c: usize, ow: usize, start: Start) -> bool {
+    (1..=2 * V).contains(&ow)
+        && matches!(g.k, 3 | 5)
+        && out_c.is_multiple_of(conv_pool_block(ow).0)
+        && !matches!(start, Start::Load)
+}
+
+/// [`conv_batch`], then a ReLU and a 2x2 max-pool (stride 2, edge windows
+/// kept) in the same tiles ([`conv_pool_tile`]): the outputs are stored as
+/// `conv_batch` stores them, and the pooled planes (`ceil(oh/2) x
+/// ceil(ow/2)` per channel, `p_sample` floats between samples) get the
+/// bits of [`maxpool2_forward`] with [`PoolRelu::Apply`] over them. The
+/// pooling does not read the outputs back.
+///
+/// # Safety
+/// As [`conv_batch`], `conv_pool_applies(g, out_c, batch.ow, start)`, and
+/// `pooled` writable for `n` samples of `out_c` pooled planes.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(crate) unsafe fn conv_pool_batch(
+    g: &ConvGeom,
+    out_c: usize,
+    batch: &ConvBatch,
+    start: Start,
+    pooled: *mut f32,
+    p_sample: usize,
+) {
+    debug_assert!(conv_pool_applies(g, out_c, batch.ow, start));
+    let (oh, ow) = (batch.oh, batch.ow);
+    let (ph, pw) = (oh.div_ceil(2), ow.div_ceil(2));
+    let masks = [cols(0, ow), cols(V, ow)];
+    let (ob, rows) = conv_pool_block(ow);
+    // The tile of output rows r0.. of sample b: rows past the last as the last.
+    fn tile<const R: usize>(
+        batch: &ConvBatch,
+        x_row: usize,
+        b: usize,
+        r0: usize,
+    ) -> ([*const f32; R], [*mut f32; R], usize) {
+        let row = |r: usize| (r0 + r).min(batch.oh - 1);
+        let x = core::array::from_fn(|r| batch.x.wrapping_add(b * batch.x_sample + row(r) * x_row));
+        let y = core::array::from_fn(|r| batch.y.wrapping_add(b * batch.y_sample + row(r) * batch.ow));
+        (x, y, (batch.oh - r0).min(R))
+    }
+    for b in 0..batch.n {
+        for o0 in (0..out_c).step_by(ob) {
+            let mut r0 = 0;
+            while r0 < oh {
+                let pr = pooled.wrapping_add(b * p_sample + o0 * ph * pw + r0 / 2 * pw);
+                let pool = (ph * pw, pw);
+                // SAFETY: the caller's contract: rows r0.. below oh of
+                // sample b, channels o0..o0+ob <= out_c.
+                unsafe {
+                    match (rows, oh - r0 >= rows, g.k) {
+                        (6, true, 3) => conv_pool_tile::<4, 6, 1, 3>(
+                            g,
+                            o0,
+                            tile(batch, g.x_row, b, r0),
+                            &[masks[0]],
+                            pr,
+                            pool,
+                            start,
+                        ),
+                        (6, true, _) => conv_pool_tile::<4, 6, 1, 5>(
+                            g,
+                            o0,
+                            tile(batch, g.x_row, b, r0),
+                            &[masks[0]],
+                            pr,
+                            pool,
+                            start,
+                        ),
+                        (6, false, 3) => conv_pool_tile::<4, 2, 1, 3>(
+                            g,
+                            o0,
+                            tile(batch, g.x_row, b, r0),
+                            &[masks[0]],
+                            pr,
+                            pool,
+                            start,
+                        ),
+                        (6, false, _) => conv_pool_tile::<4, 2, 1, 5>(
+                            g,
+                            o0,
+                            tile(batch, g.x_row, b, r0),
+                            &[masks[0]],
+                            pr,
+                            pool,
+                            start,
+                        ),
+                        (_, _, 3) => {
+                            conv_pool_tile::<4, 2, 2, 3>(g, o0, tile(batch, g.x_row, b, r0), &masks, pr, pool, start)
+                        }
+                        _ => conv_pool_tile::<4, 2, 2, 5>(g, o0, tile(batch, g.x_row, b, r0), &masks, pr, pool, start),
+                    }
+                }
+                r0 += if oh - r0 >= rows { rows } else { 2 };
+            }
+        }
+    }
+}
+
 /// Floats of the packed weights [`conv_cl_batch`] keeps on the stack (64 KiB).
 pub(crate) const CL_LIMIT: usize = 1 << 14;
 

@@ -116,6 +116,18 @@ fn pad_planes_portable(src: &[f32], c: usize, h: usize, w: usize, p: usize, dst:
     dst[c * plane..c * plane + SLACK].fill(0.0);
 }
 
+/// What the AVX-512 forward pass does with its sums.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+enum Then {
+    /// Stores them.
+    Store,
+    /// Stores `max(y, 0)`: a ReLU after the convolution.
+    Relu,
+    /// Stores them, and a ReLU then a 2x2 max-pool of them into the planes here.
+    ReluPool(*mut f32),
+}
+
 /// 2-D convolution layer: `OUT_C` filters of `IN_C x K x K`, zero padding
 /// `PAD` on every side, stride `STRIDE`, optional bias. It computes
 /// cross-correlation, as PyTorch and TensorFlow do (see
@@ -243,17 +255,34 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         }
     }
 
+    /// How the forward pass starts its sums.
+    #[cfg(target_arch = "x86_64")]
+    fn start(&self) -> crate::kernels_cpu::Start {
+        if BIAS { crate::kernels_cpu::Start::Bias(self.bias.as_ptr()) } else { crate::kernels_cpu::Start::Zero }
+    }
+
+    /// Whether the AVX-512 forward pass can pool its outputs in its tiles
+    /// ([`Then::ReluPool`]): where [`conv_pool_applies`](crate::kernels_cpu::conv_pool_applies),
+    /// and not where the channels-last tiles pay (their transposition).
+    #[cfg(target_arch = "x86_64")]
+    fn pools<const H: usize, const W: usize, const OH: usize, const OW: usize>(&self) -> bool {
+        use crate::kernels_cpu::{cl_pays, conv_pool_applies};
+        let g = self.geom::<H, W, OH, OW>();
+        Self::fast() && conv_pool_applies(&g, OUT_C, OW, self.start()) && !cl_pays(&g, OUT_C, OW, self.start())
+    }
+
     /// AVX-512 forward pass of a batch whose inputs are padded in `cache`,
-    /// with `relu` each output stored as `max(y, 0)`.
+    /// then what `then` says.
     #[cfg(target_arch = "x86_64")]
     fn forward_fast<const B: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
         &self,
         cache: &[PaddedInput<IN_C, H, W, PAD>; B],
         y: &mut [Tensor<OUT_C, OH, OW>; B],
-        relu: bool,
+        then: Then,
     ) {
-        use crate::kernels_cpu::{ConvBatch, Start, cl_pays, conv_batch, conv_cl_batch};
+        use crate::kernels_cpu::{ConvBatch, cl_pays, conv_batch, conv_cl_batch, conv_pool_batch};
         let g = self.geom::<H, W, OH, OW>();
+        let relu = matches!(then, Then::Relu);
         let batch = ConvBatch {
             n: B,
             x: cache.as_flat().as_ptr(),
@@ -264,14 +293,17 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
             ow: OW,
             relu,
         };
-        let start = if BIAS { Start::Bias(self.bias.as_ptr()) } else { Start::Zero };
-        // SAFETY (both calls): AVX-512F was detected (`fast`); each padded
+        let start = self.start();
+        // SAFETY (all three calls): AVX-512F was detected (`fast`); each padded
         // input is followed by SLACK zeros, so every 16-lane load at a tap
         // offset (and a row's last channels-last tile, reading at most 15
         // floats past its row) stays inside `cache`; stores are masked to
-        // the OH x OW outputs of `y`; `cl_pays` checked the channels-last shape.
+        // the OH x OW outputs of `y`; `cl_pays` checked the channels-last
+        // shape, the caller of `ReluPool` `pools` and the pooled planes.
         unsafe {
-            if cl_pays(&g, OUT_C, OW, start) {
+            if let Then::ReluPool(pooled) = then {
+                conv_pool_batch(&g, OUT_C, &batch, start, pooled, OUT_C * OH.div_ceil(2) * OW.div_ceil(2))
+            } else if cl_pays(&g, OUT_C, OW, start) {
                 conv_cl_batch(&g, OUT_C, &batch, start)
             } else {
                 conv_batch(&g, OUT_C, &batch, start)
@@ -541,7 +573,7 @@ impl<
         }
         #[cfg(target_arch = "x86_64")]
         if Self::fast() {
-            return self.forward_fast::<B, H, W, OH, OW>(retype_batch(cache), retype_batch_mut(y), false);
+            return self.forward_fast::<B, H, W, OH, OW>(retype_batch(cache), retype_batch_mut(y), Then::Store);
         }
         for (x, y) in x.iter().zip(y.iter_mut()) {
             self.forward_one::<H, W, OH, OW>(retype(x), retype_mut(y));
@@ -557,16 +589,53 @@ impl<
         cache: &mut [PaddedInput<C, H, W, PAD>; B],
         _mode: &mut Mode<'_>,
     ) -> bool {
-        crate::layer::assert_out_shape!("Conv2d", OC, OH, OW);
         #[cfg(target_arch = "x86_64")]
-        if Self::fast() {
+        if Self::fast()
+            && let Some(y) = output_batch::<OUT_C, OC, OH, OW, B>(y, (OC, OH, OW) == out_shape::<Self, C, H, W>())
+        {
             for (x, c) in x.iter().zip(cache.iter_mut()) {
                 pad_planes(x.as_flat(), C, H, W, PAD, c.as_flat_mut());
             }
-            self.forward_fast::<B, H, W, OH, OW>(retype_batch(cache), retype_batch_mut(y), true);
+            self.forward_fast::<B, H, W, OH, OW>(retype_batch(cache), y, Then::Relu);
             return true;
         }
         let _ = (x, y, cache);
+        false
+    }
+
+    /// On the AVX-512 path, for rows of at most 32 outputs, a 3x3 or 5x5
+    /// kernel and 8 filters or a multiple (4 for rows over 16), except
+    /// where the channels-last tiles take the convolution: the kernels
+    /// pool each tile as they store it; elsewhere `false`.
+    fn forward_relu_pool<
+        const B: usize,
+        const OC: usize,
+        const OH: usize,
+        const OW: usize,
+        const PC: usize,
+        const PH: usize,
+        const PW: usize,
+    >(
+        &self,
+        x: &[Tensor<C, H, W>; B],
+        y: &mut [Tensor<OC, OH, OW>; B],
+        pooled: &mut [Tensor<PC, PH, PW>; B],
+        cache: &mut [PaddedInput<C, H, W, PAD>; B],
+        _mode: &mut Mode<'_>,
+    ) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if (PC, PH, PW) == (OC, OH.div_ceil(2), OW.div_ceil(2))
+            && self.pools::<H, W, OH, OW>()
+            && let Some(y) = output_batch::<OUT_C, OC, OH, OW, B>(y, (OC, OH, OW) == out_shape::<Self, C, H, W>())
+        {
+            for (x, c) in x.iter().zip(cache.iter_mut()) {
+                pad_planes(x.as_flat(), C, H, W, PAD, c.as_flat_mut());
+            }
+            let pooled = Then::ReluPool(pooled.as_flat_mut().as_mut_ptr());
+            self.forward_fast::<B, H, W, OH, OW>(retype_batch(cache), y, pooled);
+            return true;
+        }
+        let _ = (x, y, pooled, cache);
         false
     }
 
@@ -654,6 +723,26 @@ pub(crate) fn retype_batch<T: Flat, U: Flat, const B: usize>(t: &[T; B]) -> &[U;
     };
     // SAFETY: both are Flat (plain f32s, align 4) of the same size.
     unsafe { &*(t as *const [T; B] as *const [U; B]) }
+}
+
+/// `y` as a batch of `OUT_C x OH x OW` tensors if `fits` (the layer's
+/// [`Shape`] formula gives `OC x OH x OW`), `None` otherwise: a run-time
+/// check where [`retype_batch_mut`] asserts at compile time. `network!`
+/// builds the fused calls ([`Layer::forward_relu`]) for every layer,
+/// whatever follows it, and makes them only where the shapes fit.
+/// The output shape `L`'s [`Shape`] formula gives for a `C x H x W` input.
+#[cfg(target_arch = "x86_64")]
+fn out_shape<L: Shape<C, H, W>, const C: usize, const H: usize, const W: usize>() -> (usize, usize, usize) {
+    (L::OUT_C, L::OUT_H, L::OUT_W)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn output_batch<const OUT_C: usize, const OC: usize, const OH: usize, const OW: usize, const B: usize>(
+    y: &mut [Tensor<OC, OH, OW>; B],
+    fits: bool,
+) -> Option<&mut [Tensor<OUT_C, OH, OW>; B]> {
+    // SAFETY: the same tensor type when OC == OUT_C.
+    (fits && OC == OUT_C).then(|| unsafe { &mut *(y as *mut [Tensor<OC, OH, OW>; B]).cast() })
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -819,7 +908,7 @@ mod tests {
         let (mut y_fast, mut y_slow) =
             (<[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed(), <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed());
         y_fast.as_flat_mut().fill(f32::NAN);
-        conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut y_fast, false);
+        conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut y_fast, Then::Store);
         for b in 0..B {
             conv.forward_one::<H, W, OH, OW>(&x[b], &mut y_slow[b]);
         }
@@ -828,11 +917,36 @@ mod tests {
         let (mut r_fused, mut r) =
             (<[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed(), <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed());
         r_fused.as_flat_mut().fill(f32::NAN);
-        conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut r_fused, true);
+        conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut r_fused, Then::Relu);
         crate::Relu.forward(&y_fast, &mut r, &mut [(); B], &mut Mode::Infer);
         let bits = |t: &[f32]| t.iter().map(|v| v.to_bits()).collect::<std::vec::Vec<_>>();
         assert_eq!(bits(r_fused.as_flat()), bits(r.as_flat()), "the fused ReLU's outputs");
         assert!(r.as_flat().contains(&0.0) && r.as_flat().iter().any(|&v| v > 0.0));
+        // With a fused ReLU and 2x2 max-pool, where the kernels pool: the
+        // outputs' bits, and the pooling's as `maxpool2_forward` gives them.
+        if conv.pools::<H, W, OH, OW>() {
+            let n = B * OUT_C * OH.div_ceil(2) * OW.div_ceil(2);
+            let (mut p_fused, mut p) = (std::vec![f32::NAN; n + 16], std::vec![f32::NAN; n + 16]);
+            let mut y_pool = <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed();
+            y_pool.as_flat_mut().fill(f32::NAN);
+            conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut y_pool, Then::ReluPool(p_fused.as_mut_ptr()));
+            assert_eq!(bits(y_pool.as_flat()), bits(y_fast.as_flat()), "the outputs beside the pooling");
+            // SAFETY: AVX-512F (checked above); y_fast holds B*OUT_C planes
+            // of OH x OW, p their pooled planes.
+            unsafe {
+                let apply = crate::kernels_cpu::PoolRelu::Apply;
+                crate::kernels_cpu::maxpool2_forward(
+                    B * OUT_C,
+                    OH,
+                    OW,
+                    y_fast.as_flat().as_ptr(),
+                    apply,
+                    p.as_mut_ptr(),
+                )
+            };
+            assert_eq!(bits(&p_fused[..n]), bits(&p[..n]), "the fused pooling");
+            assert!(p_fused[n..].iter().all(|v| v.is_nan()), "no write past the pooled planes");
+        }
         // Backward: weight and input gradients, added to a non-zero gradient.
         let (mut g_fast, mut g_slow) = (Conv2d::<IN_C, OUT_C, K, PAD, 1, true>::boxed_zeroed(), Conv2d::boxed_zeroed());
         g_fast.as_flat_mut().fill(0.5);
