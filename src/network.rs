@@ -48,11 +48,11 @@ pub trait Network: Flat {
     fn forward<const B: usize>(&self, x: &[Self::Input; B], ws: &mut Self::Workspace<B>, mode: &mut Mode<'_>);
 
     /// Forward pass of a batch for its outputs: [`forward_lean`](Network::forward_lean)
-    /// in [`Mode::Infer`]. The output of a `Relu` run fused with the 2x2
-    /// `MaxPool2d` after it ([`fuse::relu_pool`](crate::fuse::relu_pool))
-    /// is not stored (its entry in `ws` keeps what it held), unless it is
-    /// the logits. The outputs, logits and every other activation have the
-    /// same bits as `forward`'s; `ws` is then no input for `backward`.
+    /// in [`Mode::Infer`]. The entries [`forward_lean`](Network::forward_lean)
+    /// leaves unwritten keep what they held (a ReLU's output pooled in
+    /// registers, a convolution's output whose ReLU it wrote). The outputs,
+    /// logits and every other activation have the same bits as
+    /// `forward`'s; `ws` is then no input for `backward`.
     /// [`predict`](Network::predict) and [`evaluate`](crate::train::evaluate)
     /// use it.
     ///
@@ -70,14 +70,23 @@ pub trait Network: Flat {
         self.forward_lean(x, ws, &mut Mode::Infer);
     }
 
-    /// [`forward`](Network::forward) for a training step or inference: the
-    /// output of a `Relu` run fused with the 2x2 `MaxPool2d` after it is
-    /// not stored (its entry in `ws` keeps what it held), unless it is the
-    /// logits; every other activation has `forward`'s bits. A backward pass
+    /// [`forward`](Network::forward) for a training step or inference,
+    /// leaving unstored (their entries in `ws` keep what they held) two
+    /// kinds of activation, neither of them the logits nor the output:
+    /// - the output of a `Relu` run fused with the 2x2 `MaxPool2d` after it
+    ///   ([`fuse::relu_pool`](crate::fuse::relu_pool));
+    /// - the output of a layer whose `Relu` it ran itself
+    ///   ([`Layer::forward_relu`](crate::Layer::forward_relu): a
+    ///   convolution followed by a ReLU not fused with a pooling, with a
+    ///   layer after the ReLU).
+    ///
+    /// Every other activation has `forward`'s bits. A backward pass
     /// from this `ws` must be [`backward_lean`](Network::backward_lean),
     /// which does not read those entries (`backward`,
-    /// `backward_from_logits` and `backward_overwrite` do). Nothing else reads them: the layer after
-    /// the pair reads the pooling's output. [`infer`](Network::infer) (in
+    /// `backward_from_logits` and `backward_overwrite` read the first kind).
+    /// Nothing else reads them: the layer after the pair reads the
+    /// pooling's output, a ReLU's backward its output, and a convolution's
+    /// backward its input. [`infer`](Network::infer) (in
     /// [`Mode::Infer`]) and [`train_step`](crate::train::train_step) (in
     /// [`Mode::Train`]) use it. The default is `forward`.
     ///

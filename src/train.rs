@@ -87,8 +87,9 @@ impl<const N: usize, P: Network<Logits = Tensor<N, 1, 1>, Output = Tensor<N, 1, 
 
 /// The buffers a training step writes: the forward workspace, the
 /// gradients with respect to every activation, and the parameter gradients.
-/// [`train_step`] leaves two kinds of entry unwritten: the output of a ReLU
-/// fused with the 2x2 pooling after it and that output's gradient
+/// [`train_step`] leaves three kinds of entry unwritten: the output of a
+/// ReLU fused with the 2x2 pooling after it and that output's gradient, and
+/// the output of a convolution whose ReLU it ran itself
 /// ([`Network::forward_lean`], [`Network::backward_lean`]).
 /// Create it zeroed (`TrainState::boxed_zeroed()` for big networks).
 #[repr(C)]

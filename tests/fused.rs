@@ -5,8 +5,9 @@
 //! `backward`, `backward_from_logits` and `backward_overwrite`; and the
 //! lean passes (`forward_lean`, `backward_lean`, what `train_step` runs)
 //! must give those gradients, leaving only the fused ReLUs' entries unwritten,
-//! and the ReLU outputs that the convolution before them writes
-//! (`Layer::forward_relu`, `Layer::forward_relu_pool`).
+//! and the outputs of convolutions that run the ReLU after them
+//! (`Layer::forward_relu`); a convolution that also runs the pooling
+//! (`Layer::forward_relu_pool`) writes its output and the pooling's.
 
 use constnet::{Conv2d, Dense, Dropout, Flat, Init, Layer, MaxPool2d, Mode, Network, Relu, Softmax, Tensor, network};
 use rand::rngs::SmallRng;
@@ -43,7 +44,7 @@ network! {
 
 network! {
     /// Convolutions followed by a ReLU, which the lean passes run as one
-    /// (`Layer::forward_relu`): on the input (seed 1's shape), mid-network,
+    /// (`Layer::forward_relu`): on the input, mid-network,
     /// and (not: `fuse::relu_pool` takes the ReLU) before a pooling; then a
     /// dense layer and a ReLU, which have no such pass.
     mod convrelu {
@@ -81,8 +82,8 @@ network! {
 
 network! {
     /// Convolutions followed by layers of other shapes (a pooling, a dense
-    /// layer), for which the fused calls `network!` builds must return
-    /// `false` at run time (and compile).
+    /// layer): the fused calls `network!` builds for them must compile (their
+    /// shape checks are at run time), and are not made.
     mod shapes {
         input: Tensor<1, 6, 6>,
         conv1: Conv2d<1, 8, 3, 1, 1>,
@@ -363,6 +364,19 @@ fn the_lean_passes_give_the_gradients_of_the_full_ones() {
     for from_logits in [false, true] {
         lean_matches!(pooled, net, *x, from_logits;
             written: conv1, pool1, conv2, pool2, dense; unwritten: relu1, relu2; gradient_unwritten: );
+    }
+    if constnet::fuse::relu_pool::<Relu, MaxPool2d<2>>() {
+        // Both convolutions pool in their tiles (rows of 29 and of 15).
+        let mut ws = pooled::Workspace::<2>::boxed_zeroed();
+        let (act, cache) = (&mut ws.act, &mut ws.cache);
+        assert!(net.conv1.forward_relu_pool(&x, &mut act.conv1, &mut act.pool1, &mut cache.conv1, &mut Mode::Infer));
+        assert!(net.conv2.forward_relu_pool(
+            &act.pool1,
+            &mut act.conv2,
+            &mut act.pool2,
+            &mut cache.conv2,
+            &mut Mode::Infer
+        ));
     }
     let mut net = shapes::Params::boxed_zeroed();
     net.init(Init::He, &mut rng);

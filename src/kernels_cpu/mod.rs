@@ -743,7 +743,7 @@ pub(crate) unsafe fn conv_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch, s
 /// maximum, then each pair of columns'). Rows from `nr` on are past the
 /// outputs: the caller points them at row `nr - 1`, and they are neither
 /// stored nor pooled on their own (a last pooled row of one output row
-/// takes the maximum of that row and itself, which is that row).
+/// pools that row alone, as `maxpool2_forward` does).
 ///
 /// # Safety
 /// As [`conv_rows_tile`] for the inputs under `x[r]` (the padded input

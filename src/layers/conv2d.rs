@@ -604,7 +604,7 @@ impl<
     }
 
     /// On the AVX-512 path, for rows of at most 32 outputs, a 3x3 or 5x5
-    /// kernel and 8 filters or a multiple (4 for rows over 16), except
+    /// kernel and a multiple of 4 filters, except
     /// where the channels-last tiles take the convolution: the kernels
     /// pool each tile as they store it; elsewhere `false`.
     fn forward_relu_pool<
@@ -725,17 +725,17 @@ pub(crate) fn retype_batch<T: Flat, U: Flat, const B: usize>(t: &[T; B]) -> &[U;
     unsafe { &*(t as *const [T; B] as *const [U; B]) }
 }
 
-/// `y` as a batch of `OUT_C x OH x OW` tensors if `fits` (the layer's
-/// [`Shape`] formula gives `OC x OH x OW`), `None` otherwise: a run-time
-/// check where [`retype_batch_mut`] asserts at compile time. `network!`
-/// builds the fused calls ([`Layer::forward_relu`]) for every layer,
-/// whatever follows it, and makes them only where the shapes fit.
 /// The output shape `L`'s [`Shape`] formula gives for a `C x H x W` input.
 #[cfg(target_arch = "x86_64")]
 fn out_shape<L: Shape<C, H, W>, const C: usize, const H: usize, const W: usize>() -> (usize, usize, usize) {
     (L::OUT_C, L::OUT_H, L::OUT_W)
 }
 
+/// `y` as a batch of `OUT_C x OH x OW` tensors if `fits` (the layer's
+/// [`Shape`] formula gives `OC x OH x OW`), `None` otherwise: a run-time
+/// check where [`retype_batch_mut`] asserts at compile time. `network!`
+/// builds the fused calls ([`Layer::forward_relu`]) for every layer,
+/// whatever follows it, and makes them only where the shapes fit.
 #[cfg(target_arch = "x86_64")]
 fn output_batch<const OUT_C: usize, const OC: usize, const OH: usize, const OW: usize, const B: usize>(
     y: &mut [Tensor<OC, OH, OW>; B],
@@ -963,6 +963,59 @@ mod tests {
         close("dx", dx_fast.as_flat(), dx_slow.as_flat());
     }
 
+    /// The shapes whose forward pass pools in its tiles: fashion10's and
+    /// tfconv's first convolutions, fashion10's second; not tfconv's
+    /// second (800 taps: the channels-last tiles).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_zoo_convolutions_that_pool_in_their_tiles() {
+        if math::simd() != math::SimdPath::Avx512 {
+            return;
+        }
+        assert!(Conv2d::<1, 8, 3, 1, 1>::zeroed().pools::<28, 28, 28, 28>());
+        assert!(Conv2d::<8, 16, 3, 1, 1>::zeroed().pools::<14, 14, 14, 14>());
+        assert!(Conv2d::<1, 32, 5, 2, 1>::boxed_zeroed().pools::<28, 28, 28, 28>());
+        assert!(!Conv2d::<32, 64, 5, 2, 1>::boxed_zeroed().pools::<14, 14, 14, 14>());
+        assert!(!Conv2d::<1, 6, 3, 1, 1>::zeroed().pools::<28, 28, 28, 28>(), "6 filters: not a multiple of 4");
+    }
+
+    /// The fused ReLU and pooling give the bits of the layers after the
+    /// convolution where its outputs are NaN (a NaN input, spread by the
+    /// zero weights) and -0 (a -0 bias plus zero times a negative input).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn fused_relu_and_pooling_of_nan_and_negative_zero() {
+        use crate::kernels_cpu::{PoolRelu, maxpool2_forward};
+        if math::simd() != math::SimdPath::Avx512 {
+            return;
+        }
+        let mut conv = Conv2d::<1, 8, 3, 1, 1>::zeroed();
+        conv.weight[0][0][1][1] = 1.0;
+        conv.bias = [0.0, -0.0, -0.0, -0.0, 0.5, -0.0, -0.0, -0.0];
+        let x = [Tensor::<1, 7, 9>::from_fn(|_, i, j| match (i * 9 + j) % 11 {
+            0 if i > 3 => f32::NAN,
+            k if j % 4 == 3 => k as f32,
+            k => -(k as f32) - 1.0, // all-negative windows: -0 sums
+        })];
+        let mut cache = [PaddedInput::<1, 7, 9, 1>::zeroed()];
+        pad_planes(x[0].as_flat(), 1, 7, 9, 1, cache[0].as_flat_mut());
+        let (mut y, mut r, mut y_relu, mut y_pool) = ([Tensor::<8, 7, 9>::zeroed(); 4]).map(|t| [t]).into();
+        conv.forward_fast::<1, 7, 9, 7, 9>(&cache, &mut y, Then::Store);
+        let out = y[0].as_flat();
+        assert!(out.iter().any(|v| v.is_nan()) && out.iter().any(|v| v.to_bits() == (-0.0f32).to_bits()));
+        crate::Relu.forward(&y, &mut r, &mut [()], &mut Mode::Infer);
+        conv.forward_fast::<1, 7, 9, 7, 9>(&cache, &mut y_relu, Then::Relu);
+        let bits = |t: &[f32]| t.iter().map(|v| v.to_bits()).collect::<std::vec::Vec<_>>();
+        assert_eq!(bits(y_relu[0].as_flat()), bits(r[0].as_flat()), "the fused ReLU");
+        let (mut p_fused, mut p) = ([f32::NAN; 8 * 4 * 5], [f32::NAN; 8 * 4 * 5]);
+        assert!(conv.pools::<7, 9, 7, 9>());
+        conv.forward_fast::<1, 7, 9, 7, 9>(&cache, &mut y_pool, Then::ReluPool(p_fused.as_mut_ptr()));
+        // SAFETY: AVX-512F (checked above); y holds 8 planes of 7 x 9, p their pooled planes.
+        unsafe { maxpool2_forward(8, 7, 9, y[0].as_flat().as_ptr(), PoolRelu::Apply, p.as_mut_ptr()) };
+        assert_eq!(bits(&p_fused), bits(&p), "the fused pooling");
+        assert_eq!(bits(y_pool[0].as_flat()), bits(out), "the outputs beside the pooling");
+    }
+
     #[test]
     fn padding_paths_agree() {
         for (c, h, w, p) in [
@@ -1014,6 +1067,7 @@ mod tests {
         fast_matches_portable::<3, 16, 5, 2, 1, 6, 5, 6, 5>(20); // 5x5, one vector of channels: the 24 x 16 tile
         fast_matches_portable::<12, 32, 5, 2, 2, 6, 26, 6, 26>(22); // channels-last forward: 300 taps, 2 groups, tiles of 14 + 12
         fast_matches_portable::<33, 16, 3, 1, 1, 4, 12, 4, 12>(23); // channels-last forward: 297 taps, tiles of 12
+        fast_matches_portable::<3, 8, 5, 2, 2, 7, 21, 7, 21>(24); // pooled in the tiles: 5x5, rows of two segments, odd sides
         // The single-channel row kernels: one and two segments, 3x3 and
         // 5x5, rows left over after the 8- or 4-row tiles, all three starts.
         fast_matches_portable::<17, 1, 5, 2, 2, 11, 13, 11, 13>(12); // y: 8 + 3 rows; dx: 8 + 8 + 1 channels
