@@ -76,11 +76,12 @@ pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> 
     }
 
     /// The forward pass, then a [`Relu`](crate::Relu) and a 2x2
-    /// [`MaxPool2d`](crate::MaxPool2d) in the same pass: `y` gets this
-    /// layer's output, `pooled` the pooling's (the bits of
+    /// [`MaxPool2d`](crate::MaxPool2d) in the same pass: `pooled` gets the
+    /// pooling's output and, if `store`, `y` this layer's (the bits of
     /// [`forward`](Layer::forward) then
     /// [`fuse::relu_pool_infer`](crate::fuse::relu_pool_infer)); the ReLU's
-    /// output is not stored. Returns `false`, having written nothing, where
+    /// output is not stored. [`Network::infer`](crate::Network::infer)
+    /// passes `store = false`: nothing reads `y` there. Returns `false`, having written nothing, where
     /// the layer has no such pass: the default, the shapes
     /// [`Conv2d`](crate::Conv2d)'s kernels do not pool, and buffers of
     /// other shapes than the layer's output and its pooling (`network!`
@@ -96,7 +97,7 @@ pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> 
     /// let x = [Tensor::<1, 5, 6>::from_fn(|_, i, j| (i * 6 + j) as f32 * 0.25 - 2.0)];
     /// let (mut y, mut cache) = ([Tensor::<8, 5, 6>::zeroed()], [Flat::zeroed()]);
     /// let mut pooled = [Tensor::<8, 3, 3>::zeroed()];
-    /// if conv.forward_relu_pool(&x, &mut y, &mut pooled, &mut cache, &mut Mode::Infer) {
+    /// if conv.forward_relu_pool(&x, &mut y, true, &mut pooled, &mut cache, &mut Mode::Infer) {
     ///     let mut y2 = [Tensor::zeroed()];
     ///     conv.forward(&x, &mut y2, &mut cache, &mut Mode::Infer);
     ///     let mut p2 = [Tensor::zeroed()];
@@ -117,11 +118,12 @@ pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> 
         &self,
         x: &[Tensor<C, H, W>; B],
         y: &mut [Tensor<OC, OH, OW>; B],
+        store: bool,
         pooled: &mut [Tensor<PC, PH, PW>; B],
         cache: &mut [Self::Cache; B],
         mode: &mut Mode<'_>,
     ) -> bool {
-        let _ = (x, y, pooled, cache, mode);
+        let _ = (x, y, store, pooled, cache, mode);
         false
     }
 

@@ -48,11 +48,14 @@ pub trait Network: Flat {
     fn forward<const B: usize>(&self, x: &[Self::Input; B], ws: &mut Self::Workspace<B>, mode: &mut Mode<'_>);
 
     /// Forward pass of a batch for its outputs: [`forward_lean`](Network::forward_lean)
-    /// in [`Mode::Infer`]. The entries [`forward_lean`](Network::forward_lean)
-    /// leaves unwritten keep what they held (a ReLU's output pooled in
-    /// registers, a convolution's output whose ReLU it wrote). The outputs,
-    /// logits and every other activation have the same bits as
-    /// `forward`'s; `ws` is then no input for `backward`.
+    /// in [`Mode::Infer`], except that the output of a layer that ran the
+    /// ReLU and the pooling after it in its own kernels
+    /// ([`Layer::forward_relu_pool`](crate::Layer::forward_relu_pool)) is
+    /// not stored either. The entries left unwritten keep what they held
+    /// (a ReLU's output pooled in registers, a convolution's output whose
+    /// ReLU, or ReLU and pooling, it ran). The outputs, logits and every
+    /// other activation have the same bits as `forward`'s; `ws` is then no
+    /// input for any backward pass.
     /// [`predict`](Network::predict) and [`evaluate`](crate::train::evaluate)
     /// use it.
     ///
@@ -490,13 +493,19 @@ macro_rules! network {
                 ];
 
                 fn forward<const B: usize>(&self, x: &[Input; B], ws: &mut Workspace<B>, mode: &mut $crate::Mode<'_>) {
-                    $crate::network!(@first false, self, x, ws, mode, relu_done; $first $(, $layer)+);
-                    $crate::network!(@forward self, ws, mode, false, false, relu_done; $first $(, $layer)+);
+                    $crate::network!(@first false, self, x, ws, mode, relu_done, true; $first $(, $layer)+);
+                    $crate::network!(@forward self, ws, mode, false, false, relu_done, true; $first $(, $layer)+);
                 }
 
                 fn forward_lean<const B: usize>(&self, x: &[Input; B], ws: &mut Workspace<B>, mode: &mut $crate::Mode<'_>) {
-                    $crate::network!(@first true, self, x, ws, mode, relu_done; $first $(, $layer)+);
-                    $crate::network!(@forward self, ws, mode, true, false, relu_done; $first $(, $layer)+);
+                    $crate::network!(@first true, self, x, ws, mode, relu_done, true; $first $(, $layer)+);
+                    $crate::network!(@forward self, ws, mode, true, false, relu_done, true; $first $(, $layer)+);
+                }
+
+                fn infer<const B: usize>(&self, x: &[Input; B], ws: &mut Workspace<B>) {
+                    let mode = &mut $crate::Mode::Infer;
+                    $crate::network!(@first true, self, x, ws, mode, relu_done, false; $first $(, $layer)+);
+                    $crate::network!(@forward self, ws, mode, true, false, relu_done, false; $first $(, $layer)+);
                 }
 
                 fn backward<const B: usize>(&self, x: &[Input; B], ws: &Workspace<B>, delta: &mut Activations<B>, grads: &mut Params) {
@@ -636,24 +645,24 @@ macro_rules! network {
     // a layer after that, may write the ReLU's output itself
     // (`Layer::forward_relu`, `fuse::relu_after`); `$f` then says so at the
     // ReLU's turn, which it skips.
-    (@forward $s:ident, $ws:ident, $mode:ident, true, $skip:tt, $f:ident; $prev:ident, $layer:ident, $next:ident) => {
-        $crate::network!(@forward $s, $ws, $mode, false, $skip, $f; $prev, $layer, $next);
+    (@forward $s:ident, $ws:ident, $mode:ident, true, $skip:tt, $f:ident, $st:tt; $prev:ident, $layer:ident, $next:ident) => {
+        $crate::network!(@forward $s, $ws, $mode, false, $skip, $f, $st; $prev, $layer, $next);
     };
-    (@forward $s:ident, $ws:ident, $mode:ident, true, $skip:tt, $f:ident; $prev:ident, $layer:ident, $next:ident, $after:ident $(, $rest:ident)*) => {
+    (@forward $s:ident, $ws:ident, $mode:ident, true, $skip:tt, $f:ident, $st:tt; $prev:ident, $layer:ident, $next:ident, $after:ident $(, $rest:ident)*) => {
         if ::core::mem::take(&mut $f) {
             // This ReLU's output (or its pooling's) was written by the layer before it.
         } else if $crate::fuse::relu_pool::<$layer::Ty, $next::Ty>() {
             let dims = (<$layer::In>::C, <$layer::In>::H, <$layer::In>::W);
             $crate::fuse::relu_pool_infer(&$ws.act.$prev, &mut $ws.act.$next, dims);
         } else if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
-            $f = $crate::network!(@then $s, $ws, $mode, ($ws.act.$prev); $layer, $next, $after $(, $rest)*);
+            $f = $crate::network!(@then $s, $ws, $mode, $st, ($ws.act.$prev); $layer, $next, $after $(, $rest)*);
             if !$f {
                 $s.$layer.forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.cache.$layer, $mode);
             }
         }
-        $crate::network!(@forward $s, $ws, $mode, true, true, $f; $layer, $next, $after $(, $rest)*);
+        $crate::network!(@forward $s, $ws, $mode, true, true, $f, $st; $layer, $next, $after $(, $rest)*);
     };
-    (@forward $s:ident, $ws:ident, $mode:ident, $lean:tt, $skip:tt, $f:ident; $prev:ident, $layer:ident, $next:ident $(, $rest:ident)*) => {
+    (@forward $s:ident, $ws:ident, $mode:ident, $lean:tt, $skip:tt, $f:ident, $st:tt; $prev:ident, $layer:ident, $next:ident $(, $rest:ident)*) => {
         if ::core::mem::take(&mut $f) {
             // As above.
         } else if $crate::fuse::relu_pool::<$layer::Ty, $next::Ty>() {
@@ -662,9 +671,9 @@ macro_rules! network {
         } else if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
             $s.$layer.forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.cache.$layer, $mode);
         }
-        $crate::network!(@forward $s, $ws, $mode, $lean, true, $f; $layer, $next $(, $rest)*);
+        $crate::network!(@forward $s, $ws, $mode, $lean, true, $f, $st; $layer, $next $(, $rest)*);
     };
-    (@forward $s:ident, $ws:ident, $mode:ident, $lean:tt, $skip:tt, $f:ident; $prev:ident, $layer:ident) => {
+    (@forward $s:ident, $ws:ident, $mode:ident, $lean:tt, $skip:tt, $f:ident, $st:tt; $prev:ident, $layer:ident) => {
         if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
             $s.$layer.forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.cache.$layer, $mode);
         }
@@ -673,29 +682,30 @@ macro_rules! network {
     // The first layer, on the input; in `forward_lean` (`true`) with a
     // `Relu` after it and a layer after that, as in `@forward`. Declares
     // `$f` where the `@forward` arms that read it follow (three layers or more).
-    (@first $lean:tt, $s:ident, $x:ident, $ws:ident, $mode:ident, $f:ident; $first:ident, $next:ident, $after:ident $(, $rest:ident)*) => {
-        let mut $f = $lean && $crate::network!(@then $s, $ws, $mode, ($x); $first, $next, $after $(, $rest)*);
+    (@first $lean:tt, $s:ident, $x:ident, $ws:ident, $mode:ident, $f:ident, $st:tt; $first:ident, $next:ident, $after:ident $(, $rest:ident)*) => {
+        let mut $f = $lean && $crate::network!(@then $s, $ws, $mode, $st, ($x); $first, $next, $after $(, $rest)*);
         if !$f {
             $s.$first.forward($x, &mut $ws.act.$first, &mut $ws.cache.$first, $mode);
         }
     };
-    (@first $lean:tt, $s:ident, $x:ident, $ws:ident, $mode:ident, $f:ident; $first:ident, $next:ident) => {
+    (@first $lean:tt, $s:ident, $x:ident, $ws:ident, $mode:ident, $f:ident, $st:tt; $first:ident, $next:ident) => {
         $s.$first.forward($x, &mut $ws.act.$first, &mut $ws.cache.$first, $mode);
     };
 
     // In `forward_lean`, whether `$layer` (input `$x`) ran with what
     // follows it, returning `true` if so: a ReLU and a fused pooling with a
-    // layer after them (`Layer::forward_relu_pool`: `$layer`'s output and the
-    // pooling's are written), or a ReLU alone with a layer after it
-    // (`Layer::forward_relu`: the ReLU's output is written).
-    (@then $s:ident, $ws:ident, $mode:ident, ($($x:tt)*); $layer:ident, $next:ident, $after:ident) => {
+    // layer after them (`Layer::forward_relu_pool`: the pooling's output is
+    // written, and with `$st` (`false` in `infer`) `$layer`'s), or a ReLU
+    // alone with a layer after it (`Layer::forward_relu`: the ReLU's output
+    // is written).
+    (@then $s:ident, $ws:ident, $mode:ident, $st:tt, ($($x:tt)*); $layer:ident, $next:ident, $after:ident) => {
         $crate::fuse::relu_after::<$next::Ty, $after::Ty>()
             && $s.$layer.forward_relu(&$($x)*, &mut $ws.act.$next, &mut $ws.cache.$layer, $mode)
     };
-    (@then $s:ident, $ws:ident, $mode:ident, ($($x:tt)*); $layer:ident, $next:ident, $after:ident, $more:ident $(, $rest:ident)*) => {
+    (@then $s:ident, $ws:ident, $mode:ident, $st:tt, ($($x:tt)*); $layer:ident, $next:ident, $after:ident, $more:ident $(, $rest:ident)*) => {
         ($crate::fuse::relu_pool::<$next::Ty, $after::Ty>()
-            && $s.$layer.forward_relu_pool(&$($x)*, &mut $ws.act.$layer, &mut $ws.act.$after, &mut $ws.cache.$layer, $mode))
-            || $crate::network!(@then $s, $ws, $mode, ($($x)*); $layer, $next, $after)
+            && $s.$layer.forward_relu_pool(&$($x)*, &mut $ws.act.$layer, $st, &mut $ws.act.$after, &mut $ws.cache.$layer, $mode))
+            || $crate::network!(@then $s, $ws, $mode, $st, ($($x)*); $layer, $next, $after)
     };
 
     // `backward_overwrite` (`$lean` false) or `backward_lean` (true), each

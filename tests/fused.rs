@@ -171,14 +171,14 @@ fn fused_pairs_give_the_bits_of_the_layers_one_by_one() {
     same("activations", ws.act.as_flat(), ws_l.act.as_flat());
 
     // `infer`: the same bits everywhere but in the fused ReLUs' outputs,
-    // which it leaves as they were.
+    // which it leaves as they were, and in conv2's (4 filters: its kernels
+    // pool, and `infer` does not store what they pool).
     let mut wi = odd::Workspace::<3>::boxed_zeroed();
     wi.as_flat_mut().fill(f32::NAN);
     net.infer(&x, &mut wi);
     for (name, a, b) in [
         ("conv1", wi.act.conv1.as_flat(), ws.act.conv1.as_flat()),
         ("pool1", wi.act.pool1.as_flat(), ws.act.pool1.as_flat()),
-        ("conv2", wi.act.conv2.as_flat(), ws.act.conv2.as_flat()),
         ("pool2", wi.act.pool2.as_flat(), ws.act.pool2.as_flat()),
         ("dense", wi.act.dense.as_flat(), ws.act.dense.as_flat()),
         ("softmax", wi.act.softmax.as_flat(), ws.act.softmax.as_flat()),
@@ -188,6 +188,7 @@ fn fused_pairs_give_the_bits_of_the_layers_one_by_one() {
     for (name, r, want) in [
         ("relu1", wi.act.relu1.as_flat(), ws.act.relu1.as_flat()),
         ("relu2", wi.act.relu2.as_flat(), ws.act.relu2.as_flat()),
+        ("conv2", wi.act.conv2.as_flat(), ws.act.conv2.as_flat()),
     ] {
         unwritten(name, r, want);
     }
@@ -369,14 +370,46 @@ fn the_lean_passes_give_the_gradients_of_the_full_ones() {
         // Both convolutions pool in their tiles (rows of 29 and of 15).
         let mut ws = pooled::Workspace::<2>::boxed_zeroed();
         let (act, cache) = (&mut ws.act, &mut ws.cache);
-        assert!(net.conv1.forward_relu_pool(&x, &mut act.conv1, &mut act.pool1, &mut cache.conv1, &mut Mode::Infer));
+        assert!(net.conv1.forward_relu_pool(
+            &x,
+            &mut act.conv1,
+            true,
+            &mut act.pool1,
+            &mut cache.conv1,
+            &mut Mode::Infer
+        ));
         assert!(net.conv2.forward_relu_pool(
             &act.pool1,
             &mut act.conv2,
+            true,
             &mut act.pool2,
             &mut cache.conv2,
             &mut Mode::Infer
         ));
+    }
+    // `infer` does not store those convolutions' outputs either: nothing
+    // reads them there.
+    let mut full = pooled::Workspace::<2>::boxed_zeroed();
+    net.forward(&x, &mut full, &mut Mode::Infer);
+    let mut wi = pooled::Workspace::<2>::boxed_zeroed();
+    wi.as_flat_mut().fill(f32::NAN);
+    net.infer(&x, &mut wi);
+    let (a, f) = (&wi.act, &full.act);
+    for (name, got, want) in [
+        ("pool1", a.pool1.as_flat(), f.pool1.as_flat()),
+        ("pool2", a.pool2.as_flat(), f.pool2.as_flat()),
+        ("dense", a.dense.as_flat(), f.dense.as_flat()),
+        ("softmax", a.softmax.as_flat(), f.softmax.as_flat()),
+    ] {
+        same(name, got, want);
+    }
+    for (name, got, want) in [
+        ("conv1", a.conv1.as_flat(), f.conv1.as_flat()),
+        ("relu1", a.relu1.as_flat(), f.relu1.as_flat()),
+        ("conv2", a.conv2.as_flat(), f.conv2.as_flat()),
+        ("relu2", a.relu2.as_flat(), f.relu2.as_flat()),
+    ] {
+        unwritten(name, got, want);
     }
     let mut net = shapes::Params::boxed_zeroed();
     net.init(Init::He, &mut rng);

@@ -736,8 +736,8 @@ pub(crate) unsafe fn conv_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch, s
 
 /// `OB` output channels x `R` output rows (`R` even, from an even row) x
 /// `S` 16-column segments of one sample, each a sum of [`conv_tile`]'s,
-/// stored (as [`conv_tile`] stores them) and then put through a ReLU and a
-/// 2x2 max-pool in registers: `R / 2` rows of the pooled planes, with the
+/// stored if `store` (as [`conv_tile`] stores them) and put through a ReLU
+/// and a 2x2 max-pool in registers: `R / 2` rows of the pooled planes, with the
 /// bits [`maxpool2_forward`] gives with [`PoolRelu::Apply`] from the stored
 /// outputs (each output's ReLU, lanes past the row end as 0, the two rows'
 /// maximum, then each pair of columns'). Rows from `nr` on are past the
@@ -747,8 +747,8 @@ pub(crate) unsafe fn conv_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch, s
 ///
 /// # Safety
 /// As [`conv_rows_tile`] for the inputs under `x[r]` (the padded input
-/// under output row `r`) and the outputs at `y[r]` (row `r` of output
-/// channel 0, channels `g.y_plane` apart), `r < nr`; `pooled` is the first
+/// under output row `r`) and, if `store`, the outputs at `y[r]` (row `r`
+/// of output channel 0, channels `g.y_plane` apart), `r < nr`; `pooled` is the first
 /// pooled row of channel `o0`, writable at `min(16, pw)` floats of the
 /// first `ceil(nr/2)` rows (`pw` apart) of `OB` planes `p_plane` apart.
 #[target_feature(enable = "avx512f,avx512vl")]
@@ -761,6 +761,7 @@ unsafe fn conv_pool_tile<const OB: usize, const R: usize, const S: usize, const 
     pooled: *mut f32,
     (p_plane, pw): (usize, usize),
     start: Start,
+    store: bool,
 ) {
     // SAFETY: the caller's contract covers every access below.
     unsafe {
@@ -796,7 +797,7 @@ unsafe fn conv_pool_tile<const OB: usize, const R: usize, const S: usize, const 
         let (ie, io) = (_mm512_loadu_si512(EVEN.as_ptr().cast()), _mm512_loadu_si512(ODD.as_ptr().cast()));
         let p_mask = lanes(pw);
         for (o, acc) in acc.iter().enumerate() {
-            for (r, row) in acc.iter().enumerate().take(nr) {
+            for (r, row) in acc.iter().enumerate().take(if store { nr } else { 0 }) {
                 for (s, a) in row.iter().enumerate() {
                     _mm512_mask_storeu_ps(y[r].add((o0 + o) * g.y_plane + s * V), masks[s], *a);
                 }
@@ -841,7 +842,8 @@ pub(crate) fn conv_pool_applies(g: &ConvGeom, out_c: usize, ow: usize, start: St
 
 /// [`conv_batch`], then a ReLU and a 2x2 max-pool (stride 2, edge windows
 /// kept) in the same tiles ([`conv_pool_tile`]): the outputs are stored as
-/// `conv_batch` stores them, and the pooled planes (`ceil(oh/2) x
+/// `conv_batch` stores them if `store` (`batch.y` is not touched
+/// otherwise), and the pooled planes (`ceil(oh/2) x
 /// ceil(ow/2)` per channel, `p_sample` floats between samples) get the
 /// bits of [`maxpool2_forward`] with [`PoolRelu::Apply`] over them. The
 /// pooling does not read the outputs back.
@@ -857,6 +859,7 @@ pub(crate) unsafe fn conv_pool_batch(
     start: Start,
     pooled: *mut f32,
     p_sample: usize,
+    store: bool,
 ) {
     debug_assert!(conv_pool_applies(g, out_c, batch.ow, start));
     let (oh, ow) = (batch.oh, batch.ow);
@@ -893,6 +896,7 @@ pub(crate) unsafe fn conv_pool_batch(
                             pr,
                             pool,
                             start,
+                            store,
                         ),
                         (6, true, _) => conv_pool_tile::<4, 6, 1, 5>(
                             g,
@@ -902,6 +906,7 @@ pub(crate) unsafe fn conv_pool_batch(
                             pr,
                             pool,
                             start,
+                            store,
                         ),
                         (6, false, 3) => conv_pool_tile::<4, 2, 1, 3>(
                             g,
@@ -911,6 +916,7 @@ pub(crate) unsafe fn conv_pool_batch(
                             pr,
                             pool,
                             start,
+                            store,
                         ),
                         (6, false, _) => conv_pool_tile::<4, 2, 1, 5>(
                             g,
@@ -920,11 +926,28 @@ pub(crate) unsafe fn conv_pool_batch(
                             pr,
                             pool,
                             start,
+                            store,
                         ),
-                        (_, _, 3) => {
-                            conv_pool_tile::<4, 2, 2, 3>(g, o0, tile(batch, g.x_row, b, r0), &masks, pr, pool, start)
-                        }
-                        _ => conv_pool_tile::<4, 2, 2, 5>(g, o0, tile(batch, g.x_row, b, r0), &masks, pr, pool, start),
+                        (_, _, 3) => conv_pool_tile::<4, 2, 2, 3>(
+                            g,
+                            o0,
+                            tile(batch, g.x_row, b, r0),
+                            &masks,
+                            pr,
+                            pool,
+                            start,
+                            store,
+                        ),
+                        _ => conv_pool_tile::<4, 2, 2, 5>(
+                            g,
+                            o0,
+                            tile(batch, g.x_row, b, r0),
+                            &masks,
+                            pr,
+                            pool,
+                            start,
+                            store,
+                        ),
                     }
                 }
                 r0 += if oh - r0 >= rows { rows } else { 2 };

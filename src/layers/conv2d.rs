@@ -124,8 +124,9 @@ enum Then {
     Store,
     /// Stores `max(y, 0)`: a ReLU after the convolution.
     Relu,
-    /// Stores them, and a ReLU then a 2x2 max-pool of them into the planes here.
-    ReluPool(*mut f32),
+    /// A ReLU then a 2x2 max-pool of them into the planes here; stores them
+    /// too if `true`.
+    ReluPool(*mut f32, bool),
 }
 
 /// 2-D convolution layer: `OUT_C` filters of `IN_C x K x K`, zero padding
@@ -301,8 +302,8 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         // the OH x OW outputs of `y`; `cl_pays` checked the channels-last
         // shape, the caller of `ReluPool` `pools` and the pooled planes.
         unsafe {
-            if let Then::ReluPool(pooled) = then {
-                conv_pool_batch(&g, OUT_C, &batch, start, pooled, OUT_C * OH.div_ceil(2) * OW.div_ceil(2))
+            if let Then::ReluPool(pooled, store) = then {
+                conv_pool_batch(&g, OUT_C, &batch, start, pooled, OUT_C * OH.div_ceil(2) * OW.div_ceil(2), store)
             } else if cl_pays(&g, OUT_C, OW, start) {
                 conv_cl_batch(&g, OUT_C, &batch, start)
             } else {
@@ -619,6 +620,7 @@ impl<
         &self,
         x: &[Tensor<C, H, W>; B],
         y: &mut [Tensor<OC, OH, OW>; B],
+        store: bool,
         pooled: &mut [Tensor<PC, PH, PW>; B],
         cache: &mut [PaddedInput<C, H, W, PAD>; B],
         _mode: &mut Mode<'_>,
@@ -631,11 +633,11 @@ impl<
             for (x, c) in x.iter().zip(cache.iter_mut()) {
                 pad_planes(x.as_flat(), C, H, W, PAD, c.as_flat_mut());
             }
-            let pooled = Then::ReluPool(pooled.as_flat_mut().as_mut_ptr());
+            let pooled = Then::ReluPool(pooled.as_flat_mut().as_mut_ptr(), store);
             self.forward_fast::<B, H, W, OH, OW>(retype_batch(cache), y, pooled);
             return true;
         }
-        let _ = (x, y, pooled, cache);
+        let _ = (x, y, store, pooled, cache);
         false
     }
 
@@ -929,7 +931,7 @@ mod tests {
             let (mut p_fused, mut p) = (std::vec![f32::NAN; n + 16], std::vec![f32::NAN; n + 16]);
             let mut y_pool = <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed();
             y_pool.as_flat_mut().fill(f32::NAN);
-            conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut y_pool, Then::ReluPool(p_fused.as_mut_ptr()));
+            conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut y_pool, Then::ReluPool(p_fused.as_mut_ptr(), true));
             assert_eq!(bits(y_pool.as_flat()), bits(y_fast.as_flat()), "the outputs beside the pooling");
             // SAFETY: AVX-512F (checked above); y_fast holds B*OUT_C planes
             // of OH x OW, p their pooled planes.
@@ -1009,7 +1011,7 @@ mod tests {
         assert_eq!(bits(y_relu[0].as_flat()), bits(r[0].as_flat()), "the fused ReLU");
         let (mut p_fused, mut p) = ([f32::NAN; 8 * 4 * 5], [f32::NAN; 8 * 4 * 5]);
         assert!(conv.pools::<7, 9, 7, 9>());
-        conv.forward_fast::<1, 7, 9, 7, 9>(&cache, &mut y_pool, Then::ReluPool(p_fused.as_mut_ptr()));
+        conv.forward_fast::<1, 7, 9, 7, 9>(&cache, &mut y_pool, Then::ReluPool(p_fused.as_mut_ptr(), true));
         // SAFETY: AVX-512F (checked above); y holds 8 planes of 7 x 9, p their pooled planes.
         unsafe { maxpool2_forward(8, 7, 9, y[0].as_flat().as_ptr(), PoolRelu::Apply, p.as_mut_ptr()) };
         assert_eq!(bits(&p_fused), bits(&p), "the fused pooling");
