@@ -473,6 +473,15 @@ macro_rules! network {
             /// The last layer's input for one sample.
             pub type Logits = $crate::network!(@logits_out $first $(, $layer)+);
 
+            impl Params {
+                /// `forward_lean`, and with `store` false `infer`: a layer
+                /// that pools in its kernels then leaves its own output unstored.
+                fn lean_pass<const B: usize>(&self, x: &[Input; B], ws: &mut Workspace<B>, mode: &mut $crate::Mode<'_>, store: bool) {
+                    $crate::network!(@first true, self, x, ws, mode, relu_done, store; $first $(, $layer)+);
+                    $crate::network!(@forward self, ws, mode, true, false, relu_done, store; $first $(, $layer)+);
+                }
+            }
+
             impl $crate::Network for Params {
                 type Input = Input;
                 type Output = Output;
@@ -498,14 +507,11 @@ macro_rules! network {
                 }
 
                 fn forward_lean<const B: usize>(&self, x: &[Input; B], ws: &mut Workspace<B>, mode: &mut $crate::Mode<'_>) {
-                    $crate::network!(@first true, self, x, ws, mode, relu_done, true; $first $(, $layer)+);
-                    $crate::network!(@forward self, ws, mode, true, false, relu_done, true; $first $(, $layer)+);
+                    self.lean_pass(x, ws, mode, true);
                 }
 
                 fn infer<const B: usize>(&self, x: &[Input; B], ws: &mut Workspace<B>) {
-                    let mode = &mut $crate::Mode::Infer;
-                    $crate::network!(@first true, self, x, ws, mode, relu_done, false; $first $(, $layer)+);
-                    $crate::network!(@forward self, ws, mode, true, false, relu_done, false; $first $(, $layer)+);
+                    self.lean_pass(x, ws, &mut $crate::Mode::Infer, false);
                 }
 
                 fn backward<const B: usize>(&self, x: &[Input; B], ws: &Workspace<B>, delta: &mut Activations<B>, grads: &mut Params) {
@@ -643,8 +649,12 @@ macro_rules! network {
     // in the last pair, where that output is the logits. In `forward_lean`
     // a layer followed by a `Relu` (not itself fused with a pooling), with
     // a layer after that, may write the ReLU's output itself
-    // (`Layer::forward_relu`, `fuse::relu_after`); `$f` then says so at the
-    // ReLU's turn, which it skips.
+    // (`Layer::forward_relu`, `fuse::relu_after`), and a layer followed by
+    // a fused ReLU + pooling, with a layer after them, the pooling's
+    // (`Layer::forward_relu_pool`; `@then`); `$f` then says so at the
+    // ReLU's turn, which it skips (a pooling's turn after a fused ReLU is
+    // skipped anyway). `$st` (`store`, `false` in `infer`) is whether a
+    // layer that pools in its kernels stores its own output.
     (@forward $s:ident, $ws:ident, $mode:ident, true, $skip:tt, $f:ident, $st:tt; $prev:ident, $layer:ident, $next:ident) => {
         $crate::network!(@forward $s, $ws, $mode, false, $skip, $f, $st; $prev, $layer, $next);
     };
@@ -695,7 +705,7 @@ macro_rules! network {
     // In `forward_lean`, whether `$layer` (input `$x`) ran with what
     // follows it, returning `true` if so: a ReLU and a fused pooling with a
     // layer after them (`Layer::forward_relu_pool`: the pooling's output is
-    // written, and with `$st` (`false` in `infer`) `$layer`'s), or a ReLU
+    // written, and if `$st` (`false` in `infer`) `$layer`'s), or a ReLU
     // alone with a layer after it (`Layer::forward_relu`: the ReLU's output
     // is written).
     (@then $s:ident, $ws:ident, $mode:ident, $st:tt, ($($x:tt)*); $layer:ident, $next:ident, $after:ident) => {
