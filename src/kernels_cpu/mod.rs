@@ -884,70 +884,23 @@ pub(crate) unsafe fn conv_pool_batch(
             while r0 < oh {
                 let pr = pooled.wrapping_add(b * p_sample + o0 * ph * pw + r0 / 2 * pw);
                 let pool = (ph * pw, pw);
+                // The tile of 4 channels x R rows x S segments, K x K.
+                macro_rules! run {
+                    ($r:literal, $s:literal, $k:literal) => {{
+                        let m: [u16; $s] = core::array::from_fn(|i| masks[i]);
+                        conv_pool_tile::<4, $r, $s, $k>(g, o0, tile(batch, g.x_row, b, r0), &m, pr, pool, start, store)
+                    }};
+                }
                 // SAFETY: the caller's contract: rows r0.. below oh of
                 // sample b, channels o0..o0+ob <= out_c.
                 unsafe {
                     match (rows, oh - r0 >= rows, g.k) {
-                        (6, true, 3) => conv_pool_tile::<4, 6, 1, 3>(
-                            g,
-                            o0,
-                            tile(batch, g.x_row, b, r0),
-                            &[masks[0]],
-                            pr,
-                            pool,
-                            start,
-                            store,
-                        ),
-                        (6, true, _) => conv_pool_tile::<4, 6, 1, 5>(
-                            g,
-                            o0,
-                            tile(batch, g.x_row, b, r0),
-                            &[masks[0]],
-                            pr,
-                            pool,
-                            start,
-                            store,
-                        ),
-                        (6, false, 3) => conv_pool_tile::<4, 2, 1, 3>(
-                            g,
-                            o0,
-                            tile(batch, g.x_row, b, r0),
-                            &[masks[0]],
-                            pr,
-                            pool,
-                            start,
-                            store,
-                        ),
-                        (6, false, _) => conv_pool_tile::<4, 2, 1, 5>(
-                            g,
-                            o0,
-                            tile(batch, g.x_row, b, r0),
-                            &[masks[0]],
-                            pr,
-                            pool,
-                            start,
-                            store,
-                        ),
-                        (_, _, 3) => conv_pool_tile::<4, 2, 2, 3>(
-                            g,
-                            o0,
-                            tile(batch, g.x_row, b, r0),
-                            &masks,
-                            pr,
-                            pool,
-                            start,
-                            store,
-                        ),
-                        _ => conv_pool_tile::<4, 2, 2, 5>(
-                            g,
-                            o0,
-                            tile(batch, g.x_row, b, r0),
-                            &masks,
-                            pr,
-                            pool,
-                            start,
-                            store,
-                        ),
+                        (6, true, 3) => run!(6, 1, 3),
+                        (6, true, _) => run!(6, 1, 5),
+                        (6, false, 3) => run!(2, 1, 3),
+                        (6, false, _) => run!(2, 1, 5),
+                        (_, _, 3) => run!(2, 2, 3),
+                        _ => run!(2, 2, 5),
                     }
                 }
                 r0 += if oh - r0 >= rows { rows } else { 2 };
