@@ -9,9 +9,9 @@
 //! still written by `forward` and `backward`, with the same bits as the two
 //! layers one after the other (tested). The lean passes skip what nothing
 //! downstream reads: [`Network::forward_lean`](crate::Network::forward_lean)
-//! (what `infer`, `predict`, `evaluate`, `train_step` and the parallel
-//! trainer run) pools the ReLU's output in registers and does not store
-//! it, and [`Network::backward_lean`](crate::Network::backward_lean) (what
+//! (what `train_step` and the parallel trainer run, and with `infer`,
+//! `predict` and `evaluate` the same layer chain) pools the ReLU's output
+//! in registers and does not store it, and [`Network::backward_lean`](crate::Network::backward_lean) (what
 //! the two trainers run) routes the pooling's gradient from the ReLU's input
 //! straight into the ReLU's input gradient, without storing the gradient
 //! between the two. The element-wise layers are memory-bound: fashion10's

@@ -473,13 +473,12 @@ macro_rules! network {
             /// The last layer's input for one sample.
             pub type Logits = $crate::network!(@logits_out $first $(, $layer)+);
 
-            impl Params {
-                /// `forward_lean`, and with `store` false `infer`: a layer
-                /// that pools in its kernels then leaves its own output unstored.
-                fn lean_pass<const B: usize>(&self, x: &[Input; B], ws: &mut Workspace<B>, mode: &mut $crate::Mode<'_>, store: bool) {
-                    $crate::network!(@first true, self, x, ws, mode, relu_done, store; $first $(, $layer)+);
-                    $crate::network!(@forward self, ws, mode, true, false, relu_done, store; $first $(, $layer)+);
-                }
+            /// `forward_lean`, and with `store` false `infer`: a layer that
+            /// pools in its kernels then leaves its own output unstored. (A
+            /// function of the module, not a method: no name of `Params`'s.)
+            fn lean_pass<const B: usize>(net: &Params, x: &[Input; B], ws: &mut Workspace<B>, mode: &mut $crate::Mode<'_>, store: bool) {
+                $crate::network!(@first true, net, x, ws, mode, relu_done, store; $first $(, $layer)+);
+                $crate::network!(@forward net, ws, mode, true, false, relu_done, store; $first $(, $layer)+);
             }
 
             impl $crate::Network for Params {
@@ -507,11 +506,11 @@ macro_rules! network {
                 }
 
                 fn forward_lean<const B: usize>(&self, x: &[Input; B], ws: &mut Workspace<B>, mode: &mut $crate::Mode<'_>) {
-                    self.lean_pass(x, ws, mode, true);
+                    lean_pass(self, x, ws, mode, true);
                 }
 
                 fn infer<const B: usize>(&self, x: &[Input; B], ws: &mut Workspace<B>) {
-                    self.lean_pass(x, ws, &mut $crate::Mode::Infer, false);
+                    lean_pass(self, x, ws, &mut $crate::Mode::Infer, false);
                 }
 
                 fn backward<const B: usize>(&self, x: &[Input; B], ws: &Workspace<B>, delta: &mut Activations<B>, grads: &mut Params) {

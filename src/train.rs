@@ -121,7 +121,8 @@ pub struct StepResult {
 /// update. The passes are [`Network::forward_lean`] and
 /// [`Network::backward_lean`]: a ReLU fused with the pooling after it
 /// leaves its output (unless it is the logits) and the gradient of its
-/// output unstored in `st`; the parameter gradients have the bits of
+/// output unstored in `st`, and so does a convolution whose ReLU it ran
+/// itself (its own output); the parameter gradients have the bits of
 /// `forward` and `backward_overwrite`. Subnormal numbers are
 /// flushed to zero during the step ([`FlushSubnormals`](crate::math::FlushSubnormals)).
 ///
@@ -282,8 +283,8 @@ pub fn train_step_accumulated<P: Network, L: Loss<P>, O: Optimizer<P>, const MB:
 }
 
 /// Loss and correct predictions of a batch in inference mode (no update),
-/// from [`Network::infer`] (so `st.ws` is afterwards no input for a
-/// backward pass but [`Network::backward_lean`]).
+/// from [`Network::infer`] (so `st.ws` is afterwards no input for any
+/// backward pass).
 pub fn evaluate<P: Network, L: Loss<P>, const B: usize>(
     net: &P,
     x: &[P::Input; B],

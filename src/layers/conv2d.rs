@@ -607,7 +607,8 @@ impl<
     /// On the AVX-512 path, for rows of at most 32 outputs, a 3x3 or 5x5
     /// kernel and a multiple of 4 filters, except
     /// where the channels-last tiles take the convolution: the kernels
-    /// pool each tile as they store it; elsewhere `false`.
+    /// pool each tile in registers (and store it if `store`); elsewhere
+    /// `false`.
     fn forward_relu_pool<
         const B: usize,
         const OC: usize,
@@ -948,6 +949,12 @@ mod tests {
             };
             assert_eq!(bits(&p_fused[..n]), bits(&p[..n]), "the fused pooling");
             assert!(p_fused[n..].iter().all(|v| v.is_nan()), "no write past the pooled planes");
+            // Without storing the outputs (`infer`): the same pooling, `y` untouched.
+            let mut p_lean = std::vec![f32::NAN; n + 16];
+            y_pool.as_flat_mut().fill(f32::NAN);
+            conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut y_pool, Then::ReluPool(p_lean.as_mut_ptr(), false));
+            assert_eq!(bits(&p_lean), bits(&p_fused), "the pooling without the outputs");
+            assert!(y_pool.as_flat().iter().all(|v| v.is_nan()), "outputs stored without `store`");
         }
         // Backward: weight and input gradients, added to a non-zero gradient.
         let (mut g_fast, mut g_slow) = (Conv2d::<IN_C, OUT_C, K, PAD, 1, true>::boxed_zeroed(), Conv2d::boxed_zeroed());
