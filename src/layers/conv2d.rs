@@ -58,6 +58,15 @@ pub struct PaddedInput<const C: usize, const H: usize, const W: usize, const PAD
 // SAFETY: repr(C) structs made only of f32 arrays.
 unsafe impl<const C: usize, const H: usize, const W: usize, const PAD: usize> Flat for PaddedInput<C, H, W, PAD> {}
 
+impl<const C: usize, const H: usize, const W: usize, const PAD: usize> PaddedInput<C, H, W, PAD> {
+    /// Every sample of `x` padded into `cache` ([`pad_planes`]).
+    fn fill_batch<const B: usize>(x: &[Tensor<C, H, W>; B], cache: &mut [Self; B]) {
+        for (x, c) in x.iter().zip(cache.iter_mut()) {
+            pad_planes(x.as_flat(), C, H, W, PAD, c.as_flat_mut());
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 /// Largest stack scratch (in floats, 64 KiB) of the channels-last weight
 /// gradient: big networks train on small stacks (tests/alloc.rs runs tfconv
@@ -270,6 +279,42 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         use crate::kernels_cpu::{cl_pays, conv_pool_applies};
         let g = self.geom::<H, W, OH, OW>();
         Self::fast() && conv_pool_applies(&g, OUT_C, OW, self.start()) && !cl_pays(&g, OUT_C, OW, self.start())
+    }
+
+    /// The fused entry points ([`Layer::forward_relu`],
+    /// [`Layer::forward_relu_pool`]): if the AVX-512 path takes this shape
+    /// (and, for [`Then::ReluPool`], [`pools`](Self::pools)) and `y` is
+    /// this layer's output (`network!` builds the calls for every layer,
+    /// whatever follows it), `x` padded into `cache`, then
+    /// [`forward_fast`](Self::forward_fast) with `then`, and `true`;
+    /// otherwise `false`, having done nothing.
+    #[cfg(target_arch = "x86_64")]
+    fn forward_then<
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const B: usize,
+        const OC: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        &self,
+        x: &[Tensor<C, H, W>; B],
+        y: &mut [Tensor<OC, OH, OW>; B],
+        cache: &mut [PaddedInput<C, H, W, PAD>; B],
+        then: Then,
+    ) -> bool
+    where
+        Self: Shape<C, H, W>,
+    {
+        let fits = (OC, OH, OW) == (Self::OUT_C, Self::OUT_H, Self::OUT_W);
+        let takes = if let Then::ReluPool(..) = then { self.pools::<H, W, OH, OW>() } else { Self::fast() };
+        let Some(y) = output_batch::<OUT_C, OC, OH, OW, B>(y, fits && takes) else {
+            return false;
+        };
+        PaddedInput::fill_batch(x, cache);
+        self.forward_fast::<B, H, W, OH, OW>(retype_batch(cache), y, then);
+        true
     }
 
     /// AVX-512 forward pass of a batch whose inputs are padded in `cache`,
@@ -569,9 +614,7 @@ impl<
         _mode: &mut Mode<'_>,
     ) {
         crate::layer::assert_out_shape!("Conv2d", OC, OH, OW);
-        for (x, c) in x.iter().zip(cache.iter_mut()) {
-            pad_planes(x.as_flat(), C, H, W, PAD, c.as_flat_mut());
-        }
+        PaddedInput::fill_batch(x, cache);
         #[cfg(target_arch = "x86_64")]
         if Self::fast() {
             return self.forward_fast::<B, H, W, OH, OW>(retype_batch(cache), retype_batch_mut(y), Then::Store);
@@ -591,17 +634,12 @@ impl<
         _mode: &mut Mode<'_>,
     ) -> bool {
         #[cfg(target_arch = "x86_64")]
-        if Self::fast()
-            && let Some(y) = output_batch::<OUT_C, OC, OH, OW, B>(y, (OC, OH, OW) == out_shape::<Self, C, H, W>())
+        return self.forward_then(x, y, cache, Then::Relu);
+        #[cfg(not(target_arch = "x86_64"))]
         {
-            for (x, c) in x.iter().zip(cache.iter_mut()) {
-                pad_planes(x.as_flat(), C, H, W, PAD, c.as_flat_mut());
-            }
-            self.forward_fast::<B, H, W, OH, OW>(retype_batch(cache), y, Then::Relu);
-            return true;
+            let _ = (x, y, cache);
+            false
         }
-        let _ = (x, y, cache);
-        false
     }
 
     /// On the AVX-512 path, for rows of at most 32 outputs, a 3x3 or 5x5
@@ -627,19 +665,13 @@ impl<
         _mode: &mut Mode<'_>,
     ) -> bool {
         #[cfg(target_arch = "x86_64")]
-        if (PC, PH, PW) == (OC, OH.div_ceil(2), OW.div_ceil(2))
-            && self.pools::<H, W, OH, OW>()
-            && let Some(y) = output_batch::<OUT_C, OC, OH, OW, B>(y, (OC, OH, OW) == out_shape::<Self, C, H, W>())
+        return (PC, PH, PW) == (OC, OH.div_ceil(2), OW.div_ceil(2))
+            && self.forward_then(x, y, cache, Then::ReluPool(pooled.as_flat_mut().as_mut_ptr(), store));
+        #[cfg(not(target_arch = "x86_64"))]
         {
-            for (x, c) in x.iter().zip(cache.iter_mut()) {
-                pad_planes(x.as_flat(), C, H, W, PAD, c.as_flat_mut());
-            }
-            let pooled = Then::ReluPool(pooled.as_flat_mut().as_mut_ptr(), store);
-            self.forward_fast::<B, H, W, OH, OW>(retype_batch(cache), y, pooled);
-            return true;
+            let _ = (x, y, store, pooled, cache);
+            false
         }
-        let _ = (x, y, store, pooled, cache);
-        false
     }
 
     fn backward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
@@ -726,12 +758,6 @@ pub(crate) fn retype_batch<T: Flat, U: Flat, const B: usize>(t: &[T; B]) -> &[U;
     };
     // SAFETY: both are Flat (plain f32s, align 4) of the same size.
     unsafe { &*(t as *const [T; B] as *const [U; B]) }
-}
-
-/// The output shape `L`'s [`Shape`] formula gives for a `C x H x W` input.
-#[cfg(target_arch = "x86_64")]
-fn out_shape<L: Shape<C, H, W>, const C: usize, const H: usize, const W: usize>() -> (usize, usize, usize) {
-    (L::OUT_C, L::OUT_H, L::OUT_W)
 }
 
 /// `y` as a batch of `OUT_C x OH x OW` tensors if `fits` (the layer's
@@ -905,9 +931,7 @@ mod tests {
         };
         // Forward.
         let mut cache = <[PaddedInput<IN_C, H, W, PAD>; B]>::boxed_zeroed();
-        for (x, c) in x.iter().zip(cache.iter_mut()) {
-            pad_planes(x.as_flat(), IN_C, H, W, PAD, c.as_flat_mut());
-        }
+        PaddedInput::fill_batch(&x, &mut cache);
         let (mut y_fast, mut y_slow) =
             (<[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed(), <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed());
         y_fast.as_flat_mut().fill(f32::NAN);
