@@ -43,6 +43,14 @@ pub fn relu_pool<A: 'static, B: 'static>() -> bool {
 /// Whether a layer followed by layer `N`, then by layer `A`, writes `N`'s
 /// output itself in the lean passes ([`Layer::forward_relu`](crate::Layer::forward_relu)):
 /// `N` is a [`Relu`] that does not run fused with a pooling `A` ([`relu_pool`]).
+///
+/// ```
+/// use constnet::{fuse, Dense, MaxPool2d, Relu};
+/// assert!(fuse::relu_after::<Relu, Dense<784, 1>>()); // seed 1: conv, ReLU, dense
+/// assert!(!fuse::relu_after::<Dense<784, 1>, Relu>());
+/// // A ReLU before a 2x2 pooling runs with the pooling where that pair is fused.
+/// assert_eq!(fuse::relu_after::<Relu, MaxPool2d<2>>(), !fuse::relu_pool::<Relu, MaxPool2d<2>>());
+/// ```
 #[inline(always)]
 pub fn relu_after<N: 'static, A: 'static>() -> bool {
     TypeId::of::<N>() == TypeId::of::<Relu>() && !relu_pool::<N, A>()
