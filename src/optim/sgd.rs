@@ -110,13 +110,15 @@ mod tests {
     use super::*;
 
     /// The AVX-512 update gives the portable loop's bits, with and without
-    /// momentum, tail lanes included, from an unaligned start, and writes
-    /// nothing outside the range.
+    /// momentum, tail lanes included, from every start modulo 64 bytes (the
+    /// stores are aligned: a masked head, whole vectors, a masked tail),
+    /// over ranges shorter than the head too, and writes nothing outside
+    /// the range.
     #[test]
     fn fast_update_matches_the_portable_loop_bit_for_bit() {
         #[cfg(target_arch = "x86_64")]
-        {
-            let (off, n, pad) = (5, 16 * 3 + 9, 16);
+        for (off, n) in (0..17).flat_map(|off| [(off, 16 * 3 + 9), (off, 16), (off, 5), (off, 1)]) {
+            let pad = 16;
             let Some(mut fill) = super::super::fast_path_filler(4, off + n + pad) else { return };
             let (p, g, v) = (fill(1.0), fill(1.0), fill(1.0));
             let r = off..off + n;
@@ -129,7 +131,11 @@ mod tests {
                 // SAFETY: AVX-512F detected; each vector holds off + n floats and more.
                 unsafe { crate::kernels_cpu::sgd_update(p2[off..].as_mut_ptr(), g[off..].as_ptr(), v2r, n, 0.37, 0.9) };
                 let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<std::vec::Vec<_>>();
-                assert_eq!((bits(&p1), bits(&v1)), (bits(&p2), bits(&v2)), "momentum {momentum}");
+                assert_eq!(
+                    (bits(&p1), bits(&v1)),
+                    (bits(&p2), bits(&v2)),
+                    "momentum {momentum}, start {off}, {n} floats"
+                );
                 assert_eq!((&p2[..off], &p2[off + n..]), (&p[..off], &p[off + n..]), "writes stay inside the range");
                 assert_eq!((&v2[..off], &v2[off + n..]), (&v[..off], &v[off + n..]));
                 assert_ne!(p1, p, "the update moved the parameters");
