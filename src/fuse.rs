@@ -23,7 +23,10 @@
 //! [`Layer::forward_relu_pool`](crate::Layer::forward_relu_pool); [`Conv2d`](crate::Conv2d) does on its
 //! AVX-512 path), where a layer follows them ([`relu_after`]): the ReLU's
 //! output, or the pooling's, then comes from the layer's registers, with
-//! the same bits.
+//! the same bits. A layer that pools stores, in place of its outputs, which
+//! input of each window the gradient goes to; `backward_lean` routes the
+//! pooling's gradient by them ([`Layer::relu_pool_backward`](crate::Layer::relu_pool_backward)),
+//! with the same bits, reading neither the outputs nor the pooling's.
 //!
 //! This module is what the macro's generated code calls; it is public for
 //! that reason only.

@@ -77,11 +77,14 @@ pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> 
 
     /// The forward pass, then a [`Relu`](crate::Relu) and a 2x2
     /// [`MaxPool2d`](crate::MaxPool2d) in the same pass: `pooled` gets the
-    /// pooling's output and, if `store`, `y` this layer's (the bits of
-    /// [`forward`](Layer::forward) then
-    /// [`fuse::relu_pool_infer`](crate::fuse::relu_pool_infer)); the ReLU's
-    /// output is not stored. [`Network::infer`](crate::Network::infer)
-    /// passes `store = false`: nothing reads `y` there. Returns `false`, having written nothing, where
+    /// pooling's output (the bits of [`forward`](Layer::forward) then
+    /// [`fuse::relu_pool_infer`](crate::fuse::relu_pool_infer)); neither
+    /// this layer's output nor the ReLU's is stored. With `routes`, `y`'s
+    /// memory receives instead which input of each window its gradient goes
+    /// to, for [`relu_pool_backward`](Layer::relu_pool_backward) (`y` then
+    /// holds no outputs); without, `y` is not touched
+    /// ([`Network::infer`](crate::Network::infer): nothing reads it there).
+    /// Returns `false`, having written nothing, where
     /// the layer has no such pass: the default, the shapes
     /// [`Conv2d`](crate::Conv2d)'s kernels do not pool, and buffers of
     /// other shapes than the layer's output and its pooling (`network!`
@@ -98,11 +101,18 @@ pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> 
     /// let (mut y, mut cache) = ([Tensor::<8, 5, 6>::zeroed()], [Flat::zeroed()]);
     /// let mut pooled = [Tensor::<8, 3, 3>::zeroed()];
     /// if conv.forward_relu_pool(&x, &mut y, true, &mut pooled, &mut cache, &mut Mode::Infer) {
-    ///     let mut y2 = [Tensor::zeroed()];
+    ///     let mut y2 = [Tensor::<8, 5, 6>::zeroed()];
     ///     conv.forward(&x, &mut y2, &mut cache, &mut Mode::Infer);
-    ///     let mut p2 = [Tensor::zeroed()];
+    ///     let mut p2 = [Tensor::<8, 3, 3>::zeroed()];
     ///     fuse::relu_pool_infer(&y2, &mut p2, (8, 5, 6));
-    ///     assert_eq!((y, pooled), (y2, p2)); // on the AVX-512 path
+    ///     assert_eq!(pooled, p2); // on the AVX-512 path
+    ///     // The backward pass from the routes in `y`, and from the outputs.
+    ///     let dp = [Tensor::<8, 3, 3>::from_fn(|c, i, j| (c * 9 + i * 3 + j) as f32 - 30.0)];
+    ///     let (mut dy, mut dy2) = ([Tensor::splat(f32::NAN)], [Tensor::zeroed()]);
+    ///     // The input's shape is named: no argument has it.
+    ///     assert!(<Conv2d<1, 8, 3, 1, 1> as Layer<1, 5, 6>>::relu_pool_backward(&conv, &y, &dp, &mut dy));
+    ///     fuse::relu_pool_backward_lean(&y2, &p2, &dp, &mut dy2, (8, 5, 6));
+    ///     assert_eq!(dy, dy2);
     /// }
     /// ```
     #[allow(clippy::too_many_arguments)]
@@ -118,12 +128,42 @@ pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> 
         &self,
         x: &[Tensor<C, H, W>; B],
         y: &mut [Tensor<OC, OH, OW>; B],
-        store: bool,
+        routes: bool,
         pooled: &mut [Tensor<PC, PH, PW>; B],
         cache: &mut [Self::Cache; B],
         mode: &mut Mode<'_>,
     ) -> bool {
-        let _ = (x, y, store, pooled, cache, mode);
+        let _ = (x, y, routes, pooled, cache, mode);
+        false
+    }
+
+    /// The backward pass of the [`Relu`](crate::Relu) and the 2x2
+    /// [`MaxPool2d`](crate::MaxPool2d) that
+    /// [`forward_relu_pool`](Layer::forward_relu_pool) ran with `routes`:
+    /// `dy` (this layer's output gradient) gets each window's gradient in
+    /// `dpooled` at the input its route in `y` names, zero elsewhere (the
+    /// bits of [`fuse::relu_pool_backward_lean`](crate::fuse::relu_pool_backward_lean)
+    /// from this layer's outputs, which were not stored). Returns `false`,
+    /// having written nothing, where `forward_relu_pool` does not pool (the
+    /// default). [`network!`](crate::network)'s lean backward pass calls it
+    /// wherever its forward pass called `forward_relu_pool`; `y` must hold
+    /// that call's routes. No argument has the input's shape: name it,
+    /// `<L as Layer<C, H, W>>::relu_pool_backward(&layer, ..)`.
+    fn relu_pool_backward<
+        const B: usize,
+        const OC: usize,
+        const OH: usize,
+        const OW: usize,
+        const PC: usize,
+        const PH: usize,
+        const PW: usize,
+    >(
+        &self,
+        y: &[Tensor<OC, OH, OW>; B],
+        dpooled: &[Tensor<PC, PH, PW>; B],
+        dy: &mut [Tensor<OC, OH, OW>; B],
+    ) -> bool {
+        let _ = (y, dpooled, dy);
         false
     }
 

@@ -48,10 +48,10 @@ pub trait Network: Flat {
     fn forward<const B: usize>(&self, x: &[Self::Input; B], ws: &mut Self::Workspace<B>, mode: &mut Mode<'_>);
 
     /// Forward pass of a batch for its outputs: [`forward_lean`](Network::forward_lean)
-    /// in [`Mode::Infer`], except that the output of a layer that ran the
+    /// in [`Mode::Infer`], except that a layer that ran the
     /// ReLU and the pooling after it in its own kernels
-    /// ([`Layer::forward_relu_pool`](crate::Layer::forward_relu_pool)) is
-    /// not stored either. The entries left unwritten keep what they held
+    /// ([`Layer::forward_relu_pool`](crate::Layer::forward_relu_pool))
+    /// stores no routes in its output's entry. The entries left unwritten keep what they held
     /// (a ReLU's output pooled in registers, a convolution's output whose
     /// ReLU, or ReLU and pooling, it ran). The outputs, logits and every
     /// other activation have the same bits as `forward`'s; `ws` is then no
@@ -83,10 +83,17 @@ pub trait Network: Flat {
     ///   convolution followed by a ReLU not fused with a pooling, with a
     ///   layer after the ReLU).
     ///
+    /// And a layer whose `Relu` and fused pooling it ran itself, with a
+    /// layer after them ([`Layer::forward_relu_pool`](crate::Layer::forward_relu_pool):
+    /// a convolution), leaves in its output's entry, instead of its
+    /// outputs, the pooling's routes (which input of each window its
+    /// gradient goes to), for [`backward_lean`](Network::backward_lean).
+    ///
     /// Every other activation has `forward`'s bits. A backward pass
     /// from this `ws` must be [`backward_lean`](Network::backward_lean),
-    /// which does not read those entries (`backward`,
-    /// `backward_from_logits` and `backward_overwrite` read the first kind).
+    /// which does not read the unstored entries (`backward`,
+    /// `backward_from_logits` and `backward_overwrite` read the first kind,
+    /// and the outputs the routes replace).
     /// Nothing else reads them: the layer after the pair reads the
     /// pooling's output, a ReLU's backward its output, and a convolution's
     /// backward its input. [`infer`](Network::infer) (in
@@ -473,12 +480,13 @@ macro_rules! network {
             /// The last layer's input for one sample.
             pub type Logits = $crate::network!(@logits_out $first $(, $layer)+);
 
-            /// `forward_lean`, and with `store` false `infer`: a layer that
-            /// pools in its kernels then leaves its own output unstored. (A
-            /// function of the module, not a method: no name of `Params`'s.)
-            fn lean_pass<const B: usize>(net: &Params, x: &[Input; B], ws: &mut Workspace<B>, mode: &mut $crate::Mode<'_>, store: bool) {
-                $crate::network!(@first true, net, x, ws, mode, relu_done, store; $first $(, $layer)+);
-                $crate::network!(@forward net, ws, mode, true, false, relu_done, store; $first $(, $layer)+);
+            /// `forward_lean`, and with `routes` false `infer`: a layer that
+            /// pools in its kernels then leaves no routes in its output's
+            /// entry. (A function of the module, not a method: no name of
+            /// `Params`'s.)
+            fn lean_pass<const B: usize>(net: &Params, x: &[Input; B], ws: &mut Workspace<B>, mode: &mut $crate::Mode<'_>, routes: bool) {
+                $crate::network!(@first true, net, x, ws, mode, relu_done, routes; $first $(, $layer)+);
+                $crate::network!(@forward net, ws, mode, true, false, relu_done, routes; $first $(, $layer)+);
             }
 
             impl $crate::Network for Params {
@@ -652,8 +660,9 @@ macro_rules! network {
     // a fused ReLU + pooling, with a layer after them, the pooling's
     // (`Layer::forward_relu_pool`; `@then`); `$f` then says so at the
     // ReLU's turn, which it skips (a pooling's turn after a fused ReLU is
-    // skipped anyway). `$st` (`store`, `false` in `infer`) is whether a
-    // layer that pools in its kernels stores its own output.
+    // skipped anyway). `$st` (`routes`, `false` in `infer`) is whether a
+    // layer that pools in its kernels stores the pooling's routes in its
+    // output's entry (for `@backward_one`).
     (@forward $s:ident, $ws:ident, $mode:ident, true, $skip:tt, $f:ident, $st:tt; $prev:ident, $layer:ident, $next:ident) => {
         $crate::network!(@forward $s, $ws, $mode, false, $skip, $f, $st; $prev, $layer, $next);
     };
@@ -704,7 +713,7 @@ macro_rules! network {
     // In `forward_lean`, whether `$layer` (input `$x`) ran with what
     // follows it, returning `true` if so: a ReLU and a fused pooling with a
     // layer after them (`Layer::forward_relu_pool`: the pooling's output is
-    // written, and if `$st` (`false` in `infer`) `$layer`'s), or a ReLU
+    // written, and if `$st` (`false` in `infer`) the routes in `$layer`'s), or a ReLU
     // alone with a layer after it (`Layer::forward_relu`: the ReLU's output
     // is written).
     (@then $s:ident, $ws:ident, $mode:ident, $st:tt, ($($x:tt)*); $layer:ident, $next:ident, $after:ident) => {
@@ -757,7 +766,7 @@ macro_rules! network {
     // between the two unwritten.
     (@backward $m:ident, $lean:tt, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident, $next:ident $(, $rest:ident)*) => {
         $crate::network!(@backward $m, $lean, $s, $ws, $d, $g, true; $layer, $next $(, $rest)*);
-        $crate::network!(@backward_one $m, $lean, $s, $ws, $d, $g, $skip; $prev, $layer, $next);
+        $crate::network!(@backward_one $m, $lean, $s, $ws, $d, $g, $skip; $prev, $layer, $next; $($rest)*);
     };
     (@backward $m:ident, $lean:tt, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident) => {
         if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
@@ -772,15 +781,28 @@ macro_rules! network {
     };
     (@backward_logits $m:ident, $lean:tt, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident, $next:ident, $more:ident $(, $rest:ident)*) => {
         $crate::network!(@backward_logits $m, $lean, $s, $ws, $d, $g, true; $layer, $next, $more $(, $rest)*);
-        $crate::network!(@backward_one $m, $lean, $s, $ws, $d, $g, $skip; $prev, $layer, $next);
+        $crate::network!(@backward_one $m, $lean, $s, $ws, $d, $g, $skip; $prev, $layer, $next; $more);
     };
 
-    // One layer's turn in backward, knowing the next layer.
-    (@backward_one $m:ident, $lean:tt, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident, $next:ident) => {
+    // One layer's turn in backward, knowing the next layer and the ones
+    // after it. A fused ReLU + pooling in the lean pass with a layer after
+    // it, after a layer that pooled in its kernels in the lean forward
+    // pass (`@then`), goes back from the routes that layer left in its
+    // output (`Layer::relu_pool_backward`).
+    (@backward_one $m:ident, $lean:tt, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident, $next:ident; $($after:ident)*) => {
         if $crate::fuse::relu_pool::<$layer::Ty, $next::Ty>() {
             let dims = (<$layer::In>::C, <$layer::In>::H, <$layer::In>::W);
             if $lean {
-                $crate::fuse::relu_pool_backward_lean(&$ws.act.$prev, &$ws.act.$next, &$d.$next, &mut $d.$prev, dims);
+                let routed = $crate::network!(@any $($after)*)
+                    && <$prev::Ty as $crate::Layer<{ <$prev::In>::C }, { <$prev::In>::H }, { <$prev::In>::W }>>::relu_pool_backward(
+                        &$s.$prev,
+                        &$ws.act.$prev,
+                        &$d.$next,
+                        &mut $d.$prev,
+                    );
+                if !routed {
+                    $crate::fuse::relu_pool_backward_lean(&$ws.act.$prev, &$ws.act.$next, &$d.$next, &mut $d.$prev, dims);
+                }
             } else {
                 $crate::fuse::relu_pool_backward(&$ws.act.$layer, &$ws.act.$next, &$d.$next, &mut $d.$layer, &mut $d.$prev, dims);
             }
@@ -789,6 +811,8 @@ macro_rules! network {
         }
     };
 
+    (@any) => { false };
+    (@any $($after:ident)+) => { true };
     (@last_out $last:ident) => { $last::Out };
     (@last_out $a:ident $(, $rest:ident)+) => { $crate::network!(@last_out $($rest),+) };
     (@logits_out $a:ident, $b:ident) => { $a::Out };

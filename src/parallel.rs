@@ -553,7 +553,8 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
     /// activations of the first `PER_THREAD` samples (but for the entries
     /// the lean passes leave unwritten: the outputs of ReLUs fused with the
     /// pooling after them and those outputs' gradients, and the outputs of
-    /// convolutions whose ReLU they ran, [`Network::forward_lean`]);
+    /// convolutions whose ReLU they ran, or whose ReLU and pooling (their
+    /// entries hold the routes), [`Network::forward_lean`]);
     /// its `grads` the summed gradients of the whole batch (the gradient of
     /// the mean loss).
     pub fn state(&self) -> &TrainState<P, PER_THREAD> {

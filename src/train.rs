@@ -89,8 +89,9 @@ impl<const N: usize, P: Network<Logits = Tensor<N, 1, 1>, Output = Tensor<N, 1, 
 /// gradients with respect to every activation, and the parameter gradients.
 /// [`train_step`] leaves three kinds of entry unwritten: the output of a
 /// ReLU fused with the 2x2 pooling after it and that output's gradient, and
-/// the output of a convolution whose ReLU it ran itself
-/// ([`Network::forward_lean`], [`Network::backward_lean`]).
+/// the output of a convolution whose ReLU it ran itself; a convolution
+/// that ran its ReLU and pooling holds the pooling's routes in its output's
+/// entry, not its outputs ([`Network::forward_lean`], [`Network::backward_lean`]).
 /// Create it zeroed (`TrainState::boxed_zeroed()` for big networks).
 #[repr(C)]
 pub struct TrainState<P: Network, const B: usize> {
@@ -122,7 +123,8 @@ pub struct StepResult {
 /// [`Network::backward_lean`]: a ReLU fused with the pooling after it
 /// leaves its output (unless it is the logits) and the gradient of its
 /// output unstored in `st`, and so does a convolution whose ReLU it ran
-/// itself (its own output); the parameter gradients have the bits of
+/// itself (its own output; one that ran the pooling too holds the
+/// pooling's routes there); the parameter gradients have the bits of
 /// `forward` and `backward_overwrite`. Subnormal numbers are
 /// flushed to zero during the step ([`FlushSubnormals`](crate::math::FlushSubnormals)).
 ///

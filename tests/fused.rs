@@ -139,6 +139,21 @@ fn unwritten(what: &str, lean: &[f32], full: &[f32]) {
     }
 }
 
+/// The entry of a convolution that pooled in its kernels in the lean
+/// pass: the pooling's routes (a record of 8 bytes per pooled row, from
+/// each sample's first float) in place of its outputs, the rest as filled
+/// (NaN), so not the outputs; with nothing fused, the bits of `full`.
+/// (The gradients before it show that the routes are right.)
+fn routed(what: &str, lean: &[f32], full: &[f32]) {
+    if constnet::fuse::relu_pool::<Relu, MaxPool2d<2>>() {
+        let (written, nan) = (lean.iter().filter(|v| !v.is_nan()).count(), lean.iter().filter(|v| v.is_nan()).count());
+        assert!(written > 0 && nan > 0, "{what}: {written} floats written, {nan} left");
+        assert!(lean.iter().zip(full).any(|(a, b)| a.to_bits() != b.to_bits()), "{what}: the outputs");
+    } else {
+        same(what, lean, full);
+    }
+}
+
 fn same(what: &str, a: &[f32], b: &[f32]) {
     assert_eq!(a.len(), b.len());
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
@@ -271,11 +286,11 @@ macro_rules! lean_matches {
     ($m:ident, $net:expr, $x:expr, $from_logits:expr;
      written: $($w:ident),*; unwritten: $($u:ident),*; gradient_unwritten: $($a:ident),*) => {
         lean_matches!($m, $net, $x, $from_logits;
-            written: $($w),*; unwritten: $($u),*; gradient_unwritten: $($a),*; activation_unwritten: )
+            written: $($w),*; unwritten: $($u),*; gradient_unwritten: $($a),*; activation_unwritten: ; routed: )
     };
     ($m:ident, $net:expr, $x:expr, $from_logits:expr;
      written: $($w:ident),*; unwritten: $($u:ident),*; gradient_unwritten: $($a:ident),*;
-     activation_unwritten: $($o:ident),*) => {{
+     activation_unwritten: $($o:ident),*; routed: $($r:ident),*) => {{
         let (net, x, from_logits) = (&$net, &$x, $from_logits);
         let mut rng = SmallRng::seed_from_u64(13);
         let mut start = $m::Activations::<2>::boxed_zeroed();
@@ -322,6 +337,10 @@ macro_rules! lean_matches {
             unwritten(concat!("activation ", stringify!($o)), wl.act.$o.as_flat(), ws.act.$o.as_flat());
             same(concat!("gradient ", stringify!($o)), dl.$o.as_flat(), d.$o.as_flat());
         )*
+        $(
+            routed(concat!("activation ", stringify!($r)), wl.act.$r.as_flat(), ws.act.$r.as_flat());
+            same(concat!("gradient ", stringify!($r)), dl.$r.as_flat(), d.$r.as_flat());
+        )*
     }};
 }
 
@@ -334,7 +353,8 @@ fn the_lean_passes_give_the_gradients_of_the_full_ones() {
     fill(x.as_flat_mut(), &mut rng);
     for from_logits in [false, true] {
         lean_matches!(odd, odd_net, *x, from_logits;
-            written: conv1, pool1, conv2, pool2, dense; unwritten: relu1, relu2; gradient_unwritten: );
+            written: conv1, pool1, pool2, dense; unwritten: relu1, relu2; gradient_unwritten: ;
+            activation_unwritten: ; routed: conv2);
     }
 
     let mut edges_net = edges::Params::boxed_zeroed();
@@ -356,7 +376,7 @@ fn the_lean_passes_give_the_gradients_of_the_full_ones() {
     for from_logits in [false, true] {
         lean_matches!(convrelu, net, *x, from_logits;
             written: relu1, relu2, conv3, pool, dense, relu4, dense2; unwritten: relu3; gradient_unwritten: ;
-            activation_unwritten: conv1, conv2);
+            activation_unwritten: conv1, conv2; routed: );
     }
     let mut net = pooled::Params::boxed_zeroed();
     net.init(Init::He, &mut rng);
@@ -364,7 +384,8 @@ fn the_lean_passes_give_the_gradients_of_the_full_ones() {
     fill(x.as_flat_mut(), &mut rng);
     for from_logits in [false, true] {
         lean_matches!(pooled, net, *x, from_logits;
-            written: conv1, pool1, conv2, pool2, dense; unwritten: relu1, relu2; gradient_unwritten: );
+            written: pool1, pool2, dense; unwritten: relu1, relu2; gradient_unwritten: ;
+            activation_unwritten: ; routed: conv1, conv2);
     }
     if constnet::fuse::relu_pool::<Relu, MaxPool2d<2>>() {
         // Both convolutions pool in their tiles (rows of 29 and of 15).
@@ -425,7 +446,7 @@ fn the_lean_passes_give_the_gradients_of_the_full_ones() {
     fill(x.as_flat_mut(), &mut rng);
     for from_logits in [false, true] {
         lean_matches!(tail, net, *x, from_logits;
-            written: relu; unwritten: ; gradient_unwritten: ; activation_unwritten: conv);
+            written: relu; unwritten: ; gradient_unwritten: ; activation_unwritten: conv; routed: );
     }
 }
 

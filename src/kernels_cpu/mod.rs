@@ -735,33 +735,36 @@ pub(crate) unsafe fn conv_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch, s
 }
 
 /// `OB` output channels x `R` output rows (`R` even, from an even row) x
-/// `S` 16-column segments of one sample, each a sum of [`conv_tile`]'s,
-/// stored if `store` (as [`conv_tile`] stores them) and put through a ReLU
-/// and a 2x2 max-pool in registers: `R / 2` rows of the pooled planes, with the
-/// bits [`maxpool2_forward`] gives with [`PoolRelu::Apply`] from the stored
-/// outputs (each output's ReLU, lanes past the row end as 0, the two rows'
-/// maximum, then each pair of columns'). Rows from `nr` on are past the
-/// outputs: the caller points them at row `nr - 1`, and they are neither
-/// stored nor pooled on their own (a last pooled row of one output row
-/// pools that row alone, as `maxpool2_forward` does).
+/// `S` 16-column segments of one sample, each a sum of [`conv_tile`]'s
+/// (not stored), put through a ReLU and a 2x2 max-pool in registers: `R /
+/// 2` rows of the pooled planes, with the bits [`maxpool2_forward`] gives
+/// with [`PoolRelu::Apply`] from the outputs (each output's ReLU, lanes
+/// past the row end as 0, the two rows' maximum, then each pair of
+/// columns'), and, if `routes` is not null, each pooled row's
+/// [`Route`]s there. Rows from `nr` on are past the outputs: the caller
+/// points them at row `nr - 1`, and they are not pooled on their own (a
+/// last pooled row of one output row pools that row alone, as
+/// `maxpool2_forward` does).
 ///
 /// # Safety
 /// As [`conv_rows_tile`] for the inputs under `x[r]` (the padded input
-/// under output row `r`) and, if `store`, the outputs at `y[r]` (row `r`
-/// of output channel 0, channels `g.y_plane` apart), `r < nr`; `pooled` is the first
+/// under output row `r`); `masks` the lanes of each segment below the
+/// row's width `ow`; `pooled` is the first
 /// pooled row of channel `o0`, writable at `min(16, pw)` floats of the
-/// first `ceil(nr/2)` rows (`pw` apart) of `OB` planes `p_plane` apart.
+/// first `ceil(nr/2)` rows (`pw` apart) of `OB` planes `p_plane` apart;
+/// `routes`, if not null, likewise at a [`Route`] record for each of those
+/// rows ([`ROUTE_BYTES`] apart, planes `r_plane` bytes apart).
 #[target_feature(enable = "avx512f,avx512vl")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn conv_pool_tile<const OB: usize, const R: usize, const S: usize, const K: usize>(
+unsafe fn conv_pool_tile<const OB: usize, const R: usize, const S: usize, const K: usize, const ROUTES: bool>(
     g: &ConvGeom,
     o0: usize,
-    (x, y, nr): ([*const f32; R], [*mut f32; R], usize),
+    (x, nr): ([*const f32; R], usize),
     masks: &[u16; S],
     pooled: *mut f32,
     (p_plane, pw): (usize, usize),
     start: Start,
-    store: bool,
+    (routes, r_plane): (*mut u8, usize),
 ) {
     // SAFETY: the caller's contract covers every access below.
     unsafe {
@@ -794,15 +797,71 @@ unsafe fn conv_pool_tile<const OB: usize, const R: usize, const S: usize, const 
                 }
             }
         }
+        let pool = (p_plane, pw);
+        if ROUTES {
+            conv_pool_routed(acc, nr, masks, pooled, pool, (routes, r_plane))
+        } else {
+            conv_pool_epilogue::<OB, R, S, false>(acc, nr, masks, pooled, pool, (routes, r_plane))
+        }
+    }
+}
+
+/// [`conv_pool_epilogue`] with the routes, a function of its own, not
+/// inlined: computed in the tile, the routes took the registers the sums
+/// needed, and the sums were stored to the stack at every step of the FMA
+/// loop (the training step took 1.09-1.13x the time); here they are
+/// stored once.
+///
+/// # Safety
+/// As [`conv_pool_tile`].
+#[target_feature(enable = "avx512f,avx512vl")]
+#[inline(never)]
+unsafe fn conv_pool_routed<const OB: usize, const R: usize, const S: usize>(
+    acc: [[[__m512; S]; R]; OB],
+    nr: usize,
+    masks: &[u16; S],
+    pooled: *mut f32,
+    pool: (usize, usize),
+    routes: (*mut u8, usize),
+) {
+    // SAFETY: the caller's contract.
+    unsafe { conv_pool_epilogue::<OB, R, S, true>(acc, nr, masks, pooled, pool, routes) }
+}
+
+/// [`conv_pool_tile`]'s pooling, and with `ROUTES` its routes, from its
+/// sums `acc`.
+///
+/// # Safety
+/// As [`conv_pool_tile`].
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn conv_pool_epilogue<const OB: usize, const R: usize, const S: usize, const ROUTES: bool>(
+    acc: [[[__m512; S]; R]; OB],
+    nr: usize,
+    masks: &[u16; S],
+    pooled: *mut f32,
+    (p_plane, pw): (usize, usize),
+    (routes, r_plane): (*mut u8, usize),
+) {
+    // SAFETY: the caller's contract covers every access below.
+    unsafe {
+        let zero = _mm512_setzero_ps();
         let (ie, io) = (_mm512_loadu_si512(EVEN.as_ptr().cast()), _mm512_loadu_si512(ODD.as_ptr().cast()));
         let p_mask = lanes(pw);
+        // The windows with a right column: `ow / 2` of them.
+        let right = lanes(masks.iter().map(|m| m.count_ones() as usize).sum::<usize>() / 2);
+        // A row's outputs as the windows' left and right columns.
+        let split = |row: [__m512; S]| {
+            let (lo, hi) = (row[0], row[S - 1]);
+            (_mm512_permutex2var_ps(lo, ie, hi), _mm512_permutex2var_ps(lo, io, hi))
+        };
         for (o, acc) in acc.iter().enumerate() {
-            for (r, row) in acc.iter().enumerate().take(if store { nr } else { 0 }) {
-                for (s, a) in row.iter().enumerate() {
-                    _mm512_mask_storeu_ps(y[r].add((o0 + o) * g.y_plane + s * V), masks[s], *a);
+            // Over a constant count, so that the loop unrolls and every
+            // accumulator stays in its register (indexed by a variable, the
+            // array would live on the stack: the FMA loop then spilled).
+            for i in 0..R.div_ceil(2) {
+                if 2 * i >= nr {
+                    break;
                 }
-            }
-            for i in 0..nr.div_ceil(2) {
                 // The windows' maxima of the ReLU's outputs, as
                 // maxpool2_forward takes them: lanes past the row as 0,
                 // rows first.
@@ -817,9 +876,56 @@ unsafe fn conv_pool_tile<const OB: usize, const R: usize, const S: usize, const 
                 let (lo, hi) = (m[0], if S > 1 { m[S - 1] } else { zero });
                 let even = _mm512_permutex2var_ps(lo, ie, hi);
                 let odd = _mm512_permutex2var_ps(lo, io, hi);
-                _mm512_mask_storeu_ps(pooled.add(o * p_plane + i * pw), p_mask, _mm512_max_ps(even, odd));
+                let p = _mm512_max_ps(even, odd);
+                _mm512_mask_storeu_ps(pooled.add(o * p_plane + i * pw), p_mask, p);
+                if !ROUTES {
+                    continue;
+                }
+                // The first output equal to a positive maximum, row-major,
+                // as `maxpool2_backward` finds it in the stored outputs.
+                let pos = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(p_mask, p, zero);
+                let eq = |mask: u16, v: __m512| _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(mask, v, p);
+                let (l, r) = split(acc[2 * i]);
+                let tl = eq(pos, l);
+                let tr = eq(pos & right, r) & !tl;
+                let (bl, br) = if 2 * i + 1 < nr {
+                    let (l, r) = split(acc[2 * i + 1]);
+                    let bl = eq(pos, l) & !(tl | tr);
+                    (bl, eq(pos & right, r) & !(tl | tr | bl))
+                } else {
+                    (0, 0)
+                };
+                let record = routes.add(o * r_plane + i * ROUTE_BYTES).cast::<u64>();
+                record.write_unaligned(Route([tl, tr, bl, br]).to_bits());
             }
         }
+    }
+}
+
+/// Where the gradients of a row of up to 16 2x2 windows go: the masks of
+/// the windows (lanes) whose top-left, top-right, bottom-left and
+/// bottom-right input receives it (none where the window's maximum is not
+/// positive, and no gradient passes the ReLU). [`conv_pool_tile`] stores
+/// them, [`maxpool2_backward_routes`] reads them: a record of
+/// [`ROUTE_BYTES`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Route(pub(crate) [u16; 4]);
+
+/// Bytes of a [`Route`] record: the four masks, little-endian.
+pub(crate) const ROUTE_BYTES: usize = 8;
+
+impl Route {
+    /// The record.
+    #[inline(always)]
+    pub(crate) fn to_bits(self) -> u64 {
+        let [a, b, c, d] = self.0.map(u64::from);
+        a | b << 16 | c << 32 | d << 48
+    }
+
+    /// The masks of a record.
+    #[inline(always)]
+    pub(crate) fn from_bits(r: u64) -> Self {
+        Route([0, 16, 32, 48].map(|k| (r >> k) as u16))
     }
 }
 
@@ -841,16 +947,20 @@ pub(crate) fn conv_pool_applies(g: &ConvGeom, out_c: usize, ow: usize, start: St
 }
 
 /// [`conv_batch`], then a ReLU and a 2x2 max-pool (stride 2, edge windows
-/// kept) in the same tiles ([`conv_pool_tile`]): the outputs are stored as
-/// `conv_batch` stores them if `store` (`batch.y` is not touched
-/// otherwise), and the pooled planes (`ceil(oh/2) x
-/// ceil(ow/2)` per channel, `p_sample` floats between samples) get the
-/// bits of [`maxpool2_forward`] with [`PoolRelu::Apply`] over them. The
-/// pooling does not read the outputs back.
+/// kept) in the same tiles ([`conv_pool_tile`]): the outputs are not
+/// stored, the pooled planes (`ceil(oh/2) x ceil(ow/2)` per channel,
+/// `p_sample` floats between samples) get the bits of [`maxpool2_forward`]
+/// with [`PoolRelu::Apply`] over them, and, with `routes`, each sample's
+/// output buffer (at `batch.y`) receives the windows' [`Route`]s, for
+/// [`maxpool2_backward_routes`]: a record per pooled row (channel by
+/// channel, row by row), its windows' four masks. Without `routes`
+/// `batch.y` is not touched.
 ///
 /// # Safety
-/// As [`conv_batch`], `conv_pool_applies(g, out_c, batch.ow, start)`, and
-/// `pooled` writable for `n` samples of `out_c` pooled planes.
+/// As [`conv_batch`], `conv_pool_applies(g, out_c, batch.ow, start)`,
+/// `pooled` writable for `n` samples of `out_c` pooled planes, and with
+/// `routes` each sample's output buffer writable for `out_c·ceil(oh/2)`
+/// records ([`routes_fit`]).
 #[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn conv_pool_batch(
     g: &ConvGeom,
@@ -859,36 +969,39 @@ pub(crate) unsafe fn conv_pool_batch(
     start: Start,
     pooled: *mut f32,
     p_sample: usize,
-    store: bool,
+    routes: bool,
 ) {
     debug_assert!(conv_pool_applies(g, out_c, batch.ow, start));
+    debug_assert!(!routes || routes_fit(batch.oh, batch.ow));
     let (oh, ow) = (batch.oh, batch.ow);
     let (ph, pw) = (oh.div_ceil(2), ow.div_ceil(2));
     let masks = [cols(0, ow), cols(V, ow)];
     let (ob, rows) = conv_pool_block(ow);
     // The tile of output rows r0.. of sample b: rows past the last as the last.
-    fn tile<const R: usize>(
-        batch: &ConvBatch,
-        x_row: usize,
-        b: usize,
-        r0: usize,
-    ) -> ([*const f32; R], [*mut f32; R], usize) {
+    fn tile<const R: usize>(batch: &ConvBatch, x_row: usize, b: usize, r0: usize) -> ([*const f32; R], usize) {
         let row = |r: usize| (r0 + r).min(batch.oh - 1);
         let x = core::array::from_fn(|r| batch.x.wrapping_add(b * batch.x_sample + row(r) * x_row));
-        let y = core::array::from_fn(|r| batch.y.wrapping_add(b * batch.y_sample + row(r) * batch.ow));
-        (x, y, (batch.oh - r0).min(R))
+        (x, (batch.oh - r0).min(R))
     }
     for b in 0..batch.n {
+        let rb = batch.y.wrapping_add(b * batch.y_sample).cast::<u8>();
         for o0 in (0..out_c).step_by(ob) {
             let mut r0 = 0;
             while r0 < oh {
                 let pr = pooled.wrapping_add(b * p_sample + o0 * ph * pw + r0 / 2 * pw);
                 let pool = (ph * pw, pw);
+                let rt = if routes { rb.wrapping_add((o0 * ph + r0 / 2) * ROUTE_BYTES) } else { core::ptr::null_mut() };
                 // The tile of 4 channels x R rows x S segments, K x K.
                 macro_rules! run {
                     ($r:literal, $s:literal, $k:literal) => {{
                         let m: [u16; $s] = core::array::from_fn(|i| masks[i]);
-                        conv_pool_tile::<4, $r, $s, $k>(g, o0, tile(batch, g.x_row, b, r0), &m, pr, pool, start, store)
+                        let x = tile(batch, g.x_row, b, r0);
+                        let rt = (rt, ph * ROUTE_BYTES);
+                        if routes {
+                            conv_pool_tile::<4, $r, $s, $k, true>(g, o0, x, &m, pr, pool, start, rt)
+                        } else {
+                            conv_pool_tile::<4, $r, $s, $k, false>(g, o0, x, &m, pr, pool, start, rt)
+                        }
                     }};
                 }
                 // SAFETY: the caller's contract: rows r0.. below oh of
@@ -907,6 +1020,12 @@ pub(crate) unsafe fn conv_pool_batch(
             }
         }
     }
+}
+
+/// Whether a sample's `oh x ow` outputs (of one channel) hold the
+/// [`Route`] records of their pooling: `ceil(oh/2)` of [`ROUTE_BYTES`].
+pub(crate) fn routes_fit(oh: usize, ow: usize) -> bool {
+    oh.div_ceil(2) * ROUTE_BYTES <= oh * ow * size_of::<f32>()
 }
 
 /// Floats of the packed weights [`conv_cl_batch`] keeps on the stack (64 KiB).
@@ -1399,62 +1518,127 @@ pub(crate) unsafe fn maxpool2_backward(
     // SAFETY: the caller's contract; every load and store is masked to its row.
     unsafe {
         let (ie, io) = (_mm512_loadu_si512(EVEN.as_ptr().cast()), _mm512_loadu_si512(ODD.as_ptr().cast()));
-        let (il, ih) = (_mm512_loadu_si512(WEAVE_LO.as_ptr().cast()), _mm512_loadu_si512(WEAVE_HI.as_ptr().cast()));
         let (apply, zero) = (matches!(relu, PoolRelu::Apply), _mm512_setzero_ps());
         // A row's 32 columns from `off`, as the windows' left (even) and
         // right (odd) columns, each compared with the windows' maxima.
-        let eq = |off: usize, m0: u16, m1: u16, m: __m512, left: u16, right: u16| {
+        let eq = |off: usize, (m0, m1): (u16, u16), m: __m512, (left, right): (u16, u16)| {
             let (lo, hi) =
                 (_mm512_maskz_loadu_ps(m0, x.wrapping_add(off)), _mm512_maskz_loadu_ps(m1, x.wrapping_add(off + 16)));
             let (l, r) = (_mm512_permutex2var_ps(lo, ie, hi), _mm512_permutex2var_ps(lo, io, hi));
             (_mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(left, l, m), _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(right, r, m))
         };
+        let window = |p: usize, c0: usize, oy: usize, m01: (u16, u16), lr: (u16, u16)| {
+            let i = p * oh * ow + oy * ow + c0 / 2;
+            let (m, mut g) = (_mm512_maskz_loadu_ps(lr.0, y.add(i)), _mm512_maskz_loadu_ps(lr.0, dy.add(i)));
+            // The input a window routes to equals its maximum, so it
+            // is positive where the maximum is: one ReLU mask a window.
+            if apply {
+                g = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(m, zero), g);
+            }
+            // The first input equal to the maximum, row-major:
+            // top-left, top-right, bottom-left, bottom-right.
+            let top = p * h * w + 2 * oy * w + c0;
+            let (tl, tr) = eq(top, m01, m, lr);
+            let tr = tr & !tl;
+            let (bl, br) = if 2 * oy + 1 < h { eq(top + w, m01, m, lr) } else { (0, 0) };
+            let bl = bl & !(tl | tr);
+            (g, [tl, tr, bl, br & !(tl | tr | bl)])
+        };
+        pool2_scatter(planes, h, w, dx, window, |p| {
+            // The ReLU's gradient from the plane's, while it is in L1, with
+            // aligned stores (as in the forward pass).
+            if let PoolRelu::Store(r) = relu {
+                relu_backward(x.add(p * h * w), dx.add(p * h * w), r.add(p * h * w), h * w);
+            }
+        });
+    }
+}
+
+/// Backward of [`conv_pool_batch`]'s ReLU and pooling, from the
+/// [`Route`]s it stored: each `dy` goes to the input of its window the
+/// route names (none where no mask has the window), every other `dx` is zero;
+/// the bits of [`maxpool2_backward`] with [`PoolRelu::Apply`] from the
+/// outputs the routes were taken from, without reading them.
+///
+/// The records are [`conv_pool_batch`]'s: the planes in groups of
+/// `per_sample` (a sample's channels), each group's records from the
+/// group's first byte, `r_sample` bytes apart.
+///
+/// # Safety
+/// AVX-512F; `w <= 32`; `dx` holds `planes*h*w` floats, `dy`
+/// `planes*oh*ow`, and `routes` `oh` [`Route`] records for each of
+/// `per_sample` planes at each multiple of `r_sample`, for every group.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(crate) unsafe fn maxpool2_backward_routes(
+    planes: usize,
+    h: usize,
+    w: usize,
+    (routes, per_sample, r_sample): (*const u8, usize, usize),
+    dy: *const f32,
+    dx: *mut f32,
+) {
+    debug_assert!(w <= 2 * V && per_sample > 0);
+    let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
+    // SAFETY: the caller's contract; the loads of `dy` are masked to its rows.
+    unsafe {
+        let window = |p: usize, _c0: usize, oy: usize, _m01: (u16, u16), (left, _): (u16, u16)| {
+            let record = routes.add(p / per_sample * r_sample + (p % per_sample * oh + oy) * ROUTE_BYTES);
+            let g = _mm512_maskz_loadu_ps(left, dy.add((p * oh + oy) * ow));
+            (g, Route::from_bits(record.cast::<u64>().read_unaligned()).0)
+        };
+        pool2_scatter(planes, h, w, dx, window, |_| {});
+    }
+}
+
+/// The stores of a 2x2 max-pool's backward pass: for each plane `p`, strip
+/// of 32 columns from `c0` and window row `oy`, `window(p, c0, oy, (m0,
+/// m1), (left, right))` gives the gradients of the strip's 16 windows
+/// (lanes: the columns masks of the strip's two vectors, the windows
+/// with a left and with a right column) and the masks of the windows whose
+/// top-left, top-right, bottom-left and bottom-right input receives it;
+/// the two input rows are stored, woven back into columns (every other
+/// `dx` of the rows zero), and `plane_done(p)` runs after each plane.
+///
+/// # Safety
+/// AVX-512F; `dx` holds `planes*h*w` floats.
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn pool2_scatter(
+    planes: usize,
+    h: usize,
+    w: usize,
+    dx: *mut f32,
+    mut window: impl FnMut(usize, usize, usize, (u16, u16), (u16, u16)) -> (__m512, [u16; 4]),
+    mut plane_done: impl FnMut(usize),
+) {
+    let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
+    // SAFETY: the caller's contract; every store is masked to its row.
+    unsafe {
+        let (il, ih) = (_mm512_loadu_si512(WEAVE_LO.as_ptr().cast()), _mm512_loadu_si512(WEAVE_HI.as_ptr().cast()));
         // The gradient `g` on the windows' left columns `l` and right
         // columns `r`, woven back into the row's 32 columns at `off`.
-        let store = |off: usize, m0: u16, m1: u16, g: __m512, l: u16, r: u16| {
+        let store = |off: usize, (m0, m1): (u16, u16), g: __m512, l: u16, r: u16| {
             let (gl, gr) = (_mm512_maskz_mov_ps(l, g), _mm512_maskz_mov_ps(r, g));
             _mm512_mask_storeu_ps(dx.wrapping_add(off), m0, _mm512_permutex2var_ps(gl, il, gr));
             _mm512_mask_storeu_ps(dx.wrapping_add(off + 16), m1, _mm512_permutex2var_ps(gl, ih, gr));
         };
         for p in 0..planes {
-            let xp = p * h * w;
-            let (yp, dyp) = (y.add(p * oh * ow), dy.add(p * oh * ow));
             // Column strips of 32 (16 windows) outside the rows, as in the
             // forward pass; the windows are lanes, with or without a right column.
             let mut c0 = 0;
             while c0 < w {
-                let o0 = c0 / 2;
-                let (m0, m1, left, right) = (cols(c0, w), cols(c0 + 16, w), cols(o0, ow), lanes((w - c0) / 2));
+                let m01 = (cols(c0, w), cols(c0 + 16, w));
+                let lr = (cols(c0 / 2, ow), lanes((w - c0) / 2));
                 for oy in 0..oh {
-                    let (m, mut g) = (
-                        _mm512_maskz_loadu_ps(left, yp.add(oy * ow + o0)),
-                        _mm512_maskz_loadu_ps(left, dyp.add(oy * ow + o0)),
-                    );
-                    // The input a window routes to equals its maximum, so it
-                    // is positive where the maximum is: one ReLU mask a window.
-                    if apply {
-                        g = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(m, zero), g);
-                    }
-                    // The first input equal to the maximum, row-major:
-                    // top-left, top-right, bottom-left, bottom-right.
-                    let top = xp + 2 * oy * w + c0;
-                    let (tl, tr) = eq(top, m0, m1, m, left, right);
-                    let tr = tr & !tl;
-                    store(top, m0, m1, g, tl, tr);
+                    let (g, [tl, tr, bl, br]) = window(p, c0, oy, m01, lr);
+                    let top = p * h * w + 2 * oy * w + c0;
+                    store(top, m01, g, tl, tr);
                     if 2 * oy + 1 < h {
-                        let (bl, br) = eq(top + w, m0, m1, m, left, right);
-                        let bl = bl & !(tl | tr);
-                        let br = br & !(tl | tr | bl);
-                        store(top + w, m0, m1, g, bl, br);
+                        store(top + w, m01, g, bl, br);
                     }
                 }
                 c0 += 32;
             }
-            // The ReLU's gradient from the plane's, while it is in L1, with
-            // aligned stores (as in the forward pass).
-            if let PoolRelu::Store(r) = relu {
-                relu_backward(x.add(xp), dx.add(xp), r.add(xp), h * w);
-            }
+            plane_done(p);
         }
     }
 }

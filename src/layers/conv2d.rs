@@ -133,8 +133,8 @@ enum Then {
     Store,
     /// Stores `max(y, 0)`: a ReLU after the convolution.
     Relu,
-    /// A ReLU then a 2x2 max-pool of them into the planes here; stores them
-    /// too if `true`.
+    /// A ReLU then a 2x2 max-pool of them into the planes here, not
+    /// storing them; with `true` the pooling's routes in their place.
     ReluPool(*mut f32, bool),
 }
 
@@ -272,13 +272,17 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
     }
 
     /// Whether the AVX-512 forward pass can pool its outputs in its tiles
-    /// ([`Then::ReluPool`]): where [`conv_pool_applies`](crate::kernels_cpu::conv_pool_applies),
+    /// ([`Then::ReluPool`]): where [`conv_pool_applies`](crate::kernels_cpu::conv_pool_applies)
+    /// and the outputs can hold the routes ([`routes_fit`](crate::kernels_cpu::routes_fit)),
     /// and not where the channels-last tiles pay (their transposition).
     #[cfg(target_arch = "x86_64")]
     fn pools<const H: usize, const W: usize, const OH: usize, const OW: usize>(&self) -> bool {
-        use crate::kernels_cpu::{cl_pays, conv_pool_applies};
+        use crate::kernels_cpu::{cl_pays, conv_pool_applies, routes_fit};
         let g = self.geom::<H, W, OH, OW>();
-        Self::fast() && conv_pool_applies(&g, OUT_C, OW, self.start()) && !cl_pays(&g, OUT_C, OW, self.start())
+        Self::fast()
+            && conv_pool_applies(&g, OUT_C, OW, self.start())
+            && routes_fit(OH, OW)
+            && !cl_pays(&g, OUT_C, OW, self.start())
     }
 
     /// The fused entry points ([`Layer::forward_relu`],
@@ -347,8 +351,8 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         // the OH x OW outputs of `y`; `cl_pays` checked the channels-last
         // shape, the caller of `ReluPool` `pools` and the pooled planes.
         unsafe {
-            if let Then::ReluPool(pooled, store) = then {
-                conv_pool_batch(&g, OUT_C, &batch, start, pooled, OUT_C * OH.div_ceil(2) * OW.div_ceil(2), store)
+            if let Then::ReluPool(pooled, routes) = then {
+                conv_pool_batch(&g, OUT_C, &batch, start, pooled, OUT_C * OH.div_ceil(2) * OW.div_ceil(2), routes)
             } else if cl_pays(&g, OUT_C, OW, start) {
                 conv_cl_batch(&g, OUT_C, &batch, start)
             } else {
@@ -645,8 +649,9 @@ impl<
     /// On the AVX-512 path, for rows of at most 32 outputs, a 3x3 or 5x5
     /// kernel and a multiple of 4 filters, except
     /// where the channels-last tiles take the convolution: the kernels
-    /// pool each tile in registers (and store it if `store`); elsewhere
-    /// `false`.
+    /// pool each tile in registers (and store the routes in `y` if
+    /// `routes`: a record of 8 bytes, the masks of its windows, per pooled row of
+    /// each channel, from each sample's first float); elsewhere `false`.
     fn forward_relu_pool<
         const B: usize,
         const OC: usize,
@@ -659,17 +664,66 @@ impl<
         &self,
         x: &[Tensor<C, H, W>; B],
         y: &mut [Tensor<OC, OH, OW>; B],
-        store: bool,
+        routes: bool,
         pooled: &mut [Tensor<PC, PH, PW>; B],
         cache: &mut [PaddedInput<C, H, W, PAD>; B],
         _mode: &mut Mode<'_>,
     ) -> bool {
         #[cfg(target_arch = "x86_64")]
         return (PC, PH, PW) == (OC, OH.div_ceil(2), OW.div_ceil(2))
-            && self.forward_then(x, y, cache, Then::ReluPool(pooled.as_flat_mut().as_mut_ptr(), store));
+            && self.forward_then(x, y, cache, Then::ReluPool(pooled.as_flat_mut().as_mut_ptr(), routes));
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (x, y, store, pooled, cache);
+            let _ = (x, y, routes, pooled, cache);
+            false
+        }
+    }
+
+    /// Where [`forward_relu_pool`](Layer::forward_relu_pool) pools: the
+    /// same shapes on the same path.
+    fn relu_pool_backward<
+        const B: usize,
+        const OC: usize,
+        const OH: usize,
+        const OW: usize,
+        const PC: usize,
+        const PH: usize,
+        const PW: usize,
+    >(
+        &self,
+        y: &[Tensor<OC, OH, OW>; B],
+        dpooled: &[Tensor<PC, PH, PW>; B],
+        dy: &mut [Tensor<OC, OH, OW>; B],
+    ) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let out =
+                (<Self as Shape<C, H, W>>::OUT_C, <Self as Shape<C, H, W>>::OUT_H, <Self as Shape<C, H, W>>::OUT_W);
+            let fits = (OC, OH, OW) == out && (PC, PH, PW) == (OC, OH.div_ceil(2), OW.div_ceil(2));
+            if !(fits && self.pools::<H, W, OH, OW>()) {
+                return false;
+            }
+            let routes = (y.as_flat().as_ptr().cast(), OC, OC * OH * OW * size_of::<f32>());
+            // SAFETY: AVX-512F detected (`pools`); rows of OW <= 32 outputs
+            // (`conv_pool_applies`); dy holds B·OC planes of OH x OW,
+            // dpooled B·OC planes of ceil(OH/2) x ceil(OW/2) (checked
+            // above), and each sample's y OC·ceil(OH/2) route records
+            // (`routes_fit`).
+            unsafe {
+                crate::kernels_cpu::maxpool2_backward_routes(
+                    B * OC,
+                    OH,
+                    OW,
+                    routes,
+                    dpooled.as_flat().as_ptr(),
+                    dy.as_flat_mut().as_mut_ptr(),
+                )
+            };
+            true
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (y, dpooled, dy);
             false
         }
     }
@@ -950,35 +1004,59 @@ mod tests {
         assert_eq!(bits(r_fused.as_flat()), bits(r.as_flat()), "the fused ReLU's outputs");
         assert!(r.as_flat().contains(&0.0) && r.as_flat().iter().any(|&v| v > 0.0));
         // With a fused ReLU and 2x2 max-pool, where the kernels pool: the
-        // outputs' bits, and the pooling's as `maxpool2_forward` gives them.
+        // pooling's bits as `maxpool2_forward` gives them, and from the
+        // routes in `y` the bits `maxpool2_backward` gives from the outputs.
         if conv.pools::<H, W, OH, OW>() {
-            let n = B * OUT_C * OH.div_ceil(2) * OW.div_ceil(2);
+            use crate::kernels_cpu::{PoolRelu, maxpool2_backward, maxpool2_backward_routes, maxpool2_forward};
+            let (ph, pw) = (OH.div_ceil(2), OW.div_ceil(2));
+            let n = B * OUT_C * ph * pw;
             let (mut p_fused, mut p) = (std::vec![f32::NAN; n + 16], std::vec![f32::NAN; n + 16]);
             let mut y_pool = <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed();
             y_pool.as_flat_mut().fill(f32::NAN);
             conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut y_pool, Then::ReluPool(p_fused.as_mut_ptr(), true));
-            assert_eq!(bits(y_pool.as_flat()), bits(y_fast.as_flat()), "the outputs beside the pooling");
             // SAFETY: AVX-512F (checked above); y_fast holds B*OUT_C planes
             // of OH x OW, p their pooled planes.
-            unsafe {
-                let apply = crate::kernels_cpu::PoolRelu::Apply;
-                crate::kernels_cpu::maxpool2_forward(
-                    B * OUT_C,
-                    OH,
-                    OW,
-                    y_fast.as_flat().as_ptr(),
-                    apply,
-                    p.as_mut_ptr(),
-                )
-            };
+            unsafe { maxpool2_forward(B * OUT_C, OH, OW, y_fast.as_flat().as_ptr(), PoolRelu::Apply, p.as_mut_ptr()) };
             assert_eq!(bits(&p_fused[..n]), bits(&p[..n]), "the fused pooling");
             assert!(p_fused[n..].iter().all(|v| v.is_nan()), "no write past the pooled planes");
-            // Without storing the outputs (`infer`): the same pooling, `y` untouched.
+            // The routes: a record per pooled row from each sample's first
+            // float, four disjoint masks of the row's windows; nothing
+            // written after them.
+            use crate::kernels_cpu::{ROUTE_BYTES, Route};
+            let records = OUT_C * ph * ROUTE_BYTES / 4;
+            for (b, y) in y_pool.iter().enumerate() {
+                let (routes, rest) = y.as_flat().split_at(records);
+                for r in routes.chunks_exact(ROUTE_BYTES / 4) {
+                    let Route(m) = Route::from_bits(u64::from(r[0].to_bits()) | u64::from(r[1].to_bits()) << 32);
+                    let disjoint = (0..4).all(|i| (i + 1..4).all(|j| m[i] & m[j] == 0));
+                    assert!(disjoint && m.iter().all(|&k| k < 1 << pw), "sample {b}: not routes: {m:?}");
+                }
+                assert!(rest.iter().all(|v| v.is_nan()), "sample {b}: a write past the routes");
+            }
+            // The pooling's gradient, some of it zero and negative, routed.
+            let mut dp = std::vec![0.0; n];
+            fill(&mut dp);
+            dp.iter_mut().step_by(7).for_each(|v| *v = 0.0);
+            let (mut dx_routes, mut dx) =
+                (<[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed(), <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed());
+            dx_routes.as_flat_mut().fill(f32::NAN);
+            dx.as_flat_mut().fill(f32::NAN);
+            let routes = (y_pool.as_flat().as_ptr().cast(), OUT_C, OUT_C * OH * OW * 4);
+            // SAFETY: as above; dp holds the B*OUT_C pooled planes' gradient,
+            // y_pool each sample's routes, dx and dx_routes B*OUT_C planes.
+            unsafe {
+                maxpool2_backward_routes(B * OUT_C, OH, OW, routes, dp.as_ptr(), dx_routes.as_flat_mut().as_mut_ptr());
+                let (x, y, dx) = (y_fast.as_flat().as_ptr(), p.as_ptr(), dx.as_flat_mut().as_mut_ptr());
+                maxpool2_backward(B * OUT_C, OH, OW, x, y, dp.as_ptr(), dx, PoolRelu::Apply);
+            }
+            assert_eq!(bits(dx_routes.as_flat()), bits(dx.as_flat()), "the pooling's gradient through the routes");
+            assert!(dx.as_flat().iter().any(|&v| v != 0.0), "some gradient passes");
+            // Without routes (`infer`): the same pooling, `y` untouched.
             let mut p_lean = std::vec![f32::NAN; n + 16];
             y_pool.as_flat_mut().fill(f32::NAN);
             conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut y_pool, Then::ReluPool(p_lean.as_mut_ptr(), false));
-            assert_eq!(bits(&p_lean), bits(&p_fused), "the pooling without the outputs");
-            assert!(y_pool.as_flat().iter().all(|v| v.is_nan()), "outputs stored without `store`");
+            assert_eq!(bits(&p_lean), bits(&p_fused), "the pooling without the routes");
+            assert!(y_pool.as_flat().iter().all(|v| v.is_nan()), "`y` written without routes");
         }
         // Backward: weight and input gradients, added to a non-zero gradient.
         let (mut g_fast, mut g_slow) = (Conv2d::<IN_C, OUT_C, K, PAD, 1, true>::boxed_zeroed(), Conv2d::boxed_zeroed());
@@ -1014,11 +1092,12 @@ mod tests {
 
     /// The fused ReLU and pooling give the bits of the layers after the
     /// convolution where its outputs are NaN (a NaN input, spread by the
-    /// zero weights) and -0 (a -0 bias plus zero times a negative input).
+    /// zero weights) and -0 (a -0 bias plus zero times a negative input),
+    /// and so does their backward pass through the routes.
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn fused_relu_and_pooling_of_nan_and_negative_zero() {
-        use crate::kernels_cpu::{PoolRelu, maxpool2_forward};
+        use crate::kernels_cpu::{PoolRelu, maxpool2_backward, maxpool2_forward};
         if math::simd() != math::SimdPath::Avx512 {
             return;
         }
@@ -1046,7 +1125,63 @@ mod tests {
         // SAFETY: AVX-512F (checked above); y holds 8 planes of 7 x 9, p their pooled planes.
         unsafe { maxpool2_forward(8, 7, 9, y[0].as_flat().as_ptr(), PoolRelu::Apply, p.as_mut_ptr()) };
         assert_eq!(bits(&p_fused), bits(&p), "the fused pooling");
-        assert_eq!(bits(y_pool[0].as_flat()), bits(out), "the outputs beside the pooling");
+        // Back through the routes left in `y_pool` (the layer's entry
+        // point), and through the outputs: the same bits.
+        let dp = [Tensor::<8, 4, 5>::from_fn(|c, i, j| (c * 20 + i * 5 + j) as f32 * 0.25 - 9.0)];
+        let (mut d_routes, mut d) = ([Tensor::<8, 7, 9>::splat(f32::NAN)], [Tensor::<8, 7, 9>::splat(f32::NAN)]);
+        assert!(<Conv2d<1, 8, 3, 1, 1> as Layer<1, 7, 9>>::relu_pool_backward(&conv, &y_pool, &dp, &mut d_routes));
+        // SAFETY: as above; dp and p hold the 8 pooled planes, d the 8 planes.
+        unsafe {
+            let (x, dy, dx) = (y[0].as_flat().as_ptr(), dp[0].as_flat().as_ptr(), d[0].as_flat_mut().as_mut_ptr());
+            maxpool2_backward(8, 7, 9, x, p.as_ptr(), dy, dx, PoolRelu::Apply);
+        }
+        assert_eq!(bits(d_routes[0].as_flat()), bits(d[0].as_flat()), "the pooling's gradient through the routes");
+        assert!(d[0].as_flat().iter().any(|&v| v != 0.0));
+    }
+
+    /// The routes at ties and at the edges: a window whose bottom inputs
+    /// tie for the maximum (the bottom-left one gets it), one whose
+    /// top-right and bottom-left inputs do (top-right), a last window of
+    /// an odd row whose only input with the maximum is bottom-left while
+    /// the output past the row end computes to the same value (no route
+    /// there), windows of a last row alone; through the layer's entry
+    /// points, against the layers' passes from the stored outputs.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn routes_at_ties_and_at_the_edges_of_odd_rows() {
+        if math::simd() != math::SimdPath::Avx512 {
+            return;
+        }
+        // Each output is its input plus 0.5 (the centre tap, the bias);
+        // past the row end the input is padding, so the output 0.5.
+        let mut conv = Conv2d::<1, 4, 3, 1, 1>::zeroed();
+        for o in 0..4 {
+            conv.weight[o][0][1][1] = 1.0;
+        }
+        conv.bias = [0.5; 4];
+        let x = [Tensor::<1, 3, 5>::from_array([[
+            [-1.0, -1.0, -2.0, 0.0, -1.0],
+            [0.0, 0.0, 0.0, -3.0, 0.0],
+            [0.0, 0.0, 1.0, -1.0, 0.0],
+        ]])];
+        let (mut y, mut cache, mut pooled) =
+            ([Tensor::<4, 3, 5>::splat(f32::NAN)], [Flat::zeroed()], [Tensor::<4, 2, 3>::zeroed()]);
+        assert!(conv.forward_relu_pool(&x, &mut y, true, &mut pooled, &mut cache, &mut Mode::Infer));
+        let dp = [Tensor::<4, 2, 3>::from_fn(|c, i, j| (c * 6 + i * 3 + j) as f32 + 1.0)];
+        let mut d_routes = [Tensor::<4, 3, 5>::splat(f32::NAN)];
+        assert!(<Conv2d<1, 4, 3, 1, 1> as Layer<1, 3, 5>>::relu_pool_backward(&conv, &y, &dp, &mut d_routes));
+        let (mut y_full, mut p_full, mut d) =
+            ([Tensor::<4, 3, 5>::zeroed()], [Tensor::zeroed()], [Tensor::splat(f32::NAN)]);
+        conv.forward(&x, &mut y_full, &mut cache, &mut Mode::Infer);
+        crate::fuse::relu_pool_infer(&y_full, &mut p_full, (4, 3, 5));
+        crate::fuse::relu_pool_backward_lean(&y_full, &p_full, &dp, &mut d, (4, 3, 5));
+        assert_eq!(pooled, p_full);
+        assert_eq!(d_routes, d);
+        // Window (0, 0): the bottom pair ties, the first gets it; (0, 1):
+        // top-right and bottom-left tie, top-right gets it; (0, 2): only
+        // its bottom-left input (the output past the row end has the same
+        // value); the last row's windows: their top inputs alone.
+        assert_eq!(d[0].0[0], [[0.0, 0.0, 0.0, 2.0, 0.0], [1.0, 0.0, 0.0, 0.0, 3.0], [4.0, 0.0, 5.0, 0.0, 6.0]]);
     }
 
     #[test]
