@@ -154,9 +154,13 @@ pub trait Network: Flat {
     );
 
     /// [`backward_overwrite`](Network::backward_overwrite) after
-    /// [`forward_lean`](Network::forward_lean) (or `forward`): a `Relu`
+    /// [`forward_lean`](Network::forward_lean) in training or inference
+    /// mode (not after `forward` or `infer`: where a convolution ran the
+    /// ReLU and the pooling after it, it reads the routes `forward_lean`
+    /// left in the convolution's entry, and from outputs in their place it
+    /// gives wrong gradients): a `Relu`
     /// run fused with the 2x2 `MaxPool2d` after it is differentiated from
-    /// its input, so its output in `ws` is not read, and its `delta` entry
+    /// its input (or from those routes), so its output in `ws` is not read, and its `delta` entry
     /// (the gradient of its output) is not written. Every parameter
     /// gradient and every other `delta` entry has `backward_overwrite`'s
     /// bits. [`train_step`](crate::train::train_step) and the parallel

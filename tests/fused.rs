@@ -7,7 +7,8 @@
 //! must give those gradients, leaving only the fused ReLUs' entries unwritten,
 //! and the outputs of convolutions that run the ReLU after them
 //! (`Layer::forward_relu`); a convolution that also runs the pooling
-//! (`Layer::forward_relu_pool`) writes its output and the pooling's.
+//! (`Layer::forward_relu_pool`) writes the pooling's output, and in place
+//! of its own the pooling's routes, which `backward_lean` reads.
 
 use constnet::{Conv2d, Dense, Dropout, Flat, Init, Layer, MaxPool2d, Mode, Network, Relu, Softmax, Tensor, network};
 use rand::rngs::SmallRng;

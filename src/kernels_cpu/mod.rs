@@ -740,8 +740,8 @@ pub(crate) unsafe fn conv_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch, s
 /// 2` rows of the pooled planes, with the bits [`maxpool2_forward`] gives
 /// with [`PoolRelu::Apply`] from the outputs (each output's ReLU, lanes
 /// past the row end as 0, the two rows' maximum, then each pair of
-/// columns'), and, if `routes` is not null, each pooled row's
-/// [`Route`]s there. Rows from `nr` on are past the outputs: the caller
+/// columns'), and, with `ROUTES`, each pooled row's [`Route`] record at
+/// `routes`. Rows from `nr` on are past the outputs: the caller
 /// points them at row `nr - 1`, and they are not pooled on their own (a
 /// last pooled row of one output row pools that row alone, as
 /// `maxpool2_forward` does).
@@ -752,7 +752,7 @@ pub(crate) unsafe fn conv_batch(g: &ConvGeom, out_c: usize, batch: &ConvBatch, s
 /// row's width `ow`; `pooled` is the first
 /// pooled row of channel `o0`, writable at `min(16, pw)` floats of the
 /// first `ceil(nr/2)` rows (`pw` apart) of `OB` planes `p_plane` apart;
-/// `routes`, if not null, likewise at a [`Route`] record for each of those
+/// with `ROUTES`, `routes` likewise at a [`Route`] record for each of those
 /// rows ([`ROUTE_BYTES`] apart, planes `r_plane` bytes apart).
 #[target_feature(enable = "avx512f,avx512vl")]
 #[allow(clippy::too_many_arguments)]

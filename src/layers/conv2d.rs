@@ -273,15 +273,15 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
 
     /// Whether the AVX-512 forward pass can pool its outputs in its tiles
     /// ([`Then::ReluPool`]): where [`conv_pool_applies`](crate::kernels_cpu::conv_pool_applies)
-    /// and the outputs can hold the routes ([`routes_fit`](crate::kernels_cpu::routes_fit)),
+    /// and, with `routes`, the outputs can hold the routes ([`routes_fit`](crate::kernels_cpu::routes_fit)),
     /// and not where the channels-last tiles pay (their transposition).
     #[cfg(target_arch = "x86_64")]
-    fn pools<const H: usize, const W: usize, const OH: usize, const OW: usize>(&self) -> bool {
+    fn pools<const H: usize, const W: usize, const OH: usize, const OW: usize>(&self, routes: bool) -> bool {
         use crate::kernels_cpu::{cl_pays, conv_pool_applies, routes_fit};
         let g = self.geom::<H, W, OH, OW>();
         Self::fast()
             && conv_pool_applies(&g, OUT_C, OW, self.start())
-            && routes_fit(OH, OW)
+            && (!routes || routes_fit(OH, OW))
             && !cl_pays(&g, OUT_C, OW, self.start())
     }
 
@@ -312,7 +312,8 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         Self: Shape<C, H, W>,
     {
         let fits = (OC, OH, OW) == (Self::OUT_C, Self::OUT_H, Self::OUT_W);
-        let takes = if let Then::ReluPool(..) = then { self.pools::<H, W, OH, OW>() } else { Self::fast() };
+        let takes =
+            if let Then::ReluPool(_, routes) = then { self.pools::<H, W, OH, OW>(routes) } else { Self::fast() };
         let Some(y) = output_batch::<OUT_C, OC, OH, OW, B>(y, fits && takes) else {
             return false;
         };
@@ -647,7 +648,9 @@ impl<
     }
 
     /// On the AVX-512 path, for rows of at most 32 outputs, a 3x3 or 5x5
-    /// kernel and a multiple of 4 filters, except
+    /// kernel and a multiple of 4 filters (with `routes`, and outputs whose
+    /// memory can hold the routes: all but rows of one output in an odd
+    /// number, or one row of fewer than 2), except
     /// where the channels-last tiles take the convolution: the kernels
     /// pool each tile in registers (and store the routes in `y` if
     /// `routes`: a record of 8 bytes, the masks of its windows, per pooled row of
@@ -700,7 +703,7 @@ impl<
             let out =
                 (<Self as Shape<C, H, W>>::OUT_C, <Self as Shape<C, H, W>>::OUT_H, <Self as Shape<C, H, W>>::OUT_W);
             let fits = (OC, OH, OW) == out && (PC, PH, PW) == (OC, OH.div_ceil(2), OW.div_ceil(2));
-            if !(fits && self.pools::<H, W, OH, OW>()) {
+            if !(fits && self.pools::<H, W, OH, OW>(true)) {
                 return false;
             }
             let routes = (y.as_flat().as_ptr().cast(), OC, OC * OH * OW * size_of::<f32>());
@@ -1006,57 +1009,60 @@ mod tests {
         // With a fused ReLU and 2x2 max-pool, where the kernels pool: the
         // pooling's bits as `maxpool2_forward` gives them, and from the
         // routes in `y` the bits `maxpool2_backward` gives from the outputs.
-        if conv.pools::<H, W, OH, OW>() {
+        if conv.pools::<H, W, OH, OW>(false) {
             use crate::kernels_cpu::{PoolRelu, maxpool2_backward, maxpool2_backward_routes, maxpool2_forward};
             let (ph, pw) = (OH.div_ceil(2), OW.div_ceil(2));
             let n = B * OUT_C * ph * pw;
-            let (mut p_fused, mut p) = (std::vec![f32::NAN; n + 16], std::vec![f32::NAN; n + 16]);
-            let mut y_pool = <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed();
-            y_pool.as_flat_mut().fill(f32::NAN);
-            conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut y_pool, Then::ReluPool(p_fused.as_mut_ptr(), true));
+            let mut p = std::vec![f32::NAN; n + 16];
             // SAFETY: AVX-512F (checked above); y_fast holds B*OUT_C planes
             // of OH x OW, p their pooled planes.
             unsafe { maxpool2_forward(B * OUT_C, OH, OW, y_fast.as_flat().as_ptr(), PoolRelu::Apply, p.as_mut_ptr()) };
-            assert_eq!(bits(&p_fused[..n]), bits(&p[..n]), "the fused pooling");
-            assert!(p_fused[n..].iter().all(|v| v.is_nan()), "no write past the pooled planes");
-            // The routes: a record per pooled row from each sample's first
-            // float, four disjoint masks of the row's windows; nothing
-            // written after them.
-            use crate::kernels_cpu::{ROUTE_BYTES, Route};
-            let records = OUT_C * ph * ROUTE_BYTES / 4;
-            for (b, y) in y_pool.iter().enumerate() {
-                let (routes, rest) = y.as_flat().split_at(records);
-                for r in routes.chunks_exact(ROUTE_BYTES / 4) {
-                    let Route(m) = Route::from_bits(u64::from(r[0].to_bits()) | u64::from(r[1].to_bits()) << 32);
-                    let disjoint = (0..4).all(|i| (i + 1..4).all(|j| m[i] & m[j] == 0));
-                    assert!(disjoint && m.iter().all(|&k| k < 1 << pw), "sample {b}: not routes: {m:?}");
-                }
-                assert!(rest.iter().all(|v| v.is_nan()), "sample {b}: a write past the routes");
-            }
-            // The pooling's gradient, some of it zero and negative, routed.
-            let mut dp = std::vec![0.0; n];
-            fill(&mut dp);
-            dp.iter_mut().step_by(7).for_each(|v| *v = 0.0);
-            let (mut dx_routes, mut dx) =
-                (<[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed(), <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed());
-            dx_routes.as_flat_mut().fill(f32::NAN);
-            dx.as_flat_mut().fill(f32::NAN);
-            let routes = (y_pool.as_flat().as_ptr().cast(), OUT_C, OUT_C * OH * OW * 4);
-            // SAFETY: as above; dp holds the B*OUT_C pooled planes' gradient,
-            // y_pool each sample's routes, dx and dx_routes B*OUT_C planes.
-            unsafe {
-                maxpool2_backward_routes(B * OUT_C, OH, OW, routes, dp.as_ptr(), dx_routes.as_flat_mut().as_mut_ptr());
-                let (x, y, dx) = (y_fast.as_flat().as_ptr(), p.as_ptr(), dx.as_flat_mut().as_mut_ptr());
-                maxpool2_backward(B * OUT_C, OH, OW, x, y, dp.as_ptr(), dx, PoolRelu::Apply);
-            }
-            assert_eq!(bits(dx_routes.as_flat()), bits(dx.as_flat()), "the pooling's gradient through the routes");
-            assert!(dx.as_flat().iter().any(|&v| v != 0.0), "some gradient passes");
-            // Without routes (`infer`): the same pooling, `y` untouched.
-            let mut p_lean = std::vec![f32::NAN; n + 16];
+            // Without routes (`infer`): the pooling, `y` untouched.
+            let (mut p_lean, mut y_pool) = (std::vec![f32::NAN; n + 16], <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed());
             y_pool.as_flat_mut().fill(f32::NAN);
             conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut y_pool, Then::ReluPool(p_lean.as_mut_ptr(), false));
-            assert_eq!(bits(&p_lean), bits(&p_fused), "the pooling without the routes");
+            assert_eq!(bits(&p_lean[..n]), bits(&p[..n]), "the fused pooling");
+            assert!(p_lean[n..].iter().all(|v| v.is_nan()), "no write past the pooled planes");
             assert!(y_pool.as_flat().iter().all(|v| v.is_nan()), "`y` written without routes");
+            if conv.pools::<H, W, OH, OW>(true) {
+                // With routes: the same pooling, and a record per pooled
+                // row from each sample's first float, four disjoint masks
+                // of the row's windows; nothing written after them.
+                use crate::kernels_cpu::{ROUTE_BYTES, Route};
+                let mut p_fused = std::vec![f32::NAN; n + 16];
+                conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut y_pool, Then::ReluPool(p_fused.as_mut_ptr(), true));
+                assert_eq!(bits(&p_fused), bits(&p_lean), "the pooling with the routes");
+                let records = OUT_C * ph * ROUTE_BYTES / 4;
+                for (b, y) in y_pool.iter().enumerate() {
+                    let (routes, rest) = y.as_flat().split_at(records);
+                    for r in routes.chunks_exact(ROUTE_BYTES / 4) {
+                        let Route(m) = Route::from_bits(u64::from(r[0].to_bits()) | u64::from(r[1].to_bits()) << 32);
+                        let disjoint = (0..4).all(|i| (i + 1..4).all(|j| m[i] & m[j] == 0));
+                        assert!(disjoint && m.iter().all(|&k| k < 1 << pw), "sample {b}: not routes: {m:?}");
+                    }
+                    assert!(rest.iter().all(|v| v.is_nan()), "sample {b}: a write past the routes");
+                }
+                // The pooling's gradient, some of it zero and negative, routed:
+                // the bits `maxpool2_backward` gives from the outputs.
+                let mut dp = std::vec![0.0; n];
+                fill(&mut dp);
+                dp.iter_mut().step_by(7).for_each(|v| *v = 0.0);
+                let mut dx_routes = <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed();
+                let mut dx = <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed();
+                dx_routes.as_flat_mut().fill(f32::NAN);
+                dx.as_flat_mut().fill(f32::NAN);
+                let routes = (y_pool.as_flat().as_ptr().cast(), OUT_C, OUT_C * OH * OW * 4);
+                // SAFETY: as above; dp holds the B*OUT_C pooled planes' gradient,
+                // y_pool each sample's routes, dx and dx_routes B*OUT_C planes.
+                unsafe {
+                    let dxr = dx_routes.as_flat_mut().as_mut_ptr();
+                    maxpool2_backward_routes(B * OUT_C, OH, OW, routes, dp.as_ptr(), dxr);
+                    let (x, y, dx) = (y_fast.as_flat().as_ptr(), p.as_ptr(), dx.as_flat_mut().as_mut_ptr());
+                    maxpool2_backward(B * OUT_C, OH, OW, x, y, dp.as_ptr(), dx, PoolRelu::Apply);
+                }
+                assert_eq!(bits(dx_routes.as_flat()), bits(dx.as_flat()), "the pooling's gradient through the routes");
+                assert!(dx.as_flat().iter().any(|&v| v != 0.0), "some gradient passes");
+            }
         }
         // Backward: weight and input gradients, added to a non-zero gradient.
         let (mut g_fast, mut g_slow) = (Conv2d::<IN_C, OUT_C, K, PAD, 1, true>::boxed_zeroed(), Conv2d::boxed_zeroed());
@@ -1083,11 +1089,18 @@ mod tests {
         if math::simd() != math::SimdPath::Avx512 {
             return;
         }
-        assert!(Conv2d::<1, 8, 3, 1, 1>::zeroed().pools::<28, 28, 28, 28>());
-        assert!(Conv2d::<8, 16, 3, 1, 1>::zeroed().pools::<14, 14, 14, 14>());
-        assert!(Conv2d::<1, 32, 5, 2, 1>::boxed_zeroed().pools::<28, 28, 28, 28>());
-        assert!(!Conv2d::<32, 64, 5, 2, 1>::boxed_zeroed().pools::<14, 14, 14, 14>());
-        assert!(!Conv2d::<1, 6, 3, 1, 1>::zeroed().pools::<28, 28, 28, 28>(), "6 filters: not a multiple of 4");
+        for routes in [false, true] {
+            assert!(Conv2d::<1, 8, 3, 1, 1>::zeroed().pools::<28, 28, 28, 28>(routes));
+            assert!(Conv2d::<8, 16, 3, 1, 1>::zeroed().pools::<14, 14, 14, 14>(routes));
+            assert!(Conv2d::<1, 32, 5, 2, 1>::boxed_zeroed().pools::<28, 28, 28, 28>(routes));
+            assert!(!Conv2d::<32, 64, 5, 2, 1>::boxed_zeroed().pools::<14, 14, 14, 14>(routes));
+            let six = Conv2d::<1, 6, 3, 1, 1>::zeroed();
+            assert!(!six.pools::<28, 28, 28, 28>(routes), "6 filters: not a multiple of 4");
+        }
+        // Rows of one output, three of them: the routes (two records of 8
+        // bytes a channel) do not fit in the 12 bytes of outputs.
+        let narrow = Conv2d::<1, 4, 3, 1, 1>::zeroed();
+        assert!(narrow.pools::<3, 1, 3, 1>(false) && !narrow.pools::<3, 1, 3, 1>(true));
     }
 
     /// The fused ReLU and pooling give the bits of the layers after the
@@ -1120,7 +1133,7 @@ mod tests {
         let bits = |t: &[f32]| t.iter().map(|v| v.to_bits()).collect::<std::vec::Vec<_>>();
         assert_eq!(bits(y_relu[0].as_flat()), bits(r[0].as_flat()), "the fused ReLU");
         let (mut p_fused, mut p) = ([f32::NAN; 8 * 4 * 5], [f32::NAN; 8 * 4 * 5]);
-        assert!(conv.pools::<7, 9, 7, 9>());
+        assert!(conv.pools::<7, 9, 7, 9>(true));
         conv.forward_fast::<1, 7, 9, 7, 9>(&cache, &mut y_pool, Then::ReluPool(p_fused.as_mut_ptr(), true));
         // SAFETY: AVX-512F (checked above); y holds 8 planes of 7 x 9, p their pooled planes.
         unsafe { maxpool2_forward(8, 7, 9, y[0].as_flat().as_ptr(), PoolRelu::Apply, p.as_mut_ptr()) };
