@@ -886,17 +886,15 @@ unsafe fn conv_pool_epilogue<const OB: usize, const R: usize, const S: usize, co
                 let pos = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(p_mask, p, zero);
                 let eq = |mask: u16, v: __m512| _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(mask, v, p);
                 let (l, r) = split(acc[2 * i]);
-                let tl = eq(pos, l);
-                let tr = eq(pos & right, r) & !tl;
+                let (tl, tr) = (eq(pos, l), eq(pos & right, r));
                 let (bl, br) = if 2 * i + 1 < nr {
                     let (l, r) = split(acc[2 * i + 1]);
-                    let bl = eq(pos, l) & !(tl | tr);
-                    (bl, eq(pos & right, r) & !(tl | tr | bl))
+                    (eq(pos, l), eq(pos & right, r))
                 } else {
                     (0, 0)
                 };
-                let record = routes.add(o * r_plane + i * ROUTE_BYTES).cast::<u64>();
-                record.write_unaligned(Route([tl, tr, bl, br]).to_bits());
+                let record = routes.add(o * r_plane + i * ROUTE_BYTES).cast::<Route>();
+                record.write_unaligned(first_max([tl, tr, bl, br]));
             }
         }
     }
@@ -906,27 +904,21 @@ unsafe fn conv_pool_epilogue<const OB: usize, const R: usize, const S: usize, co
 /// the windows (lanes) whose top-left, top-right, bottom-left and
 /// bottom-right input receives it (none where the window's maximum is not
 /// positive, and no gradient passes the ReLU). [`conv_pool_tile`] stores
-/// them, [`maxpool2_backward_routes`] reads them: a record of
-/// [`ROUTE_BYTES`].
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Route(pub(crate) [u16; 4]);
+/// them, [`maxpool2_backward_routes`] reads them, as they are in memory.
+pub(crate) type Route = [u16; 4];
 
-/// Bytes of a [`Route`] record: the four masks, little-endian.
-pub(crate) const ROUTE_BYTES: usize = 8;
+/// Bytes of a [`Route`] record.
+pub(crate) const ROUTE_BYTES: usize = size_of::<Route>();
 
-impl Route {
-    /// The record.
-    #[inline(always)]
-    pub(crate) fn to_bits(self) -> u64 {
-        let [a, b, c, d] = self.0.map(u64::from);
-        a | b << 16 | c << 32 | d << 48
-    }
-
-    /// The masks of a record.
-    #[inline(always)]
-    pub(crate) fn from_bits(r: u64) -> Self {
-        Route([0, 16, 32, 48].map(|k| (r >> k) as u16))
-    }
+/// The first of each window's inputs equal to its maximum, row-major: the
+/// masks of the windows whose top-left, top-right, bottom-left and
+/// bottom-right input equals it, each window kept in its first mask only
+/// (the rule of [`maxpool2_backward`] and of the [`Route`]s).
+#[inline(always)]
+fn first_max([tl, tr, bl, br]: Route) -> Route {
+    let tr = tr & !tl;
+    let bl = bl & !(tl | tr);
+    [tl, tr, bl, br & !(tl | tr | bl)]
 }
 
 /// Channels and rows per [`conv_pool_tile`] for rows of `ow` outputs: 4
@@ -1539,10 +1531,8 @@ pub(crate) unsafe fn maxpool2_backward(
             // top-left, top-right, bottom-left, bottom-right.
             let top = p * h * w + 2 * oy * w + c0;
             let (tl, tr) = eq(top, m01, m, lr);
-            let tr = tr & !tl;
             let (bl, br) = if 2 * oy + 1 < h { eq(top + w, m01, m, lr) } else { (0, 0) };
-            let bl = bl & !(tl | tr);
-            (g, [tl, tr, bl, br & !(tl | tr | bl)])
+            (g, first_max([tl, tr, bl, br]))
         };
         pool2_scatter(planes, h, w, dx, window, |p| {
             // The ReLU's gradient from the plane's, while it is in L1, with
@@ -1584,7 +1574,7 @@ pub(crate) unsafe fn maxpool2_backward_routes(
         let window = |p: usize, _c0: usize, oy: usize, _m01: (u16, u16), (left, _): (u16, u16)| {
             let record = routes.add(p / per_sample * r_sample + (p % per_sample * oh + oy) * ROUTE_BYTES);
             let g = _mm512_maskz_loadu_ps(left, dy.add((p * oh + oy) * ow));
-            (g, Route::from_bits(record.cast::<u64>().read_unaligned()).0)
+            (g, record.cast::<Route>().read_unaligned())
         };
         pool2_scatter(planes, h, w, dx, window, |_| {});
     }

@@ -285,9 +285,39 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
             && !cl_pays(&g, OUT_C, OW, self.start())
     }
 
+    /// Whether [`forward_relu_pool`](Layer::forward_relu_pool) (with
+    /// `routes`) pools into buffers of these shapes, and
+    /// [`relu_pool_backward`](Layer::relu_pool_backward) goes back from
+    /// them: `OC x OH x OW` is this layer's output and `PC x PH x PW` its
+    /// pooling's, and the kernels pool ([`pools`](Self::pools)).
+    #[cfg(target_arch = "x86_64")]
+    #[allow(clippy::too_many_arguments)]
+    fn pools_into<
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const OC: usize,
+        const OH: usize,
+        const OW: usize,
+        const PC: usize,
+        const PH: usize,
+        const PW: usize,
+    >(
+        &self,
+        routes: bool,
+    ) -> bool
+    where
+        Self: Shape<C, H, W>,
+    {
+        (OC, OH, OW) == (Self::OUT_C, Self::OUT_H, Self::OUT_W)
+            && (PC, PH, PW) == (OC, OH.div_ceil(2), OW.div_ceil(2))
+            && self.pools::<H, W, OH, OW>(routes)
+    }
+
     /// The fused entry points ([`Layer::forward_relu`],
-    /// [`Layer::forward_relu_pool`]): if the AVX-512 path takes this shape
-    /// (and, for [`Then::ReluPool`], [`pools`](Self::pools)) and `y` is
+    /// [`Layer::forward_relu_pool`]): if the AVX-512 path `takes` this
+    /// shape (the caller's check: [`fast`](Self::fast), or for
+    /// [`Then::ReluPool`] [`pools_into`](Self::pools_into)) and `y` is
     /// this layer's output (`network!` builds the calls for every layer,
     /// whatever follows it), `x` padded into `cache`, then
     /// [`forward_fast`](Self::forward_fast) with `then`, and `true`;
@@ -307,13 +337,12 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         y: &mut [Tensor<OC, OH, OW>; B],
         cache: &mut [PaddedInput<C, H, W, PAD>; B],
         then: Then,
+        takes: bool,
     ) -> bool
     where
         Self: Shape<C, H, W>,
     {
         let fits = (OC, OH, OW) == (Self::OUT_C, Self::OUT_H, Self::OUT_W);
-        let takes =
-            if let Then::ReluPool(_, routes) = then { self.pools::<H, W, OH, OW>(routes) } else { Self::fast() };
         let Some(y) = output_batch::<OUT_C, OC, OH, OW, B>(y, fits && takes) else {
             return false;
         };
@@ -639,7 +668,7 @@ impl<
         _mode: &mut Mode<'_>,
     ) -> bool {
         #[cfg(target_arch = "x86_64")]
-        return self.forward_then(x, y, cache, Then::Relu);
+        return self.forward_then(x, y, cache, Then::Relu, Self::fast());
         #[cfg(not(target_arch = "x86_64"))]
         {
             let _ = (x, y, cache);
@@ -673,8 +702,10 @@ impl<
         _mode: &mut Mode<'_>,
     ) -> bool {
         #[cfg(target_arch = "x86_64")]
-        return (PC, PH, PW) == (OC, OH.div_ceil(2), OW.div_ceil(2))
-            && self.forward_then(x, y, cache, Then::ReluPool(pooled.as_flat_mut().as_mut_ptr(), routes));
+        {
+            let takes = self.pools_into::<C, H, W, OC, OH, OW, PC, PH, PW>(routes);
+            self.forward_then(x, y, cache, Then::ReluPool(pooled.as_flat_mut().as_mut_ptr(), routes), takes)
+        }
         #[cfg(not(target_arch = "x86_64"))]
         {
             let _ = (x, y, routes, pooled, cache);
@@ -700,18 +731,14 @@ impl<
     ) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
-            let out =
-                (<Self as Shape<C, H, W>>::OUT_C, <Self as Shape<C, H, W>>::OUT_H, <Self as Shape<C, H, W>>::OUT_W);
-            let fits = (OC, OH, OW) == out && (PC, PH, PW) == (OC, OH.div_ceil(2), OW.div_ceil(2));
-            if !(fits && self.pools::<H, W, OH, OW>(true)) {
+            if !self.pools_into::<C, H, W, OC, OH, OW, PC, PH, PW>(true) {
                 return false;
             }
             let routes = (y.as_flat().as_ptr().cast(), OC, OC * OH * OW * size_of::<f32>());
             // SAFETY: AVX-512F detected (`pools`); rows of OW <= 32 outputs
             // (`conv_pool_applies`); dy holds B·OC planes of OH x OW,
-            // dpooled B·OC planes of ceil(OH/2) x ceil(OW/2) (checked
-            // above), and each sample's y OC·ceil(OH/2) route records
-            // (`routes_fit`).
+            // dpooled B·OC planes of ceil(OH/2) x ceil(OW/2) (`pools_into`),
+            // and each sample's y OC·ceil(OH/2) route records (`routes_fit`).
             unsafe {
                 crate::kernels_cpu::maxpool2_backward_routes(
                     B * OC,
@@ -1036,7 +1063,8 @@ mod tests {
                 for (b, y) in y_pool.iter().enumerate() {
                     let (routes, rest) = y.as_flat().split_at(records);
                     for r in routes.chunks_exact(ROUTE_BYTES / 4) {
-                        let Route(m) = Route::from_bits(u64::from(r[0].to_bits()) | u64::from(r[1].to_bits()) << 32);
+                        // SAFETY: `r` holds ROUTE_BYTES.
+                        let m = unsafe { r.as_ptr().cast::<Route>().read_unaligned() };
                         let disjoint = (0..4).all(|i| (i + 1..4).all(|j| m[i] & m[j] == 0));
                         assert!(disjoint && m.iter().all(|&k| k < 1 << pw), "sample {b}: not routes: {m:?}");
                     }
