@@ -148,7 +148,9 @@ pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> 
     /// default). [`network!`](crate::network)'s lean backward pass calls it
     /// wherever its forward pass called `forward_relu_pool`; `y` must hold
     /// that call's routes. No argument has the input's shape: name it,
-    /// `<L as Layer<C, H, W>>::relu_pool_backward(&layer, ..)`.
+    /// `<L as Layer<C, H, W>>::relu_pool_backward(&layer, ..)`, as the
+    /// runnable example of [`forward_relu_pool`](Layer::forward_relu_pool)
+    /// does (it runs both passes against the layers' own).
     fn relu_pool_backward<
         const B: usize,
         const OC: usize,
