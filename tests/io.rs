@@ -76,6 +76,40 @@ fn round_trip_is_bit_exact_through_bytes_files_and_the_no_std_reader() {
     );
 }
 
+/// The same network and metadata give the same bytes on every save, with
+/// the metadata's keys in order (the `safetensors` crate alone writes them
+/// in a `HashMap`'s random order); both readers accept them.
+#[test]
+fn metadata_is_written_in_key_order_and_the_bytes_do_not_change() {
+    let net = trained_like::<seed1::Params>(5);
+    let meta: io::Metadata =
+        [("zeta", "1"), ("alpha", "2"), ("m\"id", "\u{e9}\n"), ("beta", ""), ("k0", "x"), ("k1", "y")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    let bytes = io::to_bytes(&*net, &meta).unwrap();
+    for _ in 0..8 {
+        assert_eq!(io::to_bytes(&*net, &meta).unwrap(), bytes);
+    }
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    assert_eq!(n % 8, 0, "the header is padded to a multiple of 8 bytes");
+    let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap();
+    let at = |key: &str| header.find(&format!("{key:?}:")).unwrap_or_else(|| panic!("{key} not in {header}"));
+    let keys = ["alpha", "beta", "k0", "k1", "m\"id", "zeta"];
+    assert!(keys.windows(2).all(|k| at(k[0]) < at(k[1])), "keys out of order in {header}");
+    assert!(header.starts_with(r#"{"__metadata__":{"alpha":"2","#), "{header}");
+    let mut copy = seed1::Params::boxed_zeroed();
+    assert_eq!(io::load_bytes(&mut *copy, &bytes).unwrap(), meta);
+    assert_eq!(bits(copy.as_flat()), bits(net.as_flat()));
+    let st = SafeTensorsView::parse(&bytes).unwrap();
+    st.validate_all().unwrap();
+    assert!(st.metadata("m\"id").unwrap().unwrap().eq_str("\u{e9}\n"));
+    // Without metadata the bytes are the crate's, with no `__metadata__`.
+    let plain = io::to_bytes(&*net, &io::Metadata::new()).unwrap();
+    assert!(!String::from_utf8_lossy(&plain).contains("__metadata__"));
+    assert_eq!(&plain[plain.len() - 4 * 793..], &bytes[bytes.len() - 4 * 793..]);
+}
+
 #[test]
 fn the_sizes_the_io_docs_give_are_right() {
     use constnet::train::TrainState;

@@ -150,7 +150,8 @@ fn views(t: &[(String, Vec<usize>, Vec<u8>)]) -> Result<Vec<(&str, safetensors::
 /// The parameters of `net` as a safetensors file in memory: one `F32`
 /// tensor per parameter, named and shaped as PyTorch's `state_dict`
 /// (`conv1.weight` `[OUT_C, IN_C, K, K]`, `dense.weight` `[N_OUT, N_IN]`,
-/// `….bias` `[N]`), with `metadata` as `__metadata__` (none if empty).
+/// `….bias` `[N]`), with `metadata` as `__metadata__` (none if empty), its
+/// keys in order: the same network and metadata give the same bytes.
 /// `safetensors.torch.load_file` reads it.
 ///
 /// ```
@@ -169,19 +170,47 @@ fn views(t: &[(String, Vec<usize>, Vec<u8>)]) -> Result<Vec<(&str, safetensors::
 pub fn to_bytes<P: Network>(net: &P, metadata: &Metadata) -> Result<Vec<u8>, Error> {
     let t = tensors(net);
     views(&t)
-        .and_then(|v| {
-            safetensors::serialize(
-                v,
-                (!metadata.is_empty()).then(|| metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
-            )
-            .map_err(from_st)
-        })
+        .and_then(|v| safetensors::serialize(v, None).map_err(from_st))
+        .and_then(|bytes| with_metadata(bytes, metadata))
         .map_err(|kind| Error { path: None, kind })
+}
+
+/// `bytes`, a safetensors file without `__metadata__`, with `metadata`
+/// (if any) as its header's first entry, keys in their order. The
+/// `safetensors` crate takes the metadata as a `HashMap` and writes it in
+/// that map's random order, so the same network and metadata gave
+/// different bytes on almost every save (a file compiled into a program
+/// then changed its build); here they give the same bytes every time.
+fn with_metadata(bytes: Vec<u8>, metadata: &Metadata) -> Result<Vec<u8>, ErrorKind> {
+    if metadata.is_empty() {
+        return Ok(bytes);
+    }
+    let bad = |what: &str| ErrorKind::Format(std::format!("the serialized file has {what}"));
+    let n = bytes.get(..8).and_then(|n| usize::try_from(u64::from_le_bytes(n.try_into().ok()?)).ok());
+    let (header, data) = n
+        .and_then(|n| Some((bytes.get(8..8usize.checked_add(n)?)?, &bytes[8 + n..])))
+        .ok_or_else(|| bad("no header"))?;
+    let tensors = core::str::from_utf8(header).map_err(|_| bad("a header that is not UTF-8"))?.trim_end();
+    let tensors = tensors.strip_prefix('{').ok_or_else(|| bad("a header that is not a JSON object"))?;
+    let meta = serde_json::to_string(metadata).map_err(|e| ErrorKind::Format(e.to_string()))?;
+    let comma = if tensors == "}" { "" } else { "," };
+    let mut header = std::format!("{{\"__metadata__\":{meta}{comma}{tensors}").into_bytes();
+    // Padded with spaces to a multiple of 8 bytes, as the crate pads it.
+    header.resize(header.len().next_multiple_of(8), b' ');
+    if header.len() > super::MAX_HEADER_LEN {
+        return Err(from_st(safetensors::SafeTensorError::HeaderTooLarge));
+    }
+    let mut out = Vec::with_capacity(8 + header.len() + data.len());
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(data);
+    Ok(out)
 }
 
 /// Writes the parameters of `net` to a safetensors file at `path`, as
 /// [`to_bytes`] lays them out; the file is written to a temporary file
-/// beside `path` and renamed into place.
+/// beside `path`, synced to disk and renamed into place, so `path` holds
+/// the old file or the new one whole, even after a crash.
 ///
 /// # Errors
 /// [`ErrorKind::Io`] if the file cannot be written; the error names it.
@@ -217,7 +246,11 @@ pub fn save_file_with_metadata<P: Network>(net: &P, metadata: &Metadata, path: i
 /// it does not exist) and renames it to `path`, so an existing file is
 /// replaced whole or not at all (never left half-written, nor truncated
 /// under a reader); the temporary file is removed if anything fails. The
-/// file gets the usual permissions of a new file.
+/// temporary file's bytes reach the disk (`sync_all`) before the rename,
+/// and on Unix the directory's new entry after it, so that after a crash
+/// or power loss `path` holds the old file or the new one whole, not an
+/// empty or partly written one. The file gets the usual permissions of a
+/// new file.
 fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -228,10 +261,20 @@ fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.push(name);
     tmp.push(std::format!(".{}.{}.tmp", std::process::id(), SAVES.fetch_add(1, Ordering::Relaxed)));
     let tmp = path.with_file_name(tmp);
-    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-    let written = { file }.write_all(bytes).and_then(|()| std::fs::rename(&tmp, path));
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    drop(file);
+    let written = written.and_then(|()| std::fs::rename(&tmp, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
+    }
+    // The rename itself is durable once the directory is synced. The new
+    // file is in place by now whatever this gives, so a failure (a file
+    // system that cannot sync directories) is not an error of the save.
+    #[cfg(unix)]
+    if written.is_ok() {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
     }
     written
 }
@@ -292,4 +335,30 @@ pub fn load_file<P: Network>(net: &mut P, path: impl AsRef<Path>) -> Result<Meta
         return Err(err(ErrorKind::TooLarge { len, max }));
     }
     load_impl(net, &bytes).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec;
+
+    #[test]
+    fn metadata_goes_into_a_header_without_tensors_and_bad_bytes_are_errors() {
+        let none: Vec<(&str, safetensors::tensor::TensorView<'_>)> = Vec::new();
+        let meta = Metadata::from([("a".to_string(), "b".to_string())]);
+        let out = with_metadata(safetensors::serialize(none, None).unwrap(), &meta).unwrap();
+        let mut want = br#"{"__metadata__":{"a":"b"}}"#.to_vec();
+        want.resize(32, b' ');
+        assert_eq!(out[..8], 32u64.to_le_bytes());
+        assert_eq!(out[8..], want[..]);
+        let (_, read) = safetensors::SafeTensors::read_metadata(&out).unwrap();
+        assert_eq!(read.metadata().as_ref().and_then(|m| m.get("a")).map(String::as_str), Some("b"));
+        for bad in [
+            vec![1, 2, 3],
+            [&[9u8, 0, 0, 0, 0, 0, 0, 0][..], b"{}"].concat(),
+            [&2u64.to_le_bytes()[..], b"[]"].concat(),
+        ] {
+            assert!(matches!(with_metadata(bad, &meta), Err(ErrorKind::Format(_))));
+        }
+    }
 }
