@@ -10,8 +10,8 @@
 //! with `--json`, one JSON object at the end (`class_I`, `probs_I` for the
 //! I-th image).
 //!
-//! - The weights (`fashion10.safetensors`, 36 KB, from a real training run:
-//!   `cargo run --release --example train_fashion10_weights`) are
+//! - The weights (`fashion10.safetensors`, 37 KB, from a real training run:
+//!   `cargo run --release --example train_fashion10_weights -- --epochs 5`) are
 //!   `include_bytes!`-ed and loaded in place into a `static` at first use
 //!   ([`constnet::io::StaticNetwork`]): no weights file at run time.
 //! - Classification ([`classifier::Classifier::classify`]) allocates
