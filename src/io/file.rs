@@ -181,39 +181,45 @@ pub fn to_bytes<P: Network>(net: &P, metadata: &Metadata) -> Result<Vec<u8>, Err
 /// that map's random order, so the same network and metadata gave
 /// different bytes on almost every save (a file compiled into a program
 /// then changed its build); here they give the same bytes every time.
-fn with_metadata(bytes: Vec<u8>, metadata: &Metadata) -> Result<Vec<u8>, ErrorKind> {
+fn with_metadata(mut bytes: Vec<u8>, metadata: &Metadata) -> Result<Vec<u8>, ErrorKind> {
     if metadata.is_empty() {
         return Ok(bytes);
     }
     let bad = |what: &str| ErrorKind::Format(std::format!("the serialized file has {what}"));
     let n = bytes.get(..8).and_then(|n| usize::try_from(u64::from_le_bytes(n.try_into().ok()?)).ok());
-    let (header, data) = n
-        .and_then(|n| Some((bytes.get(8..8usize.checked_add(n)?)?, &bytes[8 + n..])))
-        .ok_or_else(|| bad("no header"))?;
+    let (n, header) =
+        n.and_then(|n| Some((n, bytes.get(8..8usize.checked_add(n)?)?))).ok_or_else(|| bad("no header"))?;
     let tensors = core::str::from_utf8(header).map_err(|_| bad("a header that is not UTF-8"))?.trim_end();
-    let tensors = tensors.strip_prefix('{').ok_or_else(|| bad("a header that is not a JSON object"))?;
+    let tensors = (tensors.strip_prefix('{'))
+        .filter(|t| t.ends_with('}'))
+        .ok_or_else(|| bad("a header that is not a JSON object"))?;
     let meta = serde_json::to_string(metadata).map_err(|e| ErrorKind::Format(e.to_string()))?;
     let comma = if tensors == "}" { "" } else { "," };
-    let mut header = std::format!("{{\"__metadata__\":{meta}{comma}{tensors}").into_bytes();
-    // Padded with spaces to a multiple of 8 bytes, as the crate pads it.
-    header.resize(header.len().next_multiple_of(8), b' ');
-    if header.len() > super::MAX_HEADER_LEN {
+    // The length, then the header padded with spaces to a multiple of 8
+    // bytes, as the crate pads it.
+    let mut prefix = std::format!("________{{\"__metadata__\":{meta}{comma}{tensors}").into_bytes();
+    prefix.resize(8 + (prefix.len() - 8).next_multiple_of(8), b' ');
+    let len = prefix.len() - 8;
+    if len > super::MAX_HEADER_LEN {
         return Err(from_st(safetensors::SafeTensorError::HeaderTooLarge));
     }
-    let mut out = Vec::with_capacity(8 + header.len() + data.len());
-    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
-    out.extend_from_slice(&header);
-    out.extend_from_slice(data);
-    Ok(out)
+    prefix[..8].copy_from_slice(&(len as u64).to_le_bytes());
+    // In place: the data section is moved, not copied into a second buffer.
+    bytes.splice(..8 + n, prefix);
+    Ok(bytes)
 }
 
 /// Writes the parameters of `net` to a safetensors file at `path`, as
 /// [`to_bytes`] lays them out; the file is written to a temporary file
 /// beside `path`, synced to disk and renamed into place, so `path` holds
-/// the old file or the new one whole, even after a crash.
+/// the old file or the new one whole, even after a crash. (On Unix the
+/// directory is synced after the rename too, so that the new name itself
+/// survives a crash; that sync is best effort: a file system that cannot
+/// sync a directory does not fail the save. Elsewhere it is not synced.)
 ///
 /// # Errors
-/// [`ErrorKind::Io`] if the file cannot be written; the error names it.
+/// [`ErrorKind::Io`] if the file cannot be written or synced to disk; the
+/// error names it.
 pub fn save_file<P: Network>(net: &P, path: impl AsRef<Path>) -> Result<(), Error> {
     save_file_with_metadata(net, &Metadata::new(), path)
 }
