@@ -185,14 +185,13 @@ fn with_metadata(mut bytes: Vec<u8>, metadata: &Metadata) -> Result<Vec<u8>, Err
     if metadata.is_empty() {
         return Ok(bytes);
     }
-    let bad = |what: &str| ErrorKind::Format(std::format!("the serialized file has {what}"));
-    let n = bytes.get(..8).and_then(|n| usize::try_from(u64::from_le_bytes(n.try_into().ok()?)).ok());
-    let (n, header) =
-        n.and_then(|n| Some((n, bytes.get(8..8usize.checked_add(n)?)?))).ok_or_else(|| bad("no header"))?;
-    let tensors = core::str::from_utf8(header).map_err(|_| bad("a header that is not UTF-8"))?.trim_end();
-    let tensors = (tensors.strip_prefix('{'))
+    // The length prefix, the header and its JSON as the strict reader
+    // checks them in every file it loads.
+    let st = SafeTensorsView::parse(&bytes).map_err(|e| ErrorKind::Format(e.to_string()))?;
+    let n = bytes.len() - 8 - st.data().len();
+    let tensors = (st.header().trim_end().strip_prefix('{'))
         .filter(|t| t.ends_with('}'))
-        .ok_or_else(|| bad("a header that is not a JSON object"))?;
+        .ok_or_else(|| ErrorKind::Format("the serialized header is not a JSON object".to_string()))?;
     let meta = serde_json::to_string(metadata).map_err(|e| ErrorKind::Format(e.to_string()))?;
     let comma = if tensors == "}" { "" } else { "," };
     // The length, then the header padded with spaces to a multiple of 8

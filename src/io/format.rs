@@ -604,6 +604,12 @@ impl<'a> SafeTensorsView<'a> {
         self.data
     }
 
+    /// The header's JSON text, as in the file (with its padding).
+    #[cfg(feature = "std")]
+    pub(crate) fn header(&self) -> &'a str {
+        self.header
+    }
+
     /// The tensors, in header order. Lookups by name go through
     /// [`Self::tensor`], which also checks uniqueness and overlaps.
     pub fn tensors(&self) -> impl Iterator<Item = TensorView<'a>> + 'a {
