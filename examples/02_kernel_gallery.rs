@@ -13,9 +13,9 @@ mod common;
 
 use constnet::Tensor;
 use constnet::convolve::correlate;
+use constnet::convolve::kernels;
 use constnet::data::{FashionMnist, locate_fashion_mnist};
 use constnet::image::write_tensor;
-use constnet::kernels;
 use std::path::PathBuf;
 
 fn main() {

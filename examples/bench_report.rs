@@ -8,7 +8,8 @@
 //! (1 s, or 0.25 s with `--quick`). The machine may be shared: run it a few
 //! times and compare medians. With `--json` the last line is one JSON object
 //! holding every figure. `--portable` switches the AVX-512 kernels off
-//! (`constnet::math::force_portable`), to measure the portable loops.
+//! (`constnet::set_isa`, as `CONSTNET_ISA=portable` does), to measure the
+//! portable loops.
 //! `--only` runs just the named workloads (keys as in the JSON, without
 //! `_us`: `seed1_train`, `fashion10_train`, `fashion10_train_acc` (the
 //! same mini-batches as 4 micro-batches of 8, `train_step_accumulated`), `fashion10_infer`,
@@ -213,7 +214,12 @@ fn main() {
         eprintln!("bench_report: unknown argument {bad:?} (expected --json, --quick, --portable, --only)");
         std::process::exit(2);
     }
-    constnet::math::force_portable(args.iter().any(|a| a == "--portable"));
+    if args.iter().any(|a| a == "--portable")
+        && let Err(e) = constnet::set_isa(constnet::Isa::Portable)
+    {
+        eprintln!("bench_report: --portable: {e}");
+        std::process::exit(2);
+    }
     let (runs, budget) = if quick { (3, 0.25) } else { (5, 1.0) };
     let data = load(if quick { 2_000 } else { 10_000 });
     let mut report = Report { runs, budget, only, rows: Vec::new() };
@@ -274,7 +280,7 @@ fn main() {
         "constnet bench_report ({} images: {}; {} path; median of {runs} runs)",
         data.images.len(),
         data.source,
-        constnet::math::simd_path()
+        constnet::isa().name()
     );
     println!("{:<40} {:>12} {:>14} {:>10}", "workload", "us/sample", "PyTorch ref", "target");
     for r in &rows {
@@ -297,7 +303,7 @@ fn main() {
         let r3 = |v: f64| (v * 1e3).round() / 1e3;
         let mut out = Json::default()
             .str("data", data.source)
-            .str("simd", constnet::math::simd_path())
+            .str("simd", constnet::isa().name())
             .num("runs", runs as f64)
             .num("budget_s", budget);
         for r in &rows {

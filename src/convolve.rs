@@ -28,7 +28,7 @@ pub fn flip<const K: usize>(k: &[[f32; K]; K]) -> [[f32; K]; K] {
 ///
 /// ```
 /// use constnet::convolve::correlate;
-/// use constnet::kernels::IDENTITY;
+/// use constnet::convolve::kernels::IDENTITY;
 /// let x = [[1.0, 2.0], [3.0, 4.0]];
 /// let mut out = [[0.0; 2]; 2];
 /// correlate::<2, 2, 3, 1, 2, 2>(&x, &IDENTITY, &mut out);

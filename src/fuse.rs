@@ -1,8 +1,8 @@
 //! Adjacent layers that [`network!`](crate::network) runs as one pass.
 //!
 //! A `Relu` followed by a 2x2 `MaxPool2d` (the pair after every
-//! convolution of the zoo's networks) is computed plane by plane on the
-//! AVX-512 path: forward puts a plane through the ReLU and pools it while
+//! convolution of the zoo's networks) is computed plane by plane with fast
+//! kernels: forward puts a plane through the ReLU and pools it while
 //! it is in L1; backward routes the pooling's gradient and derives the
 //! ReLU's from it the same way. Each full-size buffer crosses the memory
 //! bus once. Every activation and every gradient the network exposes is
@@ -31,16 +31,17 @@
 //! This module is what the macro's generated code calls; it is public for
 //! that reason only.
 
+use crate::kernels::PoolRelu;
 use crate::{Flat, MaxPool2d, Relu};
 use core::any::TypeId;
 
 /// Whether layer `A` followed by layer `B` runs fused: a [`Relu`] then a
-/// [`MaxPool2d<2>`], on the AVX-512 path.
+/// [`MaxPool2d<2>`], with fast kernels.
 #[inline(always)]
 pub fn relu_pool<A: 'static, B: 'static>() -> bool {
     TypeId::of::<A>() == TypeId::of::<Relu>()
         && TypeId::of::<B>() == TypeId::of::<MaxPool2d<2>>()
-        && crate::math::simd() == crate::math::SimdPath::Avx512
+        && crate::kernels::active().is_fast()
 }
 
 /// Whether a layer followed by layer `N`, then by layer `A`, writes `N`'s
@@ -88,8 +89,8 @@ fn planes(full: &[&[f32]], pooled: &[&[f32]], c: usize, h: usize, w: usize) -> u
 ///
 /// # Panics
 /// If the buffers are not batches of the same size of `c x h x w` (`x`,
-/// `r`) and `c x ceil(h/2) x ceil(w/2)` (`y`) samples, or the AVX-512 path
-/// is not available.
+/// `r`) and `c x ceil(h/2) x ceil(w/2)` (`y`) samples, or the kernels
+/// have no fused path.
 pub fn relu_pool_forward<X: Flat, R: Flat, Y: Flat>(x: &X, r: &mut R, y: &mut Y, (c, h, w): (usize, usize, usize)) {
     let (x, r, y) = (x.as_flat(), r.as_flat_mut(), y.as_flat_mut());
     let n = planes(&[x, &*r], &[&*y], c, h, w);
@@ -136,25 +137,9 @@ pub fn relu_pool_backward<R: Flat, Y: Flat, DY: Flat, DR: Flat, DX: Flat>(
 ) {
     let (r, y, dy, dr, dx) = (r.as_flat(), y.as_flat(), dy.as_flat(), dr.as_flat_mut(), dx.as_flat_mut());
     let n = planes(&[r, &*dr, &*dx], &[y, dy], c, h, w);
-    #[cfg(target_arch = "x86_64")]
-    if crate::math::simd() == crate::math::SimdPath::Avx512 {
-        // SAFETY: AVX-512F detected; r, dr and dx hold n planes of h x w, y
-        // and dy n planes of ceil(h/2) x ceil(w/2) (checked above).
-        unsafe {
-            crate::kernels_cpu::maxpool2_backward(
-                n,
-                h,
-                w,
-                r.as_ptr(),
-                y.as_ptr(),
-                dy.as_ptr(),
-                dr.as_mut_ptr(),
-                crate::kernels_cpu::PoolRelu::Store(dx.as_mut_ptr()),
-            )
-        };
+    if crate::kernels::active().maxpool2_backward(n, (h, w), (r, y), dy, dr, PoolRelu::Store(dx)) {
         return;
     }
-    let _ = n;
     panic!("fuse::relu_pool_backward: no fused path on this CPU (see fuse::relu_pool)");
 }
 
@@ -192,40 +177,18 @@ pub fn relu_pool_backward_lean<X: Flat, Y: Flat, DY: Flat, DX: Flat>(
     // Two calls of the kernel written out, not one shared helper taking the
     // mode as a value: with the helper, an example using the fused pair
     // took three times as long to compile (3.6 → 10.5–12.8 s, measured).
-    #[cfg(target_arch = "x86_64")]
-    if crate::math::simd() == crate::math::SimdPath::Avx512 {
-        // SAFETY: AVX-512F detected; x and dx hold n planes of h x w, y and
-        // dy n planes of ceil(h/2) x ceil(w/2) (checked above).
-        unsafe {
-            crate::kernels_cpu::maxpool2_backward(
-                n,
-                h,
-                w,
-                x.as_ptr(),
-                y.as_ptr(),
-                dy.as_ptr(),
-                dx.as_mut_ptr(),
-                crate::kernels_cpu::PoolRelu::Apply,
-            )
-        };
+    if crate::kernels::active().maxpool2_backward(n, (h, w), (x, y), dy, dx, PoolRelu::Apply) {
         return;
     }
-    let _ = n;
     panic!("fuse::relu_pool_backward_lean: no fused path on this CPU (see fuse::relu_pool)");
 }
 
 /// `n` planes of `h x w` through the fused kernel, the ReLU's output
 /// stored in `r` if given.
 fn pool(n: usize, (h, w): (usize, usize), x: &[f32], r: Option<&mut [f32]>, y: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::math::simd() == crate::math::SimdPath::Avx512 {
-        use crate::kernels_cpu::PoolRelu;
-        let relu = r.map_or(PoolRelu::Apply, |r| PoolRelu::Store(r.as_mut_ptr()));
-        // SAFETY: AVX-512F detected; x (and r) hold n planes of h x w, y n
-        // planes of ceil(h/2) x ceil(w/2) (checked by the caller).
-        unsafe { crate::kernels_cpu::maxpool2_forward(n, h, w, x.as_ptr(), relu, y.as_mut_ptr()) };
+    let relu = r.map_or(PoolRelu::Apply, PoolRelu::Store);
+    if crate::kernels::active().maxpool2_forward(n, (h, w), x, relu, y) {
         return;
     }
-    let _ = (n, h, w, x, r, y);
     panic!("fuse: no fused ReLU + pooling path on this CPU (see fuse::relu_pool)");
 }

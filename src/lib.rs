@@ -62,7 +62,7 @@ pub mod gradcheck;
 #[cfg(feature = "std")]
 pub mod image;
 pub mod io;
-mod kernels_cpu;
+mod kernels;
 mod layer;
 pub mod layers;
 pub mod loss;
@@ -76,8 +76,8 @@ mod tensor;
 pub mod train;
 pub mod zoo;
 
-pub use convolve::kernels;
 pub use flat::{Flat, check_flat};
+pub use kernels::{Isa, IsaError, isa, set_isa};
 pub use layer::{Init, Layer, Mode, ParamTensor, ParamVisitorMut, Parameters};
 pub use layers::{AvgPool2d, Conv2d, Dense, Dropout, MaxPool2d, Relu, Sigmoid, Softmax, Tanh};
 pub use network::{LayerInfo, Network, NetworkVisitorMut, Parts, class_of};

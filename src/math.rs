@@ -2,71 +2,6 @@
 //! one accumulator per lane (a single scalar accumulator does not vectorise,
 //! see DESIGN.md), and stable forms of the sigmoid and log-sum-exp.
 
-/// The instruction set the layers' fast kernels run with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SimdPath {
-    /// Plain Rust loops (any target; the compiler vectorises what it can).
-    Portable,
-    /// Hand-written AVX-512 kernels (x86-64 with AVX-512F and AVX-512VL).
-    Avx512,
-}
-
-static FORCE_PORTABLE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
-
-/// Makes every layer use the portable loops (`true`) or the fastest path
-/// the CPU supports (`false`, the default); for tests and comparisons.
-pub fn force_portable(on: bool) {
-    FORCE_PORTABLE.store(on, core::sync::atomic::Ordering::Relaxed);
-}
-
-/// The path the layers take on this CPU: [`SimdPath::Avx512`] when the CPU
-/// has AVX-512F and AVX-512VL (detected at run time with the `std` feature;
-/// without it, enabled at compile time by `-C target-feature=+avx512f,+avx512vl`
-/// or `-C target-cpu=native` on such a CPU), else [`SimdPath::Portable`].
-///
-/// ```
-/// use constnet::math::{simd, SimdPath};
-/// let p = simd();
-/// assert!(p == SimdPath::Portable || p == SimdPath::Avx512);
-/// ```
-#[inline]
-pub fn simd() -> SimdPath {
-    if FORCE_PORTABLE.load(core::sync::atomic::Ordering::Relaxed) {
-        return SimdPath::Portable;
-    }
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f", target_feature = "avx512vl"))]
-    {
-        SimdPath::Avx512
-    }
-    #[cfg(all(
-        target_arch = "x86_64",
-        not(all(target_feature = "avx512f", target_feature = "avx512vl")),
-        feature = "std"
-    ))]
-    {
-        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl") {
-            SimdPath::Avx512
-        } else {
-            SimdPath::Portable
-        }
-    }
-    #[cfg(not(any(
-        all(target_arch = "x86_64", target_feature = "avx512f", target_feature = "avx512vl"),
-        all(target_arch = "x86_64", feature = "std")
-    )))]
-    {
-        SimdPath::Portable
-    }
-}
-
-/// [`simd`] as a name for reports: `"avx512"` or `"portable"`.
-pub fn simd_path() -> &'static str {
-    match simd() {
-        SimdPath::Portable => "portable",
-        SimdPath::Avx512 => "avx512",
-    }
-}
-
 /// Lanes of the independent accumulators used by [`dot`] and [`sum`].
 const LANES: usize = 16;
 
@@ -111,8 +46,8 @@ fn sum_finish(acc: &[f32; LANES], tail: &[f32]) -> f32 {
 }
 
 /// `out[p] = sum(&x[p*len..(p+1)*len])` for every `p < out.len()`: the
-/// bits of [`sum`], plane by plane (a convolution's bias gradient). On the
-/// AVX-512 path four planes run at a time, one vector accumulator each,
+/// bits of [`sum`], plane by plane (a convolution's bias gradient). With
+/// fast kernels four planes run at a time, one vector accumulator each,
 /// which adds the same numbers in the same order as `sum`'s lanes.
 ///
 /// ```
@@ -130,23 +65,27 @@ pub fn plane_sums(x: &[f32], len: usize, out: &mut [f32]) {
         out.fill(0.0);
         return;
     }
-    #[cfg(target_arch = "x86_64")]
-    if len >= LANES && simd() == SimdPath::Avx512 {
-        let full = len / LANES * LANES;
-        for (p0, outs) in (0..out.len()).step_by(4).zip(out.chunks_mut(4)) {
-            // SAFETY: AVX-512F detected; planes p0..p0+outs.len() of `x`
-            // (checked above) hold `full` floats each.
-            let lanes = unsafe { crate::kernels_cpu::lane_sums4(x[p0 * len..].as_ptr(), len, outs.len(), full) };
-            for (q, o) in outs.iter_mut().enumerate() {
-                let p = p0 + q;
-                *o = sum_finish(&lanes[q], &x[p * len + full..(p + 1) * len]);
-            }
-        }
+    if len >= LANES && plane_sums_fast(x, len, out) {
         return;
     }
     for (o, plane) in out.iter_mut().zip(x.chunks_exact(len)) {
         *o = sum(plane);
     }
+}
+
+/// [`plane_sums`] through the kernels' lane sums, four planes at a time;
+/// `false`, having done nothing, where the backend has none.
+fn plane_sums_fast(x: &[f32], len: usize, out: &mut [f32]) -> bool {
+    let k = crate::kernels::active();
+    let full = len / LANES * LANES;
+    for (p0, outs) in (0..out.len()).step_by(4).zip(out.chunks_mut(4)) {
+        let Some(lanes) = k.lane_sums4(&x[p0 * len..], len, outs.len(), full) else { return false };
+        for (q, o) in outs.iter_mut().enumerate() {
+            let p = p0 + q;
+            *o = sum_finish(&lanes[q], &x[p * len + full..(p + 1) * len]);
+        }
+    }
+    true
 }
 
 #[inline]

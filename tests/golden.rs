@@ -1,8 +1,8 @@
 //! Golden values from the tutorials in `shared/seeds/`.
 #![allow(clippy::needless_range_loop)]
 
+use constnet::convolve::kernels;
 use constnet::convolve::{convolve, correlate, flip};
-use constnet::kernels;
 use constnet::zoo::worked5x5;
 use constnet::{Conv2d, Flat, Layer, MaxPool2d, Mode, Network, Relu, Tensor, conv_out, pool_out};
 

@@ -1,12 +1,12 @@
 //! The shared weight gradient of the parallel trainer on the portable
-//! loops (`math::force_portable`, which is process-wide: hence a test
-//! binary of its own): a dense layer's shares of rows over parts of a
+//! loops (`set_isa(Isa::Portable)`, which fixes the kernels for the whole
+//! process: hence a test binary of its own): a dense layer's shares of rows over parts of a
 //! batch, and a two-thread step against the one-thread step.
 
 use constnet::optim::Sgd;
 use constnet::parallel::ParallelTrainer;
 use constnet::train::{SoftmaxCrossEntropy, TrainState, train_step};
-use constnet::{Dense, Flat, Init, Layer, Network, Relu, Softmax, Tensor, math, network};
+use constnet::{Dense, Flat, Init, Isa, Layer, Network, Relu, Softmax, Tensor, isa, network, set_isa};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
@@ -28,8 +28,8 @@ fn close(what: &str, a: &[f32], b: &[f32], tol: f32) {
 
 #[test]
 fn portable_shares_make_the_weight_gradient_and_the_two_thread_step() {
-    math::force_portable(true);
-    assert_eq!(math::simd(), math::SimdPath::Portable);
+    set_isa(Isa::Portable).expect("the first kernel use of this process");
+    assert_eq!(isa(), Isa::Portable);
     let mut rng = SmallRng::seed_from_u64(8);
     // A dense layer's gradient in 3 shares of rows over 2 parts of 3 samples.
     type D = Dense<1024, 256>;
@@ -78,5 +78,4 @@ fn portable_shares_make_the_weight_gradient_and_the_two_thread_step() {
         close("summed gradient", trainer.state().grads.as_flat(), st.grads.as_flat(), 1e-6);
     }
     close("parameters", b.as_flat(), a.as_flat(), 1e-5);
-    math::force_portable(false);
 }

@@ -18,13 +18,10 @@
 //! gradient is the "full" convolution of `dy` with the kernel — the closed
 //! forms of the seed tutorials (`dL/df = dL/dZ1 * X`).
 
+use crate::kernels::{self, ConvBatch, ConvGeom, Kernels, SLACK, Start};
 use crate::layer::{Init, Layer, Mode, ParamTensor, Parameters};
 use crate::{Flat, Shape, Tensor, conv_out, math};
 use rand::Rng;
-
-/// Zero floats kept after a padded buffer: the fast path's 16-lane loads at
-/// the last row may run up to 15 floats past it.
-pub(crate) const SLACK: usize = 32;
 
 /// One input row with `PAD` zeros on each side.
 #[repr(C)]
@@ -67,17 +64,14 @@ impl<const C: usize, const H: usize, const W: usize, const PAD: usize> PaddedInp
     }
 }
 
-#[cfg(target_arch = "x86_64")]
 /// Largest stack scratch (in floats, 64 KiB) of the channels-last weight
 /// gradient: big networks train on small stacks (tests/alloc.rs runs tfconv
 /// on a 256 KiB one).
 const DW_T_LIMIT: usize = 1 << 14;
 
-#[cfg(target_arch = "x86_64")]
 /// Output-gradient channels padded per block by the fast input gradient.
 const DX_BLOCK: usize = 16;
 
-#[cfg(target_arch = "x86_64")]
 /// Scratch of the fast input gradient: [`DX_BLOCK`] planes of the output
 /// gradient with zero padding (at most `K - 1` on each side), then [`SLACK`].
 #[repr(C)]
@@ -86,7 +80,6 @@ struct DyScratch<const OH: usize, const OW: usize, const K: usize> {
     slack: [f32; SLACK],
 }
 
-#[cfg(target_arch = "x86_64")]
 // SAFETY: repr(C) struct made only of f32 arrays.
 unsafe impl<const OH: usize, const OW: usize, const K: usize> Flat for DyScratch<OH, OW, K> {}
 
@@ -98,13 +91,9 @@ unsafe impl<const OH: usize, const OW: usize, const K: usize> Flat for DyScratch
 pub(crate) fn pad_planes(src: &[f32], c: usize, h: usize, w: usize, p: usize, dst: &mut [f32]) {
     let (rw, rows) = (w + 2 * p, h + 2 * p);
     assert!(src.len() >= c * h * w && dst.len() >= c * rw * rows + SLACK, "pad_planes: buffers too short");
-    #[cfg(target_arch = "x86_64")]
-    if math::simd() == math::SimdPath::Avx512 {
-        // SAFETY: AVX-512F detected; lengths checked above.
-        unsafe { crate::kernels_cpu::pad_planes(src.as_ptr(), c, h, w, p, dst.as_mut_ptr(), SLACK) };
-        return;
+    if !kernels::active().pad_planes(src, c, h, w, p, dst) {
+        pad_planes_portable(src, c, h, w, p, dst);
     }
-    pad_planes_portable(src, c, h, w, p, dst);
 }
 
 /// Portable form of [`pad_planes`].
@@ -125,17 +114,15 @@ fn pad_planes_portable(src: &[f32], c: usize, h: usize, w: usize, p: usize, dst:
     dst[c * plane..c * plane + SLACK].fill(0.0);
 }
 
-/// What the AVX-512 forward pass does with its sums.
-#[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy)]
-enum Then {
+/// What the fast forward pass does with its sums.
+enum Then<'a> {
     /// Stores them.
     Store,
     /// Stores `max(y, 0)`: a ReLU after the convolution.
     Relu,
     /// A ReLU then a 2x2 max-pool of them into the planes here, not
     /// storing them; with `true` the pooling's routes in their place.
-    ReluPool(*mut f32, bool),
+    ReluPool(&'a mut [f32], bool),
 }
 
 /// 2-D convolution layer: `OUT_C` filters of `IN_C x K x K`, zero padding
@@ -236,27 +223,24 @@ pub(crate) const fn valid_range(n_in: usize, n_out: usize, k: usize, pad: usize,
 impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, const STRIDE: usize, const BIAS: bool>
     Conv2d<IN_C, OUT_C, K, PAD, STRIDE, BIAS>
 {
-    #[cfg(target_arch = "x86_64")]
-    /// Whether the register-blocked AVX-512 path applies: stride 1 and
-    /// `PAD < K` (so the input gradient is a convolution with padding `K - 1 - PAD`).
+    /// Whether the register-blocked kernels apply: stride 1 and `PAD < K`
+    /// (so the input gradient is a convolution with padding `K - 1 - PAD`).
     const FAST_SHAPE: bool = STRIDE == 1 && PAD < K;
 
-    #[cfg(target_arch = "x86_64")]
-    /// Whether this call takes the AVX-512 path.
+    /// The kernels this call runs, if they take this shape.
     #[inline]
-    fn fast() -> bool {
-        Self::FAST_SHAPE && math::simd() == math::SimdPath::Avx512
+    fn fast() -> Option<Kernels> {
+        let k = kernels::active();
+        (Self::FAST_SHAPE && k.is_fast()).then_some(k)
     }
 
     /// The forward geometry over a padded `H x W` input (weights in PyTorch order).
-    #[cfg(target_arch = "x86_64")]
-    fn geom<const H: usize, const W: usize, const OH: usize, const OW: usize>(&self) -> crate::kernels_cpu::ConvGeom {
-        crate::kernels_cpu::ConvGeom {
+    fn geom<const H: usize, const W: usize, const OH: usize, const OW: usize>(&self) -> ConvGeom {
+        ConvGeom {
             in_c: IN_C,
             k: K,
             x_plane: (H + 2 * PAD) * (W + 2 * PAD),
             x_row: W + 2 * PAD,
-            w: self.weight.as_flat().as_ptr(),
             w_out: (IN_C * K * K) as isize,
             w_in: (K * K) as isize,
             w_m: K as isize,
@@ -266,23 +250,16 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
     }
 
     /// How the forward pass starts its sums.
-    #[cfg(target_arch = "x86_64")]
-    fn start(&self) -> crate::kernels_cpu::Start {
-        if BIAS { crate::kernels_cpu::Start::Bias(self.bias.as_ptr()) } else { crate::kernels_cpu::Start::Zero }
+    fn start(&self) -> Start<'_> {
+        if BIAS { Start::Bias(&self.bias) } else { Start::Zero }
     }
 
-    /// Whether the AVX-512 forward pass can pool its outputs in its tiles
-    /// ([`Then::ReluPool`]): where [`conv_pool_applies`](crate::kernels_cpu::conv_pool_applies)
-    /// and, with `routes`, the outputs can hold the routes ([`routes_fit`](crate::kernels_cpu::routes_fit)),
-    /// and not where the channels-last tiles pay (their transposition).
-    #[cfg(target_arch = "x86_64")]
+    /// Whether the fast forward pass can pool its outputs in its tiles
+    /// ([`Then::ReluPool`]; with `routes`, storing the routes in the
+    /// outputs): [`Kernels::conv_pools`].
     fn pools<const H: usize, const W: usize, const OH: usize, const OW: usize>(&self, routes: bool) -> bool {
-        use crate::kernels_cpu::{cl_pays, conv_pool_applies, routes_fit};
         let g = self.geom::<H, W, OH, OW>();
-        Self::fast()
-            && conv_pool_applies(&g, OUT_C, OW, self.start())
-            && (!routes || routes_fit(OH, OW))
-            && !cl_pays(&g, OUT_C, OW, self.start())
+        Self::fast().is_some_and(|k| k.conv_pools(&g, OUT_C, (OH, OW), &self.start(), routes))
     }
 
     /// Whether [`forward_relu_pool`](Layer::forward_relu_pool) (with
@@ -290,7 +267,6 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
     /// [`relu_pool_backward`](Layer::relu_pool_backward) goes back from
     /// them: `OC x OH x OW` is this layer's output and `PC x PH x PW` its
     /// pooling's, and the kernels pool ([`pools`](Self::pools)).
-    #[cfg(target_arch = "x86_64")]
     #[allow(clippy::too_many_arguments)]
     fn pools_into<
         const C: usize,
@@ -315,14 +291,13 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
     }
 
     /// The fused entry points ([`Layer::forward_relu`],
-    /// [`Layer::forward_relu_pool`]): if the AVX-512 path `takes` this
+    /// [`Layer::forward_relu_pool`]): if the fast path `takes` this
     /// shape (the caller's check: [`fast`](Self::fast), or for
     /// [`Then::ReluPool`] [`pools_into`](Self::pools_into)) and `y` is
     /// this layer's output (`network!` builds the calls for every layer,
     /// whatever follows it), `x` padded into `cache`, then
     /// [`forward_fast`](Self::forward_fast) with `then`, and `true`;
     /// otherwise `false`, having done nothing.
-    #[cfg(target_arch = "x86_64")]
     fn forward_then<
         const C: usize,
         const H: usize,
@@ -336,92 +311,75 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         x: &[Tensor<C, H, W>; B],
         y: &mut [Tensor<OC, OH, OW>; B],
         cache: &mut [PaddedInput<C, H, W, PAD>; B],
-        then: Then,
+        then: Then<'_>,
         takes: bool,
     ) -> bool
     where
         Self: Shape<C, H, W>,
     {
         let fits = (OC, OH, OW) == (Self::OUT_C, Self::OUT_H, Self::OUT_W);
-        let Some(y) = output_batch::<OUT_C, OC, OH, OW, B>(y, fits && takes) else {
+        let (Some(k), Some(y)) = (Self::fast(), output_batch::<OUT_C, OC, OH, OW, B>(y, fits && takes)) else {
             return false;
         };
         PaddedInput::fill_batch(x, cache);
-        self.forward_fast::<B, H, W, OH, OW>(retype_batch(cache), y, then);
-        true
+        self.forward_fast::<B, H, W, OH, OW>(k, retype_batch(cache), y, then)
     }
 
-    /// AVX-512 forward pass of a batch whose inputs are padded in `cache`,
-    /// then what `then` says.
-    #[cfg(target_arch = "x86_64")]
+    /// Fast forward pass of a batch whose inputs are padded in `cache`,
+    /// then what `then` says; `false`, having done nothing, where the
+    /// kernels decline.
     fn forward_fast<const B: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
         &self,
+        k: Kernels,
         cache: &[PaddedInput<IN_C, H, W, PAD>; B],
         y: &mut [Tensor<OUT_C, OH, OW>; B],
-        then: Then,
-    ) {
-        use crate::kernels_cpu::{ConvBatch, cl_pays, conv_batch, conv_cl_batch, conv_pool_batch};
+        then: Then<'_>,
+    ) -> bool {
         let g = self.geom::<H, W, OH, OW>();
         let relu = matches!(then, Then::Relu);
-        let batch = ConvBatch {
+        let batch = Self::batch::<B, H, W, OH, OW>(relu);
+        let (w, x, y) = ((self.weight.as_flat(), 0), cache.as_flat(), y.as_flat_mut());
+        if let Then::ReluPool(pooled, routes) = then {
+            let pooled = (pooled, OUT_C * OH.div_ceil(2) * OW.div_ceil(2));
+            k.conv_relu_pool(&g, w, OUT_C, &batch, (x, y), self.start(), pooled, routes)
+        } else {
+            k.conv_forward(&g, w, OUT_C, &batch, x, y, self.start())
+        }
+    }
+
+    /// How a batch of `B` padded inputs and `OUT_C x OH x OW` outputs lies.
+    fn batch<const B: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
+        relu: bool,
+    ) -> ConvBatch {
+        ConvBatch {
             n: B,
-            x: cache.as_flat().as_ptr(),
             x_sample: PaddedInput::<IN_C, H, W, PAD>::LEN,
-            y: y.as_flat_mut().as_mut_ptr(),
             y_sample: OUT_C * OH * OW,
             oh: OH,
             ow: OW,
             relu,
-        };
-        let start = self.start();
-        // SAFETY (all three calls): AVX-512F was detected (`fast`); each padded
-        // input is followed by SLACK zeros, so every 16-lane load at a tap
-        // offset (and a row's last channels-last tile, reading at most 15
-        // floats past its row) stays inside `cache`; stores are masked to
-        // the OH x OW outputs of `y`; `cl_pays` checked the channels-last
-        // shape, the caller of `ReluPool` `pools` and the pooled planes.
-        unsafe {
-            if let Then::ReluPool(pooled, routes) = then {
-                conv_pool_batch(&g, OUT_C, &batch, start, pooled, OUT_C * OH.div_ceil(2) * OW.div_ceil(2), routes)
-            } else if cl_pays(&g, OUT_C, OW, start) {
-                conv_cl_batch(&g, OUT_C, &batch, start)
-            } else {
-                conv_batch(&g, OUT_C, &batch, start)
-            }
         }
     }
 
-    /// AVX-512 weight gradient of a batch (added into `grads`).
-    #[cfg(target_arch = "x86_64")]
+    /// Fast weight gradient of a batch (added into `grads`).
     fn weight_grad_fast<const B: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
         &self,
+        k: Kernels,
         cache: &[PaddedInput<IN_C, H, W, PAD>; B],
         dy: &[Tensor<OUT_C, OH, OW>; B],
         grads: &mut Self,
     ) {
-        use crate::kernels_cpu::{ConvBatch, conv_dw_batch};
         // The transposition costs one move per output-gradient value; it pays
         // when every value then feeds many taps (IN_C*K*K of them).
         if OUT_C.is_multiple_of(16) && IN_C * K * K >= 64 && OUT_C <= DW_T_LIMIT && OH * OW * OUT_C <= DW_T_LIMIT {
-            return self.weight_grad_t::<B, H, W, OH, OW>(cache, dy, grads);
+            return self.weight_grad_t::<B, H, W, OH, OW>(k, cache, dy, grads);
         }
-        let g = self.geom::<H, W, OH, OW>();
-        let batch = ConvBatch {
-            n: B,
-            x: cache.as_flat().as_ptr(),
-            x_sample: PaddedInput::<IN_C, H, W, PAD>::LEN,
-            y: dy.as_flat().as_ptr() as *mut f32, // read only
-            y_sample: OUT_C * OH * OW,
-            oh: OH,
-            ow: OW,
-            relu: false,
-        };
-        // SAFETY: as in `forward_fast`; the output-gradient loads are masked
-        // to the OH x OW positions, and `grads.weight` has OUT_C*IN_C*K*K floats.
-        unsafe { conv_dw_batch(&g, OUT_C, &batch, grads.weight.as_flat_mut().as_mut_ptr()) };
+        let (g, batch) = (self.geom::<H, W, OH, OW>(), Self::batch::<B, H, W, OH, OW>(false));
+        let ran = k.conv_weight_grad(&g, OUT_C, &batch, cache.as_flat(), dy.as_flat(), grads.weight.as_flat_mut());
+        debug_assert!(ran, "a fast backend runs every weight gradient");
     }
 
-    /// AVX-512 weight gradient with the output channels along the vector
+    /// Fast weight gradient with the output channels along the vector
     /// lanes: each sample's output gradient is transposed to channels-last
     /// (`[OH][OW][OUT_C]`, a stack scratch of at most [`DW_T_LIMIT`] floats)
     /// and the gradient accumulates transposed, `[tap][OUT_C]`, for as many
@@ -430,10 +388,10 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
     /// the input broadcast; then it is added into `grads`. No lane is
     /// wasted on row ends and nothing is reduced horizontally. For `OUT_C` a
     /// multiple of 16 and at least 64 taps.
-    #[cfg(target_arch = "x86_64")]
     #[inline(never)]
     fn weight_grad_t<const B: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
         &self,
+        k: Kernels,
         cache: &[PaddedInput<IN_C, H, W, PAD>; B],
         dy: &[Tensor<OUT_C, OH, OW>; B],
         grads: &mut Self,
@@ -453,33 +411,15 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
             dwt[..(t1 - t0) * OUT_C].fill(0.0);
             for (x, dy) in cache.iter().zip(dy) {
                 for o0 in (0..OUT_C).step_by(16) {
-                    // SAFETY: AVX-512F detected; 16 planes of OH*OW floats from
-                    // channel o0 of dy, written at channel o0 of each position of dyt.
-                    unsafe {
-                        crate::kernels_cpu::transpose16(
-                            dy.as_flat().as_ptr().add(o0 * OH * OW),
-                            OH * OW,
-                            OH * OW,
-                            dyt.as_flat_mut().as_mut_ptr().add(o0),
-                            OUT_C,
-                        )
-                    };
+                    // 16 planes of OH*OW floats from channel o0 of dy, to
+                    // channel o0 of each position of dyt.
+                    let src = &dy.as_flat()[o0 * OH * OW..];
+                    let ran = k.transpose16(src, OH * OW, OH * OW, &mut dyt.as_flat_mut()[o0..], OUT_C);
+                    debug_assert!(ran, "a fast backend runs every transposition");
                 }
-                // SAFETY: AVX-512F detected; x is a padded input followed by
-                // SLACK zeros (every tap offset plus an in-range position stays
-                // inside); dyt holds OH*OW*OUT_C floats, dwt (t1-t0)*OUT_C.
-                unsafe {
-                    crate::kernels_cpu::conv_dw_t(
-                        &g,
-                        t0..t1,
-                        x.as_flat().as_ptr(),
-                        OH,
-                        OW,
-                        dyt.as_flat().as_ptr(),
-                        OUT_C,
-                        dwt.as_mut_ptr(),
-                    )
-                };
+                let dyt = (dyt.as_flat(), OUT_C);
+                let ran = k.conv_weight_grad_t(&g, t0..t1, x.as_flat(), (OH, OW), dyt, &mut dwt[..(t1 - t0) * OUT_C]);
+                debug_assert!(ran, "a fast backend runs every weight gradient");
             }
             for (o, wo) in grads.weight.iter_mut().enumerate() {
                 let w = wo.as_flat_mut();
@@ -490,17 +430,16 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         }
     }
 
-    /// AVX-512 input gradient: the convolution of `dy`, zero-padded by
+    /// Fast input gradient: the convolution of `dy`, zero-padded by
     /// `K - 1 - PAD`, with the kernel flipped on both axes and its channel
     /// axes swapped, [`DX_BLOCK`] output-gradient channels at a time.
-    #[cfg(target_arch = "x86_64")]
     #[inline(never)]
     fn input_grad_fast<const B: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
         &self,
+        k: Kernels,
         dy: &[Tensor<OUT_C, OH, OW>; B],
         dx: &mut [Tensor<IN_C, H, W>; B],
     ) {
-        use crate::kernels_cpu::{ConvBatch, ConvGeom, Start, conv_batch};
         let q = K - 1 - PAD;
         let (rw, rows) = (OW + 2 * q, OH + 2 * q);
         let mut scratch = DyScratch::<OH, OW, K>::zeroed();
@@ -514,29 +453,20 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
                     k: K,
                     x_plane: rw * rows,
                     x_row: rw,
-                    w: &self.weight[o0][0][K - 1][K - 1],
                     w_out: (K * K) as isize,
                     w_in: (IN_C * K * K) as isize,
                     w_m: -(K as isize),
                     w_n: -1,
                     y_plane: H * W,
                 };
-                let batch = ConvBatch {
-                    n: 1,
-                    x: scratch.as_flat().as_ptr(),
-                    x_sample: 0,
-                    y: dx.as_flat_mut().as_mut_ptr(),
-                    y_sample: 0,
-                    oh: H,
-                    ow: W,
-                    relu: false,
-                };
+                let batch = ConvBatch { n: 1, x_sample: 0, y_sample: 0, oh: H, ow: W, relu: false };
                 let start = if o0 == 0 { Start::Zero } else { Start::Load };
-                // SAFETY: AVX-512F detected; the scratch holds nb padded planes
-                // ((OH+2q)(OW+2q) <= (OH+2K)(OW+2K) each) and SLACK zeros; the
-                // weight reads stay inside self.weight (channels o0..o0+nb, taps
-                // 0..K flipped); stores are masked to the H x W positions of dx.
-                unsafe { conv_batch(&g, IN_C, &batch, start) };
+                // The weight of (output-gradient channel o0, input channel 0,
+                // tap (K-1, K-1)): the flipped kernel's first tap.
+                let w = (self.weight.as_flat(), (o0 * IN_C * K + K - 1) * K + K - 1);
+                let (x, y) = (scratch.as_flat(), dx.as_flat_mut());
+                let ran = k.conv_forward(&g, w, IN_C, &batch, x, y, start);
+                debug_assert!(ran, "a fast backend runs every convolution");
                 o0 += nb;
             }
         }
@@ -649,17 +579,18 @@ impl<
     ) {
         crate::layer::assert_out_shape!("Conv2d", OC, OH, OW);
         PaddedInput::fill_batch(x, cache);
-        #[cfg(target_arch = "x86_64")]
-        if Self::fast() {
-            return self.forward_fast::<B, H, W, OH, OW>(retype_batch(cache), retype_batch_mut(y), Then::Store);
+        if let Some(k) = Self::fast()
+            && self.forward_fast::<B, H, W, OH, OW>(k, retype_batch(cache), retype_batch_mut(y), Then::Store)
+        {
+            return;
         }
         for (x, y) in x.iter().zip(y.iter_mut()) {
             self.forward_one::<H, W, OH, OW>(retype(x), retype_mut(y));
         }
     }
 
-    /// On the AVX-512 path (stride 1, `PAD < K`), the convolution's
-    /// kernels store `max(y, 0)`; elsewhere `false`.
+    /// With fast kernels (stride 1, `PAD < K`), the convolution's kernels
+    /// store `max(y, 0)`; elsewhere `false`.
     fn forward_relu<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,
         x: &[Tensor<C, H, W>; B],
@@ -667,16 +598,10 @@ impl<
         cache: &mut [PaddedInput<C, H, W, PAD>; B],
         _mode: &mut Mode<'_>,
     ) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        return self.forward_then(x, y, cache, Then::Relu, Self::fast());
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = (x, y, cache);
-            false
-        }
+        self.forward_then(x, y, cache, Then::Relu, true)
     }
 
-    /// On the AVX-512 path, for rows of at most 32 outputs, a 3x3 or 5x5
+    /// With fast kernels, for rows of at most 32 outputs, a 3x3 or 5x5
     /// kernel and a multiple of 4 filters (with `routes`, and outputs whose
     /// memory can hold the routes: all but rows of one output in an odd
     /// number, or one row of fewer than 2), except
@@ -701,16 +626,8 @@ impl<
         cache: &mut [PaddedInput<C, H, W, PAD>; B],
         _mode: &mut Mode<'_>,
     ) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let takes = self.pools_into::<C, H, W, OC, OH, OW, PC, PH, PW>(routes);
-            self.forward_then(x, y, cache, Then::ReluPool(pooled.as_flat_mut().as_mut_ptr(), routes), takes)
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = (x, y, routes, pooled, cache);
-            false
-        }
+        let takes = self.pools_into::<C, H, W, OC, OH, OW, PC, PH, PW>(routes);
+        self.forward_then(x, y, cache, Then::ReluPool(pooled.as_flat_mut(), routes), takes)
     }
 
     /// Where [`forward_relu_pool`](Layer::forward_relu_pool) pools: the
@@ -729,33 +646,12 @@ impl<
         dpooled: &[Tensor<PC, PH, PW>; B],
         dy: &mut [Tensor<OC, OH, OW>; B],
     ) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if !self.pools_into::<C, H, W, OC, OH, OW, PC, PH, PW>(true) {
-                return false;
-            }
-            let routes = (y.as_flat().as_ptr().cast(), OC, OC * OH * OW * size_of::<f32>());
-            // SAFETY: AVX-512F detected (`pools`); rows of OW <= 32 outputs
-            // (`conv_pool_applies`); dy holds B·OC planes of OH x OW,
-            // dpooled B·OC planes of ceil(OH/2) x ceil(OW/2) (`pools_into`),
-            // and each sample's y OC·ceil(OH/2) route records (`routes_fit`).
-            unsafe {
-                crate::kernels_cpu::maxpool2_backward_routes(
-                    B * OC,
-                    OH,
-                    OW,
-                    routes,
-                    dpooled.as_flat().as_ptr(),
-                    dy.as_flat_mut().as_mut_ptr(),
-                )
-            };
-            true
+        if !self.pools_into::<C, H, W, OC, OH, OW, PC, PH, PW>(true) {
+            return false;
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = (y, dpooled, dy);
-            false
-        }
+        // Each sample's routes lie in its OC x OH x OW outputs' memory.
+        let routes = (y.as_flat(), OC, OC * OH * OW);
+        kernels::active().maxpool2_backward_routes(B * OC, (OH, OW), routes, dpooled.as_flat(), dy.as_flat_mut())
     }
 
     fn backward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
@@ -768,8 +664,7 @@ impl<
         grads: &mut Self,
     ) {
         crate::layer::assert_out_shape!("Conv2d", OC, OH, OW);
-        #[cfg(target_arch = "x86_64")]
-        if Self::fast() {
+        if let Some(k) = Self::fast() {
             let dy: &[Tensor<OUT_C, OH, OW>; B] = retype_batch(dy);
             if BIAS {
                 let mut sums = [0.0; OUT_C];
@@ -780,9 +675,9 @@ impl<
                     }
                 }
             }
-            self.weight_grad_fast::<B, H, W, OH, OW>(retype_batch(cache), dy, grads);
+            self.weight_grad_fast::<B, H, W, OH, OW>(k, retype_batch(cache), dy, grads);
             if let Some(dx) = dx {
-                self.input_grad_fast::<B, H, W, OH, OW>(dy, retype_batch_mut(dx));
+                self.input_grad_fast::<B, H, W, OH, OW>(k, dy, retype_batch_mut(dx));
             }
             return;
         }
@@ -829,7 +724,6 @@ pub(crate) fn retype_mut<
     unsafe { &mut *(t as *mut Tensor<C1, H1, W1> as *mut Tensor<C2, H2, W2>) }
 }
 
-#[cfg(target_arch = "x86_64")]
 /// Views a batch as a batch of another type of the same size: used where
 /// the const assertions have proved the shapes equal (e.g. `C == IN_C`).
 #[inline(always)]
@@ -849,7 +743,6 @@ pub(crate) fn retype_batch<T: Flat, U: Flat, const B: usize>(t: &[T; B]) -> &[U;
 /// check where [`retype_batch_mut`] asserts at compile time. `network!`
 /// builds the fused calls ([`Layer::forward_relu`]) for every layer,
 /// whatever follows it, and makes them only where the shapes fit.
-#[cfg(target_arch = "x86_64")]
 fn output_batch<const OUT_C: usize, const OC: usize, const OH: usize, const OW: usize, const B: usize>(
     y: &mut [Tensor<OC, OH, OW>; B],
     fits: bool,
@@ -858,7 +751,6 @@ fn output_batch<const OUT_C: usize, const OC: usize, const OH: usize, const OW: 
     (fits && OC == OUT_C).then(|| unsafe { &mut *(y as *mut [Tensor<OC, OH, OW>; B]).cast() })
 }
 
-#[cfg(target_arch = "x86_64")]
 /// Mutable form of [`retype_batch`].
 #[inline(always)]
 pub(crate) fn retype_batch_mut<T: Flat, U: Flat, const B: usize>(t: &mut [T; B]) -> &mut [U; B] {
@@ -974,9 +866,10 @@ mod tests {
         check_layer::<Conv2d<2, 3, 4, 0, 1>, 2, 2, 6, 5, 3, 3, 2>(8).unwrap();
     }
 
-    /// The AVX-512 path against the portable loops, on shapes that hit every
-    /// tile size (8, 4, 2 and 1 output channels; partial segment tiles), both
-    /// input-gradient blocks, and rows of 1, 2 and 3 segments.
+    /// Every fast backend this CPU runs against the portable loops, on
+    /// shapes that hit every tile size (8, 4, 2 and 1 output channels;
+    /// partial segment tiles), both input-gradient blocks, and rows of 1, 2
+    /// and 3 segments.
     fn fast_matches_portable<
         const IN_C: usize,
         const OUT_C: usize,
@@ -990,11 +883,27 @@ mod tests {
     >(
         seed: u64,
     ) {
-        use rand::{RngExt, SeedableRng};
-        if math::simd() != math::SimdPath::Avx512 {
-            std::eprintln!("no AVX-512 on this CPU: the fast path is not tested here");
-            return;
+        for k in kernels::fast_backends() {
+            fast_matches_portable_on::<IN_C, OUT_C, K, PAD, B, H, W, OH, OW>(k, seed);
         }
+    }
+
+    fn fast_matches_portable_on<
+        const IN_C: usize,
+        const OUT_C: usize,
+        const K: usize,
+        const PAD: usize,
+        const B: usize,
+        const H: usize,
+        const W: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        k: Kernels,
+        seed: u64,
+    ) {
+        use crate::kernels::{PoolRelu, ROUTE_BYTES};
+        use rand::{RngExt, SeedableRng};
         let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
         let mut fill = |v: &mut [f32]| v.iter_mut().for_each(|x| *x = rng.random_range(-1.0..1.0));
         let mut conv = Conv2d::<IN_C, OUT_C, K, PAD, 1, true>::boxed_zeroed();
@@ -1019,7 +928,7 @@ mod tests {
         let (mut y_fast, mut y_slow) =
             (<[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed(), <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed());
         y_fast.as_flat_mut().fill(f32::NAN);
-        conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut y_fast, Then::Store);
+        assert!(conv.forward_fast::<B, H, W, OH, OW>(k, &cache, &mut y_fast, Then::Store));
         for b in 0..B {
             conv.forward_one::<H, W, OH, OW>(&x[b], &mut y_slow[b]);
         }
@@ -1028,7 +937,7 @@ mod tests {
         let (mut r_fused, mut r) =
             (<[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed(), <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed());
         r_fused.as_flat_mut().fill(f32::NAN);
-        conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut r_fused, Then::Relu);
+        assert!(conv.forward_fast::<B, H, W, OH, OW>(k, &cache, &mut r_fused, Then::Relu));
         crate::Relu.forward(&y_fast, &mut r, &mut [(); B], &mut Mode::Infer);
         let bits = |t: &[f32]| t.iter().map(|v| v.to_bits()).collect::<std::vec::Vec<_>>();
         assert_eq!(bits(r_fused.as_flat()), bits(r.as_flat()), "the fused ReLU's outputs");
@@ -1036,35 +945,33 @@ mod tests {
         // With a fused ReLU and 2x2 max-pool, where the kernels pool: the
         // pooling's bits as `maxpool2_forward` gives them, and from the
         // routes in `y` the bits `maxpool2_backward` gives from the outputs.
-        if conv.pools::<H, W, OH, OW>(false) {
-            use crate::kernels_cpu::{PoolRelu, maxpool2_backward, maxpool2_backward_routes, maxpool2_forward};
+        let (g, start) = (conv.geom::<H, W, OH, OW>(), conv.start());
+        if k.conv_pools(&g, OUT_C, (OH, OW), &start, false) {
             let (ph, pw) = (OH.div_ceil(2), OW.div_ceil(2));
             let n = B * OUT_C * ph * pw;
             let mut p = std::vec![f32::NAN; n + 16];
-            // SAFETY: AVX-512F (checked above); y_fast holds B*OUT_C planes
-            // of OH x OW, p their pooled planes.
-            unsafe { maxpool2_forward(B * OUT_C, OH, OW, y_fast.as_flat().as_ptr(), PoolRelu::Apply, p.as_mut_ptr()) };
+            assert!(k.maxpool2_forward(B * OUT_C, (OH, OW), y_fast.as_flat(), PoolRelu::Apply, &mut p[..n]));
             // Without routes (`infer`): the pooling, `y` untouched.
             let (mut p_lean, mut y_pool) = (std::vec![f32::NAN; n + 16], <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed());
             y_pool.as_flat_mut().fill(f32::NAN);
-            conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut y_pool, Then::ReluPool(p_lean.as_mut_ptr(), false));
+            let then = Then::ReluPool(&mut p_lean[..n], false);
+            assert!(conv.forward_fast::<B, H, W, OH, OW>(k, &cache, &mut y_pool, then));
             assert_eq!(bits(&p_lean[..n]), bits(&p[..n]), "the fused pooling");
             assert!(p_lean[n..].iter().all(|v| v.is_nan()), "no write past the pooled planes");
             assert!(y_pool.as_flat().iter().all(|v| v.is_nan()), "`y` written without routes");
-            if conv.pools::<H, W, OH, OW>(true) {
+            if k.conv_pools(&g, OUT_C, (OH, OW), &start, true) {
                 // With routes: the same pooling, and a record per pooled
                 // row from each sample's first float, four disjoint masks
                 // of the row's windows; nothing written after them.
-                use crate::kernels_cpu::{ROUTE_BYTES, Route};
                 let mut p_fused = std::vec![f32::NAN; n + 16];
-                conv.forward_fast::<B, H, W, OH, OW>(&cache, &mut y_pool, Then::ReluPool(p_fused.as_mut_ptr(), true));
+                let then = Then::ReluPool(&mut p_fused[..n], true);
+                assert!(conv.forward_fast::<B, H, W, OH, OW>(k, &cache, &mut y_pool, then));
                 assert_eq!(bits(&p_fused), bits(&p_lean), "the pooling with the routes");
                 let records = OUT_C * ph * ROUTE_BYTES / 4;
                 for (b, y) in y_pool.iter().enumerate() {
                     let (routes, rest) = y.as_flat().split_at(records);
                     for r in routes.chunks_exact(ROUTE_BYTES / 4) {
-                        // SAFETY: `r` holds ROUTE_BYTES.
-                        let m = unsafe { r.as_ptr().cast::<Route>().read_unaligned() };
+                        let m = route_of(r);
                         let disjoint = (0..4).all(|i| (i + 1..4).all(|j| m[i] & m[j] == 0));
                         assert!(disjoint && m.iter().all(|&k| k < 1 << pw), "sample {b}: not routes: {m:?}");
                     }
@@ -1079,15 +986,11 @@ mod tests {
                 let mut dx = <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed();
                 dx_routes.as_flat_mut().fill(f32::NAN);
                 dx.as_flat_mut().fill(f32::NAN);
-                let routes = (y_pool.as_flat().as_ptr().cast(), OUT_C, OUT_C * OH * OW * 4);
-                // SAFETY: as above; dp holds the B*OUT_C pooled planes' gradient,
-                // y_pool each sample's routes, dx and dx_routes B*OUT_C planes.
-                unsafe {
-                    let dxr = dx_routes.as_flat_mut().as_mut_ptr();
-                    maxpool2_backward_routes(B * OUT_C, OH, OW, routes, dp.as_ptr(), dxr);
-                    let (x, y, dx) = (y_fast.as_flat().as_ptr(), p.as_ptr(), dx.as_flat_mut().as_mut_ptr());
-                    maxpool2_backward(B * OUT_C, OH, OW, x, y, dp.as_ptr(), dx, PoolRelu::Apply);
-                }
+                let routes = (y_pool.as_flat(), OUT_C, OUT_C * OH * OW);
+                let planes = B * OUT_C;
+                assert!(k.maxpool2_backward_routes(planes, (OH, OW), routes, &dp, dx_routes.as_flat_mut()));
+                let xy = (y_fast.as_flat(), &p[..n]);
+                assert!(k.maxpool2_backward(planes, (OH, OW), xy, &dp, dx.as_flat_mut(), PoolRelu::Apply));
                 assert_eq!(bits(dx_routes.as_flat()), bits(dx.as_flat()), "the pooling's gradient through the routes");
                 assert!(dx.as_flat().iter().any(|&v| v != 0.0), "some gradient passes");
             }
@@ -1099,8 +1002,8 @@ mod tests {
         let (mut dx_fast, mut dx_slow) =
             (<[Tensor<IN_C, H, W>; B]>::boxed_zeroed(), <[Tensor<IN_C, H, W>; B]>::boxed_zeroed());
         dx_fast.as_flat_mut().fill(f32::NAN);
-        conv.weight_grad_fast::<B, H, W, OH, OW>(&cache, &dy, &mut g_fast);
-        conv.input_grad_fast::<B, H, W, OH, OW>(&dy, &mut dx_fast);
+        conv.weight_grad_fast::<B, H, W, OH, OW>(k, &cache, &dy, &mut g_fast);
+        conv.input_grad_fast::<B, H, W, OH, OW>(k, &dy, &mut dx_fast);
         for b in 0..B {
             conv.backward_one::<H, W, OH, OW>(&x[b], &dy[b], Some(&mut dx_slow[b]), &mut g_slow);
         }
@@ -1111,10 +1014,9 @@ mod tests {
     /// The shapes whose forward pass pools in its tiles: fashion10's and
     /// tfconv's first convolutions, fashion10's second; not tfconv's
     /// second (800 taps: the channels-last tiles).
-    #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_zoo_convolutions_that_pool_in_their_tiles() {
-        if math::simd() != math::SimdPath::Avx512 {
+        if !kernels::active().is_fast() {
             return;
         }
         for routes in [false, true] {
@@ -1135,11 +1037,11 @@ mod tests {
     /// convolution where its outputs are NaN (a NaN input, spread by the
     /// zero weights) and -0 (a -0 bias plus zero times a negative input),
     /// and so does their backward pass through the routes.
-    #[cfg(target_arch = "x86_64")]
     #[test]
     fn fused_relu_and_pooling_of_nan_and_negative_zero() {
-        use crate::kernels_cpu::{PoolRelu, maxpool2_backward, maxpool2_forward};
-        if math::simd() != math::SimdPath::Avx512 {
+        use crate::kernels::PoolRelu;
+        let k = kernels::active();
+        if !k.is_fast() {
             return;
         }
         let mut conv = Conv2d::<1, 8, 3, 1, 1>::zeroed();
@@ -1153,29 +1055,31 @@ mod tests {
         let mut cache = [PaddedInput::<1, 7, 9, 1>::zeroed()];
         pad_planes(x[0].as_flat(), 1, 7, 9, 1, cache[0].as_flat_mut());
         let (mut y, mut r, mut y_relu, mut y_pool) = ([Tensor::<8, 7, 9>::zeroed(); 4]).map(|t| [t]).into();
-        conv.forward_fast::<1, 7, 9, 7, 9>(&cache, &mut y, Then::Store);
+        assert!(conv.forward_fast::<1, 7, 9, 7, 9>(k, &cache, &mut y, Then::Store));
         let out = y[0].as_flat();
         assert!(out.iter().any(|v| v.is_nan()) && out.iter().any(|v| v.to_bits() == (-0.0f32).to_bits()));
         crate::Relu.forward(&y, &mut r, &mut [()], &mut Mode::Infer);
-        conv.forward_fast::<1, 7, 9, 7, 9>(&cache, &mut y_relu, Then::Relu);
+        assert!(conv.forward_fast::<1, 7, 9, 7, 9>(k, &cache, &mut y_relu, Then::Relu));
         let bits = |t: &[f32]| t.iter().map(|v| v.to_bits()).collect::<std::vec::Vec<_>>();
         assert_eq!(bits(y_relu[0].as_flat()), bits(r[0].as_flat()), "the fused ReLU");
         let (mut p_fused, mut p) = ([f32::NAN; 8 * 4 * 5], [f32::NAN; 8 * 4 * 5]);
         assert!(conv.pools::<7, 9, 7, 9>(true));
-        conv.forward_fast::<1, 7, 9, 7, 9>(&cache, &mut y_pool, Then::ReluPool(p_fused.as_mut_ptr(), true));
-        // SAFETY: AVX-512F (checked above); y holds 8 planes of 7 x 9, p their pooled planes.
-        unsafe { maxpool2_forward(8, 7, 9, y[0].as_flat().as_ptr(), PoolRelu::Apply, p.as_mut_ptr()) };
+        assert!(conv.forward_fast::<1, 7, 9, 7, 9>(k, &cache, &mut y_pool, Then::ReluPool(&mut p_fused, true)));
+        assert!(k.maxpool2_forward(8, (7, 9), y[0].as_flat(), PoolRelu::Apply, &mut p));
         assert_eq!(bits(&p_fused), bits(&p), "the fused pooling");
         // Back through the routes left in `y_pool` (the layer's entry
         // point), and through the outputs: the same bits.
         let dp = [Tensor::<8, 4, 5>::from_fn(|c, i, j| (c * 20 + i * 5 + j) as f32 * 0.25 - 9.0)];
         let (mut d_routes, mut d) = ([Tensor::<8, 7, 9>::splat(f32::NAN)], [Tensor::<8, 7, 9>::splat(f32::NAN)]);
         assert!(<Conv2d<1, 8, 3, 1, 1> as Layer<1, 7, 9>>::relu_pool_backward(&conv, &y_pool, &dp, &mut d_routes));
-        // SAFETY: as above; dp and p hold the 8 pooled planes, d the 8 planes.
-        unsafe {
-            let (x, dy, dx) = (y[0].as_flat().as_ptr(), dp[0].as_flat().as_ptr(), d[0].as_flat_mut().as_mut_ptr());
-            maxpool2_backward(8, 7, 9, x, p.as_ptr(), dy, dx, PoolRelu::Apply);
-        }
+        assert!(k.maxpool2_backward(
+            8,
+            (7, 9),
+            (y[0].as_flat(), &p),
+            dp[0].as_flat(),
+            d[0].as_flat_mut(),
+            PoolRelu::Apply
+        ));
         assert_eq!(bits(d_routes[0].as_flat()), bits(d[0].as_flat()), "the pooling's gradient through the routes");
         assert!(d[0].as_flat().iter().any(|&v| v != 0.0));
     }
@@ -1187,10 +1091,9 @@ mod tests {
     /// the output past the row end computes to the same value (no route
     /// there), windows of a last row alone; through the layer's entry
     /// points, against the layers' passes from the stored outputs.
-    #[cfg(target_arch = "x86_64")]
     #[test]
     fn routes_at_ties_and_at_the_edges_of_odd_rows() {
-        if math::simd() != math::SimdPath::Avx512 {
+        if !kernels::active().is_fast() {
             return;
         }
         // Each output is its input plus 0.5 (the centre tap, the bias);
@@ -1223,6 +1126,12 @@ mod tests {
         // its bottom-left input (the output past the row end has the same
         // value); the last row's windows: their top inputs alone.
         assert_eq!(d[0].0[0], [[0.0, 0.0, 0.0, 2.0, 0.0], [1.0, 0.0, 0.0, 0.0, 3.0], [4.0, 0.0, 5.0, 0.0, 6.0]]);
+    }
+
+    /// The [`Route`](crate::kernels::Route) record held in two floats.
+    fn route_of(r: &[f32]) -> crate::kernels::Route {
+        let b = [r[0].to_ne_bytes(), r[1].to_ne_bytes()].concat();
+        core::array::from_fn(|i| u16::from_ne_bytes([b[2 * i], b[2 * i + 1]]))
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! dL/dx[i]    = sum_o w[o][i] * dy[o]
 //! ```
 
+use crate::kernels::{self, Kernels, MAX_PARTS};
 use crate::layer::{Init, Layer, Mode, ParamTensor, Parameters};
 use crate::{Flat, Shape, Tensor, math};
 use rand::Rng;
@@ -79,70 +80,47 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, co
 }
 
 impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT, BIAS> {
-    /// AVX-512 forward pass over a batch (`x`: B x N_IN, `y`: B x N_OUT,
+    /// Fast forward pass over a batch (`x`: B x N_IN, `y`: B x N_OUT,
     /// `xt`: scratch of B x N_IN). Batches of 16 or more are transposed into
-    /// `xt` (samples contiguous) and computed as `yᵀ = W xᵀ` in tiles of 12
-    /// outputs x 32 samples, each weight read once per 32 samples; smaller
-    /// batches use tiles of 4 samples x 6 outputs reduced along `N_IN`.
-    #[cfg(target_arch = "x86_64")]
-    fn forward_fast(&self, x: &[f32], y: &mut [f32], xt: &mut [f32]) {
+    /// `xt` (samples contiguous) and computed as `yᵀ = W xᵀ`, each weight
+    /// read once per tile of samples; smaller batches use tiles of samples
+    /// x outputs reduced along `N_IN`. `false`, having done nothing, where
+    /// the kernels decline.
+    fn forward_fast(&self, k: Kernels, x: &[f32], y: &mut [f32], xt: &mut [f32]) -> bool {
         let n = x.len() / N_IN;
         assert!(
             x.len() == n * N_IN && y.len() == n * N_OUT && xt.len() == x.len(),
             "Dense: batch buffers of unequal sizes"
         );
-        let bias = if BIAS { Some(self.bias.as_ptr()) } else { None };
-        if n >= 16 {
-            let full = n / 16 * 16;
-            for s0 in (0..full).step_by(16) {
-                // SAFETY: AVX-512F detected by the caller; samples s0..s0+16 of x
-                // (N_IN floats each) into column s0.. of xt (N_IN rows of n).
-                unsafe {
-                    crate::kernels_cpu::transpose16(x[s0 * N_IN..].as_ptr(), N_IN, N_IN, xt[s0..].as_mut_ptr(), n)
-                };
-            }
-            for (s, xs) in x.chunks_exact(N_IN).enumerate().skip(full) {
-                for (i, &v) in xs.iter().enumerate() {
-                    xt[i * n + s] = v;
-                }
-            }
-            // SAFETY: AVX-512F detected by the caller; xt is N_IN x n, the
-            // weights N_OUT x N_IN, y n x N_OUT (checked above).
-            unsafe {
-                crate::kernels_cpu::dense_forward_packed(
-                    n,
-                    N_IN,
-                    N_OUT,
-                    xt.as_ptr(),
-                    self.weight.as_flat().as_ptr(),
-                    bias,
-                    y.as_mut_ptr(),
-                )
-            };
-            return;
+        let (w, bias) = (self.weight.as_flat(), BIAS.then_some(&self.bias[..]));
+        if n < 16 {
+            return k.dense_forward((n, N_IN, N_OUT), x, w, bias, y);
         }
-        // SAFETY: AVX-512F detected by the caller; x is n x N_IN, the weights
-        // N_OUT x N_IN, y n x N_OUT (checked above).
-        unsafe {
-            crate::kernels_cpu::dense_forward(
-                n,
-                N_IN,
-                N_OUT,
-                x.as_ptr(),
-                self.weight.as_flat().as_ptr(),
-                bias,
-                y.as_mut_ptr(),
-            )
-        };
+        let full = n / 16 * 16;
+        for s0 in (0..full).step_by(16) {
+            // Samples s0..s0+16 of x into column s0.. of xt (N_IN rows of n).
+            if !k.transpose16(&x[s0 * N_IN..], N_IN, N_IN, &mut xt[s0..], n) {
+                return false;
+            }
+        }
+        for (s, xs) in x.chunks_exact(N_IN).enumerate().skip(full) {
+            for (i, &v) in xs.iter().enumerate() {
+                xt[i * n + s] = v;
+            }
+        }
+        k.dense_forward_packed((n, N_IN, N_OUT), xt, w, bias, y)
     }
 
-    /// AVX-512 backward pass over a batch: the weight gradient
-    /// `dW += dyᵀ x` (with `overwrite`, `dW = dyᵀ x`, the bias gradient
-    /// likewise) and the input gradient `dx = dy W` as broadcast-FMA
-    /// matrix products ([`bcast_gemm`](crate::kernels_cpu::bcast_gemm)).
-    #[cfg(target_arch = "x86_64")]
+    /// Fast backward pass over a batch: the weight gradient `dW += dyᵀ x`
+    /// (with `overwrite`, `dW = dyᵀ x`, the bias gradient likewise) and the
+    /// input gradient `dx = dy W` as broadcast-FMA matrix products
+    /// ([`Kernels::bcast_gemm`]). For a backend with fast kernels
+    /// ([`Kernels::is_fast`]), which implement the matrix products for every
+    /// shape.
+    #[allow(clippy::too_many_arguments)]
     fn backward_fast(
         &self,
+        k: Kernels,
         x: &[f32],
         dy: &[f32],
         dx: Option<&mut [f32]>,
@@ -161,17 +139,7 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
             }
         }
         if dw {
-            // SAFETY: AVX-512F detected by the caller; dy is n x N_OUT, x n x N_IN,
-            // the gradient N_OUT x N_IN.
-            unsafe {
-                Self::weight_grad_fast(
-                    &[(dy.as_ptr(), x.as_ptr())],
-                    n,
-                    0..N_OUT,
-                    grads.weight.as_flat_mut().as_mut_ptr(),
-                    !overwrite,
-                )
-            };
+            Self::weight_grad_fast(k, &[(dy, x)], n, 0..N_OUT, grads.weight.as_flat_mut(), !overwrite);
         }
         // dL/dx[b][i] = Σ_o dy[b][o] W[o][i]: rows b, k = o, in bands of
         // DX_BAND weight rows, so the weights stream from memory band by band
@@ -179,72 +147,42 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
         if let Some(dx) = dx {
             assert_eq!(dx.len(), n * N_IN, "Dense: batch buffers of unequal sizes");
             const DX_BAND: usize = 32;
+            let w = self.weight.as_flat();
             let mut o0 = 0;
             while o0 < N_OUT {
                 let band = DX_BAND.min(N_OUT - o0);
-                // SAFETY: as above; dx is n x N_IN, the band rows o0..o0+band.
-                unsafe {
-                    crate::kernels_cpu::bcast_gemm(
-                        n,
-                        N_IN,
-                        band,
-                        dy.as_ptr().add(o0),
-                        N_OUT,
-                        1,
-                        self.weight.as_flat().as_ptr().add(o0 * N_IN),
-                        N_IN,
-                        dx.as_mut_ptr(),
-                        N_IN,
-                        o0 > 0,
-                        false,
-                    )
-                };
+                let parts = [(&dy[o0..], &w[o0 * N_IN..])];
+                let ran = k.bcast_gemm((n, N_IN, band), &parts, (N_OUT, 1, N_IN), dx, N_IN, o0 > 0, false);
+                debug_assert!(ran, "a fast backend runs every matrix product");
                 o0 += band;
             }
         }
     }
 
-    /// AVX-512 weight gradient rows `rows` over a batch held in `parts`
-    /// (each a `(dy, x)` pair of `n`-sample buffers, `dy` `n x N_OUT`, `x`
+    /// Fast weight gradient rows `rows` over a batch held in `parts` (each
+    /// a `(dy, x)` pair of `n`-sample buffers, `dy` `n x N_OUT`, `x`
     /// `n x N_IN`): `dW[o][i] (+)= Σ_parts Σ_b dy[b][o] x[b][i]`, a matrix
     /// product (rows `o`, `k = b`) with the parts summed in order in each
-    /// tile, stored at `w` (the gradient's row 0), or added with `accumulate`.
-    ///
-    /// # Safety
-    /// AVX-512F; `1 <= parts.len() <= MAX_PARTS`, each pair's buffers
-    /// readable for `n` samples; `rows` within `N_OUT`, and `w` writable
-    /// (readable with `accumulate`) for those rows of `N_IN` floats.
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn weight_grad_fast(
-        parts: &[(*const f32, *const f32)],
+    /// tile, stored into `w` (the gradient's rows `rows` only), or added with
+    /// `accumulate`.
+    fn weight_grad_fast(
+        k: Kernels,
+        parts: &[(&[f32], &[f32])],
         n: usize,
         rows: core::ops::Range<usize>,
-        w: *mut f32,
+        w: &mut [f32],
         accumulate: bool,
     ) {
-        let mut at = [(core::ptr::null(), core::ptr::null()); crate::kernels_cpu::MAX_PARTS];
+        let mut at: [(&[f32], &[f32]); MAX_PARTS] = [(&[], &[]); MAX_PARTS];
         for (t, &(dy, x)) in at.iter_mut().zip(parts) {
-            *t = (dy.wrapping_add(rows.start), x);
+            *t = (&dy[rows.start..], x);
         }
-        // SAFETY: the caller's contract.
-        unsafe {
-            crate::kernels_cpu::bcast_gemm_parts(
-                rows.len(),
-                N_IN,
-                n,
-                &at[..parts.len()],
-                1,
-                N_OUT,
-                N_IN,
-                w.add(rows.start * N_IN),
-                N_IN,
-                accumulate,
-                true,
-            )
-        }
+        let dims = (rows.len(), N_IN, n);
+        let ran = k.bcast_gemm(dims, &at[..parts.len()], (1, N_OUT, N_IN), w, N_IN, accumulate, true);
+        debug_assert!(ran, "a fast backend runs every matrix product");
     }
 
-    /// Backward pass over a batch, on the AVX-512 path if there is one:
+    /// Backward pass over a batch, with fast kernels where the backend has them:
     /// parameter gradients added, or with `overwrite` overwritten (the fast
     /// path stores them; the portable one zeroes and adds).
     /// With `dw` false the weight gradient is left as it was (the bias
@@ -258,9 +196,9 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
         overwrite: bool,
         dw: bool,
     ) {
-        #[cfg(target_arch = "x86_64")]
-        if math::simd() == math::SimdPath::Avx512 {
-            return self.backward_fast(x, dy, dx, grads, overwrite, dw);
+        let k = kernels::active();
+        if k.is_fast() {
+            return self.backward_fast(k, x, dy, dx, grads, overwrite, dw);
         }
         if overwrite {
             grads.bias.fill(0.0);
@@ -322,7 +260,7 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, co
     Layer<C, H, W> for Dense<N_IN, N_OUT, BIAS>
 {
     /// Scratch for the batch transposed (`N_IN` floats per sample; the
-    /// AVX-512 path packs batches of 16 or more into it).
+    /// fast kernels pack batches of 16 or more into it).
     type Cache = Tensor<C, H, W>;
 
     fn forward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
@@ -333,12 +271,10 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, co
         _mode: &mut Mode<'_>,
     ) {
         crate::layer::assert_out_shape!("Dense", OC, OH, OW);
-        #[cfg(target_arch = "x86_64")]
-        if math::simd() == math::SimdPath::Avx512 {
-            return self.forward_fast(x.as_flat(), y.as_flat_mut(), cache.as_flat_mut());
+        // The portable loops need no scratch.
+        if !self.forward_fast(kernels::active(), x.as_flat(), y.as_flat_mut(), cache.as_flat_mut()) {
+            self.forward_portable(x.as_flat(), y.as_flat_mut());
         }
-        let _ = cache; // the portable loops need no scratch
-        self.forward_portable(x.as_flat(), y.as_flat_mut());
     }
 
     fn backward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
@@ -402,34 +338,27 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, co
             return;
         }
         let rows = part * N_OUT / parts..(part + 1) * N_OUT / parts;
-        #[cfg(target_arch = "x86_64")]
-        if math::simd() == math::SimdPath::Avx512 {
+        // SAFETY: the caller's contract; the slice covers only rows `rows`,
+        // which no other share writes.
+        let w = unsafe { core::slice::from_raw_parts_mut(grads.add(rows.start * N_IN), rows.len() * N_IN) };
+        let k = kernels::active();
+        if k.is_fast() {
             // Up to MAX_PARTS parts per pass over the rows: one pass for a
             // trainer of up to 8 threads, and the sum in the whole batch's order.
-            use crate::kernels_cpu::MAX_PARTS;
-            let (mut buf, mut n, mut pass) = ([(core::ptr::null(), core::ptr::null()); MAX_PARTS], 0, 0);
-            let flush = |buf: &[(*const f32, *const f32)], pass: usize| {
-                // SAFETY: AVX-512F detected; each pair is B x N_OUT and B x
-                // N_IN; the caller's contract: `grads` is this layer's
-                // gradient, whose weights come first, rows `rows` ours to write.
-                unsafe { Self::weight_grad_fast(buf, B, rows.clone(), grads, pass > 0) }
-            };
+            let (mut buf, mut n, mut pass): ([(&[f32], &[f32]); MAX_PARTS], _, _) = ([(&[], &[]); MAX_PARTS], 0, 0);
             for (x, dy) in inputs {
-                buf[n] = (dy.as_flat().as_ptr(), x.as_flat().as_ptr());
+                buf[n] = (dy.as_flat(), x.as_flat());
                 n += 1;
                 if n == MAX_PARTS {
-                    flush(&buf, pass);
+                    Self::weight_grad_fast(k, &buf, B, rows.clone(), w, pass > 0);
                     (n, pass) = (0, pass + 1);
                 }
             }
             if n > 0 {
-                flush(&buf[..n], pass);
+                Self::weight_grad_fast(k, &buf[..n], B, rows.clone(), w, pass > 0);
             }
             return;
         }
-        // SAFETY: the caller's contract; the slice covers only rows `rows`,
-        // which no other share writes.
-        let w = unsafe { core::slice::from_raw_parts_mut(grads.add(rows.start * N_IN), rows.len() * N_IN) };
         for (k, (x, dy)) in inputs.enumerate() {
             Self::weight_grad_portable(x.as_flat(), dy.as_flat(), rows.clone(), w, k > 0);
         }
@@ -492,13 +421,16 @@ mod tests {
         check_layer::<Dense<20, 13>, 17, 5, 2, 2, 13, 1, 1>(15).unwrap();
     }
 
-    /// The AVX-512 path against the portable loops (tiles and remainders).
+    /// Every fast backend this CPU runs against the portable loops (tiles
+    /// and remainders).
     fn fast_matches_portable<const N_IN: usize, const N_OUT: usize, const B: usize>(seed: u64) {
-        use rand::{RngExt, SeedableRng};
-        if math::simd() != math::SimdPath::Avx512 {
-            std::eprintln!("no AVX-512 on this CPU: the fast path is not tested here");
-            return;
+        for k in kernels::fast_backends() {
+            fast_matches_portable_on::<N_IN, N_OUT, B>(k, seed);
         }
+    }
+
+    fn fast_matches_portable_on<const N_IN: usize, const N_OUT: usize, const B: usize>(k: Kernels, seed: u64) {
+        use rand::{RngExt, SeedableRng};
         let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
         let mut fill = |v: &mut [f32]| v.iter_mut().for_each(|x| *x = rng.random_range(-1.0..1.0));
         let mut d = Dense::<N_IN, N_OUT>::boxed_zeroed();
@@ -519,7 +451,7 @@ mod tests {
         };
         let (mut yf, mut ys) = (<[Tensor<N_OUT, 1, 1>; B]>::boxed_zeroed(), <[Tensor<N_OUT, 1, 1>; B]>::boxed_zeroed());
         let mut xt = <[Tensor<N_IN, 1, 1>; B]>::boxed_zeroed();
-        d.forward_fast(x.as_flat(), yf.as_flat_mut(), xt.as_flat_mut());
+        assert!(d.forward_fast(k, x.as_flat(), yf.as_flat_mut(), xt.as_flat_mut()));
         d.forward_portable(x.as_flat(), ys.as_flat_mut());
         close("y", yf.as_flat(), ys.as_flat());
         let (mut gf, mut gs) = (Dense::<N_IN, N_OUT>::boxed_zeroed(), Dense::<N_IN, N_OUT>::boxed_zeroed());
@@ -527,65 +459,16 @@ mod tests {
         gs.as_flat_mut().fill(0.25);
         let (mut dxf, mut dxs) = (<[Tensor<N_IN, 1, 1>; B]>::boxed_zeroed(), <[Tensor<N_IN, 1, 1>; B]>::boxed_zeroed());
         dxf.as_flat_mut().fill(f32::NAN);
-        d.backward_fast(x.as_flat(), dy.as_flat(), Some(dxf.as_flat_mut()), &mut gf, false, true);
+        d.backward_fast(k, x.as_flat(), dy.as_flat(), Some(dxf.as_flat_mut()), &mut gf, false, true);
         d.backward_portable(x.as_flat(), dy.as_flat(), Some(dxs.as_flat_mut()), &mut gs, true);
         close("grads", gf.as_flat(), gs.as_flat());
         close("dx", dxf.as_flat(), dxs.as_flat());
         // Overwriting: nothing of the old gradient (NaN) may be read.
         gf.as_flat_mut().fill(f32::NAN);
         gs.as_flat_mut().fill(0.0);
-        d.backward_fast(x.as_flat(), dy.as_flat(), None, &mut gf, true, true);
+        d.backward_fast(k, x.as_flat(), dy.as_flat(), None, &mut gf, true, true);
         d.backward_portable(x.as_flat(), dy.as_flat(), None, &mut gs, true);
         close("overwritten grads", gf.as_flat(), gs.as_flat());
-    }
-
-    /// The one-sample path of `bcast_gemm` (a one-long sum) gives the
-    /// tiles' bits, signed zeros included (0 · -x is +0 through an FMA into
-    /// +0, -0 as a bare product), overwriting and accumulating.
-    #[test]
-    fn one_sample_gradient_path_matches_the_tiles_bit_for_bit() {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use crate::kernels_cpu::{V, bcast_gemm, bcast_tile, lanes};
-            if math::simd() != math::SimdPath::Avx512 {
-                std::eprintln!("no AVX-512 on this CPU: the fast path is not tested here");
-                return;
-            }
-            let (rows, cols) = (3, 37);
-            let a = [0.0f32, -1.5, 2.0];
-            let b: std::vec::Vec<f32> =
-                (0..cols).map(|i| [0.0, -0.0, 1.25 * i as f32, -0.5 * i as f32][i % 4]).collect();
-            let c0: std::vec::Vec<f32> = (0..rows * cols).map(|i| [-0.0, 0.75, 0.0][i % 3]).collect();
-            for accumulate in [false, true] {
-                let (mut fast, mut tiles) = (c0.clone(), c0.clone());
-                // SAFETY: AVX-512F detected; a holds `rows`, b `cols`, c `rows * cols` floats.
-                unsafe {
-                    bcast_gemm(
-                        rows,
-                        cols,
-                        1,
-                        a.as_ptr(),
-                        1,
-                        1,
-                        b.as_ptr(),
-                        cols,
-                        fast.as_mut_ptr(),
-                        cols,
-                        accumulate,
-                        true,
-                    );
-                    for r in 0..rows {
-                        for v in 0..cols.div_ceil(V) {
-                            let (bv, cv) = (b.as_ptr().add(v * V), tiles.as_mut_ptr().add(r * cols + v * V));
-                            let m = lanes(cols - v * V);
-                            bcast_tile::<1, 1>(1, &[(a.as_ptr().add(r), bv)], 1, 1, cols, cv, cols, m, accumulate);
-                        }
-                    }
-                }
-                let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<std::vec::Vec<_>>();
-                assert_eq!(bits(&fast), bits(&tiles), "accumulate {accumulate}");
-            }
-        }
     }
 
     /// The weight gradient in shares of rows (3 shares: 136 + 137 + 137

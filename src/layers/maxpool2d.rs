@@ -11,6 +11,7 @@
 //! the gradient to *every* tied position instead, which counts it several
 //! times.)
 
+use crate::kernels::PoolRelu;
 use crate::layer::{Layer, Mode, assert_out_shape};
 use crate::{Flat, Tensor, pool_out};
 
@@ -83,20 +84,8 @@ impl<const P: usize, const C: usize, const H: usize, const W: usize> Layer<C, H,
         _mode: &mut Mode<'_>,
     ) {
         assert_out_shape!("MaxPool2d", OC, OH, OW);
-        #[cfg(target_arch = "x86_64")]
-        if P == 2 && crate::math::simd() == crate::math::SimdPath::Avx512 {
-            // SAFETY: AVX-512F detected; x holds B*C planes of H x W, y B*C
-            // planes of OH x OW = ceil(H/2) x ceil(W/2) (asserted above).
-            unsafe {
-                crate::kernels_cpu::maxpool2_forward(
-                    B * C,
-                    H,
-                    W,
-                    x.as_flat().as_ptr(),
-                    crate::kernels_cpu::PoolRelu::Absent,
-                    y.as_flat_mut().as_mut_ptr(),
-                )
-            };
+        let k = crate::kernels::active();
+        if P == 2 && k.maxpool2_forward(B * C, (H, W), x.as_flat(), PoolRelu::Absent, y.as_flat_mut()) {
             return;
         }
         for (x, y) in x.iter().zip(y.iter_mut()) {
@@ -121,23 +110,10 @@ impl<const P: usize, const C: usize, const H: usize, const W: usize> Layer<C, H,
         _grads: &mut Self,
     ) {
         assert_out_shape!("MaxPool2d", OC, OH, OW);
-        let _ = y;
         let Some(dx) = dx else { return };
-        #[cfg(target_arch = "x86_64")]
-        if P == 2 && crate::math::simd() == crate::math::SimdPath::Avx512 {
-            // SAFETY: as in `forward`; y is the forward output (each window's maximum).
-            unsafe {
-                crate::kernels_cpu::maxpool2_backward(
-                    B * C,
-                    H,
-                    W,
-                    x.as_flat().as_ptr(),
-                    y.as_flat().as_ptr(),
-                    dy.as_flat().as_ptr(),
-                    dx.as_flat_mut().as_mut_ptr(),
-                    crate::kernels_cpu::PoolRelu::Absent,
-                )
-            };
+        // The kernel finds each window's maximum in `y` (the forward output).
+        let (k, xy) = (crate::kernels::active(), (x.as_flat(), y.as_flat()));
+        if P == 2 && k.maxpool2_backward(B * C, (H, W), xy, dy.as_flat(), dx.as_flat_mut(), PoolRelu::Absent) {
             return;
         }
         dx.zero();

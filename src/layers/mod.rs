@@ -4,9 +4,10 @@
 //! # Fast paths
 //!
 //! [`Conv2d`] (stride 1, `PAD < K`), [`Dense`], [`MaxPool2d<2>`](MaxPool2d)
-//! and [`Relu`] have hand-written AVX-512 kernels (register-blocked FMA
-//! tiles, in the crate's private `kernels_cpu` module) beside their
-//! portable loops. Every call picks one with [`math::simd`](crate::math::simd):
+//! and [`Relu`] call the crate's kernels (register-blocked FMA tiles, in
+//! the private `kernels` module) and keep their portable loops for what
+//! the kernels decline. The kernels' backend is chosen once per process
+//! ([`isa`](crate::isa)):
 //!
 //! - with the default `std` feature, the CPU is asked at run time
 //!   (`is_x86_feature_detected!("avx512f")` and `"avx512vl"`): a plain
@@ -15,8 +16,8 @@
 //! - without `std` (`no_std`), build with
 //!   `RUSTFLAGS="-C target-feature=+avx512f,+avx512vl"` (or
 //!   `-C target-cpu=native` on such a CPU) to get them;
-//! - [`math::force_portable`](crate::math::force_portable) switches them
-//!   off, for comparisons.
+//! - `CONSTNET_ISA=portable` (or [`set_isa`](crate::set_isa) before the
+//!   first kernel call) runs the portable loops, for comparisons.
 //!
 //! What the kernels compute, per layer (`B` samples):
 //!

@@ -1,9 +1,7 @@
 //! `Relu`: `y = max(0, x)`; backward `dx = dy` where `y > 0`, else `0`.
 
-#[cfg(target_arch = "x86_64")]
-use crate::Flat;
-use crate::Tensor;
 use crate::layer::{Layer, Mode, assert_out_shape, elementwise_layer, zip_map};
+use crate::{Flat, Tensor};
 
 /// Rectified linear unit, element-wise `max(0, x)`. The derivative at 0 is
 /// taken as 0 (as in PyTorch and the tutorials' `relu_prime`).
@@ -35,14 +33,9 @@ impl<const C: usize, const H: usize, const W: usize> Layer<C, H, W> for Relu {
         _mode: &mut Mode<'_>,
     ) {
         assert_out_shape!("Relu", OC, OH, OW);
-        #[cfg(target_arch = "x86_64")]
-        if crate::math::simd() == crate::math::SimdPath::Avx512 {
-            let (x, y) = (x.as_flat(), y.as_flat_mut());
-            // SAFETY: AVX-512F detected; x and y have the same B*C*H*W floats (asserted).
-            unsafe { crate::kernels_cpu::relu_forward(x.as_ptr(), y.as_mut_ptr(), x.len().min(y.len())) };
-            return;
+        if !crate::kernels::active().relu_forward(x.as_flat(), y.as_flat_mut()) {
+            zip_map(y, x, x, |x, _| x.max(0.0));
         }
-        zip_map(y, x, x, |x, _| x.max(0.0));
     }
 
     fn backward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
@@ -55,15 +48,9 @@ impl<const C: usize, const H: usize, const W: usize> Layer<C, H, W> for Relu {
         _grads: &mut Self,
     ) {
         assert_out_shape!("Relu", OC, OH, OW);
-        if let Some(dx) = dx {
-            #[cfg(target_arch = "x86_64")]
-            if crate::math::simd() == crate::math::SimdPath::Avx512 {
-                let (y, dy, dx) = (y.as_flat(), dy.as_flat(), dx.as_flat_mut());
-                let n = dx.len().min(y.len()).min(dy.len());
-                // SAFETY: AVX-512F detected; all three hold n floats.
-                unsafe { crate::kernels_cpu::relu_backward(y.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), n) };
-                return;
-            }
+        if let Some(dx) = dx
+            && !crate::kernels::active().relu_backward(y.as_flat(), dy.as_flat(), dx.as_flat_mut())
+        {
             zip_map(dx, y, dy, |y, dy| if y > 0.0 { dy } else { 0.0 });
         }
     }
@@ -101,14 +88,14 @@ mod tests {
         }
     }
 
-    /// The AVX-512 kernels align their stores with a masked head: every
+    /// The kernels align their stores with a masked head: every
     /// start in a 64-byte line and every length up to past three vectors
     /// gives `x` (forward) or `dy` (backward) where `x > 0`, `+0` elsewhere
     /// (NaN and `-0` too), and writes nothing outside the span.
-    #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_kernels_at_every_alignment() {
-        if crate::math::simd() != crate::math::SimdPath::Avx512 {
+        let k = crate::kernels::active();
+        if !k.is_fast() {
             return;
         }
         #[repr(C, align(64))]
@@ -121,12 +108,9 @@ mod tests {
         for start in 0..16 {
             for n in 0..=50 {
                 let (mut y, mut dx) = (Line([7.0; 96]), Line([7.0; 96]));
-                // SAFETY: AVX-512F detected; start + n + 1 <= 67 floats of 96.
-                unsafe {
-                    let (x, dy) = (x.0[start..].as_ptr(), x.0[start + 1..].as_ptr());
-                    crate::kernels_cpu::relu_forward(x, y.0[start..].as_mut_ptr(), n);
-                    crate::kernels_cpu::relu_backward(x, dy, dx.0[start..].as_mut_ptr(), n);
-                }
+                let (xs, dys) = (&x.0[start..start + n], &x.0[start + 1..start + 1 + n]);
+                assert!(k.relu_forward(xs, &mut y.0[start..start + n]));
+                assert!(k.relu_backward(xs, dys, &mut dx.0[start..start + n]));
                 for i in 0..95 {
                     let (xi, inside) = (x.0[i], (start..start + n).contains(&i));
                     let at = std::format!("start {start}, n {n}, [{i}] for x = {xi}");

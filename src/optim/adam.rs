@@ -87,13 +87,9 @@ impl<P: Network, S: BorrowMut<P>> Optimizer<P> for Adam<S> {
 pub(super) fn adam_update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: AdamConsts) {
     let n = p.len();
     assert!(g.len() == n && m.len() == n && v.len() == n, "adam_update: slices of unequal length");
-    #[cfg(target_arch = "x86_64")]
-    if crate::math::simd() == crate::math::SimdPath::Avx512 {
-        // SAFETY: AVX-512F detected; the four slices hold n floats (checked).
-        unsafe { crate::kernels_cpu::adam_update(p.as_mut_ptr(), g.as_ptr(), m.as_mut_ptr(), v.as_mut_ptr(), n, k) };
-        return;
+    if !crate::kernels::active().adam_update(p, g, m, v, k) {
+        adam_portable(p, g, m, v, k);
     }
-    adam_portable(p, g, m, v, k);
 }
 
 /// The portable Adam update of one range.
@@ -116,7 +112,6 @@ mod tests {
     /// head, whole vectors, a masked tail), and writes nothing past the range.
     #[test]
     fn fast_update_matches_the_portable_loop_bit_for_bit() {
-        #[cfg(target_arch = "x86_64")]
         for (off, n) in (0..17).flat_map(|off| [(off, 16 * 5 + 7), (off, 3)]) {
             let pad = 16;
             let Some(mut fill) = super::super::fast_path_filler(3, off + n + pad) else { return };
@@ -134,17 +129,8 @@ mod tests {
             let (mut p1, mut m1, mut v1) = (p.clone(), m.clone(), v.clone());
             adam_portable(&mut p1[r.clone()], &g[r.clone()], &mut m1[r.clone()], &mut v1[r.clone()], k);
             let (mut p2, mut m2, mut v2) = (p.clone(), m.clone(), v.clone());
-            // SAFETY: AVX-512F detected; each vector holds off + n floats and more.
-            unsafe {
-                crate::kernels_cpu::adam_update(
-                    p2.as_mut_ptr().add(off),
-                    g.as_ptr().add(off),
-                    m2.as_mut_ptr().add(off),
-                    v2.as_mut_ptr().add(off),
-                    n,
-                    k,
-                )
-            };
+            let kern = crate::kernels::active();
+            assert!(kern.adam_update(&mut p2[r.clone()], &g[r.clone()], &mut m2[r.clone()], &mut v2[r.clone()], k));
             // Everything outside the range is untouched by both (so equal to the input).
             assert_eq!((p1.as_slice(), m1.as_slice(), v1.as_slice()), (p2.as_slice(), m2.as_slice(), v2.as_slice()));
             assert_eq!((&p2[..off], &p2[off + n..]), (&p[..off], &p[off + n..]), "writes stay inside the range");

@@ -87,18 +87,7 @@ enum Rule {
     Adam { k: AdamConsts, m: *mut f32, v: *mut f32 },
 }
 
-/// The constants of one Adam step.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct AdamConsts {
-    pub lr: f32,
-    pub b1: f32,
-    pub b2: f32,
-    pub eps: f32,
-    /// `1 - b1^t`.
-    pub c1: f32,
-    /// `1 - b2^t`.
-    pub c2: f32,
-}
+pub(crate) use crate::kernels::AdamConsts;
 
 // SAFETY: the state and counter pointers come from a `&mut` borrow of the
 // optimizer held for `'a`; `apply`'s contract gives concurrent callers
@@ -260,11 +249,11 @@ impl Frozen {
 
 /// For the tests of the update kernels: `None` (with a note) on a CPU
 /// without AVX-512, else a maker of `len` random floats in `±scale`.
-#[cfg(all(test, target_arch = "x86_64"))]
+#[cfg(test)]
 fn fast_path_filler(seed: u64, len: usize) -> Option<impl FnMut(f32) -> std::vec::Vec<f32>> {
     use rand::{RngExt, SeedableRng};
-    if crate::math::simd() != crate::math::SimdPath::Avx512 {
-        std::eprintln!("no AVX-512 on this CPU: the fast path is not tested here");
+    if !crate::kernels::active().is_fast() {
+        std::eprintln!("no fast kernels on this backend: the fast path is not tested here");
         return None;
     }
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);

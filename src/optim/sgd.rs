@@ -76,20 +76,16 @@ impl<P: Network, S: State<P>> Optimizer<P> for Sgd<S> {
 
 /// The SGD update of one range of parameters `p` with gradients `g`:
 /// `θ -= lr · g`, or with a velocity `v` (momentum `mu`) `v = μ v + g`,
-/// `θ -= lr · v`. The AVX-512 kernel when the CPU has it, else the portable
+/// `θ -= lr · v`. The kernels' update where the backend has one, else the portable
 /// loop (the same bits either way).
 pub(super) fn sgd_update(p: &mut [f32], g: &[f32], v: Option<&mut [f32]>, lr: f32, mu: f32) {
     let n = p.len();
     let nv = v.as_ref().map_or(n, |v| v.len());
     assert!(g.len() == n && nv == n, "sgd_update: {n} parameters, {} gradients, {nv} velocities", g.len());
-    #[cfg(target_arch = "x86_64")]
-    if crate::math::simd() == crate::math::SimdPath::Avx512 {
-        let v = v.map(|v| v.as_mut_ptr());
-        // SAFETY: AVX-512F detected; the slices hold n floats (checked).
-        unsafe { crate::kernels_cpu::sgd_update(p.as_mut_ptr(), g.as_ptr(), v, n, lr, mu) };
-        return;
+    let mut v = v;
+    if !crate::kernels::active().sgd_update(p, g, v.as_deref_mut(), lr, mu) {
+        sgd_portable(p, g, v, lr, mu);
     }
-    sgd_portable(p, g, v, lr, mu);
 }
 
 /// The portable SGD update of one range.
@@ -116,7 +112,6 @@ mod tests {
     /// the range.
     #[test]
     fn fast_update_matches_the_portable_loop_bit_for_bit() {
-        #[cfg(target_arch = "x86_64")]
         for (off, n) in (0..17).flat_map(|off| [(off, 16 * 3 + 9), (off, 16), (off, 5), (off, 1)]) {
             let pad = 16;
             let Some(mut fill) = super::super::fast_path_filler(4, off + n + pad) else { return };
@@ -127,9 +122,8 @@ mod tests {
                 let v1r = momentum.then_some(&mut v1[r.clone()]);
                 sgd_portable(&mut p1[r.clone()], &g[r.clone()], v1r, 0.37, 0.9);
                 let (mut p2, mut v2) = (p.clone(), v.clone());
-                let v2r = momentum.then(|| v2[off..].as_mut_ptr());
-                // SAFETY: AVX-512F detected; each vector holds off + n floats and more.
-                unsafe { crate::kernels_cpu::sgd_update(p2[off..].as_mut_ptr(), g[off..].as_ptr(), v2r, n, 0.37, 0.9) };
+                let v2r = momentum.then_some(&mut v2[r.clone()]);
+                assert!(crate::kernels::active().sgd_update(&mut p2[r.clone()], &g[r.clone()], v2r, 0.37, 0.9));
                 let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<std::vec::Vec<_>>();
                 assert_eq!(
                     (bits(&p1), bits(&v1)),

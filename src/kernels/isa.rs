@@ -1,0 +1,188 @@
+//! Which backend the kernels run: chosen once per process, then fixed.
+//!
+//! The first kernel call (or [`set_isa`]) fixes the choice: the ISA named
+//! by `CONSTNET_ISA` (read once, with the `std` feature), else the best one
+//! this CPU has. A pass therefore never mixes backends: a backward pass
+//! reads only what a forward pass of the same backend wrote.
+
+use core::sync::atomic::{AtomicU8, Ordering};
+
+/// An instruction set the kernels can run with.
+///
+/// ```
+/// let isa = constnet::isa();
+/// assert!(isa == constnet::Isa::Portable || isa.is_supported());
+/// assert_eq!(constnet::Isa::from_name(isa.name()), Some(isa));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// No kernels: every layer runs its reference loops (plain Rust, which
+    /// the compiler vectorises where it can). Any target.
+    Portable,
+    /// Hand-written AVX-512 kernels (x86-64 with AVX-512F and AVX-512VL).
+    Avx512,
+}
+
+/// Every [`Isa`], from the most portable to the fastest.
+pub const ALL: [Isa; 2] = [Isa::Portable, Isa::Avx512];
+
+impl Isa {
+    /// The name `CONSTNET_ISA` and reports use: `"portable"`, `"avx512"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Isa::Portable => "portable",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    /// The ISA called `name` ([`name`](Self::name)'s spelling), if any.
+    pub fn from_name(name: &str) -> Option<Isa> {
+        ALL.into_iter().find(|isa| isa.name() == name)
+    }
+
+    /// Whether this CPU can run this ISA's kernels: detected at run time
+    /// with the `std` feature; without it, what the build's target
+    /// features enable (`-C target-feature=+avx512f,+avx512vl`).
+    pub fn is_supported(self) -> bool {
+        match self {
+            Isa::Portable => true,
+            Isa::Avx512 => avx512_supported(),
+        }
+    }
+
+    const fn code(self) -> u8 {
+        match self {
+            Isa::Portable => 1,
+            Isa::Avx512 => 2,
+        }
+    }
+
+    const fn from_code(code: u8) -> Option<Isa> {
+        match code {
+            1 => Some(Isa::Portable),
+            2 => Some(Isa::Avx512),
+            _ => None,
+        }
+    }
+}
+
+impl core::fmt::Display for Isa {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f", target_feature = "avx512vl"))]
+fn avx512_supported() -> bool {
+    true
+}
+
+#[cfg(all(target_arch = "x86_64", not(all(target_feature = "avx512f", target_feature = "avx512vl")), feature = "std"))]
+fn avx512_supported() -> bool {
+    std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl")
+}
+
+#[cfg(not(any(
+    all(target_arch = "x86_64", target_feature = "avx512f", target_feature = "avx512vl"),
+    all(target_arch = "x86_64", feature = "std")
+)))]
+fn avx512_supported() -> bool {
+    false
+}
+
+/// The chosen ISA's code; 0 until the choice is made.
+static CHOSEN: AtomicU8 = AtomicU8::new(0);
+
+/// The ISA the kernels run with in this process, chosen at the first call
+/// (of this or of any kernel) and fixed from then on: the one
+/// `CONSTNET_ISA` names (`portable` or `avx512`; read once, `std` only),
+/// else the fastest this CPU supports.
+///
+/// # Panics
+/// At the first call, if `CONSTNET_ISA` names no ISA or one this CPU
+/// cannot run: a benchmark or test that asked for a backend must not
+/// silently measure another.
+#[inline]
+pub fn isa() -> Isa {
+    match Isa::from_code(CHOSEN.load(Ordering::Relaxed)) {
+        Some(isa) => isa,
+        None => choose(),
+    }
+}
+
+#[cold]
+fn choose() -> Isa {
+    let isa = requested().unwrap_or_else(|| if Isa::Avx512.is_supported() { Isa::Avx512 } else { Isa::Portable });
+    // Another thread may have chosen first: its choice stands.
+    match CHOSEN.compare_exchange(0, isa.code(), Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => isa,
+        Err(code) => Isa::from_code(code).unwrap_or(isa),
+    }
+}
+
+/// The ISA `CONSTNET_ISA` asks for, if set.
+#[cfg(feature = "std")]
+fn requested() -> Option<Isa> {
+    let name = std::env::var("CONSTNET_ISA").ok()?;
+    let isa = Isa::from_name(name.trim())
+        .unwrap_or_else(|| panic!("CONSTNET_ISA={name:?}: not an ISA constnet knows (portable, avx512)"));
+    assert!(isa.is_supported(), "CONSTNET_ISA={name}: this CPU cannot run the {isa} kernels");
+    Some(isa)
+}
+
+#[cfg(not(feature = "std"))]
+fn requested() -> Option<Isa> {
+    None
+}
+
+/// Why [`set_isa`] refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IsaError {
+    /// This CPU cannot run the ISA asked for.
+    Unsupported(Isa),
+    /// The kernels already run with another ISA (the choice is made once).
+    AlreadyChosen(Isa),
+}
+
+impl core::fmt::Display for IsaError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            IsaError::Unsupported(isa) => write!(f, "this CPU cannot run the {isa} kernels"),
+            IsaError::AlreadyChosen(isa) => {
+                write!(f, "the kernels already run with {isa}: set the ISA before first use")
+            }
+        }
+    }
+}
+
+impl core::error::Error for IsaError {}
+
+/// Fixes the ISA the kernels run with, before their first use (for tests
+/// and benchmarks; `CONSTNET_ISA` does the same from outside). Setting the
+/// ISA already chosen is not an error.
+///
+/// ```
+/// use constnet::{isa, set_isa, Isa, IsaError};
+/// // The portable loops run on every CPU.
+/// match set_isa(Isa::Portable) {
+///     Ok(()) => assert_eq!(isa(), Isa::Portable),
+///     Err(e) => assert_eq!(e, IsaError::AlreadyChosen(isa())),
+/// }
+/// // Once chosen, the choice stays.
+/// let other = if isa() == Isa::Portable { Isa::Avx512 } else { Isa::Portable };
+/// assert!(set_isa(other).is_err());
+/// ```
+///
+/// # Errors
+/// [`IsaError::Unsupported`] if this CPU cannot run `want`;
+/// [`IsaError::AlreadyChosen`] if the kernels already run with another ISA.
+pub fn set_isa(want: Isa) -> Result<(), IsaError> {
+    if !want.is_supported() {
+        return Err(IsaError::Unsupported(want));
+    }
+    match CHOSEN.compare_exchange(0, want.code(), Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => Ok(()),
+        Err(code) if code == want.code() => Ok(()),
+        Err(code) => Err(IsaError::AlreadyChosen(Isa::from_code(code).unwrap_or(want))),
+    }
+}

@@ -1,0 +1,645 @@
+//! The fast kernels behind the layers, as a leaf module: it uses nothing
+//! from the rest of the crate.
+//!
+//! - [`isa`] chooses the backend once per process ([`Isa`], `CONSTNET_ISA`,
+//!   [`set_isa`]).
+//! - `desc` describes operands without pointers: convolution geometry,
+//!   batches, padding slack, pooling routes, optimizer constants.
+//! - This file holds one safe entry point per fast operation. Each checks
+//!   its slices against its descriptors (a violation is the caller's bug:
+//!   it panics), then runs the chosen backend, or returns `false` having
+//!   done nothing, and the caller runs its reference loop. With
+//!   [`Isa::Portable`] every entry point declines.
+//! - One folder per backend (`avx512/`), split by op family, with one file
+//!   of vector helpers. `#[target_feature]` and raw pointers live only
+//!   there.
+//!
+//! # Adding a backend
+//! A new backend touches this folder only: an [`Isa`] variant with its
+//! detection (`isa.rs`), a folder with its kernels, and one arm in each
+//! entry point below that it accelerates (the others keep declining).
+//! The conformance tests (`conformance.rs`) then run it against the
+//! reference loops.
+#![allow(clippy::too_many_arguments)]
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
+#[cfg(test)]
+mod conformance;
+mod desc;
+mod isa;
+
+pub(crate) use desc::*;
+#[cfg(test)]
+use isa::ALL as ALL_ISAS;
+pub use isa::{Isa, IsaError, isa, set_isa};
+
+/// A backend the kernels can run on this CPU: [`active`]'s, or, for the
+/// conformance tests, any supported one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Kernels(Isa);
+
+/// The kernels of this process's ISA ([`isa`]).
+#[inline]
+pub(crate) fn active() -> Kernels {
+    Kernels(isa())
+}
+
+/// Every backend with fast kernels this CPU runs (for tests that hold
+/// each one against the reference loops, whatever [`isa`] chose).
+#[cfg(test)]
+pub(crate) fn fast_backends() -> impl Iterator<Item = Kernels> {
+    ALL_ISAS.into_iter().filter_map(Kernels::of).filter(|k| k.is_fast())
+}
+
+/// `need <= have`, or a panic naming the operation and the buffer.
+#[inline]
+#[track_caller]
+fn check(op: &str, what: &str, need: usize, have: usize) {
+    assert!(need <= have, "kernels::{op}: {what} holds {have} floats, needs {need}");
+}
+
+/// Floats a buffer of `n` blocks `stride` apart, each `last` long, spans
+/// (`0` for `n == 0`).
+#[inline]
+const fn span(n: usize, stride: usize, last: usize) -> usize {
+    if n == 0 { 0 } else { (n - 1) * stride + last }
+}
+
+impl Kernels {
+    /// The kernels of `isa`, if this CPU runs it.
+    #[cfg(test)]
+    pub(crate) fn of(isa: Isa) -> Option<Kernels> {
+        isa.is_supported().then_some(Kernels(isa))
+    }
+
+    /// Whether this backend has fast kernels at all (every entry point of
+    /// [`Isa::Portable`] declines).
+    #[inline]
+    pub(crate) fn is_fast(self) -> bool {
+        self.0 != Isa::Portable
+    }
+
+    // ---- element-wise ----------------------------------------------------
+
+    /// `dst` = `c` planes of `h x w` from `src` with `p` zeros on every
+    /// side (rows of `w + 2p`), then [`SLACK`] zeros.
+    pub(crate) fn pad_planes(self, src: &[f32], c: usize, h: usize, w: usize, p: usize, dst: &mut [f32]) -> bool {
+        check("pad_planes", "src", c * h * w, src.len());
+        check("pad_planes", "dst", c * (h + 2 * p) * (w + 2 * p) + SLACK, dst.len());
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 supported (`Kernels` is built for supported ISAs only); lengths checked.
+            Isa::Avx512 => unsafe {
+                avx512::elementwise::pad_planes(src.as_ptr(), c, h, w, p, dst.as_mut_ptr(), SLACK)
+            },
+            _ => return false,
+        }
+        true
+    }
+
+    /// `y = max(x, 0)` (NaN gives 0) over `min(x.len(), y.len())` floats.
+    pub(crate) fn relu_forward(self, x: &[f32], y: &mut [f32]) -> bool {
+        let n = x.len().min(y.len());
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 supported; both hold n floats.
+            Isa::Avx512 => unsafe { avx512::elementwise::relu_forward(x.as_ptr(), y.as_mut_ptr(), n) },
+            _ => return false,
+        }
+        true
+    }
+
+    /// `dx = dy` where `y > 0`, else `0`, over `dx.len()` floats.
+    pub(crate) fn relu_backward(self, y: &[f32], dy: &[f32], dx: &mut [f32]) -> bool {
+        let n = dx.len();
+        check("relu_backward", "y", n, y.len());
+        check("relu_backward", "dy", n, dy.len());
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 supported; the three hold n floats.
+            Isa::Avx512 => unsafe { avx512::elementwise::relu_backward(y.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), n) },
+            _ => return false,
+        }
+        true
+    }
+
+    /// The lane sums of up to four planes `len` floats apart: `out[p][l] =
+    /// Σ_k x[p·len + 16k + l]` over the first `full` floats (a multiple of
+    /// 16) of plane `p < np`, one accumulator per lane, in `math::sum`'s
+    /// order; `None` where the backend has no such kernel.
+    pub(crate) fn lane_sums4(self, x: &[f32], len: usize, np: usize, full: usize) -> Option<[[f32; 16]; 4]> {
+        assert!(np <= 4 && full.is_multiple_of(16) && full <= len, "kernels::lane_sums4: {np} planes, {full} of {len}");
+        check("lane_sums4", "x", span(np, len, full), x.len());
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 supported; planes 0..np hold `full` floats (checked).
+            Isa::Avx512 => Some(unsafe { avx512::elementwise::lane_sums4(x.as_ptr(), len, np, full) }),
+            _ => None,
+        }
+    }
+
+    // ---- optimizer updates -----------------------------------------------
+
+    /// One SGD update, the bits of `optim::Sgd`'s loops: without a velocity
+    /// `p = p + (-lr)·g`; with one `v = mu·v + g`, `p = p - lr·v`.
+    pub(crate) fn sgd_update(self, p: &mut [f32], g: &[f32], v: Option<&mut [f32]>, lr: f32, mu: f32) -> bool {
+        let n = p.len();
+        check("sgd_update", "g", n, g.len());
+        if let Some(v) = &v {
+            check("sgd_update", "v", n, v.len());
+        }
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 supported; every slice holds n floats.
+            Isa::Avx512 => unsafe {
+                avx512::optim::sgd_update(p.as_mut_ptr(), g.as_ptr(), v.map(|v| v.as_mut_ptr()), n, lr, mu)
+            },
+            _ => return false,
+        }
+        true
+    }
+
+    /// One Adam update, the bits of `optim::Adam`'s loop.
+    pub(crate) fn adam_update(self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: AdamConsts) -> bool {
+        let n = p.len();
+        check("adam_update", "g", n, g.len());
+        check("adam_update", "m", n, m.len());
+        check("adam_update", "v", n, v.len());
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 supported; every slice holds n floats.
+            Isa::Avx512 => unsafe {
+                avx512::optim::adam_update(p.as_mut_ptr(), g.as_ptr(), m.as_mut_ptr(), v.as_mut_ptr(), n, k)
+            },
+            _ => return false,
+        }
+        true
+    }
+
+    // ---- pooling ------------------------------------------------------------
+
+    /// 2x2 max-pooling (stride 2, ceil mode) of `planes` planes of `h x w`
+    /// into `ceil(h/2) x ceil(w/2)`, after a fused ReLU if `relu` says so.
+    pub(crate) fn maxpool2_forward(
+        self,
+        planes: usize,
+        (h, w): (usize, usize),
+        x: &[f32],
+        relu: PoolRelu<'_>,
+        y: &mut [f32],
+    ) -> bool {
+        check("maxpool2_forward", "x", planes * h * w, x.len());
+        check("maxpool2_forward", "y", planes * h.div_ceil(2) * w.div_ceil(2), y.len());
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                let relu = avx512_pool_relu("maxpool2_forward", relu, planes * h * w);
+                // SAFETY: AVX-512 supported; lengths checked (the ReLU's store too).
+                unsafe { avx512::pool::maxpool2_forward(planes, h, w, x.as_ptr(), relu, y.as_mut_ptr()) }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// The backward pass of [`maxpool2_forward`](Self::maxpool2_forward):
+    /// each window's gradient to the first input equal to its maximum
+    /// (row-major), zero elsewhere; through the fused ReLU if `relu` says so.
+    pub(crate) fn maxpool2_backward(
+        self,
+        planes: usize,
+        (h, w): (usize, usize),
+        (x, y): (&[f32], &[f32]),
+        dy: &[f32],
+        dx: &mut [f32],
+        relu: PoolRelu<'_>,
+    ) -> bool {
+        let pooled = planes * h.div_ceil(2) * w.div_ceil(2);
+        check("maxpool2_backward", "x", planes * h * w, x.len());
+        check("maxpool2_backward", "dx", planes * h * w, dx.len());
+        check("maxpool2_backward", "y", pooled, y.len());
+        check("maxpool2_backward", "dy", pooled, dy.len());
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                let relu = avx512_pool_relu("maxpool2_backward", relu, planes * h * w);
+                // SAFETY: AVX-512 supported; lengths checked.
+                unsafe {
+                    avx512::pool::maxpool2_backward(
+                        planes,
+                        h,
+                        w,
+                        x.as_ptr(),
+                        y.as_ptr(),
+                        dy.as_ptr(),
+                        dx.as_mut_ptr(),
+                        relu,
+                    )
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// The backward pass of a ReLU and a 2x2 max-pool from the [`Route`]s a
+    /// pooling convolution ([`conv_relu_pool`](Self::conv_relu_pool))
+    /// stored: `per_sample` planes a sample, sample `s`'s records from
+    /// float `s * r_sample` of `routes`, each plane's `ceil(h/2)` in a row.
+    pub(crate) fn maxpool2_backward_routes(
+        self,
+        planes: usize,
+        (h, w): (usize, usize),
+        (routes, per_sample, r_sample): (&[f32], usize, usize),
+        dy: &[f32],
+        dx: &mut [f32],
+    ) -> bool {
+        assert!(per_sample > 0 && planes.is_multiple_of(per_sample), "kernels: {planes} planes of {per_sample}");
+        assert!(w <= 32, "kernels::maxpool2_backward_routes: rows of {w} > 32");
+        let record_floats = ROUTE_BYTES / size_of::<f32>();
+        let per_record = span(per_sample * h.div_ceil(2), record_floats, record_floats);
+        check("maxpool2_backward_routes", "routes", span(planes / per_sample, r_sample, per_record), routes.len());
+        check("maxpool2_backward_routes", "dy", planes * h.div_ceil(2) * w.div_ceil(2), dy.len());
+        check("maxpool2_backward_routes", "dx", planes * h * w, dx.len());
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 supported; lengths checked; rows of at most 32.
+            Isa::Avx512 => unsafe {
+                let routes = (routes.as_ptr().cast::<u8>(), per_sample, r_sample * size_of::<f32>());
+                avx512::pool::maxpool2_backward_routes(planes, h, w, routes, dy.as_ptr(), dx.as_mut_ptr())
+            },
+            _ => return false,
+        }
+        true
+    }
+
+    // ---- dense products -----------------------------------------------------
+
+    /// `y[s][o] = bias[o] + Σ_i x[s][i] · w[o][i]` for `n` samples: a dense
+    /// layer's forward pass over a batch (row-major `x`, `w`, `y`).
+    pub(crate) fn dense_forward(
+        self,
+        (n, n_in, n_out): (usize, usize, usize),
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        y: &mut [f32],
+    ) -> bool {
+        check("dense_forward", "x", n * n_in, x.len());
+        check("dense_forward", "w", n_out * n_in, w.len());
+        check("dense_forward", "y", n * n_out, y.len());
+        if let Some(b) = bias {
+            check("dense_forward", "bias", n_out, b.len());
+        }
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 supported; lengths checked.
+            Isa::Avx512 => unsafe {
+                let bias = bias.map(|b| b.as_ptr());
+                avx512::dense::dense_forward(n, n_in, n_out, x.as_ptr(), w.as_ptr(), bias, y.as_mut_ptr())
+            },
+            _ => return false,
+        }
+        true
+    }
+
+    /// [`dense_forward`](Self::dense_forward) of `n >= 16` samples whose
+    /// inputs were transposed into `xt` (`n_in x n`, samples contiguous).
+    pub(crate) fn dense_forward_packed(
+        self,
+        (n, n_in, n_out): (usize, usize, usize),
+        xt: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        y: &mut [f32],
+    ) -> bool {
+        assert!(n >= 16, "kernels::dense_forward_packed: {n} samples < 16");
+        check("dense_forward_packed", "xt", n * n_in, xt.len());
+        check("dense_forward_packed", "w", n_out * n_in, w.len());
+        check("dense_forward_packed", "y", n * n_out, y.len());
+        if let Some(b) = bias {
+            check("dense_forward_packed", "bias", n_out, b.len());
+        }
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 supported; lengths checked.
+            Isa::Avx512 => unsafe {
+                let bias = bias.map(|b| b.as_ptr());
+                avx512::dense::dense_forward_packed(n, n_in, n_out, xt.as_ptr(), w.as_ptr(), bias, y.as_mut_ptr())
+            },
+            _ => return false,
+        }
+        true
+    }
+
+    /// `dst[p·dst_p + k] = src[k·src_k + p]` for `k < 16`, `p < n`: 16
+    /// planes transposed to channels-last.
+    pub(crate) fn transpose16(self, src: &[f32], src_k: usize, n: usize, dst: &mut [f32], dst_p: usize) -> bool {
+        if n == 0 {
+            return true;
+        }
+        check("transpose16", "src", span(16, src_k, n), src.len());
+        check("transpose16", "dst", span(n, dst_p, 16), dst.len());
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 supported; lengths checked.
+            Isa::Avx512 => unsafe { avx512::dense::transpose16(src.as_ptr(), src_k, n, dst.as_mut_ptr(), dst_p) },
+            _ => return false,
+        }
+        true
+    }
+
+    /// `c[r·c_r + i] (+)= Σ_{(a, b) in parts} Σ_{k<kdim} a[r·a_r + k·a_k] ·
+    /// b[k·b_k + i]` for `r < rows`, `i < cols`: a dense layer's weight
+    /// gradient (`r` = output, `k` = sample) and input gradient (`r` =
+    /// sample, `k` = output), the parts (a batch held in several buffers)
+    /// summed in order. `accumulate` adds into `c`, else overwrites it;
+    /// `rows_outer` picks the loop order.
+    pub(crate) fn bcast_gemm(
+        self,
+        (rows, cols, kdim): (usize, usize, usize),
+        parts: &[(&[f32], &[f32])],
+        (a_r, a_k, b_k): (usize, usize, usize),
+        c: &mut [f32],
+        c_r: usize,
+        accumulate: bool,
+        rows_outer: bool,
+    ) -> bool {
+        assert!((1..=MAX_PARTS).contains(&parts.len()), "kernels::bcast_gemm: {} parts", parts.len());
+        if rows == 0 || cols == 0 {
+            return true;
+        }
+        for (a, b) in parts {
+            check("bcast_gemm", "a", span(rows, a_r, 1) + span(kdim, a_k, 1).saturating_sub(1), a.len());
+            check("bcast_gemm", "b", span(kdim, b_k, cols), b.len());
+        }
+        check("bcast_gemm", "c", span(rows, c_r, cols), c.len());
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                let mut raw = [(core::ptr::null(), core::ptr::null()); MAX_PARTS];
+                for (r, (a, b)) in raw.iter_mut().zip(parts) {
+                    *r = (a.as_ptr(), b.as_ptr());
+                }
+                // SAFETY: AVX-512 supported; every part's extents and c's checked.
+                unsafe {
+                    avx512::dense::bcast_gemm_parts(
+                        rows,
+                        cols,
+                        kdim,
+                        &raw[..parts.len()],
+                        a_r,
+                        a_k,
+                        b_k,
+                        c.as_mut_ptr(),
+                        c_r,
+                        accumulate,
+                        rows_outer,
+                    )
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    // ---- convolution ----------------------------------------------------
+
+    /// Whether [`conv_relu_pool`](Self::conv_relu_pool) runs this
+    /// convolution (with `routes`: and stores the routes in its outputs).
+    pub(crate) fn conv_pools(
+        self,
+        g: &ConvGeom,
+        out_c: usize,
+        (oh, ow): (usize, usize),
+        start: &Start,
+        routes: bool,
+    ) -> bool {
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                use avx512::conv::{cl_pays, conv_pool_applies};
+                conv_pool_applies(g, out_c, ow, start)
+                    && (!routes || routes_fit(oh, ow))
+                    && !cl_pays(g, out_c, ow, start)
+            }
+            _ => false,
+        }
+    }
+
+    /// A stride-1 convolution of a batch: `y[b][o][i][j] = start[o] +
+    /// Σ_{c,m,n} w[w0 + o·w_out + c·w_in + m·w_m + n·w_n] ·
+    /// x[b·x_sample + c·x_plane + (i+m)·x_row + j + n]` for `o < out_c`,
+    /// stored at `y[b·y_sample + o·y_plane + i·ow + j]` (as `max(·, 0)` with
+    /// `batch.relu`); each padded input followed by [`SLACK`] floats.
+    pub(crate) fn conv_forward(
+        self,
+        g: &ConvGeom,
+        (w, w0): (&[f32], usize),
+        out_c: usize,
+        batch: &ConvBatch,
+        x: &[f32],
+        y: &mut [f32],
+        start: Start,
+    ) -> bool {
+        check_conv("conv_forward", g, (w, w0), out_c, batch, x, y.len(), &start);
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                use avx512::conv::{cl_pays, conv_batch, conv_cl_batch};
+                let raw = avx512::RawGeom::new(g, w[w0..].as_ptr());
+                let rb = avx512::RawBatch::new(batch, x.as_ptr(), y.as_mut_ptr());
+                let cl = cl_pays(g, out_c, batch.ow, &start);
+                // SAFETY: AVX-512 supported; every weight, input (with its
+                // slack) and output extent checked by `check_conv`;
+                // `cl_pays` checked the channels-last shape.
+                unsafe {
+                    if cl {
+                        conv_cl_batch(&raw, out_c, &rb, avx512::RawStart::new(&start))
+                    } else {
+                        conv_batch(&raw, out_c, &rb, avx512::RawStart::new(&start))
+                    }
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// [`conv_forward`](Self::conv_forward), then a ReLU and a 2x2 max-pool
+    /// (stride 2, ceil mode) in the same tiles, where
+    /// [`conv_pools`](Self::conv_pools) says so: the outputs are not stored;
+    /// the pooled planes go to `pooled` (`p_sample` floats between samples)
+    /// with the bits of [`maxpool2_forward`](Self::maxpool2_forward) after
+    /// a ReLU; with `routes`, each sample's output memory receives the
+    /// pooling's [`Route`]s instead (for
+    /// [`maxpool2_backward_routes`](Self::maxpool2_backward_routes)).
+    pub(crate) fn conv_relu_pool(
+        self,
+        g: &ConvGeom,
+        (w, w0): (&[f32], usize),
+        out_c: usize,
+        batch: &ConvBatch,
+        (x, y): (&[f32], &mut [f32]),
+        start: Start,
+        (pooled, p_sample): (&mut [f32], usize),
+        routes: bool,
+    ) -> bool {
+        if !self.conv_pools(g, out_c, (batch.oh, batch.ow), &start, routes) {
+            return false;
+        }
+        check_conv("conv_relu_pool", g, (w, w0), out_c, batch, x, y.len(), &start);
+        let per_sample = out_c * batch.oh.div_ceil(2) * batch.ow.div_ceil(2);
+        check("conv_relu_pool", "pooled", span(batch.n, p_sample, per_sample), pooled.len());
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                let raw = avx512::RawGeom::new(g, w[w0..].as_ptr());
+                let rb = avx512::RawBatch::new(batch, x.as_ptr(), y.as_mut_ptr());
+                // SAFETY: AVX-512 supported; `conv_pools` checked the shape
+                // (and that the routes fit the outputs), `check_conv` the
+                // extents, and the pooled planes are checked above.
+                unsafe {
+                    avx512::conv::conv_pool_batch(
+                        &raw,
+                        out_c,
+                        &rb,
+                        avx512::RawStart::new(&start),
+                        pooled.as_mut_ptr(),
+                        p_sample,
+                        routes,
+                    )
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Adds the weight gradient of a stride-1 convolution over a batch into
+    /// `dw` (`[out_c][in_c][k][k]`): `dw[o][c][m][n] += Σ_{b,i,j}
+    /// dy[b·y_sample + o·y_plane + i·ow + j] · x[b·x_sample + c·x_plane +
+    /// (i+m)·x_row + j + n]` (the geometry's weight strides unused).
+    pub(crate) fn conv_weight_grad(
+        self,
+        g: &ConvGeom,
+        out_c: usize,
+        batch: &ConvBatch,
+        x: &[f32],
+        dy: &[f32],
+        dw: &mut [f32],
+    ) -> bool {
+        check_conv_io("conv_weight_grad", g, out_c, batch, x, dy.len());
+        check("conv_weight_grad", "dw", out_c * g.in_c * g.k * g.k, dw.len());
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                let raw = avx512::RawGeom::new(g, core::ptr::null());
+                let rb = avx512::RawBatch::new(batch, x.as_ptr(), dy.as_ptr().cast_mut());
+                // SAFETY: AVX-512 supported; extents checked; the kernel reads
+                // `rb.y` (the output gradient) and writes only `dw`; it
+                // reads no weight.
+                unsafe { avx512::conv_grad::conv_dw_batch(&raw, out_c, &rb, dw.as_mut_ptr()) }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Adds one sample's weight gradient for taps `taps` into `dwt`
+    /// (`[tap - taps.start][out_c]`, transposed), from its padded input `x`
+    /// and its output gradient in channels-last order, `dyt`
+    /// (`[oh][ow][out_c]`); `out_c` a multiple of 16.
+    pub(crate) fn conv_weight_grad_t(
+        self,
+        g: &ConvGeom,
+        taps: core::ops::Range<usize>,
+        x: &[f32],
+        (oh, ow): (usize, usize),
+        (dyt, out_c): (&[f32], usize),
+        dwt: &mut [f32],
+    ) -> bool {
+        assert!(out_c.is_multiple_of(16), "kernels::conv_weight_grad_t: {out_c} channels");
+        assert!(taps.start <= taps.end && taps.end <= g.in_c * g.k * g.k, "kernels::conv_weight_grad_t: taps {taps:?}");
+        let one = ConvBatch { n: 1, x_sample: 0, y_sample: 0, oh, ow, relu: false };
+        check_conv_io("conv_weight_grad_t", g, 0, &one, x, 0);
+        check("conv_weight_grad_t", "dyt", oh * ow * out_c, dyt.len());
+        check("conv_weight_grad_t", "dwt", taps.len() * out_c, dwt.len());
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                let raw = avx512::RawGeom::new(g, core::ptr::null());
+                // SAFETY: AVX-512 supported; extents checked; no weight read.
+                unsafe {
+                    avx512::conv_grad::conv_dw_t(&raw, taps, x.as_ptr(), oh, ow, dyt.as_ptr(), out_c, dwt.as_mut_ptr())
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// The AVX-512 form of a fused ReLU, its store checked for `n` floats.
+#[cfg(target_arch = "x86_64")]
+fn avx512_pool_relu(op: &str, relu: PoolRelu<'_>, n: usize) -> avx512::pool::RawPoolRelu {
+    match relu {
+        PoolRelu::Absent => avx512::pool::RawPoolRelu::Absent,
+        PoolRelu::Apply => avx512::pool::RawPoolRelu::Apply,
+        PoolRelu::Store(s) => {
+            check(op, "the ReLU's store", n, s.len());
+            avx512::pool::RawPoolRelu::Store(s.as_mut_ptr())
+        }
+    }
+}
+
+/// Checks a convolution's inputs and outputs: every padded input (with
+/// [`SLACK`] after it) holds the rows and columns the outputs read, and `y`
+/// (`y_len` floats) the outputs of `out_c` channels.
+#[track_caller]
+fn check_conv_io(op: &str, g: &ConvGeom, out_c: usize, b: &ConvBatch, x: &[f32], y_len: usize) {
+    assert!(g.k > 0 && b.oh > 0 && b.ow > 0, "kernels::{op}: empty geometry");
+    assert!(
+        b.ow + g.k - 1 <= g.x_row && (b.oh + g.k - 1) * g.x_row <= g.x_plane,
+        "kernels::{op}: {} x {} outputs of a {}x{} kernel do not fit padded planes of {} rows of {}",
+        b.oh,
+        b.ow,
+        g.k,
+        g.k,
+        g.x_plane / g.x_row.max(1),
+        g.x_row
+    );
+    assert!(b.oh * b.ow <= g.y_plane, "kernels::{op}: output planes of {} < {} x {}", g.y_plane, b.oh, b.ow);
+    check(op, "x", span(b.n, b.x_sample, g.in_c * g.x_plane + SLACK), x.len());
+    if out_c > 0 {
+        check(op, "y", span(b.n, b.y_sample, span(out_c, g.y_plane, b.oh * b.ow)), y_len);
+    }
+}
+
+/// [`check_conv_io`], and the weights (all the offsets the strides reach
+/// from `w0`) and the bias.
+#[track_caller]
+fn check_conv(
+    op: &str,
+    g: &ConvGeom,
+    (w, w0): (&[f32], usize),
+    out_c: usize,
+    b: &ConvBatch,
+    x: &[f32],
+    y_len: usize,
+    start: &Start,
+) {
+    assert!(out_c > 0 && g.in_c > 0, "kernels::{op}: no channels");
+    check_conv_io(op, g, out_c, b, x, y_len);
+    let (mut lo, mut hi) = (w0 as isize, w0 as isize);
+    for (n, stride) in [(out_c, g.w_out), (g.in_c, g.w_in), (g.k, g.w_m), (g.k, g.w_n)] {
+        let reach = (n as isize - 1) * stride;
+        lo += reach.min(0);
+        hi += reach.max(0);
+    }
+    assert!(lo >= 0 && (hi as usize) < w.len(), "kernels::{op}: weights {lo}..={hi} outside 0..{}", w.len());
+    if let Start::Bias(bias) = start {
+        check(op, "bias", out_c, bias.len());
+    }
+}
