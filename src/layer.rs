@@ -22,11 +22,35 @@ pub enum Mode<'a> {
 /// parameter gradients into `grads` (`+=`), so a mini-batch is a sum.
 ///
 /// The output shape is a separate set of const parameters checked against
-/// [`Shape`] with `const { assert!(..) }`: a wrong buffer is a build error
-/// that states the formula.
+/// [`Shape`] in a `const` block: a wrong buffer is a build error that names
+/// the shape the formula gives and the one received (`Conv2d on a 1 x 5 x 5
+/// input: the output buffer must be 1 x 3 x 3 (the layer's Shape formula),
+/// not 1 x 4 x 4`):
+///
+/// ```compile_fail
+/// use constnet::{Conv2d, Flat, Layer, Mode, Tensor};
+/// let conv = Conv2d::<1, 1, 3, 0, 1>::zeroed(); // 'valid': 5 x 5 gives 3 x 3
+/// let mut y = [Tensor::<1, 4, 4>::zeroed()];
+/// conv.forward(&[Tensor::<1, 5, 5>::zeroed()], &mut y, &mut Flat::zeroed(), &mut Mode::Infer);
+/// ```
+///
+/// A type in [`network!`](crate::network) must be `Clone + Debug +
+/// PartialEq` and implement [`Flat`], [`Parameters`], [`Shape`] and this
+/// trait for the shape it receives; a type that does not implement `Layer`
+/// gets one error, which says so.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a layer for a {C} x {H} x {W} input: it does not implement `Layer<{C}, {H}, {W}>`",
+    label = "not a layer for a {C} x {H} x {W} input",
+    note = "a layer implements `Flat`, `Parameters`, `Shape<C, H, W>` and `Layer<C, H, W>`, and in `network!` is `Clone + Debug + PartialEq` (the `Layer` docs)"
+)]
 pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> + Parameters {
     /// What forward keeps for backward, per sample, beyond its input and
-    /// output (dropout's mask; `()` for every other layer).
+    /// output: dropout's mask, a convolution's zero-padded input (its
+    /// backward reads the input from there, not from `x`), a dense layer's
+    /// scratch; `()` for the others. A caller of a single layer's
+    /// `backward` passes the cache that the `forward` of the same input
+    /// filled; another cache gives the gradients of the input it holds, on
+    /// every backend alike.
     type Cache: Flat;
 
     /// Forward pass over a batch of `B` samples.
@@ -352,20 +376,98 @@ macro_rules! elementwise_layer {
 pub(crate) use elementwise_layer;
 
 /// Asserts at build time that a layer's output buffer has the shape its
-/// `Shape` impl gives, naming the layer.
+/// `Shape` impl gives, naming the layer, its input, the shape expected and
+/// the shape received ([`out_shape_message`]).
 macro_rules! assert_out_shape {
     ($layer:literal, $OC:ident, $OH:ident, $OW:ident) => {
         const {
-            assert!(
-                $OC == <Self as $crate::Shape<C, H, W>>::OUT_C
-                    && $OH == <Self as $crate::Shape<C, H, W>>::OUT_H
-                    && $OW == <Self as $crate::Shape<C, H, W>>::OUT_W,
-                concat!($layer, ": the output buffer's shape must be the one the layer's Shape formula gives")
-            )
+            let want = [
+                <Self as $crate::Shape<C, H, W>>::OUT_C,
+                <Self as $crate::Shape<C, H, W>>::OUT_H,
+                <Self as $crate::Shape<C, H, W>>::OUT_W,
+            ];
+            if want[0] != $OC || want[1] != $OH || want[2] != $OW {
+                let msg = $crate::layer::out_shape_message($layer, [C, H, W], want, [$OC, $OH, $OW]);
+                panic!("{}", msg.as_str());
+            }
         }
     };
 }
 pub(crate) use assert_out_shape;
+
+/// A message written at compile time: `const` code cannot format numbers
+/// with `{}`, but it can write their digits into a buffer and panic with
+/// the `&str` they make.
+pub(crate) struct ConstMessage {
+    buf: [u8; 320],
+    len: usize,
+}
+
+impl ConstMessage {
+    const fn new() -> Self {
+        ConstMessage { buf: [0; 320], len: 0 }
+    }
+
+    /// Appends `s` (cut at the buffer's end).
+    const fn text(mut self, s: &str) -> Self {
+        let s = s.as_bytes();
+        let mut i = 0;
+        while i < s.len() && self.len < self.buf.len() {
+            self.buf[self.len] = s[i];
+            self.len += 1;
+            i += 1;
+        }
+        self
+    }
+
+    /// Appends `n` in decimal.
+    const fn number(self, mut n: usize) -> Self {
+        let (mut digits, mut k) = ([0u8; 20], 20);
+        loop {
+            k -= 1;
+            digits[k] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        match core::str::from_utf8(digits.split_at(k).1) {
+            Ok(s) => self.text(s),
+            Err(_) => self,
+        }
+    }
+
+    /// Appends `c x h x w`.
+    const fn shape(self, [c, h, w]: [usize; 3]) -> Self {
+        self.number(c).text(" x ").number(h).text(" x ").number(w)
+    }
+
+    /// The message (ASCII, so whole characters even when cut).
+    pub(crate) const fn as_str(&self) -> &str {
+        match core::str::from_utf8(self.buf.split_at(self.len).0) {
+            Ok(s) => s,
+            Err(_) => "the message is not UTF-8",
+        }
+    }
+}
+
+/// [`assert_out_shape`]'s message: `Conv2d on a 1 x 5 x 5 input: the
+/// output buffer must be 1 x 3 x 3 (the layer's Shape formula), not 1 x 4 x 4`.
+pub(crate) const fn out_shape_message(
+    layer: &str,
+    input: [usize; 3],
+    want: [usize; 3],
+    got: [usize; 3],
+) -> ConstMessage {
+    ConstMessage::new()
+        .text(layer)
+        .text(" on a ")
+        .shape(input)
+        .text(" input: the output buffer must be ")
+        .shape(want)
+        .text(" (the layer's Shape formula), not ")
+        .shape(got)
+}
 
 /// Applies `f(x, y)` element-wise over a batch: the forward pass of an
 /// element-wise activation writes `y = f(x)`; its backward pass writes
@@ -379,5 +481,25 @@ pub(crate) fn zip_map<const N: usize, T: Flat, U: Flat>(
 ) {
     for ((o, a), b) in out.as_flat_mut().iter_mut().zip(a.as_flat()).zip(b.as_flat()) {
         *o = f(*a, *b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::out_shape_message;
+
+    #[test]
+    fn the_out_shape_message_names_the_input_the_shape_expected_and_the_one_received() {
+        let msg = out_shape_message("Conv2d", [1, 28, 28], [8, 26, 26], [8, 27, 26]);
+        assert_eq!(
+            msg.as_str(),
+            "Conv2d on a 1 x 28 x 28 input: the output buffer must be 8 x 26 x 26 (the layer's Shape formula), not 8 x 27 x 26"
+        );
+        // Zero and the largest numbers; a message longer than the buffer is cut.
+        let msg = out_shape_message("L", [0, 10, usize::MAX], [1, 1, 1], [0, 0, 0]);
+        assert!(msg.as_str().starts_with("L on a 0 x 10 x 18446744073709551615 input"), "{}", msg.as_str());
+        let x = [b'x'; 400];
+        let long = out_shape_message(core::str::from_utf8(&x).unwrap(), [1, 1, 1], [1, 1, 1], [1, 1, 1]);
+        assert_eq!(long.as_str().as_bytes(), &x[..320]);
     }
 }

@@ -365,7 +365,12 @@ pub fn class_of(out: &[f32]) -> usize {
 /// - a module per layer with its `In` and `Out` tensor types, computed by the
 ///   compiler from [`Shape`](crate::Shape): no size is written twice.
 ///
-/// The layer list needs at least two layers. Invoke the macro at module
+/// The layer list needs at least two layers: the last layer's input (the
+/// logits) is an entry of the workspace, which holds layer outputs, not the
+/// network's input; a shorter list is a build error that says so. Each
+/// type must be a layer for the shape it receives
+/// ([`Layer`](crate::Layer)'s docs give the contract); another type is one
+/// error that names it. Invoke the macro at module
 /// level (not inside a function body): the written module reaches the layer
 /// types through `use super::*`, so they are resolved in the module that
 /// invokes the macro.
@@ -440,8 +445,8 @@ macro_rules! network {
             #[derive(Clone, Debug, PartialEq)]
             pub struct Params {
                 #[doc = concat!("`", stringify!($first_ty), "`")]
-                pub $first: $first_ty,
-                $(#[doc = concat!("`", stringify!($ty), "`")] pub $layer: $ty,)+
+                pub $first: $first::Ty,
+                $(#[doc = concat!("`", stringify!($ty), "`")] pub $layer: $layer::Ty,)+
             }
             /// The gradients of the parameters: the same struct.
             pub type Grads = Params;
@@ -503,12 +508,12 @@ macro_rules! network {
                     $crate::LayerInfo {
                         name: stringify!($first),
                         offset: ::core::mem::offset_of!(Params, $first) / 4,
-                        len: ::core::mem::size_of::<$first_ty>() / 4,
+                        len: ::core::mem::size_of::<$first::Ty>() / 4,
                     },
                     $($crate::LayerInfo {
                         name: stringify!($layer),
                         offset: ::core::mem::offset_of!(Params, $layer) / 4,
-                        len: ::core::mem::size_of::<$ty>() / 4,
+                        len: ::core::mem::size_of::<$layer::Ty>() / 4,
                     },)+
                 ];
 
@@ -639,14 +644,25 @@ macro_rules! network {
             pub type In = super::$prev::Out;
             /// Output of this layer, computed from `In` by its `Shape` formula.
             pub type Out = $crate::Tensor<
-                { <$ty as $crate::Shape<{ In::C }, { In::H }, { In::W }>>::OUT_C },
-                { <$ty as $crate::Shape<{ In::C }, { In::H }, { In::W }>>::OUT_H },
-                { <$ty as $crate::Shape<{ In::C }, { In::H }, { In::W }>>::OUT_W },
+                { <Ty as $crate::Shape<{ In::C }, { In::H }, { In::W }>>::OUT_C },
+                { <Ty as $crate::Shape<{ In::C }, { In::H }, { In::W }>>::OUT_H },
+                { <Ty as $crate::Shape<{ In::C }, { In::H }, { In::W }>>::OUT_W },
             >;
             /// What this layer keeps from forward for backward, per sample.
-            pub type Cache = <$ty as $crate::Layer<{ In::C }, { In::H }, { In::W }>>::Cache;
-            /// The layer's type.
-            pub type Ty = $ty;
+            pub type Cache = <Ty as $crate::Layer<{ In::C }, { In::H }, { In::W }>>::Cache;
+            /// The layer's type (`[T; 1]`'s item is `T`), checked to be a
+            /// layer for `In`.
+            // The array's length names `<T as Layer<In>>::Cache`, so for a
+            // type that is not a layer for this input it is the one error
+            // the declaration reports (`Layer`'s `on_unimplemented`
+            // message); every use of `Ty` (fields, derives, calls, later
+            // layers' shapes) is then an error type, which rustc does not
+            // report again (through `$ty` itself each use was an error:
+            // 29 for a non-layer among three layers).
+            pub type Ty = <[$ty; {
+                let _ = ::core::mem::size_of::<<$ty as $crate::Layer<{ In::C }, { In::H }, { In::W }>>::Cache>();
+                1
+            }] as ::core::iter::IntoIterator>::Item;
         }
         $crate::network!(@shapes $layer; $($rest : $rest_ty),*);
     };
@@ -825,4 +841,33 @@ macro_rules! network {
     (@last ($($e:tt)*); $a:ident $(, $rest:ident)+) => { $crate::network!(@last ($($e)*); $($rest),+) };
     (@second_last ($($e:tt)*); $a:ident, $b:ident) => { $($e)* .$a };
     (@second_last ($($e:tt)*); $a:ident $(, $rest:ident)+) => { $crate::network!(@second_last ($($e)*); $($rest),+) };
+
+    // Fewer than two layers: the logits (`Network::Logits`, the last
+    // layer's input) are read from and written to an entry of the
+    // workspace and of `delta`, which hold layer outputs only.
+    (
+        $(#[$meta:meta])*
+        $vis:vis mod $name:ident {
+            input: $input:ty,
+            $first:ident : $first_ty:ty $(,)?
+        }
+    ) => {
+        ::core::compile_error!(::core::concat!(
+            "network!: `", ::core::stringify!($name), "` has one layer (`", ::core::stringify!($first),
+            "`) and a network needs at least two: the last layer's input (the logits, which `logits`, `logits_grad` ",
+            "and `backward_from_logits` use) must be a layer's output, not the network's input. ",
+            "Add the output layer after it, e.g. `out: Sigmoid` or `out: Softmax`."
+        ));
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis mod $name:ident {
+            input: $input:ty $(,)?
+        }
+    ) => {
+        ::core::compile_error!(::core::concat!(
+            "network!: `", ::core::stringify!($name), "` has no layers and a network needs at least two: ",
+            "list them after `input`, e.g. `dense: Dense<784, 10>, out: Softmax`."
+        ));
+    };
 }

@@ -129,6 +129,94 @@ pub fn f() {
 ";
     let (ok, err) = compile("buffer", src, "link");
     assert!(!ok);
-    assert!(err.contains("Conv2d: the output buffer's shape must be the one the layer's Shape formula gives"), "{err}");
-    assert!(err.contains("forward::<1, 1, 4, 4>"), "message names the sizes:\n{err}");
+    assert!(
+        err.contains(
+            "Conv2d on a 1 x 5 x 5 input: the output buffer must be 1 x 3 x 3 (the layer's Shape formula), not 1 x 4 x 4"
+        ),
+        "message names the rule, the expected shape and the one received:\n{err}"
+    );
+    assert!(err.contains("forward::<1, 1, 4, 4>"), "and the call:\n{err}");
+}
+
+#[test]
+fn a_wrong_gradient_buffer_in_backward_names_the_expected_shape() {
+    // Dense<25, 10> on a 1x5x5 input gives 10 x 1 x 1; the buffers given
+    // to backward are 1 x 10 x 1.
+    let src = "
+use constnet::{Dense, Flat, Layer, Tensor};
+pub fn f() {
+    let d = Dense::<25, 10>::zeroed();
+    let (y, dy) = ([Tensor::<1, 10, 1>::zeroed()], [Tensor::<1, 10, 1>::zeroed()]);
+    d.backward(&[Tensor::<1, 5, 5>::zeroed()], &y, &Flat::zeroed(), &dy, None, &mut Dense::zeroed());
+}
+";
+    let (ok, err) = compile("backward_buffer", src, "link");
+    assert!(!ok);
+    assert!(
+        err.contains(
+            "Dense on a 1 x 5 x 5 input: the output buffer must be 10 x 1 x 1 (the layer's Shape formula), not 1 x 10 x 1"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_network_of_one_layer_says_it_needs_two() {
+    let src = "
+use constnet::{network, Dense, Tensor};
+network! {
+    pub mod net {
+        input: Tensor<4, 1, 1>,
+        dense: Dense<4, 2>,
+    }
+}
+";
+    let (ok, err) = compile("one_layer", src, "metadata");
+    assert!(!ok);
+    assert!(!err.contains("no rules expected"), "{err}");
+    assert!(
+        err.contains("network!: `net` has one layer (`dense`) and a network needs at least two"),
+        "message names the network, its layer and the rule:\n{err}"
+    );
+    assert!(err.contains("must be a layer's output, not the network's input"), "and why:\n{err}");
+    assert!(err.contains("aborting due to 1 previous error"), "one error:\n{err}");
+
+    let (ok, err) = compile(
+        "no_layer",
+        "use constnet::{network, Tensor};\nnetwork! { pub mod net { input: Tensor<4, 1, 1> } }",
+        "metadata",
+    );
+    assert!(!ok);
+    assert!(err.contains("network!: `net` has no layers and a network needs at least two"), "{err}");
+}
+
+#[test]
+fn a_type_that_is_not_a_layer_is_one_error_that_names_it() {
+    // Before the check, a non-layer in the middle gave 29 errors.
+    for (position, layers) in [
+        ("first", "odd: NotALayer, dense: Dense<4, 2>, relu: Relu,"),
+        ("middle", "dense: Dense<4, 2>, odd: NotALayer, relu: Relu,"),
+        ("last", "dense: Dense<4, 2>, relu: Relu, odd: NotALayer,"),
+    ] {
+        let src = format!(
+            "use constnet::{{network, Dense, Relu, Tensor}};
+pub struct NotALayer;
+network! {{ pub mod net {{ input: Tensor<4, 1, 1>, {layers} }} }}
+"
+        );
+        let (ok, err) = compile(&format!("not_a_layer_{position}"), &src, "metadata");
+        assert!(!ok, "{position}");
+        let (c, h, w) = if position == "first" { (4, 1, 1) } else { (2, 1, 1) };
+        assert!(
+            err.contains(&format!(
+                "`NotALayer` is not a layer for a {c} x {h} x {w} input: it does not implement `Layer<{c}, {h}, {w}>`"
+            )),
+            "{position}: message names the type and its input:\n{err}"
+        );
+        assert!(
+            err.contains("a layer implements `Flat`, `Parameters`, `Shape<C, H, W>` and `Layer<C, H, W>`, and in `network!` is `Clone + Debug + PartialEq`"),
+            "{position}: and the contract:\n{err}"
+        );
+        assert!(err.contains("aborting due to 1 previous error"), "{position}: one error:\n{err}");
+    }
 }

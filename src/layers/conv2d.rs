@@ -506,10 +506,11 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
     }
 
     /// Backward pass of one sample: adds dL/dw and dL/db into `grads` and,
-    /// if asked, overwrites `dx` with dL/dx.
+    /// if asked, overwrites `dx` with dL/dx. The input is read from its
+    /// padded copy `x` (the cache), as the fast path reads it.
     fn backward_one<const H: usize, const W: usize, const OH: usize, const OW: usize>(
         &self,
-        x: &Tensor<IN_C, H, W>,
+        x: &PaddedInput<IN_C, H, W, PAD>,
         dy: &Tensor<OUT_C, OH, OW>,
         mut dx: Option<&mut Tensor<IN_C, H, W>>,
         grads: &mut Self,
@@ -522,7 +523,7 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
                 grads.bias[o] += dyo.iter().map(|row| math::sum(row)).sum::<f32>();
             }
             for c in 0..IN_C {
-                let xc = &x.0[c];
+                let xc = &x.planes[c].rows;
                 for m in 0..K {
                     let (oy_lo, oy_hi) = valid_range(H, OH, m, PAD, STRIDE);
                     for n in 0..K {
@@ -533,14 +534,14 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
                             let iy = oy * STRIDE + m - PAD;
                             let dyrow = &dyo[oy][lo..hi];
                             if STRIDE == 1 {
-                                g += math::dot(dyrow, &xc[iy][lo + n - PAD..hi + n - PAD]);
+                                g += math::dot(dyrow, &xc[iy].mid[lo + n - PAD..hi + n - PAD]);
                                 if let Some(dx) = dx.as_deref_mut() {
                                     math::axpy(&mut dx.0[c][iy][lo + n - PAD..hi + n - PAD], w, dyrow);
                                 }
                             } else {
                                 for (ox, &d) in (lo..hi).zip(dyrow) {
                                     let ix = ox * STRIDE + n - PAD;
-                                    g += d * xc[iy][ix];
+                                    g += d * xc[iy].mid[ix];
                                     if let Some(dx) = dx.as_deref_mut() {
                                         dx.0[c][iy][ix] += w * d;
                                     }
@@ -568,6 +569,8 @@ impl<
 > Layer<C, H, W> for Conv2d<IN_C, OUT_C, K, PAD, STRIDE, BIAS>
 {
     /// The input with its zero padding written out (see [`PaddedInput`]).
+    /// Backward reads the input from here, on every backend, and not from
+    /// its `x`: pass the cache this input's forward filled.
     type Cache = PaddedInput<C, H, W, PAD>;
 
     fn forward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
@@ -681,10 +684,11 @@ impl<
             }
             return;
         }
-        let _ = cache;
+        let _ = x; // read from its padded copy, on every path
+        let cache: &[PaddedInput<IN_C, H, W, PAD>; B] = retype_batch(cache);
         for b in 0..B {
             let dxb = dx.as_deref_mut().map(|d| retype_mut::<C, H, W, IN_C, H, W>(&mut d[b]));
-            self.backward_one::<H, W, OH, OW>(retype(&x[b]), retype(&dy[b]), dxb, grads);
+            self.backward_one::<H, W, OH, OW>(&cache[b], retype(&dy[b]), dxb, grads);
         }
     }
 }
@@ -1005,7 +1009,7 @@ mod tests {
         conv.weight_grad_fast::<B, H, W, OH, OW>(k, &cache, &dy, &mut g_fast);
         conv.input_grad_fast::<B, H, W, OH, OW>(k, &dy, &mut dx_fast);
         for b in 0..B {
-            conv.backward_one::<H, W, OH, OW>(&x[b], &dy[b], Some(&mut dx_slow[b]), &mut g_slow);
+            conv.backward_one::<H, W, OH, OW>(&cache[b], &dy[b], Some(&mut dx_slow[b]), &mut g_slow);
         }
         close("dw", g_fast.weight.as_flat(), g_slow.weight.as_flat());
         close("dx", dx_fast.as_flat(), dx_slow.as_flat());
@@ -1132,6 +1136,59 @@ mod tests {
     fn route_of(r: &[f32]) -> crate::kernels::Route {
         let b = [r[0].to_ne_bytes(), r[1].to_ne_bytes()].concat();
         core::array::from_fn(|i| u16::from_ne_bytes([b[2 * i], b[2 * i + 1]]))
+    }
+
+    /// The cache contract on the backend this process runs (CI runs the
+    /// suite on each, `CONSTNET_ISA=portable` too): backward reads the
+    /// input from the cache its forward filled, never from `x`. A cache
+    /// filled from another input gives that input's gradients (so every
+    /// backend gives the same result for the same call), and the right
+    /// cache gives the gradients of the finite-difference-checked path.
+    #[test]
+    fn backward_reads_the_input_from_the_cache_on_every_backend() {
+        type C = Conv2d<2, 16, 3, 1, 1>;
+        let mut conv = C::zeroed();
+        conv.weight.as_flat_mut().iter_mut().enumerate().for_each(|(i, w)| *w = (i % 7) as f32 * 0.1 - 0.3);
+        let x = [Tensor::<2, 6, 5>::from_fn(|c, i, j| (c * 30 + i * 5 + j) as f32 * 0.05 - 1.0)];
+        let other = [Tensor::<2, 6, 5>::from_fn(|c, i, j| ((c + i * j) % 5) as f32 - 2.0)];
+        let dy = [Tensor::<16, 6, 5>::from_fn(|o, i, j| ((o + i + 2 * j) % 9) as f32 * 0.25 - 1.0)];
+        let (mut y, mut cache, mut cache_other) = ([Tensor::zeroed()], [Flat::zeroed()], [Flat::zeroed()]);
+        conv.forward(&x, &mut y, &mut cache, &mut Mode::Infer);
+        conv.forward(&other, &mut y, &mut cache_other, &mut Mode::Infer);
+        let grads = |xs: &[Tensor<2, 6, 5>; 1], cache: &[PaddedInput<2, 6, 5, 1>; 1]| {
+            let (mut g, mut dx) = (C::zeroed(), [Tensor::<2, 6, 5>::zeroed()]);
+            conv.backward(xs, &y, cache, &dy, Some(&mut dx), &mut g);
+            (g, dx)
+        };
+        let (right, _) = grads(&x, &cache);
+        let (crossed, _) = grads(&x, &cache_other);
+        let (from_other, _) = grads(&other, &cache_other);
+        assert_eq!(crossed, from_other, "the gradient follows the cache, not x");
+        assert_ne!(right, crossed);
+        // The right cache: the reference sum over the input itself.
+        let mut want = C::zeroed();
+        for (o, dyo) in dy[0].0.iter().enumerate() {
+            want.bias[o] = dyo.iter().flatten().sum();
+            for c in 0..2 {
+                for m in 0..3 {
+                    for n in 0..3 {
+                        let mut g = 0.0;
+                        for i in 0..6 {
+                            for j in 0..5 {
+                                let (u, v) = ((i + m) as isize - 1, (j + n) as isize - 1);
+                                if (0..6).contains(&u) && (0..5).contains(&v) {
+                                    g += dyo[i][j] * x[0].0[c][u as usize][v as usize];
+                                }
+                            }
+                        }
+                        want.weight[o][c][m][n] = g;
+                    }
+                }
+            }
+        }
+        for (a, b) in right.as_flat().iter().zip(want.as_flat()) {
+            assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "gradient {a} vs reference {b}");
+        }
     }
 
     #[test]
