@@ -213,7 +213,7 @@ pub(crate) fn share_pass<P: Network, L: Loss<P>, const B: usize>(
 /// samples at a time. A small network whose mini-batch of activations
 /// would leave the L2 cache can run faster: fashion10's mini-batch of 32
 /// as 4 x 8 took 0.875–0.889x the time of `train_step` at 32, side by side
-/// in three runs (README, *Performance*). Each micro-batch reads the
+/// in three runs (docs/performance.md, "Gradient accumulation"). Each micro-batch reads the
 /// weights and moves the whole gradient once more, so a network with
 /// large weights is slower: tfconv (13 MB) took 1.48–1.53x.
 ///

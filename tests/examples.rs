@@ -70,7 +70,7 @@ fn the_colour_example_explains_how_to_get_cifar10() {
 /// The speed report runs every workload (briefly, `--quick`) through the
 /// library's entry points and prints one JSON object with a positive,
 /// finite figure for each: the numbers themselves are measured by hand
-/// (README, *Performance*), not asserted on a shared machine.
+/// (docs/performance.md), not asserted on a shared machine.
 #[test]
 fn bench_report_runs_every_workload_and_prints_json() {
     let out = run("bench_report", &["--quick", "--json"]);

@@ -39,7 +39,7 @@ pub(crate) enum RawPoolRelu {
 /// `max(x, 0)` (the bits [`relu_forward`] writes). [`RawPoolRelu::Store`] puts
 /// each plane through [`relu_forward`] and pools it from there while it is
 /// still in L1: the row-wise stores it replaced, split across cache lines,
-/// took longer than the pooling (design.md §8).
+/// took longer than the pooling (docs/performance.md, "Stores, and what infer does not store").
 ///
 /// # Safety
 /// AVX-512F; `x` holds `planes*h*w` floats, `y` `planes*oh*ow`, and a
@@ -119,7 +119,7 @@ pub(crate) unsafe fn maxpool2_forward(
 /// The lanes are windows, 16 a strip of 32 columns: each input row is split
 /// into the windows' left and right columns, so the first-maximum rule is a
 /// few mask operations per row. (With the columns as lanes it took about
-/// 30 scalar bit operations a row, and the pass 1.05–1.2x the time; design.md §8.)
+/// 30 scalar bit operations a row, and the pass 1.05–1.2x the time; docs/performance.md, "Max-pool backward with the windows as lanes".)
 ///
 /// # Safety
 /// AVX-512F; `x`, `dx` (and a [`RawPoolRelu::Store`] pointer) hold

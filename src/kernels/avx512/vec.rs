@@ -30,7 +30,7 @@ pub(super) fn cols(c0: usize, w: usize) -> u16 {
 /// laid so that stores into `dst` are aligned to 64 bytes: a masked head up
 /// to `dst`'s first boundary, then whole vectors, then a masked tail (a
 /// store split across two cache lines costs about twice an aligned one
-/// here, design.md §8). The whole vectors get the constant mask
+/// here, docs/performance.md, "Element-wise kernels on whole aligned vectors"). The whole vectors get the constant mask
 /// `u16::MAX`, which the compiler turns into plain loads and stores. (A
 /// masked load cannot take its data from a store still in flight; seed 1's
 /// update reads the gradient the backward pass has just written. With the
