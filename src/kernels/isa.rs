@@ -98,6 +98,11 @@ static CHOSEN: AtomicU8 = AtomicU8::new(0);
 /// `CONSTNET_ISA` names (`portable` or `avx512`; read once, `std` only),
 /// else the fastest this CPU supports.
 ///
+/// The first call, with the `std` feature, reads `CONSTNET_ISA`, and
+/// `std::env` allocates its value when it is set: a program that must
+/// not allocate from its first training step calls `isa()` at start-up.
+/// Every later call is one atomic load.
+///
 /// # Panics
 /// At the first call, if `CONSTNET_ISA` names no ISA or one this CPU
 /// cannot run: a benchmark or test that asked for a backend must not
