@@ -9,7 +9,8 @@
 //!   its slices against its descriptors (a violation is the caller's bug:
 //!   it panics), then runs the chosen backend, or returns `false` having
 //!   done nothing, and the caller runs its reference loop. With
-//!   [`Isa::Portable`] every entry point declines.
+//!   [`Isa::Portable`] every entry point declines (an empty operation,
+//!   such as a transpose of no columns, counts as done on every backend).
 //! - One folder per backend (`avx512/`), split by op family, with one file
 //!   of vector helpers. `#[target_feature]` and raw pointers live only
 //!   there.
@@ -520,7 +521,8 @@ impl Kernels {
     /// Adds the weight gradient of a stride-1 convolution over a batch into
     /// `dw` (`[out_c][in_c][k][k]`): `dw[o][c][m][n] += Σ_{b,i,j}
     /// dy[b·y_sample + o·y_plane + i·ow + j] · x[b·x_sample + c·x_plane +
-    /// (i+m)·x_row + j + n]` (the geometry's weight strides unused).
+    /// (i+m)·x_row + j + n]` (the geometry's weight strides unused; the
+    /// output-gradient planes lie `oh·ow` apart: `y_plane == oh·ow`).
     pub(crate) fn conv_weight_grad(
         self,
         g: &ConvGeom,
@@ -530,6 +532,11 @@ impl Kernels {
         dy: &[f32],
         dw: &mut [f32],
     ) -> bool {
+        assert_eq!(
+            g.y_plane,
+            batch.oh * batch.ow,
+            "kernels::conv_weight_grad: output-gradient planes must lie oh x ow apart"
+        );
         check_conv_io("conv_weight_grad", g, out_c, batch, x, dy.len());
         check("conv_weight_grad", "dw", out_c * g.in_c * g.k * g.k, dw.len());
         match self.0 {
