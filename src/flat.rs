@@ -96,6 +96,44 @@ pub unsafe trait Flat: Sized {
     }
 }
 
+/// `t` seen as a `U` of the same size: for types that the callers' const
+/// assertions prove the same (a `Tensor<C, H, W>` as a `Tensor<IN_C, H, W>`
+/// once `C == IN_C` holds, a batch of caches as another of the same size).
+/// Both are plain `f32`s, so any equal-sized view is sound.
+#[inline(always)]
+pub(crate) fn same_layout<T: Flat, U: Flat>(t: &T) -> &U {
+    const { assert_same_layout::<T, U>() };
+    // SAFETY: both are Flat (only f32s, no padding) of the same size, and
+    // `U` needs no more alignment than `T` (asserted at compile time).
+    unsafe { &*(t as *const T as *const U) }
+}
+
+/// Mutable form of [`same_layout`].
+#[inline(always)]
+pub(crate) fn same_layout_mut<T: Flat, U: Flat>(t: &mut T) -> &mut U {
+    const { assert_same_layout::<T, U>() };
+    // SAFETY: as in `same_layout`; the borrow stays unique.
+    unsafe { &mut *(t as *mut T as *mut U) }
+}
+
+/// [`same_layout_mut`] checked at run time: `Some` if `ok` and the sizes
+/// agree, else `None` (for calls that are made only where a run-time test
+/// says the shapes fit).
+#[inline(always)]
+pub(crate) fn same_layout_mut_if<T: Flat, U: Flat>(t: &mut T, ok: bool) -> Option<&mut U> {
+    let fits = size_of::<T>() == size_of::<U>() && align_of::<U>() <= align_of::<T>();
+    // SAFETY: as in `same_layout`, the sizes and alignment checked here.
+    (ok && fits).then(|| unsafe { &mut *(t as *mut T as *mut U) })
+}
+
+/// The condition of [`same_layout`]: the same size, `U` no more aligned.
+const fn assert_same_layout<T, U>() {
+    assert!(
+        size_of::<T>() == size_of::<U>() && align_of::<U>() <= align_of::<T>(),
+        "same_layout: the two types differ in size"
+    );
+}
+
 /// Compile-time check of the size rule of [`Flat`] for `T`: alignment at
 /// most 4 and a size that is a whole number of `f32`s.
 pub const fn check_flat<T>() {

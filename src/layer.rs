@@ -38,6 +38,28 @@ pub enum Mode<'a> {
 /// PartialEq` and implement [`Flat`], [`Parameters`], [`Shape`] and this
 /// trait for the shape it receives; a type that does not implement `Layer`
 /// gets one error, which says so.
+///
+/// # Writing a layer
+/// A layer defined in another crate is used in `network!` like the
+/// crate's own; `tests/custom_layer.rs` writes two (a leaky ReLU and a
+/// per-channel scale), trains a network with them and checks their
+/// gradients with [`gradcheck::check_layer`](crate::gradcheck::check_layer).
+/// The contract:
+/// - the type is `#[repr(C)]`, holds only `f32` data (its parameters) and
+///   implements [`Flat`] (an `unsafe` trait, for that reason), and
+///   `Clone + Debug + PartialEq`;
+/// - [`Parameters`] draws initial values and names each tensor with its
+///   PyTorch `state_dict` name and shape (the defaults: no parameters);
+/// - [`Shape`] gives the output shape; `assert!`s in its constants reject
+///   inputs the layer does not take, as a build error;
+/// - `forward` checks its output buffer's shape in a `const` block and
+///   writes every output; `backward` overwrites `dx` when given and adds
+///   the parameter gradients into `grads` (`+=`);
+/// - `Cache` holds what `forward` keeps for `backward` per sample (`()`
+///   if nothing): `backward` is called with the cache its `forward` filled.
+///
+/// The other items have defaults that are right for a layer without fast
+/// paths.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a layer for a {C} x {H} x {W} input: it does not implement `Layer<{C}, {H}, {W}>`",
     label = "not a layer for a {C} x {H} x {W} input",

@@ -18,6 +18,7 @@
 //! gradient is the "full" convolution of `dy` with the kernel — the closed
 //! forms of the seed tutorials (`dL/df = dL/dZ1 * X`).
 
+use crate::flat::{same_layout, same_layout_mut};
 use crate::kernels::{self, ConvBatch, ConvGeom, Kernels, SLACK, Start};
 use crate::layer::{Init, Layer, Mode, ParamTensor, Parameters};
 use crate::{Flat, Shape, Tensor, conv_out, math};
@@ -322,7 +323,7 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
             return false;
         };
         PaddedInput::fill_batch(x, cache);
-        self.forward_fast::<B, H, W, OH, OW>(k, retype_batch(cache), y, then)
+        self.forward_fast::<B, H, W, OH, OW>(k, same_layout(cache), y, then)
     }
 
     /// Fast forward pass of a batch whose inputs are padded in `cache`,
@@ -583,12 +584,12 @@ impl<
         crate::layer::assert_out_shape!("Conv2d", OC, OH, OW);
         PaddedInput::fill_batch(x, cache);
         if let Some(k) = Self::fast()
-            && self.forward_fast::<B, H, W, OH, OW>(k, retype_batch(cache), retype_batch_mut(y), Then::Store)
+            && self.forward_fast::<B, H, W, OH, OW>(k, same_layout(cache), same_layout_mut(y), Then::Store)
         {
             return;
         }
         for (x, y) in x.iter().zip(y.iter_mut()) {
-            self.forward_one::<H, W, OH, OW>(retype(x), retype_mut(y));
+            self.forward_one::<H, W, OH, OW>(same_layout(x), same_layout_mut(y));
         }
     }
 
@@ -668,7 +669,7 @@ impl<
     ) {
         crate::layer::assert_out_shape!("Conv2d", OC, OH, OW);
         if let Some(k) = Self::fast() {
-            let dy: &[Tensor<OUT_C, OH, OW>; B] = retype_batch(dy);
+            let dy: &[Tensor<OUT_C, OH, OW>; B] = same_layout(dy);
             if BIAS {
                 let mut sums = [0.0; OUT_C];
                 for dy in dy {
@@ -678,94 +679,31 @@ impl<
                     }
                 }
             }
-            self.weight_grad_fast::<B, H, W, OH, OW>(k, retype_batch(cache), dy, grads);
+            self.weight_grad_fast::<B, H, W, OH, OW>(k, same_layout(cache), dy, grads);
             if let Some(dx) = dx {
-                self.input_grad_fast::<B, H, W, OH, OW>(k, dy, retype_batch_mut(dx));
+                self.input_grad_fast::<B, H, W, OH, OW>(k, dy, same_layout_mut(dx));
             }
             return;
         }
         let _ = x; // read from its padded copy, on every path
-        let cache: &[PaddedInput<IN_C, H, W, PAD>; B] = retype_batch(cache);
+        let cache: &[PaddedInput<IN_C, H, W, PAD>; B] = same_layout(cache);
         for b in 0..B {
-            let dxb = dx.as_deref_mut().map(|d| retype_mut::<C, H, W, IN_C, H, W>(&mut d[b]));
-            self.backward_one::<H, W, OH, OW>(&cache[b], retype(&dy[b]), dxb, grads);
+            let dxb = dx.as_deref_mut().map(|d| same_layout_mut::<Tensor<C, H, W>, Tensor<IN_C, H, W>>(&mut d[b]));
+            self.backward_one::<H, W, OH, OW>(&cache[b], same_layout(&dy[b]), dxb, grads);
         }
     }
 }
 
-/// Views a tensor as another tensor type of the same shape: used where the
-/// const assertions above have proved that, e.g., `C == IN_C`.
-#[inline(always)]
-pub(crate) fn retype<
-    const C1: usize,
-    const H1: usize,
-    const W1: usize,
-    const C2: usize,
-    const H2: usize,
-    const W2: usize,
->(
-    t: &Tensor<C1, H1, W1>,
-) -> &Tensor<C2, H2, W2> {
-    const { assert!(C1 == C2 && H1 == H2 && W1 == W2, "retype: shapes differ") };
-    // SAFETY: identical shapes (asserted at compile time) mean identical types.
-    unsafe { &*(t as *const Tensor<C1, H1, W1> as *const Tensor<C2, H2, W2>) }
-}
-
-/// Mutable form of [`retype`].
-#[inline(always)]
-pub(crate) fn retype_mut<
-    const C1: usize,
-    const H1: usize,
-    const W1: usize,
-    const C2: usize,
-    const H2: usize,
-    const W2: usize,
->(
-    t: &mut Tensor<C1, H1, W1>,
-) -> &mut Tensor<C2, H2, W2> {
-    const { assert!(C1 == C2 && H1 == H2 && W1 == W2, "retype: shapes differ") };
-    // SAFETY: as in `retype`.
-    unsafe { &mut *(t as *mut Tensor<C1, H1, W1> as *mut Tensor<C2, H2, W2>) }
-}
-
-/// Views a batch as a batch of another type of the same size: used where
-/// the const assertions have proved the shapes equal (e.g. `C == IN_C`).
-#[inline(always)]
-pub(crate) fn retype_batch<T: Flat, U: Flat, const B: usize>(t: &[T; B]) -> &[U; B] {
-    const {
-        assert!(
-            T::LEN == U::LEN && core::mem::size_of::<T>() == core::mem::size_of::<U>(),
-            "retype_batch: sizes differ"
-        )
-    };
-    // SAFETY: both are Flat (plain f32s, align 4) of the same size.
-    unsafe { &*(t as *const [T; B] as *const [U; B]) }
-}
-
 /// `y` as a batch of `OUT_C x OH x OW` tensors if `fits` (the layer's
 /// [`Shape`] formula gives `OC x OH x OW`), `None` otherwise: a run-time
-/// check where [`retype_batch_mut`] asserts at compile time. `network!`
+/// check where [`same_layout_mut`] asserts at compile time. `network!`
 /// builds the fused calls ([`Layer::forward_relu`]) for every layer,
 /// whatever follows it, and makes them only where the shapes fit.
 fn output_batch<const OUT_C: usize, const OC: usize, const OH: usize, const OW: usize, const B: usize>(
     y: &mut [Tensor<OC, OH, OW>; B],
     fits: bool,
 ) -> Option<&mut [Tensor<OUT_C, OH, OW>; B]> {
-    // SAFETY: the same tensor type when OC == OUT_C.
-    (fits && OC == OUT_C).then(|| unsafe { &mut *(y as *mut [Tensor<OC, OH, OW>; B]).cast() })
-}
-
-/// Mutable form of [`retype_batch`].
-#[inline(always)]
-pub(crate) fn retype_batch_mut<T: Flat, U: Flat, const B: usize>(t: &mut [T; B]) -> &mut [U; B] {
-    const {
-        assert!(
-            T::LEN == U::LEN && core::mem::size_of::<T>() == core::mem::size_of::<U>(),
-            "retype_batch: sizes differ"
-        )
-    };
-    // SAFETY: as in `retype_batch`.
-    unsafe { &mut *(t as *mut [T; B] as *mut [U; B]) }
+    crate::flat::same_layout_mut_if(y, fits && OC == OUT_C)
 }
 
 impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, const STRIDE: usize, const BIAS: bool>
