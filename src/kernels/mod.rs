@@ -45,7 +45,7 @@ pub use isa::{Isa, IsaError, isa, set_isa};
 pub(crate) struct Kernels(Isa);
 
 /// The kernels of this process's ISA ([`isa`]).
-#[inline]
+#[inline(always)]
 pub(crate) fn active() -> Kernels {
     Kernels(isa())
 }
@@ -58,7 +58,7 @@ pub(crate) fn fast_backends() -> impl Iterator<Item = Kernels> {
 }
 
 /// `need <= have`, or a panic naming the operation and the buffer.
-#[inline]
+#[inline(always)]
 #[track_caller]
 fn check(op: &str, what: &str, need: usize, have: usize) {
     assert!(need <= have, "kernels::{op}: {what} holds {have} floats, needs {need}");
@@ -66,7 +66,7 @@ fn check(op: &str, what: &str, need: usize, have: usize) {
 
 /// Floats a buffer of `n` blocks `stride` apart, each `last` long, spans
 /// (`0` for `n == 0`).
-#[inline]
+#[inline(always)]
 const fn span(n: usize, stride: usize, last: usize) -> usize {
     if n == 0 { 0 } else { (n - 1) * stride + last }
 }
@@ -74,13 +74,14 @@ const fn span(n: usize, stride: usize, last: usize) -> usize {
 impl Kernels {
     /// The kernels of `isa`, if this CPU runs it.
     #[cfg(test)]
+    #[inline(always)]
     pub(crate) fn of(isa: Isa) -> Option<Kernels> {
         isa.is_supported().then_some(Kernels(isa))
     }
 
     /// Whether this backend has fast kernels at all (every entry point of
     /// [`Isa::Portable`] declines).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn is_fast(self) -> bool {
         self.0 != Isa::Portable
     }
@@ -89,6 +90,7 @@ impl Kernels {
 
     /// `dst` = `c` planes of `h x w` from `src` with `p` zeros on every
     /// side (rows of `w + 2p`), then [`SLACK`] zeros.
+    #[inline(always)]
     pub(crate) fn pad_planes(self, src: &[f32], c: usize, h: usize, w: usize, p: usize, dst: &mut [f32]) -> bool {
         check("pad_planes", "src", c * h * w, src.len());
         check("pad_planes", "dst", c * (h + 2 * p) * (w + 2 * p) + SLACK, dst.len());
@@ -104,6 +106,7 @@ impl Kernels {
     }
 
     /// `y = max(x, 0)` (NaN gives 0) over `min(x.len(), y.len())` floats.
+    #[inline(always)]
     pub(crate) fn relu_forward(self, x: &[f32], y: &mut [f32]) -> bool {
         let n = x.len().min(y.len());
         match self.0 {
@@ -116,6 +119,7 @@ impl Kernels {
     }
 
     /// `dx = dy` where `y > 0`, else `0`, over `dx.len()` floats.
+    #[inline(always)]
     pub(crate) fn relu_backward(self, y: &[f32], dy: &[f32], dx: &mut [f32]) -> bool {
         let n = dx.len();
         check("relu_backward", "y", n, y.len());
@@ -133,6 +137,7 @@ impl Kernels {
     /// Σ_k x[p·len + 16k + l]` over the first `full` floats (a multiple of
     /// 16) of plane `p < np`, one accumulator per lane, in `math::sum`'s
     /// order; `None` where the backend has no such kernel.
+    #[inline(always)]
     pub(crate) fn lane_sums4(self, x: &[f32], len: usize, np: usize, full: usize) -> Option<[[f32; 16]; 4]> {
         assert!(np <= 4 && full.is_multiple_of(16) && full <= len, "kernels::lane_sums4: {np} planes, {full} of {len}");
         check("lane_sums4", "x", span(np, len, full), x.len());
@@ -148,6 +153,7 @@ impl Kernels {
 
     /// One SGD update, the bits of `optim::Sgd`'s loops: without a velocity
     /// `p = p + (-lr)·g`; with one `v = mu·v + g`, `p = p - lr·v`.
+    #[inline(always)]
     pub(crate) fn sgd_update(self, p: &mut [f32], g: &[f32], v: Option<&mut [f32]>, lr: f32, mu: f32) -> bool {
         let n = p.len();
         check("sgd_update", "g", n, g.len());
@@ -166,6 +172,7 @@ impl Kernels {
     }
 
     /// One Adam update, the bits of `optim::Adam`'s loop.
+    #[inline(always)]
     pub(crate) fn adam_update(self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: AdamConsts) -> bool {
         let n = p.len();
         check("adam_update", "g", n, g.len());
@@ -186,6 +193,7 @@ impl Kernels {
 
     /// 2x2 max-pooling (stride 2, ceil mode) of `planes` planes of `h x w`
     /// into `ceil(h/2) x ceil(w/2)`, after a fused ReLU if `relu` says so.
+    #[inline(always)]
     pub(crate) fn maxpool2_forward(
         self,
         planes: usize,
@@ -211,6 +219,7 @@ impl Kernels {
     /// The backward pass of [`maxpool2_forward`](Self::maxpool2_forward):
     /// each window's gradient to the first input equal to its maximum
     /// (row-major), zero elsewhere; through the fused ReLU if `relu` says so.
+    #[inline(always)]
     pub(crate) fn maxpool2_backward(
         self,
         planes: usize,
@@ -252,6 +261,7 @@ impl Kernels {
     /// pooling convolution ([`conv_relu_pool`](Self::conv_relu_pool))
     /// stored: `per_sample` planes a sample, sample `s`'s records from
     /// float `s * r_sample` of `routes`, each plane's `ceil(h/2)` in a row.
+    #[inline(always)]
     pub(crate) fn maxpool2_backward_routes(
         self,
         planes: usize,
@@ -283,6 +293,7 @@ impl Kernels {
 
     /// `y[s][o] = bias[o] + Σ_i x[s][i] · w[o][i]` for `n` samples: a dense
     /// layer's forward pass over a batch (row-major `x`, `w`, `y`).
+    #[inline(always)]
     pub(crate) fn dense_forward(
         self,
         (n, n_in, n_out): (usize, usize, usize),
@@ -311,6 +322,7 @@ impl Kernels {
 
     /// [`dense_forward`](Self::dense_forward) of `n >= 16` samples whose
     /// inputs were transposed into `xt` (`n_in x n`, samples contiguous).
+    #[inline(always)]
     pub(crate) fn dense_forward_packed(
         self,
         (n, n_in, n_out): (usize, usize, usize),
@@ -340,6 +352,7 @@ impl Kernels {
 
     /// `dst[p·dst_p + k] = src[k·src_k + p]` for `k < 16`, `p < n`: 16
     /// planes transposed to channels-last.
+    #[inline(always)]
     pub(crate) fn transpose16(self, src: &[f32], src_k: usize, n: usize, dst: &mut [f32], dst_p: usize) -> bool {
         if n == 0 {
             return true;
@@ -361,6 +374,7 @@ impl Kernels {
     /// sample, `k` = output), the parts (a batch held in several buffers)
     /// summed in order. `accumulate` adds into `c`, else overwrites it;
     /// `rows_outer` picks the loop order.
+    #[inline(always)]
     pub(crate) fn bcast_gemm(
         self,
         (rows, cols, kdim): (usize, usize, usize),
@@ -413,6 +427,7 @@ impl Kernels {
 
     /// Whether [`conv_relu_pool`](Self::conv_relu_pool) runs this
     /// convolution (with `routes`: and stores the routes in its outputs).
+    #[inline(always)]
     pub(crate) fn conv_pools(
         self,
         g: &ConvGeom,
@@ -438,6 +453,7 @@ impl Kernels {
     /// x[b·x_sample + c·x_plane + (i+m)·x_row + j + n]` for `o < out_c`,
     /// stored at `y[b·y_sample + o·y_plane + i·ow + j]` (as `max(·, 0)` with
     /// `batch.relu`); each padded input followed by [`SLACK`] floats.
+    #[inline(always)]
     pub(crate) fn conv_forward(
         self,
         g: &ConvGeom,
@@ -480,6 +496,7 @@ impl Kernels {
     /// a ReLU; with `routes`, each sample's output memory receives the
     /// pooling's [`Route`]s instead (for
     /// [`maxpool2_backward_routes`](Self::maxpool2_backward_routes)).
+    #[inline(always)]
     pub(crate) fn conv_relu_pool(
         self,
         g: &ConvGeom,
@@ -527,6 +544,7 @@ impl Kernels {
     /// dy[b·y_sample + o·y_plane + i·ow + j] · x[b·x_sample + c·x_plane +
     /// (i+m)·x_row + j + n]` (the geometry's weight strides unused; the
     /// output-gradient planes lie `oh·ow` apart: `y_plane == oh·ow`).
+    #[inline(always)]
     pub(crate) fn conv_weight_grad(
         self,
         g: &ConvGeom,
@@ -562,6 +580,7 @@ impl Kernels {
     /// (`[tap - taps.start][out_c]`, transposed), from its padded input `x`
     /// and its output gradient in channels-last order, `dyt`
     /// (`[oh][ow][out_c]`); `out_c` a multiple of 16.
+    #[inline(always)]
     pub(crate) fn conv_weight_grad_t(
         self,
         g: &ConvGeom,
@@ -594,6 +613,7 @@ impl Kernels {
 
 /// The AVX-512 form of a fused ReLU, its store checked for `n` floats.
 #[cfg(target_arch = "x86_64")]
+#[inline(always)]
 fn avx512_pool_relu(op: &str, relu: PoolRelu<'_>, n: usize) -> avx512::pool::RawPoolRelu {
     match relu {
         PoolRelu::Absent => avx512::pool::RawPoolRelu::Absent,
@@ -609,6 +629,7 @@ fn avx512_pool_relu(op: &str, relu: PoolRelu<'_>, n: usize) -> avx512::pool::Raw
 /// [`SLACK`] after it) holds the rows and columns the outputs read, and `y`
 /// (`y_len` floats) the outputs of `out_c` channels.
 #[track_caller]
+#[inline(always)]
 fn check_conv_io(op: &str, g: &ConvGeom, out_c: usize, b: &ConvBatch, x: &[f32], y_len: usize) {
     assert!(g.k > 0 && b.oh > 0 && b.ow > 0, "kernels::{op}: empty geometry");
     assert!(
@@ -631,6 +652,7 @@ fn check_conv_io(op: &str, g: &ConvGeom, out_c: usize, b: &ConvBatch, x: &[f32],
 /// [`check_conv_io`], and the weights (all the offsets the strides reach
 /// from `w0`) and the bias.
 #[track_caller]
+#[inline(always)]
 fn check_conv(
     op: &str,
     g: &ConvGeom,
