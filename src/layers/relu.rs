@@ -34,7 +34,9 @@ impl<const C: usize, const H: usize, const W: usize> Layer<C, H, W> for Relu {
     ) {
         assert_out_shape!("Relu", OC, OH, OW);
         if !crate::kernels::active().relu_forward(x.as_flat(), y.as_flat_mut()) {
-            zip_map(y, x, x, |x, _| x.max(0.0));
+            // Not `x.max(0.0)`: which zero `max` returns for -0 is unspecified
+            // (-0 in debug builds here, +0 in release); the kernels give +0.
+            zip_map(y, x, x, |x, _| if x > 0.0 { x } else { 0.0 });
         }
     }
 
@@ -83,7 +85,8 @@ mod tests {
         Relu.backward(&x, &y, &[()], &dy, Some(&mut dx), &mut Relu);
         for i in 0..37 {
             let (xi, yi) = (x[0].0[0][0][i], y[0].0[0][0][i]);
-            assert_eq!(yi, xi.max(0.0), "y[{i}] for x = {xi}");
+            let want: f32 = if xi > 0.0 { xi } else { 0.0 };
+            assert_eq!(yi.to_bits(), want.to_bits(), "y[{i}] for x = {xi}: +0 for -0 and NaN");
             assert_eq!(dx[0].0[0][0][i], if yi > 0.0 { i as f32 + 1.0 } else { 0.0 }, "dx[{i}]");
         }
     }
