@@ -1,0 +1,377 @@
+//! `Conv2d`: 2-D cross-correlation with zero padding and stride.
+//!
+//! Forward, for output channel `o`, row `i`, column `j` (x is 0 outside):
+//!
+//! ```text
+//! y[o][i][j] = b[o] + sum_{c < IN_C} sum_{m,n < K} w[o][c][m][n] * x[c][i*S + m - P][j*S + n - P]
+//! ```
+//!
+//! Backward, with `dy = dL/dy` (the same sum read the other way round):
+//!
+//! ```text
+//! dL/dw[o][c][m][n] = sum_{i,j} dy[o][i][j] * x[c][i*S + m - P][j*S + n - P]
+//! dL/db[o]          = sum_{i,j} dy[o][i][j]
+//! dL/dx[c][u][v]    = sum_{o,m,n} w[o][c][m][n] * dy[o][i][j]   over (i, j) with i*S + m - P = u, j*S + n - P = v
+//! ```
+//!
+//! The weight gradient is the correlation of the input with `dy`; the input
+//! gradient is the "full" convolution of `dy` with the kernel — the closed
+//! forms of the seed tutorials (`dL/df = dL/dZ1 * X`).
+
+mod fast;
+mod padded;
+#[cfg(test)]
+mod tests;
+
+use crate::flat::{same_layout, same_layout_mut};
+use crate::kernels;
+use crate::layer::{Init, Layer, Mode, ParamTensor, Parameters};
+use crate::{Flat, Shape, Tensor, conv_out, math};
+use fast::Then;
+use padded::PadPlane;
+pub use padded::PaddedInput;
+pub(crate) use padded::pad_planes;
+use rand::Rng;
+
+/// 2-D convolution layer: `OUT_C` filters of `IN_C x K x K`, zero padding
+/// `PAD` on every side, stride `STRIDE`, optional bias. It computes
+/// cross-correlation, as PyTorch and TensorFlow do (see
+/// [`convolve`](crate::convolve) for the true convolution).
+///
+/// PyTorch: `nn.Conv2d(IN_C, OUT_C, K, stride=STRIDE, padding=PAD, bias=BIAS)`;
+/// `weight` has the same `[OUT_C][IN_C][K][K]` layout.
+///
+/// # Shapes
+/// Input `IN_C x H x W`, output `OUT_C x conv_out(H, K, PAD, STRIDE) x conv_out(W, K, PAD, STRIDE)`.
+/// With `BIAS = false` the `bias` array stays zero and is never trained or saved.
+///
+/// ```
+/// use constnet::{Conv2d, Flat, Layer, Mode, Tensor};
+/// // The 5x5 worked example of tutorial 001: valid 3x3 correlation.
+/// let mut conv = Conv2d::<1, 1, 3, 0, 1, false>::zeroed();
+/// conv.weight[0][0] = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1.0, 0.0, 1.0]];
+/// let img = Tensor::<1, 5, 5>::from_array([[
+///     [0., 1., 1., 1., 0.], [0., 1., 0., 1., 0.], [0., 1., 1., 1., 0.],
+///     [0., 1., 0., 1., 0.], [0., 1., 1., 1., 0.]]]);
+/// let mut out = [Tensor::<1, 3, 3>::zeroed()];
+/// conv.forward(&[img], &mut out, &mut Flat::zeroed(), &mut Mode::Infer);
+/// assert_eq!(out[0].0, [[[1., 2., 1.], [0., 2., 0.], [1., 2., 1.]]]);
+/// ```
+///
+/// A buffer of the wrong shape does not build, and the message names the rule:
+///
+/// ```compile_fail
+/// use constnet::{Conv2d, Flat, Layer, Mode, Tensor};
+/// let conv = Conv2d::<1, 1, 3, 0, 1>::zeroed();
+/// let mut out = [Tensor::<1, 4, 4>::zeroed()]; // must be 3x3
+/// conv.forward(&[Tensor::<1, 5, 5>::zeroed()], &mut out, &mut Flat::zeroed(), &mut Mode::Infer);
+/// ```
+#[repr(C)]
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv2d<
+    const IN_C: usize,
+    const OUT_C: usize,
+    const K: usize,
+    const PAD: usize = 0,
+    const STRIDE: usize = 1,
+    const BIAS: bool = true,
+> {
+    /// Filters, `[OUT_C][IN_C][K][K]` (PyTorch's layout).
+    pub weight: [[[[f32; K]; K]; IN_C]; OUT_C],
+    /// One bias per filter (zero and untouched when `BIAS = false`).
+    pub bias: [f32; OUT_C],
+}
+
+// SAFETY: repr(C) struct of f32 arrays.
+unsafe impl<
+    const IN_C: usize,
+    const OUT_C: usize,
+    const K: usize,
+    const PAD: usize,
+    const STRIDE: usize,
+    const BIAS: bool,
+> Flat for Conv2d<IN_C, OUT_C, K, PAD, STRIDE, BIAS>
+{
+}
+
+impl<
+    const IN_C: usize,
+    const OUT_C: usize,
+    const K: usize,
+    const PAD: usize,
+    const STRIDE: usize,
+    const BIAS: bool,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+> Shape<C, H, W> for Conv2d<IN_C, OUT_C, K, PAD, STRIDE, BIAS>
+{
+    const OUT_C: usize = {
+        assert!(C == IN_C, "Conv2d: the input must have IN_C channels");
+        OUT_C
+    };
+    const OUT_H: usize = conv_out(H, K, PAD, STRIDE);
+    const OUT_W: usize = conv_out(W, K, PAD, STRIDE);
+}
+
+/// The output positions `lo..hi` (along one axis) whose input position
+/// `o*STRIDE + k - PAD` falls inside `0..n_in`, for kernel offset `k`.
+#[inline(always)]
+pub(crate) const fn valid_range(n_in: usize, n_out: usize, k: usize, pad: usize, stride: usize) -> (usize, usize) {
+    let lo = if pad > k { (pad - k).div_ceil(stride) } else { 0 };
+    let hi = if n_in + pad > k {
+        let h = (n_in - 1 + pad - k) / stride + 1;
+        if h < n_out { h } else { n_out }
+    } else {
+        0
+    };
+    if hi < lo { (lo, lo) } else { (lo, hi) }
+}
+
+impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, const STRIDE: usize, const BIAS: bool>
+    Conv2d<IN_C, OUT_C, K, PAD, STRIDE, BIAS>
+{
+    /// Forward pass of one sample (see the module doc for the formula).
+    fn forward_one<const H: usize, const W: usize, const OH: usize, const OW: usize>(
+        &self,
+        x: &Tensor<IN_C, H, W>,
+        y: &mut Tensor<OUT_C, OH, OW>,
+    ) {
+        for (o, yo) in y.0.iter_mut().enumerate() {
+            let b = if BIAS { self.bias[o] } else { 0.0 };
+            yo.iter_mut().for_each(|row| row.fill(b));
+            for (c, xc) in x.0.iter().enumerate() {
+                for m in 0..K {
+                    let (oy_lo, oy_hi) = valid_range(H, OH, m, PAD, STRIDE);
+                    for oy in oy_lo..oy_hi {
+                        let xrow = &xc[oy * STRIDE + m - PAD];
+                        let yrow = &mut yo[oy];
+                        for n in 0..K {
+                            let w = self.weight[o][c][m][n];
+                            let (lo, hi) = valid_range(W, OW, n, PAD, STRIDE);
+                            if STRIDE == 1 {
+                                let xs = &xrow[lo + n - PAD..hi + n - PAD];
+                                math::axpy(&mut yrow[lo..hi], w, xs);
+                            } else {
+                                for ox in lo..hi {
+                                    yrow[ox] += w * xrow[ox * STRIDE + n - PAD];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Backward pass of one sample: adds dL/dw and dL/db into `grads` and,
+    /// if asked, overwrites `dx` with dL/dx. The input is read from its
+    /// padded copy `x` (the cache), as the fast path reads it.
+    fn backward_one<const H: usize, const W: usize, const OH: usize, const OW: usize>(
+        &self,
+        x: &PaddedInput<IN_C, H, W, PAD>,
+        dy: &Tensor<OUT_C, OH, OW>,
+        mut dx: Option<&mut Tensor<IN_C, H, W>>,
+        grads: &mut Self,
+    ) {
+        if let Some(dx) = dx.as_deref_mut() {
+            dx.zero();
+        }
+        for (o, dyo) in dy.0.iter().enumerate() {
+            if BIAS {
+                grads.bias[o] += dyo.iter().map(|row| math::sum(row)).sum::<f32>();
+            }
+            for c in 0..IN_C {
+                let xc = &x.planes[c].rows;
+                for m in 0..K {
+                    let (oy_lo, oy_hi) = valid_range(H, OH, m, PAD, STRIDE);
+                    for n in 0..K {
+                        let (lo, hi) = valid_range(W, OW, n, PAD, STRIDE);
+                        let w = self.weight[o][c][m][n];
+                        let mut g = 0.0;
+                        for oy in oy_lo..oy_hi {
+                            let iy = oy * STRIDE + m - PAD;
+                            let dyrow = &dyo[oy][lo..hi];
+                            if STRIDE == 1 {
+                                g += math::dot(dyrow, &xc[iy].mid[lo + n - PAD..hi + n - PAD]);
+                                if let Some(dx) = dx.as_deref_mut() {
+                                    math::axpy(&mut dx.0[c][iy][lo + n - PAD..hi + n - PAD], w, dyrow);
+                                }
+                            } else {
+                                for (ox, &d) in (lo..hi).zip(dyrow) {
+                                    let ix = ox * STRIDE + n - PAD;
+                                    g += d * xc[iy].mid[ix];
+                                    if let Some(dx) = dx.as_deref_mut() {
+                                        dx.0[c][iy][ix] += w * d;
+                                    }
+                                }
+                            }
+                        }
+                        grads.weight[o][c][m][n] += g;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<
+    const IN_C: usize,
+    const OUT_C: usize,
+    const K: usize,
+    const PAD: usize,
+    const STRIDE: usize,
+    const BIAS: bool,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+> Layer<C, H, W> for Conv2d<IN_C, OUT_C, K, PAD, STRIDE, BIAS>
+{
+    /// The input with its zero padding written out (see [`PaddedInput`]).
+    /// Backward reads the input from here, on every backend, and not from
+    /// its `x`: pass the cache this input's forward filled.
+    type Cache = PaddedInput<C, H, W, PAD>;
+
+    fn forward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
+        &self,
+        x: &[Tensor<C, H, W>; B],
+        y: &mut [Tensor<OC, OH, OW>; B],
+        cache: &mut [PaddedInput<C, H, W, PAD>; B],
+        _mode: &mut Mode<'_>,
+    ) {
+        crate::layer::assert_out_shape!("Conv2d", OC, OH, OW);
+        PaddedInput::fill_batch(x, cache);
+        if let Some(k) = Self::fast()
+            && self.forward_fast::<B, H, W, OH, OW>(k, same_layout(cache), same_layout_mut(y), Then::Store)
+        {
+            return;
+        }
+        for (x, y) in x.iter().zip(y.iter_mut()) {
+            self.forward_one::<H, W, OH, OW>(same_layout(x), same_layout_mut(y));
+        }
+    }
+
+    /// With fast kernels (stride 1, `PAD < K`), the convolution's kernels
+    /// store `max(y, 0)`; elsewhere `false`.
+    fn forward_relu<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
+        &self,
+        x: &[Tensor<C, H, W>; B],
+        y: &mut [Tensor<OC, OH, OW>; B],
+        cache: &mut [PaddedInput<C, H, W, PAD>; B],
+        _mode: &mut Mode<'_>,
+    ) -> bool {
+        self.forward_then(x, y, cache, Then::Relu, true)
+    }
+
+    /// With fast kernels, for rows of at most 32 outputs, a 3x3 or 5x5
+    /// kernel and a multiple of 4 filters (with `routes`, and outputs whose
+    /// memory can hold the routes: all but rows of one output in an odd
+    /// number, or one row of fewer than 2), except
+    /// where the channels-last tiles take the convolution: the kernels
+    /// pool each tile in registers (and store the routes in `y` if
+    /// `routes`: a record of 8 bytes, the masks of its windows, per pooled row of
+    /// each channel, from each sample's first float); elsewhere `false`.
+    fn forward_relu_pool<
+        const B: usize,
+        const OC: usize,
+        const OH: usize,
+        const OW: usize,
+        const PC: usize,
+        const PH: usize,
+        const PW: usize,
+    >(
+        &self,
+        x: &[Tensor<C, H, W>; B],
+        y: &mut [Tensor<OC, OH, OW>; B],
+        routes: bool,
+        pooled: &mut [Tensor<PC, PH, PW>; B],
+        cache: &mut [PaddedInput<C, H, W, PAD>; B],
+        _mode: &mut Mode<'_>,
+    ) -> bool {
+        let takes = self.pools_into::<C, H, W, OC, OH, OW, PC, PH, PW>(routes);
+        self.forward_then(x, y, cache, Then::ReluPool(pooled.as_flat_mut(), routes), takes)
+    }
+
+    /// Where [`forward_relu_pool`](Layer::forward_relu_pool) pools: the
+    /// same shapes on the same path.
+    fn relu_pool_backward<
+        const B: usize,
+        const OC: usize,
+        const OH: usize,
+        const OW: usize,
+        const PC: usize,
+        const PH: usize,
+        const PW: usize,
+    >(
+        &self,
+        y: &[Tensor<OC, OH, OW>; B],
+        dpooled: &[Tensor<PC, PH, PW>; B],
+        dy: &mut [Tensor<OC, OH, OW>; B],
+    ) -> bool {
+        if !self.pools_into::<C, H, W, OC, OH, OW, PC, PH, PW>(true) {
+            return false;
+        }
+        // Each sample's routes lie in its OC x OH x OW outputs' memory.
+        let routes = (y.as_flat(), OC, OC * OH * OW);
+        kernels::active().maxpool2_backward_routes(B * OC, (OH, OW), routes, dpooled.as_flat(), dy.as_flat_mut())
+    }
+
+    fn backward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
+        &self,
+        x: &[Tensor<C, H, W>; B],
+        _y: &[Tensor<OC, OH, OW>; B],
+        cache: &[PaddedInput<C, H, W, PAD>; B],
+        dy: &[Tensor<OC, OH, OW>; B],
+        mut dx: Option<&mut [Tensor<C, H, W>; B]>,
+        grads: &mut Self,
+    ) {
+        crate::layer::assert_out_shape!("Conv2d", OC, OH, OW);
+        if let Some(k) = Self::fast() {
+            let dy: &[Tensor<OUT_C, OH, OW>; B] = same_layout(dy);
+            if BIAS {
+                let mut sums = [0.0; OUT_C];
+                for dy in dy {
+                    math::plane_sums(dy.as_flat(), OH * OW, &mut sums);
+                    for (gb, s) in grads.bias.iter_mut().zip(&sums) {
+                        *gb += s;
+                    }
+                }
+            }
+            self.weight_grad_fast::<B, H, W, OH, OW>(k, same_layout(cache), dy, grads);
+            if let Some(dx) = dx {
+                self.input_grad_fast::<B, H, W, OH, OW>(k, dy, same_layout_mut(dx));
+            }
+            return;
+        }
+        let _ = x; // read from its padded copy, on every path
+        let cache: &[PaddedInput<IN_C, H, W, PAD>; B] = same_layout(cache);
+        for b in 0..B {
+            let dxb = dx.as_deref_mut().map(|d| same_layout_mut::<Tensor<C, H, W>, Tensor<IN_C, H, W>>(&mut d[b]));
+            self.backward_one::<H, W, OH, OW>(&cache[b], same_layout(&dy[b]), dxb, grads);
+        }
+    }
+}
+
+impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, const STRIDE: usize, const BIAS: bool>
+    Parameters for Conv2d<IN_C, OUT_C, K, PAD, STRIDE, BIAS>
+{
+    /// Fans as PyTorch computes them: `fan_in = IN_C*K*K`, `fan_out = OUT_C*K*K`.
+    fn init(&mut self, init: Init, rng: &mut dyn Rng) {
+        init.fill(self.weight.as_flat_mut(), IN_C * K * K, OUT_C * K * K, rng);
+        self.bias = [0.0; OUT_C];
+    }
+
+    fn visit(&self, f: &mut dyn FnMut(ParamTensor<'_>)) {
+        f(ParamTensor { name: "weight", shape: &[OUT_C, IN_C, K, K], data: self.weight.as_flat() });
+        if BIAS {
+            f(ParamTensor { name: "bias", shape: &[OUT_C], data: &self.bias });
+        }
+    }
+
+    fn visit_mut(&mut self, f: &mut dyn FnMut(&'static str, &[usize], &mut [f32])) {
+        f("weight", &[OUT_C, IN_C, K, K], self.weight.as_flat_mut());
+        if BIAS {
+            f("bias", &[OUT_C], &mut self.bias);
+        }
+    }
+}
