@@ -74,8 +74,12 @@ fn samples(buf: &[f32], per: usize) -> usize {
 /// samples: `full` hold whole ReLU-sized batches, `pooled` pooling-sized
 /// ones, all of the same batch size. Returns the number of planes.
 fn planes(full: &[&[f32]], pooled: &[&[f32]], c: usize, h: usize, w: usize) -> usize {
-    let b = samples(full[0], c * h * w);
-    let per_out = c * h.div_ceil(2) * w.div_ceil(2);
+    let size = |dims: [usize; 3]| dims.into_iter().try_fold(1usize, usize::checked_mul);
+    let (per_in, per_out) = (size([c, h, w]), size([c, h.div_ceil(2), w.div_ceil(2)]));
+    let (Some(per_in), Some(per_out)) = (per_in, per_out) else {
+        panic!("fuse: samples of {c} x {h} x {w} overflow usize");
+    };
+    let b = samples(full[0], per_in);
     assert!(
         full.iter().all(|f| f.len() == full[0].len()) && pooled.iter().all(|p| samples(p, per_out) == b),
         "fuse: buffers of different batch sizes"

@@ -58,9 +58,11 @@ fn sum_finish(acc: &[f32; LANES], tail: &[f32]) -> f32 {
 /// ```
 ///
 /// # Panics
-/// If `x` holds fewer than `out.len() * len` floats.
+/// If `x` holds fewer than `out.len() * len` floats (or that product
+/// overflows).
 pub fn plane_sums(x: &[f32], len: usize, out: &mut [f32]) {
-    let x = &x[..out.len() * len];
+    let n = out.len().checked_mul(len).expect("plane_sums: out.len() * len overflows usize");
+    let x = &x[..n];
     if len == 0 {
         out.fill(0.0);
         return;

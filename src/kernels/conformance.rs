@@ -35,6 +35,11 @@ fn sentinel() -> f32 {
 
 /// The fast backends, with a note when there is none (the tests then check
 /// only the portable backend's declines).
+/// [`super::span`] as a plain size (the tests' shapes never overflow).
+fn span(n: usize, stride: usize, last: usize) -> usize {
+    super::span(n, stride, last).0
+}
+
 fn backends() -> Vec<Kernels> {
     let all: Vec<Kernels> = fast_backends().collect();
     if all.is_empty() {
@@ -1417,4 +1422,25 @@ fn conv_weight_grad_t_matches_the_reference_sums() {
             }
         }
     }
+}
+
+/// Sizes that overflow `usize` are refused: a product that wrapped (in a
+/// release build) to a small size would pass the length check and the
+/// kernel would then walk the real extent (found by review:
+/// `math::plane_sums` with `len = 2^63 + 8` read out of bounds).
+#[test]
+#[should_panic(expected = "kernels::lane_sums4: x holds 16 floats")]
+fn lane_sums_of_planes_whose_extent_overflows_are_refused() {
+    let k = backends()[0];
+    k.lane_sums4(&[1.0; 16], (1 << 63) + 16, 2, 16);
+}
+
+/// The same for a product of dimensions: `c·h·w` that wraps to 4 floats.
+#[test]
+#[should_panic(expected = "kernels::maxpool2_forward: x holds 4 floats")]
+fn pooling_dimensions_whose_product_overflows_are_refused() {
+    let k = backends()[0];
+    // h · w = 2^65 + 4: in 64 bits it wraps to 4.
+    let (h, w) = (548_354, 134_560_842_621_442);
+    k.maxpool2_forward(1, (h, w), &[0.0; 4], PoolRelu::Absent, &mut [0.0; 1]);
 }

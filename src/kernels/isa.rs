@@ -15,6 +15,7 @@ use core::sync::atomic::{AtomicU8, Ordering};
 /// assert_eq!(constnet::Isa::from_name(isa.name()), Some(isa));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Isa {
     /// No kernels: every layer runs its reference loops (plain Rust, which
     /// the compiler vectorises where it can). Any target.
@@ -163,8 +164,9 @@ impl core::fmt::Display for IsaError {
 impl core::error::Error for IsaError {}
 
 /// Fixes the ISA the kernels run with, before their first use (for tests
-/// and benchmarks; `CONSTNET_ISA` does the same from outside). Setting the
-/// ISA already chosen is not an error.
+/// and benchmarks; `CONSTNET_ISA` does the same from outside, and a call
+/// made before first use takes precedence over it). Setting the ISA
+/// already chosen is not an error.
 ///
 /// ```
 /// use constnet::{isa, set_isa, Isa, IsaError};

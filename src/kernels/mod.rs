@@ -57,18 +57,63 @@ pub(crate) fn fast_backends() -> impl Iterator<Item = Kernels> {
     ALL_ISAS.into_iter().filter_map(Kernels::of).filter(|k| k.is_fast())
 }
 
+/// A size computed from a caller's descriptors, saturating at
+/// `usize::MAX`: a product that would overflow (and wrap, in a release
+/// build, to a small size that passes a check) stays larger than any slice.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+struct Size(usize);
+
+impl core::ops::Mul<usize> for Size {
+    type Output = Size;
+    #[inline(always)]
+    fn mul(self, b: usize) -> Size {
+        Size(self.0.saturating_mul(b))
+    }
+}
+
+impl core::ops::Mul<Size> for Size {
+    type Output = Size;
+    #[inline(always)]
+    fn mul(self, b: Size) -> Size {
+        self * b.0
+    }
+}
+
+impl core::ops::Add<usize> for Size {
+    type Output = Size;
+    #[inline(always)]
+    fn add(self, b: usize) -> Size {
+        Size(self.0.saturating_add(b))
+    }
+}
+
+impl core::ops::Add<Size> for Size {
+    type Output = Size;
+    #[inline(always)]
+    fn add(self, b: Size) -> Size {
+        self + b.0
+    }
+}
+
 /// `need <= have`, or a panic naming the operation and the buffer.
 #[inline(always)]
 #[track_caller]
-fn check(op: &str, what: &str, need: usize, have: usize) {
-    assert!(need <= have, "kernels::{op}: {what} holds {have} floats, needs {need}");
+fn check(op: &str, what: &str, need: Size, have: usize) {
+    assert!(need.0 <= have, "kernels::{op}: {what} holds {have} floats, needs {}", need.0);
 }
 
 /// Floats a buffer of `n` blocks `stride` apart, each `last` long, spans
-/// (`0` for `n == 0`).
+/// (`0` for `n == 0`), saturating.
 #[inline(always)]
-const fn span(n: usize, stride: usize, last: usize) -> usize {
-    if n == 0 { 0 } else { (n - 1) * stride + last }
+fn span(n: usize, stride: usize, last: impl Into<Size>) -> Size {
+    if n == 0 { Size(0) } else { Size(n - 1) * stride + last.into() }
+}
+
+impl From<usize> for Size {
+    #[inline(always)]
+    fn from(n: usize) -> Size {
+        Size(n)
+    }
 }
 
 impl Kernels {
@@ -92,8 +137,8 @@ impl Kernels {
     /// side (rows of `w + 2p`), then [`SLACK`] zeros.
     #[inline(always)]
     pub(crate) fn pad_planes(self, src: &[f32], c: usize, h: usize, w: usize, p: usize, dst: &mut [f32]) -> bool {
-        check("pad_planes", "src", c * h * w, src.len());
-        check("pad_planes", "dst", c * (h + 2 * p) * (w + 2 * p) + SLACK, dst.len());
+        check("pad_planes", "src", Size(c) * h * w, src.len());
+        check("pad_planes", "dst", Size(c) * (Size(h) + Size(p) * 2) * (Size(w) + Size(p) * 2) + SLACK, dst.len());
         match self.0 {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX-512 supported (`Kernels` is built for supported ISAs only); lengths checked.
@@ -122,8 +167,8 @@ impl Kernels {
     #[inline(always)]
     pub(crate) fn relu_backward(self, y: &[f32], dy: &[f32], dx: &mut [f32]) -> bool {
         let n = dx.len();
-        check("relu_backward", "y", n, y.len());
-        check("relu_backward", "dy", n, dy.len());
+        check("relu_backward", "y", Size(n), y.len());
+        check("relu_backward", "dy", Size(n), dy.len());
         match self.0 {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX-512 supported; the three hold n floats.
@@ -156,9 +201,9 @@ impl Kernels {
     #[inline(always)]
     pub(crate) fn sgd_update(self, p: &mut [f32], g: &[f32], v: Option<&mut [f32]>, lr: f32, mu: f32) -> bool {
         let n = p.len();
-        check("sgd_update", "g", n, g.len());
+        check("sgd_update", "g", Size(n), g.len());
         if let Some(v) = &v {
-            check("sgd_update", "v", n, v.len());
+            check("sgd_update", "v", Size(n), v.len());
         }
         match self.0 {
             #[cfg(target_arch = "x86_64")]
@@ -175,9 +220,9 @@ impl Kernels {
     #[inline(always)]
     pub(crate) fn adam_update(self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: AdamConsts) -> bool {
         let n = p.len();
-        check("adam_update", "g", n, g.len());
-        check("adam_update", "m", n, m.len());
-        check("adam_update", "v", n, v.len());
+        check("adam_update", "g", Size(n), g.len());
+        check("adam_update", "m", Size(n), m.len());
+        check("adam_update", "v", Size(n), v.len());
         match self.0 {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX-512 supported; every slice holds n floats.
@@ -202,12 +247,12 @@ impl Kernels {
         relu: PoolRelu<'_>,
         y: &mut [f32],
     ) -> bool {
-        check("maxpool2_forward", "x", planes * h * w, x.len());
-        check("maxpool2_forward", "y", planes * h.div_ceil(2) * w.div_ceil(2), y.len());
+        check("maxpool2_forward", "x", Size(planes) * h * w, x.len());
+        check("maxpool2_forward", "y", Size(planes) * h.div_ceil(2) * w.div_ceil(2), y.len());
         match self.0 {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
-                let relu = avx512_pool_relu("maxpool2_forward", relu, planes * h * w);
+                let relu = avx512_pool_relu("maxpool2_forward", relu, Size(planes) * h * w);
                 // SAFETY: AVX-512 supported; lengths checked (the ReLU's store too).
                 unsafe { avx512::pool::maxpool2_forward(planes, h, w, x.as_ptr(), relu, y.as_mut_ptr()) }
             }
@@ -229,15 +274,15 @@ impl Kernels {
         dx: &mut [f32],
         relu: PoolRelu<'_>,
     ) -> bool {
-        let pooled = planes * h.div_ceil(2) * w.div_ceil(2);
-        check("maxpool2_backward", "x", planes * h * w, x.len());
-        check("maxpool2_backward", "dx", planes * h * w, dx.len());
+        let pooled = Size(planes) * h.div_ceil(2) * w.div_ceil(2);
+        check("maxpool2_backward", "x", Size(planes) * h * w, x.len());
+        check("maxpool2_backward", "dx", Size(planes) * h * w, dx.len());
         check("maxpool2_backward", "y", pooled, y.len());
         check("maxpool2_backward", "dy", pooled, dy.len());
         match self.0 {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
-                let relu = avx512_pool_relu("maxpool2_backward", relu, planes * h * w);
+                let relu = avx512_pool_relu("maxpool2_backward", relu, Size(planes) * h * w);
                 // SAFETY: AVX-512 supported; lengths checked.
                 unsafe {
                     avx512::pool::maxpool2_backward(
@@ -273,10 +318,10 @@ impl Kernels {
         assert!(per_sample > 0 && planes.is_multiple_of(per_sample), "kernels: {planes} planes of {per_sample}");
         assert!(w <= 32, "kernels::maxpool2_backward_routes: rows of {w} > 32");
         let record_floats = ROUTE_BYTES / size_of::<f32>();
-        let per_record = span(per_sample * h.div_ceil(2), record_floats, record_floats);
+        let per_record = span((Size(per_sample) * h.div_ceil(2)).0, record_floats, record_floats);
         check("maxpool2_backward_routes", "routes", span(planes / per_sample, r_sample, per_record), routes.len());
-        check("maxpool2_backward_routes", "dy", planes * h.div_ceil(2) * w.div_ceil(2), dy.len());
-        check("maxpool2_backward_routes", "dx", planes * h * w, dx.len());
+        check("maxpool2_backward_routes", "dy", Size(planes) * h.div_ceil(2) * w.div_ceil(2), dy.len());
+        check("maxpool2_backward_routes", "dx", Size(planes) * h * w, dx.len());
         match self.0 {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX-512 supported; lengths checked; rows of at most 32.
@@ -302,11 +347,11 @@ impl Kernels {
         bias: Option<&[f32]>,
         y: &mut [f32],
     ) -> bool {
-        check("dense_forward", "x", n * n_in, x.len());
-        check("dense_forward", "w", n_out * n_in, w.len());
-        check("dense_forward", "y", n * n_out, y.len());
+        check("dense_forward", "x", Size(n) * n_in, x.len());
+        check("dense_forward", "w", Size(n_out) * n_in, w.len());
+        check("dense_forward", "y", Size(n) * n_out, y.len());
         if let Some(b) = bias {
-            check("dense_forward", "bias", n_out, b.len());
+            check("dense_forward", "bias", Size(n_out), b.len());
         }
         match self.0 {
             #[cfg(target_arch = "x86_64")]
@@ -332,11 +377,11 @@ impl Kernels {
         y: &mut [f32],
     ) -> bool {
         assert!(n >= 16, "kernels::dense_forward_packed: {n} samples < 16");
-        check("dense_forward_packed", "xt", n * n_in, xt.len());
-        check("dense_forward_packed", "w", n_out * n_in, w.len());
-        check("dense_forward_packed", "y", n * n_out, y.len());
+        check("dense_forward_packed", "xt", Size(n) * n_in, xt.len());
+        check("dense_forward_packed", "w", Size(n_out) * n_in, w.len());
+        check("dense_forward_packed", "y", Size(n) * n_out, y.len());
         if let Some(b) = bias {
-            check("dense_forward_packed", "bias", n_out, b.len());
+            check("dense_forward_packed", "bias", Size(n_out), b.len());
         }
         match self.0 {
             #[cfg(target_arch = "x86_64")]
@@ -390,7 +435,7 @@ impl Kernels {
             return true;
         }
         for (a, b) in parts {
-            check("bcast_gemm", "a", span(rows, a_r, 1) + span(kdim, a_k, 1).saturating_sub(1), a.len());
+            check("bcast_gemm", "a", span(rows, a_r, 1) + span(kdim, a_k, 1).0.saturating_sub(1), a.len());
             check("bcast_gemm", "b", span(kdim, b_k, cols), b.len());
         }
         check("bcast_gemm", "c", span(rows, c_r, cols), c.len());
@@ -469,7 +514,7 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
                 use avx512::conv::{cl_pays, conv_batch, conv_cl_batch};
-                let raw = avx512::RawGeom::new(g, w[w0..].as_ptr());
+                let raw = avx512::RawGeom::new(g, w.as_ptr().wrapping_add(w0));
                 let rb = avx512::RawBatch::new(batch, x.as_ptr(), y.as_mut_ptr());
                 let cl = cl_pays(g, out_c, batch.ow, &start);
                 // SAFETY: AVX-512 supported; every weight, input (with its
@@ -512,12 +557,12 @@ impl Kernels {
             return false;
         }
         check_conv("conv_relu_pool", g, (w, w0), out_c, batch, x, y.len(), &start);
-        let per_sample = out_c * batch.oh.div_ceil(2) * batch.ow.div_ceil(2);
+        let per_sample = Size(out_c) * batch.oh.div_ceil(2) * batch.ow.div_ceil(2);
         check("conv_relu_pool", "pooled", span(batch.n, p_sample, per_sample), pooled.len());
         match self.0 {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
-                let raw = avx512::RawGeom::new(g, w[w0..].as_ptr());
+                let raw = avx512::RawGeom::new(g, w.as_ptr().wrapping_add(w0));
                 let rb = avx512::RawBatch::new(batch, x.as_ptr(), y.as_mut_ptr());
                 // SAFETY: AVX-512 supported; `conv_pools` checked the shape
                 // (and that the routes fit the outputs), `check_conv` the
@@ -560,7 +605,7 @@ impl Kernels {
             "kernels::conv_weight_grad: output-gradient planes must lie oh x ow apart"
         );
         check_conv_io("conv_weight_grad", g, out_c, batch, x, dy.len());
-        check("conv_weight_grad", "dw", out_c * g.in_c * g.k * g.k, dw.len());
+        check("conv_weight_grad", "dw", Size(out_c) * g.in_c * g.k * g.k, dw.len());
         match self.0 {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
@@ -594,8 +639,8 @@ impl Kernels {
         assert!(taps.start <= taps.end && taps.end <= g.in_c * g.k * g.k, "kernels::conv_weight_grad_t: taps {taps:?}");
         let one = ConvBatch { n: 1, x_sample: 0, y_sample: 0, oh, ow, relu: false };
         check_conv_io("conv_weight_grad_t", g, 0, &one, x, 0);
-        check("conv_weight_grad_t", "dyt", oh * ow * out_c, dyt.len());
-        check("conv_weight_grad_t", "dwt", taps.len() * out_c, dwt.len());
+        check("conv_weight_grad_t", "dyt", Size(oh) * ow * out_c, dyt.len());
+        check("conv_weight_grad_t", "dwt", Size(taps.len()) * out_c, dwt.len());
         match self.0 {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
@@ -614,7 +659,7 @@ impl Kernels {
 /// The AVX-512 form of a fused ReLU, its store checked for `n` floats.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn avx512_pool_relu(op: &str, relu: PoolRelu<'_>, n: usize) -> avx512::pool::RawPoolRelu {
+fn avx512_pool_relu(op: &str, relu: PoolRelu<'_>, n: Size) -> avx512::pool::RawPoolRelu {
     match relu {
         PoolRelu::Absent => avx512::pool::RawPoolRelu::Absent,
         PoolRelu::Apply => avx512::pool::RawPoolRelu::Apply,
@@ -633,7 +678,7 @@ fn avx512_pool_relu(op: &str, relu: PoolRelu<'_>, n: usize) -> avx512::pool::Raw
 fn check_conv_io(op: &str, g: &ConvGeom, out_c: usize, b: &ConvBatch, x: &[f32], y_len: usize) {
     assert!(g.k > 0 && b.oh > 0 && b.ow > 0, "kernels::{op}: empty geometry");
     assert!(
-        b.ow + g.k - 1 <= g.x_row && (b.oh + g.k - 1) * g.x_row <= g.x_plane,
+        Size(b.ow) + (g.k - 1) <= Size(g.x_row) && (Size(b.oh) + (g.k - 1)) * g.x_row <= Size(g.x_plane),
         "kernels::{op}: {} x {} outputs of a {}x{} kernel do not fit padded planes of {} rows of {}",
         b.oh,
         b.ow,
@@ -642,10 +687,16 @@ fn check_conv_io(op: &str, g: &ConvGeom, out_c: usize, b: &ConvBatch, x: &[f32],
         g.x_plane / g.x_row.max(1),
         g.x_row
     );
-    assert!(b.oh * b.ow <= g.y_plane, "kernels::{op}: output planes of {} < {} x {}", g.y_plane, b.oh, b.ow);
-    check(op, "x", span(b.n, b.x_sample, g.in_c * g.x_plane + SLACK), x.len());
+    assert!(
+        Size(b.oh) * b.ow <= Size(g.y_plane),
+        "kernels::{op}: output planes of {} < {} x {}",
+        g.y_plane,
+        b.oh,
+        b.ow
+    );
+    check(op, "x", span(b.n, b.x_sample, Size(g.in_c) * g.x_plane + SLACK), x.len());
     if out_c > 0 {
-        check(op, "y", span(b.n, b.y_sample, span(out_c, g.y_plane, b.oh * b.ow)), y_len);
+        check(op, "y", span(b.n, b.y_sample, span(out_c, g.y_plane, Size(b.oh) * b.ow)), y_len);
     }
 }
 
@@ -665,14 +716,15 @@ fn check_conv(
 ) {
     assert!(out_c > 0 && g.in_c > 0, "kernels::{op}: no channels");
     check_conv_io(op, g, out_c, b, x, y_len);
-    let (mut lo, mut hi) = (w0 as isize, w0 as isize);
+    // In i128: four products of 64-bit values and their sum cannot overflow.
+    let (mut lo, mut hi) = (w0 as i128, w0 as i128);
     for (n, stride) in [(out_c, g.w_out), (g.in_c, g.w_in), (g.k, g.w_m), (g.k, g.w_n)] {
-        let reach = (n as isize - 1) * stride;
+        let reach = (n as i128 - 1) * stride as i128;
         lo += reach.min(0);
         hi += reach.max(0);
     }
-    assert!(lo >= 0 && (hi as usize) < w.len(), "kernels::{op}: weights {lo}..={hi} outside 0..{}", w.len());
+    assert!(lo >= 0 && hi < w.len() as i128, "kernels::{op}: weights {lo}..={hi} outside 0..{}", w.len());
     if let Start::Bias(bias) = start {
-        check(op, "bias", out_c, bias.len());
+        check(op, "bias", Size(out_c), bias.len());
     }
 }

@@ -153,7 +153,7 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
                 let band = DX_BAND.min(N_OUT - o0);
                 let parts = [(&dy[o0..], &w[o0 * N_IN..])];
                 let ran = k.bcast_gemm((n, N_IN, band), &parts, (N_OUT, 1, N_IN), dx, N_IN, o0 > 0, false);
-                debug_assert!(ran, "a fast backend runs every matrix product");
+                assert!(ran, "a fast backend runs every matrix product");
                 o0 += band;
             }
         }
@@ -179,7 +179,7 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
         }
         let dims = (rows.len(), N_IN, n);
         let ran = k.bcast_gemm(dims, &at[..parts.len()], (1, N_OUT, N_IN), w, N_IN, accumulate, true);
-        debug_assert!(ran, "a fast backend runs every matrix product");
+        assert!(ran, "a fast backend runs every matrix product");
     }
 
     /// Backward pass over a batch, with fast kernels where the backend has them:

@@ -7,7 +7,7 @@ use super::pool::first_max;
 use super::vec::*;
 use super::{RawBatch, RawGeom, RawStart, Seg};
 use crate::kernels::{ConvGeom, Start};
-use crate::kernels::{ROUTE_BYTES, Route};
+use crate::kernels::{ROUTE_BYTES, Route, routes_fit};
 use core::arch::x86_64::*;
 
 /// `y[o0+o][seg s] = start + Σ_{c,m,n} w[o0+o][c][m][n] · x_s[c·x_plane + m·x_row + n + lane]`
@@ -517,12 +517,6 @@ pub(crate) unsafe fn conv_pool_batch(
             }
         }
     }
-}
-
-/// Whether a sample's `oh x ow` outputs (of one channel) hold the
-/// [`Route`] records of their pooling: `ceil(oh/2)` of [`ROUTE_BYTES`].
-pub(crate) fn routes_fit(oh: usize, ow: usize) -> bool {
-    oh.div_ceil(2) * ROUTE_BYTES <= oh * ow * size_of::<f32>()
 }
 
 /// Floats of the packed weights [`conv_cl_batch`] keeps on the stack (64 KiB).

@@ -3,6 +3,7 @@
 //! the 16-plane transpose that packs a batch.
 
 use super::vec::*;
+use crate::kernels::MAX_PARTS;
 use core::arch::x86_64::*;
 
 /// `y[r·y_r + c·y_c] = start[c] + Σ_{k<n} a[r·a_r + k] · b[c·b_c + k]` for
@@ -233,9 +234,6 @@ pub(crate) unsafe fn bcast_gemm(
     // SAFETY: the caller's contract.
     unsafe { bcast_gemm_parts(rows, cols, kdim, &[(a, b)], a_r, a_k, b_k, c, c_r, accumulate, rows_outer) }
 }
-
-/// Most parts [`bcast_gemm_parts`] takes.
-pub(crate) const MAX_PARTS: usize = 8;
 
 /// [`bcast_gemm`] over a sum split into parts held in separate buffers:
 /// `c[r][i] (+)= Σ_{(a, b) in parts} Σ_{k<kdim} a[r·a_r + k·a_k] ·

@@ -194,7 +194,7 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         }
         let (g, batch) = (self.geom::<H, W, OH, OW>(), Self::batch::<B, H, W, OH, OW>(false));
         let ran = k.conv_weight_grad(&g, OUT_C, &batch, cache.as_flat(), dy.as_flat(), grads.weight.as_flat_mut());
-        debug_assert!(ran, "a fast backend runs every weight gradient");
+        assert!(ran, "a fast backend runs every weight gradient");
     }
 
     /// Fast weight gradient with the output channels along the vector
@@ -233,11 +233,11 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
                     // channel o0 of each position of dyt.
                     let src = &dy.as_flat()[o0 * OH * OW..];
                     let ran = k.transpose16(src, OH * OW, OH * OW, &mut dyt.as_flat_mut()[o0..], OUT_C);
-                    debug_assert!(ran, "a fast backend runs every transposition");
+                    assert!(ran, "a fast backend runs every transposition");
                 }
                 let dyt = (dyt.as_flat(), OUT_C);
                 let ran = k.conv_weight_grad_t(&g, t0..t1, x.as_flat(), (OH, OW), dyt, &mut dwt[..(t1 - t0) * OUT_C]);
-                debug_assert!(ran, "a fast backend runs every weight gradient");
+                assert!(ran, "a fast backend runs every weight gradient");
             }
             for (o, wo) in grads.weight.iter_mut().enumerate() {
                 let w = wo.as_flat_mut();
@@ -284,7 +284,7 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
                 let w = (self.weight.as_flat(), (o0 * IN_C * K + K - 1) * K + K - 1);
                 let (x, y) = (scratch.as_flat(), dx.as_flat_mut());
                 let ran = k.conv_forward(&g, w, IN_C, &batch, x, y, start);
-                debug_assert!(ran, "a fast backend runs every convolution");
+                assert!(ran, "a fast backend runs every convolution");
                 o0 += nb;
             }
         }
