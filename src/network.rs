@@ -1,5 +1,5 @@
 //! Networks: an input shape and an ordered list of named layers, declared
-//! once with [`network!`]; the compiler infers every intermediate shape.
+//! once with [`network!`](crate::network!); the compiler infers every intermediate shape.
 
 use crate::Flat;
 use crate::layer::{Init, Mode, ParamTensor};

@@ -105,5 +105,5 @@ pub(crate) struct AdamConsts {
     pub c2: f32,
 }
 
-/// Most parts a split matrix product ([`bcast_gemm_parts`](super::bcast_gemm_parts)) takes.
+/// Most parts a split matrix product ([`Kernels::bcast_gemm`](super::Kernels::bcast_gemm)) takes.
 pub(crate) const MAX_PARTS: usize = 8;

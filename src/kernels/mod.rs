@@ -1,7 +1,7 @@
 //! The fast kernels behind the layers, as a leaf module: it uses nothing
 //! from the rest of the crate.
 //!
-//! - [`isa`] chooses the backend once per process ([`Isa`], `CONSTNET_ISA`,
+//! - `isa.rs` chooses the backend once per process ([`Isa`], `CONSTNET_ISA`,
 //!   [`set_isa`]).
 //! - `desc` describes operands without pointers: convolution geometry,
 //!   batches, padding slack, pooling routes, optimizer constants.
@@ -44,7 +44,7 @@ pub use isa::{Isa, IsaError, isa, set_isa};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Kernels(Isa);
 
-/// The kernels of this process's ISA ([`isa`]).
+/// The kernels of this process's ISA ([`isa()`](isa())).
 #[inline(always)]
 pub(crate) fn active() -> Kernels {
     Kernels(isa())

@@ -237,7 +237,7 @@ unsafe fn conv_rows_one(g: &RawGeom, o: usize, batch: &RawBatch, start: RawStart
 ///
 /// # Safety
 /// AVX-512F; the buffers `g` and `batch` describe are valid, each padded
-/// input followed by [`SLACK`] readable floats.
+/// input followed by [`SLACK`](crate::kernels::SLACK) readable floats.
 #[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn conv_batch(g: &RawGeom, out_c: usize, batch: &RawBatch, start: RawStart) {
     let mut o0 = 0;
@@ -264,7 +264,7 @@ pub(crate) unsafe fn conv_batch(g: &RawGeom, out_c: usize, batch: &RawBatch, sta
 /// `OB` output channels x `R` output rows (`R` even, from an even row) x
 /// `S` 16-column segments of one sample, each a sum of [`conv_tile`]'s
 /// (not stored), put through a ReLU and a 2x2 max-pool in registers: `R /
-/// 2` rows of the pooled planes, with the bits [`maxpool2_forward`] gives
+/// 2` rows of the pooled planes, with the bits [`maxpool2_forward`](super::pool::maxpool2_forward) gives
 /// with `PoolRelu::Apply` from the outputs (each output's ReLU, lanes
 /// past the row end as 0, the two rows' maximum, then each pair of
 /// columns'), and, with `ROUTES`, each pooled row's [`Route`] record at
@@ -447,10 +447,10 @@ pub(crate) fn conv_pool_applies(g: &ConvGeom, out_c: usize, ow: usize, start: &S
 /// [`conv_batch`], then a ReLU and a 2x2 max-pool (stride 2, edge windows
 /// kept) in the same tiles ([`conv_pool_tile`]): the outputs are not
 /// stored, the pooled planes (`ceil(oh/2) x ceil(ow/2)` per channel,
-/// `p_sample` floats between samples) get the bits of [`maxpool2_forward`]
+/// `p_sample` floats between samples) get the bits of [`maxpool2_forward`](super::pool::maxpool2_forward)
 /// with `PoolRelu::Apply` over them, and, with `routes`, each sample's
 /// output buffer (at `batch.y`) receives the windows' [`Route`]s, for
-/// [`maxpool2_backward_routes`]: a record per pooled row (channel by
+/// [`maxpool2_backward_routes`](super::pool::maxpool2_backward_routes): a record per pooled row (channel by
 /// channel, row by row), its windows' four masks. Without `routes`
 /// `batch.y` is not touched.
 ///

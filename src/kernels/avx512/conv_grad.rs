@@ -198,7 +198,7 @@ unsafe fn conv_dw_rows_one(batch: &RawBatch, g: &RawGeom, o: usize, dw: *mut f32
 /// forward geometry (its weight fields unused).
 ///
 /// # Safety
-/// AVX-512F; as [`conv_batch`], with `dw` writable for `out_c*in_c*k*k` floats.
+/// AVX-512F; as [`conv_batch`](super::conv::conv_batch), with `dw` writable for `out_c*in_c*k*k` floats.
 #[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn conv_dw_batch(g: &RawGeom, out_c: usize, batch: &RawBatch, dw: *mut f32) {
     let mut o0 = 0;

@@ -235,7 +235,7 @@ pub(crate) unsafe fn bcast_gemm(
     unsafe { bcast_gemm_parts(rows, cols, kdim, &[(a, b)], a_r, a_k, b_k, c, c_r, accumulate, rows_outer) }
 }
 
-/// [`bcast_gemm`] over a sum split into parts held in separate buffers:
+/// `bcast_gemm` (its one-part form) over a sum split into parts held in separate buffers:
 /// `c[r][i] (+)= Σ_{(a, b) in parts} Σ_{k<kdim} a[r·a_r + k·a_k] ·
 /// b[k·b_k + i]`, each tile summing the parts in order in its registers (a
 /// data-parallel trainer's shards: one pass over `c` for all of them, the

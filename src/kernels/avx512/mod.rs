@@ -93,7 +93,7 @@ pub(crate) struct RawBatch {
     /// Output columns.
     pub ow: usize,
     /// Whether each output is stored as `max(y, 0)`: a [`Relu`](crate::Relu)
-    /// fused into the convolution (the same bits as [`relu_forward`] after it).
+    /// fused into the convolution (the same bits as [`relu_forward`](elementwise::relu_forward) after it).
     pub relu: bool,
 }
 

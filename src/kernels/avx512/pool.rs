@@ -173,13 +173,13 @@ pub(crate) unsafe fn maxpool2_backward(
     }
 }
 
-/// Backward of [`conv_pool_batch`]'s ReLU and pooling, from the
+/// Backward of [`conv_pool_batch`](super::conv::conv_pool_batch)'s ReLU and pooling, from the
 /// [`Route`]s it stored: each `dy` goes to the input of its window the
 /// route names (none where no mask has the window), every other `dx` is zero;
 /// the bits of [`maxpool2_backward`] with [`RawPoolRelu::Apply`] from the
 /// outputs the routes were taken from, without reading them.
 ///
-/// The records are [`conv_pool_batch`]'s: the planes in groups of
+/// The records are [`conv_pool_batch`](super::conv::conv_pool_batch)'s: the planes in groups of
 /// `per_sample` (a sample's channels), each group's records from the
 /// group's first byte, `r_sample` bytes apart.
 ///

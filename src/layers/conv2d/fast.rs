@@ -80,9 +80,9 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         Self::fast().is_some_and(|k| k.conv_pools(&g, OUT_C, (OH, OW), &self.start(), routes))
     }
 
-    /// Whether [`forward_relu_pool`](Layer::forward_relu_pool) (with
+    /// Whether [`forward_relu_pool`](crate::Layer::forward_relu_pool) (with
     /// `routes`) pools into buffers of these shapes, and
-    /// [`relu_pool_backward`](Layer::relu_pool_backward) goes back from
+    /// [`relu_pool_backward`](crate::Layer::relu_pool_backward) goes back from
     /// them: `OC x OH x OW` is this layer's output and `PC x PH x PW` its
     /// pooling's, and the kernels pool ([`pools`](Self::pools)).
     #[allow(clippy::too_many_arguments)]
@@ -108,8 +108,8 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
             && self.pools::<H, W, OH, OW>(routes)
     }
 
-    /// The fused entry points ([`Layer::forward_relu`],
-    /// [`Layer::forward_relu_pool`]): if the fast path `takes` this
+    /// The fused entry points ([`Layer::forward_relu`](crate::Layer::forward_relu),
+    /// [`Layer::forward_relu_pool`](crate::Layer::forward_relu_pool)): if the fast path `takes` this
     /// shape (the caller's check: [`fast`](Self::fast), or for
     /// [`Then::ReluPool`] [`pools_into`](Self::pools_into)) and `y` is
     /// this layer's output (`network!` builds the calls for every layer,
@@ -293,8 +293,8 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
 
 /// `y` as a batch of `OUT_C x OH x OW` tensors if `fits` (the layer's
 /// [`Shape`] formula gives `OC x OH x OW`), `None` otherwise: a run-time
-/// check where [`same_layout_mut`] asserts at compile time. `network!`
-/// builds the fused calls ([`Layer::forward_relu`]) for every layer,
+/// check where [`same_layout_mut`](crate::flat::same_layout_mut) asserts at compile time. `network!`
+/// builds the fused calls ([`Layer::forward_relu`](crate::Layer::forward_relu)) for every layer,
 /// whatever follows it, and makes them only where the shapes fit.
 pub(super) fn output_batch<const OUT_C: usize, const OC: usize, const OH: usize, const OW: usize, const B: usize>(
     y: &mut [Tensor<OC, OH, OW>; B],
