@@ -347,12 +347,7 @@ impl Kernels {
         bias: Option<&[f32]>,
         y: &mut [f32],
     ) -> bool {
-        check("dense_forward", "x", Size(n) * n_in, x.len());
-        check("dense_forward", "w", Size(n_out) * n_in, w.len());
-        check("dense_forward", "y", Size(n) * n_out, y.len());
-        if let Some(b) = bias {
-            check("dense_forward", "bias", Size(n_out), b.len());
-        }
+        check_dense("dense_forward", (n, n_in, n_out), x, w, bias, y);
         match self.0 {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX-512 supported; lengths checked.
@@ -377,12 +372,7 @@ impl Kernels {
         y: &mut [f32],
     ) -> bool {
         assert!(n >= 16, "kernels::dense_forward_packed: {n} samples < 16");
-        check("dense_forward_packed", "xt", Size(n) * n_in, xt.len());
-        check("dense_forward_packed", "w", Size(n_out) * n_in, w.len());
-        check("dense_forward_packed", "y", Size(n) * n_out, y.len());
-        if let Some(b) = bias {
-            check("dense_forward_packed", "bias", Size(n_out), b.len());
-        }
+        check_dense("dense_forward_packed", (n, n_in, n_out), xt, w, bias, y);
         match self.0 {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX-512 supported; lengths checked.
@@ -667,6 +657,26 @@ fn avx512_pool_relu(op: &str, relu: PoolRelu<'_>, n: Size) -> avx512::pool::RawP
             check(op, "the ReLU's store", n, s.len());
             avx512::pool::RawPoolRelu::Store(s.as_mut_ptr())
         }
+    }
+}
+
+/// Checks a dense layer's batch: `x` (or its transpose) `n x n_in`, the
+/// weights `n_out x n_in`, `y` `n x n_out`, the bias `n_out`.
+#[track_caller]
+#[inline(always)]
+fn check_dense(
+    op: &str,
+    (n, n_in, n_out): (usize, usize, usize),
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &[f32],
+) {
+    check(op, "x", Size(n) * n_in, x.len());
+    check(op, "w", Size(n_out) * n_in, w.len());
+    check(op, "y", Size(n) * n_out, y.len());
+    if let Some(b) = bias {
+        check(op, "bias", Size(n_out), b.len());
     }
 }
 
