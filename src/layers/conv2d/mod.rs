@@ -41,6 +41,19 @@ use rand::Rng;
 /// PyTorch: `nn.Conv2d(IN_C, OUT_C, K, stride=STRIDE, padding=PAD, bias=BIAS)`;
 /// `weight` has the same `[OUT_C][IN_C][K][K]` layout.
 ///
+/// **Padding comes before stride here; PyTorch's positional order is the
+/// other way round.** `nn.Conv2d(8, 16, 3, 2, 1)` (stride 2, padding 1)
+/// is `Conv2d<8, 16, 3, 1, 2>`:
+///
+/// ```
+/// use constnet::{Conv2d, Shape};
+/// // nn.Conv2d(8, 16, 3, 2, 1) on 28 x 28: 14 x 14 outputs.
+/// type Ported = Conv2d<8, 16, 3, 1, 2>; // IN_C, OUT_C, K, PAD = 1, STRIDE = 2
+/// assert_eq!(<Ported as Shape<8, 28, 28>>::OUT_H, 14);
+/// // The arguments copied in PyTorch's order give PAD = 2, STRIDE = 1: 30 x 30.
+/// assert_eq!(<Conv2d<8, 16, 3, 2, 1> as Shape<8, 28, 28>>::OUT_H, 30);
+/// ```
+///
 /// # Shapes
 /// Input `IN_C x H x W`, output `OUT_C x conv_out(H, K, PAD, STRIDE) x conv_out(W, K, PAD, STRIDE)`.
 /// With `BIAS = false` the `bias` array stays zero and is never trained or saved.
