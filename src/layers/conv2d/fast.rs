@@ -4,7 +4,7 @@
 //! forward kernel on the padded output gradient with the kernel flipped).
 
 use super::{Conv2d, PadPlane, PaddedInput, pad_planes};
-use crate::flat::same_layout;
+use crate::flat::{same_layout, same_layout_mut_if};
 use crate::kernels::{self, ConvBatch, ConvGeom, Kernels, SLACK, Start};
 use crate::{Flat, Shape, Tensor};
 
@@ -135,8 +135,13 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
     where
         Self: Shape<C, H, W>,
     {
+        // `y` as this layer's output if the shapes fit: a run-time check where
+        // `same_layout_mut` asserts at compile time, because `network!` builds
+        // the fused calls for every layer, whatever follows it, and makes them
+        // only where the shapes fit.
         let fits = (OC, OH, OW) == (Self::OUT_C, Self::OUT_H, Self::OUT_W);
-        let (Some(k), Some(y)) = (Self::fast(), output_batch::<OUT_C, OC, OH, OW, B>(y, fits && takes)) else {
+        let y: Option<&mut [Tensor<OUT_C, OH, OW>; B]> = same_layout_mut_if(y, fits && takes);
+        let (Some(k), Some(y)) = (Self::fast(), y) else {
             return false;
         };
         PaddedInput::fill_batch(x, cache);
@@ -289,16 +294,4 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
             }
         }
     }
-}
-
-/// `y` as a batch of `OUT_C x OH x OW` tensors if `fits` (the layer's
-/// [`Shape`] formula gives `OC x OH x OW`), `None` otherwise: a run-time
-/// check where [`same_layout_mut`](crate::flat::same_layout_mut) asserts at compile time. `network!`
-/// builds the fused calls ([`Layer::forward_relu`](crate::Layer::forward_relu)) for every layer,
-/// whatever follows it, and makes them only where the shapes fit.
-pub(super) fn output_batch<const OUT_C: usize, const OC: usize, const OH: usize, const OW: usize, const B: usize>(
-    y: &mut [Tensor<OC, OH, OW>; B],
-    fits: bool,
-) -> Option<&mut [Tensor<OUT_C, OH, OW>; B]> {
-    crate::flat::same_layout_mut_if(y, fits && OC == OUT_C)
 }
