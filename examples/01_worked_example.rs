@@ -17,7 +17,7 @@ mod common;
 use constnet::optim::Sgd;
 use constnet::train::{SoftmaxCrossEntropy, TrainState, train_step};
 use constnet::zoo::worked5x5;
-use constnet::{Flat, Init, Mode, Network, Parameters, Tensor};
+use constnet::{Flat, Init, Layer, MaxPool2d, Mode, Network, Parameters, Relu, Tensor};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -50,14 +50,23 @@ fn main() {
     }
     let _ = rng.random::<u8>();
 
+    // The network runs the convolution, its ReLU and the pooling as one
+    // layer (`net.conv`, a `ConvReluPool`); here are its three steps, each
+    // layer on its own.
+    let image = [Tensor::from_array([IMAGE_8])];
+    let (mut conv, mut relu, mut pool) = ([Tensor::<1, 3, 3>::zeroed()], [Tensor::zeroed()], [Tensor::<1, 2, 2>::zeroed()]);
+    net.conv.conv.forward(&image, &mut conv, &mut Flat::zeroed(), &mut Mode::Infer);
+    Relu.forward(&conv, &mut relu, &mut (), &mut Mode::Infer);
+    MaxPool2d::<2>.forward(&relu, &mut pool, &mut (), &mut Mode::Infer);
+    show("Convolution output", &conv[0].0[0]);
+    show("ReLU output", &relu[0].0[0]);
+    show("Max pooling output", &pool[0].0[0]);
+    assert_eq!(conv[0].0, [[[1., 2., 1.], [0., 2., 0.], [1., 2., 1.]]], "conv output differs from the tutorial");
+    assert_eq!(relu[0].0, [[[1., 2., 1.], [0., 2., 0.], [1., 2., 1.]]], "ReLU output differs from the tutorial");
+    assert_eq!(pool[0].0, [[[2., 1.], [2., 1.]]], "max-pool output differs from the tutorial");
     let mut ws = worked5x5::Workspace::<1>::zeroed();
-    net.forward(&[Tensor::from_array([IMAGE_8])], &mut ws, &mut Mode::Infer);
-    show("Convolution output", &ws.act.conv[0].0[0]);
-    show("ReLU output", &ws.act.relu[0].0[0]);
-    show("Max pooling output", &ws.act.pool[0].0[0]);
-    assert_eq!(ws.act.conv[0].0, [[[1., 2., 1.], [0., 2., 0.], [1., 2., 1.]]], "conv output differs from the tutorial");
-    assert_eq!(ws.act.relu[0].0, [[[1., 2., 1.], [0., 2., 0.], [1., 2., 1.]]], "ReLU output differs from the tutorial");
-    assert_eq!(ws.act.pool[0].0, [[[2., 1.], [2., 1.]]], "max-pool output differs from the tutorial");
+    net.forward(&image, &mut ws, &mut Mode::Infer);
+    assert_eq!(ws.act.conv, pool, "the fused layer's output is the three steps'");
     println!("Softmax output (probabilities): {:.4?}", ws.act.softmax[0].as_flat());
     let s: f32 = ws.act.softmax[0].as_flat().iter().sum();
     assert!((s - 1.0).abs() < 1e-5, "softmax sums to {s}");

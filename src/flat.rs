@@ -116,16 +116,6 @@ pub(crate) fn same_layout_mut<T: Flat, U: Flat>(t: &mut T) -> &mut U {
     unsafe { &mut *(t as *mut T as *mut U) }
 }
 
-/// [`same_layout_mut`] checked at run time: `Some` if `ok` and the sizes
-/// agree, else `None` (for calls that are made only where a run-time test
-/// says the shapes fit).
-#[inline(always)]
-pub(crate) fn same_layout_mut_if<T: Flat, U: Flat>(t: &mut T, ok: bool) -> Option<&mut U> {
-    let fits = size_of::<T>() == size_of::<U>() && align_of::<U>() <= align_of::<T>();
-    // SAFETY: as in `same_layout`, the sizes and alignment checked here.
-    (ok && fits).then(|| unsafe { &mut *(t as *mut T as *mut U) })
-}
-
 /// The condition of [`same_layout`]: the same size, `U` no more aligned.
 const fn assert_same_layout<T, U>() {
     assert!(

@@ -7,7 +7,7 @@
 //! derivative is compared with the central difference
 //! `(L(v + ε) - L(v - ε)) / 2ε`, accumulated in `f64`.
 
-use crate::{Flat, Layer, Mode, Tensor};
+use crate::{Flat, Grad, Layer, Mode, Tensor};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use std::boxed::Box;
@@ -88,26 +88,70 @@ where
     fill_away_from_zero(layer.as_flat_mut(), &mut rng);
     let mut x = <[Tensor<C, H, W>; B]>::boxed_zeroed();
     fill_distinct(x.as_flat_mut(), &mut rng);
+    check_from::<L, B, C, H, W, OC, OH, OW>(layer, x, seed, rng)
+}
+
+/// [`check_layer`] at the parameters and inputs given (the upstream
+/// gradient and any dropout mask drawn from `seed`): for a layer with a
+/// kink (a ReLU, a max-pool), whose finite differences are not its
+/// derivative where an output lies within [`EPS`] of the kink, at a point
+/// the caller has chosen clear of them.
+///
+/// # Errors
+/// As [`check_layer`].
+pub fn check_layer_at<
+    L,
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const OC: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    layer: &L,
+    x: &[Tensor<C, H, W>; B],
+    seed: u64,
+) -> Result<(), String>
+where
+    L: Layer<C, H, W>,
+{
+    let (mut l, mut xs) = (L::boxed_zeroed(), <[Tensor<C, H, W>; B]>::boxed_zeroed());
+    l.as_flat_mut().copy_from_slice(layer.as_flat());
+    xs.as_flat_mut().copy_from_slice(x.as_flat());
+    check_from::<L, B, C, H, W, OC, OH, OW>(l, xs, seed, SmallRng::seed_from_u64(seed))
+}
+
+/// The check at `layer` and `x`, the upstream gradient drawn from `rng`.
+fn check_from<L, const B: usize, const C: usize, const H: usize, const W: usize, const OC: usize, const OH: usize, const OW: usize>(
+    mut layer: Box<L>,
+    mut x: Box<[Tensor<C, H, W>; B]>,
+    seed: u64,
+    mut rng: SmallRng,
+) -> Result<(), String>
+where
+    L: Layer<C, H, W>,
+{
     let mut g = <[Tensor<OC, OH, OW>; B]>::boxed_zeroed();
     fill_away_from_zero(g.as_flat_mut(), &mut rng);
 
     // L(x, θ) = Σ g ⊙ f(x; θ), with the same dropout mask on every call.
     let loss = |layer: &L, x: &[Tensor<C, H, W>; B]| -> f64 {
         let mut y = <[Tensor<OC, OH, OW>; B]>::boxed_zeroed();
-        let mut cache = <[L::Cache; B]>::boxed_zeroed();
+        let mut cache = L::Cache::<B>::boxed_zeroed();
         let mut mask_rng = SmallRng::seed_from_u64(seed ^ 0x5eed);
         layer.forward(x, &mut y, &mut cache, &mut Mode::Train(&mut mask_rng));
         y.as_flat().iter().zip(g.as_flat()).map(|(&a, &b)| a as f64 * b as f64).sum()
     };
 
     let mut y = <[Tensor<OC, OH, OW>; B]>::boxed_zeroed();
-    let mut cache = <[L::Cache; B]>::boxed_zeroed();
+    let mut cache = L::Cache::<B>::boxed_zeroed();
     let mut mask_rng = SmallRng::seed_from_u64(seed ^ 0x5eed);
     layer.forward(&x, &mut y, &mut cache, &mut Mode::Train(&mut mask_rng));
     let mut grads = L::boxed_zeroed();
     let mut dx = <[Tensor<C, H, W>; B]>::boxed_zeroed();
     dx.as_flat_mut().fill(f32::NAN); // backward must overwrite every element
-    layer.backward(&x, &y, &cache, &g, Some(&mut dx), &mut grads);
+    layer.backward(&x, &y, &mut cache, &g, Some(&mut dx), &mut grads, Grad::Add);
 
     for i in 0..x.as_flat().len() {
         let orig = x.as_flat()[i];
@@ -128,11 +172,18 @@ where
         compare(&format!("dL/dθ[{i}]"), grads.as_flat()[i] as f64, (up - down) / (2.0 * EPS as f64))?;
     }
 
-    // Backward adds into the parameter gradients: a second call doubles them.
+    // Grad::Add adds into the parameter gradients: a second call from the
+    // same cache doubles them.
     let first: Vec<f32> = grads.as_flat().to_vec();
-    layer.backward(&x, &y, &cache, &g, None, &mut grads);
+    layer.backward(&x, &y, &mut cache, &g, None, &mut grads, Grad::Add);
     for (i, (a, b)) in first.iter().zip(grads.as_flat()).enumerate() {
         compare(&format!("accumulated dL/dθ[{i}]"), 2.0 * *a as f64, *b as f64)?;
+    }
+    // Grad::Overwrite reads nothing of the old gradients (NaN here).
+    grads.as_flat_mut().fill(f32::NAN);
+    layer.backward(&x, &y, &mut cache, &g, None, &mut grads, Grad::Overwrite);
+    for (i, (a, b)) in first.iter().zip(grads.as_flat()).enumerate() {
+        compare(&format!("overwritten dL/dθ[{i}]"), *a as f64, *b as f64)?;
     }
     Ok(())
 }

@@ -13,13 +13,59 @@ pub enum Mode<'a> {
     Train(&'a mut dyn Rng),
 }
 
+/// What a layer's backward pass does with the parameter gradients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grad {
+    /// Adds them into `grads` (`+=`), so a mini-batch split over calls is
+    /// a sum.
+    Add,
+    /// Overwrites `grads` (`=`): what a training step wants, as it starts
+    /// from zero gradients anyway. A layer whose kernel can store the sum
+    /// directly saves a pass over memory ([`Dense`](crate::Dense): the
+    /// benchmark network's 12.8 MB weight gradient is then written once
+    /// instead of zeroed, read and written again).
+    Overwrite,
+    /// As `Overwrite`, but leaving the gradient of the first
+    /// [`SHARED`](Layer::SHARED) parameters unwritten: the data-parallel
+    /// trainer's pass, which shares that gradient out between its threads
+    /// ([`Layer::shared_grad`]). For a layer with `SHARED == 0` it is
+    /// `Overwrite`.
+    OverwriteExceptShared,
+}
+
+impl Grad {
+    /// Zeroes `grads` unless adding: what a layer whose backward pass only
+    /// adds calls first (every layer but [`Dense`](crate::Dense)).
+    ///
+    /// ```
+    /// use constnet::{Dense, Flat, Grad, Layer, Tensor};
+    /// let mut d = Dense::<2, 1>::zeroed();
+    /// d.as_flat_mut().copy_from_slice(&[1.0, 2.0, 3.0]); // w = [1, 2], b = 3
+    /// let x = [Tensor::<2, 1, 1>::from_array([[[1.0]], [[-1.0]]])];
+    /// let (y, dy) = ([Tensor::<1, 1, 1>::zeroed()], [Tensor::<1, 1, 1>::from_array([[[0.5]]])]);
+    /// let mut g = Dense::<2, 1>::zeroed();
+    /// g.as_flat_mut().fill(f32::NAN); // stale: never read
+    /// d.backward(&x, &y, &mut [Tensor::zeroed()], &dy, None, &mut g, Grad::Overwrite);
+    /// assert_eq!(g.as_flat(), &[0.5, -0.5, 0.5]);
+    /// d.backward(&x, &y, &mut [Tensor::zeroed()], &dy, None, &mut g, Grad::Add);
+    /// assert_eq!(g.as_flat(), &[1.0, -1.0, 1.0]);
+    /// ```
+    #[inline]
+    pub fn start<T: Flat>(self, grads: &mut T) {
+        if self != Grad::Add {
+            grads.zero();
+        }
+    }
+}
+
 /// A layer that maps a batch of `C x H x W` inputs to a batch of outputs of
 /// the shape [`Shape`] gives.
 ///
-/// `forward` writes into an output buffer the caller owns. `backward` reads
-/// the input and output of the forward pass, overwrites `dx` with the
-/// gradient with respect to the input (when asked for), and **adds** the
-/// parameter gradients into `grads` (`+=`), so a mini-batch is a sum.
+/// `forward` writes into an output buffer the caller owns, and keeps in
+/// `cache` what `backward` needs beyond the input and output. `backward`
+/// overwrites `dx` with the gradient with respect to the input (when asked
+/// for) and adds or overwrites the parameter gradients in `grads`, as
+/// [`Grad`] says.
 ///
 /// The output shape is a separate set of const parameters checked against
 /// [`Shape`] in a `const` block: a wrong buffer is a build error that names
@@ -53,225 +99,66 @@ pub enum Mode<'a> {
 /// - [`Shape`] gives the output shape; `assert!`s in its constants reject
 ///   inputs the layer does not take, as a build error;
 /// - `forward` checks its output buffer's shape in a `const` block and
-///   writes every output; `backward` overwrites `dx` when given and adds
-///   the parameter gradients into `grads` (`+=`);
-/// - `Cache` holds what `forward` keeps for `backward` per sample (`()`
-///   if nothing): `backward` is called with the cache its `forward` filled.
+///   writes every output; `backward` overwrites `dx` when given and treats
+///   `grads` as its [`Grad`] says ([`Grad::start`] then `+=` is right for
+///   any layer);
+/// - `Cache<B>` holds what `forward` keeps for `backward` over a batch of
+///   `B` (`()` if nothing).
 ///
-/// The other items have defaults that are right for a layer without fast
-/// paths.
+/// The sharing items ([`SHARED`](Layer::SHARED),
+/// [`shared_grad`](Layer::shared_grad)) have defaults that are right for
+/// every layer but a large [`Dense`](crate::Dense).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a layer for a {C} x {H} x {W} input: it does not implement `Layer<{C}, {H}, {W}>`",
     label = "not a layer for a {C} x {H} x {W} input",
     note = "a layer implements `Flat`, `Parameters`, `Shape<C, H, W>` and `Layer<C, H, W>`, and in `network!` is `Clone + Debug + PartialEq` (the `Layer` docs)"
 )]
 pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> + Parameters {
-    /// What forward keeps for backward, per sample, beyond its input and
-    /// output: dropout's mask, a convolution's zero-padded input (its
-    /// backward reads the input from there, not from `x`), a dense layer's
-    /// scratch; `()` for the others. A caller of a single layer's
-    /// `backward` passes the cache that the `forward` of the same input
-    /// filled; another cache gives the gradients of the input it holds, on
-    /// every backend alike.
-    type Cache: Flat;
+    /// What `forward` keeps for `backward` over a batch of `B` samples,
+    /// beyond the input and output: dropout's masks, a convolution's
+    /// zero-padded inputs (its backward reads the input from there, not
+    /// from `x`), a fused layer's intermediate results; `()` for the
+    /// others. A caller of a single layer's `backward` passes the cache
+    /// that the `forward` of the same input filled; another cache gives the
+    /// gradients of the input it holds, on every backend alike. `backward`
+    /// may use the cache as scratch, but leaves what `forward` kept:
+    /// backward can run again from it.
+    type Cache<const B: usize>: Flat;
 
     /// Forward pass over a batch of `B` samples.
     fn forward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,
         x: &[Tensor<C, H, W>; B],
         y: &mut [Tensor<OC, OH, OW>; B],
-        cache: &mut [Self::Cache; B],
+        cache: &mut Self::Cache<B>,
         mode: &mut Mode<'_>,
     );
 
-    /// The forward pass followed by a [`Relu`](crate::Relu), in one pass:
-    /// `y = max(f(x), 0)` (NaN gives 0), with the bits of
-    /// [`forward`](Layer::forward) then `Relu`, and the same `cache`.
-    /// Returns `false`, having written nothing, where the layer has no such
-    /// pass: the default, [`Conv2d`](crate::Conv2d) off its AVX-512
-    /// path, and a `y` of another shape than the layer's output. [`network!`](crate::network)'s lean passes call it for a layer
-    /// followed by a `Relu` (and not by a `Relu` then a 2x2 max-pool, which
-    /// [`fuse`](crate::fuse) runs): `y` is then the ReLU's output, and this
-    /// layer's own output is left unwritten (the ReLU's backward reads its
-    /// output, and this layer's backward does not read its own).
-    ///
-    /// ```
-    /// use constnet::{Conv2d, Flat, Layer, Mode, Relu, Tensor};
-    /// let mut conv = Conv2d::<1, 2, 3, 1, 1>::zeroed();
-    /// conv.as_flat_mut().iter_mut().enumerate().for_each(|(i, w)| *w = (i % 5) as f32 - 2.0);
-    /// let x = [Tensor::<1, 4, 4>::from_fn(|_, i, j| (i * 4 + j) as f32 * 0.25 - 2.0)];
-    /// type Y = [Tensor<2, 4, 4>; 1];
-    /// let (mut y, mut r, mut fused) = (Y::zeroed(), Y::zeroed(), Y::zeroed());
-    /// let mut cache = [Flat::zeroed()];
-    /// conv.forward(&x, &mut y, &mut cache, &mut Mode::Infer);
-    /// Relu.forward(&y, &mut r, &mut [()], &mut Mode::Infer);
-    /// if conv.forward_relu(&x, &mut fused, &mut cache, &mut Mode::Infer) {
-    ///     assert_eq!(fused, r); // on the AVX-512 path
-    /// }
-    /// assert!(r[0].as_flat().contains(&0.0) && r[0].as_flat().iter().any(|&v| v > 0.0));
-    /// ```
-    fn forward_relu<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
-        &self,
-        x: &[Tensor<C, H, W>; B],
-        y: &mut [Tensor<OC, OH, OW>; B],
-        cache: &mut [Self::Cache; B],
-        mode: &mut Mode<'_>,
-    ) -> bool {
-        let _ = (x, y, cache, mode);
-        false
-    }
-
-    /// The forward pass, then a [`Relu`](crate::Relu) and a 2x2
-    /// [`MaxPool2d`](crate::MaxPool2d) in the same pass: `pooled` gets the
-    /// pooling's output (the bits of [`forward`](Layer::forward) then
-    /// [`fuse::relu_pool_infer`](crate::fuse::relu_pool_infer)); neither
-    /// this layer's output nor the ReLU's is stored. With `routes`, `y`'s
-    /// memory receives instead which input of each window its gradient goes
-    /// to, for [`relu_pool_backward`](Layer::relu_pool_backward) (`y` then
-    /// holds no outputs); without, `y` is not touched
-    /// ([`Network::infer`](crate::Network::infer): nothing reads it there).
-    /// Returns `false`, having written nothing, where
-    /// the layer has no such pass: the default, the shapes
-    /// [`Conv2d`](crate::Conv2d)'s kernels do not pool, and buffers of
-    /// other shapes than the layer's output and its pooling (`network!`
-    /// builds the call for every layer, and only makes it where it fits). [`network!`](crate::network)'s
-    /// lean passes call it for a layer followed by a ReLU and a pooling
-    /// that run fused ([`fuse::relu_pool`](crate::fuse::relu_pool)), with a
-    /// layer after the pooling.
-    ///
-    /// ```
-    /// use constnet::{fuse, Conv2d, Flat, Layer, Mode, Tensor};
-    /// let mut conv = Conv2d::<1, 8, 3, 1, 1>::zeroed();
-    /// conv.as_flat_mut().iter_mut().enumerate().for_each(|(i, w)| *w = (i % 5) as f32 - 2.0);
-    /// let x = [Tensor::<1, 5, 6>::from_fn(|_, i, j| (i * 6 + j) as f32 * 0.25 - 2.0)];
-    /// let (mut y, mut cache) = ([Tensor::<8, 5, 6>::zeroed()], [Flat::zeroed()]);
-    /// let mut pooled = [Tensor::<8, 3, 3>::zeroed()];
-    /// if conv.forward_relu_pool(&x, &mut y, true, &mut pooled, &mut cache, &mut Mode::Infer) {
-    ///     let mut y2 = [Tensor::<8, 5, 6>::zeroed()];
-    ///     conv.forward(&x, &mut y2, &mut cache, &mut Mode::Infer);
-    ///     let mut p2 = [Tensor::<8, 3, 3>::zeroed()];
-    ///     fuse::relu_pool_infer(&y2, &mut p2, (8, 5, 6));
-    ///     assert_eq!(pooled, p2); // on the AVX-512 path
-    ///     // The backward pass from the routes in `y`, and from the outputs.
-    ///     let dp = [Tensor::<8, 3, 3>::from_fn(|c, i, j| (c * 9 + i * 3 + j) as f32 - 30.0)];
-    ///     let (mut dy, mut dy2) = ([Tensor::splat(f32::NAN)], [Tensor::zeroed()]);
-    ///     // The input's shape is named: no argument has it.
-    ///     assert!(<Conv2d<1, 8, 3, 1, 1> as Layer<1, 5, 6>>::relu_pool_backward(&conv, &y, &dp, &mut dy));
-    ///     fuse::relu_pool_backward_lean(&y2, &p2, &dp, &mut dy2, (8, 5, 6));
-    ///     assert_eq!(dy, dy2);
-    /// }
-    /// ```
-    #[allow(clippy::too_many_arguments)]
-    fn forward_relu_pool<
-        const B: usize,
-        const OC: usize,
-        const OH: usize,
-        const OW: usize,
-        const PC: usize,
-        const PH: usize,
-        const PW: usize,
-    >(
-        &self,
-        x: &[Tensor<C, H, W>; B],
-        y: &mut [Tensor<OC, OH, OW>; B],
-        routes: bool,
-        pooled: &mut [Tensor<PC, PH, PW>; B],
-        cache: &mut [Self::Cache; B],
-        mode: &mut Mode<'_>,
-    ) -> bool {
-        let _ = (x, y, routes, pooled, cache, mode);
-        false
-    }
-
-    /// The backward pass of the [`Relu`](crate::Relu) and the 2x2
-    /// [`MaxPool2d`](crate::MaxPool2d) that
-    /// [`forward_relu_pool`](Layer::forward_relu_pool) ran with `routes`:
-    /// `dy` (this layer's output gradient) gets each window's gradient in
-    /// `dpooled` at the input its route in `y` names, zero elsewhere (the
-    /// bits of [`fuse::relu_pool_backward_lean`](crate::fuse::relu_pool_backward_lean)
-    /// from this layer's outputs, which were not stored). Returns `false`,
-    /// having written nothing, where `forward_relu_pool` does not pool (the
-    /// default). [`network!`](crate::network)'s lean backward pass calls it
-    /// wherever its forward pass called `forward_relu_pool`; `y` must hold
-    /// that call's routes. No argument has the input's shape: name it,
-    /// `<L as Layer<C, H, W>>::relu_pool_backward(&layer, ..)`, as the
-    /// runnable example of [`forward_relu_pool`](Layer::forward_relu_pool)
-    /// does (it runs both passes against the layers' own).
-    fn relu_pool_backward<
-        const B: usize,
-        const OC: usize,
-        const OH: usize,
-        const OW: usize,
-        const PC: usize,
-        const PH: usize,
-        const PW: usize,
-    >(
-        &self,
-        y: &[Tensor<OC, OH, OW>; B],
-        dpooled: &[Tensor<PC, PH, PW>; B],
-        dy: &mut [Tensor<OC, OH, OW>; B],
-    ) -> bool {
-        let _ = (y, dpooled, dy);
-        false
-    }
-
-    /// Backward pass: `dx` (if given) is overwritten with dL/dx, and the
-    /// parameter gradients are added into `grads`.
+    /// Backward pass from the output gradient `dy`: `dx` (if given) is
+    /// overwritten with dL/dx, and the parameter gradients are added into
+    /// `grads` or overwritten, as `grad` says.
     #[allow(clippy::too_many_arguments)]
     fn backward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,
         x: &[Tensor<C, H, W>; B],
         y: &[Tensor<OC, OH, OW>; B],
-        cache: &[Self::Cache; B],
+        cache: &mut Self::Cache<B>,
         dy: &[Tensor<OC, OH, OW>; B],
         dx: Option<&mut [Tensor<C, H, W>; B]>,
         grads: &mut Self,
+        grad: Grad,
     );
-
-    /// [`backward`](Layer::backward) with the parameter gradients
-    /// **overwritten** (`=`) instead of added: what a training step wants,
-    /// as it starts from zero gradients anyway. The default zeroes `grads`
-    /// and adds; a layer whose gradient kernel can store the sum directly
-    /// overrides it to save that pass over memory ([`Dense`](crate::Dense):
-    /// the benchmark network's 12.8 MB weight gradient is then written once
-    /// instead of zeroed, read and written again).
-    ///
-    /// ```
-    /// use constnet::{Dense, Flat, Layer, Tensor};
-    /// let mut d = Dense::<2, 1>::zeroed();
-    /// d.as_flat_mut().copy_from_slice(&[1.0, 2.0, 3.0]); // w = [1, 2], b = 3
-    /// let x = [Tensor::<2, 1, 1>::from_array([[[1.0]], [[-1.0]]])];
-    /// let (y, dy) = ([Tensor::<1, 1, 1>::zeroed()], [Tensor::<1, 1, 1>::from_array([[[0.5]]])]);
-    /// let mut g = Dense::<2, 1>::zeroed();
-    /// g.as_flat_mut().fill(f32::NAN); // stale: never read
-    /// d.backward_overwrite(&x, &y, &[Tensor::zeroed()], &dy, None, &mut g);
-    /// assert_eq!(g.as_flat(), &[0.5, -0.5, 0.5]);
-    /// ```
-    #[allow(clippy::too_many_arguments)]
-    fn backward_overwrite<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
-        &self,
-        x: &[Tensor<C, H, W>; B],
-        y: &[Tensor<OC, OH, OW>; B],
-        cache: &[Self::Cache; B],
-        dy: &[Tensor<OC, OH, OW>; B],
-        dx: Option<&mut [Tensor<C, H, W>; B]>,
-        grads: &mut Self,
-    ) {
-        grads.zero();
-        self.backward(x, y, cache, dy, dx, grads);
-    }
 
     /// How many of this layer's parameters, from the first, have a gradient
     /// that a data-parallel trainer shares out between its threads instead
     /// of each thread computing all of it over its own samples (the
-    /// [`ParallelTrainer`](crate::parallel::ParallelTrainer) and
+    /// [`ParallelTrainer`](crate::parallel::ParallelTrainer),
+    /// [`Grad::OverwriteExceptShared`] and
     /// [`shared_grad`](Layer::shared_grad)). 0, the default, for every
     /// layer but a [`Dense`](crate::Dense) with at least
     /// [`SHARE_MIN`](crate::layers::dense::SHARE_MIN) weights. A layer
-    /// that sets it must override both
-    /// [`backward_overwrite_unshared`](Layer::backward_overwrite_unshared)
-    /// and [`shared_grad`](Layer::shared_grad): with the defaults its
-    /// shared gradient would come from thread 0's samples alone.
+    /// that sets it must honour `Grad::OverwriteExceptShared` and override
+    /// [`shared_grad`](Layer::shared_grad).
     ///
     /// ```
     /// use constnet::{Dense, Layer};
@@ -279,22 +166,6 @@ pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> 
     /// assert_eq!(<Dense<784, 10> as Layer<784, 1, 1>>::SHARED, 0);
     /// ```
     const SHARED: usize = 0;
-
-    /// [`backward_overwrite`](Layer::backward_overwrite) leaving the
-    /// gradient of the first [`SHARED`](Layer::SHARED) parameters
-    /// unwritten. The default (for `SHARED == 0`) is `backward_overwrite`.
-    #[allow(clippy::too_many_arguments)]
-    fn backward_overwrite_unshared<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
-        &self,
-        x: &[Tensor<C, H, W>; B],
-        y: &[Tensor<OC, OH, OW>; B],
-        cache: &[Self::Cache; B],
-        dy: &[Tensor<OC, OH, OW>; B],
-        dx: Option<&mut [Tensor<C, H, W>; B]>,
-        grads: &mut Self,
-    ) {
-        self.backward_overwrite(x, y, cache, dy, dx, grads);
-    }
 
     /// Share `part` of `parts` of the shared gradient (the first
     /// [`SHARED`](Layer::SHARED) parameters), **overwritten**, over the

@@ -55,8 +55,6 @@ pub mod data;
 #[cfg(feature = "std")]
 pub mod fit;
 mod flat;
-#[doc(hidden)]
-pub mod fuse;
 #[cfg(feature = "std")]
 pub mod gradcheck;
 #[cfg(feature = "std")]
@@ -78,8 +76,8 @@ pub mod zoo;
 
 pub use flat::{Flat, check_flat};
 pub use kernels::{Isa, IsaError, isa, set_isa};
-pub use layer::{Init, Layer, Mode, ParamTensor, ParamVisitorMut, Parameters};
-pub use layers::{AvgPool2d, Conv2d, Dense, Dropout, MaxPool2d, Relu, Sigmoid, Softmax, Tanh};
-pub use network::{LayerInfo, Network, NetworkVisitorMut, Parts, class_of};
+pub use layer::{Grad, Init, Layer, Mode, ParamTensor, ParamVisitorMut, Parameters};
+pub use layers::{AvgPool2d, Conv2d, ConvRelu, ConvReluPool, Dense, Dropout, MaxPool2d, Relu, Sigmoid, Softmax, Tanh};
+pub use network::{BackFrom, LayerInfo, Network, NetworkVisitorMut, Parts, class_of};
 pub use shape::{Shape, conv_out, pool_out};
 pub use tensor::{Batch, Tensor};

@@ -113,7 +113,7 @@ pub fn mse(o: &[f32], y: &[f32], d: &mut [f32]) -> f32 {
 }
 
 /// Mean [`bce_with_logits`] over a batch of single logits; writes
-/// `dL/dz / B` into `dz` (for [`Network::backward_from_logits`](crate::Network::backward_from_logits)).
+/// `dL/dz / B` into `dz` (for [`BackFrom::Logits`](crate::BackFrom::Logits)).
 pub fn bce_with_logits_batch<const B: usize>(
     z: &[Tensor<1, 1, 1>; B],
     y: &[f32; B],

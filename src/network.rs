@@ -2,7 +2,7 @@
 //! once with [`network!`](crate::network!); the compiler infers every intermediate shape.
 
 use crate::Flat;
-use crate::layer::{Init, Mode, ParamTensor};
+use crate::layer::{Grad, Init, Mode, ParamTensor};
 use rand::Rng;
 
 /// Where one layer's parameters sit in the flat view of a network's
@@ -25,6 +25,19 @@ pub type NetworkVisitorMut<'a> = dyn FnMut(&'static str, &'static str, &[usize],
 pub type Parts<'a, P, const B: usize> = dyn Fn(usize) -> (&'a [<P as Network>::Input; B], &'a <P as Network>::Workspace<B>, &'a <P as Network>::Activations<B>)
     + 'a;
 
+/// Where a network's backward pass starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackFrom {
+    /// From dL/dOutput, in `delta`'s last entry ([`Network::output_grad`]).
+    Output,
+    /// From dL/dLogits, in `delta`'s second-to-last entry
+    /// ([`Network::logits_grad`]): the gradient of a fused loss such as
+    /// [`bce_with_logits`](crate::loss::bce_with_logits). The last layer is
+    /// skipped; its parameter gradients (if it has any) are zeroed unless
+    /// [`Grad::Add`].
+    Logits,
+}
+
 /// A network written by [`network!`](crate::network!): the parameter struct implements it.
 ///
 /// The gradients of a network have exactly the shape of its parameters, so
@@ -44,197 +57,66 @@ pub trait Network: Flat {
     /// The layers in order, with where their parameters sit.
     const LAYERS: &'static [LayerInfo];
 
-    /// Forward pass of a batch: fills `ws` with every layer's output.
+    /// Forward pass of a batch: fills `ws` with every layer's output and
+    /// cache, what [`backward`](Network::backward) reads.
     fn forward<const B: usize>(&self, x: &[Self::Input; B], ws: &mut Self::Workspace<B>, mode: &mut Mode<'_>);
 
-    /// Forward pass of a batch for its outputs: [`forward_lean`](Network::forward_lean)
-    /// in [`Mode::Infer`], except that a layer that ran the
-    /// ReLU and the pooling after it in its own kernels
-    /// ([`Layer::forward_relu_pool`](crate::Layer::forward_relu_pool))
-    /// stores no routes in its output's entry. The entries left unwritten keep what they held
-    /// (a ReLU's output pooled in registers, a convolution's output whose
-    /// ReLU, or ReLU and pooling, it ran). The outputs, logits and every
-    /// other activation have the same bits as `forward`'s; `ws` is then no
-    /// input for any backward pass.
-    /// [`predict`](Network::predict) and [`evaluate`](crate::train::evaluate)
-    /// use it.
-    ///
-    /// ```
-    /// use constnet::{zoo::fashion10, Flat, Mode, Network, Tensor};
-    /// let net = fashion10::Params::boxed_zeroed();
-    /// let x = [Tensor::<1, 28, 28>::splat(0.5); 2];
-    /// let mut ws = fashion10::Workspace::<2>::boxed_zeroed();
-    /// net.infer(&x, &mut ws);
-    /// let mut full = fashion10::Workspace::<2>::boxed_zeroed();
-    /// net.forward(&x, &mut full, &mut Mode::Infer);
-    /// assert_eq!(fashion10::Params::output(&ws), fashion10::Params::output(&full));
-    /// ```
+    /// The forward pass for inference ([`Mode::Infer`]): what
+    /// [`predict`](Network::predict) and [`evaluate`](crate::train::evaluate) run.
     fn infer<const B: usize>(&self, x: &[Self::Input; B], ws: &mut Self::Workspace<B>) {
-        self.forward_lean(x, ws, &mut Mode::Infer);
+        self.forward(x, ws, &mut Mode::Infer);
     }
 
-    /// [`forward`](Network::forward) for a training step or inference,
-    /// leaving unstored (their entries in `ws` keep what they held) two
-    /// kinds of activation, neither of them the logits nor the output:
-    /// - the output of a `Relu` run fused with the 2x2 `MaxPool2d` after it
-    ///   ([`fuse::relu_pool`](crate::fuse::relu_pool));
-    /// - the output of a layer whose `Relu` it ran itself
-    ///   ([`Layer::forward_relu`](crate::Layer::forward_relu): a
-    ///   convolution followed by a ReLU not fused with a pooling, with a
-    ///   layer after the ReLU).
-    ///
-    /// And a layer whose `Relu` and fused pooling it ran itself, with a
-    /// layer after them ([`Layer::forward_relu_pool`](crate::Layer::forward_relu_pool):
-    /// a convolution), leaves in its output's entry, instead of its
-    /// outputs, the pooling's routes (which input of each window its
-    /// gradient goes to), for [`backward_lean`](Network::backward_lean).
-    ///
-    /// Every other activation has `forward`'s bits. A backward pass
-    /// from this `ws` must be [`backward_lean`](Network::backward_lean),
-    /// which does not read the unstored entries (`backward`,
-    /// `backward_from_logits` and `backward_overwrite` read the first kind,
-    /// and the outputs the routes replace).
-    /// Nothing else reads them: the layer after the pair reads the
-    /// pooling's output, a ReLU's backward its output, and a convolution's
-    /// backward its input. [`infer`](Network::infer) (in
-    /// [`Mode::Infer`]) and [`train_step`](crate::train::train_step) (in
-    /// [`Mode::Train`]) use it. The default is `forward`.
+    /// Backward pass of a batch after [`forward`](Network::forward) into
+    /// `ws`, from the gradient `from` says (set by the caller in `delta`):
+    /// fills the other entries of `delta` with the gradients of the layers'
+    /// outputs, and adds or overwrites every parameter gradient in `grads`,
+    /// as `grad` says ([`Grad::Overwrite`]: `grads` need not be zeroed
+    /// first). The layers may use their caches in `ws` as scratch.
     ///
     /// ```
-    /// use constnet::{zoo::fashion10, Flat, Init, Mode, Network, Tensor};
+    /// use constnet::{zoo::fashion10, BackFrom, Flat, Grad, Init, Mode, Network, Tensor};
     /// use rand::SeedableRng;
     /// let mut net = fashion10::Params::boxed_zeroed();
     /// net.init(Init::He, &mut rand::rngs::SmallRng::seed_from_u64(1));
     /// let x = [Tensor::<1, 28, 28>::from_fn(|_, i, j| (i as f32 - j as f32) / 28.0); 2];
-    /// let (mut lean, mut full) = (fashion10::Workspace::<2>::boxed_zeroed(), fashion10::Workspace::<2>::boxed_zeroed());
-    /// net.forward_lean(&x, &mut lean, &mut Mode::Infer);
-    /// net.forward(&x, &mut full, &mut Mode::Infer);
-    /// assert_eq!(fashion10::Params::logits(&lean), fashion10::Params::logits(&full));
+    /// let mut ws = fashion10::Workspace::<2>::boxed_zeroed();
+    /// let mut delta = fashion10::Activations::<2>::boxed_zeroed();
+    /// net.forward(&x, &mut ws, &mut Mode::Infer);
+    /// fashion10::Params::logits_grad(&mut delta)[0].as_flat_mut()[3] = 1.0; // dL/dlogit 3 of sample 0
+    /// let (mut set, mut added) = (fashion10::Params::boxed_zeroed(), fashion10::Params::boxed_zeroed());
+    /// set.as_flat_mut().fill(f32::NAN); // overwritten, never read
+    /// net.backward(&x, &mut ws, &mut delta, &mut set, BackFrom::Logits, Grad::Overwrite);
+    /// net.backward(&x, &mut ws, &mut delta, &mut added, BackFrom::Logits, Grad::Add);
+    /// assert!(set.as_flat() == added.as_flat() && set.as_flat().iter().any(|&v| v != 0.0));
     /// ```
-    fn forward_lean<const B: usize>(&self, x: &[Self::Input; B], ws: &mut Self::Workspace<B>, mode: &mut Mode<'_>) {
-        self.forward(x, ws, mode);
-    }
-
-    /// Backward pass from `delta`'s last-layer entry (dL/dOutput, set by the
-    /// caller): fills the other entries of `delta` and **adds** every
-    /// parameter gradient into `grads`.
     fn backward<const B: usize>(
         &self,
         x: &[Self::Input; B],
-        ws: &Self::Workspace<B>,
+        ws: &mut Self::Workspace<B>,
         delta: &mut Self::Activations<B>,
         grads: &mut Self,
+        from: BackFrom,
+        grad: Grad,
     );
-
-    /// Backward pass that skips the last layer: starts from dL/dLogits (the
-    /// gradient of a fused loss such as
-    /// [`bce_with_logits`](crate::loss::bce_with_logits)), in `delta`'s
-    /// second-to-last entry.
-    fn backward_from_logits<const B: usize>(
-        &self,
-        x: &[Self::Input; B],
-        ws: &Self::Workspace<B>,
-        delta: &mut Self::Activations<B>,
-        grads: &mut Self,
-    );
-
-    /// The backward pass of a training step: [`backward`](Network::backward),
-    /// or with `from_logits` [`backward_from_logits`](Network::backward_from_logits),
-    /// with every parameter gradient **overwritten** instead of added
-    /// ([`Layer::backward_overwrite`](crate::Layer::backward_overwrite); a
-    /// last layer skipped by `from_logits` gets zero gradients), so `grads`
-    /// need not be zeroed first. [`train_step`](crate::train::train_step) uses it.
-    fn backward_overwrite<const B: usize>(
-        &self,
-        x: &[Self::Input; B],
-        ws: &Self::Workspace<B>,
-        delta: &mut Self::Activations<B>,
-        grads: &mut Self,
-        from_logits: bool,
-    );
-
-    /// [`backward_overwrite`](Network::backward_overwrite) after
-    /// [`forward_lean`](Network::forward_lean) in training or inference
-    /// mode (not after `forward` or `infer`: where a convolution ran the
-    /// ReLU and the pooling after it, it reads the routes `forward_lean`
-    /// left in the convolution's entry, and from outputs in their place it
-    /// gives wrong gradients): a `Relu`
-    /// run fused with the 2x2 `MaxPool2d` after it is differentiated from
-    /// its input (or from those routes), so its output in `ws` is not read, and its `delta` entry
-    /// (the gradient of its output) is not written. Every parameter
-    /// gradient and every other `delta` entry has `backward_overwrite`'s
-    /// bits. [`train_step`](crate::train::train_step) and the parallel
-    /// trainer use it. The default is `backward_overwrite`.
-    ///
-    /// ```
-    /// use constnet::{zoo::fashion10, Flat, Init, Mode, Network, Tensor};
-    /// use rand::SeedableRng;
-    /// let mut net = fashion10::Params::boxed_zeroed();
-    /// net.init(Init::He, &mut rand::rngs::SmallRng::seed_from_u64(1));
-    /// let x = [Tensor::<1, 28, 28>::from_fn(|_, i, j| (i as f32 - j as f32) / 28.0); 2];
-    /// let mut grads = Vec::new();
-    /// for lean in [true, false] {
-    ///     let mut ws = fashion10::Workspace::<2>::boxed_zeroed();
-    ///     let mut delta = fashion10::Activations::<2>::boxed_zeroed();
-    ///     let mut g = fashion10::Params::boxed_zeroed();
-    ///     if lean {
-    ///         net.forward_lean(&x, &mut ws, &mut Mode::Infer);
-    ///     } else {
-    ///         net.forward(&x, &mut ws, &mut Mode::Infer);
-    ///     }
-    ///     fashion10::Params::logits_grad(&mut delta)[0].as_flat_mut()[3] = 1.0; // dL/dlogit 3 of sample 0
-    ///     if lean {
-    ///         net.backward_lean(&x, &ws, &mut delta, &mut g, true);
-    ///     } else {
-    ///         net.backward_overwrite(&x, &ws, &mut delta, &mut g, true);
-    ///     }
-    ///     grads.push(g);
-    /// }
-    /// assert!(grads[0].as_flat() == grads[1].as_flat() && grads[0].as_flat().iter().any(|&v| v != 0.0));
-    /// ```
-    fn backward_lean<const B: usize>(
-        &self,
-        x: &[Self::Input; B],
-        ws: &Self::Workspace<B>,
-        delta: &mut Self::Activations<B>,
-        grads: &mut Self,
-        from_logits: bool,
-    ) {
-        self.backward_overwrite(x, ws, delta, grads, from_logits);
-    }
 
     /// Whether a layer shares out the gradient of some parameters between
     /// the threads of a data-parallel trainer ([`Layer::SHARED`](crate::Layer::SHARED)):
     /// the [`ParallelTrainer`](crate::parallel::ParallelTrainer) then runs
-    /// [`backward_lean_unshared`](Network::backward_lean_unshared) on each
-    /// thread's samples and [`shared_grads`](Network::shared_grads) over all
-    /// of them. `false` by default.
+    /// [`backward`](Network::backward) with [`Grad::OverwriteExceptShared`]
+    /// on each thread's samples and [`shared_grads`](Network::shared_grads)
+    /// over all of them. `false` by default.
     const SHARES: bool = false;
-
-    /// [`backward_lean`](Network::backward_lean) leaving every layer's
-    /// shared gradient ([`shared_params`](Network::shared_params))
-    /// unwritten; every other gradient and `delta` entry has
-    /// `backward_lean`'s bits. The default is `backward_lean`.
-    fn backward_lean_unshared<const B: usize>(
-        &self,
-        x: &[Self::Input; B],
-        ws: &Self::Workspace<B>,
-        delta: &mut Self::Activations<B>,
-        grads: &mut Self,
-        from_logits: bool,
-    ) {
-        self.backward_lean(x, ws, delta, grads, from_logits);
-    }
 
     /// Share `part` of `parts` of every layer's shared gradient
     /// ([`Layer::shared_grad`](crate::Layer::shared_grad)), **overwritten**,
     /// over the samples of all parts: `input(k)` is part `k`'s inputs, and
-    /// its workspace and `delta` after [`forward_lean`](Network::forward_lean)
-    /// and [`backward_lean_unshared`](Network::backward_lean_unshared).
+    /// its workspace and `delta` after [`forward`](Network::forward) and
+    /// [`backward`](Network::backward) with [`Grad::OverwriteExceptShared`].
     /// The shares `0..parts` together write every shared entry once. With
-    /// the other entries from `backward_lean_unshared`, summed over the
-    /// parts, that is the gradient `backward_lean` sums over them (up to
-    /// the order of float additions). The default does nothing.
+    /// the other entries from those backward passes, summed over the
+    /// parts, that is the gradient the whole batch's backward pass sums
+    /// (up to the order of float additions). The default does nothing.
     ///
     /// # Safety
     /// `grads` points to a whole gradient (`Self`'s floats, as
@@ -243,7 +125,7 @@ pub trait Network: Flat {
     /// time, and nothing else may access those entries meanwhile.
     ///
     /// ```
-    /// use constnet::{network, Dense, Flat, Init, Mode, Network, Relu, Softmax, Tensor};
+    /// use constnet::{network, BackFrom, Dense, Flat, Grad, Init, Mode, Network, Relu, Softmax, Tensor};
     /// use rand::SeedableRng;
     /// network! { mod wide { input: Tensor<1024, 1, 1>, big: Dense<1024, 256>, relu: Relu, small: Dense<256, 4>, out: Softmax } }
     /// # fn main() {
@@ -258,10 +140,10 @@ pub trait Network: Flat {
     /// let (mut ws, mut delta) = ([(); 2].map(|_| wide::Workspace::<2>::boxed_zeroed()), [(); 2].map(|_| wide::Activations::<2>::boxed_zeroed()));
     /// let (mut g, mut whole) = ([(); 2].map(|_| wide::Params::boxed_zeroed()), [(); 2].map(|_| wide::Params::boxed_zeroed()));
     /// for k in 0..2 {
-    ///     net.forward_lean(&x[k], &mut ws[k], &mut Mode::Infer);
+    ///     net.forward(&x[k], &mut ws[k], &mut Mode::Infer);
     ///     wide::Params::logits_grad(&mut delta[k])[0].as_flat_mut()[1] = 1.0;
-    ///     net.backward_lean_unshared(&x[k], &ws[k], &mut delta[k], &mut g[k], true);
-    ///     net.backward_lean(&x[k], &ws[k], &mut delta[k], &mut whole[k], true);
+    ///     net.backward(&x[k], &mut ws[k], &mut delta[k], &mut g[k], BackFrom::Logits, Grad::OverwriteExceptShared);
+    ///     net.backward(&x[k], &mut ws[k], &mut delta[k], &mut whole[k], BackFrom::Logits, Grad::Overwrite);
     /// }
     /// let input = |k: usize| (&x[k], &*ws[k], &*delta[k]);
     /// for part in 0..2 {
@@ -294,9 +176,9 @@ pub trait Network: Flat {
     fn output<const B: usize>(ws: &Self::Workspace<B>) -> &[Self::Output; B];
     /// The last layer's inputs (logits) in a workspace after `forward`.
     fn logits<const B: usize>(ws: &Self::Workspace<B>) -> &[Self::Logits; B];
-    /// Where `backward` reads dL/dOutput.
+    /// Where `backward` from [`BackFrom::Output`] reads dL/dOutput.
     fn output_grad<const B: usize>(delta: &mut Self::Activations<B>) -> &mut [Self::Output; B];
-    /// Where `backward_from_logits` reads dL/dLogits.
+    /// Where `backward` from [`BackFrom::Logits`] reads dL/dLogits.
     fn logits_grad<const B: usize>(delta: &mut Self::Activations<B>) -> &mut [Self::Logits; B];
 
     /// Initialises every layer's weights with `init` (biases to zero).
@@ -362,8 +244,20 @@ pub fn class_of(out: &[f32]) -> usize {
 /// - `Activations<B>`: one `[Tensor; B]` field per layer output (also the
 ///   gradients with respect to them in the backward pass);
 /// - `Caches<B>` and `Workspace<B>` (`act` + `cache`), what `forward` fills;
-/// - a module per layer with its `In` and `Out` tensor types, computed by the
-///   compiler from [`Shape`](crate::Shape): no size is written twice.
+/// - a module per layer with its `In` and `Out` tensor types and its type
+///   `Ty`, computed by the compiler from [`Shape`](crate::Shape): no size
+///   is written twice.
+///
+/// **Fused layers.** A `Conv2d<…>` followed by `Relu` and `MaxPool2d<2>`,
+/// written with those names and with a layer after them, is one layer: a
+/// [`ConvReluPool`](crate::ConvReluPool) under the convolution's name, so
+/// `conv1: Conv2d<1, 8, 3, 1, 1>, relu1: Relu, pool1: MaxPool2d<2>` has the
+/// parameters `conv1.weight` and `conv1.bias`, and the fields `conv1` of
+/// `Params`, `Activations` (the pooled outputs) and `Caches`; `relu1` and
+/// `pool1` name no field. A `Conv2d<…>` followed by `Relu` alone is a
+/// [`ConvRelu`](crate::ConvRelu) alike. They give the bits of the layers
+/// run one after the other, with less memory traffic. Written any other way
+/// (`constnet::Relu`, a type alias) the layers stay apart.
 ///
 /// The layer list needs at least two layers: the last layer's input (the
 /// logits) is an entry of the workspace, which holds layer outputs, not the
@@ -376,7 +270,7 @@ pub fn class_of(out: &[f32]) -> usize {
 /// invokes the macro.
 ///
 /// ```
-/// use constnet::{network, Conv2d, Dense, Flat, Network, Relu, Sigmoid, Tensor};
+/// use constnet::{network, Conv2d, ConvRelu, Dense, Flat, Network, Relu, Sigmoid, Tensor};
 ///
 /// network! {
 ///     /// The seed-1 network: one 3x3 filter ('same'), ReLU, dense to one output, sigmoid.
@@ -395,6 +289,10 @@ pub fn class_of(out: &[f32]) -> usize {
 /// let p = net.predict(&Tensor::zeroed(), &mut ws);
 /// assert_eq!(p.0[0][0][0], 0.5);
 /// assert_eq!(net.num_params(), 9 + 784);
+/// // The convolution and its ReLU are one layer, under the convolution's name.
+/// let _: &ConvRelu<Conv2d<1, 1, 3, 1, 1, false>, 28, 28> = &net.conv;
+/// let names: Vec<_> = seed1::Params::LAYERS.iter().map(|l| l.name).collect();
+/// assert_eq!(names, ["conv", "dense", "sigmoid"]);
 /// # }
 /// ```
 ///
@@ -416,13 +314,24 @@ pub fn class_of(out: &[f32]) -> usize {
 /// ```
 #[macro_export]
 macro_rules! network {
-    (
-        $(#[$meta:meta])*
-        $vis:vis mod $name:ident {
-            input: $input:ty,
-            $first:ident : $first_ty:ty
-            $(, $layer:ident : $ty:ty)+ $(,)?
-        }
+    // The layer list, folded: each layer is `name (what)`, with `what` one
+    // of `layer: Type`, `relu relu_name: Conv2d<..>` (a `ConvRelu`) and
+    // `pool relu_name pool_name: Conv2d<..>` (a `ConvReluPool`).
+    (@fold $head:tt [$($done:tt)*]; $a:ident : Conv2d<$($g:tt),+>, $r:ident : Relu, $p:ident : MaxPool2d<2>, $($rest:tt)+) => {
+        $crate::network!(@fold $head [$($done)* $a (pool $r $p: Conv2d<$($g),+>)]; $($rest)+);
+    };
+    (@fold $head:tt [$($done:tt)*]; $a:ident : Conv2d<$($g:tt),+>, $r:ident : Relu, $($rest:tt)+) => {
+        $crate::network!(@fold $head [$($done)* $a (relu $r: Conv2d<$($g),+>)]; $($rest)+);
+    };
+    (@fold $head:tt [$($done:tt)*]; $a:ident : $t:ty $(, $($rest:tt)*)?) => {
+        $crate::network!(@fold $head [$($done)* $a (layer: $t)]; $($($rest)*)?);
+    };
+    (@fold $head:tt [$($done:tt)*];) => {
+        $crate::network!(@build $head $($done)*);
+    };
+
+    (@build ($(#[$meta:meta])* $vis:vis mod $name:ident { input: $input:ty })
+        $first:ident $first_what:tt $($layer:ident $what:tt)+
     ) => {
         $(#[$meta])*
         #[allow(unused_imports, dead_code, non_camel_case_types)]
@@ -437,16 +346,16 @@ macro_rules! network {
                 /// The input tensor type.
                 pub type Out = super::Input;
             }
-            $crate::network!(@shapes input; $first : $first_ty $(, $layer : $ty)+);
+            $crate::network!(@shapes input; $first $first_what $($layer $what)+);
 
             /// The parameters: one field per layer, in order. Gradients and
             /// optimizer state have this same type.
             #[repr(C)]
             #[derive(Clone, Debug, PartialEq)]
             pub struct Params {
-                #[doc = concat!("`", stringify!($first_ty), "`")]
+                #[doc = $crate::network!(@doc $first_what)]
                 pub $first: $first::Ty,
-                $(#[doc = concat!("`", stringify!($ty), "`")] pub $layer: $layer::Ty,)+
+                $(#[doc = $crate::network!(@doc $what)] pub $layer: $layer::Ty,)+
             }
             /// The gradients of the parameters: the same struct.
             pub type Grads = Params;
@@ -467,10 +376,10 @@ macro_rules! network {
             #[repr(C)]
             pub struct Caches<const B: usize> {
                 #[doc = concat!("Cache of `", stringify!($first), "`.")]
-                pub $first: [$first::Cache; B],
-                $(#[doc = concat!("Cache of `", stringify!($layer), "`.")] pub $layer: [$layer::Cache; B],)+
+                pub $first: $first::Cache<B>,
+                $(#[doc = concat!("Cache of `", stringify!($layer), "`.")] pub $layer: $layer::Cache<B>,)+
             }
-            // SAFETY: repr(C) struct of arrays of Flat caches.
+            // SAFETY: repr(C) struct of Flat caches.
             unsafe impl<const B: usize> $crate::Flat for Caches<B> {}
 
             /// What the forward pass writes: activations and caches.
@@ -488,15 +397,6 @@ macro_rules! network {
             pub type Output = $crate::network!(@last_out $first $(, $layer)+);
             /// The last layer's input for one sample.
             pub type Logits = $crate::network!(@logits_out $first $(, $layer)+);
-
-            /// `forward_lean`, and with `routes` false `infer`: a layer that
-            /// pools in its kernels then leaves no routes in its output's
-            /// entry. (A function of the module, not a method: no name of
-            /// `Params`'s.)
-            fn lean_pass<const B: usize>(net: &Params, x: &[Input; B], ws: &mut Workspace<B>, mode: &mut $crate::Mode<'_>, routes: bool) {
-                $crate::network!(@first true, net, x, ws, mode, relu_done, routes; $first $(, $layer)+);
-                $crate::network!(@forward net, ws, mode, true, false, relu_done, routes; $first $(, $layer)+);
-            }
 
             impl $crate::Network for Params {
                 type Input = Input;
@@ -518,63 +418,27 @@ macro_rules! network {
                 ];
 
                 fn forward<const B: usize>(&self, x: &[Input; B], ws: &mut Workspace<B>, mode: &mut $crate::Mode<'_>) {
-                    $crate::network!(@first false, self, x, ws, mode, relu_done, true; $first $(, $layer)+);
-                    $crate::network!(@forward self, ws, mode, false, false, relu_done, true; $first $(, $layer)+);
+                    let Workspace { act, cache } = ws;
+                    self.$first.forward(x, &mut act.$first, &mut cache.$first, mode);
+                    $crate::network!(@forward self, act, cache, mode; $first $(, $layer)+);
                 }
 
-                fn forward_lean<const B: usize>(&self, x: &[Input; B], ws: &mut Workspace<B>, mode: &mut $crate::Mode<'_>) {
-                    lean_pass(self, x, ws, mode, true);
-                }
-
-                fn infer<const B: usize>(&self, x: &[Input; B], ws: &mut Workspace<B>) {
-                    lean_pass(self, x, ws, &mut $crate::Mode::Infer, false);
-                }
-
-                fn backward<const B: usize>(&self, x: &[Input; B], ws: &Workspace<B>, delta: &mut Activations<B>, grads: &mut Params) {
-                    $crate::network!(@backward backward, false, self, ws, delta, grads, false; $first $(, $layer)+);
-                    self.$first.backward(x, &ws.act.$first, &ws.cache.$first, &delta.$first, None, &mut grads.$first);
-                }
-
-                fn backward_from_logits<const B: usize>(&self, x: &[Input; B], ws: &Workspace<B>, delta: &mut Activations<B>, grads: &mut Params) {
-                    $crate::network!(@backward_logits backward, false, self, ws, delta, grads, false; $first $(, $layer)+);
-                    self.$first.backward(x, &ws.act.$first, &ws.cache.$first, &delta.$first, None, &mut grads.$first);
-                }
-
-                fn backward_overwrite<const B: usize>(
+                fn backward<const B: usize>(
                     &self,
                     x: &[Input; B],
-                    ws: &Workspace<B>,
+                    ws: &mut Workspace<B>,
                     delta: &mut Activations<B>,
                     grads: &mut Params,
-                    from_logits: bool,
+                    from: $crate::BackFrom,
+                    grad: $crate::Grad,
                 ) {
-                    $crate::network!(@overwrite backward_overwrite, false, self, x, ws, delta, grads, from_logits; $first $(, $layer)+);
-                }
-
-                fn backward_lean<const B: usize>(
-                    &self,
-                    x: &[Input; B],
-                    ws: &Workspace<B>,
-                    delta: &mut Activations<B>,
-                    grads: &mut Params,
-                    from_logits: bool,
-                ) {
-                    $crate::network!(@overwrite backward_overwrite, true, self, x, ws, delta, grads, from_logits; $first $(, $layer)+);
+                    let Workspace { act, cache } = ws;
+                    $crate::network!(@backward (self, act, cache, delta, grads, grad), from; $first $(, $layer)+);
+                    self.$first.backward(x, &act.$first, &mut cache.$first, &delta.$first, None, &mut grads.$first, grad);
                 }
 
                 const SHARES: bool =
                     $crate::network!(@shared_len $first) > 0 $(|| $crate::network!(@shared_len $layer) > 0)+;
-
-                fn backward_lean_unshared<const B: usize>(
-                    &self,
-                    x: &[Input; B],
-                    ws: &Workspace<B>,
-                    delta: &mut Activations<B>,
-                    grads: &mut Params,
-                    from_logits: bool,
-                ) {
-                    $crate::network!(@overwrite backward_overwrite_unshared, true, self, x, ws, delta, grads, from_logits; $first $(, $layer)+);
-                }
 
                 unsafe fn shared_grads<'a, const B: usize>(
                     &self,
@@ -635,8 +499,37 @@ macro_rules! network {
         }
     };
 
-    // One module per layer: its input, output and cache types.
-    (@shapes $prev:ident; $layer:ident : $ty:ty $(, $rest:ident : $rest_ty:ty)*) => {
+    // Fewer than two layers: the logits (`Network::Logits`, the last
+    // layer's input) are read from and written to an entry of the
+    // workspace and of `delta`, which hold layer outputs only.
+    (@build ($(#[$meta:meta])* $vis:vis mod $name:ident { input: $input:ty }) $first:ident $what:tt) => {
+        ::core::compile_error!(::core::concat!(
+            "network!: `", ::core::stringify!($name), "` has one layer (`", ::core::stringify!($first),
+            "`) and a network needs at least two: the last layer's input (the logits, which `logits`, `logits_grad` ",
+            "and `BackFrom::Logits` use) must be a layer's output, not the network's input. ",
+            "Add the output layer after it, e.g. `out: Sigmoid` or `out: Softmax`."
+        ));
+    };
+    (@build ($(#[$meta:meta])* $vis:vis mod $name:ident { input: $input:ty })) => {
+        ::core::compile_error!(::core::concat!(
+            "network!: `", ::core::stringify!($name), "` has no layers and a network needs at least two: ",
+            "list them after `input`, e.g. `dense: Dense<784, 10>, out: Softmax`."
+        ));
+    };
+
+    // One module per layer: its input, output, cache and layer types. A
+    // fused layer's type names its convolution's output size, computed here.
+    // The names a fused layer was written with must be the crate's layers
+    // (a `Relu` of another crate is not folded into a `ConvRelu`).
+    (@shapes $prev:ident; $layer:ident (relu $r:ident: $($conv:tt)*) $($rest:tt)*) => {
+        const _: fn(Relu) -> $crate::Relu = |r| r;
+        $crate::network!(@shapes $prev; $layer (layer: $crate::ConvRelu<$($conv)*, { $crate::network!(@conv_out OUT_H, $($conv)*) }, { $crate::network!(@conv_out OUT_W, $($conv)*) }>) $($rest)*);
+    };
+    (@shapes $prev:ident; $layer:ident (pool $r:ident $p:ident: $($conv:tt)*) $($rest:tt)*) => {
+        const _: (fn(Relu) -> $crate::Relu, fn(MaxPool2d<2>) -> $crate::MaxPool2d<2>) = (|r| r, |p| p);
+        $crate::network!(@shapes $prev; $layer (layer: $crate::ConvReluPool<$($conv)*, { $crate::network!(@conv_out OUT_H, $($conv)*) }, { $crate::network!(@conv_out OUT_W, $($conv)*) }>) $($rest)*);
+    };
+    (@shapes $prev:ident; $layer:ident (layer: $ty:ty) $($rest:tt)*) => {
         #[doc = concat!("Shapes of layer `", stringify!($layer), "`: `", stringify!($ty), "`.")]
         pub mod $layer {
             use super::*;
@@ -648,8 +541,8 @@ macro_rules! network {
                 { <Ty as $crate::Shape<{ In::C }, { In::H }, { In::W }>>::OUT_H },
                 { <Ty as $crate::Shape<{ In::C }, { In::H }, { In::W }>>::OUT_W },
             >;
-            /// What this layer keeps from forward for backward, per sample.
-            pub type Cache = <Ty as $crate::Layer<{ In::C }, { In::H }, { In::W }>>::Cache;
+            /// What this layer keeps from forward for backward, for a batch of `B`.
+            pub type Cache<const B: usize> = <Ty as $crate::Layer<{ In::C }, { In::H }, { In::W }>>::Cache<B>;
             /// The layer's type (`[T; 1]`'s item is `T`), checked to be a
             /// layer for `In`.
             // The array's length names `<T as Layer<In>>::Cache`, so for a
@@ -660,103 +553,51 @@ macro_rules! network {
             // report again (through `$ty` itself each use was an error:
             // 29 for a non-layer among three layers).
             pub type Ty = <[$ty; {
-                let _ = ::core::mem::size_of::<<$ty as $crate::Layer<{ In::C }, { In::H }, { In::W }>>::Cache>();
+                let _ = ::core::mem::size_of::<<$ty as $crate::Layer<{ In::C }, { In::H }, { In::W }>>::Cache<1>>();
                 1
             }] as ::core::iter::IntoIterator>::Item;
         }
-        $crate::network!(@shapes $layer; $($rest : $rest_ty),*);
+        $crate::network!(@shapes $layer; $($rest)*);
     };
     (@shapes $prev:ident;) => {};
 
-    // Forward through the pairs (previous, layer), looking one layer ahead:
-    // a `Relu` and the 2x2 `MaxPool2d` after it run as one pass
-    // (`fuse::relu_pool`), the pooling then skipped. `$skip` is `false` for
-    // the second layer (the first, run on the input, is never fused);
-    // `$lean` (in `forward_lean`) leaves the fused ReLU's output unstored, except
-    // in the last pair, where that output is the logits. In `forward_lean`
-    // a layer followed by a `Relu` (not itself fused with a pooling), with
-    // a layer after that, may write the ReLU's output itself
-    // (`Layer::forward_relu`, `fuse::relu_after`), and a layer followed by
-    // a fused ReLU + pooling, with a layer after them, the pooling's
-    // (`Layer::forward_relu_pool`; `@then`); `$f` then says so at the
-    // ReLU's turn, which it skips (a pooling's turn after a fused ReLU is
-    // skipped anyway). `$st` (`routes`, `false` in `infer`) is whether a
-    // layer that pools in its kernels stores the pooling's routes in its
-    // output's entry (for `@backward_one`).
-    (@forward $s:ident, $ws:ident, $mode:ident, true, $skip:tt, $f:ident, $st:tt; $prev:ident, $layer:ident, $next:ident) => {
-        $crate::network!(@forward $s, $ws, $mode, false, $skip, $f, $st; $prev, $layer, $next);
-    };
-    (@forward $s:ident, $ws:ident, $mode:ident, true, $skip:tt, $f:ident, $st:tt; $prev:ident, $layer:ident, $next:ident, $after:ident $(, $rest:ident)*) => {
-        if ::core::mem::take(&mut $f) {
-            // This ReLU's output (or its pooling's) was written by the layer before it.
-        } else if $crate::fuse::relu_pool::<$layer::Ty, $next::Ty>() {
-            let dims = (<$layer::In>::C, <$layer::In>::H, <$layer::In>::W);
-            $crate::fuse::relu_pool_infer(&$ws.act.$prev, &mut $ws.act.$next, dims);
-        } else if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
-            $f = $crate::network!(@then $s, $ws, $mode, $st, ($ws.act.$prev); $layer, $next, $after $(, $rest)*);
-            if !$f {
-                $s.$layer.forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.cache.$layer, $mode);
-            }
-        }
-        $crate::network!(@forward $s, $ws, $mode, true, true, $f, $st; $layer, $next, $after $(, $rest)*);
-    };
-    (@forward $s:ident, $ws:ident, $mode:ident, $lean:tt, $skip:tt, $f:ident, $st:tt; $prev:ident, $layer:ident, $next:ident $(, $rest:ident)*) => {
-        if ::core::mem::take(&mut $f) {
-            // As above.
-        } else if $crate::fuse::relu_pool::<$layer::Ty, $next::Ty>() {
-            let dims = (<$layer::In>::C, <$layer::In>::H, <$layer::In>::W);
-            $crate::fuse::relu_pool_forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.act.$next, dims);
-        } else if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
-            $s.$layer.forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.cache.$layer, $mode);
-        }
-        $crate::network!(@forward $s, $ws, $mode, $lean, true, $f, $st; $layer, $next $(, $rest)*);
-    };
-    (@forward $s:ident, $ws:ident, $mode:ident, $lean:tt, $skip:tt, $f:ident, $st:tt; $prev:ident, $layer:ident) => {
-        if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
-            $s.$layer.forward(&$ws.act.$prev, &mut $ws.act.$layer, &mut $ws.cache.$layer, $mode);
-        }
+    // The output size (`OUT_H` or `OUT_W`) of a convolution on the
+    // current layer module's input `In`.
+    (@conv_out $axis:ident, $($conv:tt)*) => {
+        <$($conv)* as $crate::Shape<{ In::C }, { In::H }, { In::W }>>::$axis
     };
 
-    // The first layer, on the input; in `forward_lean` (`true`) with a
-    // `Relu` after it and a layer after that, as in `@forward`. Declares
-    // `$f` where the `@forward` arms that read it follow (three layers or more).
-    (@first $lean:tt, $s:ident, $x:ident, $ws:ident, $mode:ident, $f:ident, $st:tt; $first:ident, $next:ident, $after:ident $(, $rest:ident)*) => {
-        let mut $f = $lean && $crate::network!(@then $s, $ws, $mode, $st, ($x); $first, $next, $after $(, $rest)*);
-        if !$f {
-            $s.$first.forward($x, &mut $ws.act.$first, &mut $ws.cache.$first, $mode);
-        }
+    // A `Params` field's doc: the declaration it came from.
+    (@doc (layer: $ty:ty)) => { concat!("`", stringify!($ty), "`") };
+    (@doc (relu $r:ident: $($conv:tt)*)) => {
+        concat!("`", stringify!($($conv)*), "`, then `", stringify!($r), ": Relu`, as one layer (`ConvRelu`)")
     };
-    (@first $lean:tt, $s:ident, $x:ident, $ws:ident, $mode:ident, $f:ident, $st:tt; $first:ident, $next:ident) => {
-        $s.$first.forward($x, &mut $ws.act.$first, &mut $ws.cache.$first, $mode);
+    (@doc (pool $r:ident $p:ident: $($conv:tt)*)) => {
+        concat!("`", stringify!($($conv)*), "`, then `", stringify!($r), ": Relu` and `", stringify!($p),
+            ": MaxPool2d<2>`, as one layer (`ConvReluPool`)")
     };
 
-    // In `forward_lean`, whether `$layer` (input `$x`) ran with what
-    // follows it, returning `true` if so: a ReLU and a fused pooling with a
-    // layer after them (`Layer::forward_relu_pool`: the pooling's output is
-    // written, and if `$st` (`false` in `infer`) the routes in `$layer`'s), or a ReLU
-    // alone with a layer after it (`Layer::forward_relu`: the ReLU's output
-    // is written).
-    (@then $s:ident, $ws:ident, $mode:ident, $st:tt, ($($x:tt)*); $layer:ident, $next:ident, $after:ident) => {
-        $crate::fuse::relu_after::<$next::Ty, $after::Ty>()
-            && $s.$layer.forward_relu(&$($x)*, &mut $ws.act.$next, &mut $ws.cache.$layer, $mode)
+    // Forward through the pairs (previous, layer).
+    (@forward $s:ident, $a:ident, $c:ident, $m:ident; $prev:ident, $layer:ident $(, $rest:ident)*) => {
+        $s.$layer.forward(&$a.$prev, &mut $a.$layer, &mut $c.$layer, $m);
+        $crate::network!(@forward $s, $a, $c, $m; $layer $(, $rest)*);
     };
-    (@then $s:ident, $ws:ident, $mode:ident, $st:tt, ($($x:tt)*); $layer:ident, $next:ident, $after:ident, $more:ident $(, $rest:ident)*) => {
-        ($crate::fuse::relu_pool::<$next::Ty, $after::Ty>()
-            && $s.$layer.forward_relu_pool(&$($x)*, &mut $ws.act.$layer, $st, &mut $ws.act.$after, &mut $ws.cache.$layer, $mode))
-            || $crate::network!(@then $s, $ws, $mode, $st, ($($x)*); $layer, $next, $after)
-    };
+    (@forward $s:ident, $a:ident, $c:ident, $m:ident; $last:ident) => {};
 
-    // `backward_overwrite` (`$lean` false) or `backward_lean` (true), each
-    // layer run with `$m` (`backward_overwrite`, or
-    // `backward_overwrite_unshared` in `backward_lean_unshared`).
-    (@overwrite $m:ident, $lean:tt, $s:ident, $x:ident, $ws:ident, $d:ident, $g:ident, $from_logits:ident; $first:ident $(, $layer:ident)+) => {
-        if $from_logits {
-            $crate::network!(@last ($g); $first $(, $layer)+).zero();
-            $crate::network!(@backward_logits $m, $lean, $s, $ws, $d, $g, false; $first $(, $layer)+);
-        } else {
-            $crate::network!(@backward $m, $lean, $s, $ws, $d, $g, false; $first $(, $layer)+);
+    // Backward through the pairs, last pair first; the last layer only
+    // from the output.
+    (@backward $e:tt, $from:ident; $prev:ident, $layer:ident, $next:ident $(, $rest:ident)*) => {
+        $crate::network!(@backward $e, $from; $layer, $next $(, $rest)*);
+        $crate::network!(@step $e; $prev, $layer);
+    };
+    (@backward ($s:ident, $a:ident, $c:ident, $d:ident, $g:ident, $grad:ident), $from:ident; $prev:ident, $last:ident) => {
+        match $from {
+            $crate::BackFrom::Output => $crate::network!(@step ($s, $a, $c, $d, $g, $grad); $prev, $last),
+            $crate::BackFrom::Logits => $grad.start(&mut $g.$last),
         }
-        $s.$first.$m($x, &$ws.act.$first, &$ws.cache.$first, &$d.$first, None, &mut $g.$first);
+    };
+    (@step ($s:ident, $a:ident, $c:ident, $d:ident, $g:ident, $grad:ident); $prev:ident, $layer:ident) => {
+        $s.$layer.backward(&$a.$prev, &$a.$layer, &mut $c.$layer, &$d.$layer, Some(&mut $d.$prev), &mut $g.$layer, $grad)
     };
 
     // How many parameters of a layer have a shared gradient (`Layer::SHARED`).
@@ -779,60 +620,6 @@ macro_rules! network {
     };
     (@shared $s:ident, $input:ident, $parts:ident, $part:ident, $g:ident; $last:ident) => {};
 
-    // Backward through the pairs, last pair first, with the layers' method
-    // `$m` (`backward` or `backward_overwrite`); a fused pair runs at its
-    // ReLU's turn, after the pooling's turn was skipped. `$lean` (in
-    // `backward_lean`) runs it from the ReLU's input, leaving the gradient
-    // between the two unwritten.
-    (@backward $m:ident, $lean:tt, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident, $next:ident $(, $rest:ident)*) => {
-        $crate::network!(@backward $m, $lean, $s, $ws, $d, $g, true; $layer, $next $(, $rest)*);
-        $crate::network!(@backward_one $m, $lean, $s, $ws, $d, $g, $skip; $prev, $layer, $next; $($rest)*);
-    };
-    (@backward $m:ident, $lean:tt, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident) => {
-        if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
-            $s.$layer.$m(&$ws.act.$prev, &$ws.act.$layer, &$ws.cache.$layer, &$d.$layer, Some(&mut $d.$prev), &mut $g.$layer);
-        }
-    };
-
-    // The same, stopping before the last layer (which is then never fused).
-    (@backward_logits $m:ident, $lean:tt, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $a:ident, $b:ident) => {};
-    (@backward_logits $m:ident, $lean:tt, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident, $last:ident) => {
-        $crate::network!(@backward $m, $lean, $s, $ws, $d, $g, $skip; $prev, $layer);
-    };
-    (@backward_logits $m:ident, $lean:tt, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident, $next:ident, $more:ident $(, $rest:ident)*) => {
-        $crate::network!(@backward_logits $m, $lean, $s, $ws, $d, $g, true; $layer, $next, $more $(, $rest)*);
-        $crate::network!(@backward_one $m, $lean, $s, $ws, $d, $g, $skip; $prev, $layer, $next; $more);
-    };
-
-    // One layer's turn in backward, knowing the next layer and the ones
-    // after it. A fused ReLU + pooling in the lean pass with a layer after
-    // it, after a layer that pooled in its kernels in the lean forward
-    // pass (`@then`), goes back from the routes that layer left in its
-    // output (`Layer::relu_pool_backward`).
-    (@backward_one $m:ident, $lean:tt, $s:ident, $ws:ident, $d:ident, $g:ident, $skip:tt; $prev:ident, $layer:ident, $next:ident; $($after:ident)*) => {
-        if $crate::fuse::relu_pool::<$layer::Ty, $next::Ty>() {
-            let dims = (<$layer::In>::C, <$layer::In>::H, <$layer::In>::W);
-            if $lean {
-                let routed = $crate::network!(@any $($after)*)
-                    && <$prev::Ty as $crate::Layer<{ <$prev::In>::C }, { <$prev::In>::H }, { <$prev::In>::W }>>::relu_pool_backward(
-                        &$s.$prev,
-                        &$ws.act.$prev,
-                        &$d.$next,
-                        &mut $d.$prev,
-                    );
-                if !routed {
-                    $crate::fuse::relu_pool_backward_lean(&$ws.act.$prev, &$ws.act.$next, &$d.$next, &mut $d.$prev, dims);
-                }
-            } else {
-                $crate::fuse::relu_pool_backward(&$ws.act.$layer, &$ws.act.$next, &$d.$next, &mut $d.$layer, &mut $d.$prev, dims);
-            }
-        } else if !($skip && $crate::fuse::relu_pool::<$prev::Ty, $layer::Ty>()) {
-            $s.$layer.$m(&$ws.act.$prev, &$ws.act.$layer, &$ws.cache.$layer, &$d.$layer, Some(&mut $d.$prev), &mut $g.$layer);
-        }
-    };
-
-    (@any) => { false };
-    (@any $($after:ident)+) => { true };
     (@last_out $last:ident) => { $last::Out };
     (@last_out $a:ident $(, $rest:ident)+) => { $crate::network!(@last_out $($rest),+) };
     (@logits_out $a:ident, $b:ident) => { $a::Out };
@@ -842,32 +629,13 @@ macro_rules! network {
     (@second_last ($($e:tt)*); $a:ident, $b:ident) => { $($e)* .$a };
     (@second_last ($($e:tt)*); $a:ident $(, $rest:ident)+) => { $crate::network!(@second_last ($($e)*); $($rest),+) };
 
-    // Fewer than two layers: the logits (`Network::Logits`, the last
-    // layer's input) are read from and written to an entry of the
-    // workspace and of `delta`, which hold layer outputs only.
+    // The declaration as written: fold the layer list, then build.
     (
         $(#[$meta:meta])*
         $vis:vis mod $name:ident {
-            input: $input:ty,
-            $first:ident : $first_ty:ty $(,)?
+            input: $input:ty $(, $($layers:tt)*)?
         }
     ) => {
-        ::core::compile_error!(::core::concat!(
-            "network!: `", ::core::stringify!($name), "` has one layer (`", ::core::stringify!($first),
-            "`) and a network needs at least two: the last layer's input (the logits, which `logits`, `logits_grad` ",
-            "and `backward_from_logits` use) must be a layer's output, not the network's input. ",
-            "Add the output layer after it, e.g. `out: Sigmoid` or `out: Softmax`."
-        ));
-    };
-    (
-        $(#[$meta:meta])*
-        $vis:vis mod $name:ident {
-            input: $input:ty $(,)?
-        }
-    ) => {
-        ::core::compile_error!(::core::concat!(
-            "network!: `", ::core::stringify!($name), "` has no layers and a network needs at least two: ",
-            "list them after `input`, e.g. `dense: Dense<784, 10>, out: Softmax`."
-        ));
+        $crate::network!(@fold ($(#[$meta])* $vis mod $name { input: $input }) []; $($($layers)*)?);
     };
 }

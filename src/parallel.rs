@@ -10,7 +10,7 @@
 //! weight gradient shares it out instead ([`Layer::SHARED`](crate::Layer::SHARED):
 //! a [`Dense`](crate::Dense) with at least
 //! [`SHARE_MIN`](crate::layers::dense::SHARE_MIN) weights): the shards
-//! leave it unwritten ([`Network::backward_lean_unshared`]), and after they
+//! leave it unwritten ([`Grad::OverwriteExceptShared`](crate::Grad::OverwriteExceptShared)), and after they
 //! are all done, thread `t` computes its share of the rows over every
 //! shard's samples straight into thread 0's gradient
 //! ([`Network::shared_grads`]), which the reduction then skips. So the
@@ -144,7 +144,7 @@ impl<P: Network> Shared<P> {
     /// pass over the slice, in blocks of [`REDUCE_BLOCK`] floats that stay
     /// in the L1 cache while they are summed and applied, so each gradient
     /// is read from memory once. Nothing is zeroed: the next step's shards
-    /// overwrite their gradients ([`Network::backward_overwrite`]).
+    /// overwrite their gradients ([`Grad::Overwrite`](crate::Grad::Overwrite)).
     ///
     /// # Safety
     /// All shards of the step are done; no other thread touches this slice.
@@ -550,12 +550,7 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
     }
 
     /// Thread 0's training state after a step: its workspace holds the
-    /// activations of the first `PER_THREAD` samples (but for the entries
-    /// the lean passes leave unwritten: the outputs of ReLUs fused with the
-    /// pooling after them and those outputs' gradients, and the outputs of
-    /// convolutions whose ReLU they ran, or whose ReLU and pooling (their
-    /// entries hold the routes), [`Network::forward_lean`]);
-    /// its `grads` the summed gradients of the whole batch (the gradient of
+    /// activations of the first `PER_THREAD` samples; its `grads` the summed gradients of the whole batch (the gradient of
     /// the mean loss).
     pub fn state(&self) -> &TrainState<P, PER_THREAD> {
         // SAFETY: between steps no thread writes the states.

@@ -3,7 +3,7 @@
 use crate::loss;
 use crate::network::class_of;
 use crate::optim::Optimizer;
-use crate::{Flat, Mode, Network, Tensor};
+use crate::{BackFrom, Flat, Grad, Mode, Network, Tensor};
 use rand::Rng;
 
 /// A loss a network can be trained with, and where it attaches: on the
@@ -87,11 +87,6 @@ impl<const N: usize, P: Network<Logits = Tensor<N, 1, 1>, Output = Tensor<N, 1, 
 
 /// The buffers a training step writes: the forward workspace, the
 /// gradients with respect to every activation, and the parameter gradients.
-/// [`train_step`] leaves three kinds of entry unwritten: the output of a
-/// ReLU fused with the 2x2 pooling after it and that output's gradient, and
-/// the output of a convolution whose ReLU it ran itself; a convolution
-/// that ran its ReLU and pooling holds the pooling's routes in its output's
-/// entry, not its outputs ([`Network::forward_lean`], [`Network::backward_lean`]).
 /// Create it zeroed (`TrainState::boxed_zeroed()` for big networks).
 #[repr(C)]
 pub struct TrainState<P: Network, const B: usize> {
@@ -118,14 +113,8 @@ pub struct StepResult {
 /// One training step on a batch of `B` samples, without allocation:
 /// forward in training mode, loss, backward (from the logits for fused
 /// losses) writing this batch's gradients into `st.grads` (whatever they
-/// held before is overwritten, [`Network::backward_overwrite`]), optimizer
-/// update. The passes are [`Network::forward_lean`] and
-/// [`Network::backward_lean`]: a ReLU fused with the pooling after it
-/// leaves its output (unless it is the logits) and the gradient of its
-/// output unstored in `st`, and so does a convolution whose ReLU it ran
-/// itself (its own output; one that ran the pooling too holds the
-/// pooling's routes there); the parameter gradients have the bits of
-/// `forward` and `backward_overwrite`. Subnormal numbers are
+/// held before is overwritten, [`Grad::Overwrite`]), optimizer
+/// update. Subnormal numbers are
 /// flushed to zero during the step ([`FlushSubnormals`](crate::math::FlushSubnormals)).
 ///
 /// ```
@@ -157,22 +146,26 @@ pub fn train_step<P: Network, L: Loss<P>, O: Optimizer<P>, const B: usize>(
     // Subnormal values (below 1.2e-38) are flushed to zero during the step:
     // they carry nothing for learning and cost a slow path on x86.
     let _ftz = crate::math::FlushSubnormals::new();
-    net.forward_lean(x, &mut st.ws, &mut Mode::Train(rng));
+    net.forward(x, &mut st.ws, &mut Mode::Train(rng));
     let loss = L::loss(&st.ws, target, &mut st.delta);
     let correct = L::correct(&st.ws, target);
     // The gradients are overwritten, not zeroed and added: tfconv's 13 MB
     // are then written once per step instead of three times.
-    net.backward_lean(x, &st.ws, &mut st.delta, &mut st.grads, L::FROM_LOGITS);
+    net.backward(x, &mut st.ws, &mut st.delta, &mut st.grads, back_from::<P, L>(), Grad::Overwrite);
     opt.step(net, &st.grads);
     StepResult { loss, correct }
 }
 
+/// Where a loss's gradient enters the backward pass.
+fn back_from<P: Network, L: Loss<P>>() -> BackFrom {
+    if L::FROM_LOGITS { BackFrom::Logits } else { BackFrom::Output }
+}
+
 /// The passes of one part of a larger batch, a `share` of it: forward
-/// ([`Network::forward_lean`], training mode), loss, the gradient the
-/// backward pass starts from scaled by `share` (so that the parts' sums
-/// are the gradient of the mean loss over the whole batch), backward
-/// ([`Network::backward_lean`], or with `unshared`
-/// [`Network::backward_lean_unshared`]) overwriting `st.grads`. Returns
+/// (training mode), loss, the gradient the backward pass starts from
+/// scaled by `share` (so that the parts' sums are the gradient of the mean
+/// loss over the whole batch), backward overwriting `st.grads` (with
+/// `unshared`, all but the shared gradients: [`Grad::OverwriteExceptShared`]). Returns
 /// this part's mean loss and its correct predictions. A micro-batch of
 /// [`train_step_accumulated`] and a thread's shard in the parallel trainer.
 pub(crate) fn share_pass<P: Network, L: Loss<P>, const B: usize>(
@@ -184,7 +177,7 @@ pub(crate) fn share_pass<P: Network, L: Loss<P>, const B: usize>(
     share: f32,
     unshared: bool,
 ) -> (f32, usize) {
-    net.forward_lean(x, &mut st.ws, &mut Mode::Train(rng));
+    net.forward(x, &mut st.ws, &mut Mode::Train(rng));
     let loss = L::loss(&st.ws, target, &mut st.delta);
     let correct = L::correct(&st.ws, target);
     if L::FROM_LOGITS {
@@ -192,11 +185,8 @@ pub(crate) fn share_pass<P: Network, L: Loss<P>, const B: usize>(
     } else {
         P::output_grad(&mut st.delta).scale(share);
     }
-    if unshared {
-        net.backward_lean_unshared(x, &st.ws, &mut st.delta, &mut st.grads, L::FROM_LOGITS);
-    } else {
-        net.backward_lean(x, &st.ws, &mut st.delta, &mut st.grads, L::FROM_LOGITS);
-    }
+    let grad = if unshared { Grad::OverwriteExceptShared } else { Grad::Overwrite };
+    net.backward(x, &mut st.ws, &mut st.delta, &mut st.grads, back_from::<P, L>(), grad);
     (loss, correct)
 }
 
@@ -285,8 +275,7 @@ pub fn train_step_accumulated<P: Network, L: Loss<P>, O: Optimizer<P>, const MB:
 }
 
 /// Loss and correct predictions of a batch in inference mode (no update),
-/// from [`Network::infer`] (so `st.ws` is afterwards no input for any
-/// backward pass).
+/// from [`Network::infer`].
 pub fn evaluate<P: Network, L: Loss<P>, const B: usize>(
     net: &P,
     x: &[P::Input; B],

@@ -21,7 +21,7 @@ use constnet::gradcheck::check_layer;
 use constnet::optim::Sgd;
 use constnet::train::{SoftmaxCrossEntropy, TrainState, train_step};
 use constnet::{
-    Conv2d, Dense, Flat, Init, Layer, Mode, Network, ParamTensor, ParamVisitorMut, Parameters, Shape, Softmax, Tensor,
+    Conv2d, Dense, Flat, Grad, Init, Layer, Mode, Network, ParamTensor, ParamVisitorMut, Parameters, Shape, Softmax, Tensor,
     network,
 };
 use rand::SeedableRng;
@@ -46,13 +46,13 @@ impl<const C: usize, const H: usize, const W: usize> Shape<C, H, W> for LeakyRel
 }
 
 impl<const C: usize, const H: usize, const W: usize> Layer<C, H, W> for LeakyRelu {
-    type Cache = ();
+    type Cache<const B: usize> = ();
 
     fn forward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,
         x: &[Tensor<C, H, W>; B],
         y: &mut [Tensor<OC, OH, OW>; B],
-        _cache: &mut [(); B],
+        _cache: &mut (),
         _mode: &mut Mode<'_>,
     ) {
         const { assert!(OC == C && OH == H && OW == W, "LeakyRelu: the output has the input's shape") };
@@ -65,10 +65,11 @@ impl<const C: usize, const H: usize, const W: usize> Layer<C, H, W> for LeakyRel
         &self,
         x: &[Tensor<C, H, W>; B],
         _y: &[Tensor<OC, OH, OW>; B],
-        _cache: &[(); B],
+        _cache: &mut (),
         dy: &[Tensor<OC, OH, OW>; B],
         dx: Option<&mut [Tensor<C, H, W>; B]>,
         _grads: &mut Self,
+        _grad: Grad,
     ) {
         const { assert!(OC == C && OH == H && OW == W, "LeakyRelu: the output has the input's shape") };
         if let Some(dx) = dx {
@@ -116,13 +117,13 @@ impl<const CH: usize, const C: usize, const H: usize, const W: usize> Shape<C, H
 }
 
 impl<const CH: usize, const C: usize, const H: usize, const W: usize> Layer<C, H, W> for Scale<CH> {
-    type Cache = ();
+    type Cache<const B: usize> = ();
 
     fn forward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,
         x: &[Tensor<C, H, W>; B],
         y: &mut [Tensor<OC, OH, OW>; B],
-        _cache: &mut [(); B],
+        _cache: &mut (),
         _mode: &mut Mode<'_>,
     ) {
         const { assert!(OC == C && OH == H && OW == W && C == CH, "Scale: the output has the input's shape") };
@@ -140,12 +141,14 @@ impl<const CH: usize, const C: usize, const H: usize, const W: usize> Layer<C, H
         &self,
         x: &[Tensor<C, H, W>; B],
         _y: &[Tensor<OC, OH, OW>; B],
-        _cache: &[(); B],
+        _cache: &mut (),
         dy: &[Tensor<OC, OH, OW>; B],
         mut dx: Option<&mut [Tensor<C, H, W>; B]>,
         grads: &mut Self,
+        grad: Grad,
     ) {
         const { assert!(OC == C && OH == H && OW == W && C == CH, "Scale: the output has the input's shape") };
+        grad.start(grads); // zero first unless adding
         for b in 0..B {
             let (xs, dys) = (x[b].as_flat().chunks_exact(H * W), dy[b].as_flat().chunks_exact(H * W));
             for (c, (x, dy)) in xs.zip(dys).enumerate() {

@@ -125,8 +125,8 @@ fn the_sizes_the_io_docs_give_are_right() {
     assert_eq!(size_of::<constnet::zoo::tfconv::Params>(), 13_098_536);
     for (what, got, doc) in [
         ("fashion10 Workspace<1>", kb(size_of::<fashion10::Workspace<1>>()), 100.0),
-        ("fashion10 TrainState<1>", kb(size_of::<TrainState<fashion10::Params, 1>>()), 220.0),
-        ("fashion10 TrainState<32>", kb(size_of::<TrainState<fashion10::Params, 32>>()), 6000.0),
+        ("fashion10 TrainState<1>", kb(size_of::<TrainState<fashion10::Params, 1>>()), 150.0),
+        ("fashion10 TrainState<32>", kb(size_of::<TrainState<fashion10::Params, 32>>()), 3500.0),
         ("tfconv Workspace<1>", kb(size_of::<constnet::zoo::tfconv::Workspace<1>>()), 420.0),
     ] {
         assert!((got / doc - 1.0).abs() < 0.1, "{what} is {got} KB, the docs say ~{doc} KB: update src/io/mod.rs");

@@ -5,16 +5,16 @@ mod common;
 use common::{fashion10, seed1};
 use constnet::gradcheck::{check_scalar, compare};
 use constnet::loss::{bce_with_logits_batch, softmax_cross_entropy_batch};
-use constnet::{Flat, Init, Mode, Network, Tensor};
+use constnet::{BackFrom, Flat, Grad, Init, Mode, Network, Tensor};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 #[test]
 fn shapes_are_inferred_from_the_input() {
     // Each alias was computed by the compiler from the layer list.
-    assert_eq!(<fashion10::conv1::Out>::LEN, 8 * 28 * 28);
-    assert_eq!(<fashion10::pool1::Out>::LEN, 8 * 14 * 14);
-    assert_eq!(<fashion10::pool2::Out>::LEN, 16 * 7 * 7);
+    // conv1, relu1 and pool1 are one layer, `conv1` (a `ConvReluPool`).
+    assert_eq!(<fashion10::conv1::Out>::LEN, 8 * 14 * 14);
+    assert_eq!(<fashion10::conv2::Out>::LEN, 16 * 7 * 7);
     assert_eq!(<fashion10::Output>::LEN, 10);
     assert_eq!(<seed1::Logits>::LEN, 1);
     let names: Vec<_> = fashion10::Params::LAYERS.iter().map(|l| (l.name, l.len)).collect();
@@ -22,11 +22,7 @@ fn shapes_are_inferred_from_the_input() {
         names,
         [
             ("conv1", 8 * 9 + 8),
-            ("relu1", 0),
-            ("pool1", 0),
             ("conv2", 16 * 8 * 9 + 16),
-            ("relu2", 0),
-            ("pool2", 0),
             ("dense", 7840 + 10),
             ("softmax", 0)
         ]
@@ -87,7 +83,7 @@ fn whole_network_backward_matches_finite_differences() {
     let mut grads = fashion10::Params::boxed_zeroed();
     net.forward(&x, &mut ws, &mut Mode::Infer);
     softmax_cross_entropy_batch(fashion10::Params::logits(&ws), &y, fashion10::Params::logits_grad(&mut delta));
-    net.backward_from_logits(&x, &ws, &mut delta, &mut grads);
+    net.backward(&x, &mut ws, &mut delta, &mut grads, BackFrom::Logits, Grad::Add);
 
     // Spot-check parameters of every trainable layer (a full check of 9 000 would be slow).
     let flat: Vec<f32> = net.as_flat().to_vec();
@@ -116,7 +112,7 @@ fn seed1_backward_matches_finite_differences_for_every_parameter() {
     let mut grads = seed1::Params::zeroed();
     net.forward(&x, &mut ws, &mut Mode::Infer);
     bce_with_logits_batch(seed1::Params::logits(&ws), &[1.0], seed1::Params::logits_grad(&mut delta));
-    net.backward_from_logits(&x, &ws, &mut delta, &mut grads);
+    net.backward(&x, &mut ws, &mut delta, &mut grads, BackFrom::Logits, Grad::Add);
     let loss = |p: &[f32]| {
         let mut n = seed1::Params::zeroed();
         n.as_flat_mut().copy_from_slice(p);
@@ -139,9 +135,9 @@ fn backward_through_sigmoid_equals_fused_backward() {
     let (mut d1, mut d2) = (seed1::Activations::<1>::zeroed(), seed1::Activations::<1>::zeroed());
     let (mut g1, mut g2) = (seed1::Params::zeroed(), seed1::Params::zeroed());
     constnet::loss::bce_batch(seed1::Params::output(&ws), &[0.0], seed1::Params::output_grad(&mut d1));
-    net.backward(&x, &ws, &mut d1, &mut g1);
+    net.backward(&x, &mut ws, &mut d1, &mut g1, BackFrom::Output, Grad::Add);
     bce_with_logits_batch(seed1::Params::logits(&ws), &[0.0], seed1::Params::logits_grad(&mut d2));
-    net.backward_from_logits(&x, &ws, &mut d2, &mut g2);
+    net.backward(&x, &mut ws, &mut d2, &mut g2, BackFrom::Logits, Grad::Add);
     for (a, b) in g1.as_flat().iter().zip(g2.as_flat()) {
         compare("through sigmoid vs fused", *a as f64, *b as f64).unwrap();
     }
@@ -186,13 +182,13 @@ fn backward_overwrite_equals_backward_from_zero() {
         }
         let mut added = fashion10::Params::boxed_zeroed();
         if from_logits {
-            net.backward_from_logits(&x, &ws, &mut d1, &mut added);
+            net.backward(&x, &mut ws, &mut d1, &mut added, BackFrom::Logits, Grad::Add);
         } else {
-            net.backward(&x, &ws, &mut d1, &mut added);
+            net.backward(&x, &mut ws, &mut d1, &mut added, BackFrom::Output, Grad::Add);
         }
         let mut overwritten = fashion10::Params::boxed_zeroed();
         overwritten.as_flat_mut().fill(f32::NAN);
-        net.backward_overwrite(&x, &ws, &mut d2, &mut overwritten, from_logits);
+        net.backward(&x, &mut ws, &mut d2, &mut overwritten, if from_logits { BackFrom::Logits } else { BackFrom::Output }, Grad::Overwrite);
         assert!(added.as_flat() == overwritten.as_flat(), "fashion10, from_logits {from_logits}");
         assert!(d1.as_flat() == d2.as_flat());
     }
@@ -206,7 +202,7 @@ fn backward_overwrite_equals_backward_from_zero() {
     two_dense::Params::logits_grad(&mut d)[0].as_flat_mut().copy_from_slice(&[0.5, -1.0, 2.0]);
     let mut g = two_dense::Params::zeroed();
     g.as_flat_mut().fill(f32::NAN);
-    net.backward_overwrite(&x, &ws, &mut d, &mut g, true);
+    net.backward(&x, &mut ws, &mut d, &mut g, BackFrom::Logits, Grad::Overwrite);
     assert!(g.d2.as_flat().iter().all(|&v| v == 0.0), "the skipped last layer's gradients are zero");
     assert!(g.d1.as_flat().iter().all(|v| v.is_finite()) && g.d1.as_flat().iter().any(|&v| v != 0.0));
 }

@@ -42,7 +42,7 @@ fn portable_shares_make_the_weight_gradient_and_the_two_thread_step() {
     let mut whole = D::boxed_zeroed();
     for (x, dy) in x.iter().zip(dy.iter()) {
         let y = [Tensor::<256, 1, 1>::zeroed(); 3];
-        d.backward(x, &y, &[Tensor::zeroed(); 3], dy, None, &mut whole);
+        d.backward(x, &y, &mut [Tensor::zeroed(); 3], dy, None, &mut whole, constnet::Grad::Add);
     }
     let mut shared = D::boxed_zeroed();
     shared.as_flat_mut().fill(f32::NAN);

@@ -147,7 +147,7 @@ use constnet::{Dense, Flat, Layer, Tensor};
 pub fn f() {
     let d = Dense::<25, 10>::zeroed();
     let (y, dy) = ([Tensor::<1, 10, 1>::zeroed()], [Tensor::<1, 10, 1>::zeroed()]);
-    d.backward(&[Tensor::<1, 5, 5>::zeroed()], &y, &Flat::zeroed(), &dy, None, &mut Dense::zeroed());
+    d.backward(&[Tensor::<1, 5, 5>::zeroed()], &y, &mut Flat::zeroed(), &dy, None, &mut Dense::zeroed(), constnet::Grad::Add);
 }
 ";
     let (ok, err) = compile("backward_buffer", src, "link");

@@ -81,7 +81,7 @@
 //!
 //! | network   | parameters    | `Workspace<1>` | `TrainState<P, 1>` | `TrainState<P, 32>` |
 //! |-----------|--------------:|---------------:|-------------------:|--------------------:|
-//! | fashion10 | 36 392 B      | ~100 KB        | ~220 KB            | ~6 MB               |
+//! | fashion10 | 36 392 B      | ~100 KB        | ~150 KB            | ~3.5 MB             |
 //! | tfconv    | 13 098 536 B  | ~420 KB        |                    |                     |
 //!
 //! So fashion10 inference fits a desktop stack (and a microcontroller's

@@ -88,7 +88,10 @@ pub(crate) enum PoolRelu<'a> {
     /// only its input gradient is, not the pooling's (backward).
     Apply,
     /// A ReLU whose output (forward) or input gradient (backward) is
-    /// stored here (`planes*h*w` floats).
+    /// stored here (`planes*h*w` floats). No layer asks for it since the
+    /// fused layers keep no ReLU output beside the pooled one; the
+    /// conformance tests still hold the kernels to it.
+    #[cfg_attr(not(test), allow(dead_code))]
     Store(&'a mut [f32]),
 }
 

@@ -8,7 +8,7 @@
 //! Backward: every input of the window receives `dy[c][i][j] / n_ij`.
 
 use super::maxpool2d::{pool_shape, window};
-use crate::layer::{Layer, Mode, assert_out_shape};
+use crate::layer::{Grad, Layer, Mode, assert_out_shape};
 use crate::{Tensor, pool_out};
 
 /// Average pooling over `P x P` windows with stride `P`, keeping partial
@@ -23,7 +23,7 @@ use crate::{Tensor, pool_out};
 /// use constnet::{AvgPool2d, Flat, Layer, Mode, Tensor};
 /// let x = Tensor::<1, 3, 3>::from_array([[[1., 2., 1.], [0., 2., 0.], [1., 2., 1.]]]);
 /// let mut y = [Tensor::<1, 2, 2>::zeroed()];
-/// AvgPool2d::<2>.forward(&[x], &mut y, &mut [()], &mut Mode::Infer);
+/// AvgPool2d::<2>.forward(&[x], &mut y, &mut (), &mut Mode::Infer);
 /// assert_eq!(y[0].0, [[[1.25, 0.5], [1.5, 1.0]]]);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -31,13 +31,13 @@ pub struct AvgPool2d<const P: usize>;
 pool_shape!(AvgPool2d);
 
 impl<const P: usize, const C: usize, const H: usize, const W: usize> Layer<C, H, W> for AvgPool2d<P> {
-    type Cache = ();
+    type Cache<const B: usize> = ();
 
     fn forward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,
         x: &[Tensor<C, H, W>; B],
         y: &mut [Tensor<OC, OH, OW>; B],
-        _cache: &mut [(); B],
+        _cache: &mut (),
         _mode: &mut Mode<'_>,
     ) {
         assert_out_shape!("AvgPool2d", OC, OH, OW);
@@ -58,10 +58,11 @@ impl<const P: usize, const C: usize, const H: usize, const W: usize> Layer<C, H,
         &self,
         _x: &[Tensor<C, H, W>; B],
         _y: &[Tensor<OC, OH, OW>; B],
-        _cache: &[(); B],
+        _cache: &mut (),
         dy: &[Tensor<OC, OH, OW>; B],
         dx: Option<&mut [Tensor<C, H, W>; B]>,
         _grads: &mut Self,
+        _grad: Grad,
     ) {
         assert_out_shape!("AvgPool2d", OC, OH, OW);
         let Some(dx) = dx else { return };

@@ -15,7 +15,7 @@
 //! ```
 
 use crate::kernels::{self, Kernels, MAX_PARTS};
-use crate::layer::{Init, Layer, Mode, ParamTensor, Parameters};
+use crate::layer::{Grad, Init, Layer, Mode, ParamTensor, Parameters};
 use crate::{Flat, Shape, Tensor, math};
 use rand::Rng;
 
@@ -261,7 +261,7 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, co
 {
     /// Scratch for the batch transposed (`N_IN` floats per sample; the
     /// fast kernels pack batches of 16 or more into it).
-    type Cache = Tensor<C, H, W>;
+    type Cache<const B: usize> = [Tensor<C, H, W>; B];
 
     fn forward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,
@@ -277,50 +277,29 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, co
         }
     }
 
+    /// With [`Grad::Overwrite`] the fast path stores the weight gradient
+    /// instead of adding it (no zeroing pass, no read of the old values).
     fn backward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,
         x: &[Tensor<C, H, W>; B],
         _y: &[Tensor<OC, OH, OW>; B],
-        _cache: &[Tensor<C, H, W>; B],
+        _cache: &mut [Tensor<C, H, W>; B],
         dy: &[Tensor<OC, OH, OW>; B],
         dx: Option<&mut [Tensor<C, H, W>; B]>,
         grads: &mut Self,
+        grad: Grad,
     ) {
         crate::layer::assert_out_shape!("Dense", OC, OH, OW);
-        self.backward_batch(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads, false, true);
-    }
-
-    /// The fast path stores the weight gradient instead of adding it (no
-    /// zeroing pass, no read of the old values).
-    fn backward_overwrite<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
-        &self,
-        x: &[Tensor<C, H, W>; B],
-        _y: &[Tensor<OC, OH, OW>; B],
-        _cache: &[Tensor<C, H, W>; B],
-        dy: &[Tensor<OC, OH, OW>; B],
-        dx: Option<&mut [Tensor<C, H, W>; B]>,
-        grads: &mut Self,
-    ) {
-        crate::layer::assert_out_shape!("Dense", OC, OH, OW);
-        self.backward_batch(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads, true, true);
+        let (overwrite, dw) = match grad {
+            Grad::Add => (false, true),
+            Grad::Overwrite => (true, true),
+            Grad::OverwriteExceptShared => (true, <Self as Layer<C, H, W>>::SHARED == 0),
+        };
+        self.backward_batch(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads, overwrite, dw);
     }
 
     /// The weights, for a layer with at least [`SHARE_MIN`] of them.
     const SHARED: usize = if N_IN * N_OUT >= SHARE_MIN { N_IN * N_OUT } else { 0 };
-
-    fn backward_overwrite_unshared<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
-        &self,
-        x: &[Tensor<C, H, W>; B],
-        _y: &[Tensor<OC, OH, OW>; B],
-        _cache: &[Tensor<C, H, W>; B],
-        dy: &[Tensor<OC, OH, OW>; B],
-        dx: Option<&mut [Tensor<C, H, W>; B]>,
-        grads: &mut Self,
-    ) {
-        crate::layer::assert_out_shape!("Dense", OC, OH, OW);
-        let dw = <Self as Layer<C, H, W>>::SHARED == 0;
-        self.backward_batch(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads, true, dw);
-    }
 
     /// Share `part` of `parts` is the weight gradient's output rows
     /// `part·N_OUT/parts .. (part+1)·N_OUT/parts`, over every part's
@@ -474,8 +453,8 @@ mod tests {
     /// The weight gradient in shares of rows (3 shares: 136 + 137 + 137
     /// of 410), each over two parts of the batch, is the whole batch's, on
     /// the path this CPU takes (`Layer::shared_grad`) and on the portable
-    /// loops; and `backward_overwrite_unshared` gives the bias and input
-    /// gradients of `backward_overwrite`, leaving the weights' alone.
+    /// loops; and `Grad::OverwriteExceptShared` gives the bias and input
+    /// gradients of `Grad::Overwrite`, leaving the weights' alone.
     #[test]
     fn shares_of_rows_over_parts_make_the_weight_gradient() {
         use rand::{RngExt, SeedableRng};
@@ -542,9 +521,9 @@ mod tests {
         gu.as_flat_mut().fill(f32::NAN);
         let (mut dxu, mut dxf) = (<[Tensor<640, 1, 1>; 6]>::boxed_zeroed(), <[Tensor<640, 1, 1>; 6]>::boxed_zeroed());
         let y = <[Tensor<410, 1, 1>; 6]>::boxed_zeroed();
-        let cache = <[Tensor<640, 1, 1>; 6]>::boxed_zeroed();
-        d.backward_overwrite_unshared(x6, &y, &cache, dy6, Some(&mut dxu), &mut gu);
-        d.backward_overwrite(x6, &y, &cache, dy6, Some(&mut dxf), &mut gf);
+        let mut cache = <[Tensor<640, 1, 1>; 6]>::boxed_zeroed();
+        d.backward(x6, &y, &mut cache, dy6, Some(&mut dxu), &mut gu, Grad::OverwriteExceptShared);
+        d.backward(x6, &y, &mut cache, dy6, Some(&mut dxf), &mut gf, Grad::Overwrite);
         assert_eq!(gu.bias, gf.bias);
         assert_eq!(dxu.as_flat(), dxf.as_flat());
         assert!(gu.weight.as_flat().iter().all(|v| v.is_nan()), "the unshared backward wrote weight gradients");

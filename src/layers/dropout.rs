@@ -6,7 +6,7 @@
 //! Inference: `y = x`.
 //! Backward: `dx = dy * m`, with the mask `m` that forward kept.
 
-use crate::layer::{Layer, Mode, assert_out_shape};
+use crate::layer::{Grad, Layer, Mode, assert_out_shape};
 use crate::{Flat, Tensor};
 use rand::RngExt;
 
@@ -48,7 +48,7 @@ impl<const PERCENT: usize, const C: usize, const H: usize, const W: usize> crate
 
 impl<const PERCENT: usize, const C: usize, const H: usize, const W: usize> Layer<C, H, W> for Dropout<PERCENT> {
     /// The mask `m`: `0` or `1/(1-p)` per element.
-    type Cache = Tensor<C, H, W>;
+    type Cache<const B: usize> = [Tensor<C, H, W>; B];
 
     fn forward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,
@@ -75,10 +75,11 @@ impl<const PERCENT: usize, const C: usize, const H: usize, const W: usize> Layer
         &self,
         _x: &[Tensor<C, H, W>; B],
         _y: &[Tensor<OC, OH, OW>; B],
-        cache: &[Tensor<C, H, W>; B],
+        cache: &mut [Tensor<C, H, W>; B],
         dy: &[Tensor<OC, OH, OW>; B],
         dx: Option<&mut [Tensor<C, H, W>; B]>,
         _grads: &mut Self,
+        _grad: Grad,
     ) {
         assert_out_shape!("Dropout", OC, OH, OW);
         if let Some(dx) = dx {

@@ -12,7 +12,7 @@
 //! times.)
 
 use crate::kernels::PoolRelu;
-use crate::layer::{Layer, Mode, assert_out_shape};
+use crate::layer::{Grad, Layer, Mode, assert_out_shape};
 use crate::{Flat, Tensor, pool_out};
 
 /// Max pooling over `P x P` windows with stride `P`, keeping partial edge
@@ -29,7 +29,7 @@ use crate::{Flat, Tensor, pool_out};
 /// // The worked example of tutorial 001: 3x3 -> 2x2, edge windows kept.
 /// let x = Tensor::<1, 3, 3>::from_array([[[1., 2., 1.], [0., 2., 0.], [1., 2., 1.]]]);
 /// let mut y = [Tensor::<1, 2, 2>::zeroed()];
-/// MaxPool2d::<2>.forward(&[x], &mut y, &mut [()], &mut Mode::Infer);
+/// MaxPool2d::<2>.forward(&[x], &mut y, &mut (), &mut Mode::Infer);
 /// assert_eq!(y[0].0, [[[2., 1.], [2., 1.]]]);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -74,13 +74,13 @@ impl<const P: usize> MaxPool2d<P> {
 }
 
 impl<const P: usize, const C: usize, const H: usize, const W: usize> Layer<C, H, W> for MaxPool2d<P> {
-    type Cache = ();
+    type Cache<const B: usize> = ();
 
     fn forward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,
         x: &[Tensor<C, H, W>; B],
         y: &mut [Tensor<OC, OH, OW>; B],
-        _cache: &mut [(); B],
+        _cache: &mut (),
         _mode: &mut Mode<'_>,
     ) {
         assert_out_shape!("MaxPool2d", OC, OH, OW);
@@ -104,10 +104,11 @@ impl<const P: usize, const C: usize, const H: usize, const W: usize> Layer<C, H,
         &self,
         x: &[Tensor<C, H, W>; B],
         y: &[Tensor<OC, OH, OW>; B],
-        _cache: &[(); B],
+        _cache: &mut (),
         dy: &[Tensor<OC, OH, OW>; B],
         dx: Option<&mut [Tensor<C, H, W>; B]>,
         _grads: &mut Self,
+        _grad: Grad,
     ) {
         assert_out_shape!("MaxPool2d", OC, OH, OW);
         let Some(dx) = dx else { return };
@@ -166,10 +167,10 @@ mod tests {
             }
         }
         let mut y = [Tensor::<1, 1, 16>::zeroed()];
-        MaxPool2d::<2>.forward(&x, &mut y, &mut [()], &mut Mode::Infer);
+        MaxPool2d::<2>.forward(&x, &mut y, &mut (), &mut Mode::Infer);
         let dy = [Tensor::<1, 1, 16>::from_fn(|_, _, j| j as f32 + 1.0)];
         let mut dx = [Tensor::<1, 2, 32>::zeroed()];
-        MaxPool2d::<2>.backward(&x, &y, &[()], &dy, Some(&mut dx), &mut MaxPool2d);
+        MaxPool2d::<2>.backward(&x, &y, &mut (), &dy, Some(&mut dx), &mut MaxPool2d, crate::Grad::Add);
         for j in 0..16 {
             let (iy, ix) = MaxPool2d::<2>::argmax(&x[0].0[0], 0, j);
             assert_eq!(y[0].0[0][0][j], x[0].0[0][iy][ix], "window {j}");
@@ -200,14 +201,17 @@ mod tests {
                 })
             });
             let mut y = [Tensor::<C, OH, OW>::zeroed(); 2];
-            MaxPool2d::<2>.forward(&x, &mut y, &mut [(); 2], &mut Mode::Infer);
-            let fused = crate::fuse::relu_pool::<crate::Relu, MaxPool2d<2>>();
+            MaxPool2d::<2>.forward(&x, &mut y, &mut (), &mut Mode::Infer);
+            // The kernel with a ReLU before the pooling, its output stored or not.
+            let k = crate::kernels::active();
+            let fused = k.is_fast();
             let mut r = [Tensor::<C, H, W>::splat(f32::NAN); 2];
             let (mut yr, mut yi) =
                 ([Tensor::<C, OH, OW>::splat(f32::NAN); 2], [Tensor::<C, OH, OW>::splat(f32::NAN); 2]);
             if fused {
-                crate::fuse::relu_pool_forward(&x, &mut r, &mut yr, (C, H, W));
-                crate::fuse::relu_pool_infer(&x, &mut yi, (C, H, W));
+                let relu = PoolRelu::Store(r.as_flat_mut());
+                assert!(k.maxpool2_forward(2 * C, (H, W), x.as_flat(), relu, yr.as_flat_mut()));
+                assert!(k.maxpool2_forward(2 * C, (H, W), x.as_flat(), PoolRelu::Apply, yi.as_flat_mut()));
             }
             let relu = |v: f32| if v > 0.0 { v } else { 0.0 };
             for s in 0..2 {
@@ -251,10 +255,10 @@ mod tests {
         fn check<const H: usize, const W: usize, const OH: usize, const OW: usize>() {
             let x = [Tensor::<1, H, W>::from_fn(|_, y, _| if y % 2 == 0 { -1.0 } else { 0.0 })];
             let mut y = [Tensor::<1, OH, OW>::zeroed()];
-            MaxPool2d::<2>.forward(&x, &mut y, &mut [()], &mut Mode::Infer);
+            MaxPool2d::<2>.forward(&x, &mut y, &mut (), &mut Mode::Infer);
             let dy = [Tensor::<1, OH, OW>::from_fn(|_, oy, ox| (oy * OW + ox) as f32 + 1.0)];
             let mut dx = [Tensor::<1, H, W>::splat(f32::NAN)];
-            MaxPool2d::<2>.backward(&x, &y, &[()], &dy, Some(&mut dx), &mut MaxPool2d);
+            MaxPool2d::<2>.backward(&x, &y, &mut (), &dy, Some(&mut dx), &mut MaxPool2d, crate::Grad::Add);
             for (oy, ox) in (0..OH).flat_map(|oy| (0..OW).map(move |ox| (oy, ox))) {
                 let (iy, ix) = MaxPool2d::<2>::argmax(&x[0].0[0], oy, ox);
                 for (r, c) in window(oy, 2, H).flat_map(|r| window(ox, 2, W).map(move |c| (r, c))) {
@@ -272,10 +276,10 @@ mod tests {
     fn ties_route_to_the_first_maximum() {
         let x = [Tensor::<1, 2, 2>::from_array([[[3.0, 3.0], [1.0, 3.0]]])];
         let mut y = [Tensor::<1, 1, 1>::zeroed()];
-        MaxPool2d::<2>.forward(&x, &mut y, &mut [()], &mut Mode::Infer);
+        MaxPool2d::<2>.forward(&x, &mut y, &mut (), &mut Mode::Infer);
         let mut dx = [Tensor::<1, 2, 2>::zeroed()];
         let dy = [Tensor::<1, 1, 1>::splat(1.0)];
-        MaxPool2d::<2>.backward(&x, &y, &[()], &dy, Some(&mut dx), &mut MaxPool2d);
+        MaxPool2d::<2>.backward(&x, &y, &mut (), &dy, Some(&mut dx), &mut MaxPool2d, crate::Grad::Add);
         assert_eq!(dx[0].0, [[[1.0, 0.0], [0.0, 0.0]]]);
     }
 }

@@ -43,7 +43,7 @@ pub mod softmax;
 pub mod tanh;
 
 pub use avgpool2d::AvgPool2d;
-pub use conv2d::Conv2d;
+pub use conv2d::{Conv2d, ConvRelu, ConvReluPool};
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use maxpool2d::MaxPool2d;

@@ -1,6 +1,6 @@
 //! `Relu`: `y = max(0, x)`; backward `dx = dy` where `y > 0`, else `0`.
 
-use crate::layer::{Layer, Mode, assert_out_shape, elementwise_layer, zip_map};
+use crate::layer::{Grad, Layer, Mode, assert_out_shape, elementwise_layer, zip_map};
 use crate::{Flat, Tensor};
 
 /// Rectified linear unit, element-wise `max(0, x)`. The derivative at 0 is
@@ -15,7 +15,7 @@ use crate::{Flat, Tensor};
 /// use constnet::{Flat, Layer, Mode, Relu, Tensor};
 /// let x = [Tensor::<1, 1, 3>::from_array([[[-1.0, 0.0, 2.0]]])];
 /// let mut y = [Tensor::<1, 1, 3>::zeroed()];
-/// Relu.forward(&x, &mut y, &mut [()], &mut Mode::Infer);
+/// Relu.forward(&x, &mut y, &mut (), &mut Mode::Infer);
 /// assert_eq!(y[0].0, [[[0.0, 0.0, 2.0]]]);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -23,13 +23,13 @@ pub struct Relu;
 elementwise_layer!(Relu);
 
 impl<const C: usize, const H: usize, const W: usize> Layer<C, H, W> for Relu {
-    type Cache = ();
+    type Cache<const B: usize> = ();
 
     fn forward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,
         x: &[Tensor<C, H, W>; B],
         y: &mut [Tensor<OC, OH, OW>; B],
-        _cache: &mut [(); B],
+        _cache: &mut (),
         _mode: &mut Mode<'_>,
     ) {
         assert_out_shape!("Relu", OC, OH, OW);
@@ -44,10 +44,11 @@ impl<const C: usize, const H: usize, const W: usize> Layer<C, H, W> for Relu {
         &self,
         _x: &[Tensor<C, H, W>; B],
         y: &[Tensor<OC, OH, OW>; B],
-        _cache: &[(); B],
+        _cache: &mut (),
         dy: &[Tensor<OC, OH, OW>; B],
         dx: Option<&mut [Tensor<C, H, W>; B]>,
         _grads: &mut Self,
+        _grad: Grad,
     ) {
         assert_out_shape!("Relu", OC, OH, OW);
         if let Some(dx) = dx
@@ -79,10 +80,10 @@ mod tests {
             _ => (i as f32 - 18.0) * 0.5,
         })];
         let mut y = [Tensor::<1, 1, 37>::zeroed()];
-        Relu.forward(&x, &mut y, &mut [()], &mut Mode::Infer);
+        Relu.forward(&x, &mut y, &mut (), &mut Mode::Infer);
         let dy = [Tensor::<1, 1, 37>::from_fn(|_, _, i| i as f32 + 1.0)];
         let mut dx = [Tensor::<1, 1, 37>::splat(f32::NAN)];
-        Relu.backward(&x, &y, &[()], &dy, Some(&mut dx), &mut Relu);
+        Relu.backward(&x, &y, &mut (), &dy, Some(&mut dx), &mut Relu, crate::Grad::Add);
         for i in 0..37 {
             let (xi, yi) = (x[0].0[0][0][i], y[0].0[0][0][i]);
             let want: f32 = if xi > 0.0 { xi } else { 0.0 };

@@ -1,6 +1,6 @@
 //! `Sigmoid`: `y = 1 / (1 + e^-x)`; backward `dx = dy * y * (1 - y)`.
 
-use crate::layer::{Layer, Mode, assert_out_shape, elementwise_layer, zip_map};
+use crate::layer::{Grad, Layer, Mode, assert_out_shape, elementwise_layer, zip_map};
 use crate::{Tensor, math};
 
 /// Logistic sigmoid, element-wise, computed without overflow at any input
@@ -8,7 +8,7 @@ use crate::{Tensor, math};
 ///
 /// PyTorch: `nn.Sigmoid()`. When it ends a network trained with log-loss,
 /// use the fused [`bce_with_logits`](crate::loss::bce_with_logits) through
-/// [`Network::backward_from_logits`](crate::Network::backward_from_logits):
+/// [`BackFrom::Logits`](crate::BackFrom::Logits):
 /// `(p - y)` is exact where `dL/dp * p(1-p)` underflows.
 ///
 /// # Shapes
@@ -18,7 +18,7 @@ use crate::{Tensor, math};
 /// use constnet::{Flat, Layer, Mode, Sigmoid, Tensor};
 /// let x = [Tensor::<1, 1, 3>::from_array([[[-1e4, 0.0, 1e4]]])];
 /// let mut y = [Tensor::<1, 1, 3>::zeroed()];
-/// Sigmoid.forward(&x, &mut y, &mut [()], &mut Mode::Infer);
+/// Sigmoid.forward(&x, &mut y, &mut (), &mut Mode::Infer);
 /// assert_eq!(y[0].0, [[[0.0, 0.5, 1.0]]]);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -26,13 +26,13 @@ pub struct Sigmoid;
 elementwise_layer!(Sigmoid);
 
 impl<const C: usize, const H: usize, const W: usize> Layer<C, H, W> for Sigmoid {
-    type Cache = ();
+    type Cache<const B: usize> = ();
 
     fn forward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,
         x: &[Tensor<C, H, W>; B],
         y: &mut [Tensor<OC, OH, OW>; B],
-        _cache: &mut [(); B],
+        _cache: &mut (),
         _mode: &mut Mode<'_>,
     ) {
         assert_out_shape!("Sigmoid", OC, OH, OW);
@@ -43,10 +43,11 @@ impl<const C: usize, const H: usize, const W: usize> Layer<C, H, W> for Sigmoid 
         &self,
         _x: &[Tensor<C, H, W>; B],
         y: &[Tensor<OC, OH, OW>; B],
-        _cache: &[(); B],
+        _cache: &mut (),
         dy: &[Tensor<OC, OH, OW>; B],
         dx: Option<&mut [Tensor<C, H, W>; B]>,
         _grads: &mut Self,
+        _grad: Grad,
     ) {
         assert_out_shape!("Sigmoid", OC, OH, OW);
         if let Some(dx) = dx {

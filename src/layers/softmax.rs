@@ -1,7 +1,7 @@
 //! `Softmax`: `y_i = e^{x_i} / sum_j e^{x_j}` over each sample's `C*H*W`
 //! values; backward `dx_i = y_i * (dy_i - sum_j dy_j * y_j)`.
 
-use crate::layer::{Layer, Mode, assert_out_shape, elementwise_layer};
+use crate::layer::{Grad, Layer, Mode, assert_out_shape, elementwise_layer};
 use crate::{Flat, Tensor, math};
 
 /// Softmax over all `C*H*W` values of each sample (for a dense layer's
@@ -10,7 +10,7 @@ use crate::{Flat, Tensor, math};
 ///
 /// PyTorch: `nn.Softmax(dim=1)` on `x.flatten(1)`. To train a classifier,
 /// prefer the fused [`softmax_cross_entropy`](crate::loss::softmax_cross_entropy)
-/// on the logits via [`Network::backward_from_logits`](crate::Network::backward_from_logits).
+/// on the logits via [`BackFrom::Logits`](crate::BackFrom::Logits).
 ///
 /// # Shapes
 /// Output shape = input shape.
@@ -19,7 +19,7 @@ use crate::{Flat, Tensor, math};
 /// use constnet::{Flat, Layer, Mode, Softmax, Tensor};
 /// let x = [Tensor::<3, 1, 1>::from_array([[[1e4]], [[0.0]], [[1e4]]])];
 /// let mut y = [Tensor::<3, 1, 1>::zeroed()];
-/// Softmax.forward(&x, &mut y, &mut [()], &mut Mode::Infer);
+/// Softmax.forward(&x, &mut y, &mut (), &mut Mode::Infer);
 /// assert_eq!(y[0].as_flat(), &[0.5, 0.0, 0.5]);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -38,13 +38,13 @@ pub fn softmax(x: &[f32], y: &mut [f32]) {
 }
 
 impl<const C: usize, const H: usize, const W: usize> Layer<C, H, W> for Softmax {
-    type Cache = ();
+    type Cache<const B: usize> = ();
 
     fn forward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,
         x: &[Tensor<C, H, W>; B],
         y: &mut [Tensor<OC, OH, OW>; B],
-        _cache: &mut [(); B],
+        _cache: &mut (),
         _mode: &mut Mode<'_>,
     ) {
         assert_out_shape!("Softmax", OC, OH, OW);
@@ -57,10 +57,11 @@ impl<const C: usize, const H: usize, const W: usize> Layer<C, H, W> for Softmax 
         &self,
         _x: &[Tensor<C, H, W>; B],
         y: &[Tensor<OC, OH, OW>; B],
-        _cache: &[(); B],
+        _cache: &mut (),
         dy: &[Tensor<OC, OH, OW>; B],
         dx: Option<&mut [Tensor<C, H, W>; B]>,
         _grads: &mut Self,
+        _grad: Grad,
     ) {
         assert_out_shape!("Softmax", OC, OH, OW);
         let Some(dx) = dx else { return };

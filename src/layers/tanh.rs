@@ -1,6 +1,6 @@
 //! `Tanh`: `y = tanh(x)`; backward `dx = dy * (1 - y^2)`.
 
-use crate::layer::{Layer, Mode, assert_out_shape, elementwise_layer, zip_map};
+use crate::layer::{Grad, Layer, Mode, assert_out_shape, elementwise_layer, zip_map};
 use crate::{Tensor, math};
 
 /// Hyperbolic tangent, element-wise. `tanh'(x) = 1 - tanh(x)^2`.
@@ -14,7 +14,7 @@ use crate::{Tensor, math};
 /// use constnet::{Flat, Layer, Mode, Tanh, Tensor};
 /// let x = [Tensor::<1, 1, 3>::from_array([[[-1e4, 0.0, 1e4]]])];
 /// let mut y = [Tensor::<1, 1, 3>::zeroed()];
-/// Tanh.forward(&x, &mut y, &mut [()], &mut Mode::Infer);
+/// Tanh.forward(&x, &mut y, &mut (), &mut Mode::Infer);
 /// assert_eq!(y[0].0, [[[-1.0, 0.0, 1.0]]]);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -22,13 +22,13 @@ pub struct Tanh;
 elementwise_layer!(Tanh);
 
 impl<const C: usize, const H: usize, const W: usize> Layer<C, H, W> for Tanh {
-    type Cache = ();
+    type Cache<const B: usize> = ();
 
     fn forward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,
         x: &[Tensor<C, H, W>; B],
         y: &mut [Tensor<OC, OH, OW>; B],
-        _cache: &mut [(); B],
+        _cache: &mut (),
         _mode: &mut Mode<'_>,
     ) {
         assert_out_shape!("Tanh", OC, OH, OW);
@@ -39,10 +39,11 @@ impl<const C: usize, const H: usize, const W: usize> Layer<C, H, W> for Tanh {
         &self,
         _x: &[Tensor<C, H, W>; B],
         y: &[Tensor<OC, OH, OW>; B],
-        _cache: &[(); B],
+        _cache: &mut (),
         dy: &[Tensor<OC, OH, OW>; B],
         dx: Option<&mut [Tensor<C, H, W>; B]>,
         _grads: &mut Self,
+        _grad: Grad,
     ) {
         assert_out_shape!("Tanh", OC, OH, OW);
         if let Some(dx) = dx {

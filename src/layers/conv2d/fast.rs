@@ -4,9 +4,8 @@
 //! forward kernel on the padded output gradient with the kernel flipped).
 
 use super::{Conv2d, PadPlane, PaddedInput, pad_planes};
-use crate::flat::{same_layout, same_layout_mut_if};
 use crate::kernels::{self, ConvBatch, ConvGeom, Kernels, SLACK, Start};
-use crate::{Flat, Shape, Tensor};
+use crate::{Flat, Tensor};
 
 /// Largest stack scratch (in floats, 64 KiB) of the channels-last weight
 /// gradient: big networks train on small stacks (tests/alloc.rs runs tfconv
@@ -72,80 +71,12 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         if BIAS { Start::Bias(&self.bias) } else { Start::Zero }
     }
 
-    /// Whether the fast forward pass can pool its outputs in its tiles
+    /// Whether the fast forward pass pools its outputs in its tiles
     /// ([`Then::ReluPool`]; with `routes`, storing the routes in the
-    /// outputs): [`Kernels::conv_pools`].
+    /// outputs' memory): [`Kernels::conv_pools`]. `false` off the fast path.
     pub(super) fn pools<const H: usize, const W: usize, const OH: usize, const OW: usize>(&self, routes: bool) -> bool {
         let g = self.geom::<H, W, OH, OW>();
         Self::fast().is_some_and(|k| k.conv_pools(&g, OUT_C, (OH, OW), &self.start(), routes))
-    }
-
-    /// Whether [`forward_relu_pool`](crate::Layer::forward_relu_pool) (with
-    /// `routes`) pools into buffers of these shapes, and
-    /// [`relu_pool_backward`](crate::Layer::relu_pool_backward) goes back from
-    /// them: `OC x OH x OW` is this layer's output and `PC x PH x PW` its
-    /// pooling's, and the kernels pool ([`pools`](Self::pools)).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn pools_into<
-        const C: usize,
-        const H: usize,
-        const W: usize,
-        const OC: usize,
-        const OH: usize,
-        const OW: usize,
-        const PC: usize,
-        const PH: usize,
-        const PW: usize,
-    >(
-        &self,
-        routes: bool,
-    ) -> bool
-    where
-        Self: Shape<C, H, W>,
-    {
-        (OC, OH, OW) == (Self::OUT_C, Self::OUT_H, Self::OUT_W)
-            && (PC, PH, PW) == (OC, OH.div_ceil(2), OW.div_ceil(2))
-            && self.pools::<H, W, OH, OW>(routes)
-    }
-
-    /// The fused entry points ([`Layer::forward_relu`](crate::Layer::forward_relu),
-    /// [`Layer::forward_relu_pool`](crate::Layer::forward_relu_pool)): if the fast path `takes` this
-    /// shape (the caller's check: [`fast`](Self::fast), or for
-    /// [`Then::ReluPool`] [`pools_into`](Self::pools_into)) and `y` is
-    /// this layer's output (`network!` builds the calls for every layer,
-    /// whatever follows it), `x` padded into `cache`, then
-    /// [`forward_fast`](Self::forward_fast) with `then`, and `true`;
-    /// otherwise `false`, having done nothing.
-    pub(super) fn forward_then<
-        const C: usize,
-        const H: usize,
-        const W: usize,
-        const B: usize,
-        const OC: usize,
-        const OH: usize,
-        const OW: usize,
-    >(
-        &self,
-        x: &[Tensor<C, H, W>; B],
-        y: &mut [Tensor<OC, OH, OW>; B],
-        cache: &mut [PaddedInput<C, H, W, PAD>; B],
-        then: Then<'_>,
-        takes: bool,
-    ) -> bool
-    where
-        Self: Shape<C, H, W>,
-    {
-        // `y` as this layer's output if the shapes fit: a run-time check where
-        // `same_layout_mut` asserts at compile time, because `network!` builds
-        // the fused calls for every layer, whatever follows it, and makes them
-        // only where the shapes fit.
-        let fits = (OC, OH, OW) == (Self::OUT_C, Self::OUT_H, Self::OUT_W);
-        let y: Option<&mut [Tensor<OUT_C, OH, OW>; B]> = same_layout_mut_if(y, fits && takes);
-        let (Some(k), Some(y)) = (Self::fast(), y) else {
-            return false;
-        };
-        PaddedInput::fill_batch(x, cache);
-        self.forward_fast::<B, H, W, OH, OW>(k, same_layout(cache), y, then)
     }
 
     /// Fast forward pass of a batch whose inputs are padded in `cache`,

@@ -19,16 +19,17 @@
 //! forms of the seed tutorials (`dL/df = dL/dZ1 * X`).
 
 mod fast;
+mod fused;
 mod padded;
 #[cfg(test)]
 mod tests;
 
 use crate::flat::{same_layout, same_layout_mut};
-use crate::kernels;
-use crate::layer::{Init, Layer, Mode, ParamTensor, Parameters};
+use crate::layer::{Grad, Init, Layer, Mode, ParamTensor, Parameters};
 use crate::{Flat, Shape, Tensor, conv_out, math};
 use fast::Then;
 use padded::PadPlane;
+pub use fused::{ConvRelu, ConvReluCache, ConvReluPool, ConvReluPoolCache};
 pub use padded::PaddedInput;
 pub(crate) use padded::pad_planes;
 use rand::Rng;
@@ -240,10 +241,10 @@ impl<
     const W: usize,
 > Layer<C, H, W> for Conv2d<IN_C, OUT_C, K, PAD, STRIDE, BIAS>
 {
-    /// The input with its zero padding written out (see [`PaddedInput`]).
+    /// The inputs with their zero padding written out (see [`PaddedInput`]).
     /// Backward reads the input from here, on every backend, and not from
     /// its `x`: pass the cache this input's forward filled.
-    type Cache = PaddedInput<C, H, W, PAD>;
+    type Cache<const B: usize> = [PaddedInput<C, H, W, PAD>; B];
 
     fn forward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,
@@ -253,94 +254,70 @@ impl<
         _mode: &mut Mode<'_>,
     ) {
         crate::layer::assert_out_shape!("Conv2d", OC, OH, OW);
-        PaddedInput::fill_batch(x, cache);
-        if let Some(k) = Self::fast()
-            && self.forward_fast::<B, H, W, OH, OW>(k, same_layout(cache), same_layout_mut(y), Then::Store)
-        {
-            return;
-        }
-        for (x, y) in x.iter().zip(y.iter_mut()) {
-            self.forward_one::<H, W, OH, OW>(same_layout(x), same_layout_mut(y));
-        }
-    }
-
-    /// With fast kernels (stride 1, `PAD < K`), the convolution's kernels
-    /// store `max(y, 0)`; elsewhere `false`.
-    fn forward_relu<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
-        &self,
-        x: &[Tensor<C, H, W>; B],
-        y: &mut [Tensor<OC, OH, OW>; B],
-        cache: &mut [PaddedInput<C, H, W, PAD>; B],
-        _mode: &mut Mode<'_>,
-    ) -> bool {
-        self.forward_then(x, y, cache, Then::Relu, true)
-    }
-
-    /// With fast kernels, for rows of at most 32 outputs, a 3x3 or 5x5
-    /// kernel and a multiple of 4 filters (with `routes`, and outputs whose
-    /// memory can hold the routes: all but rows of one output in an odd
-    /// number, or one row of fewer than 2), except
-    /// where the channels-last tiles take the convolution: the kernels
-    /// pool each tile in registers (and store the routes in `y` if
-    /// `routes`: a record of 8 bytes, the masks of its windows, per pooled row of
-    /// each channel, from each sample's first float); elsewhere `false`.
-    fn forward_relu_pool<
-        const B: usize,
-        const OC: usize,
-        const OH: usize,
-        const OW: usize,
-        const PC: usize,
-        const PH: usize,
-        const PW: usize,
-    >(
-        &self,
-        x: &[Tensor<C, H, W>; B],
-        y: &mut [Tensor<OC, OH, OW>; B],
-        routes: bool,
-        pooled: &mut [Tensor<PC, PH, PW>; B],
-        cache: &mut [PaddedInput<C, H, W, PAD>; B],
-        _mode: &mut Mode<'_>,
-    ) -> bool {
-        let takes = self.pools_into::<C, H, W, OC, OH, OW, PC, PH, PW>(routes);
-        self.forward_then(x, y, cache, Then::ReluPool(pooled.as_flat_mut(), routes), takes)
-    }
-
-    /// Where [`forward_relu_pool`](Layer::forward_relu_pool) pools: the
-    /// same shapes on the same path.
-    fn relu_pool_backward<
-        const B: usize,
-        const OC: usize,
-        const OH: usize,
-        const OW: usize,
-        const PC: usize,
-        const PH: usize,
-        const PW: usize,
-    >(
-        &self,
-        y: &[Tensor<OC, OH, OW>; B],
-        dpooled: &[Tensor<PC, PH, PW>; B],
-        dy: &mut [Tensor<OC, OH, OW>; B],
-    ) -> bool {
-        if !self.pools_into::<C, H, W, OC, OH, OW, PC, PH, PW>(true) {
-            return false;
-        }
-        // Each sample's routes lie in its OC x OH x OW outputs' memory.
-        let routes = (y.as_flat(), OC, OC * OH * OW);
-        kernels::active().maxpool2_backward_routes(B * OC, (OH, OW), routes, dpooled.as_flat(), dy.as_flat_mut())
+        self.forward_padded::<B, H, W, OH, OW>(same_layout(x), same_layout_mut(cache), same_layout_mut(y), false);
     }
 
     fn backward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
         &self,
         x: &[Tensor<C, H, W>; B],
         _y: &[Tensor<OC, OH, OW>; B],
-        cache: &[PaddedInput<C, H, W, PAD>; B],
+        cache: &mut [PaddedInput<C, H, W, PAD>; B],
         dy: &[Tensor<OC, OH, OW>; B],
-        mut dx: Option<&mut [Tensor<C, H, W>; B]>,
+        dx: Option<&mut [Tensor<C, H, W>; B]>,
         grads: &mut Self,
+        grad: Grad,
     ) {
         crate::layer::assert_out_shape!("Conv2d", OC, OH, OW);
+        let _ = x; // read from its padded copy, on every path
+        grad.start(grads);
+        let dx = dx.map(|dx| same_layout_mut::<_, [Tensor<IN_C, H, W>; B]>(dx));
+        self.backward_padded::<B, H, W, OH, OW>(same_layout(cache), same_layout(dy), dx, grads);
+    }
+}
+
+impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, const STRIDE: usize, const BIAS: bool>
+    Conv2d<IN_C, OUT_C, K, PAD, STRIDE, BIAS>
+{
+    /// `x` padded into `padded`, then the convolution of the batch into
+    /// `y`, as `max(y, 0)` if `relu` (a ReLU after it: the bits `Relu`
+    /// gives), on the fast path where it takes the shape and by the
+    /// reference loops elsewhere.
+    pub(super) fn forward_padded<const B: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
+        &self,
+        x: &[Tensor<IN_C, H, W>; B],
+        padded: &mut [PaddedInput<IN_C, H, W, PAD>; B],
+        y: &mut [Tensor<OUT_C, OH, OW>; B],
+        relu: bool,
+    ) {
+        PaddedInput::fill_batch(x, padded);
+        let then = if relu { Then::Relu } else { Then::Store };
+        if let Some(k) = Self::fast()
+            && self.forward_fast::<B, H, W, OH, OW>(k, padded, y, then)
+        {
+            return;
+        }
+        for (x, y) in x.iter().zip(y.iter_mut()) {
+            self.forward_one::<H, W, OH, OW>(x, y);
+        }
+        if relu {
+            // `Relu`'s own rule, +0 for -0 and 0 for NaN (its kernels'
+            // bits), in place.
+            for v in y.as_flat_mut() {
+                *v = if *v > 0.0 { *v } else { 0.0 };
+            }
+        }
+    }
+
+    /// The backward pass of a batch from its padded inputs, the parameter
+    /// gradients added into `grads`.
+    pub(super) fn backward_padded<const B: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
+        &self,
+        padded: &[PaddedInput<IN_C, H, W, PAD>; B],
+        dy: &[Tensor<OUT_C, OH, OW>; B],
+        mut dx: Option<&mut [Tensor<IN_C, H, W>; B]>,
+        grads: &mut Self,
+    ) {
         if let Some(k) = Self::fast() {
-            let dy: &[Tensor<OUT_C, OH, OW>; B] = same_layout(dy);
             if BIAS {
                 let mut sums = [0.0; OUT_C];
                 for dy in dy {
@@ -350,17 +327,14 @@ impl<
                     }
                 }
             }
-            self.weight_grad_fast::<B, H, W, OH, OW>(k, same_layout(cache), dy, grads);
+            self.weight_grad_fast::<B, H, W, OH, OW>(k, padded, dy, grads);
             if let Some(dx) = dx {
-                self.input_grad_fast::<B, H, W, OH, OW>(k, dy, same_layout_mut(dx));
+                self.input_grad_fast::<B, H, W, OH, OW>(k, dy, dx);
             }
             return;
         }
-        let _ = x; // read from its padded copy, on every path
-        let cache: &[PaddedInput<IN_C, H, W, PAD>; B] = same_layout(cache);
         for b in 0..B {
-            let dxb = dx.as_deref_mut().map(|d| same_layout_mut::<Tensor<C, H, W>, Tensor<IN_C, H, W>>(&mut d[b]));
-            self.backward_one::<H, W, OH, OW>(&cache[b], same_layout(&dy[b]), dxb, grads);
+            self.backward_one::<H, W, OH, OW>(&padded[b], &dy[b], dx.as_deref_mut().map(|d| &mut d[b]), grads);
         }
     }
 }

@@ -5,7 +5,8 @@ use super::fast::Then;
 use super::padded::pad_planes_portable;
 use super::*;
 use crate::gradcheck::check_layer;
-use crate::kernels::{Kernels, SLACK};
+use crate::kernels::{self, Kernels, SLACK};
+use crate::{MaxPool2d, Relu};
 
 #[test]
 fn valid_range_matches_brute_force() {
@@ -144,7 +145,7 @@ fn fast_matches_portable_on<
         (<[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed(), <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed());
     r_fused.as_flat_mut().fill(f32::NAN);
     assert!(conv.forward_fast::<B, H, W, OH, OW>(k, &cache, &mut r_fused, Then::Relu));
-    crate::Relu.forward(&y_fast, &mut r, &mut [(); B], &mut Mode::Infer);
+    crate::Relu.forward(&y_fast, &mut r, &mut (), &mut Mode::Infer);
     let bits = |t: &[f32]| t.iter().map(|v| v.to_bits()).collect::<std::vec::Vec<_>>();
     assert_eq!(bits(r_fused.as_flat()), bits(r.as_flat()), "the fused ReLU's outputs");
     assert!(r.as_flat().contains(&0.0) && r.as_flat().iter().any(|&v| v > 0.0));
@@ -264,7 +265,7 @@ fn fused_relu_and_pooling_of_nan_and_negative_zero() {
     assert!(conv.forward_fast::<1, 7, 9, 7, 9>(k, &cache, &mut y, Then::Store));
     let out = y[0].as_flat();
     assert!(out.iter().any(|v| v.is_nan()) && out.iter().any(|v| v.to_bits() == (-0.0f32).to_bits()));
-    crate::Relu.forward(&y, &mut r, &mut [()], &mut Mode::Infer);
+    crate::Relu.forward(&y, &mut r, &mut (), &mut Mode::Infer);
     assert!(conv.forward_fast::<1, 7, 9, 7, 9>(k, &cache, &mut y_relu, Then::Relu));
     let bits = |t: &[f32]| t.iter().map(|v| v.to_bits()).collect::<std::vec::Vec<_>>();
     assert_eq!(bits(y_relu[0].as_flat()), bits(r[0].as_flat()), "the fused ReLU");
@@ -277,7 +278,8 @@ fn fused_relu_and_pooling_of_nan_and_negative_zero() {
     // point), and through the outputs: the same bits.
     let dp = [Tensor::<8, 4, 5>::from_fn(|c, i, j| (c * 20 + i * 5 + j) as f32 * 0.25 - 9.0)];
     let (mut d_routes, mut d) = ([Tensor::<8, 7, 9>::splat(f32::NAN)], [Tensor::<8, 7, 9>::splat(f32::NAN)]);
-    assert!(<Conv2d<1, 8, 3, 1, 1> as Layer<1, 7, 9>>::relu_pool_backward(&conv, &y_pool, &dp, &mut d_routes));
+    let routes = (y_pool.as_flat(), 8, 8 * 7 * 9);
+    assert!(k.maxpool2_backward_routes(8, (7, 9), routes, dp.as_flat(), d_routes.as_flat_mut()));
     assert!(k.maxpool2_backward(8, (7, 9), (y[0].as_flat(), &p), dp[0].as_flat(), d[0].as_flat_mut(), PoolRelu::Apply));
     assert_eq!(bits(d_routes[0].as_flat()), bits(d[0].as_flat()), "the pooling's gradient through the routes");
     assert!(d[0].as_flat().iter().any(|&v| v != 0.0));
@@ -307,19 +309,25 @@ fn routes_at_ties_and_at_the_edges_of_odd_rows() {
         [0.0, 0.0, 0.0, -3.0, 0.0],
         [0.0, 0.0, 1.0, -1.0, 0.0],
     ]])];
-    let (mut y, mut cache, mut pooled) =
-        ([Tensor::<4, 3, 5>::splat(f32::NAN)], [Flat::zeroed()], [Tensor::<4, 2, 3>::zeroed()]);
-    assert!(conv.forward_relu_pool(&x, &mut y, true, &mut pooled, &mut cache, &mut Mode::Infer));
+    let fused = ConvReluPool::<Conv2d<1, 4, 3, 1, 1>, 3, 5> { conv: conv.clone() };
+    assert!(fused.pools_in_tiles::<3, 5>());
+    let mut cache = <ConvReluPool<Conv2d<1, 4, 3, 1, 1>, 3, 5> as Layer<1, 3, 5>>::Cache::<1>::zeroed();
+    let mut pooled = [Tensor::<4, 2, 3>::zeroed()];
+    fused.forward(&x, &mut pooled, &mut cache, &mut Mode::Infer);
     let dp = [Tensor::<4, 2, 3>::from_fn(|c, i, j| (c * 6 + i * 3 + j) as f32 + 1.0)];
-    let mut d_routes = [Tensor::<4, 3, 5>::splat(f32::NAN)];
-    assert!(<Conv2d<1, 4, 3, 1, 1> as Layer<1, 3, 5>>::relu_pool_backward(&conv, &y, &dp, &mut d_routes));
-    let (mut y_full, mut p_full, mut d) =
-        ([Tensor::<4, 3, 5>::zeroed()], [Tensor::zeroed()], [Tensor::splat(f32::NAN)]);
-    conv.forward(&x, &mut y_full, &mut cache, &mut Mode::Infer);
-    crate::fuse::relu_pool_infer(&y_full, &mut p_full, (4, 3, 5));
-    crate::fuse::relu_pool_backward_lean(&y_full, &p_full, &dp, &mut d, (4, 3, 5));
-    assert_eq!(pooled, p_full);
-    assert_eq!(d_routes, d);
+    let mut g = ConvReluPool::zeroed();
+    fused.backward(&x, &pooled, &mut cache, &dp, None, &mut g, Grad::Add);
+    // The layers one after the other, from the stored outputs.
+    type Full = [Tensor<4, 3, 5>; 1];
+    let (mut y, mut r, mut dr, mut d) = (Full::zeroed(), Full::zeroed(), Full::zeroed(), [Tensor::splat(f32::NAN)]);
+    let mut p = [Tensor::<4, 2, 3>::zeroed()];
+    conv.forward(&x, &mut y, &mut Flat::zeroed(), &mut Mode::Infer);
+    Relu.forward(&y, &mut r, &mut (), &mut Mode::Infer);
+    MaxPool2d::<2>.forward(&r, &mut p, &mut (), &mut Mode::Infer);
+    MaxPool2d::<2>.backward(&r, &p, &mut (), &dp, Some(&mut dr), &mut MaxPool2d, Grad::Add);
+    Relu.backward(&y, &r, &mut (), &dr, Some(&mut d), &mut Relu, Grad::Add);
+    assert_eq!(pooled, p);
+    assert_eq!(cache.grad, d, "the gradient routed from the records");
     // Window (0, 0): the bottom pair ties, the first gets it; (0, 1):
     // top-right and bottom-left tie, top-right gets it; (0, 2): only
     // its bottom-left input (the output past the row end has the same
@@ -350,14 +358,14 @@ fn backward_reads_the_input_from_the_cache_on_every_backend() {
     let (mut y, mut cache, mut cache_other) = ([Tensor::zeroed()], [Flat::zeroed()], [Flat::zeroed()]);
     conv.forward(&x, &mut y, &mut cache, &mut Mode::Infer);
     conv.forward(&other, &mut y, &mut cache_other, &mut Mode::Infer);
-    let grads = |xs: &[Tensor<2, 6, 5>; 1], cache: &[PaddedInput<2, 6, 5, 1>; 1]| {
+    let grads = |xs: &[Tensor<2, 6, 5>; 1], cache: &mut [PaddedInput<2, 6, 5, 1>; 1]| {
         let (mut g, mut dx) = (C::zeroed(), [Tensor::<2, 6, 5>::zeroed()]);
-        conv.backward(xs, &y, cache, &dy, Some(&mut dx), &mut g);
+        conv.backward(xs, &y, cache, &dy, Some(&mut dx), &mut g, Grad::Add);
         (g, dx)
     };
-    let (right, _) = grads(&x, &cache);
-    let (crossed, _) = grads(&x, &cache_other);
-    let (from_other, _) = grads(&other, &cache_other);
+    let (right, _) = grads(&x, &mut cache);
+    let (crossed, _) = grads(&x, &mut cache_other);
+    let (from_other, _) = grads(&other, &mut cache_other);
     assert_eq!(crossed, from_other, "the gradient follows the cache, not x");
     assert_ne!(right, crossed);
     // The right cache: the reference sum over the input itself.
