@@ -4,11 +4,19 @@
 use crate::{Flat, Shape, Tensor};
 use rand::Rng;
 
-/// Training or inference: only [`Dropout`](crate::Dropout) behaves
-/// differently, and it draws its mask from the generator given here.
+/// Training or inference: [`Dropout`](crate::Dropout) behaves
+/// differently, and draws its mask from the generator given here.
 pub enum Mode<'a> {
-    /// Inference: dropout is the identity.
+    /// Inference: dropout is the identity. A backward pass may follow (a
+    /// gradient check, saliency).
     Infer,
+    /// Inference with no backward pass after it, what
+    /// [`Network::infer`](crate::Network::infer) runs: as `Infer`, and a
+    /// layer may leave out of its cache what only its backward pass reads
+    /// ([`ConvReluPool`](crate::ConvReluPool): its pooling's routes, which
+    /// cost its kernels a sixth of an inference). Its backward pass then
+    /// panics rather than give wrong gradients.
+    Predict,
     /// Training: dropout draws a fresh mask from this generator.
     Train(&'a mut dyn Rng),
 }

@@ -61,10 +61,12 @@ pub trait Network: Flat {
     /// cache, what [`backward`](Network::backward) reads.
     fn forward<const B: usize>(&self, x: &[Self::Input; B], ws: &mut Self::Workspace<B>, mode: &mut Mode<'_>);
 
-    /// The forward pass for inference ([`Mode::Infer`]): what
-    /// [`predict`](Network::predict) and [`evaluate`](crate::train::evaluate) run.
+    /// The forward pass for inference with no backward pass after it
+    /// ([`Mode::Predict`]): what [`predict`](Network::predict) and
+    /// [`evaluate`](crate::train::evaluate) run. The outputs have the bits
+    /// of `forward` in [`Mode::Infer`].
     fn infer<const B: usize>(&self, x: &[Self::Input; B], ws: &mut Self::Workspace<B>) {
-        self.forward(x, ws, &mut Mode::Infer);
+        self.forward(x, ws, &mut Mode::Predict);
     }
 
     /// Backward pass of a batch after [`forward`](Network::forward) into

@@ -66,7 +66,7 @@ impl<const PERCENT: usize, const C: usize, const H: usize, const W: usize> Layer
                     *m = if rng.random::<f32>() < p { 0.0 } else { keep };
                 }
             }
-            Mode::Infer => cache.as_flat_mut().fill(1.0),
+            Mode::Infer | Mode::Predict => cache.as_flat_mut().fill(1.0),
         }
         crate::layer::zip_map(y, x, cache, |x, m| x * m);
     }

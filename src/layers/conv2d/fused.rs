@@ -119,8 +119,9 @@ pub struct ConvReluCache<
 
 /// [`ConvReluPool`]'s cache for a batch of `B`: the convolution's padded
 /// inputs; the ReLU's outputs, or where the convolution pools in its
-/// registers the pooling's routes in their memory; and the scratch its
-/// backward pass routes the gradient into.
+/// registers the pooling's routes in their memory (not in
+/// [`Mode::Predict`]); and the scratch its backward pass routes the
+/// gradient into.
 #[repr(C)]
 pub struct ConvReluPoolCache<
     const B: usize,
@@ -135,6 +136,9 @@ pub struct ConvReluPoolCache<
     pub(super) input: [PaddedInput<C, H, W, PAD>; B],
     pub(super) out: [Tensor<OC, OH, OW>; B],
     pub(super) grad: [Tensor<OC, OH, OW>; B],
+    /// 1 where the forward pass kept what the backward pass reads (not in
+    /// [`Mode::Predict`], and not in a fresh cache).
+    kept: f32,
 }
 
 /// The traits the two layers share, written once for each.
@@ -289,10 +293,10 @@ impl<
 > ConvReluPool<Conv2d<IN_C, OUT_C, K, PAD, STRIDE, BIAS>, OH, OW>
 {
     /// Whether the convolution pools in its registers, storing the routes
-    /// in the cache: the same answer in the forward and the backward pass,
-    /// as the backend is chosen once.
-    pub(super) fn pools_in_tiles<const H: usize, const W: usize>(&self) -> bool {
-        self.conv.pools::<H, W, OH, OW>(true)
+    /// in the cache if `routes`: the same answer in the forward and the
+    /// backward pass, as the backend is chosen once.
+    pub(super) fn pools_in_tiles<const H: usize, const W: usize>(&self, routes: bool) -> bool {
+        self.conv.pools::<H, W, OH, OW>(routes)
     }
 }
 
@@ -320,12 +324,14 @@ impl<
         mode: &mut Mode<'_>,
     ) {
         assert_out_shape!("ConvReluPool", YC, YH, YW);
+        let routes = !matches!(mode, Mode::Predict);
+        cache.kept = if routes { 1.0 } else { 0.0 };
         let (x, input) = (same_layout(x), same_layout_mut(&mut cache.input));
         if let Some(k) = Conv2d::<IN_C, OUT_C, K, PAD, STRIDE, BIAS>::fast()
-            && self.pools_in_tiles::<H, W>()
+            && self.pools_in_tiles::<H, W>(routes)
         {
             PaddedInput::fill_batch(x, input);
-            let then = Then::ReluPool(y.as_flat_mut(), true);
+            let then = Then::ReluPool(y.as_flat_mut(), routes);
             let ran = self.conv.forward_fast::<B, H, W, OH, OW>(k, input, &mut cache.out, then);
             assert!(ran, "ConvReluPool: the kernels pool where they said they would");
             return;
@@ -345,9 +351,13 @@ impl<
         grad: Grad,
     ) {
         assert_out_shape!("ConvReluPool", YC, YH, YW);
+        assert!(
+            cache.kept == 1.0,
+            "ConvReluPool::backward: the cache holds no forward pass to go back through (a fresh cache, or a forward in Mode::Predict)"
+        );
         let k = kernels::active();
         let (out, dout) = (&cache.out, &mut cache.grad);
-        if self.pools_in_tiles::<H, W>() {
+        if self.pools_in_tiles::<H, W>(true) {
             // Each sample's routes lie in its OUT_C x OH x OW outputs' memory.
             let routes = (out.as_flat(), OUT_C, OUT_C * OH * OW);
             let ran = k.maxpool2_backward_routes(B * OUT_C, (OH, OW), routes, dy.as_flat(), dout.as_flat_mut());
@@ -507,6 +517,35 @@ mod tests {
         relu_matches_the_layers::<1, 3, 5, 0, 1, 28, 28, 24, 24, 2>(12); // 'valid'
         relu_matches_the_layers::<4, 16, 3, 1, 1, 10, 10, 10, 10, 3>(13);
         relu_matches_the_layers::<2, 3, 3, 1, 2, 7, 7, 4, 4, 2>(14); // stride 2: the reference loops
+    }
+
+    /// A backward pass after a forward in `Mode::Predict` (which keeps no
+    /// routes) panics, on every backend, instead of giving wrong gradients.
+    #[test]
+    #[should_panic(expected = "the cache holds no forward pass")]
+    fn backward_after_predict_panics() {
+        type Fused = ConvReluPool<Conv2d<1, 8, 3, 1, 1>, 8, 8>;
+        let fused = random::<Fused>(31);
+        let x = random::<[Tensor<1, 8, 8>; 2]>(32);
+        let mut cache = <Fused as Layer<1, 8, 8>>::Cache::<2>::boxed_zeroed();
+        let mut y = <[Tensor<8, 4, 4>; 2]>::boxed_zeroed();
+        fused.forward(&x, &mut y, &mut cache, &mut Mode::Predict);
+        let mut infer = <[Tensor<8, 4, 4>; 2]>::boxed_zeroed();
+        fused.forward(&x, &mut infer, &mut <Fused as Layer<1, 8, 8>>::Cache::<2>::boxed_zeroed(), &mut Mode::Infer);
+        assert_eq!(bits(y.as_flat()), bits(infer.as_flat()), "Predict gives Infer's outputs");
+        fused.backward(&x, &y, &mut cache, &y, None, &mut Fused::boxed_zeroed(), Grad::Add);
+    }
+
+    /// So does one from a fresh cache.
+    #[test]
+    #[should_panic(expected = "the cache holds no forward pass")]
+    fn backward_from_a_fresh_cache_panics() {
+        type Fused = ConvReluPool<Conv2d<1, 4, 3, 1, 1>, 6, 6>;
+        let fused = random::<Fused>(33);
+        let x = random::<[Tensor<1, 6, 6>; 1]>(34);
+        let mut cache = <Fused as Layer<1, 6, 6>>::Cache::<1>::boxed_zeroed();
+        let y = <[Tensor<4, 3, 3>; 1]>::boxed_zeroed();
+        fused.backward(&x, &y, &mut cache, &y, None, &mut Fused::boxed_zeroed(), Grad::Add);
     }
 
     /// A layer and a batch drawn from seeds `0..`, the first whose

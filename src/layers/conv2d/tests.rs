@@ -310,7 +310,7 @@ fn routes_at_ties_and_at_the_edges_of_odd_rows() {
         [0.0, 0.0, 1.0, -1.0, 0.0],
     ]])];
     let fused = ConvReluPool::<Conv2d<1, 4, 3, 1, 1>, 3, 5> { conv: conv.clone() };
-    assert!(fused.pools_in_tiles::<3, 5>());
+    assert!(fused.pools_in_tiles::<3, 5>(true));
     let mut cache = <ConvReluPool<Conv2d<1, 4, 3, 1, 1>, 3, 5> as Layer<1, 3, 5>>::Cache::<1>::zeroed();
     let mut pooled = [Tensor::<4, 2, 3>::zeroed()];
     fused.forward(&x, &mut pooled, &mut cache, &mut Mode::Infer);
