@@ -432,12 +432,7 @@ fn portable_backend_declines_everything_and_writes_nothing() {
     untouched(ctx, "adam m", &m, &mb);
     untouched(ctx, "adam v", &v, &vb);
     run("maxpool2_forward", 2 * 2 * 2, false, &mut |y| k.maxpool2_forward(2, (3, 4), &x, PoolRelu::Absent, y));
-    let mut store = Out::new(24, 0);
-    let sb = store.snapshot();
-    run("maxpool2_forward (store)", 8, false, &mut |y| {
-        k.maxpool2_forward(2, (3, 4), &x, PoolRelu::Store(store.m()), y)
-    });
-    untouched(ctx, "maxpool2_forward's ReLU store", &store, &sb);
+    run("maxpool2_forward (ReLU)", 8, false, &mut |y| k.maxpool2_forward(2, (3, 4), &x, PoolRelu::Apply, y));
     run("maxpool2_backward", 24, false, &mut |dx| {
         k.maxpool2_backward(2, (3, 4), (&x[..24], &x[..8]), &x[8..16], dx, PoolRelu::Apply)
     });
@@ -642,8 +637,9 @@ fn sgd_and_adam_updates_give_the_scalar_bits() {
 
 // ---- pooling ----------------------------------------------------------------
 
-/// `maxpool2_forward` and `maxpool2_backward` give the reference bits with
-/// every fused ReLU (`Absent`, `Apply`, `Store`): maxima of edge windows
+/// `maxpool2_forward` and `maxpool2_backward` give the reference bits
+/// without a ReLU and with one fused (`Apply`, from the ReLU's input and
+/// from its output, as `ConvReluPool` calls it): maxima of edge windows
 /// (ceil mode: odd heights and widths), ties resolved to the first maximum
 /// row-major (inputs from a coarse set), NaN and -0 before a ReLU, one to
 /// three strips of 32 columns; every `dx` written, nothing past the outputs.
@@ -672,52 +668,27 @@ fn maxpool2_forward_and_backward_give_the_reference_bits() {
                         let relu_out: Vec<f32> = x0.iter().map(|&v| relu_ref(v)).collect();
                         let y_ref = pool_ref(planes, h, w, &x0, relu > 0);
 
-                        // Forward.
-                        let mut y = Out::new(n_out, case % 16);
-                        let mut store = Out::new(n_in, (case + 5) % 16);
-                        let (yb, sb) = (y.snapshot(), store.snapshot());
-                        let mode = match relu {
-                            0 => PoolRelu::Absent,
-                            1 => PoolRelu::Apply,
-                            _ => PoolRelu::Store(store.m()),
-                        };
-                        assert!(k.maxpool2_forward(planes, (h, w), &x0, mode, y.m()), "{ctx}: forward declined");
-                        verify(&ctx, "y", &y, &yb, &y_ref.iter().map(|&v| Want::Bits(v)).collect::<Vec<_>>());
-                        let store_want: Vec<Want> = if relu == 2 {
-                            relu_out.iter().map(|&v| Want::Bits(v)).collect()
-                        } else {
-                            vec![Want::Same; n_in]
-                        };
-                        verify(&ctx, "the ReLU's store", &store, &sb, &store_want);
-
-                        // Backward: `x` is the ReLU's input with `Apply`, its output with `Store`.
-                        let dy = rng.vec_with(n_out, |r| if r.below(12) == 0 { -0.0 } else { r.uniform() });
+                        // Forward: relu 2 pools the ReLU's output, applying the ReLU again.
+                        let mode = if relu == 0 { PoolRelu::Absent } else { PoolRelu::Apply };
                         let x = if relu == 2 { &relu_out } else { &x0 };
+                        let mut y = Out::new(n_out, case % 16);
+                        let yb = y.snapshot();
+                        assert!(k.maxpool2_forward(planes, (h, w), x, mode, y.m()), "{ctx}: forward declined");
+                        verify(&ctx, "y", &y, &yb, &y_ref.iter().map(|&v| Want::Bits(v)).collect::<Vec<_>>());
+
+                        // Backward: `x` is the ReLU's input with relu 1, its output with relu 2.
+                        let dy = rng.vec_with(n_out, |r| if r.below(12) == 0 { -0.0 } else { r.uniform() });
                         let cmp = if relu == 0 { &x0 } else { &relu_out };
                         let pool_dx = pool_grad_ref(planes, h, w, cmp, &y_ref, &dy);
                         let relu_dx: Vec<f32> = (0..n_in).map(|i| relu_back_ref(relu_out[i], pool_dx[i])).collect();
                         let mut dx = Out::new(n_in, (case + 11) % 16);
-                        let mut store = Out::new(n_in, case % 7);
-                        let (db, sb) = (dx.snapshot(), store.snapshot());
-                        let mode = match relu {
-                            0 => PoolRelu::Absent,
-                            1 => PoolRelu::Apply,
-                            _ => PoolRelu::Store(store.m()),
-                        };
+                        let db = dx.snapshot();
                         assert!(
                             k.maxpool2_backward(planes, (h, w), (x, &y_ref), &dy, dx.m(), mode),
                             "{ctx}: backward declined"
                         );
-                        let (dx_want, store_want): (Vec<Want>, Vec<Want>) = match relu {
-                            0 => (pool_dx.iter().map(|&v| Want::Bits(v)).collect(), vec![Want::Same; n_in]),
-                            1 => (relu_dx.iter().map(|&v| Want::Bits(v)).collect(), vec![Want::Same; n_in]),
-                            _ => (
-                                pool_dx.iter().map(|&v| Want::Bits(v)).collect(),
-                                relu_dx.iter().map(|&v| Want::Bits(v)).collect(),
-                            ),
-                        };
-                        verify(&ctx, "dx", &dx, &db, &dx_want);
-                        verify(&ctx, "the ReLU's gradient store", &store, &sb, &store_want);
+                        let dx_want = if relu == 0 { &pool_dx } else { &relu_dx };
+                        verify(&ctx, "dx", &dx, &db, &dx_want.iter().map(|&v| Want::Bits(v)).collect::<Vec<_>>());
                     }
                 }
             }

@@ -80,19 +80,13 @@ pub(crate) fn routes_fit(oh: usize, ow: usize) -> bool {
 }
 
 /// The ReLU a 2x2 max-pool runs before it, fused.
-#[derive(Debug)]
-pub(crate) enum PoolRelu<'a> {
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum PoolRelu {
     /// No ReLU: the windows of the input itself.
     Absent,
     /// A ReLU applied in registers: its output is not stored (forward), and
     /// only its input gradient is, not the pooling's (backward).
     Apply,
-    /// A ReLU whose output (forward) or input gradient (backward) is
-    /// stored here (`planes*h*w` floats). No layer asks for it since the
-    /// fused layers keep no ReLU output beside the pooled one; the
-    /// conformance tests still hold the kernels to it.
-    #[cfg_attr(not(test), allow(dead_code))]
-    Store(&'a mut [f32]),
 }
 
 /// The constants of one Adam step.

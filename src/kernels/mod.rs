@@ -244,7 +244,7 @@ impl Kernels {
         planes: usize,
         (h, w): (usize, usize),
         x: &[f32],
-        relu: PoolRelu<'_>,
+        relu: PoolRelu,
         y: &mut [f32],
     ) -> bool {
         check("maxpool2_forward", "x", Size(planes) * h * w, x.len());
@@ -252,8 +252,8 @@ impl Kernels {
         match self.0 {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
-                let relu = avx512_pool_relu("maxpool2_forward", relu, Size(planes) * h * w);
-                // SAFETY: AVX-512 supported; lengths checked (the ReLU's store too).
+                let relu = avx512_pool_relu(relu);
+                // SAFETY: AVX-512 supported; lengths checked.
                 unsafe { avx512::pool::maxpool2_forward(planes, h, w, x.as_ptr(), relu, y.as_mut_ptr()) }
             }
             _ => return false,
@@ -272,7 +272,7 @@ impl Kernels {
         (x, y): (&[f32], &[f32]),
         dy: &[f32],
         dx: &mut [f32],
-        relu: PoolRelu<'_>,
+        relu: PoolRelu,
     ) -> bool {
         let pooled = Size(planes) * h.div_ceil(2) * w.div_ceil(2);
         check("maxpool2_backward", "x", Size(planes) * h * w, x.len());
@@ -282,7 +282,7 @@ impl Kernels {
         match self.0 {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
-                let relu = avx512_pool_relu("maxpool2_backward", relu, Size(planes) * h * w);
+                let relu = avx512_pool_relu(relu);
                 // SAFETY: AVX-512 supported; lengths checked.
                 unsafe {
                     avx512::pool::maxpool2_backward(
@@ -646,17 +646,13 @@ impl Kernels {
     }
 }
 
-/// The AVX-512 form of a fused ReLU, its store checked for `n` floats.
+/// The AVX-512 form of a fused ReLU.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn avx512_pool_relu(op: &str, relu: PoolRelu<'_>, n: Size) -> avx512::pool::RawPoolRelu {
+fn avx512_pool_relu(relu: PoolRelu) -> avx512::pool::RawPoolRelu {
     match relu {
         PoolRelu::Absent => avx512::pool::RawPoolRelu::Absent,
         PoolRelu::Apply => avx512::pool::RawPoolRelu::Apply,
-        PoolRelu::Store(s) => {
-            check(op, "the ReLU's store", n, s.len());
-            avx512::pool::RawPoolRelu::Store(s.as_mut_ptr())
-        }
     }
 }
 

@@ -202,18 +202,15 @@ mod tests {
             });
             let mut y = [Tensor::<C, OH, OW>::zeroed(); 2];
             MaxPool2d::<2>.forward(&x, &mut y, &mut (), &mut Mode::Infer);
-            // The kernel with a ReLU before the pooling, its output stored or not.
+            // The kernel with a ReLU before the pooling, applied in registers.
             let k = crate::kernels::active();
             let fused = k.is_fast();
-            let mut r = [Tensor::<C, H, W>::splat(f32::NAN); 2];
-            let (mut yr, mut yi) =
-                ([Tensor::<C, OH, OW>::splat(f32::NAN); 2], [Tensor::<C, OH, OW>::splat(f32::NAN); 2]);
-            if fused {
-                let relu = PoolRelu::Store(r.as_flat_mut());
-                assert!(k.maxpool2_forward(2 * C, (H, W), x.as_flat(), relu, yr.as_flat_mut()));
-                assert!(k.maxpool2_forward(2 * C, (H, W), x.as_flat(), PoolRelu::Apply, yi.as_flat_mut()));
-            }
             let relu = |v: f32| if v > 0.0 { v } else { 0.0 };
+            let r = x.map(|t| Tensor::<C, H, W>(t.0.map(|p| p.map(|row| row.map(relu)))));
+            let mut yr = [Tensor::<C, OH, OW>::splat(f32::NAN); 2];
+            if fused {
+                assert!(k.maxpool2_forward(2 * C, (H, W), x.as_flat(), PoolRelu::Apply, yr.as_flat_mut()));
+            }
             for s in 0..2 {
                 for c in 0..C {
                     for (oy, ox) in (0..OH).flat_map(|oy| (0..OW).map(move |ox| (oy, ox))) {
@@ -231,12 +228,6 @@ mod tests {
                         // The window of the ReLU's output: its maximum, +0 if all are 0.
                         let (iy, ix) = MaxPool2d::<2>::argmax(&r[s].0[c], oy, ox);
                         assert_eq!(yr[s].0[c][oy][ox].to_bits(), r[s].0[c][iy][ix].to_bits(), "fused, {at}");
-                        assert_eq!(yi[s].0[c][oy][ox].to_bits(), yr[s].0[c][oy][ox].to_bits(), "infer, {at}");
-                    }
-                    if fused {
-                        for (a, b) in r[s].0[c].as_flat().iter().zip(x[s].0[c].as_flat()) {
-                            assert_eq!(a.to_bits(), relu(*b).to_bits(), "{H}x{W}: the stored ReLU of {b}");
-                        }
                     }
                 }
             }

@@ -1,7 +1,6 @@
 //! 2x2 max-pooling forward and backward (with a fused ReLU), and the
 //! routes a pooling convolution stores for the backward pass.
 
-use super::elementwise::{relu_backward, relu_forward};
 use super::vec::*;
 use crate::kernels::{ROUTE_BYTES, Route};
 use core::arch::x86_64::*;
@@ -26,24 +25,17 @@ pub(crate) enum RawPoolRelu {
     /// A ReLU applied in registers: its output is not stored (forward), and
     /// only its input gradient is, not the pooling's (backward).
     Apply,
-    /// A ReLU whose output (forward) or input gradient (backward) is
-    /// stored here (`planes*h*w` floats).
-    Store(*mut f32),
 }
 
 /// 2x2 max-pooling (stride 2, ceil mode) of `planes` planes of `h x w`
 /// into `oh x ow` (`oh = ceil(h/2)`, `ow = ceil(w/2)`): the maximum of each
 /// window, missing rows and columns of edge windows left out.
 ///
-/// With a [`RawPoolRelu`], a ReLU comes first, fused: the windows are those of
-/// `max(x, 0)` (the bits [`relu_forward`] writes). [`RawPoolRelu::Store`] puts
-/// each plane through [`relu_forward`] and pools it from there while it is
-/// still in L1: the row-wise stores it replaced, split across cache lines,
-/// took longer than the pooling (docs/performance.md, "Stores, and what infer does not store").
+/// With [`RawPoolRelu::Apply`], a ReLU comes first, fused: the windows are
+/// those of `max(x, 0)` (the bits [`relu_forward`](super::elementwise::relu_forward) writes).
 ///
 /// # Safety
-/// AVX-512F; `x` holds `planes*h*w` floats, `y` `planes*oh*ow`, and a
-/// [`RawPoolRelu::Store`] pointer is writable for `planes*h*w`.
+/// AVX-512F; `x` holds `planes*h*w` floats, `y` `planes*oh*ow`.
 #[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn maxpool2_forward(
     planes: usize,
@@ -59,7 +51,7 @@ pub(crate) unsafe fn maxpool2_forward(
         let (ie, io) = (_mm512_loadu_si512(EVEN.as_ptr().cast()), _mm512_loadu_si512(ODD.as_ptr().cast()));
         let ninf = _mm512_set1_ps(f32::NEG_INFINITY);
         let zero = _mm512_setzero_ps();
-        let src = if let RawPoolRelu::Store(r) = relu { r.cast_const() } else { x };
+        let src = x;
         let apply = matches!(relu, RawPoolRelu::Apply);
         // A row's 32 columns from `c0`.
         let row = |off: usize, m0: u16, m1: u16| {
@@ -70,9 +62,6 @@ pub(crate) unsafe fn maxpool2_forward(
             if apply { (_mm512_max_ps(lo, zero), _mm512_max_ps(hi, zero)) } else { (lo, hi) }
         };
         for p in 0..planes {
-            if let RawPoolRelu::Store(r) = relu {
-                relu_forward(x.add(p * h * w), r.add(p * h * w), h * w);
-            }
             let yp = y.add(p * oh * ow);
             // Column strips of 32 outside the rows: the masks are computed
             // once a strip (the loop was bound by its instructions).
@@ -102,14 +91,10 @@ pub(crate) unsafe fn maxpool2_forward(
 /// its window (row-major) equal to the window's maximum `y`; every other
 /// `dx` is zero.
 ///
-/// With a [`RawPoolRelu`], the backward pass of a ReLU before the pooling is
-/// fused:
-/// - [`RawPoolRelu::Store`]: `x` is the ReLU's output, `dx` receives the
-///   pooling's gradient and the pointer the ReLU's, `dx` where `x > 0`,
-///   zero elsewhere (what [`relu_backward`] writes from `dx`).
-/// - [`RawPoolRelu::Apply`]: `x` is the ReLU's *input*, and `dx` receives the
-///   ReLU's input gradient alone, the same bits, and the pooling's
-///   gradient is not stored. (The first input equal to a positive maximum
+/// With [`RawPoolRelu::Apply`], the backward pass of a ReLU before the
+/// pooling is fused: `x` is the ReLU's input (or its output: the same
+/// bits), and `dx` receives the ReLU's input gradient, `dy` routed where
+/// the input is positive, and the pooling's gradient is not stored. (The first input equal to a positive maximum
 ///   is the same in `x` as in the ReLU's output, and where the maximum is
 ///   0 no gradient passes the ReLU.) The input a window routes to equals
 ///   its maximum, so it is positive exactly where the maximum is: one
@@ -122,8 +107,7 @@ pub(crate) unsafe fn maxpool2_forward(
 /// 30 scalar bit operations a row, and the pass 1.05–1.2x the time; docs/performance.md, "Max-pool backward with the windows as lanes".)
 ///
 /// # Safety
-/// AVX-512F; `x`, `dx` (and a [`RawPoolRelu::Store`] pointer) hold
-/// `planes*h*w` floats, `y`, `dy` `planes*oh*ow`.
+/// AVX-512F; `x`, `dx` hold `planes*h*w` floats, `y`, `dy` `planes*oh*ow`.
 #[target_feature(enable = "avx512f,avx512vl")]
 pub(crate) unsafe fn maxpool2_backward(
     planes: usize,
@@ -163,13 +147,7 @@ pub(crate) unsafe fn maxpool2_backward(
             let (bl, br) = if 2 * oy + 1 < h { eq(top + w, m01, m, lr) } else { (0, 0) };
             (g, first_max([tl, tr, bl, br]))
         };
-        pool2_scatter(planes, h, w, dx, window, |p| {
-            // The ReLU's gradient from the plane's, while it is in L1, with
-            // aligned stores (as in the forward pass).
-            if let RawPoolRelu::Store(r) = relu {
-                relu_backward(x.add(p * h * w), dx.add(p * h * w), r.add(p * h * w), h * w);
-            }
-        });
+        pool2_scatter(planes, h, w, dx, window);
     }
 }
 
@@ -205,7 +183,7 @@ pub(crate) unsafe fn maxpool2_backward_routes(
             let g = _mm512_maskz_loadu_ps(left, dy.add((p * oh + oy) * ow));
             (g, record.cast::<Route>().read_unaligned())
         };
-        pool2_scatter(planes, h, w, dx, window, |_| {});
+        pool2_scatter(planes, h, w, dx, window);
     }
 }
 
@@ -216,7 +194,7 @@ pub(crate) unsafe fn maxpool2_backward_routes(
 /// with a left and with a right column) and the masks of the windows whose
 /// top-left, top-right, bottom-left and bottom-right input receives it;
 /// the two input rows are stored, woven back into columns (every other
-/// `dx` of the rows zero), and `plane_done(p)` runs after each plane.
+/// `dx` of the rows zero).
 ///
 /// # Safety
 /// AVX-512F; `dx` holds `planes*h*w` floats.
@@ -227,7 +205,6 @@ unsafe fn pool2_scatter(
     w: usize,
     dx: *mut f32,
     mut window: impl FnMut(usize, usize, usize, (u16, u16), (u16, u16)) -> (__m512, [u16; 4]),
-    mut plane_done: impl FnMut(usize),
 ) {
     let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
     // SAFETY: the caller's contract; every store is masked to its row.
@@ -257,7 +234,6 @@ unsafe fn pool2_scatter(
                 }
                 c0 += 32;
             }
-            plane_done(p);
         }
     }
 }
