@@ -54,7 +54,8 @@ fn main() {
     // layer (`net.conv`, a `ConvReluPool`); here are its three steps, each
     // layer on its own.
     let image = [Tensor::from_array([IMAGE_8])];
-    let (mut conv, mut relu, mut pool) = ([Tensor::<1, 3, 3>::zeroed()], [Tensor::zeroed()], [Tensor::<1, 2, 2>::zeroed()]);
+    let (mut conv, mut relu, mut pool) =
+        ([Tensor::<1, 3, 3>::zeroed()], [Tensor::zeroed()], [Tensor::<1, 2, 2>::zeroed()]);
     net.conv.conv.forward(&image, &mut conv, &mut Flat::zeroed(), &mut Mode::Infer);
     Relu.forward(&conv, &mut relu, &mut (), &mut Mode::Infer);
     MaxPool2d::<2>.forward(&relu, &mut pool, &mut (), &mut Mode::Infer);

@@ -123,7 +123,16 @@ where
 }
 
 /// The check at `layer` and `x`, the upstream gradient drawn from `rng`.
-fn check_from<L, const B: usize, const C: usize, const H: usize, const W: usize, const OC: usize, const OH: usize, const OW: usize>(
+fn check_from<
+    L,
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const OC: usize,
+    const OH: usize,
+    const OW: usize,
+>(
     mut layer: Box<L>,
     mut x: Box<[Tensor<C, H, W>; B]>,
     seed: u64,

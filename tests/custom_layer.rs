@@ -21,8 +21,8 @@ use constnet::gradcheck::check_layer;
 use constnet::optim::Sgd;
 use constnet::train::{SoftmaxCrossEntropy, TrainState, train_step};
 use constnet::{
-    Conv2d, Dense, Flat, Grad, Init, Layer, Mode, Network, ParamTensor, ParamVisitorMut, Parameters, Shape, Softmax, Tensor,
-    network,
+    Conv2d, Dense, Flat, Grad, Init, Layer, Mode, Network, ParamTensor, ParamVisitorMut, Parameters, Shape, Softmax,
+    Tensor, network,
 };
 use rand::SeedableRng;
 use rand::rngs::SmallRng;

@@ -18,15 +18,7 @@ fn shapes_are_inferred_from_the_input() {
     assert_eq!(<fashion10::Output>::LEN, 10);
     assert_eq!(<seed1::Logits>::LEN, 1);
     let names: Vec<_> = fashion10::Params::LAYERS.iter().map(|l| (l.name, l.len)).collect();
-    assert_eq!(
-        names,
-        [
-            ("conv1", 8 * 9 + 8),
-            ("conv2", 16 * 8 * 9 + 16),
-            ("dense", 7840 + 10),
-            ("softmax", 0)
-        ]
-    );
+    assert_eq!(names, [("conv1", 8 * 9 + 8), ("conv2", 16 * 8 * 9 + 16), ("dense", 7840 + 10), ("softmax", 0)]);
     assert_eq!(seed1::Params::zeroed().num_params(), 9 + 784, "bias storage of BIAS = false layers is not a parameter");
     // Offsets tile the flat parameter view.
     let mut end = 0;
@@ -188,7 +180,14 @@ fn backward_overwrite_equals_backward_from_zero() {
         }
         let mut overwritten = fashion10::Params::boxed_zeroed();
         overwritten.as_flat_mut().fill(f32::NAN);
-        net.backward(&x, &mut ws, &mut d2, &mut overwritten, if from_logits { BackFrom::Logits } else { BackFrom::Output }, Grad::Overwrite);
+        net.backward(
+            &x,
+            &mut ws,
+            &mut d2,
+            &mut overwritten,
+            if from_logits { BackFrom::Logits } else { BackFrom::Output },
+            Grad::Overwrite,
+        );
         assert!(added.as_flat() == overwritten.as_flat(), "fashion10, from_logits {from_logits}");
         assert!(d1.as_flat() == d2.as_flat());
     }

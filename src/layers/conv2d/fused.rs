@@ -276,7 +276,7 @@ impl<
         // The ReLU's backward pass (its bits): the gradient where y > 0.
         <Relu as Layer<OUT_C, OH, OW>>::backward(&Relu, y, y, &mut (), dy, Some(&mut cache.grad), &mut Relu, Grad::Add);
         grad.start(&mut grads.conv);
-        let dx = dx.map(|dx| same_layout_mut::<_, [Tensor<IN_C, H, W>; B]>(dx));
+        let dx = dx.map(same_layout_mut::<_, [Tensor<IN_C, H, W>; B]>);
         self.conv.backward_padded::<B, H, W, OH, OW>(same_layout(&cache.input), &cache.grad, dx, &mut grads.conv);
     }
 }
@@ -370,17 +370,24 @@ impl<
             dout.as_flat_mut(),
             PoolRelu::Apply,
         ) {
-            <MaxPool2d<2> as Layer<OUT_C, OH, OW>>::backward(&MaxPool2d, out, y, &mut (), dy, Some(dout), &mut MaxPool2d, Grad::Add);
+            <MaxPool2d<2> as Layer<OUT_C, OH, OW>>::backward(
+                &MaxPool2d,
+                out,
+                y,
+                &mut (),
+                dy,
+                Some(dout),
+                &mut MaxPool2d,
+                Grad::Add,
+            );
             // The ReLU's backward pass (its bits), in place: the gradient
             // where its output is positive.
             for (d, &o) in dout.as_flat_mut().iter_mut().zip(out.as_flat()) {
-                if !(o > 0.0) {
-                    *d = 0.0;
-                }
+                *d = if o > 0.0 { *d } else { 0.0 };
             }
         }
         grad.start(&mut grads.conv);
-        let dx = dx.map(|dx| same_layout_mut::<_, [Tensor<IN_C, H, W>; B]>(dx));
+        let dx = dx.map(same_layout_mut::<_, [Tensor<IN_C, H, W>; B]>);
         self.conv.backward_padded::<B, H, W, OH, OW>(same_layout(&cache.input), &cache.grad, dx, &mut grads.conv);
     }
 }
@@ -422,8 +429,15 @@ mod tests {
     >(
         seed: u64,
     ) {
-        type Fused<const IN: usize, const OUT: usize, const K: usize, const PAD: usize, const S: usize, const OH: usize, const OW: usize> =
-            ConvReluPool<Conv2d<IN, OUT, K, PAD, S>, OH, OW>;
+        type Fused<
+            const IN: usize,
+            const OUT: usize,
+            const K: usize,
+            const PAD: usize,
+            const S: usize,
+            const OH: usize,
+            const OW: usize,
+        > = ConvReluPool<Conv2d<IN, OUT, K, PAD, S>, OH, OW>;
         let fused = random::<Fused<IN, OUT, K, PAD, S, OH, OW>>(seed);
         let x = random::<[Tensor<IN, H, W>; B]>(seed + 1);
         let dy = random::<[Tensor<OUT, PH, PW>; B]>(seed + 2);
@@ -440,8 +454,8 @@ mod tests {
         let mut p = <[Tensor<OUT, PH, PW>; B]>::boxed_zeroed();
         let mut conv_cache = <[PaddedInput<IN, H, W, PAD>; B]>::boxed_zeroed();
         fused.conv.forward(&x, &mut c, &mut conv_cache, &mut Mode::Infer);
-        Relu.forward(&*c, &mut r, &mut (), &mut Mode::Infer);
-        MaxPool2d::<2>.forward(&*r, &mut p, &mut (), &mut Mode::Infer);
+        Relu.forward(&c, &mut r, &mut (), &mut Mode::Infer);
+        MaxPool2d::<2>.forward(&r, &mut p, &mut (), &mut Mode::Infer);
         assert_eq!(bits(y.as_flat()), bits(p.as_flat()), "{IN}->{OUT} k{K} p{PAD} s{S} on {H}x{W}: forward");
         let (mut dr, mut dc) = (<[Tensor<OUT, OH, OW>; B]>::boxed_zeroed(), <[Tensor<OUT, OH, OW>; B]>::boxed_zeroed());
         MaxPool2d::<2>.backward(&r, &p, &mut (), &dy, Some(&mut dr), &mut MaxPool2d, Grad::Add);
@@ -455,7 +469,11 @@ mod tests {
         let mut again = Fused::<IN, OUT, K, PAD, S, OH, OW>::boxed_zeroed();
         again.as_flat_mut().fill(f32::NAN);
         fused.backward(&x, &y, &mut cache, &dy, None, &mut again, Grad::Overwrite);
-        assert_eq!(bits(again.as_flat()), bits(g.as_flat()), "{IN}->{OUT} k{K} p{PAD} s{S} on {H}x{W}: a second backward");
+        assert_eq!(
+            bits(again.as_flat()),
+            bits(g.as_flat()),
+            "{IN}->{OUT} k{K} p{PAD} s{S} on {H}x{W}: a second backward"
+        );
     }
 
     /// `ConvRelu` against `Conv2d` then `Relu`, as above.
@@ -488,7 +506,7 @@ mod tests {
         let (mut c, mut r) = (<[Tensor<OUT, OH, OW>; B]>::boxed_zeroed(), <[Tensor<OUT, OH, OW>; B]>::boxed_zeroed());
         let mut conv_cache = <[PaddedInput<IN, H, W, PAD>; B]>::boxed_zeroed();
         fused.conv.forward(&x, &mut c, &mut conv_cache, &mut Mode::Infer);
-        Relu.forward(&*c, &mut r, &mut (), &mut Mode::Infer);
+        Relu.forward(&c, &mut r, &mut (), &mut Mode::Infer);
         assert_eq!(bits(y.as_flat()), bits(r.as_flat()), "{IN}->{OUT} k{K} p{PAD} s{S} on {H}x{W}: forward");
         let mut dc = <[Tensor<OUT, OH, OW>; B]>::boxed_zeroed();
         Relu.backward(&c, &r, &mut (), &dy, Some(&mut dc), &mut Relu, Grad::Add);
@@ -560,7 +578,9 @@ mod tests {
         for seed in 0..500 {
             let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
             let mut conv = Conv2d::<IN, OUT, 3, 1, 1>::boxed_zeroed();
-            conv.as_flat_mut().iter_mut().for_each(|v| *v = rng.random_range(0.1..1.0) * [-1.0, 1.0][rng.random_range(0..2)]);
+            conv.as_flat_mut()
+                .iter_mut()
+                .for_each(|v| *v = rng.random_range(0.1..1.0) * [-1.0, 1.0][rng.random_range(0..2)]);
             let x = random::<[Tensor<IN, H, W>; B]>(seed + 1000);
             let mut c = <[Tensor<OUT, H, W>; B]>::boxed_zeroed();
             conv.forward(&x, &mut c, &mut <[PaddedInput<IN, H, W, 1>; B]>::boxed_zeroed(), &mut Mode::Infer);

@@ -28,8 +28,8 @@ use crate::flat::{same_layout, same_layout_mut};
 use crate::layer::{Grad, Init, Layer, Mode, ParamTensor, Parameters};
 use crate::{Flat, Shape, Tensor, conv_out, math};
 use fast::Then;
-use padded::PadPlane;
 pub use fused::{ConvRelu, ConvReluCache, ConvReluPool, ConvReluPoolCache};
+use padded::PadPlane;
 pub use padded::PaddedInput;
 pub(crate) use padded::pad_planes;
 use rand::Rng;
@@ -270,7 +270,7 @@ impl<
         crate::layer::assert_out_shape!("Conv2d", OC, OH, OW);
         let _ = x; // read from its padded copy, on every path
         grad.start(grads);
-        let dx = dx.map(|dx| same_layout_mut::<_, [Tensor<IN_C, H, W>; B]>(dx));
+        let dx = dx.map(same_layout_mut::<_, [Tensor<IN_C, H, W>; B]>);
         self.backward_padded::<B, H, W, OH, OW>(same_layout(cache), same_layout(dy), dx, grads);
     }
 }
