@@ -257,8 +257,7 @@ impl<
         _mode: &mut Mode<'_>,
     ) {
         assert_out_shape!("ConvRelu", YC, YH, YW);
-        let input = same_layout_mut(&mut cache.input);
-        self.conv.forward_padded::<B, H, W, OH, OW>(same_layout(x), input, same_layout_mut(y), true);
+        self.conv.forward_padded::<C, B, H, W, OH, OW>(x, &mut cache.input, same_layout_mut(y), true);
     }
 
     fn backward<const B: usize, const YC: usize, const YH: usize, const YW: usize>(
@@ -275,9 +274,7 @@ impl<
         let (y, dy): (&[Tensor<OUT_C, OH, OW>; B], &[Tensor<OUT_C, OH, OW>; B]) = (same_layout(y), same_layout(dy));
         // The ReLU's backward pass (its bits): the gradient where y > 0.
         <Relu as Layer<OUT_C, OH, OW>>::backward(&Relu, y, y, &mut (), dy, Some(&mut cache.grad), &mut Relu, Grad::Add);
-        grad.start(&mut grads.conv);
-        let dx = dx.map(same_layout_mut::<_, [Tensor<IN_C, H, W>; B]>);
-        self.conv.backward_padded::<B, H, W, OH, OW>(same_layout(&cache.input), &cache.grad, dx, &mut grads.conv);
+        self.conv.backward_padded::<C, B, H, W, OH, OW>(&cache.input, &cache.grad, dx, &mut grads.conv, grad);
     }
 }
 
@@ -326,17 +323,17 @@ impl<
         assert_out_shape!("ConvReluPool", YC, YH, YW);
         let routes = !matches!(mode, Mode::Predict);
         cache.kept = if routes { 1.0 } else { 0.0 };
-        let (x, input) = (same_layout(x), same_layout_mut(&mut cache.input));
         if let Some(k) = Conv2d::<IN_C, OUT_C, K, PAD, STRIDE, BIAS>::fast()
             && self.pools_in_tiles::<H, W>(routes)
         {
+            let (x, input) = (same_layout(x), same_layout_mut(&mut cache.input));
             PaddedInput::fill_batch(x, input);
             let then = Then::ReluPool(y.as_flat_mut(), routes);
             let ran = self.conv.forward_fast::<B, H, W, OH, OW>(k, input, &mut cache.out, then);
             assert!(ran, "ConvReluPool: the kernels pool where they said they would");
             return;
         }
-        self.conv.forward_padded::<B, H, W, OH, OW>(x, input, &mut cache.out, true);
+        self.conv.forward_padded::<C, B, H, W, OH, OW>(x, &mut cache.input, &mut cache.out, true);
         <MaxPool2d<2> as Layer<OUT_C, OH, OW>>::forward(&MaxPool2d, &cache.out, y, &mut (), mode);
     }
 
@@ -386,9 +383,7 @@ impl<
                 *d = if o > 0.0 { *d } else { 0.0 };
             }
         }
-        grad.start(&mut grads.conv);
-        let dx = dx.map(same_layout_mut::<_, [Tensor<IN_C, H, W>; B]>);
-        self.conv.backward_padded::<B, H, W, OH, OW>(same_layout(&cache.input), &cache.grad, dx, &mut grads.conv);
+        self.conv.backward_padded::<C, B, H, W, OH, OW>(&cache.input, &cache.grad, dx, &mut grads.conv, grad);
     }
 }
 

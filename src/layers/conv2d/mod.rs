@@ -254,7 +254,7 @@ impl<
         _mode: &mut Mode<'_>,
     ) {
         crate::layer::assert_out_shape!("Conv2d", OC, OH, OW);
-        self.forward_padded::<B, H, W, OH, OW>(same_layout(x), same_layout_mut(cache), same_layout_mut(y), false);
+        self.forward_padded::<C, B, H, W, OH, OW>(x, cache, same_layout_mut(y), false);
     }
 
     fn backward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
@@ -269,9 +269,7 @@ impl<
     ) {
         crate::layer::assert_out_shape!("Conv2d", OC, OH, OW);
         let _ = x; // read from its padded copy, on every path
-        grad.start(grads);
-        let dx = dx.map(same_layout_mut::<_, [Tensor<IN_C, H, W>; B]>);
-        self.backward_padded::<B, H, W, OH, OW>(same_layout(cache), same_layout(dy), dx, grads);
+        self.backward_padded::<C, B, H, W, OH, OW>(cache, same_layout(dy), dx, grads, grad);
     }
 }
 
@@ -281,14 +279,24 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
     /// `x` padded into `padded`, then the convolution of the batch into
     /// `y`, as `max(y, 0)` if `relu` (a ReLU after it: the bits `Relu`
     /// gives), on the fast path where it takes the shape and by the
-    /// reference loops elsewhere.
-    pub(super) fn forward_padded<const B: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
+    /// reference loops elsewhere. (`C` is `IN_C`, as the layer's `Shape`
+    /// asserts.)
+    pub(super) fn forward_padded<
+        const C: usize,
+        const B: usize,
+        const H: usize,
+        const W: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
         &self,
-        x: &[Tensor<IN_C, H, W>; B],
-        padded: &mut [PaddedInput<IN_C, H, W, PAD>; B],
+        x: &[Tensor<C, H, W>; B],
+        padded: &mut [PaddedInput<C, H, W, PAD>; B],
         y: &mut [Tensor<OUT_C, OH, OW>; B],
         relu: bool,
     ) {
+        let (x, padded): (&[Tensor<IN_C, H, W>; B], &mut [PaddedInput<IN_C, H, W, PAD>; B]) =
+            (same_layout(x), same_layout_mut(padded));
         PaddedInput::fill_batch(x, padded);
         let then = if relu { Then::Relu } else { Then::Store };
         if let Some(k) = Self::fast()
@@ -309,14 +317,25 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
     }
 
     /// The backward pass of a batch from its padded inputs, the parameter
-    /// gradients added into `grads`.
-    pub(super) fn backward_padded<const B: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
+    /// gradients in `grads` as `grad` says. (`C` is `IN_C`.)
+    pub(super) fn backward_padded<
+        const C: usize,
+        const B: usize,
+        const H: usize,
+        const W: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
         &self,
-        padded: &[PaddedInput<IN_C, H, W, PAD>; B],
+        padded: &[PaddedInput<C, H, W, PAD>; B],
         dy: &[Tensor<OUT_C, OH, OW>; B],
-        mut dx: Option<&mut [Tensor<IN_C, H, W>; B]>,
+        dx: Option<&mut [Tensor<C, H, W>; B]>,
         grads: &mut Self,
+        grad: Grad,
     ) {
+        grad.start(grads);
+        let padded: &[PaddedInput<IN_C, H, W, PAD>; B] = same_layout(padded);
+        let mut dx = dx.map(same_layout_mut::<_, [Tensor<IN_C, H, W>; B]>);
         if let Some(k) = Self::fast() {
             if BIAS {
                 let mut sums = [0.0; OUT_C];
