@@ -22,6 +22,15 @@ use crate::{Flat, Tensor};
 pub struct Relu;
 elementwise_layer!(Relu);
 
+/// `max(v, 0)` in place, by the rule of [`Relu`]'s reference loop (+0 for
+/// -0 and 0 for NaN, its kernels' bits): for a layer that runs a ReLU on
+/// its own outputs.
+pub(crate) fn relu_in_place(v: &mut [f32]) {
+    for v in v {
+        *v = if *v > 0.0 { *v } else { 0.0 };
+    }
+}
+
 impl<const C: usize, const H: usize, const W: usize> Layer<C, H, W> for Relu {
     type Cache<const B: usize> = ();
 

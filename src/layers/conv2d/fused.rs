@@ -16,9 +16,9 @@
 //!   where the kernels take the shape, storing only the pooled outputs and,
 //!   in the cache, which input of each window its gradient goes to (a
 //!   record of 8 bytes per pooled row of each channel); its backward pass
-//!   routes the pooled gradient by them. Elsewhere it stores the ReLU's
-//!   outputs in the cache and pools them, and on the way back routes the
-//!   gradient and applies the ReLU in one pass where the kernels can.
+//!   routes the pooled gradient by them. Elsewhere it stores the
+//!   convolution's outputs in the cache, and the ReLU and the pooling run
+//!   as one pass over them, forward and backward, where the kernels can.
 //!
 //! Neither the convolution's outputs nor the ReLU's are layer outputs: a
 //! network's workspace holds the fused layer's output only. To look at
@@ -29,6 +29,7 @@ use super::{Conv2d, PaddedInput, Then};
 use crate::flat::{same_layout, same_layout_mut};
 use crate::kernels::{self, PoolRelu};
 use crate::layer::{Grad, Init, Layer, Mode, ParamTensor, ParamVisitorMut, Parameters, assert_out_shape};
+use crate::layers::relu::relu_in_place;
 use crate::{Flat, MaxPool2d, Relu, Shape, Tensor};
 use core::ops::{Deref, DerefMut};
 use rand::Rng;
@@ -118,7 +119,7 @@ pub struct ConvReluCache<
 }
 
 /// [`ConvReluPool`]'s cache for a batch of `B`: the convolution's padded
-/// inputs; the ReLU's outputs, or where the convolution pools in its
+/// inputs; its outputs (on the portable loops the ReLU's), or where it pools in its
 /// registers the pooling's routes in their memory (not in
 /// [`Mode::Predict`]); and the scratch its backward pass routes the
 /// gradient into.
@@ -333,8 +334,14 @@ impl<
             assert!(ran, "ConvReluPool: the kernels pool where they said they would");
             return;
         }
-        self.conv.forward_padded::<C, B, H, W, OH, OW>(x, &mut cache.input, &mut cache.out, true);
-        <MaxPool2d<2> as Layer<OUT_C, OH, OW>>::forward(&MaxPool2d, &cache.out, y, &mut (), mode);
+        // The convolution's outputs, then the ReLU and the pooling in one
+        // pass where the kernels have it.
+        self.conv.forward_padded::<C, B, H, W, OH, OW>(x, &mut cache.input, &mut cache.out, false);
+        let (out, pooled) = (cache.out.as_flat(), y.as_flat_mut());
+        if !kernels::active().maxpool2_forward(B * OUT_C, (OH, OW), out, PoolRelu::Apply, pooled) {
+            relu_in_place(cache.out.as_flat_mut());
+            <MaxPool2d<2> as Layer<OUT_C, OH, OW>>::forward(&MaxPool2d, &cache.out, y, &mut (), mode);
+        }
     }
 
     fn backward<const B: usize, const YC: usize, const YH: usize, const YW: usize>(

@@ -26,6 +26,7 @@ mod tests;
 
 use crate::flat::{same_layout, same_layout_mut};
 use crate::layer::{Grad, Init, Layer, Mode, ParamTensor, Parameters};
+use crate::layers::relu::relu_in_place;
 use crate::{Flat, Shape, Tensor, conv_out, math};
 use fast::Then;
 pub use fused::{ConvRelu, ConvReluCache, ConvReluPool, ConvReluPoolCache};
@@ -308,11 +309,7 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
             self.forward_one::<H, W, OH, OW>(x, y);
         }
         if relu {
-            // `Relu`'s own rule, +0 for -0 and 0 for NaN (its kernels'
-            // bits), in place.
-            for v in y.as_flat_mut() {
-                *v = if *v > 0.0 { *v } else { 0.0 };
-            }
+            relu_in_place(y.as_flat_mut());
         }
     }
 
