@@ -34,10 +34,10 @@ pub enum Grad {
     /// instead of zeroed, read and written again).
     Overwrite,
     /// As `Overwrite`, but leaving the gradient of the first
-    /// [`SHARED`](Layer::SHARED) parameters unwritten: the data-parallel
-    /// trainer's pass, which shares that gradient out between its threads
-    /// ([`Layer::shared_grad`]). For a layer with `SHARED == 0` it is
-    /// `Overwrite`.
+    /// [`SHARED`](Parameters::SHARED) parameters unwritten: the
+    /// data-parallel trainer's pass, which shares that gradient out between
+    /// its threads ([`Parameters::shared_grad`]). For a layer with
+    /// `SHARED == 0` it is `Overwrite`.
     OverwriteExceptShared,
 }
 
@@ -113,9 +113,6 @@ impl Grad {
 /// - `Cache<B>` holds what `forward` keeps for `backward` over a batch of
 ///   `B` (`()` if nothing).
 ///
-/// The sharing items ([`SHARED`](Layer::SHARED),
-/// [`shared_grad`](Layer::shared_grad)) have defaults that are right for
-/// every layer but a large [`Dense`](crate::Dense).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a layer for a {C} x {H} x {W} input: it does not implement `Layer<{C}, {H}, {W}>`",
     label = "not a layer for a {C} x {H} x {W} input",
@@ -156,45 +153,6 @@ pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> 
         grads: &mut Self,
         grad: Grad,
     );
-
-    /// How many of this layer's parameters, from the first, have a gradient
-    /// that a data-parallel trainer shares out between its threads instead
-    /// of each thread computing all of it over its own samples (the
-    /// [`ParallelTrainer`](crate::parallel::ParallelTrainer),
-    /// [`Grad::OverwriteExceptShared`] and
-    /// [`shared_grad`](Layer::shared_grad)). 0, the default, for every
-    /// layer but a [`Dense`](crate::Dense) with at least
-    /// [`SHARE_MIN`](crate::layers::dense::SHARE_MIN) weights. A layer
-    /// that sets it must honour `Grad::OverwriteExceptShared` and override
-    /// [`shared_grad`](Layer::shared_grad).
-    ///
-    /// ```
-    /// use constnet::{Dense, Layer};
-    /// assert_eq!(<Dense<1024, 256> as Layer<1024, 1, 1>>::SHARED, 1024 * 256); // 2^18 weights
-    /// assert_eq!(<Dense<784, 10> as Layer<784, 1, 1>>::SHARED, 0);
-    /// ```
-    const SHARED: usize = 0;
-
-    /// Share `part` of `parts` of the shared gradient (the first
-    /// [`SHARED`](Layer::SHARED) parameters), **overwritten**, over the
-    /// samples of every part: `inputs` yields each part's inputs and output
-    /// gradients (`x` and `dy` of its backward pass), the same parts in the
-    /// same order for every share. Together the shares write every shared
-    /// entry once. The default (for `SHARED == 0`) does nothing.
-    ///
-    /// # Safety
-    /// `grads` points to this layer's whole gradient (as
-    /// [`Flat::as_flat`] lays it out); the call writes only its share's
-    /// entries, so calls with other shares may run at the same time.
-    unsafe fn shared_grad<'a, const B: usize, const OC: usize, const OH: usize, const OW: usize>(
-        &self,
-        inputs: &mut dyn Iterator<Item = (&'a [Tensor<C, H, W>; B], &'a [Tensor<OC, OH, OW>; B])>,
-        part: usize,
-        parts: usize,
-        grads: *mut f32,
-    ) {
-        let _ = (inputs, part, parts, grads);
-    }
 }
 
 /// How to draw initial weights. Biases start at zero.
@@ -247,7 +205,9 @@ pub struct ParamTensor<'a> {
 /// What [`Parameters::visit_mut`] calls: `f(name, PyTorch shape, values)`.
 pub type ParamVisitorMut<'a> = dyn FnMut(&'static str, &[usize], &mut [f32]) + 'a;
 
-/// A layer's learnable parameters (none for activations and pooling).
+/// A layer's learnable parameters (none for activations and pooling), and
+/// how a data-parallel trainer computes their gradient (the defaults are
+/// right for every layer but a large [`Dense`](crate::Dense)).
 pub trait Parameters: Flat {
     /// Draws initial weights (biases to zero). No-op without parameters.
     fn init(&mut self, _init: Init, _rng: &mut dyn Rng) {}
@@ -258,6 +218,46 @@ pub trait Parameters: Flat {
     /// Calls `f(name, shape, values)` with each parameter tensor, mutably, in
     /// the same order as [`Parameters::visit`] (for loading weights).
     fn visit_mut<'a>(&mut self, _f: &'a mut ParamVisitorMut<'a>) {}
+
+    /// How many of the parameters, from the first, have a gradient that a
+    /// data-parallel trainer shares out between its threads instead of
+    /// each thread computing all of it over its own samples (the
+    /// [`ParallelTrainer`](crate::parallel::ParallelTrainer),
+    /// [`Grad::OverwriteExceptShared`] and
+    /// [`shared_grad`](Parameters::shared_grad)). 0, the default, for every
+    /// layer but a [`Dense`](crate::Dense) with at least
+    /// [`SHARE_MIN`](crate::layers::dense::SHARE_MIN) weights. A layer
+    /// that sets it must honour `Grad::OverwriteExceptShared` in its
+    /// backward pass and override [`shared_grad`](Parameters::shared_grad).
+    ///
+    /// ```
+    /// use constnet::{Dense, Parameters};
+    /// assert_eq!(<Dense<1024, 256> as Parameters>::SHARED, 1024 * 256); // 2^18 weights
+    /// assert_eq!(<Dense<784, 10> as Parameters>::SHARED, 0);
+    /// ```
+    const SHARED: usize = 0;
+
+    /// Share `part` of `parts` of the shared gradient (the first
+    /// [`SHARED`](Parameters::SHARED) parameters), **overwritten**, over
+    /// the samples of every part: `inputs` yields each part's layer inputs
+    /// and output gradients as floats (`x` and `dy` of its backward pass,
+    /// the same number of whole samples in every part), the same parts in
+    /// the same order for every share. Together the shares write every
+    /// shared entry once. The default (for `SHARED == 0`) does nothing.
+    ///
+    /// # Safety
+    /// `grads` points to this layer's whole gradient (as
+    /// [`Flat::as_flat`] lays it out); the call writes only its share's
+    /// entries, so calls with other shares may run at the same time.
+    unsafe fn shared_grad<'a>(
+        &self,
+        inputs: &mut dyn Iterator<Item = (&'a [f32], &'a [f32])>,
+        part: usize,
+        parts: usize,
+        grads: *mut f32,
+    ) {
+        let _ = (inputs, part, parts, grads);
+    }
 }
 
 /// Implements [`Shape`] (output = input), [`Parameters`] (none) and

@@ -103,7 +103,7 @@ pub trait Network: Flat {
     );
 
     /// Whether a layer shares out the gradient of some parameters between
-    /// the threads of a data-parallel trainer ([`Layer::SHARED`](crate::Layer::SHARED)):
+    /// the threads of a data-parallel trainer ([`Parameters::SHARED`](crate::Parameters::SHARED)):
     /// the [`ParallelTrainer`](crate::parallel::ParallelTrainer) then runs
     /// [`backward`](Network::backward) with [`Grad::OverwriteExceptShared`]
     /// on each thread's samples and [`shared_grads`](Network::shared_grads)
@@ -111,7 +111,7 @@ pub trait Network: Flat {
     const SHARES: bool = false;
 
     /// Share `part` of `parts` of every layer's shared gradient
-    /// ([`Layer::shared_grad`](crate::Layer::shared_grad)), **overwritten**,
+    /// ([`Parameters::shared_grad`](crate::Parameters::shared_grad)), **overwritten**,
     /// over the samples of all parts: `input(k)` is part `k`'s inputs, and
     /// its workspace and `delta` after [`forward`](Network::forward) and
     /// [`backward`](Network::backward) with [`Grad::OverwriteExceptShared`].
@@ -452,7 +452,7 @@ macro_rules! network {
                     if $crate::network!(@shared_len $first) > 0 {
                         let mut inputs = (0..parts).map(|k| {
                             let (x, _, d) = input(k);
-                            (x, &d.$first)
+                            (x.as_flat(), d.$first.as_flat())
                         });
                         // SAFETY: the caller's contract; the layer's gradient
                         // starts at its field's offset in the whole gradient.
@@ -602,9 +602,9 @@ macro_rules! network {
         $s.$layer.backward(&$a.$prev, &$a.$layer, &mut $c.$layer, &$d.$layer, Some(&mut $d.$prev), &mut $g.$layer, $grad)
     };
 
-    // How many parameters of a layer have a shared gradient (`Layer::SHARED`).
+    // How many parameters of a layer have a shared gradient (`Parameters::SHARED`).
     (@shared_len $layer:ident) => {
-        <$layer::Ty as $crate::Layer<{ <$layer::In>::C }, { <$layer::In>::H }, { <$layer::In>::W }>>::SHARED
+        <$layer::Ty as $crate::Parameters>::SHARED
     };
 
     // `shared_grads` for every layer after the first: its input is the
@@ -613,7 +613,7 @@ macro_rules! network {
         if $crate::network!(@shared_len $layer) > 0 {
             let mut inputs = (0..$parts).map(|k| {
                 let (_, ws, d) = $input(k);
-                (&ws.act.$prev, &d.$layer)
+                (ws.act.$prev.as_flat(), d.$layer.as_flat())
             });
             // SAFETY: as in `shared_grads`.
             unsafe { $s.$layer.shared_grad(&mut inputs, $part, $parts, $g.add(::core::mem::offset_of!(Params, $layer) / 4)) };

@@ -7,7 +7,7 @@
 //! `t*PER_THREAD .. (t+1)*PER_THREAD` into its own [`TrainState`]; then every
 //! thread sums one slice of the parameter range of all the per-thread
 //! gradients into thread 0's (a parallel reduction). A layer with a large
-//! weight gradient shares it out instead ([`Layer::SHARED`](crate::Layer::SHARED):
+//! weight gradient shares it out instead ([`Parameters::SHARED`](crate::Parameters::SHARED):
 //! a [`Dense`](crate::Dense) with at least
 //! [`SHARE_MIN`](crate::layers::dense::SHARE_MIN) weights): the shards
 //! leave it unwritten ([`Grad::OverwriteExceptShared`](crate::Grad::OverwriteExceptShared)), and after they

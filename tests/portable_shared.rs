@@ -6,7 +6,7 @@
 use constnet::optim::Sgd;
 use constnet::parallel::ParallelTrainer;
 use constnet::train::{SoftmaxCrossEntropy, TrainState, train_step};
-use constnet::{Dense, Flat, Init, Isa, Layer, Network, Relu, Softmax, Tensor, isa, network, set_isa};
+use constnet::{Dense, Flat, Init, Isa, Layer, Network, Parameters, Relu, Softmax, Tensor, isa, network, set_isa};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
@@ -48,15 +48,8 @@ fn portable_shares_make_the_weight_gradient_and_the_two_thread_step() {
     shared.as_flat_mut().fill(f32::NAN);
     for part in 0..3 {
         // SAFETY: `shared` is a whole gradient of this layer; one share at a time.
-        unsafe {
-            <D as Layer<1024, 1, 1>>::shared_grad(
-                &d,
-                &mut x.iter().zip(dy.iter()),
-                part,
-                3,
-                shared.as_flat_mut().as_mut_ptr(),
-            )
-        };
+        let mut parts = x.iter().zip(dy.iter()).map(|(x, dy)| (x.as_flat(), dy.as_flat()));
+        unsafe { d.shared_grad(&mut parts, part, 3, shared.as_flat_mut().as_mut_ptr()) };
     }
     close("portable shares", shared.weight.as_flat(), whole.weight.as_flat(), 1e-5);
 

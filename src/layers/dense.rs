@@ -20,7 +20,7 @@ use crate::{Flat, Shape, Tensor, math};
 use rand::Rng;
 
 /// The fewest weights for which a `Dense` layer's weight gradient is shared
-/// out between the threads of a data-parallel trainer ([`Layer::SHARED`]):
+/// out between the threads of a data-parallel trainer ([`Parameters::SHARED`]):
 /// 2^18, a 1 MiB gradient, half this machine's L2. Each thread then computes
 /// some rows over every thread's samples, instead of all rows over its
 /// own: tfconv's 12.8 MB gradient is written once per step, not once per
@@ -293,54 +293,9 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, co
         let (overwrite, dw) = match grad {
             Grad::Add => (false, true),
             Grad::Overwrite => (true, true),
-            Grad::OverwriteExceptShared => (true, <Self as Layer<C, H, W>>::SHARED == 0),
+            Grad::OverwriteExceptShared => (true, <Self as Parameters>::SHARED == 0),
         };
         self.backward_batch(x.as_flat(), dy.as_flat(), dx.map(|d| d.as_flat_mut()), grads, overwrite, dw);
-    }
-
-    /// The weights, for a layer with at least [`SHARE_MIN`] of them.
-    const SHARED: usize = if N_IN * N_OUT >= SHARE_MIN { N_IN * N_OUT } else { 0 };
-
-    /// Share `part` of `parts` is the weight gradient's output rows
-    /// `part·N_OUT/parts .. (part+1)·N_OUT/parts`, over every part's
-    /// samples, the parts summed in order inside each register tile (8 per
-    /// pass over the rows; a further pass adds the next ones).
-    unsafe fn shared_grad<'a, const B: usize, const OC: usize, const OH: usize, const OW: usize>(
-        &self,
-        inputs: &mut dyn Iterator<Item = (&'a [Tensor<C, H, W>; B], &'a [Tensor<OC, OH, OW>; B])>,
-        part: usize,
-        parts: usize,
-        grads: *mut f32,
-    ) {
-        crate::layer::assert_out_shape!("Dense", OC, OH, OW);
-        if <Self as Layer<C, H, W>>::SHARED == 0 {
-            return;
-        }
-        let rows = part * N_OUT / parts..(part + 1) * N_OUT / parts;
-        // SAFETY: the caller's contract; the slice covers only rows `rows`,
-        // which no other share writes.
-        let w = unsafe { core::slice::from_raw_parts_mut(grads.add(rows.start * N_IN), rows.len() * N_IN) };
-        let k = kernels::active();
-        if k.is_fast() {
-            // Up to MAX_PARTS parts per pass over the rows: one pass for a
-            // trainer of up to 8 threads, and the sum in the whole batch's order.
-            let (mut buf, mut n, mut pass): ([(&[f32], &[f32]); MAX_PARTS], _, _) = ([(&[], &[]); MAX_PARTS], 0, 0);
-            for (x, dy) in inputs {
-                buf[n] = (dy.as_flat(), x.as_flat());
-                n += 1;
-                if n == MAX_PARTS {
-                    Self::weight_grad_fast(k, &buf, B, rows.clone(), w, pass > 0);
-                    (n, pass) = (0, pass + 1);
-                }
-            }
-            if n > 0 {
-                Self::weight_grad_fast(k, &buf[..n], B, rows.clone(), w, pass > 0);
-            }
-            return;
-        }
-        for (k, (x, dy)) in inputs.enumerate() {
-            Self::weight_grad_portable(x.as_flat(), dy.as_flat(), rows.clone(), w, k > 0);
-        }
     }
 }
 
@@ -362,6 +317,56 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Parameters for Den
         f("weight", &[N_OUT, N_IN], self.weight.as_flat_mut());
         if BIAS {
             f("bias", &[N_OUT], &mut self.bias);
+        }
+    }
+
+    /// The weights, for a layer with at least [`SHARE_MIN`] of them.
+    const SHARED: usize = if N_IN * N_OUT >= SHARE_MIN { N_IN * N_OUT } else { 0 };
+
+    /// Share `part` of `parts` is the weight gradient's output rows
+    /// `part·N_OUT/parts .. (part+1)·N_OUT/parts`, over every part's
+    /// samples, the parts summed in order inside each register tile (8 per
+    /// pass over the rows; a further pass adds the next ones).
+    unsafe fn shared_grad<'a>(
+        &self,
+        inputs: &mut dyn Iterator<Item = (&'a [f32], &'a [f32])>,
+        part: usize,
+        parts: usize,
+        grads: *mut f32,
+    ) {
+        if <Self as Parameters>::SHARED == 0 {
+            return;
+        }
+        let rows = part * N_OUT / parts..(part + 1) * N_OUT / parts;
+        // SAFETY: the caller's contract; the slice covers only rows `rows`,
+        // which no other share writes.
+        let w = unsafe { core::slice::from_raw_parts_mut(grads.add(rows.start * N_IN), rows.len() * N_IN) };
+        let k = kernels::active();
+        if k.is_fast() {
+            // Up to MAX_PARTS parts per pass over the rows: one pass for a
+            // trainer of up to 8 threads, and the sum in the whole batch's order.
+            let (mut buf, mut n, mut pass): ([(&[f32], &[f32]); MAX_PARTS], _, _) = ([(&[], &[]); MAX_PARTS], 0, 0);
+            let mut samples = None;
+            for (x, dy) in inputs {
+                let b = dy.len() / N_OUT;
+                assert!(
+                    x.len() == b * N_IN && dy.len() == b * N_OUT && *samples.get_or_insert(b) == b,
+                    "Dense::shared_grad: parts of whole samples, the same number in each"
+                );
+                buf[n] = (dy, x);
+                n += 1;
+                if n == MAX_PARTS {
+                    Self::weight_grad_fast(k, &buf, b, rows.clone(), w, pass > 0);
+                    (n, pass) = (0, pass + 1);
+                }
+            }
+            if n > 0 {
+                Self::weight_grad_fast(k, &buf[..n], samples.unwrap_or(0), rows.clone(), w, pass > 0);
+            }
+            return;
+        }
+        for (k, (x, dy)) in inputs.enumerate() {
+            Self::weight_grad_portable(x, dy, rows.clone(), w, k > 0);
         }
     }
 }
@@ -452,15 +457,15 @@ mod tests {
 
     /// The weight gradient in shares of rows (3 shares: 136 + 137 + 137
     /// of 410), each over two parts of the batch, is the whole batch's, on
-    /// the path this CPU takes (`Layer::shared_grad`) and on the portable
+    /// the path this CPU takes (`Parameters::shared_grad`) and on the portable
     /// loops; and `Grad::OverwriteExceptShared` gives the bias and input
     /// gradients of `Grad::Overwrite`, leaving the weights' alone.
     #[test]
     fn shares_of_rows_over_parts_make_the_weight_gradient() {
         use rand::{RngExt, SeedableRng};
         type D = Dense<640, 410>;
-        assert_eq!(<D as Layer<640, 1, 1>>::SHARED, 640 * 410);
-        assert_eq!(<Dense<512, 511> as Layer<512, 1, 1>>::SHARED, 0);
+        assert_eq!(<D as Parameters>::SHARED, 640 * 410);
+        assert_eq!(<Dense<512, 511> as Parameters>::SHARED, 0);
         let mut rng = rand::rngs::SmallRng::seed_from_u64(21);
         let mut fill = |v: &mut [f32]| v.iter_mut().for_each(|x| *x = rng.random_range(-1.0..1.0));
         let mut d = D::boxed_zeroed();
@@ -479,9 +484,9 @@ mod tests {
         shared.as_flat_mut().fill(f32::NAN);
         portable.as_flat_mut().fill(f32::NAN);
         for part in 0..3 {
-            let mut parts = x.iter().zip(dy.iter());
+            let mut parts = x.iter().zip(dy.iter()).map(|(x, dy)| (x.as_flat(), dy.as_flat()));
             // SAFETY: `shared` is a whole gradient of this layer; one share at a time.
-            unsafe { <D as Layer<640, 1, 1>>::shared_grad(&d, &mut parts, part, 3, shared.as_flat_mut().as_mut_ptr()) };
+            unsafe { d.shared_grad(&mut parts, part, 3, shared.as_flat_mut().as_mut_ptr()) };
             let rows = part * 410 / 3..(part + 1) * 410 / 3;
             let w = &mut portable.weight.as_flat_mut()[rows.start * 640..rows.end * 640];
             for (k, (x, dy)) in x.iter().zip(dy.iter()).enumerate() {
@@ -499,15 +504,8 @@ mod tests {
         shared1.as_flat_mut().fill(f32::NAN);
         for part in 0..2 {
             // SAFETY: as above.
-            unsafe {
-                <D as Layer<640, 1, 1>>::shared_grad(
-                    &d,
-                    &mut x1.iter().zip(dy1.iter()),
-                    part,
-                    2,
-                    shared1.as_flat_mut().as_mut_ptr(),
-                )
-            };
+            let mut parts = x1.iter().zip(dy1.iter()).map(|(x, dy)| (x.as_flat(), dy.as_flat()));
+            unsafe { d.shared_grad(&mut parts, part, 2, shared1.as_flat_mut().as_mut_ptr()) };
         }
         close("shared_grad over 10 parts", shared1.weight.as_flat(), whole1.weight.as_flat());
         close("portable shares", portable.weight.as_flat(), whole.weight.as_flat());
