@@ -31,10 +31,12 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::path::PathBuf;
 
-/// The conv layer's output (before ReLU) for one image.
+/// The convolution's output (before ReLU) for one image: the network runs
+/// it and its ReLU as one layer, `net.conv` (a `ConvRelu`); `net.conv.conv`
+/// is the convolution alone.
 fn convolved(net: &seed1::Params, x: &Tensor<1, 28, 28>) -> Tensor<1, 28, 28> {
     let mut y = [Tensor::zeroed()];
-    net.conv.forward(std::slice::from_ref(x).try_into().unwrap(), &mut y, &mut Flat::zeroed(), &mut Mode::Infer);
+    net.conv.conv.forward(std::slice::from_ref(x).try_into().unwrap(), &mut y, &mut Flat::zeroed(), &mut Mode::Infer);
     y[0]
 }
 

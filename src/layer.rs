@@ -111,7 +111,9 @@ impl Grad {
 ///   `grads` as its [`Grad`] says ([`Grad::start`] then `+=` is right for
 ///   any layer);
 /// - `Cache<B>` holds what `forward` keeps for `backward` over a batch of
-///   `B` (`()` if nothing).
+///   `B` (`()` if nothing);
+/// - a layer that behaves differently in inference tests
+///   `matches!(mode, Mode::Train(_))`: [`Mode`] has two inference variants.
 ///
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a layer for a {C} x {H} x {W} input: it does not implement `Layer<{C}, {H}, {W}>`",
@@ -123,11 +125,12 @@ pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> 
     /// beyond the input and output: dropout's masks, a convolution's
     /// zero-padded inputs (its backward reads the input from there, not
     /// from `x`), a fused layer's intermediate results; `()` for the
-    /// others. A caller of a single layer's `backward` passes the cache
-    /// that the `forward` of the same input filled; another cache gives the
-    /// gradients of the input it holds, on every backend alike. `backward`
-    /// may use the cache as scratch, but leaves what `forward` kept:
-    /// backward can run again from it.
+    /// others. A caller of a single layer's `backward` passes the output
+    /// `y` and the cache that the `forward` of the same input filled;
+    /// `Conv2d` given another cache gives the gradients of the input it
+    /// holds, on every backend alike, and a `ConvReluPool` given a fresh
+    /// one panics. `backward` may use the cache as scratch, but leaves
+    /// what `forward` kept: backward can run again from it.
     type Cache<const B: usize>: Flat;
 
     /// Forward pass over a batch of `B` samples.

@@ -78,6 +78,8 @@ pub use flat::{Flat, check_flat};
 pub use kernels::{Isa, IsaError, isa, set_isa};
 pub use layer::{Grad, Init, Layer, Mode, ParamTensor, ParamVisitorMut, Parameters};
 pub use layers::{AvgPool2d, Conv2d, ConvRelu, ConvReluPool, Dense, Dropout, MaxPool2d, Relu, Sigmoid, Softmax, Tanh};
-pub use network::{BackFrom, LayerInfo, Network, NetworkVisitorMut, Parts, class_of};
+pub use network::{BackFrom, DataParallel, LayerInfo, Network, NetworkVisitorMut, Parts, class_of};
+#[doc(hidden)]
+pub use network::{FoldedByName, folded_by_name};
 pub use shape::{Shape, conv_out, pool_out};
 pub use tensor::{Batch, Tensor};

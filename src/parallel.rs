@@ -13,7 +13,7 @@
 //! leave it unwritten ([`Grad::OverwriteExceptShared`](crate::Grad::OverwriteExceptShared)), and after they
 //! are all done, thread `t` computes its share of the rows over every
 //! shard's samples straight into thread 0's gradient
-//! ([`Network::shared_grads`]), which the reduction then skips. So the
+//! ([`DataParallel::shared_grads`]), which the reduction then skips. So the
 //! gradient is written once per step, not once per thread, and not read
 //! back to be summed (tfconv's dense layer: 12.8 MB). An optimizer whose
 //! update is element-wise ([`Sgd`], [`Adam`](crate::optim::Adam); see
@@ -33,7 +33,7 @@
 
 use crate::optim::{Optimizer, Sgd, SplitStep};
 use crate::train::{Loss, StepResult, TrainState, share_pass};
-use crate::{Flat, Network};
+use crate::{DataParallel, Flat, Network};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use rand::SeedableRng;
@@ -55,7 +55,7 @@ const YIELDS: usize = 20_000;
 const REDUCE_BLOCK: usize = 1024;
 
 /// The step being run, published by the caller before it bumps the epoch.
-struct Job<P: Network> {
+struct Job<P: DataParallel> {
     net: *mut P,
     /// The optimizer step fused into the reduction, if it splits. Its
     /// lifetime is erased: `run` takes the job back after every thread has
@@ -70,7 +70,7 @@ struct Job<P: Network> {
 
 /// What the threads share. Every `UnsafeCell` is written by one thread at a
 /// time, as the protocol in [`ParallelTrainer::train_step`] orders.
-struct Shared<P: Network> {
+struct Shared<P: DataParallel> {
     threads: usize,
     per_thread: usize,
     /// One erased `TrainState<P, PER_THREAD>` per thread (see [`ParallelTrainer`]).
@@ -85,7 +85,7 @@ struct Shared<P: Network> {
     /// after its reduction.
     arrived: AtomicUsize,
     /// The ranges the reduction sums: all of the gradients but the shared
-    /// ones ([`Network::shared_params`]), which the shares wrote whole.
+    /// ones ([`DataParallel::shared_params`]), which the shares wrote whole.
     summed: Vec<core::ops::Range<usize>>,
     panicked: AtomicBool,
     shutdown: AtomicBool,
@@ -102,11 +102,11 @@ struct Shared<P: Network> {
 // SAFETY: the raw pointers point to `Flat` data (plain f32s) or to the
 // caller's network and batch, which outlive the step that publishes them;
 // access is ordered by the epoch/arrived atomics (see `train_step`).
-unsafe impl<P: Network> Send for Shared<P> {}
+unsafe impl<P: DataParallel> Send for Shared<P> {}
 // SAFETY: as above.
-unsafe impl<P: Network> Sync for Shared<P> {}
+unsafe impl<P: DataParallel> Sync for Shared<P> {}
 
-impl<P: Network> Drop for Shared<P> {
+impl<P: DataParallel> Drop for Shared<P> {
     fn drop(&mut self) {
         for s in &self.states {
             // SAFETY: each state was made by `Box::into_raw` in `new` and is freed once.
@@ -128,7 +128,7 @@ fn wait_until(cond: impl Fn() -> bool) {
     }
 }
 
-impl<P: Network> Shared<P> {
+impl<P: DataParallel> Shared<P> {
     /// Barriers per step: 3 with shared gradients, else 2.
     const PHASES: usize = if P::SHARES { 3 } else { 2 };
 
@@ -288,7 +288,7 @@ impl<P: Network> Shared<P> {
 ///
 /// # Safety
 /// Called only by `Shared::work` for the published job, whose pointers are valid.
-unsafe fn run_shard<P: Network, L: Loss<P>, const PER_THREAD: usize>(shared: &Shared<P>, t: usize) {
+unsafe fn run_shard<P: DataParallel, L: Loss<P>, const PER_THREAD: usize>(shared: &Shared<P>, t: usize) {
     // SAFETY: the caller's contract; the casts undo the erasure done in `train_step`.
     unsafe {
         let job = (*shared.job.get()).as_ref().expect("a published job");
@@ -312,7 +312,7 @@ unsafe fn run_shard<P: Network, L: Loss<P>, const PER_THREAD: usize>(shared: &Sh
 /// # Safety
 /// Called only by `Shared::work` for the published job, after every shard
 /// is done and before the reduction; every other thread runs its own share.
-unsafe fn run_share<P: Network, const PER_THREAD: usize>(shared: &Shared<P>, t: usize) {
+unsafe fn run_share<P: DataParallel, const PER_THREAD: usize>(shared: &Shared<P>, t: usize) {
     // SAFETY: the caller's contract; the casts undo the erasure done in `train_step`.
     unsafe {
         let job = (*shared.job.get()).as_ref().expect("a published job");
@@ -359,12 +359,12 @@ unsafe fn run_share<P: Network, const PER_THREAD: usize>(shared: &Shared<P>, t: 
 /// assert!(last.loss < first.loss / 4.0 && last.correct == 4);
 /// # }
 /// ```
-pub struct ParallelTrainer<P: Network, const PER_THREAD: usize, const THREADS: usize> {
+pub struct ParallelTrainer<P: DataParallel, const PER_THREAD: usize, const THREADS: usize> {
     shared: Arc<Shared<P>>,
     workers: Vec<JoinHandle<()>>,
 }
 
-impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> ParallelTrainer<P, PER_THREAD, THREADS> {
+impl<P: DataParallel + 'static, const PER_THREAD: usize, const THREADS: usize> ParallelTrainer<P, PER_THREAD, THREADS> {
     /// Starts `THREADS - 1` worker threads and allocates one
     /// [`TrainState<P, PER_THREAD>`] per thread (zeroed on the heap). The
     /// dropout generators of the threads are seeded from `seed`.
@@ -558,7 +558,7 @@ impl<P: Network + 'static, const PER_THREAD: usize, const THREADS: usize> Parall
     }
 }
 
-impl<P: Network, const PER_THREAD: usize, const THREADS: usize> Drop for ParallelTrainer<P, PER_THREAD, THREADS> {
+impl<P: DataParallel, const PER_THREAD: usize, const THREADS: usize> Drop for ParallelTrainer<P, PER_THREAD, THREADS> {
     fn drop(&mut self) {
         self.shared.shutdown.store(true, Ordering::Release);
         self.shared.publish();
@@ -610,7 +610,7 @@ mod tests {
     #[test]
     fn shared_gradients_match_one_thread() {
         fn run<const PER: usize, const T: usize, const B: usize>() {
-            const { assert!(<wide::Params as Network>::SHARES) };
+            const { assert!(<wide::Params as DataParallel>::SHARES) };
             let mut ranges = Vec::new();
             wide::Params::shared_params(&mut |r| ranges.push(r));
             assert!(

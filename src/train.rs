@@ -275,7 +275,8 @@ pub fn train_step_accumulated<P: Network, L: Loss<P>, O: Optimizer<P>, const MB:
 }
 
 /// Loss and correct predictions of a batch in inference mode (no update),
-/// from [`Network::infer`].
+/// from [`Network::infer`] (so `st.ws` is afterwards no input for a
+/// backward pass: a `ConvReluPool`'s panics).
 pub fn evaluate<P: Network, L: Loss<P>, const B: usize>(
     net: &P,
     x: &[P::Input; B],

@@ -14,8 +14,9 @@
 //!   for the inputs the layer accepts (a build error names the rule);
 //! - [`Layer`] has `forward`, which checks its output buffer's shape in a
 //!   `const` block, and `backward`, which overwrites `dx` (when asked for)
-//!   and **adds** the parameter gradients into `grads`; `Cache` is what
-//!   `forward` keeps for `backward` beyond the input and output (`()` here).
+//!   and adds the parameter gradients into `grads` or overwrites them, as
+//!   its `Grad` argument says; `Cache<B>` is what `forward` keeps for
+//!   `backward` beyond the input and output (`()` here).
 
 use constnet::gradcheck::check_layer;
 use constnet::optim::Sgd;

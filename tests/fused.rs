@@ -148,9 +148,10 @@ network! {
 
 network! {
     /// A convolution and a ReLU with nothing after them but the output
-    /// layer: folded (the ReLU's output is the logits)... and a
-    /// convolution, ReLU and pooling that end the network: not folded,
-    /// as nothing follows them.
+    /// layer: folded (the ReLU's output is the logits). (Below: a
+    /// convolution, ReLU and pooling that end the network: the convolution
+    /// and its ReLU are folded, the pooling, with nothing after it, stays
+    /// a layer.)
     mod tail {
         input: Tensor<1, 4, 4>,
         conv: Conv2d<1, 3, 3, 1, 1>,

@@ -146,7 +146,7 @@ constnet::network! {
 use constnet::Dense;
 
 #[test]
-fn backward_overwrite_equals_backward_from_zero() {
+fn overwriting_gradients_equals_adding_them_to_zero() {
     // Stale gradients (NaN) must be neither read nor left behind: the
     // result equals zeroed gradients plus `backward`, to the bit.
     let mut rng = SmallRng::seed_from_u64(6);

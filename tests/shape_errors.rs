@@ -220,3 +220,52 @@ network! {{ pub mod net {{ input: Tensor<4, 1, 1>, {layers} }} }}
         assert!(err.contains("aborting due to 1 previous error"), "{position}: one error:\n{err}");
     }
 }
+
+/// `network!` fuses `Conv2d, Relu` by name: a `Relu` of the user's own
+/// there is a build error that says so and how to keep the layers apart,
+/// and written with a path it stays a layer of its own and builds.
+#[test]
+fn a_relu_of_ones_own_after_a_convolution_is_an_error_that_says_to_write_its_path() {
+    let layer = "
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Relu;
+unsafe impl constnet::Flat for Relu {}
+impl constnet::Parameters for Relu {}
+impl<const C: usize, const H: usize, const W: usize> constnet::Shape<C, H, W> for Relu {
+    const OUT_C: usize = C;
+    const OUT_H: usize = H;
+    const OUT_W: usize = W;
+}
+impl<const C: usize, const H: usize, const W: usize> constnet::Layer<C, H, W> for Relu {
+    type Cache<const B: usize> = ();
+    fn forward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
+        &self, x: &[Tensor<C, H, W>; B], y: &mut [Tensor<OC, OH, OW>; B], _: &mut (), _: &mut constnet::Mode<'_>,
+    ) {
+        y.as_flat_mut().copy_from_slice(x.as_flat());
+    }
+    fn backward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
+        &self, _: &[Tensor<C, H, W>; B], _: &[Tensor<OC, OH, OW>; B], _: &mut (), dy: &[Tensor<OC, OH, OW>; B],
+        dx: Option<&mut [Tensor<C, H, W>; B]>, _: &mut Self, _: constnet::Grad,
+    ) {
+        if let Some(dx) = dx { dx.as_flat_mut().copy_from_slice(dy.as_flat()); }
+    }
+}
+";
+    for (name, relu, builds) in [("bare", "Relu", false), ("path", "self::Relu", true)] {
+        let src = format!(
+            "use constnet::{{network, Conv2d, Dense, Flat, Softmax, Tensor}};
+{layer}
+network! {{ pub mod net {{ input: Tensor<1, 4, 4>, conv: Conv2d<1, 2, 3, 1, 1>, relu: {relu}, dense: Dense<32, 2>, out: Softmax }} }}
+"
+        );
+        let (ok, err) = compile(&format!("own_relu_{name}"), &src, "metadata");
+        assert_eq!(ok, builds, "{name}:\n{err}");
+        if !builds {
+            assert!(
+                err.contains("`network!` runs a `Conv2d`, `Relu` (and `MaxPool2d<2>`) written by those names as one fused layer, and this `Relu` is not constnet's"),
+                "{name}: the message:\n{err}"
+            );
+            assert!(err.contains("write your own type with a path"), "{name}: and what to do:\n{err}");
+        }
+    }
+}

@@ -13,7 +13,7 @@ use constnet::optim::Sgd;
 use constnet::parallel::ParallelTrainer;
 use constnet::train::{BceWithLogits, SoftmaxCrossEntropy, TrainState, train_step, train_step_accumulated};
 use constnet::zoo::{fashion10, seed1, tfconv};
-use constnet::{Flat, Init, Network, Tensor};
+use constnet::{DataParallel, Flat, Init, Network, Tensor};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
@@ -194,7 +194,7 @@ impl<P: Network<Input = Image>> Infer<P> {
 /// Data-parallel mini-batch training (plain SGD fused into the parallel
 /// reduction, `ParallelTrainer::train_step_sgd`): batches of `B = PER_THREAD * THREADS`
 /// on `THREADS` threads (the caller's and persistent workers).
-pub struct ParTrain<P: Network<Input = Image>, const PER_THREAD: usize, const THREADS: usize, const B: usize> {
+pub struct ParTrain<P: DataParallel<Input = Image>, const PER_THREAD: usize, const THREADS: usize, const B: usize> {
     trainer: ParallelTrainer<P, PER_THREAD, THREADS>,
     net: Box<P>,
     opt: Sgd,
@@ -203,7 +203,7 @@ pub struct ParTrain<P: Network<Input = Image>, const PER_THREAD: usize, const TH
     i: usize,
 }
 
-impl<P: Network<Input = Image> + 'static, const PER_THREAD: usize, const THREADS: usize, const B: usize>
+impl<P: DataParallel<Input = Image> + 'static, const PER_THREAD: usize, const THREADS: usize, const B: usize>
     ParTrain<P, PER_THREAD, THREADS, B>
 where
     SoftmaxCrossEntropy: constnet::train::Loss<P, Target = usize>,

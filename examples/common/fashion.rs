@@ -7,7 +7,7 @@ use constnet::fit::{FitConfig, Samples, Sampling, evaluate_set, fit_with};
 use constnet::optim::Adam;
 use constnet::parallel::ParallelTrainer;
 use constnet::train::{SoftmaxCrossEntropy, TrainState, train_step};
-use constnet::{Flat, Init, Network, Tensor};
+use constnet::{DataParallel, Flat, Init, Tensor};
 use std::path::PathBuf;
 
 /// Mini-batch size (`PER_THREAD * THREADS` with two threads).
@@ -21,7 +21,7 @@ pub const BATCH: usize = 32;
 /// one JSON object. Returns the test accuracy.
 pub fn train_10_classes<P>(name: &str, default_epochs: usize) -> f32
 where
-    P: Network<Input = Tensor<1, 28, 28>, Output = Tensor<10, 1, 1>, Logits = Tensor<10, 1, 1>> + 'static,
+    P: DataParallel<Input = Tensor<1, 28, 28>, Output = Tensor<10, 1, 1>, Logits = Tensor<10, 1, 1>> + 'static,
 {
     let args = Args::parse();
     let epochs: usize = args.value("--epochs").unwrap_or(default_epochs);

@@ -12,8 +12,8 @@ use rand::RngExt;
 
 /// Inverted dropout with rate `PERCENT / 100` (`Dropout<40>` drops 40 %).
 /// The mask is drawn from the generator of [`Mode::Train`] and kept in the
-/// layer's per-sample cache for the backward pass; in [`Mode::Infer`] the
-/// layer is the identity.
+/// layer's cache for the backward pass; in [`Mode::Infer`] and
+/// [`Mode::Predict`] the layer is the identity.
 ///
 /// PyTorch: `nn.Dropout(p=PERCENT/100)` (`model.train()` / `model.eval()`).
 ///

@@ -10,8 +10,9 @@
 //! backend; what it saves is memory traffic. The element-wise passes are
 //! memory-bound: fashion10's ReLU and pooling passes were about a third of
 //! its training step when they ran as layers of their own.
-//! - `ConvRelu` stores `max(y, 0)` from the convolution's registers; its
-//!   backward pass masks the output gradient once, into the cache.
+//! - `ConvRelu` stores `max(y, 0)` (from the convolution's registers on the
+//!   fast path); its backward pass masks the output gradient once, into
+//!   the cache.
 //! - `ConvReluPool` pools the ReLU's outputs in the convolution's registers
 //!   where the kernels take the shape, storing only the pooled outputs and,
 //!   in the cache, which input of each window its gradient goes to (a
@@ -119,7 +120,7 @@ pub struct ConvReluCache<
 }
 
 /// [`ConvReluPool`]'s cache for a batch of `B`: the convolution's padded
-/// inputs; its outputs (on the portable loops the ReLU's), or where it pools in its
+/// inputs; its outputs (the ReLU's, where the kernels do not pool), or where it pools in its
 /// registers the pooling's routes in their memory (not in
 /// [`Mode::Predict`]); and the scratch its backward pass routes the
 /// gradient into.
@@ -137,9 +138,38 @@ pub struct ConvReluPoolCache<
     pub(super) input: [PaddedInput<C, H, W, PAD>; B],
     pub(super) out: [Tensor<OC, OH, OW>; B],
     pub(super) grad: [Tensor<OC, OH, OW>; B],
-    /// 1 where the forward pass kept what the backward pass reads (not in
-    /// [`Mode::Predict`], and not in a fresh cache).
+    /// What the forward pass kept in `out` for the backward pass (a
+    /// [`Kept`]).
     kept: f32,
+}
+
+/// What a [`ConvReluPool`]'s forward pass kept in its cache's `out` for
+/// the backward pass, recorded in the cache so that the backward pass
+/// takes the branch the forward pass took.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kept {
+    /// Nothing: a fresh cache, or a forward pass in [`Mode::Predict`].
+    Nothing,
+    /// The pooling's routes: the convolution pooled in its registers.
+    Routes,
+    /// The convolution's sums, which the kernels pooled after a ReLU.
+    Sums,
+    /// The ReLU's outputs, which the reference loop pooled.
+    Outputs,
+}
+
+impl Kept {
+    const ALL: [Kept; 4] = [Kept::Nothing, Kept::Routes, Kept::Sums, Kept::Outputs];
+
+    /// The float the cache holds it as.
+    fn code(self) -> f32 {
+        self as u8 as f32
+    }
+
+    /// What a cache's float says (a float of no `Kept`: nothing).
+    fn of(code: f32) -> Kept {
+        Kept::ALL.into_iter().find(|k| k.code() == code).unwrap_or(Kept::Nothing)
+    }
 }
 
 /// The traits the two layers share, written once for each.
@@ -336,8 +366,7 @@ impl<
     ) {
         assert_out_shape!("ConvReluPool", YC, YH, YW);
         let routes = !matches!(mode, Mode::Predict);
-        cache.kept = if routes { 1.0 } else { 0.0 };
-        if let Some(k) = Conv2d::<IN_C, OUT_C, K, PAD, STRIDE, BIAS>::fast()
+        let kept = if let Some(k) = Conv2d::<IN_C, OUT_C, K, PAD, STRIDE, BIAS>::fast()
             && self.pools_in_tiles::<H, W>(routes)
         {
             let (x, input) = (same_layout(x), same_layout_mut(&mut cache.input));
@@ -345,16 +374,21 @@ impl<
             let then = Then::ReluPool(y.as_flat_mut(), routes);
             let ran = self.conv.forward_fast::<B, H, W, OH, OW>(k, input, &mut cache.out, then);
             assert!(ran, "ConvReluPool: the kernels pool where they said they would");
-            return;
-        }
-        // The convolution's outputs, then the ReLU and the pooling in one
-        // pass where the kernels have it.
-        self.conv.forward_padded::<C, B, H, W, OH, OW>(x, &mut cache.input, &mut cache.out, false);
-        let (out, pooled) = (cache.out.as_flat(), y.as_flat_mut());
-        if !kernels::active().maxpool2_forward(B * OUT_C, (OH, OW), out, PoolRelu::Apply, pooled) {
-            relu_in_place(cache.out.as_flat_mut());
-            <MaxPool2d<2> as Layer<OUT_C, OH, OW>>::forward(&MaxPool2d, &cache.out, y, &mut (), mode);
-        }
+            Kept::Routes
+        } else {
+            // The convolution's outputs, then the ReLU and the pooling in
+            // one pass where the kernels have it.
+            self.conv.forward_padded::<C, B, H, W, OH, OW>(x, &mut cache.input, &mut cache.out, false);
+            let (out, pooled) = (cache.out.as_flat(), y.as_flat_mut());
+            if kernels::active().maxpool2_forward(B * OUT_C, (OH, OW), out, PoolRelu::Apply, pooled) {
+                Kept::Sums
+            } else {
+                relu_in_place(cache.out.as_flat_mut());
+                <MaxPool2d<2> as Layer<OUT_C, OH, OW>>::forward(&MaxPool2d, &cache.out, y, &mut (), mode);
+                Kept::Outputs
+            }
+        };
+        cache.kept = if routes { kept.code() } else { Kept::Nothing.code() };
     }
 
     fn backward<const B: usize, const YC: usize, const YH: usize, const YW: usize>(
@@ -368,25 +402,23 @@ impl<
         grad: Grad,
     ) {
         assert_out_shape!("ConvReluPool", YC, YH, YW);
-        assert!(
-            cache.kept == 1.0,
-            "ConvReluPool::backward: the cache holds no forward pass to go back through (a fresh cache, or a forward in Mode::Predict)"
-        );
         let k = kernels::active();
         let (out, dout) = (&cache.out, &mut cache.grad);
-        if self.pools_in_tiles::<H, W>(true) {
+        let kept = Kept::of(cache.kept);
+        if kept == Kept::Routes {
             // Each sample's routes lie in its OUT_C x OH x OW outputs' memory.
             let routes = (out.as_flat(), OUT_C, OUT_C * OH * OW);
             let ran = k.maxpool2_backward_routes(B * OUT_C, (OH, OW), routes, dy.as_flat(), dout.as_flat_mut());
             assert!(ran, "ConvReluPool: the kernels route where they pooled");
-        } else if !k.maxpool2_backward(
-            B * OUT_C,
-            (OH, OW),
-            (out.as_flat(), y.as_flat()),
-            dy.as_flat(),
-            dout.as_flat_mut(),
-            PoolRelu::Apply,
-        ) {
+        } else if kept == Kept::Sums {
+            let xy = (out.as_flat(), y.as_flat());
+            let ran = k.maxpool2_backward(B * OUT_C, (OH, OW), xy, dy.as_flat(), dout.as_flat_mut(), PoolRelu::Apply);
+            assert!(ran, "ConvReluPool: the kernels go back through the pooling they ran");
+        } else {
+            assert!(
+                kept == Kept::Outputs,
+                "ConvReluPool::backward: the cache holds no forward pass to go back through (a fresh cache, or a forward in Mode::Predict)"
+            );
             <MaxPool2d<2> as Layer<OUT_C, OH, OW>>::backward(
                 &MaxPool2d,
                 out,
@@ -418,6 +450,19 @@ mod tests {
         let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
         let mut t = T::boxed_zeroed();
         t.as_flat_mut().iter_mut().for_each(|v| *v = rng.random_range(-1.0..1.0));
+        t
+    }
+
+    /// As [`random`], an eighth of the values +0 and an eighth -0 (ties
+    /// in the windows, the ReLU's kink, signed zero sums).
+    fn with_zeros<T: Flat>(seed: u64) -> Box<T> {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+        let mut t = random::<T>(seed);
+        t.as_flat_mut().iter_mut().for_each(|v| match rng.random_range(0..8) {
+            0 => *v = 0.0,
+            1 => *v = -0.0,
+            _ => {}
+        });
         t
     }
 
@@ -454,7 +499,7 @@ mod tests {
             const OW: usize,
         > = ConvReluPool<Conv2d<IN, OUT, K, PAD, S>, OH, OW>;
         let fused = random::<Fused<IN, OUT, K, PAD, S, OH, OW>>(seed);
-        let x = random::<[Tensor<IN, H, W>; B]>(seed + 1);
+        let x = with_zeros::<[Tensor<IN, H, W>; B]>(seed + 1);
         let dy = random::<[Tensor<OUT, PH, PW>; B]>(seed + 2);
         let mut cache = <Fused<IN, OUT, K, PAD, S, OH, OW> as Layer<IN, H, W>>::Cache::<B>::boxed_zeroed();
         let mut y = <[Tensor<OUT, PH, PW>; B]>::boxed_zeroed();
@@ -507,7 +552,7 @@ mod tests {
         seed: u64,
     ) {
         let fused = random::<ConvRelu<Conv2d<IN, OUT, K, PAD, S>, OH, OW>>(seed);
-        let x = random::<[Tensor<IN, H, W>; B]>(seed + 1);
+        let x = with_zeros::<[Tensor<IN, H, W>; B]>(seed + 1);
         let dy = random::<[Tensor<OUT, OH, OW>; B]>(seed + 2);
         let mut cache = <ConvRelu<Conv2d<IN, OUT, K, PAD, S>, OH, OW> as Layer<IN, H, W>>::Cache::<B>::boxed_zeroed();
         let mut y = <[Tensor<OUT, OH, OW>; B]>::boxed_zeroed();

@@ -22,7 +22,7 @@ pub(super) struct PadPlane<const H: usize, const W: usize, const PAD: usize> {
     bottom: [PadRow<W, PAD>; PAD],
 }
 
-/// A [`Conv2d`](super::Conv2d)'s per-sample cache: its input with the zero padding written
+/// One sample's entry of a [`Conv2d`](super::Conv2d)'s cache: its input with the zero padding written
 /// out (`C` planes of `(H + 2*PAD) x (W + 2*PAD)`, then 32 zeros).
 /// The forward pass fills it; the fast weight gradient reads it, so every
 /// load is a plain unaligned vector load with no edge cases.
