@@ -231,7 +231,8 @@ pub trait Parameters: Flat {
     /// layer but a [`Dense`](crate::Dense) with at least
     /// [`SHARE_MIN`](crate::layers::dense::SHARE_MIN) weights. A layer
     /// that sets it must honour `Grad::OverwriteExceptShared` in its
-    /// backward pass and override [`shared_grad`](Parameters::shared_grad).
+    /// backward pass and override [`share`](Parameters::share) and
+    /// [`shared_grad`](Parameters::shared_grad).
     ///
     /// ```
     /// use constnet::{Dense, Parameters};
@@ -240,24 +241,29 @@ pub trait Parameters: Flat {
     /// ```
     const SHARED: usize = 0;
 
-    /// Share `part` of `parts` of the shared gradient (the first
-    /// [`SHARED`](Parameters::SHARED) parameters), **overwritten**, over
-    /// the samples of every part: `inputs` yields each part's layer inputs
-    /// and output gradients as floats (`x` and `dy` of its backward pass,
-    /// the same number of whole samples in every part), the same parts in
-    /// the same order for every share. Together the shares write every
-    /// shared entry once. The default (for `SHARED == 0`) does nothing.
-    ///
-    /// # Safety
-    /// `grads` points to this layer's whole gradient (as
-    /// [`Flat::as_flat`] lays it out); the call writes only its share's
-    /// entries, so calls with other shares may run at the same time.
-    unsafe fn shared_grad<'a>(
+    /// The shared parameters that share `part` of `parts` computes the
+    /// gradient of: the shares `0..parts` are ranges in increasing order
+    /// that together cover `0..SHARED` (a data-parallel trainer checks it,
+    /// and runs them at the same time). The default (for `SHARED == 0`):
+    /// none.
+    fn share(part: usize, parts: usize) -> core::ops::Range<usize> {
+        let _ = (part, parts);
+        0..0
+    }
+
+    /// Share `part` of `parts` of the shared gradient, **overwritten**,
+    /// over the samples of every part: `grads` is the gradient of the
+    /// parameters [`share`](Parameters::share) names, and `inputs` yields
+    /// each part's layer inputs and output gradients as floats (`x` and
+    /// `dy` of its backward pass, the same number of whole samples in every
+    /// part), the same parts in the same order for every share. The
+    /// default (for `SHARED == 0`) does nothing.
+    fn shared_grad<'a>(
         &self,
         inputs: &mut dyn Iterator<Item = (&'a [f32], &'a [f32])>,
         part: usize,
         parts: usize,
-        grads: *mut f32,
+        grads: &mut [f32],
     ) {
         let _ = (inputs, part, parts, grads);
     }

@@ -80,6 +80,6 @@ pub use layer::{Grad, Init, Layer, Mode, ParamTensor, ParamVisitorMut, Parameter
 pub use layers::{AvgPool2d, Conv2d, ConvRelu, ConvReluPool, Dense, Dropout, MaxPool2d, Relu, Sigmoid, Softmax, Tanh};
 pub use network::{BackFrom, DataParallel, LayerInfo, Network, NetworkVisitorMut, Parts, class_of};
 #[doc(hidden)]
-pub use network::{FoldedByName, folded_by_name};
+pub use network::{FoldedByName, folded_by_name, share_of};
 pub use shape::{Shape, conv_out, pool_out};
 pub use tensor::{Batch, Tensor};

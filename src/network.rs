@@ -227,6 +227,42 @@ pub trait DataParallel: Network {
     }
 }
 
+/// Share `part` of `parts` of layer `L`'s shared gradient in the whole
+/// gradient `grads`, where `L`'s parameters start `offset` floats in: the
+/// entries [`Parameters::share`](crate::Parameters::share) names, checked
+/// to follow the shares before it without a gap or an overlap and to end
+/// at [`SHARED`](crate::Parameters::SHARED). [`DataParallel::shared_grads`]
+/// gives each layer its share through it.
+///
+/// # Safety
+/// `grads` points to a whole gradient in which `L`'s parameters start at
+/// `offset`, and nothing else accesses this share's entries meanwhile
+/// (calls for the other parts of the same `parts` may run: their shares
+/// are disjoint, as checked here).
+#[doc(hidden)]
+pub unsafe fn share_of<'g, L: crate::Parameters>(
+    grads: *mut f32,
+    offset: usize,
+    part: usize,
+    parts: usize,
+) -> &'g mut [f32] {
+    assert!(part < parts, "share {part} of {parts}");
+    let mut end = 0;
+    for p in 0..parts {
+        let r = L::share(p, parts);
+        assert!(
+            r.start == end && r.start <= r.end,
+            "Parameters::share: share {p} of {parts} does not follow the one before it"
+        );
+        end = r.end;
+    }
+    assert!(end == L::SHARED, "Parameters::share: the shares end at {end}, not at SHARED = {}", L::SHARED);
+    let r = L::share(part, parts);
+    // SAFETY: the caller's contract; the range lies within the layer's
+    // shared parameters, disjoint from the other parts' shares.
+    unsafe { core::slice::from_raw_parts_mut(grads.add(offset + r.start), r.len()) }
+}
+
 /// The layers [`network!`](crate::network!) fuses when they are written by
 /// these names: a declaration's `Conv2d`, `Relu` and `MaxPool2d<2>` must be
 /// constnet's (the macro checks it with [`folded_by_name`]).
@@ -520,7 +556,8 @@ macro_rules! network {
                         });
                         // SAFETY: the caller's contract; the layer's gradient
                         // starts at its field's offset in the whole gradient.
-                        unsafe { self.$first.shared_grad(&mut inputs, part, parts, grads.add(::core::mem::offset_of!(Params, $first) / 4)) };
+                        let g = unsafe { $crate::share_of::<$first::Ty>(grads, ::core::mem::offset_of!(Params, $first) / 4, part, parts) };
+                        self.$first.shared_grad(&mut inputs, part, parts, g);
                     }
                     $crate::network!(@shared self, input, parts, part, grads; $first $(, $layer)+);
                 }
@@ -652,7 +689,8 @@ macro_rules! network {
                 (ws.act.$prev.as_flat(), d.$layer.as_flat())
             });
             // SAFETY: as in `shared_grads`.
-            unsafe { $s.$layer.shared_grad(&mut inputs, $part, $parts, $g.add(::core::mem::offset_of!(Params, $layer) / 4)) };
+            let g = unsafe { $crate::share_of::<$layer::Ty>($g, ::core::mem::offset_of!(Params, $layer) / 4, $part, $parts) };
+            $s.$layer.shared_grad(&mut inputs, $part, $parts, g);
         }
         $crate::network!(@shared $s, $input, $parts, $part, $g; $layer $(, $rest)*);
     };
@@ -676,4 +714,58 @@ macro_rules! network {
     ) => {
         $crate::network!(@fold ($(#[$meta])* $vis mod $name { input: $input }) []; $($($layers)*)?);
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share_of;
+    use crate::{Flat, Parameters};
+    use core::ops::Range;
+
+    /// Parameters whose shares are given by `SHARES`: `[start, end]` a part.
+    struct Shares<const N: usize>;
+    // SAFETY: zero-sized.
+    unsafe impl<const N: usize> Flat for Shares<N> {}
+    impl<const N: usize> Parameters for Shares<N> {
+        const SHARED: usize = 6;
+        fn share(part: usize, _parts: usize) -> Range<usize> {
+            [[0, 2, 6], [0, 3, 6], [0, 2, 5]][N][part]..[[0, 2, 6], [0, 3, 6], [0, 2, 5]][N][part + 1]
+        }
+    }
+
+    #[test]
+    fn a_share_is_its_range_of_the_layers_gradient() {
+        let mut g = [0.0f32; 10];
+        let p = g.as_mut_ptr();
+        // SAFETY: `g` holds the layer's 6 parameters from offset 3; one share at a time.
+        let (a, b) = unsafe { (share_of::<Shares<0>>(p, 3, 0, 2).len(), share_of::<Shares<0>>(p, 3, 1, 2).len()) };
+        assert_eq!((a, b), (2, 4));
+        unsafe { share_of::<Shares<0>>(p, 3, 1, 2) }.fill(1.0);
+        assert_eq!(g, [0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "share 1 of 2 does not follow the one before it")]
+    fn overlapping_shares_are_refused() {
+        struct Overlap;
+        // SAFETY: zero-sized.
+        unsafe impl Flat for Overlap {}
+        impl Parameters for Overlap {
+            const SHARED: usize = 6;
+            fn share(part: usize, _parts: usize) -> Range<usize> {
+                [0..4, 3..6][part].clone()
+            }
+        }
+        let mut g = [0.0f32; 6];
+        // SAFETY: `g` is the layer's gradient (the call panics first).
+        let _ = unsafe { share_of::<Overlap>(g.as_mut_ptr(), 0, 0, 2) };
+    }
+
+    #[test]
+    #[should_panic(expected = "the shares end at 5, not at SHARED = 6")]
+    fn shares_short_of_shared_are_refused() {
+        let mut g = [0.0f32; 6];
+        // SAFETY: as above.
+        let _ = unsafe { share_of::<Shares<2>>(g.as_mut_ptr(), 0, 0, 2) };
+    }
 }

@@ -47,9 +47,8 @@ fn portable_shares_make_the_weight_gradient_and_the_two_thread_step() {
     let mut shared = D::boxed_zeroed();
     shared.as_flat_mut().fill(f32::NAN);
     for part in 0..3 {
-        // SAFETY: `shared` is a whole gradient of this layer; one share at a time.
         let mut parts = x.iter().zip(dy.iter()).map(|(x, dy)| (x.as_flat(), dy.as_flat()));
-        unsafe { d.shared_grad(&mut parts, part, 3, shared.as_flat_mut().as_mut_ptr()) };
+        d.shared_grad(&mut parts, part, 3, &mut shared.as_flat_mut()[D::share(part, 3)]);
     }
     close("portable shares", shared.weight.as_flat(), whole.weight.as_flat(), 1e-5);
 

@@ -209,6 +209,11 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
         self.backward_portable(x, dy, dx, grads, dw);
     }
 
+    /// The output rows of share `part` of `parts` of the weight gradient.
+    fn share_rows(part: usize, parts: usize) -> core::ops::Range<usize> {
+        part * N_OUT / parts..(part + 1) * N_OUT / parts
+    }
+
     /// Portable weight gradient rows `rows`: `dW[o][i] (+)= Σ_b dy[b][o] x[b][i]`
     /// into `w`, which holds those rows only, overwritten unless `accumulate`.
     fn weight_grad_portable(x: &[f32], dy: &[f32], rows: core::ops::Range<usize>, w: &mut [f32], accumulate: bool) {
@@ -324,23 +329,27 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Parameters for Den
     const SHARED: usize = if N_IN * N_OUT >= SHARE_MIN { N_IN * N_OUT } else { 0 };
 
     /// Share `part` of `parts` is the weight gradient's output rows
-    /// `part·N_OUT/parts .. (part+1)·N_OUT/parts`, over every part's
-    /// samples, the parts summed in order inside each register tile (8 per
-    /// pass over the rows; a further pass adds the next ones).
-    unsafe fn shared_grad<'a>(
+    /// `part·N_OUT/parts .. (part+1)·N_OUT/parts`.
+    fn share(part: usize, parts: usize) -> core::ops::Range<usize> {
+        let rows = Self::share_rows(part, parts);
+        rows.start * N_IN..rows.end * N_IN
+    }
+
+    /// Over every part's samples, the parts summed in order inside each
+    /// register tile (8 per pass over the rows; a further pass adds the
+    /// next ones).
+    fn shared_grad<'a>(
         &self,
         inputs: &mut dyn Iterator<Item = (&'a [f32], &'a [f32])>,
         part: usize,
         parts: usize,
-        grads: *mut f32,
+        w: &mut [f32],
     ) {
         if <Self as Parameters>::SHARED == 0 {
             return;
         }
-        let rows = part * N_OUT / parts..(part + 1) * N_OUT / parts;
-        // SAFETY: the caller's contract; the slice covers only rows `rows`,
-        // which no other share writes.
-        let w = unsafe { core::slice::from_raw_parts_mut(grads.add(rows.start * N_IN), rows.len() * N_IN) };
+        let rows = Self::share_rows(part, parts);
+        assert_eq!(w.len(), rows.len() * N_IN, "Dense::shared_grad: the share's gradient");
         let k = kernels::active();
         if k.is_fast() {
             // Up to MAX_PARTS parts per pass over the rows: one pass for a
@@ -485,8 +494,7 @@ mod tests {
         portable.as_flat_mut().fill(f32::NAN);
         for part in 0..3 {
             let mut parts = x.iter().zip(dy.iter()).map(|(x, dy)| (x.as_flat(), dy.as_flat()));
-            // SAFETY: `shared` is a whole gradient of this layer; one share at a time.
-            unsafe { d.shared_grad(&mut parts, part, 3, shared.as_flat_mut().as_mut_ptr()) };
+            d.shared_grad(&mut parts, part, 3, &mut shared.as_flat_mut()[D::share(part, 3)]);
             let rows = part * 410 / 3..(part + 1) * 410 / 3;
             let w = &mut portable.weight.as_flat_mut()[rows.start * 640..rows.end * 640];
             for (k, (x, dy)) in x.iter().zip(dy.iter()).enumerate() {
@@ -503,9 +511,8 @@ mod tests {
         d.backward_portable(x1.as_flat(), dy1.as_flat(), None, &mut whole1, true);
         shared1.as_flat_mut().fill(f32::NAN);
         for part in 0..2 {
-            // SAFETY: as above.
             let mut parts = x1.iter().zip(dy1.iter()).map(|(x, dy)| (x.as_flat(), dy.as_flat()));
-            unsafe { d.shared_grad(&mut parts, part, 2, shared1.as_flat_mut().as_mut_ptr()) };
+            d.shared_grad(&mut parts, part, 2, &mut shared1.as_flat_mut()[D::share(part, 2)]);
         }
         close("shared_grad over 10 parts", shared1.weight.as_flat(), whole1.weight.as_flat());
         close("portable shares", portable.weight.as_flat(), whole.weight.as_flat());

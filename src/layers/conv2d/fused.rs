@@ -218,19 +218,6 @@ macro_rules! fused_layer {
             fn visit_mut<'a>(&mut self, f: &'a mut ParamVisitorMut<'a>) {
                 self.conv.visit_mut(f);
             }
-
-            const SHARED: usize = T::SHARED;
-
-            unsafe fn shared_grad<'a>(
-                &self,
-                inputs: &mut dyn Iterator<Item = (&'a [f32], &'a [f32])>,
-                part: usize,
-                parts: usize,
-                grads: *mut f32,
-            ) {
-                // SAFETY: the caller's contract, for the same gradient.
-                unsafe { self.conv.shared_grad(inputs, part, parts, grads) }
-            }
         }
     };
 }
