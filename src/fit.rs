@@ -305,6 +305,33 @@ impl core::fmt::Display for PlotError {
 #[cfg(feature = "plot")]
 impl std::error::Error for PlotError {}
 
+/// The y range of a plot's panel: its finite figures padded by a tenth of
+/// their spread (at least 1e-3), kept within ±1e30 so that the axis's tick
+/// arithmetic stays finite (a range that overflowed `f32` sent the plotting
+/// library into an endless loop); `0..1` without a finite figure. Figures
+/// past it are drawn at its edge, and non-finite ones not at all.
+#[cfg(feature = "plot")]
+fn axis_range(values: impl Iterator<Item = f32>) -> (f32, f32) {
+    const LIMIT: f64 = 1e30;
+    let finite = values.filter(|v| v.is_finite()).map(f64::from);
+    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if lo > hi {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.1).max(1e-3);
+    let (mut lo, mut hi) = ((lo - pad).clamp(-LIMIT, LIMIT), (hi + pad).clamp(-LIMIT, LIMIT));
+    // Both clamped to one end (the padding keeps them 2e-3 apart
+    // otherwise): an axis of the limit's last thousandth.
+    if hi - lo < 1e-3 {
+        if hi > 0.0 {
+            lo = hi - LIMIT * 1e-3;
+        } else {
+            hi = lo + LIMIT * 1e-3;
+        }
+    }
+    (lo as f32, hi as f32)
+}
+
 /// Draws the loss and accuracy curves of `history` (training and, when
 /// present, validation) side by side into a PNG at `path` (plot feature).
 ///
@@ -335,11 +362,8 @@ pub fn plot_history(history: &History, title: &str, path: &std::path::Path) -> R
         let panels: [Panel<'_, DrawingArea<_, _>>; 2] =
             [("loss", &left, |e| e.loss, |e| e.val_loss), ("accuracy", &right, |e| e.accuracy, |e| e.val_accuracy)];
         for (name, area, train, valid) in panels {
-            let values: Vec<f32> = history.epochs.iter().flat_map(|e| [Some(train(e)), valid(e)]).flatten().collect();
-            let lo = values.iter().copied().fold(f32::INFINITY, f32::min);
-            let hi = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let pad = ((hi - lo) * 0.1).max(1e-3);
-            let (lo, hi) = if lo.is_finite() { (lo - pad, hi + pad) } else { (0.0, 1.0) };
+            let (lo, hi) = axis_range(history.epochs.iter().flat_map(|e| [Some(train(e)), valid(e)]).flatten());
+            let at = |(x, y): (f32, f32)| y.is_finite().then_some((x, y.clamp(lo, hi)));
             let mut chart = ChartBuilder::on(area)
                 .margin(15)
                 .caption(name, ("sans-serif", 18))
@@ -348,14 +372,15 @@ pub fn plot_history(history: &History, title: &str, path: &std::path::Path) -> R
                 .build_cartesian_2d(0.8f32..n + 0.2, lo..hi)
                 .map_err(|e| err(&e))?;
             chart.configure_mesh().x_desc("epoch").y_desc(name).draw().map_err(|e| err(&e))?;
-            let train_pts: Vec<(f32, f32)> = history.epochs.iter().map(|e| (e.epoch as f32, train(e))).collect();
+            let train_pts: Vec<(f32, f32)> =
+                history.epochs.iter().filter_map(|e| at((e.epoch as f32, train(e)))).collect();
             chart
                 .draw_series(LineSeries::new(train_pts, BLUE.stroke_width(2)))
                 .map_err(|e| err(&e))?
                 .label("train")
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
             let valid_pts: Vec<(f32, f32)> =
-                history.epochs.iter().filter_map(|e| valid(e).map(|v| (e.epoch as f32, v))).collect();
+                history.epochs.iter().filter_map(|e| valid(e).and_then(|v| at((e.epoch as f32, v)))).collect();
             if !valid_pts.is_empty() {
                 chart
                     .draw_series(LineSeries::new(valid_pts, RED.stroke_width(2)))
@@ -373,4 +398,29 @@ pub fn plot_history(history: &History, title: &str, path: &std::path::Path) -> R
         root.present().map_err(|e| err(&e))?;
     }
     crate::image::write_rgb(path, SIZE.0, SIZE.1, &rgb).map_err(|e| err(&e))
+}
+
+#[cfg(all(test, feature = "plot"))]
+mod tests {
+    use super::axis_range;
+
+    #[test]
+    fn the_axis_range_pads_finite_figures_and_stays_finite() {
+        let close = |(a, b): (f32, f32), (c, d): (f32, f32)| (a - c).abs() < 1e-6 && (b - d).abs() < 1e-6;
+        assert!(close(axis_range([0.3, 0.7, 0.5].into_iter()), (0.26, 0.74)));
+        assert!(close(axis_range([0.5].into_iter()), (0.499, 0.501)), "one figure: the least padding");
+        assert!(
+            close(axis_range([f32::NAN, 0.3, f32::INFINITY, 0.7].into_iter()), (0.26, 0.74)),
+            "finite figures only"
+        );
+        assert_eq!(axis_range([f32::NAN, f32::NEG_INFINITY].into_iter()), (0.0, 1.0));
+        assert_eq!(axis_range(core::iter::empty()), (0.0, 1.0));
+        for figures in [[3e38, -3e38], [f32::MAX, 2e30], [-f32::MAX, -f32::MAX]] {
+            let (lo, hi) = axis_range(figures.into_iter());
+            assert!(
+                lo.is_finite() && hi.is_finite() && lo < hi && lo >= -1e30 && hi <= 1e30,
+                "{figures:?}: {lo}..{hi}"
+            );
+        }
+    }
 }

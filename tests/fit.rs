@@ -91,3 +91,41 @@ fn curves_are_written_as_a_png() {
     let err = constnet::fit::plot_history(&h, "test", std::path::Path::new("/nonexistent/dir/c.png")).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/dir/c.png"), "{err}");
 }
+
+/// Histories whose figures are infinite, NaN or so large that a padded axis
+/// range overflows `f32` are plotted, and in bounded time: such values used
+/// to send the plotting library's tick search into an endless loop. Each
+/// plot runs on a thread the test waits for at most a minute.
+#[cfg(feature = "plot")]
+#[test]
+fn curves_of_infinite_nan_and_huge_figures_are_plotted_in_bounded_time() {
+    use constnet::fit::{EpochStats, History};
+    let epoch = |epoch, loss, val_loss| EpochStats {
+        epoch,
+        loss,
+        accuracy: 0.5,
+        val_loss,
+        val_accuracy: Some(f32::NAN),
+        seconds: 0.1,
+    };
+    let cases: [(&str, Vec<EpochStats>); 4] = [
+        ("infinite", vec![epoch(1, 0.7, Some(0.6)), epoch(2, f32::INFINITY, Some(f32::NEG_INFINITY))]),
+        ("nan", vec![epoch(1, f32::NAN, None), epoch(2, 0.3, Some(f32::NAN))]),
+        ("huge", vec![epoch(1, 3.0e38, Some(-3.0e38)), epoch(2, f32::MAX, Some(1.0))]),
+        ("nothing finite", vec![epoch(1, f32::NAN, Some(f32::INFINITY))]),
+    ];
+    for (name, epochs) in cases {
+        let path = std::env::temp_dir().join(format!("constnet-test-curves-{name}-{}.png", std::process::id()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = path.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(constnet::fit::plot_history(&History { epochs }, name, &p).map_err(|e| e.to_string()));
+        });
+        let done = rx.recv_timeout(std::time::Duration::from_secs(60));
+        let _ = std::fs::remove_file(&path);
+        match done {
+            Ok(result) => result.unwrap_or_else(|e| panic!("{name}: {e}")),
+            Err(_) => panic!("{name}: plot_history did not return within a minute"),
+        }
+    }
+}
