@@ -611,3 +611,41 @@ fn standardizer_matches_numpy_on_the_shipped_subset() {
         assert!((v - last).abs() <= 1e-6 * last.abs(), "pixel ({y}, {x}) standardised {v} vs NumPy {last}");
     }
 }
+
+/// A FIFO, a device and a directory given as a data file are refused at
+/// once with an error that names them, by every loader (reading a FIFO
+/// used to block forever; `/dev/zero` never ends). Each load runs on a
+/// thread the test waits for at most 30 seconds.
+#[cfg(unix)]
+#[test]
+fn special_files_are_refused_without_blocking() {
+    let dir = temp_dir("special");
+    let fifo = dir.join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().map(|s| s.success()).unwrap_or(false);
+    assert!(made, "mkfifo (coreutils) makes the FIFO");
+    type Load = fn(&Path) -> Result<(), String>;
+    let loads: [(&str, Load); 4] = [
+        ("read_idx_images", |p| read_idx_images(p).map(drop).map_err(|e| e.to_string())),
+        ("read_idx_labels", |p| read_idx_labels(p, None).map(drop).map_err(|e| e.to_string())),
+        ("read_cifar10_batch", |p| read_cifar10_batch(p).map(drop).map_err(|e| e.to_string())),
+        ("io::load_file", |p| {
+            let mut net = <constnet::zoo::seed1::Params as constnet::Flat>::boxed_zeroed();
+            constnet::io::load_file(&mut *net, p).map(drop).map_err(|e| e.to_string())
+        }),
+    ];
+    for special in [fifo.clone(), PathBuf::from("/dev/zero"), dir.clone()] {
+        for (name, load) in loads {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let p = special.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(load(&p));
+            });
+            let at = format!("{name} on {}", special.display());
+            let result =
+                rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap_or_else(|_| panic!("{at}: blocked"));
+            let err = result.expect_err(&at);
+            assert!(err.contains(&special.display().to_string()) && err.contains("not a regular file"), "{at}: {err}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

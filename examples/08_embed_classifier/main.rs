@@ -33,6 +33,10 @@ use constnet::io::pgm::Pgm;
 use constnet::zoo::fashion10;
 use std::path::Path;
 
+/// The largest image file read (16 MiB): the file is read whole, so a
+/// larger one, or a device that never ends, is refused instead.
+const MAX_IMAGE_BYTES: u64 = 16 << 20;
+
 /// A decoded grayscale image, pixels in `0.0..=1.0`.
 struct Gray {
     width: usize,
@@ -41,7 +45,16 @@ struct Gray {
 }
 
 fn decode(path: &Path) -> Result<Gray, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    constnet::io::open_regular_file(path)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_IMAGE_BYTES + 1), &mut bytes))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() as u64 > MAX_IMAGE_BYTES {
+        return Err(format!(
+            "{}: larger than {MAX_IMAGE_BYTES} bytes, more than an image this classifier reads",
+            path.display()
+        ));
+    }
     let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     if bytes.starts_with(b"P5") || bytes.starts_with(b"P2") {
         let img = Pgm::parse(&bytes).map_err(|e| err(&e))?;

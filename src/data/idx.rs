@@ -290,7 +290,7 @@ impl DataFile {
     /// Opens `path` and detects gzip by its first two bytes.
     pub(crate) fn open(path: &Path) -> Result<Self, DataError> {
         let io_err = |source| DataError::Io { path: path.to_path_buf(), source };
-        let mut file = File::open(path).map_err(io_err)?;
+        let mut file = crate::io::open_regular_file(path).map_err(io_err)?;
         let len = file.metadata().map_err(io_err)?.len();
         let mut magic = [0u8; 2];
         let n = read_up_to(&mut file, &mut magic).map_err(io_err)?;

@@ -5,6 +5,7 @@ use super::format::SafeTensorsView;
 use crate::Network;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::format;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
@@ -321,6 +322,32 @@ fn load_impl<P: Network>(net: &mut P, bytes: &[u8]) -> Result<Metadata, ErrorKin
     Ok(reference.metadata().iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
+/// Opens `path` for reading if it is a regular file (or a link to one),
+/// and refuses anything else with [`std::io::ErrorKind::InvalidInput`]
+/// before opening it: reading a FIFO blocks until a writer comes, and a
+/// device such as `/dev/zero` never ends. Every loader of the crate opens
+/// its files through it.
+///
+/// ```
+/// let dir = std::env::temp_dir();
+/// let err = constnet::io::open_regular_file(&dir).unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+/// assert!(err.to_string().contains("not a regular file"), "{err}");
+/// ```
+///
+/// # Errors
+/// The error of reading the file's metadata or of opening it, or
+/// `InvalidInput` for a directory, FIFO, socket or device.
+pub fn open_regular_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let kind = std::fs::metadata(path)?.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() { "a directory" } else { "a FIFO, socket or device" };
+        let message = format!("not a regular file but {what}: refused, as reading it could block or never end");
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, message));
+    }
+    std::fs::File::open(path)
+}
+
 /// Loads the parameters of `net` from the safetensors file at `path` (as
 /// [`load_bytes`]) and returns its `__metadata__`. A file longer than any
 /// valid file for `P` is refused before it is read.
@@ -332,7 +359,7 @@ pub fn load_file<P: Network>(net: &mut P, path: impl AsRef<Path>) -> Result<Meta
     let path = path.as_ref();
     let err = |kind| Error { path: Some(path.to_path_buf()), kind };
     let max = 8 + super::MAX_HEADER_LEN as u64 + 4 * P::LEN as u64;
-    let mut file = std::fs::File::open(path).map_err(|e| err(ErrorKind::Io(e)))?;
+    let mut file = open_regular_file(path).map_err(|e| err(ErrorKind::Io(e)))?;
     let mut bytes = Vec::new();
     (&mut file).take(max + 1).read_to_end(&mut bytes).map_err(|e| err(ErrorKind::Io(e)))?;
     if bytes.len() as u64 > max {

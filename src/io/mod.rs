@@ -121,6 +121,8 @@ pub mod pgm;
 pub use embed::StaticNetwork;
 pub use embed::{LoadError, load_from_bytes, load_view};
 #[cfg(feature = "std")]
-pub use file::{Error, ErrorKind, Metadata, load_bytes, load_file, save_file, save_file_with_metadata, to_bytes};
+pub use file::{
+    Error, ErrorKind, Metadata, load_bytes, load_file, open_regular_file, save_file, save_file_with_metadata, to_bytes,
+};
 pub use format::{Dims, Dtype, FormatError, MAX_HEADER_LEN, SafeTensorsView, ShapeIter, TensorView};
 pub use json::{JsonChars, JsonStr};
