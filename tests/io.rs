@@ -535,3 +535,39 @@ fn the_no_std_error_names_borrow_from_the_file() {
         other => panic!("expected an Extra error, got {other:?}"),
     }
 }
+
+/// A NaN or an infinity among the weights is refused on load, by the std
+/// and the no_std paths, with an error naming the tensor and the first bad
+/// index, and the network is left as it was; `LoadOptions` accepts them,
+/// bit for bit.
+#[test]
+fn non_finite_weights_are_refused_unless_accepted() {
+    use constnet::io::LoadOptions;
+    for (bad, index) in [(f32::NAN, 5usize), (f32::INFINITY, 0), (f32::NEG_INFINITY, 7839)] {
+        let mut net = trained_like::<fashion10::Params>(3);
+        net.dense.weight.as_flat_mut()[index] = bad;
+        net.dense.weight.as_flat_mut()[7839.min(index + 1)] = f32::NAN; // a later one: the first is named
+        let bytes = io::to_bytes(&*net, &io::Metadata::new()).unwrap();
+        let before = trained_like::<fashion10::Params>(4);
+        let mut into = before.clone();
+        let err = io::load_bytes(&mut *into, &bytes).unwrap_err();
+        assert!(
+            matches!(&err.kind, ErrorKind::NonFinite { tensor, index: i, .. } if tensor == "dense.weight" && *i == index),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&format!("\"dense.weight\": value {index} is")), "{err}");
+        assert_eq!(into.as_flat(), before.as_flat(), "nothing written");
+        let mut into = before.clone();
+        let e = io::load_from_bytes(&mut *into, &bytes).unwrap_err();
+        assert!(
+            matches!(e, LoadError::NonFinite { layer: "dense", param: "weight", index: i, .. } if i == index),
+            "{e}"
+        );
+        assert_eq!(into.as_flat(), before.as_flat(), "nothing written (no_std)");
+        // Accepted when asked, bit for bit.
+        let mut into = before.clone();
+        io::load_bytes_with(&mut *into, &bytes, LoadOptions { allow_non_finite: true }).unwrap();
+        let bits = |p: &fashion10::Params| p.as_flat().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&into), bits(&net));
+    }
+}

@@ -45,6 +45,27 @@ pub enum LoadError<'a> {
         /// The file's.
         found: Dims,
     },
+    /// A parameter value is NaN or infinite (refused unless
+    /// [`LoadOptions::allow_non_finite`]).
+    NonFinite {
+        /// The layer.
+        layer: &'static str,
+        /// The parameter.
+        param: &'static str,
+        /// The first such value's index in the tensor (row-major).
+        index: usize,
+        /// The value.
+        value: f32,
+    },
+}
+
+/// What a load accepts beyond a valid file whose tensors fit the network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Accept NaN and infinite parameter values. Refused by default: such
+    /// weights give finite, wrong predictions (ReLU and max-pool map NaN to
+    /// 0), so nothing downstream would notice them.
+    pub allow_non_finite: bool,
 }
 
 impl fmt::Display for LoadError<'_> {
@@ -63,6 +84,10 @@ impl fmt::Display for LoadError<'_> {
             LoadError::Shape { layer, param, expected, found } => {
                 write!(f, "tensor \"{layer}.{param}\": expected shape {expected}, found {found}")
             }
+            LoadError::NonFinite { layer, param, index, value } => write!(
+                f,
+                "tensor \"{layer}.{param}\": value {index} is {value}; NaN and infinite weights are refused (LoadOptions::allow_non_finite accepts them)"
+            ),
         }
     }
 }
@@ -80,7 +105,9 @@ impl<'a> From<FormatError<'a>> for LoadError<'a> {
 /// with the parameter's PyTorch shape for each, and no other tensor.
 ///
 /// Nothing is written unless everything checks out: on error `net` is
-/// unchanged. Values are copied bit for bit (NaN and infinities included).
+/// unchanged. A NaN or infinite value is refused ([`LoadError::NonFinite`],
+/// naming the tensor and the index; [`load_view_with`] can accept them);
+/// values are copied bit for bit.
 /// No allocation; time is proportional to (number of parameter tensors) x
 /// (header length).
 ///
@@ -89,6 +116,19 @@ impl<'a> From<FormatError<'a>> for LoadError<'a> {
 /// [`LoadError::Shape`], or [`LoadError::Format`] for a duplicate name or
 /// overlapping byte ranges.
 pub fn load_view<'a, P: Network>(net: &mut P, st: &SafeTensorsView<'a>) -> Result<(), LoadError<'a>> {
+    load_view_with(net, st, LoadOptions::default())
+}
+
+/// [`load_view`] with the [`LoadOptions`] given.
+///
+/// # Errors
+/// As [`load_view`] (no [`LoadError::NonFinite`] with
+/// [`LoadOptions::allow_non_finite`]).
+pub fn load_view_with<'a, P: Network>(
+    net: &mut P,
+    st: &SafeTensorsView<'a>,
+    options: LoadOptions,
+) -> Result<(), LoadError<'a>> {
     // Pass 1: check every parameter the network has.
     let mut err: Option<LoadError<'a>> = None;
     let mut expected = 0usize;
@@ -97,7 +137,7 @@ pub fn load_view<'a, P: Network>(net: &mut P, st: &SafeTensorsView<'a>) -> Resul
         if err.is_some() {
             return;
         }
-        err = check(st, layer, t.name, t.shape).err();
+        err = check(st, layer, t.name, t.shape, options).err();
     });
     if let Some(e) = err {
         return Err(e);
@@ -128,6 +168,7 @@ fn check<'a>(
     layer: &'static str,
     param: &'static str,
     shape: &[usize],
+    options: LoadOptions,
 ) -> Result<(), LoadError<'a>> {
     let t = st.tensor_parts(&[layer, ".", param])?.ok_or(LoadError::Missing { layer, param })?;
     if t.dtype != Dtype::F32 {
@@ -135,6 +176,12 @@ fn check<'a>(
     }
     if !t.shape_is(shape) {
         return Err(LoadError::Shape { layer, param, expected: Dims::from_usizes(shape), found: t.dims() });
+    }
+    if !options.allow_non_finite {
+        let values = t.data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        if let Some((index, value)) = values.enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(LoadError::NonFinite { layer, param, index, value });
+        }
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Saving and loading safetensors files and byte buffers (std feature).
 
-use super::embed::{LoadError, load_view};
+use super::embed::{LoadError, LoadOptions, load_view_with};
 use super::format::SafeTensorsView;
 use crate::Network;
 use std::collections::BTreeMap;
@@ -64,6 +64,16 @@ pub enum ErrorKind {
         /// The file's.
         found: Vec<u64>,
     },
+    /// A parameter value is NaN or infinite (refused unless
+    /// [`LoadOptions::allow_non_finite`](super::LoadOptions::allow_non_finite)).
+    NonFinite {
+        /// The tensor.
+        tensor: String,
+        /// The first such value's index in the tensor (row-major).
+        index: usize,
+        /// The value.
+        value: f32,
+    },
 }
 
 impl fmt::Display for ErrorKind {
@@ -84,6 +94,10 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Shape { tensor, expected, found } => {
                 write!(f, "tensor {tensor:?}: expected shape {expected:?}, found {found:?}")
             }
+            ErrorKind::NonFinite { tensor, index, value } => write!(
+                f,
+                "tensor {tensor:?}: value {index} is {value}; NaN and infinite weights are refused (LoadOptions::allow_non_finite accepts them)"
+            ),
         }
     }
 }
@@ -120,6 +134,9 @@ impl From<LoadError<'_>> for ErrorKind {
                 expected: expected.kept().to_vec(),
                 found: found.kept().to_vec(),
             },
+            LoadError::NonFinite { layer, param, index, value } => {
+                ErrorKind::NonFinite { tensor: std::format!("{layer}.{param}"), index, value }
+            }
         }
     }
 }
@@ -294,17 +311,29 @@ fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// and shape, and no other tensor may be. Nothing is written unless all of
 /// this holds: on error `net` is unchanged.
 ///
+/// A NaN or infinite value is refused ([`ErrorKind::NonFinite`]);
+/// [`load_bytes_with`] can accept them.
+///
 /// # Errors
 /// [`ErrorKind::Format`], [`ErrorKind::Missing`], [`ErrorKind::Extra`],
-/// [`ErrorKind::Dtype`] or [`ErrorKind::Shape`].
+/// [`ErrorKind::Dtype`], [`ErrorKind::Shape`] or [`ErrorKind::NonFinite`].
 pub fn load_bytes<P: Network>(net: &mut P, bytes: &[u8]) -> Result<Metadata, Error> {
-    load_impl(net, bytes).map_err(|kind| Error { path: None, kind })
+    load_bytes_with(net, bytes, LoadOptions::default())
 }
 
-fn load_impl<P: Network>(net: &mut P, bytes: &[u8]) -> Result<Metadata, ErrorKind> {
+/// [`load_bytes`] with the [`LoadOptions`] given (e.g. to accept NaN or
+/// infinite weights: read a file into bytes, then call this).
+///
+/// # Errors
+/// As [`load_bytes`].
+pub fn load_bytes_with<P: Network>(net: &mut P, bytes: &[u8], options: LoadOptions) -> Result<Metadata, Error> {
+    load_impl(net, bytes, options).map_err(|kind| Error { path: None, kind })
+}
+
+fn load_impl<P: Network>(net: &mut P, bytes: &[u8], options: LoadOptions) -> Result<Metadata, ErrorKind> {
     let (_, reference) = safetensors::SafeTensors::read_metadata(bytes).map_err(from_st)?;
     let st = SafeTensorsView::parse(bytes).map_err(|e| ErrorKind::Format(e.to_string()))?;
-    if let Err(e) = load_view(net, &st) {
+    if let Err(e) = load_view_with(net, &st, options) {
         let mut kind = ErrorKind::from(e);
         if let (ErrorKind::Shape { expected, found, .. }, LoadError::Shape { layer, param, .. }) = (&mut kind, e) {
             // Full shapes, not only the dimensions the no_std error keeps.
@@ -366,7 +395,7 @@ pub fn load_file<P: Network>(net: &mut P, path: impl AsRef<Path>) -> Result<Meta
         let len = file.metadata().map_or(bytes.len() as u64, |m| m.len());
         return Err(err(ErrorKind::TooLarge { len, max }));
     }
-    load_impl(net, &bytes).map_err(err)
+    load_impl(net, &bytes, LoadOptions::default()).map_err(err)
 }
 
 #[cfg(test)]
