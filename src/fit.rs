@@ -123,7 +123,8 @@ fn load<X: Flat, T>(set: &Samples<'_, X>, i: usize, target: &impl Fn(u8) -> T, x
 }
 
 /// Mean loss and accuracy of `net` on `set`, in inference mode, in batches
-/// of `B` (the remainder one sample at a time).
+/// of `B` (the remainder one sample at a time); NaN for both on an empty
+/// set, which has no mean.
 ///
 /// # Panics
 /// If `set.images` and `set.labels` differ in length.
@@ -163,11 +164,16 @@ pub fn evaluate_set<P: Network, L: Loss<P> + Copy, const B: usize>(
         total += r.loss as f64;
         correct += r.correct;
     }
-    ((total / n.max(1) as f64) as f32, correct as f32 / n.max(1) as f32)
+    if n == 0 {
+        return (f32::NAN, f32::NAN);
+    }
+    ((total / n as f64) as f32, correct as f32 / n as f32)
 }
 
 /// Trains `net` on `train` for `cfg.epochs` epochs in batches of `B`, with
-/// validation on `valid` after every epoch, and returns the history.
+/// validation on `valid` after every epoch (an empty validation set is
+/// none: no validation figures, rather than a loss of 0), and returns the
+/// history.
 /// `target` turns a label into the loss's target (e.g. `|l| (l == 3) as u8 as f32`).
 /// Each step is [`train_step`] with `opt`, on one thread.
 ///
@@ -249,11 +255,11 @@ pub fn fit_with<P: Network, L: Loss<P> + Copy, const B: usize>(
             bar.finish_and_clear();
         }
         let (val_loss, val_accuracy) = match valid {
-            Some(v) => {
+            Some(v) if !v.images.is_empty() => {
                 let (l, a) = evaluate_set::<P, L, B>(net, v, loss, &target);
                 (Some(l), Some(a))
             }
-            None => (None, None),
+            _ => (None, None),
         };
         let stats = EpochStats {
             epoch,

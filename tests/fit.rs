@@ -129,3 +129,28 @@ fn curves_of_infinite_nan_and_huge_figures_are_plotted_in_bounded_time() {
         }
     }
 }
+
+/// An empty validation set gives no validation figures (it used to print
+/// `val_loss: 0.0000`), and `evaluate_set` on an empty set gives NaN, not a
+/// loss and accuracy of 0.
+#[test]
+fn an_empty_validation_set_gives_no_validation_figures() {
+    let (x, y) = bars(40, 1);
+    let mut net = seed1::Params::boxed_zeroed();
+    net.init(Init::Normal(0.05), &mut SmallRng::seed_from_u64(3));
+    let cfg = FitConfig { epochs: 2, sampling: Sampling::Shuffled, seed: 1, progress: false, verbose: false };
+    let empty = Samples { images: &[], labels: &[] };
+    let h = fit::<_, _, _, 4>(
+        &mut *net,
+        Samples { images: &x, labels: &y },
+        Some(empty),
+        BceWithLogits,
+        |l| l as f32,
+        &mut Sgd::new(0.1),
+        &cfg,
+    );
+    assert_eq!(h.epochs.len(), 2);
+    assert!(h.epochs.iter().all(|e| e.val_loss.is_none() && e.val_accuracy.is_none() && e.loss.is_finite()));
+    let (loss, acc) = evaluate_set::<_, _, 4>(&*net, empty, BceWithLogits, |l| l as f32);
+    assert!(loss.is_nan() && acc.is_nan(), "{loss} {acc}");
+}
