@@ -549,16 +549,7 @@ macro_rules! network {
                     parts: usize,
                     grads: *mut f32,
                 ) {
-                    if $crate::network!(@shared_len $first) > 0 {
-                        let mut inputs = (0..parts).map(|k| {
-                            let (x, _, d) = input(k);
-                            (x.as_flat(), d.$first.as_flat())
-                        });
-                        // SAFETY: the caller's contract; the layer's gradient
-                        // starts at its field's offset in the whole gradient.
-                        let g = unsafe { $crate::share_of::<$first::Ty>(grads, ::core::mem::offset_of!(Params, $first) / 4, part, parts) };
-                        self.$first.shared_grad(&mut inputs, part, parts, g);
-                    }
+                    $crate::network!(@share self, input, parts, part, grads, $first; |x, _ws| x);
                     $crate::network!(@shared self, input, parts, part, grads; $first $(, $layer)+);
                 }
 
@@ -683,16 +674,21 @@ macro_rules! network {
     // `shared_grads` for every layer after the first: its input is the
     // previous layer's output, its output gradient its `delta` entry.
     (@shared $s:ident, $input:ident, $parts:ident, $part:ident, $g:ident; $prev:ident, $layer:ident $(, $rest:ident)*) => {
+        $crate::network!(@share $s, $input, $parts, $part, $g, $layer; |_x, ws| ws.act.$prev);
+        $crate::network!(@shared $s, $input, $parts, $part, $g; $layer $(, $rest)*);
+    };
+    // One layer's share, its input `$xin` from part `k`'s input `$x` or workspace `$ws`.
+    (@share $s:ident, $input:ident, $parts:ident, $part:ident, $g:ident, $layer:ident; |$x:ident, $ws:ident| $xin:expr) => {
         if $crate::network!(@shared_len $layer) > 0 {
             let mut inputs = (0..$parts).map(|k| {
-                let (_, ws, d) = $input(k);
-                (ws.act.$prev.as_flat(), d.$layer.as_flat())
+                let ($x, $ws, d) = $input(k);
+                ($xin.as_flat(), d.$layer.as_flat())
             });
-            // SAFETY: as in `shared_grads`.
+            // SAFETY: the caller's contract (`shared_grads`); the layer's
+            // gradient starts at its field's offset in the whole gradient.
             let g = unsafe { $crate::share_of::<$layer::Ty>($g, ::core::mem::offset_of!(Params, $layer) / 4, $part, $parts) };
             $s.$layer.shared_grad(&mut inputs, $part, $parts, g);
         }
-        $crate::network!(@shared $s, $input, $parts, $part, $g; $layer $(, $rest)*);
     };
     (@shared $s:ident, $input:ident, $parts:ident, $part:ident, $g:ident; $last:ident) => {};
 

@@ -22,13 +22,30 @@ use crate::{Flat, Tensor};
 pub struct Relu;
 elementwise_layer!(Relu);
 
-/// `max(v, 0)` in place, by the rule of [`Relu`]'s reference loop (+0 for
-/// -0 and 0 for NaN, its kernels' bits): for a layer that runs a ReLU on
-/// its own outputs.
+/// The ReLU of `x`: not `x.max(0.0)`, as which zero `max` returns for -0
+/// is unspecified (-0 in debug builds here, +0 in release); this gives +0
+/// for -0 and 0 for NaN, the kernels' bits.
+#[inline(always)]
+fn relu(x: f32) -> f32 {
+    if x > 0.0 { x } else { 0.0 }
+}
+
+/// The ReLU's input gradient from its output `y` and output gradient `dy`.
+#[inline(always)]
+fn relu_grad(y: f32, dy: f32) -> f32 {
+    if y > 0.0 { dy } else { 0.0 }
+}
+
+/// `max(v, 0)` in place, by the rule of [`Relu`]'s reference loop: for a
+/// layer that runs a ReLU on its own outputs.
 pub(crate) fn relu_in_place(v: &mut [f32]) {
-    for v in v {
-        *v = if *v > 0.0 { *v } else { 0.0 };
-    }
+    v.iter_mut().for_each(|v| *v = relu(*v));
+}
+
+/// The ReLU's backward pass in place: `dy` (the gradient of its outputs
+/// `y`) becomes the gradient of its inputs, by [`Relu`]'s reference rule.
+pub(crate) fn relu_grad_in_place(y: &[f32], dy: &mut [f32]) {
+    dy.iter_mut().zip(y).for_each(|(d, &y)| *d = relu_grad(y, *d));
 }
 
 impl<const C: usize, const H: usize, const W: usize> Layer<C, H, W> for Relu {
@@ -43,9 +60,7 @@ impl<const C: usize, const H: usize, const W: usize> Layer<C, H, W> for Relu {
     ) {
         assert_out_shape!("Relu", OC, OH, OW);
         if !crate::kernels::active().relu_forward(x.as_flat(), y.as_flat_mut()) {
-            // Not `x.max(0.0)`: which zero `max` returns for -0 is unspecified
-            // (-0 in debug builds here, +0 in release); the kernels give +0.
-            zip_map(y, x, x, |x, _| if x > 0.0 { x } else { 0.0 });
+            zip_map(y, x, x, |x, _| relu(x));
         }
     }
 
@@ -63,7 +78,7 @@ impl<const C: usize, const H: usize, const W: usize> Layer<C, H, W> for Relu {
         if let Some(dx) = dx
             && !crate::kernels::active().relu_backward(y.as_flat(), dy.as_flat(), dx.as_flat_mut())
         {
-            zip_map(dx, y, dy, |y, dy| if y > 0.0 { dy } else { 0.0 });
+            zip_map(dx, y, dy, relu_grad);
         }
     }
 }

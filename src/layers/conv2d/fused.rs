@@ -30,7 +30,7 @@ use super::{Conv2d, PaddedInput, Then};
 use crate::flat::{same_layout, same_layout_mut};
 use crate::kernels::{self, PoolRelu};
 use crate::layer::{Grad, Init, Layer, Mode, ParamTensor, ParamVisitorMut, Parameters, assert_out_shape};
-use crate::layers::relu::relu_in_place;
+use crate::layers::relu::{relu_grad_in_place, relu_in_place};
 use crate::{Flat, MaxPool2d, Relu, Shape, Tensor};
 use core::ops::{Deref, DerefMut};
 use rand::Rng;
@@ -416,11 +416,7 @@ impl<
                 &mut MaxPool2d,
                 Grad::Add,
             );
-            // The ReLU's backward pass (its bits), in place: the gradient
-            // where its output is positive.
-            for (d, &o) in dout.as_flat_mut().iter_mut().zip(out.as_flat()) {
-                *d = if o > 0.0 { *d } else { 0.0 };
-            }
+            relu_grad_in_place(out.as_flat(), dout.as_flat_mut());
         }
         self.conv.backward_padded::<C, B, H, W, OH, OW>(&cache.input, &cache.grad, dx, &mut grads.conv, grad);
     }
