@@ -79,7 +79,9 @@ fn main() {
     let mut loss = 0.0;
     println!("\nTraining on the first image (class 8):");
     for epoch in 1..=50 {
-        loss = train_step(&mut net, &one, &[8], SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng).loss;
+        loss = train_step(&mut net, &one, &[8], SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng)
+            .unwrap_or_else(|e| common::fail(&e.to_string()))
+            .loss;
         if epoch == 1 {
             first_loss = loss;
         }
@@ -106,8 +108,8 @@ fn main() {
         assert!(epoch <= 20_000, "no convergence in 20000 epochs (loss {avg})");
         avg = 0.0;
         for (img, label) in &data {
-            avg +=
-                train_step(&mut net, &[*img], &[*label], SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng).loss / 2.0;
+            let step = train_step(&mut net, &[*img], &[*label], SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng);
+            avg += step.unwrap_or_else(|e| common::fail(&e.to_string())).loss / 2.0;
         }
         if epoch == 1 || epoch == 50 || epoch % 500 == 0 {
             let tag = if epoch == 50 { "  (where the tutorial stops)" } else { "" };

@@ -88,7 +88,8 @@ fn main() {
         target,
         &mut opt,
         &cfg,
-    );
+    )
+    .unwrap_or_else(|e| common::fail(&e.to_string()));
     let (test_loss, test_acc) = evaluate_set::<_, _, 1>(&net, Samples::from(&test), BceWithLogits, target);
     println!("test: loss: {test_loss:.4} - accuracy: {test_acc:.4}");
 

@@ -72,9 +72,17 @@ fn main() {
     let mut net = tutorial002::Params::boxed_zeroed();
     net.init(Init::Xavier, &mut rng);
     let mut opt = Sgd::new(lr);
-    let cfg = FitConfig { epochs: iterations, sampling: Sampling::InOrder, seed: 2, progress: false, verbose: false };
+    let cfg = FitConfig {
+        epochs: iterations,
+        sampling: Sampling::InOrder,
+        seed: 2,
+        progress: false,
+        verbose: false,
+        ..FitConfig::default()
+    };
     let target = |l: u8| (l >= 5) as u8 as f32;
-    let history = fit::<_, _, _, 200>(&mut *net, Samples::from(&first), None, Mse, target, &mut opt, &cfg);
+    let history = fit::<_, _, _, 200>(&mut *net, Samples::from(&first), None, Mse, target, &mut opt, &cfg)
+        .unwrap_or_else(|e| common::fail(&e.to_string()));
     let losses: Vec<f32> = history.epochs.iter().map(|e| e.loss).collect();
     let accuracies: Vec<f32> = history.epochs.iter().map(|e| e.accuracy).collect();
     for (i, (l, a)) in losses.iter().zip(&accuracies).enumerate() {

@@ -95,7 +95,8 @@ fn main() {
         target,
         &mut opt,
         &cfg,
-    );
+    )
+    .unwrap_or_else(|e| common::fail(&e.to_string()));
     let (test_loss, test_acc) = evaluate_set::<_, _, 32>(&*net, Samples::from(&test), SoftmaxCrossEntropy, target);
     println!("test: loss: {test_loss:.4} - accuracy: {test_acc:.4} (the test set is the validation set above)");
     if args.json {

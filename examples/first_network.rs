@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let target = |label: u8| label as usize; // the loss's target: a class index
     let cfg = FitConfig { epochs: 3, ..FitConfig::default() };
     let (tr, va) = (Samples::from(&train), Some(Samples::from(&valid)));
-    let history = fit::<_, _, _, 32>(&mut net, tr, va, SoftmaxCrossEntropy, target, &mut opt, &cfg);
+    let history = fit::<_, _, _, 32>(&mut net, tr, va, SoftmaxCrossEntropy, target, &mut opt, &cfg)?;
     println!("last validation accuracy: {:?}", history.epochs.last().and_then(|e| e.val_accuracy));
 
     // Test accuracy, and one image classified.

@@ -89,7 +89,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 x[k] = train_x[i];
                 y[k] = train_y[i];
             }
-            let r = train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng);
+            let r = train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng)
+                .unwrap_or_else(|e| common::fail(&e.to_string()));
             loss += r.loss as f64 * B as f64;
             correct += r.correct;
             seen += B;

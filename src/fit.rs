@@ -9,15 +9,21 @@
 //! Each step is [`train_step`]: the loop allocates its buffers once, before
 //! the first epoch, and nothing per step. Results are bit-identical for the
 //! same seed.
+//!
+//! Training never goes on silently on NaN or infinity: the sets' images are
+//! checked once before the first epoch ([`FitConfig::check_inputs`]), and
+//! a step whose loss or gradient is not finite
+//! ([`Divergence`]) stops the loop with [`FitError::Diverged`], or is
+//! skipped and counted, as [`FitConfig::on_divergence`] says.
 
 use crate::optim::Optimizer;
-use crate::train::{Loss, TrainState, evaluate, train_step};
+use crate::train::{Divergence, Loss, StepResult, TrainState, evaluate, train_step};
 use crate::{Flat, Network};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::time::Instant;
 use std::vec::Vec;
-use std::{format, println};
+use std::{eprintln, format, println};
 
 /// How each epoch draws its batches of `B` samples from `N` training samples.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,12 +52,129 @@ pub struct FitConfig {
     pub progress: bool,
     /// Print one line per epoch.
     pub verbose: bool,
+    /// What a step that diverges does ([`OnDivergence::Stop`] by default).
+    pub on_divergence: OnDivergence,
+    /// Check every training and validation image for NaN and infinity
+    /// before the first epoch ([`FitError::NonFiniteInput`]); one pass over
+    /// the sets (true by default). Without it a bad input is still caught
+    /// at its step if it makes the loss or a gradient non-finite.
+    pub check_inputs: bool,
 }
 
 impl Default for FitConfig {
     fn default() -> Self {
-        FitConfig { epochs: 5, sampling: Sampling::Shuffled, seed: 0, progress: true, verbose: true }
+        FitConfig {
+            epochs: 5,
+            sampling: Sampling::Shuffled,
+            seed: 0,
+            progress: true,
+            verbose: true,
+            on_divergence: OnDivergence::Stop,
+            check_inputs: true,
+        }
     }
+}
+
+/// What [`fit`] does with a step that reports a [`Divergence`] before its
+/// update (a NaN or infinite input, loss or gradient, or a gradient beyond
+/// the optimizer's limit). A parameter that is not finite after an update
+/// stops training whatever the policy: the update cannot be undone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnDivergence {
+    /// Return [`FitError::Diverged`], the network as it was before the step.
+    #[default]
+    Stop,
+    /// Skip the batch (no update) and go on; the epoch's
+    /// [`EpochStats::skipped`] counts it, and its line shows the count.
+    SkipBatch,
+    /// As [`SkipBatch`](Self::SkipBatch), and print one line to stderr per
+    /// skipped batch, naming the epoch, the step and the fault (even when
+    /// [`FitConfig::verbose`] is off).
+    Warn,
+}
+
+/// Why [`fit`] stopped or could not start.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FitError {
+    /// A set has another number of labels than images.
+    Lengths {
+        /// `"training"` or `"validation"`.
+        set: &'static str,
+        /// Its number of images.
+        images: usize,
+        /// Its number of labels.
+        labels: usize,
+    },
+    /// The training set holds fewer samples than one batch.
+    TooFewSamples {
+        /// The training set's size.
+        samples: usize,
+        /// The batch size `B`.
+        batch: usize,
+    },
+    /// An image holds NaN or infinity: found before training
+    /// ([`FitConfig::check_inputs`]) or at a step.
+    NonFiniteInput {
+        /// `"training"` or `"validation"`.
+        set: &'static str,
+        /// The image's index in the set.
+        sample: usize,
+        /// The element's position in the image's flat view.
+        index: usize,
+        /// NaN or ±infinity.
+        value: f32,
+    },
+    /// A step diverged ([`OnDivergence::Stop`], or a parameter not finite
+    /// after the update under any policy).
+    Diverged {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based step within the epoch.
+        step: usize,
+        /// What the step found.
+        fault: Divergence,
+        /// The epochs completed before it.
+        history: History,
+    },
+}
+
+impl core::fmt::Display for FitError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FitError::Lengths { set, images, labels } => {
+                write!(f, "the {set} set has {images} images but {labels} labels")
+            }
+            FitError::TooFewSamples { samples, batch } => {
+                write!(f, "the training set has {samples} samples, fewer than one batch of {batch}")
+            }
+            FitError::NonFiniteInput { set, sample, index, value } => {
+                write!(f, "{set} image {sample} holds {value} at position {index}")
+            }
+            FitError::Diverged { epoch, step, fault, .. } => {
+                write!(f, "training diverged at epoch {epoch}, step {step}: {fault}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for FitError {}
+
+/// The first image of `set` holding NaN or infinity, as the error.
+fn check_finite<X: Flat>(set: &'static str, images: &[X]) -> Result<(), FitError> {
+    for (sample, x) in images.iter().enumerate() {
+        let x = x.as_flat();
+        if crate::math::max_magnitude_bits(x) >= f32::INFINITY.to_bits() {
+            let (index, &value) = x.iter().enumerate().find(|(_, v)| !v.is_finite()).unwrap_or((0, &f32::NAN));
+            return Err(FitError::NonFiniteInput { set, sample, index, value });
+        }
+    }
+    Ok(())
+}
+
+/// `set`'s lengths agree.
+fn check_lengths<X>(set: &'static str, s: &Samples<'_, X>) -> Result<(), FitError> {
+    let (images, labels) = (s.images.len(), s.labels.len());
+    if images == labels { Ok(()) } else { Err(FitError::Lengths { set, images, labels }) }
 }
 
 /// A labelled set of samples: `images[i]` has label `labels[i]`.
@@ -93,6 +216,9 @@ pub struct EpochStats {
     pub val_accuracy: Option<f32>,
     /// Wall time of the epoch's training steps, in seconds.
     pub seconds: f64,
+    /// Batches skipped after a [`Divergence`] ([`OnDivergence::SkipBatch`]
+    /// and [`OnDivergence::Warn`]); `loss` and `accuracy` are over the others.
+    pub skipped: usize,
 }
 
 /// Every epoch's figures, in order.
@@ -111,6 +237,9 @@ impl EpochStats {
         );
         if let (Some(l), Some(a)) = (self.val_loss, self.val_accuracy) {
             s += &format!(" - val_loss: {l:.4} - val_accuracy: {a:.4}");
+        }
+        if self.skipped > 0 {
+            s += &format!(" - skipped: {}", self.skipped);
         }
         s
     }
@@ -177,9 +306,32 @@ pub fn evaluate_set<P: Network, L: Loss<P> + Copy, const B: usize>(
 /// `target` turns a label into the loss's target (e.g. `|l| (l == 3) as u8 as f32`).
 /// Each step is [`train_step`] with `opt`, on one thread.
 ///
-/// # Panics
-/// If a set's images and labels differ in length, or the training set has
-/// fewer than `B` samples.
+/// ```
+/// use constnet::fit::{fit, FitConfig, FitError, Samples};
+/// use constnet::{network, optim::Sgd, train::BceWithLogits, Dense, Flat, Sigmoid, Tensor};
+/// network! { mod tiny { input: Tensor<2, 1, 1>, dense: Dense<2, 1>, out: Sigmoid } }
+/// # fn main() {
+/// let images = [Tensor::from_array([[[1.0]], [[0.0]]]), Tensor::from_array([[[0.0]], [[1.0]]])];
+/// let set = Samples { images: &images, labels: &[1, 0] };
+/// let cfg = FitConfig { epochs: 20, progress: false, verbose: false, ..FitConfig::default() };
+/// let mut net = tiny::Params::zeroed();
+/// let h = fit::<_, _, _, 2>(&mut net, set, None, BceWithLogits, |l| l as f32, &mut Sgd::new(1.0), &cfg).unwrap();
+/// assert!(h.epochs[19].accuracy == 1.0 && h.epochs[19].loss < h.epochs[0].loss);
+///
+/// // An image holding NaN is refused before training, by its index.
+/// let bad = [images[0], Tensor::from_array([[[0.0]], [[f32::NAN]]])];
+/// let set = Samples { images: &bad, labels: &[1, 0] };
+/// let err = fit::<_, _, _, 2>(&mut net, set, None, BceWithLogits, |l| l as f32, &mut Sgd::new(1.0), &cfg);
+/// assert!(matches!(err, Err(FitError::NonFiniteInput { sample: 1, index: 1, .. })), "{err:?}");
+/// # }
+/// ```
+///
+/// # Errors
+/// [`FitError::Lengths`] if a set's images and labels differ in length,
+/// [`FitError::TooFewSamples`] if the training set has fewer than `B`
+/// samples, [`FitError::NonFiniteInput`] for an image holding NaN or
+/// infinity, [`FitError::Diverged`] for a step that diverged (see
+/// [`OnDivergence`]).
 #[allow(clippy::too_many_arguments)]
 pub fn fit<P: Network, L: Loss<P> + Copy, O: Optimizer<P>, const B: usize>(
     net: &mut P,
@@ -189,7 +341,7 @@ pub fn fit<P: Network, L: Loss<P> + Copy, O: Optimizer<P>, const B: usize>(
     target: impl Fn(u8) -> L::Target,
     opt: &mut O,
     cfg: &FitConfig,
-) -> History {
+) -> Result<History, FitError> {
     let mut st = TrainState::<P, B>::boxed_zeroed();
     fit_with::<P, L, B>(net, train, valid, loss, target, cfg, |net, x, y, rng| {
         train_step(net, x, y, loss, opt, &mut st, rng)
@@ -200,7 +352,7 @@ pub fn fit<P: Network, L: Loss<P> + Copy, O: Optimizer<P>, const B: usize>(
 /// [`ParallelTrainer`](crate::parallel::ParallelTrainer)'s step): `step`
 /// gets the network, a batch, its targets and the loop's seeded generator.
 ///
-/// # Panics
+/// # Errors
 /// As [`fit`].
 pub fn fit_with<P: Network, L: Loss<P> + Copy, const B: usize>(
     net: &mut P,
@@ -209,11 +361,22 @@ pub fn fit_with<P: Network, L: Loss<P> + Copy, const B: usize>(
     loss: L,
     target: impl Fn(u8) -> L::Target,
     cfg: &FitConfig,
-    mut step: impl FnMut(&mut P, &[P::Input; B], &[L::Target; B], &mut StdRng) -> crate::train::StepResult,
-) -> History {
+    mut step: impl FnMut(&mut P, &[P::Input; B], &[L::Target; B], &mut StdRng) -> Result<StepResult, Divergence>,
+) -> Result<History, FitError> {
     let n = train.images.len();
-    assert_eq!(n, train.labels.len(), "fit: {n} training images but {} labels", train.labels.len());
-    assert!(n >= B, "fit: {n} training samples are fewer than one batch of {B}");
+    check_lengths("training", &train)?;
+    if let Some(v) = &valid {
+        check_lengths("validation", v)?;
+    }
+    if n < B || B == 0 {
+        return Err(FitError::TooFewSamples { samples: n, batch: B });
+    }
+    if cfg.check_inputs {
+        check_finite("training", train.images)?;
+        if let Some(v) = &valid {
+            check_finite("validation", v.images)?;
+        }
+    }
     let steps = n / B;
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let mut xb = <[P::Input; B]>::boxed_zeroed();
@@ -225,17 +388,43 @@ pub fn fit_with<P: Network, L: Loss<P> + Copy, const B: usize>(
             crate::data::shuffle_indices(&mut order, &mut rng);
         }
         let bar = progress_bar(cfg.progress, steps, epoch, cfg.epochs);
-        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        let (mut loss_sum, mut correct, mut seen, mut skipped) = (0.0f64, 0usize, 0usize, 0usize);
+        let mut batch = [0usize; B];
         let t0 = Instant::now();
         for k in 0..steps {
             for j in 0..B {
-                let i = match cfg.sampling {
+                batch[j] = match cfg.sampling {
                     Sampling::Random => rng.random_range(0..n),
                     Sampling::Shuffled | Sampling::InOrder => order[k * B + j],
                 };
-                load(&train, i, &target, &mut xb[j], &mut yb[j]);
+                load(&train, batch[j], &target, &mut xb[j], &mut yb[j]);
             }
-            let r = step(net, &xb, &yb, &mut rng);
+            let r = match step(net, &xb, &yb, &mut rng) {
+                Ok(r) => r,
+                Err(fault) => {
+                    // The batch's sample `j` is the set's image `batch[j]`.
+                    let image = match fault {
+                        Divergence::Input { sample, .. } => format!(" (training image {})", batch[sample]),
+                        _ => std::string::String::new(),
+                    };
+                    if matches!(fault, Divergence::Parameter { .. }) || cfg.on_divergence == OnDivergence::Stop {
+                        if let Some(bar) = &bar {
+                            bar.abandon();
+                        }
+                        return Err(match fault {
+                            Divergence::Input { sample, index, value } => {
+                                FitError::NonFiniteInput { set: "training", sample: batch[sample], index, value }
+                            }
+                            fault => FitError::Diverged { epoch, step: k + 1, fault, history },
+                        });
+                    }
+                    if cfg.on_divergence == OnDivergence::Warn {
+                        eprintln!("warning: epoch {epoch}, step {}: {fault}{image}; batch skipped", k + 1);
+                    }
+                    skipped += 1;
+                    continue;
+                }
+            };
             loss_sum += r.loss as f64 * B as f64;
             correct += r.correct;
             seen += B;
@@ -268,13 +457,14 @@ pub fn fit_with<P: Network, L: Loss<P> + Copy, const B: usize>(
             val_loss,
             val_accuracy,
             seconds,
+            skipped,
         };
         if cfg.verbose {
             println!("{}", stats.line(cfg.epochs, steps));
         }
         history.epochs.push(stats);
     }
-    history
+    Ok(history)
 }
 
 fn progress_bar(show: bool, steps: usize, epoch: usize, epochs: usize) -> Option<indicatif::ProgressBar> {

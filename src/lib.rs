@@ -29,7 +29,7 @@
 //! let mut st = TrainState::<seed1::Params, 1>::zeroed();
 //! let mut opt = Sgd::new(0.01);
 //! let image = Tensor::<1, 28, 28>::from_fn(|_, y, x| if x > y { 1.0 } else { -1.0 });
-//! let step = train_step(&mut net, &[image], &[1.0], BceWithLogits, &mut opt, &mut st, &mut rng);
+//! let step = train_step(&mut net, &[image], &[1.0], BceWithLogits, &mut opt, &mut st, &mut rng).unwrap();
 //! assert!(step.loss.is_finite());
 //! let mut ws = seed1::Workspace::<1>::zeroed();
 //! assert!(net.classify(&image, &mut ws) <= 1);

@@ -125,6 +125,35 @@ pub fn add_assign(y: &mut [f32], x: &[f32]) {
     }
 }
 
+/// The bits of the largest magnitude in `a`, `max |a[i]|` as
+/// `f32::to_bits`, with NaN above infinity above every finite value (the
+/// order of the bit patterns of non-negative floats); 0 for an empty slice.
+/// So `max_magnitude_bits(a) <= limit.to_bits()` says, in one pass, that
+/// every element is a number of magnitude at most `limit`, and
+/// `< f32::INFINITY.to_bits()` that every element is finite. The training
+/// step's divergence checks ([`train`](crate::train)); integer lanes, so the
+/// compiler vectorises it.
+///
+/// ```
+/// use constnet::math::max_magnitude_bits;
+/// assert_eq!(f32::from_bits(max_magnitude_bits(&[1.0, -3.0, 2.0])), 3.0);
+/// assert!(max_magnitude_bits(&[1.0, f32::NEG_INFINITY]) == f32::INFINITY.to_bits());
+/// assert!(max_magnitude_bits(&[f32::MAX, f32::NAN, f32::INFINITY]) > f32::INFINITY.to_bits());
+/// ```
+#[inline]
+pub fn max_magnitude_bits(a: &[f32]) -> u32 {
+    const ABS: u32 = 0x7fff_ffff;
+    let mut acc = [0u32; LANES];
+    let mut c = a.chunks_exact(LANES);
+    for x in &mut c {
+        for l in 0..LANES {
+            acc[l] = acc[l].max(x[l].to_bits() & ABS);
+        }
+    }
+    let tail = c.remainder().iter().map(|x| x.to_bits() & ABS).max().unwrap_or(0);
+    acc.iter().fold(tail, |m, &l| m.max(l))
+}
+
 /// The logistic sigmoid `1 / (1 + e^-z)`, computed so that neither branch
 /// overflows: for `z < 0` it uses `e^z / (1 + e^z)`.
 #[inline]

@@ -23,6 +23,12 @@
 //! batch, exactly what [`train_step`](crate::train::train_step) computes
 //! for `B` samples (up to the order of float additions).
 //!
+//! The step checks what [`train_step`](crate::train::train_step) checks
+//! ([`Divergence`]): each thread takes the largest magnitude of its slice
+//! of the summed gradient as it sums it; a barrier; then the update runs
+//! only if the loss is finite and no gradient is beyond the optimizer's
+//! limit, each thread checking its updated parameters block by block.
+//!
 //! ```text
 //! g = (1/B) Σ_{b<B} ∇ℓ_b = Σ_t (1/THREADS) · (1/PER_THREAD) Σ_{b in shard t} ∇ℓ_b
 //! ```
@@ -32,10 +38,10 @@
 //! then yielding), and an idle worker sleeps on a condition variable.
 
 use crate::optim::{Optimizer, Sgd, SplitStep};
-use crate::train::{Loss, StepResult, TrainState, share_pass};
+use crate::train::{Divergence, Loss, StepResult, TrainState, check_after_update, check_before_update, share_pass};
 use crate::{DataParallel, Flat, Network};
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use std::boxed::Box;
@@ -61,6 +67,8 @@ struct Job<P: DataParallel> {
     /// lifetime is erased: `run` takes the job back after every thread has
     /// finished the step (also when one panicked) and before it returns.
     update: Option<SplitStep<'static, P>>,
+    /// The optimizer's [`grad_limit`](Optimizer::grad_limit), as bits.
+    limit_bits: u32,
     x: *const P::Input,
     targets: *const (),
     run: unsafe fn(&Shared<P>, usize),
@@ -82,8 +90,14 @@ struct Shared<P: DataParallel> {
     epoch: AtomicUsize,
     /// Each thread arrives [`Shared::PHASES`] times per step: after its
     /// shard, after its share of the shared gradients (if `P::SHARES`),
-    /// after its reduction.
+    /// after its reduction, after its update.
     arrived: AtomicUsize,
+    /// The largest magnitude of the summed gradient, as bits
+    /// ([`max_magnitude_bits`](crate::math::max_magnitude_bits)), over
+    /// the slices reduced so far this step.
+    grad_max: AtomicU32,
+    /// Whether an update left a parameter NaN or infinite this step.
+    params_bad: AtomicBool,
     /// The ranges the reduction sums: all of the gradients but the shared
     /// ones ([`DataParallel::shared_params`]), which the shares wrote whole.
     summed: Vec<core::ops::Range<usize>>,
@@ -129,8 +143,8 @@ fn wait_until(cond: impl Fn() -> bool) {
 }
 
 impl<P: DataParallel> Shared<P> {
-    /// Barriers per step: 3 with shared gradients, else 2.
-    const PHASES: usize = if P::SHARES { 3 } else { 2 };
+    /// Arrivals per step: 4 with shared gradients, else 3.
+    const PHASES: usize = if P::SHARES { 4 } else { 3 };
 
     /// Arrives at the next barrier point and waits for the others.
     fn arrive_and_wait(&self, target: usize) {
@@ -138,25 +152,34 @@ impl<P: DataParallel> Shared<P> {
         wait_until(|| self.arrived.load(Ordering::Acquire) >= target);
     }
 
+    /// Thread `t`'s slice of the flat gradients (and parameters): a
+    /// `1/threads` part, in multiples of 16 floats.
+    fn slice(&self, t: usize) -> core::ops::Range<usize> {
+        let n = self.grads_len;
+        let chunk = n.div_ceil(self.threads).div_ceil(16) * 16;
+        (t * chunk).min(n)..((t + 1) * chunk).min(n)
+    }
+
+    /// The step's mean loss over the shards (all shards are done).
+    fn mean_loss(&self) -> f32 {
+        // SAFETY: read after the shards' barrier; no thread writes them until the next step.
+        self.results.iter().map(|r| unsafe { (*r.get()).0 }).sum::<f32>() / self.threads as f32
+    }
+
     /// Sums slice `t` of every thread's gradients into thread 0's (but for
-    /// the shared ranges, which the shares wrote there); with a split
-    /// optimizer step, also updates that slice of the parameters. One
-    /// pass over the slice, in blocks of [`REDUCE_BLOCK`] floats that stay
-    /// in the L1 cache while they are summed and applied, so each gradient
-    /// is read from memory once. Nothing is zeroed: the next step's shards
-    /// overwrite their gradients ([`Grad::Overwrite`](crate::Grad::Overwrite)).
+    /// the shared ranges, which the shares wrote there) and records the
+    /// slice's largest magnitude in `grad_max`. One pass over the slice, in
+    /// blocks of [`REDUCE_BLOCK`] floats that stay in the L1 cache while
+    /// they are summed and measured. Nothing is zeroed: the next step's
+    /// shards overwrite their gradients ([`Grad::Overwrite`](crate::Grad::Overwrite)).
     ///
     /// # Safety
     /// All shards of the step are done; no other thread touches this slice.
     unsafe fn reduce(&self, t: usize) {
-        let n = self.grads_len;
-        let chunk = n.div_ceil(self.threads).div_ceil(16) * 16;
-        let (lo, hi) = ((t * chunk).min(n), ((t + 1) * chunk).min(n));
-        // SAFETY: the job stays published until every thread has arrived for the last time.
-        let job = unsafe { (*self.job.get()).as_ref() };
-        let update = job.and_then(|j| j.update.as_ref().map(|u| (j.net as *mut f32, u)));
+        let core::ops::Range { start: lo, end: hi } = self.slice(t);
         // SAFETY: states live as long as `self`.
         let g0_all = unsafe { (self.grads_of)(*self.states[0].get()) };
+        let mut largest = 0;
         let mut b0 = lo;
         while b0 < hi {
             let b1 = (b0 + REDUCE_BLOCK).min(hi);
@@ -177,19 +200,39 @@ impl<P: DataParallel> Shared<P> {
                         crate::math::add_assign(g0, gs);
                     }
                 }
-                // The optimizer's update of this block of the trainable ranges.
-                if let Some((net, u)) = update {
-                    u.apply(net, g0_all, b0..b1);
-                }
+                largest =
+                    largest.max(crate::math::max_magnitude_bits(core::slice::from_raw_parts(g0_all.add(b0), b1 - b0)));
             }
             b0 = b1;
+        }
+        self.grad_max.fetch_max(largest, Ordering::AcqRel);
+    }
+
+    /// With a split optimizer step, and if the step passed its checks (a
+    /// finite loss, every summed gradient within the limit): updates slice
+    /// `t` of the parameters, noting a non-finite result in `params_bad`.
+    ///
+    /// # Safety
+    /// Every thread's reduction is done; no other thread touches this slice.
+    unsafe fn update(&self, t: usize) {
+        // SAFETY: the job stays published until every thread has arrived for the last time.
+        let Some(job) = (unsafe { (*self.job.get()).as_ref() }) else { return };
+        let Some(u) = job.update.as_ref() else { return };
+        if !self.mean_loss().is_finite() || self.grad_max.load(Ordering::Acquire) > job.limit_bits {
+            return;
+        }
+        // SAFETY: states live as long as `self`; the net outlives the step;
+        // the slices of different threads are disjoint.
+        let finite = unsafe { u.apply(job.net as *mut f32, (self.grads_of)(*self.states[0].get()), self.slice(t)) };
+        if !finite {
+            self.params_bad.store(true, Ordering::Release);
         }
     }
 
     /// Runs thread `t`'s part of the step that `epoch` published: its shard,
-    /// the barrier, its share of the shared gradients and a second barrier
-    /// (if the network shares any), its slice of the reduction, the last
-    /// arrival.
+    /// the barrier, its share of the shared gradients and a barrier (if the
+    /// network shares any), its slice of the reduction, a barrier, its
+    /// slice of the update, the last arrival.
     fn work(&self, t: usize, step: usize) {
         let phases = Self::PHASES;
         self.catching(|| {
@@ -202,7 +245,7 @@ impl<P: DataParallel> Shared<P> {
             }
         });
         self.arrive_and_wait(self.threads * (phases * step - (phases - 1)));
-        if phases == 3 {
+        if phases == 4 {
             if !self.panicked.load(Ordering::Acquire) {
                 self.catching(|| {
                     // SAFETY: as above; every shard is done (the barrier), so
@@ -215,13 +258,18 @@ impl<P: DataParallel> Shared<P> {
                     }
                 });
             }
-            self.arrive_and_wait(self.threads * (phases * step - 1));
+            self.arrive_and_wait(self.threads * (phases * step - 2));
         }
         if !self.panicked.load(Ordering::Acquire) {
             // Caught too, so that the caller always waits for every thread and
             // clears the job (which borrows its optimizer) before unwinding.
             // SAFETY: every shard is done (first barrier); slices are disjoint.
             self.catching(|| unsafe { self.reduce(t) });
+        }
+        self.arrive_and_wait(self.threads * (phases * step - 1));
+        if !self.panicked.load(Ordering::Acquire) {
+            // SAFETY: every reduction is done (the barrier); slices are disjoint.
+            self.catching(|| unsafe { self.update(t) });
         }
         self.arrived.fetch_add(1, Ordering::AcqRel);
     }
@@ -344,7 +392,7 @@ unsafe fn run_share<P: DataParallel, const PER_THREAD: usize>(shared: &Shared<P>
 ///                Dense, Flat, Init, Network, Softmax, Tensor};
 /// use rand::SeedableRng;
 /// network! { mod tiny { input: Tensor<2, 1, 1>, dense: Dense<2, 2>, out: Softmax } }
-/// # fn main() {
+/// # fn main() -> Result<(), constnet::train::Divergence> {
 /// let mut net = tiny::Params::boxed_zeroed();
 /// net.init(Init::He, &mut rand::rngs::SmallRng::seed_from_u64(0));
 /// // Batches of 4 = 2 samples on each of 2 threads.
@@ -353,10 +401,11 @@ unsafe fn run_share<P: DataParallel, const PER_THREAD: usize>(shared: &Shared<P>
 /// let x = [Tensor::from_array([[[1.0]], [[0.0]]]), Tensor::from_array([[[0.0]], [[1.0]]]),
 ///          Tensor::from_array([[[1.0]], [[0.2]]]), Tensor::from_array([[[0.1]], [[1.0]]])];
 /// let y = [0, 1, 0, 1];
-/// let first = trainer.train_step(&mut net, &x, &y, SoftmaxCrossEntropy, &mut opt);
-/// for _ in 0..100 { trainer.train_step(&mut net, &x, &y, SoftmaxCrossEntropy, &mut opt); }
-/// let last = trainer.train_step(&mut net, &x, &y, SoftmaxCrossEntropy, &mut opt);
+/// let first = trainer.train_step(&mut net, &x, &y, SoftmaxCrossEntropy, &mut opt)?;
+/// for _ in 0..100 { trainer.train_step(&mut net, &x, &y, SoftmaxCrossEntropy, &mut opt)?; }
+/// let last = trainer.train_step(&mut net, &x, &y, SoftmaxCrossEntropy, &mut opt)?;
 /// assert!(last.loss < first.loss / 4.0 && last.correct == 4);
+/// # Ok(())
 /// # }
 /// ```
 pub struct ParallelTrainer<P: DataParallel, const PER_THREAD: usize, const THREADS: usize> {
@@ -392,6 +441,8 @@ impl<P: DataParallel + 'static, const PER_THREAD: usize, const THREADS: usize> P
             job: UnsafeCell::new(None),
             epoch: AtomicUsize::new(0),
             arrived: AtomicUsize::new(0),
+            grad_max: AtomicU32::new(0),
+            params_bad: AtomicBool::new(false),
             summed: {
                 // The gaps between the shared ranges, which come in order.
                 let (mut r, mut start) = (Vec::new(), 0);
@@ -435,6 +486,12 @@ impl<P: DataParallel + 'static, const PER_THREAD: usize, const THREADS: usize> P
     /// Returns the mean loss over the batch and the number of correct
     /// predictions (both before the update). Allocates nothing.
     ///
+    /// # Errors
+    /// As [`train_step`](crate::train::train_step): [`Divergence`] if the
+    /// loss or a summed gradient is not finite, or a gradient is beyond
+    /// the optimizer's limit (then neither `net` nor `opt` has changed), or
+    /// a parameter is not finite after the update.
+    ///
     /// # Panics
     /// If a shard panicked (e.g. a target out of range); the optimizer is
     /// then left as it was (its step not counted), the parameters unchanged.
@@ -445,18 +502,20 @@ impl<P: DataParallel + 'static, const PER_THREAD: usize, const THREADS: usize> P
         targets: &[L::Target; B],
         loss: L,
         opt: &mut O,
-    ) -> StepResult {
+    ) -> Result<StepResult, Divergence> {
+        let limit = opt.grad_limit();
         if let Some(split) = opt.split_step() {
-            // Sgd, Adam: the update runs on every thread, fused with the reduction.
-            return self.run::<L, B>(net, x, targets, loss, Some(split));
+            // Sgd, Adam: the update runs on every thread, after the reduction.
+            return self.run::<L, B>(net, x, targets, loss, Some(split), limit);
         }
-        let r = self.run::<L, B>(net, x, targets, loss, None);
+        let r = self.run::<L, B>(net, x, targets, loss, None, limit)?;
         // SAFETY: no worker runs between steps; thread 0's state holds the summed gradients.
         let grads = unsafe { &(*(*self.shared.states[0].get() as *const TrainState<P, PER_THREAD>)).grads };
         // As in `train::train_step` (and on the workers): subnormals flushed.
         let _ftz = crate::math::FlushSubnormals::new();
-        opt.step(net, grads);
-        r
+        let finite = crate::optim::update(opt, net, grads);
+        check_after_update(net, finite)?;
+        Ok(r)
     }
 
     /// [`train_step`](Self::train_step) with plain SGD (`θ ← θ - lr·g`, no
@@ -466,6 +525,9 @@ impl<P: DataParallel + 'static, const PER_THREAD: usize, const THREADS: usize> P
     /// and the summed gradient is read once. For `Sgd` this is what [`train_step`](Self::train_step) does
     /// too; this form takes the optimizer by shared reference.
     ///
+    /// # Errors
+    /// As [`train_step`](Self::train_step).
+    ///
     /// # Panics
     /// As [`train_step`](Self::train_step).
     ///
@@ -474,15 +536,16 @@ impl<P: DataParallel + 'static, const PER_THREAD: usize, const THREADS: usize> P
     ///                Dense, Flat, Init, Network, Softmax, Tensor};
     /// use rand::SeedableRng;
     /// network! { mod tiny { input: Tensor<2, 1, 1>, dense: Dense<2, 2>, out: Softmax } }
-    /// # fn main() {
+    /// # fn main() -> Result<(), constnet::train::Divergence> {
     /// let mut net = tiny::Params::boxed_zeroed();
     /// net.init(Init::He, &mut rand::rngs::SmallRng::seed_from_u64(0));
     /// let mut trainer = ParallelTrainer::<tiny::Params, 1, 2>::new(7);
     /// let x = [Tensor::from_array([[[1.0]], [[0.0]]]), Tensor::from_array([[[0.0]], [[1.0]]])];
-    /// let first = trainer.train_step_sgd(&mut net, &x, &[0, 1], SoftmaxCrossEntropy, &Sgd::new(0.5));
-    /// for _ in 0..100 { trainer.train_step_sgd(&mut net, &x, &[0, 1], SoftmaxCrossEntropy, &Sgd::new(0.5)); }
-    /// let last = trainer.train_step_sgd(&mut net, &x, &[0, 1], SoftmaxCrossEntropy, &Sgd::new(0.5));
+    /// let first = trainer.train_step_sgd(&mut net, &x, &[0, 1], SoftmaxCrossEntropy, &Sgd::new(0.5))?;
+    /// for _ in 0..100 { trainer.train_step_sgd(&mut net, &x, &[0, 1], SoftmaxCrossEntropy, &Sgd::new(0.5))?; }
+    /// let last = trainer.train_step_sgd(&mut net, &x, &[0, 1], SoftmaxCrossEntropy, &Sgd::new(0.5))?;
     /// assert!(last.loss < first.loss / 4.0 && last.correct == 2);
+    /// # Ok(())
     /// # }
     /// ```
     pub fn train_step_sgd<L: Loss<P>, const B: usize>(
@@ -492,12 +555,13 @@ impl<P: DataParallel + 'static, const PER_THREAD: usize, const THREADS: usize> P
         targets: &[L::Target; B],
         loss: L,
         sgd: &Sgd,
-    ) -> StepResult {
-        self.run::<L, B>(net, x, targets, loss, Some(SplitStep::sgd(sgd.lr, sgd.frozen)))
+    ) -> Result<StepResult, Divergence> {
+        let limit = Optimizer::<P>::grad_limit(sgd);
+        self.run::<L, B>(net, x, targets, loss, Some(SplitStep::sgd(sgd.lr, sgd.frozen)), limit)
     }
 
-    /// The step, with `update` (if any) fused into the reduction; committed
-    /// once every thread is done.
+    /// The step, with `update` (if any) run on every thread after the
+    /// reduction and its checks; committed once every thread is done.
     fn run<L: Loss<P>, const B: usize>(
         &mut self,
         net: &mut P,
@@ -505,7 +569,8 @@ impl<P: DataParallel + 'static, const PER_THREAD: usize, const THREADS: usize> P
         targets: &[L::Target; B],
         _loss: L,
         update: Option<SplitStep<'_, P>>,
-    ) -> StepResult {
+        limit: f32,
+    ) -> Result<StepResult, Divergence> {
         const { assert!(B == PER_THREAD * THREADS, "ParallelTrainer: the batch must have PER_THREAD * THREADS samples") };
         let _ftz = crate::math::FlushSubnormals::new();
         let s = &*self.shared;
@@ -519,6 +584,7 @@ impl<P: DataParallel + 'static, const PER_THREAD: usize, const THREADS: usize> P
             *s.job.get() = Some(Job {
                 net: net as *mut P,
                 update,
+                limit_bits: limit.to_bits(),
                 x: x.as_ptr(),
                 targets: targets.as_ptr() as *const (),
                 run: run_shard::<P, L, PER_THREAD>,
@@ -526,6 +592,8 @@ impl<P: DataParallel + 'static, const PER_THREAD: usize, const THREADS: usize> P
             });
         }
         s.panicked.store(false, Ordering::Release);
+        s.grad_max.store(0, Ordering::Release);
+        s.params_bad.store(false, Ordering::Release);
         let step = s.publish();
         s.work(0, step);
         // Wait for every thread's reduction before the update.
@@ -536,17 +604,19 @@ impl<P: DataParallel + 'static, const PER_THREAD: usize, const THREADS: usize> P
         if s.panicked.load(Ordering::Acquire) {
             panic!("ParallelTrainer: a thread panicked during the training step (see its message above)");
         }
+        let loss = s.mean_loss();
+        if !loss.is_finite() || s.grad_max.load(Ordering::Acquire) > limit.to_bits() {
+            // No thread updated (the same test as `Shared::update`'s): find the fault.
+            let fault = check_before_update(x, loss, &self.state().grads, limit).err();
+            return Err(fault.unwrap_or(Divergence::Loss { value: loss }));
+        }
         if let Some(u) = update {
             u.commit();
         }
-        let (mut loss, mut correct) = (0.0, 0);
-        for r in &s.results {
-            // SAFETY: all threads are done with the step.
-            let (l, c) = unsafe { *r.get() };
-            loss += l;
-            correct += c;
-        }
-        StepResult { loss: loss / THREADS as f32, correct }
+        check_after_update(net, !s.params_bad.load(Ordering::Acquire))?;
+        // SAFETY: all threads are done with the step.
+        let correct = s.results.iter().map(|r| unsafe { (*r.get()).1 }).sum();
+        Ok(StepResult { loss, correct })
     }
 
     /// Thread 0's training state after a step: its workspace holds the
@@ -636,11 +706,11 @@ mod tests {
             let (mut opt_a, sgd) = (Sgd::new(0.1), Sgd::new(0.1));
             for step in 0..4 {
                 let (x, y) = wide_batch::<B>(step);
-                let ra = train_step(&mut *a, &x, &y, SoftmaxCrossEntropy, &mut opt_a, &mut st, &mut rng);
+                let ra = train_step(&mut *a, &x, &y, SoftmaxCrossEntropy, &mut opt_a, &mut st, &mut rng).unwrap();
                 let rb = match step % 3 {
-                    0 => trainer.train_step_sgd(&mut *b, &x, &y, SoftmaxCrossEntropy, &sgd),
-                    1 => trainer.train_step(&mut *b, &x, &y, SoftmaxCrossEntropy, &mut Whole(Sgd::new(0.1))),
-                    _ => trainer.train_step(&mut *b, &x, &y, SoftmaxCrossEntropy, &mut Sgd::new(0.1)),
+                    0 => trainer.train_step_sgd(&mut *b, &x, &y, SoftmaxCrossEntropy, &sgd).unwrap(),
+                    1 => trainer.train_step(&mut *b, &x, &y, SoftmaxCrossEntropy, &mut Whole(Sgd::new(0.1))).unwrap(),
+                    _ => trainer.train_step(&mut *b, &x, &y, SoftmaxCrossEntropy, &mut Sgd::new(0.1)).unwrap(),
                 };
                 assert!(
                     (ra.loss - rb.loss).abs() < 1e-5 * ra.loss.abs().max(1.0),
@@ -676,8 +746,8 @@ mod tests {
         let (mut opt_a, mut opt_b) = (Sgd::new(0.05), Sgd::new(0.05));
         for step in 0..5 {
             let (x, y) = batch(step);
-            let ra = train_step(&mut *a, &x, &y, SoftmaxCrossEntropy, &mut opt_a, &mut st, &mut rng);
-            let rb = trainer.train_step(&mut *b, &x, &y, SoftmaxCrossEntropy, &mut opt_b);
+            let ra = train_step(&mut *a, &x, &y, SoftmaxCrossEntropy, &mut opt_a, &mut st, &mut rng).unwrap();
+            let rb = trainer.train_step(&mut *b, &x, &y, SoftmaxCrossEntropy, &mut opt_b).unwrap();
             assert!(
                 (ra.loss - rb.loss).abs() < 1e-5 * ra.loss.abs().max(1.0),
                 "step {step}: loss {} vs {}",
@@ -717,8 +787,8 @@ mod tests {
         let conv1 = a.conv1.clone();
         for step in 0..3 {
             let (x, y) = batch(step);
-            let ra = ta.train_step(&mut *a, &x, &y, SoftmaxCrossEntropy, &mut whole);
-            let rb = tb.train_step_sgd(&mut *b, &x, &y, SoftmaxCrossEntropy, &sgd);
+            let ra = ta.train_step(&mut *a, &x, &y, SoftmaxCrossEntropy, &mut whole).unwrap();
+            let rb = tb.train_step_sgd(&mut *b, &x, &y, SoftmaxCrossEntropy, &sgd).unwrap();
             assert_eq!((ra.loss, ra.correct), (rb.loss, rb.correct), "step {step}");
         }
         assert_eq!(a.as_flat(), b.as_flat(), "same sums in the same order: identical parameters");
@@ -753,11 +823,11 @@ mod tests {
         let [ta, tb, tc, td] = &mut trainers;
         for step in 0..4 {
             let (x, y) = batch(step);
-            let ra = ta.train_step(&mut *a, &x, &y, SoftmaxCrossEntropy, &mut adam_split);
-            let rb = tb.train_step(&mut *b, &x, &y, SoftmaxCrossEntropy, &mut adam_whole);
+            let ra = ta.train_step(&mut *a, &x, &y, SoftmaxCrossEntropy, &mut adam_split).unwrap();
+            let rb = tb.train_step(&mut *b, &x, &y, SoftmaxCrossEntropy, &mut adam_whole).unwrap();
             assert_eq!((ra.loss, ra.correct), (rb.loss, rb.correct), "step {step}");
-            tc.train_step(&mut *c, &x, &y, SoftmaxCrossEntropy, &mut mom_split);
-            td.train_step(&mut *d, &x, &y, SoftmaxCrossEntropy, &mut mom_whole);
+            tc.train_step(&mut *c, &x, &y, SoftmaxCrossEntropy, &mut mom_split).unwrap();
+            td.train_step(&mut *d, &x, &y, SoftmaxCrossEntropy, &mut mom_whole).unwrap();
             assert_eq!(a.as_flat(), b.as_flat(), "Adam, step {step}");
             assert_eq!(c.as_flat(), d.as_flat(), "momentum, step {step}");
             assert!(ta.state().grads.as_flat().iter().any(|&g| g != 0.0), "step {step}");
@@ -793,13 +863,13 @@ mod tests {
                 let mut bad = y;
                 bad[5] = 10;
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    ta.train_step(&mut *a, &x, &bad, SoftmaxCrossEntropy, &mut opt_a);
+                    ta.train_step(&mut *a, &x, &bad, SoftmaxCrossEntropy, &mut opt_a).unwrap();
                 }));
                 assert!(r.is_err());
                 assert_eq!(a.as_flat(), b.as_flat(), "a failed step changes no parameter");
             }
-            ta.train_step(&mut *a, &x, &y, SoftmaxCrossEntropy, &mut opt_a);
-            tb.train_step(&mut *b, &x, &y, SoftmaxCrossEntropy, &mut opt_b);
+            ta.train_step(&mut *a, &x, &y, SoftmaxCrossEntropy, &mut opt_a).unwrap();
+            tb.train_step(&mut *b, &x, &y, SoftmaxCrossEntropy, &mut opt_b).unwrap();
             assert_eq!(a.as_flat(), b.as_flat(), "step {step}");
         }
     }
@@ -823,16 +893,16 @@ mod tests {
                 let mut bad = y;
                 bad[step as usize] = 99;
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    reused.train_step(&mut *b.clone(), &x, &bad, SoftmaxCrossEntropy, &mut Sgd::new(0.05));
+                    reused.train_step(&mut *b.clone(), &x, &bad, SoftmaxCrossEntropy, &mut Sgd::new(0.05)).unwrap();
                 }));
                 assert!(r.is_err());
             }
             let mut fresh = ParallelTrainer::<fashion10::Params, 4, 2>::new(0);
-            fresh.train_step(&mut *a, &x, &y, SoftmaxCrossEntropy, &mut Whole(Sgd::new(0.05)));
+            fresh.train_step(&mut *a, &x, &y, SoftmaxCrossEntropy, &mut Whole(Sgd::new(0.05))).unwrap();
             match step % 3 {
-                0 => reused.train_step_sgd(&mut *b, &x, &y, SoftmaxCrossEntropy, &sgd),
-                1 => reused.train_step(&mut *b, &x, &y, SoftmaxCrossEntropy, &mut Whole(Sgd::new(0.05))),
-                _ => reused.train_step(&mut *b, &x, &y, SoftmaxCrossEntropy, &mut Sgd::new(0.05)),
+                0 => reused.train_step_sgd(&mut *b, &x, &y, SoftmaxCrossEntropy, &sgd).unwrap(),
+                1 => reused.train_step(&mut *b, &x, &y, SoftmaxCrossEntropy, &mut Whole(Sgd::new(0.05))).unwrap(),
+                _ => reused.train_step(&mut *b, &x, &y, SoftmaxCrossEntropy, &mut Sgd::new(0.05)).unwrap(),
             };
             assert_eq!(a.as_flat(), b.as_flat(), "step {step}");
         }
@@ -849,7 +919,7 @@ mod tests {
         let (x, mut y) = batch(3);
         y[6] = 12; // thread 1's shard
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt);
+            trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt).unwrap();
         }));
         let msg = r.expect_err("a class of 12 for 10 logits must panic");
         let msg = match (msg.downcast_ref::<&str>(), msg.downcast_ref::<std::string::String>()) {
@@ -859,7 +929,7 @@ mod tests {
         };
         assert!(msg.contains("ParallelTrainer: a thread panicked"), "{msg}");
         y[6] = 2;
-        let ok = trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt);
+        let ok = trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt).unwrap();
         assert!(ok.loss.is_finite());
     }
 
@@ -872,7 +942,7 @@ mod tests {
         let mut trainer = trainer;
         let (x, y) = batch(1);
         let (x, y): ([Tensor<1, 28, 28>; 3], [usize; 3]) = ([x[0], x[1], x[2]], [y[0], y[1], y[2]]);
-        let r = trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut Sgd::new(0.1));
+        let r = trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut Sgd::new(0.1)).unwrap();
         assert!(r.loss.is_finite());
         drop(trainer);
     }

@@ -101,6 +101,145 @@ pub struct TrainState<P: Network, const B: usize> {
 // SAFETY: repr(C) struct of three Flat values (all f32 data, align 4).
 unsafe impl<P: Network, const B: usize> Flat for TrainState<P, B> {}
 
+/// Why a training step stopped: a NaN, an infinity, or a gradient too
+/// large for the optimizer, found by the checks every step runs. Which one
+/// it names:
+///
+/// - [`Input`](Self::Input): a batch input is NaN or infinite, found when the
+///   loss or a gradient was not finite (ReLU and max-pooling map NaN to 0,
+///   so a NaN pixel may show only in the first layer's weight gradient).
+/// - [`Loss`](Self::Loss): the mean loss is NaN or infinite (inputs finite).
+/// - [`Gradient`](Self::Gradient): the first gradient entry, in layer
+///   order, that is NaN, infinite or larger in magnitude than the
+///   optimizer's [`grad_limit`](crate::optim::Optimizer::grad_limit).
+/// - [`Parameter`](Self::Parameter): a parameter is NaN or infinite after
+///   the update (a learning rate too large, or weights that were not
+///   finite before).
+///
+/// For the first three the step has changed neither the network nor the
+/// optimizer's state, so the caller may skip the batch and go on; for
+/// [`Parameter`](Self::Parameter) the update has been applied.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Divergence {
+    /// Input `index` (in [`Flat`] order) of sample `sample` of the batch is `value`.
+    Input {
+        /// The sample's position in the batch.
+        sample: usize,
+        /// The element's position in the sample's flat view.
+        index: usize,
+        /// NaN or ±infinity.
+        value: f32,
+    },
+    /// The batch's mean loss is `value`.
+    Loss {
+        /// NaN or ±infinity.
+        value: f32,
+    },
+    /// Element `index` of the gradient of tensor `layer.tensor` is `value`.
+    Gradient {
+        /// The layer's field name.
+        layer: &'static str,
+        /// `"weight"` or `"bias"`.
+        tensor: &'static str,
+        /// The element's position in the tensor (PyTorch's row-major order).
+        index: usize,
+        /// NaN, ±infinity, or a number beyond `limit`.
+        value: f32,
+        /// The optimizer's [`grad_limit`](crate::optim::Optimizer::grad_limit).
+        limit: f32,
+    },
+    /// Element `index` of parameter tensor `layer.tensor` is `value` after the update.
+    Parameter {
+        /// The layer's field name.
+        layer: &'static str,
+        /// `"weight"` or `"bias"`.
+        tensor: &'static str,
+        /// The element's position in the tensor.
+        index: usize,
+        /// NaN or ±infinity.
+        value: f32,
+    },
+}
+
+impl core::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        const KEPT: &str = "the parameters were not updated";
+        match *self {
+            Divergence::Input { sample, index, value } => {
+                write!(f, "input {index} of batch sample {sample} is {value}; {KEPT}")
+            }
+            Divergence::Loss { value } => write!(f, "the loss is {value}; {KEPT}"),
+            Divergence::Gradient { layer, tensor, index, value, limit } if value.is_finite() => write!(
+                f,
+                "gradient {index} of {layer}.{tensor} is {value:e}, beyond the optimizer's limit of {limit:e}; {KEPT}"
+            ),
+            Divergence::Gradient { layer, tensor, index, value, .. } => {
+                write!(f, "gradient {index} of {layer}.{tensor} is {value}; {KEPT}")
+            }
+            Divergence::Parameter { layer, tensor, index, value } => write!(
+                f,
+                "parameter {index} of {layer}.{tensor} is {value} after the update (is the learning rate too large?)"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for Divergence {}
+
+/// The first NaN or infinite input of batch `x`, if any.
+pub(crate) fn input_fault<X: Flat>(x: &[X]) -> Option<Divergence> {
+    x.iter().enumerate().find_map(|(sample, s)| {
+        let (index, &value) = s.as_flat().iter().enumerate().find(|(_, v)| !v.is_finite())?;
+        Some(Divergence::Input { sample, index, value })
+    })
+}
+
+/// The first tensor entry of `net` (parameters or gradients) whose
+/// magnitude bits exceed `limit_bits`: its layer, tensor, index and value.
+fn first_beyond<P: Network>(net: &P, limit_bits: u32) -> (&'static str, &'static str, usize, f32) {
+    let mut found = None;
+    net.visit(&mut |layer, t| {
+        if found.is_none()
+            && let Some((i, &v)) = t.data.iter().enumerate().find(|(_, v)| v.to_bits() & 0x7fff_ffff > limit_bits)
+        {
+            found = Some((layer, t.name, i, v));
+        }
+    });
+    // The flat check saw such an entry, so a tensor holds it.
+    found.unwrap_or(("?", "?", 0, f32::NAN))
+}
+
+/// The step's check before the update: a finite loss and every gradient a
+/// number within `limit`; else the fault, an input's if the batch holds one.
+pub(crate) fn check_before_update<P: Network>(
+    x: &[P::Input],
+    loss: f32,
+    grads: &P,
+    limit: f32,
+) -> Result<(), Divergence> {
+    let grads_ok = crate::math::max_magnitude_bits(grads.as_flat()) <= limit.to_bits();
+    if loss.is_finite() && grads_ok {
+        return Ok(());
+    }
+    Err(input_fault(x).unwrap_or_else(|| {
+        if !loss.is_finite() {
+            return Divergence::Loss { value: loss };
+        }
+        let (layer, tensor, index, value) = first_beyond(grads, limit.to_bits());
+        Divergence::Gradient { layer, tensor, index, value, limit }
+    }))
+}
+
+/// The step's check after the update: the non-finite parameter, if
+/// `finite` (the update's own check) is false.
+pub(crate) fn check_after_update<P: Network>(net: &P, finite: bool) -> Result<(), Divergence> {
+    if finite {
+        return Ok(());
+    }
+    let (layer, tensor, index, value) = first_beyond(net, f32::MAX.to_bits());
+    Err(Divergence::Parameter { layer, tensor, index, value })
+}
+
 /// Loss and number of correct predictions of one step.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepResult {
@@ -117,21 +256,37 @@ pub struct StepResult {
 /// update. Subnormal numbers are
 /// flushed to zero during the step ([`FlushSubnormals`](crate::math::FlushSubnormals)).
 ///
+/// # Errors
+/// [`Divergence`] if the loss or a gradient is not finite, or a gradient
+/// is beyond the optimizer's [`grad_limit`](Optimizer::grad_limit): then
+/// neither `net` nor `opt` has changed. Also if a parameter is not finite
+/// after the update (which has then been applied). The checks read the
+/// gradients once more and the updated parameters from the L1 cache:
+/// under 1 % of fashion10's step (docs/performance.md, "Divergence checks").
+///
 /// ```
 /// use constnet::{network, optim::Sgd, train::{train_step, BceWithLogits, TrainState},
 ///                Dense, Flat, Network, Sigmoid, Tensor};
 /// use rand::SeedableRng;
 /// network! { mod tiny { input: Tensor<2, 1, 1>, dense: Dense<2, 1>, out: Sigmoid } }
-/// # fn main() {
+/// # fn main() -> Result<(), constnet::train::Divergence> {
 /// let mut net = tiny::Params::zeroed();
 /// let mut st = TrainState::<tiny::Params, 2>::zeroed();
 /// let mut opt = Sgd::new(1.0);
 /// let mut rng = rand::rngs::SmallRng::seed_from_u64(0);
 /// let x = [Tensor::from_array([[[1.0]], [[0.0]]]), Tensor::from_array([[[0.0]], [[1.0]]])];
-/// let first = train_step(&mut net, &x, &[1.0, 0.0], BceWithLogits, &mut opt, &mut st, &mut rng);
-/// for _ in 0..50 { train_step(&mut net, &x, &[1.0, 0.0], BceWithLogits, &mut opt, &mut st, &mut rng); }
-/// let last = train_step(&mut net, &x, &[1.0, 0.0], BceWithLogits, &mut opt, &mut st, &mut rng);
+/// let first = train_step(&mut net, &x, &[1.0, 0.0], BceWithLogits, &mut opt, &mut st, &mut rng)?;
+/// for _ in 0..50 { train_step(&mut net, &x, &[1.0, 0.0], BceWithLogits, &mut opt, &mut st, &mut rng)?; }
+/// let last = train_step(&mut net, &x, &[1.0, 0.0], BceWithLogits, &mut opt, &mut st, &mut rng)?;
 /// assert!(last.loss < first.loss / 10.0 && last.correct == 2);
+///
+/// // A NaN input stops the step before the update, naming the sample.
+/// let before = net.as_flat().to_vec();
+/// let bad = [Tensor::from_array([[[f32::NAN]], [[0.0]]]), x[1]];
+/// let err = train_step(&mut net, &bad, &[1.0, 0.0], BceWithLogits, &mut opt, &mut st, &mut rng).unwrap_err();
+/// assert!(matches!(err, constnet::train::Divergence::Input { sample: 0, index: 0, .. }), "{err}");
+/// assert_eq!(net.as_flat(), &before[..]);
+/// # Ok(())
 /// # }
 /// ```
 pub fn train_step<P: Network, L: Loss<P>, O: Optimizer<P>, const B: usize>(
@@ -142,7 +297,7 @@ pub fn train_step<P: Network, L: Loss<P>, O: Optimizer<P>, const B: usize>(
     opt: &mut O,
     st: &mut TrainState<P, B>,
     rng: &mut dyn Rng,
-) -> StepResult {
+) -> Result<StepResult, Divergence> {
     // Subnormal values (below 1.2e-38) are flushed to zero during the step:
     // they carry nothing for learning and cost a slow path on x86.
     let _ftz = crate::math::FlushSubnormals::new();
@@ -152,8 +307,10 @@ pub fn train_step<P: Network, L: Loss<P>, O: Optimizer<P>, const B: usize>(
     // The gradients are overwritten, not zeroed and added: tfconv's 13 MB
     // are then written once per step instead of three times.
     net.backward(x, &mut st.ws, &mut st.delta, &mut st.grads, back_from::<P, L>(), Grad::Overwrite);
-    opt.step(net, &st.grads);
-    StepResult { loss, correct }
+    check_before_update(x, loss, &st.grads, opt.grad_limit())?;
+    let finite = crate::optim::update(opt, net, &st.grads);
+    check_after_update(net, finite)?;
+    Ok(StepResult { loss, correct })
 }
 
 /// Where a loss's gradient enters the backward pass.
@@ -218,7 +375,7 @@ pub(crate) fn share_pass<P: Network, L: Loss<P>, const B: usize>(
 ///                Dense, Flat, Network, Sigmoid, Tensor};
 /// use rand::SeedableRng;
 /// network! { mod tiny { input: Tensor<2, 1, 1>, dense: Dense<2, 1>, out: Sigmoid } }
-/// # fn main() {
+/// # fn main() -> Result<(), constnet::train::Divergence> {
 /// let mut net = tiny::Params::zeroed();
 /// let (mut st, mut sum) = (TrainState::<tiny::Params, 2>::zeroed(), tiny::Params::zeroed());
 /// let mut opt = Sgd::new(1.0);
@@ -228,14 +385,20 @@ pub(crate) fn share_pass<P: Network, L: Loss<P>, const B: usize>(
 /// let y = [1.0, 0.0, 1.0, 0.0];
 /// // A mini-batch of 4 as 2 micro-batches of 2.
 /// let (xs, ys) = (x.as_chunks::<2>().0, y.as_chunks::<2>().0);
-/// let first = train_step_accumulated(&mut net, xs, ys, BceWithLogits, &mut opt, &mut st, &mut sum, &mut rng);
+/// let first = train_step_accumulated(&mut net, xs, ys, BceWithLogits, &mut opt, &mut st, &mut sum, &mut rng)?;
 /// for _ in 0..50 {
-///     train_step_accumulated(&mut net, xs, ys, BceWithLogits, &mut opt, &mut st, &mut sum, &mut rng);
+///     train_step_accumulated(&mut net, xs, ys, BceWithLogits, &mut opt, &mut st, &mut sum, &mut rng)?;
 /// }
-/// let last = train_step_accumulated(&mut net, xs, ys, BceWithLogits, &mut opt, &mut st, &mut sum, &mut rng);
+/// let last = train_step_accumulated(&mut net, xs, ys, BceWithLogits, &mut opt, &mut st, &mut sum, &mut rng)?;
 /// assert!(last.loss < first.loss / 10.0 && last.correct == 4);
+/// # Ok(())
 /// # }
 /// ```
+///
+/// # Errors
+/// As [`train_step`], on the whole mini-batch's loss and gradient
+/// (`sum`); an input fault names the sample's position in the
+/// mini-batch (micro-batch `k`, sample `j` is `k·MB + j`).
 ///
 /// # Panics
 /// If `x` is empty or `target` has another number of micro-batches (the
@@ -250,7 +413,7 @@ pub fn train_step_accumulated<P: Network, L: Loss<P>, O: Optimizer<P>, const MB:
     st: &mut TrainState<P, MB>,
     sum: &mut P,
     rng: &mut dyn Rng,
-) -> StepResult {
+) -> Result<StepResult, Divergence> {
     assert!(
         !x.is_empty() && x.len() == target.len(),
         "train_step_accumulated needs at least one micro-batch and a target per input: \
@@ -270,8 +433,11 @@ pub fn train_step_accumulated<P: Network, L: Loss<P>, O: Optimizer<P>, const MB:
             crate::math::add_assign(sum.as_flat_mut(), st.grads.as_flat());
         }
     }
-    opt.step(net, sum);
-    StepResult { loss: loss * share, correct }
+    let loss = loss * share;
+    check_before_update(x.as_flattened(), loss, sum, opt.grad_limit())?;
+    let finite = crate::optim::update(opt, net, sum);
+    check_after_update(net, finite)?;
+    Ok(StepResult { loss, correct })
 }
 
 /// Loss and correct predictions of a batch in inference mode (no update),

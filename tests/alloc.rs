@@ -43,7 +43,7 @@ fn seed1_inference_and_training_step_allocate_nothing() {
         for i in 0..10 {
             let class = net.classify(&image(i), &mut ws);
             std::hint::black_box(class);
-            train_step(&mut *net, &x, &[1.0], BceWithLogits, &mut opt, &mut st, &mut rng);
+            train_step(&mut *net, &x, &[1.0], BceWithLogits, &mut opt, &mut st, &mut rng).unwrap();
         }
     });
     assert_eq!(n, 0, "seed1: inference + training steps allocated {n} times");
@@ -63,10 +63,11 @@ fn fashion10_batch_training_steps_with_momentum_adam_and_accumulation_allocate_n
     let y = [0, 1, 2, 3, 4, 5, 6, 7];
     let n = allocations(|| {
         for _ in 0..3 {
-            train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut sgd, &mut st, &mut rng);
-            train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut adam, &mut st, &mut rng);
+            train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut sgd, &mut st, &mut rng).unwrap();
+            train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut adam, &mut st, &mut rng).unwrap();
             let (xs, ys) = (x.as_chunks::<2>().0, y.as_chunks::<2>().0);
-            train_step_accumulated(&mut *net, xs, ys, SoftmaxCrossEntropy, &mut sgd, &mut st2, &mut sum, &mut rng);
+            train_step_accumulated(&mut *net, xs, ys, SoftmaxCrossEntropy, &mut sgd, &mut st2, &mut sum, &mut rng)
+                .unwrap();
             std::hint::black_box(net.classify(&x[0], &mut ws));
         }
     });
@@ -90,7 +91,7 @@ fn megabyte_network_never_touches_the_stack() {
             let mut opt = Sgd::with_momentum(0.01, 0.9, tfconv::Params::boxed_zeroed());
             let x = [image(5)];
             let n = allocations(|| {
-                let s = train_step(&mut *net, &x, &[4], SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng);
+                let s = train_step(&mut *net, &x, &[4], SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng).unwrap();
                 assert!(s.loss.is_finite());
                 std::hint::black_box(net.classify(&x[0], &mut ws));
             });

@@ -44,25 +44,25 @@ fn parallel_and_fast_paths_allocate_nothing_per_step() {
     let mut opt = Sgd::new(0.01);
     let x = images::<32>(0);
     let y: [usize; 32] = core::array::from_fn(|i| i % 10);
-    trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt); // warm-up
+    trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt).unwrap(); // warm-up
     let n = allocations(|| {
         for _ in 0..5 {
-            trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt);
+            trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt).unwrap();
         }
     });
     assert_eq!(n, 0, "fashion10 parallel step allocated {n} times");
     let sgd = Sgd::new(0.01);
     let n = allocations(|| {
         for _ in 0..3 {
-            trainer.train_step_sgd(&mut *net, &x, &y, SoftmaxCrossEntropy, &sgd);
+            trainer.train_step_sgd(&mut *net, &x, &y, SoftmaxCrossEntropy, &sgd).unwrap();
         }
     });
     assert_eq!(n, 0, "fashion10 parallel fused-SGD step allocated {n} times");
     let mut adam = Adam::new(1e-3, fashion10::Params::boxed_zeroed(), fashion10::Params::boxed_zeroed());
-    trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut adam);
+    trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut adam).unwrap();
     let n = allocations(|| {
         for _ in 0..3 {
-            trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut adam);
+            trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut adam).unwrap();
         }
     });
     assert_eq!(n, 0, "fashion10 parallel Adam step allocated {n} times");
@@ -74,10 +74,10 @@ fn parallel_and_fast_paths_allocate_nothing_per_step() {
         }
     }
     let mut whole = Whole(Sgd::new(0.01));
-    trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut whole);
+    trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut whole).unwrap();
     let n = allocations(|| {
         for _ in 0..3 {
-            trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut whole);
+            trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut whole).unwrap();
         }
     });
     assert_eq!(n, 0, "fashion10 parallel step with a whole-step optimizer allocated {n} times");
@@ -89,17 +89,17 @@ fn parallel_and_fast_paths_allocate_nothing_per_step() {
     let mut trainer = ParallelTrainer::<tfconv::Params, 2, 2>::new(2);
     let x = images::<4>(1);
     let y = [1, 7, 3, 0];
-    trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt);
+    trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt).unwrap();
     let n = allocations(|| {
-        trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt);
+        trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt).unwrap();
     });
     assert_eq!(n, 0, "tfconv parallel step allocated {n} times");
     drop(trainer);
 
     let mut st = TrainState::<tfconv::Params, 4>::boxed_zeroed();
-    train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng);
+    train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng).unwrap();
     let n = allocations(|| {
-        train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng);
+        train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng).unwrap();
     });
     assert_eq!(n, 0, "tfconv train_step allocated {n} times");
 
@@ -115,9 +115,9 @@ fn parallel_and_fast_paths_allocate_nothing_per_step() {
     net.init(Init::He, &mut rng);
     let mut st = TrainState::<fashion10::Params, 32>::boxed_zeroed();
     let x = images::<32>(2);
-    train_step(&mut *net, &x, &y_of::<32>(), SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng);
+    train_step(&mut *net, &x, &y_of::<32>(), SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng).unwrap();
     let n = allocations(|| {
-        train_step(&mut *net, &x, &y_of::<32>(), SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng);
+        train_step(&mut *net, &x, &y_of::<32>(), SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng).unwrap();
     });
     assert_eq!(n, 0, "fashion10 batch-32 train_step allocated {n} times");
 }

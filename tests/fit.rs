@@ -30,7 +30,7 @@ fn train(sampling: Sampling, seed: u64) -> (History, Box<seed1::Params>) {
     let mut net = seed1::Params::boxed_zeroed();
     net.init(Init::Normal(0.05), &mut SmallRng::seed_from_u64(3));
     let mut opt = Sgd::new(0.1);
-    let cfg = FitConfig { epochs: 3, sampling, seed, progress: false, verbose: false };
+    let cfg = FitConfig { epochs: 3, sampling, seed, progress: false, verbose: false, ..FitConfig::default() };
     let valid = Samples { images: &vx, labels: &vy };
     let h = fit::<_, _, _, 4>(
         &mut *net,
@@ -40,7 +40,8 @@ fn train(sampling: Sampling, seed: u64) -> (History, Box<seed1::Params>) {
         |l| l as f32,
         &mut opt,
         &cfg,
-    );
+    )
+    .unwrap();
     (h, net)
 }
 
@@ -107,6 +108,7 @@ fn curves_of_infinite_nan_and_huge_figures_are_plotted_in_bounded_time() {
         val_loss,
         val_accuracy: Some(f32::NAN),
         seconds: 0.1,
+        skipped: 0,
     };
     let cases: [(&str, Vec<EpochStats>); 4] = [
         ("infinite", vec![epoch(1, 0.7, Some(0.6)), epoch(2, f32::INFINITY, Some(f32::NEG_INFINITY))]),
@@ -138,7 +140,14 @@ fn an_empty_validation_set_gives_no_validation_figures() {
     let (x, y) = bars(40, 1);
     let mut net = seed1::Params::boxed_zeroed();
     net.init(Init::Normal(0.05), &mut SmallRng::seed_from_u64(3));
-    let cfg = FitConfig { epochs: 2, sampling: Sampling::Shuffled, seed: 1, progress: false, verbose: false };
+    let cfg = FitConfig {
+        epochs: 2,
+        sampling: Sampling::Shuffled,
+        seed: 1,
+        progress: false,
+        verbose: false,
+        ..FitConfig::default()
+    };
     let empty = Samples { images: &[], labels: &[] };
     let h = fit::<_, _, _, 4>(
         &mut *net,
@@ -148,7 +157,8 @@ fn an_empty_validation_set_gives_no_validation_figures() {
         |l| l as f32,
         &mut Sgd::new(0.1),
         &cfg,
-    );
+    )
+    .unwrap();
     assert_eq!(h.epochs.len(), 2);
     assert!(h.epochs.iter().all(|e| e.val_loss.is_none() && e.val_accuracy.is_none() && e.loss.is_finite()));
     let (loss, acc) = evaluate_set::<_, _, 4>(&*net, empty, BceWithLogits, |l| l as f32);

@@ -59,10 +59,10 @@ fn a_training_step_on_the_stack() {
     let mut rng = SmallRng::seed_from_u64(0);
     let x = [boot()];
     // Teach it that the boot is a bag (class 8): the loss must fall.
-    let first = train_step(&mut net, &x, &[8], SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng);
+    let first = train_step(&mut net, &x, &[8], SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng).unwrap();
     let mut last = first;
     for _ in 0..5 {
-        last = train_step(&mut net, &x, &[8], SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng);
+        last = train_step(&mut net, &x, &[8], SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng).unwrap();
     }
     assert!(last.loss < first.loss, "loss {} -> {}", first.loss, last.loss);
     assert!(last.loss.is_finite());

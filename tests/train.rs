@@ -32,7 +32,7 @@ fn seed1_training(freeze: Option<&str>, steps: usize) -> (Box<seed1::Params>, f3
     for _ in 0..steps {
         let v = rng.random::<bool>();
         let x = [bar(&mut rng, v)];
-        train_step(&mut *net, &x, &[v as u8 as f32], BceWithLogits, &mut opt, &mut st, &mut rng);
+        train_step(&mut *net, &x, &[v as u8 as f32], BceWithLogits, &mut opt, &mut st, &mut rng).unwrap();
     }
     let mut correct = 0;
     let mut ws = seed1::Workspace::<1>::boxed_zeroed();
@@ -86,7 +86,7 @@ fn ten_class_run<O: Optimizer<fashion10::Params>>(opt: &mut O, steps: usize) -> 
     let y: [usize; 10] = std::array::from_fn(|k| k);
     let first = evaluate(&*net, &batch(&mut rng), &y, SoftmaxCrossEntropy, &mut st);
     for _ in 0..steps {
-        train_step(&mut *net, &batch(&mut rng), &y, SoftmaxCrossEntropy, opt, &mut st, &mut rng);
+        train_step(&mut *net, &batch(&mut rng), &y, SoftmaxCrossEntropy, opt, &mut st, &mut rng).unwrap();
     }
     let last = evaluate(&*net, &batch(&mut rng), &y, SoftmaxCrossEntropy, &mut st);
     assert!(last.loss < first.loss, "loss {} -> {}", first.loss, last.loss);
@@ -126,9 +126,10 @@ fn accumulated_matches_whole<P: Network, L: Loss<P> + Copy>(
     let mut st2 = TrainState::<P, 2>::boxed_zeroed();
     let mut sum = P::boxed_zeroed();
     sum.as_flat_mut().fill(f32::NAN); // overwritten, never read
-    let a = train_step(&mut *whole, x, y, loss, &mut Sgd::new(0.1), &mut st6, &mut rng);
+    let a = train_step(&mut *whole, x, y, loss, &mut Sgd::new(0.1), &mut st6, &mut rng).unwrap();
     let (xs, ys) = (x.as_chunks::<2>().0, y.as_chunks::<2>().0);
-    let b = train_step_accumulated(&mut *parts, xs, ys, loss, &mut Sgd::new(0.1), &mut st2, &mut sum, &mut rng);
+    let b =
+        train_step_accumulated(&mut *parts, xs, ys, loss, &mut Sgd::new(0.1), &mut st2, &mut sum, &mut rng).unwrap();
     let close = |what: &str, u: &[f32], v: &[f32]| {
         for (i, (p, q)) in u.iter().zip(v).enumerate() {
             assert!((p - q).abs() <= 1e-6 * (1.0 + q.abs()), "{what}[{i}]: accumulated {p} vs whole {q}");
@@ -163,5 +164,5 @@ fn an_accumulated_step_needs_a_target_per_sample() {
     let (mut st, mut sum) = (TrainState::<seed1::Params, 1>::boxed_zeroed(), seed1::Params::boxed_zeroed());
     let x = [[Tensor::zeroed()], [Tensor::zeroed()]];
     let mut rng = SmallRng::seed_from_u64(0);
-    train_step_accumulated(&mut *net, &x, &[[1.0]], Bce, &mut Sgd::new(0.1), &mut st, &mut sum, &mut rng);
+    train_step_accumulated(&mut *net, &x, &[[1.0]], Bce, &mut Sgd::new(0.1), &mut st, &mut sum, &mut rng).unwrap();
 }

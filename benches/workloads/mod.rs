@@ -115,7 +115,9 @@ impl Seed1Train {
         let i = self.i % self.images.len();
         self.i += 1;
         let x = core::array::from_ref(&self.images[i]);
-        train_step(&mut self.net, x, &[self.targets[i]], BceWithLogits, &mut self.opt, &mut self.st, &mut self.rng).loss
+        train_step(&mut self.net, x, &[self.targets[i]], BceWithLogits, &mut self.opt, &mut self.st, &mut self.rng)
+            .unwrap()
+            .loss
     }
 }
 
@@ -162,8 +164,8 @@ where
         let (xs, ys) = (self.x.as_chunks::<MB>().0, self.y.as_chunks::<MB>().0);
         let (net, opt, st, rng) = (&mut *self.net, &mut self.opt, &mut *self.st, &mut self.rng);
         match self.sum.as_deref_mut() {
-            Some(sum) => train_step_accumulated(net, xs, ys, SoftmaxCrossEntropy, opt, st, sum, rng).loss,
-            None => train_step(net, &xs[0], &ys[0], SoftmaxCrossEntropy, opt, st, rng).loss,
+            Some(sum) => train_step_accumulated(net, xs, ys, SoftmaxCrossEntropy, opt, st, sum, rng).unwrap().loss,
+            None => train_step(net, &xs[0], &ys[0], SoftmaxCrossEntropy, opt, st, rng).unwrap().loss,
         }
     }
 }
@@ -226,7 +228,7 @@ where
     pub fn step(&mut self, data: &Data) -> f32 {
         batch(data, self.i * B, &mut self.x, &mut self.y);
         self.i += 1;
-        self.trainer.train_step_sgd(&mut self.net, &self.x, &self.y, SoftmaxCrossEntropy, &self.opt).loss
+        self.trainer.train_step_sgd(&mut self.net, &self.x, &self.y, SoftmaxCrossEntropy, &self.opt).unwrap().loss
     }
 }
 

@@ -75,7 +75,8 @@ where
             })
         }
         n => fail(&format!("--threads {n}: 1 or 2 are supported")),
-    };
+    }
+    .unwrap_or_else(|e| fail(&e.to_string()));
     let (test_loss, test_acc) = evaluate_set::<P, _, BATCH>(&net, Samples::from(&test), SoftmaxCrossEntropy, target);
     let train_seconds: f64 = history.epochs.iter().map(|e| e.seconds).sum();
     println!("test: loss: {test_loss:.4} - accuracy: {test_acc:.4} (training took {train_seconds:.1} s)");

@@ -79,7 +79,18 @@ impl<P: Network, S: BorrowMut<P>> Optimizer<P> for Adam<S> {
         let (m, v) = (self.m.borrow_mut(), self.v.borrow_mut());
         Some(SplitStep::adam(k, m, v, [(&mut self.beta1_t, t1), (&mut self.beta2_t, t2)], self.frozen))
     }
+
+    /// 2^63: the second moment holds `g²` (up to 2^126) and its
+    /// bias-corrected mean `v / (1 - β2^t)` stays below `max g²`, so
+    /// neither overflows `f32` (2^128); a larger gradient once made `v`
+    /// infinite and froze its parameter for good.
+    fn grad_limit(&self) -> f32 {
+        ADAM_GRAD_LIMIT
+    }
 }
+
+/// [`Adam`]'s gradient limit, 2^63 (see its `grad_limit`).
+const ADAM_GRAD_LIMIT: f32 = 9_223_372_036_854_775_808.0;
 
 /// The Adam update of one range of parameters `p` with gradients `g` and
 /// moments `m`, `v` (all the same length): the AVX-512 kernel when the CPU

@@ -55,7 +55,45 @@ pub trait Optimizer<P: Network> {
     {
         None
     }
+
+    /// The largest gradient magnitude a step takes without overflowing the
+    /// optimizer's state. A training step whose gradient holds a larger
+    /// one (or NaN, or infinity) stops before the update
+    /// ([`Divergence::Gradient`](crate::train::Divergence::Gradient)).
+    /// `f32::MAX`, the default, means any finite gradient; [`Adam`] squares
+    /// gradients into its second moment and takes at most 2^63.
+    ///
+    /// ```
+    /// use constnet::{network, optim::{Adam, Optimizer, Sgd}, Dense, Flat, Sigmoid, Tensor};
+    /// network! { mod tiny { input: Tensor<2, 1, 1>, dense: Dense<2, 1>, out: Sigmoid } }
+    /// # fn main() {
+    /// let (mut m, mut v) = (tiny::Params::zeroed(), tiny::Params::zeroed());
+    /// assert_eq!(Optimizer::<tiny::Params>::grad_limit(&Adam::new(0.1, &mut m, &mut v)), 2f32.powi(63));
+    /// assert_eq!(Optimizer::<tiny::Params>::grad_limit(&Sgd::new(0.1)), f32::MAX);
+    /// # }
+    /// ```
+    fn grad_limit(&self) -> f32 {
+        f32::MAX
+    }
 }
+
+/// `opt`'s update of `params` from `grads` (on the calling thread), and
+/// whether every parameter is finite afterwards: checked block by block as
+/// a split step applies them ([`SplitStep::apply`]), or in one pass after
+/// another optimizer's [`step`](Optimizer::step).
+pub(crate) fn update<P: Network, O: Optimizer<P>>(opt: &mut O, params: &mut P, grads: &P) -> bool {
+    match opt.split_step() {
+        Some(s) => s.apply_all(params, grads),
+        None => {
+            opt.step(params, grads);
+            crate::math::max_magnitude_bits(params.as_flat()) < f32::INFINITY.to_bits()
+        }
+    }
+}
+
+/// Floats per block of [`SplitStep::apply`]: updated, then checked while
+/// they are still in the L1 cache (4 KiB per array).
+const APPLY_BLOCK: usize = 1024;
 
 /// One optimizer step for network `P` in element-wise form (see
 /// [`Optimizer::split_step`]): it borrows the optimizer, whose
@@ -135,49 +173,57 @@ impl<'a, P: Network> SplitStep<'a, P> {
         }
     }
 
-    /// The whole step on one thread, committed.
-    pub(crate) fn apply_all(self, params: &mut P, grads: &P) {
+    /// The whole step on one thread, committed; whether every updated
+    /// parameter is finite.
+    pub(crate) fn apply_all(self, params: &mut P, grads: &P) -> bool {
         let (p, g) = (params.as_flat_mut(), grads.as_flat());
         // SAFETY: whole arrays of P::LEN floats, one caller.
-        unsafe { self.apply(p.as_mut_ptr(), g.as_ptr(), 0..p.len()) };
+        let finite = unsafe { self.apply(p.as_mut_ptr(), g.as_ptr(), 0..p.len()) };
         self.commit();
+        finite
     }
 
     /// Updates the trainable parameters inside `range` of the flattened
-    /// parameters `p` from the gradients `g`.
+    /// parameters `p` from the gradients `g`, in blocks of [`APPLY_BLOCK`]
+    /// floats, and returns whether every parameter it updated is finite
+    /// (each block checked right after its update, from the L1 cache).
     ///
     /// # Safety
     /// `p` and `g` address `P::LEN` floats (`p` writable) and `range` lies
     /// inside; calls that may run at the same time get disjoint ranges, and
     /// nothing else reads or writes these ranges of `p`, `g` and the
     /// optimizer's state meanwhile.
-    pub(crate) unsafe fn apply(&self, p: *mut f32, g: *const f32, range: core::ops::Range<usize>) {
+    pub(crate) unsafe fn apply(&self, p: *mut f32, g: *const f32, range: core::ops::Range<usize>) -> bool {
+        let mut largest = 0;
         self.frozen.for_each_trainable::<P>(|r| {
-            let (a, b) = (r.start.max(range.start), r.end.min(range.end));
-            if a >= b {
-                return;
-            }
-            // SAFETY: the caller's contract: [a, b) is inside every array (the
-            // state arrays are `P`-shaped, as the types guarantee) and no
-            // other thread touches it.
-            unsafe {
-                let n = b - a;
-                let p = core::slice::from_raw_parts_mut(p.add(a), n);
-                let g = core::slice::from_raw_parts(g.add(a), n);
-                match self.rule {
-                    Rule::Sgd { lr } => sgd::sgd_update(p, g, None, lr, 0.0),
-                    Rule::Momentum { lr, mu, v } => {
-                        let v = core::slice::from_raw_parts_mut(v.add(a), n);
-                        sgd::sgd_update(p, g, Some(v), lr, mu)
+            let (mut a, end) = (r.start.max(range.start), r.end.min(range.end));
+            while a < end {
+                let b = (a + APPLY_BLOCK).min(end);
+                // SAFETY: the caller's contract: [a, b) is inside every array
+                // (the state arrays are `P`-shaped, as the types guarantee)
+                // and no other thread touches it.
+                unsafe {
+                    let n = b - a;
+                    let p = core::slice::from_raw_parts_mut(p.add(a), n);
+                    let g = core::slice::from_raw_parts(g.add(a), n);
+                    match self.rule {
+                        Rule::Sgd { lr } => sgd::sgd_update(p, g, None, lr, 0.0),
+                        Rule::Momentum { lr, mu, v } => {
+                            let v = core::slice::from_raw_parts_mut(v.add(a), n);
+                            sgd::sgd_update(p, g, Some(v), lr, mu)
+                        }
+                        Rule::Adam { k, m, v } => {
+                            let m = core::slice::from_raw_parts_mut(m.add(a), n);
+                            let v = core::slice::from_raw_parts_mut(v.add(a), n);
+                            adam::adam_update(p, g, m, v, k)
+                        }
                     }
-                    Rule::Adam { k, m, v } => {
-                        let m = core::slice::from_raw_parts_mut(m.add(a), n);
-                        let v = core::slice::from_raw_parts_mut(v.add(a), n);
-                        adam::adam_update(p, g, m, v, k)
-                    }
+                    largest = largest.max(crate::math::max_magnitude_bits(p));
                 }
+                a = b;
             }
         });
+        largest < f32::INFINITY.to_bits()
     }
 }
 

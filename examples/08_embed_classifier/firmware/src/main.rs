@@ -50,7 +50,9 @@ pub unsafe extern "C" fn train_once(
     let (net, st, x) = unsafe { (&mut *net, &mut *st, &*pixels) };
     let r =
         train_step(net, core::array::from_ref(x), &[label as usize % 10], SoftmaxCrossEntropy, &mut opt, st, &mut rng);
-    r.loss
+    // A step that diverged reports NaN (the network is unchanged unless a
+    // parameter overflowed in the update).
+    r.map_or(f32::NAN, |r| r.loss)
 }
 
 /// The reset entry point: classify a blank image and spin.
