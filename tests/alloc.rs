@@ -74,6 +74,36 @@ fn fashion10_batch_training_steps_with_momentum_adam_and_accumulation_allocate_n
     assert_eq!(n, 0, "fashion10: training steps allocated {n} times");
 }
 
+/// The divergence checks allocate nothing either, when they find a fault:
+/// a NaN input, a NaN parameter after the update, and a gradient beyond
+/// Adam's limit each give their error without touching the heap.
+#[test]
+fn refused_steps_allocate_nothing() {
+    use constnet::train::Divergence;
+    let mut rng = SmallRng::seed_from_u64(4);
+    let mut net = seed1::Params::boxed_zeroed();
+    net.init(Init::He, &mut rng);
+    let mut st = TrainState::<seed1::Params, 1>::boxed_zeroed();
+    let mut sgd = Sgd::new(0.01);
+    let mut adam = Adam::new(1e-3, seed1::Params::boxed_zeroed(), seed1::Params::boxed_zeroed());
+    let (mut nan_x, mut huge_x) = ([image(1)], [image(2)]);
+    nan_x[0].as_flat_mut()[100] = f32::NAN;
+    huge_x[0].as_flat_mut().iter_mut().for_each(|v| *v *= 1e20);
+    // The wrong label for the huge input, so that its gradients are huge too.
+    let wrong = 1.0 - net.classify(&huge_x[0], &mut seed1::Workspace::<1>::boxed_zeroed()) as f32;
+    let mut faults = Vec::with_capacity(3);
+    let n = allocations(|| {
+        faults.push(train_step(&mut *net, &nan_x, &[1.0], BceWithLogits, &mut sgd, &mut st, &mut rng));
+        faults.push(train_step(&mut *net, &huge_x, &[wrong], BceWithLogits, &mut adam, &mut st, &mut rng));
+        net.conv.weight[0][0][0][0] = f32::NAN;
+        faults.push(train_step(&mut *net, &[image(3)], &[1.0], BceWithLogits, &mut sgd, &mut st, &mut rng));
+    });
+    assert_eq!(n, 0, "refused steps allocated {n} times");
+    assert!(matches!(faults[0], Err(Divergence::Input { index: 100, .. })), "{:?}", faults[0]);
+    assert!(matches!(faults[1], Err(Divergence::Gradient { .. })), "{:?}", faults[1]);
+    assert!(matches!(faults[2], Err(Divergence::Parameter { layer: "conv", .. })), "{:?}", faults[2]);
+}
+
 /// The Fashion-MNIST benchmark convnet has 3.3 M parameters (13 MB): built,
 /// trained and run on a thread whose whole stack is 256 KiB, so none of its
 /// weights, gradients, optimizer state or activations can be on the stack.
