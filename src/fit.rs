@@ -402,16 +402,12 @@ pub fn fit_with<P: Network, L: Loss<P> + Copy, const B: usize>(
             let r = match step(net, &xb, &yb, &mut rng) {
                 Ok(r) => r,
                 Err(fault) => {
-                    // The batch's sample `j` is the set's image `batch[j]`.
-                    let image = match fault {
-                        Divergence::Input { sample, .. } => format!(" (training image {})", batch[sample]),
-                        _ => std::string::String::new(),
-                    };
                     if matches!(fault, Divergence::Parameter { .. }) || cfg.on_divergence == OnDivergence::Stop {
                         if let Some(bar) = &bar {
-                            bar.abandon();
+                            bar.finish_and_clear();
                         }
                         return Err(match fault {
+                            // The batch's sample `j` is the set's image `batch[j]`.
                             Divergence::Input { sample, index, value } => {
                                 FitError::NonFiniteInput { set: "training", sample: batch[sample], index, value }
                             }
@@ -419,7 +415,16 @@ pub fn fit_with<P: Network, L: Loss<P> + Copy, const B: usize>(
                         });
                     }
                     if cfg.on_divergence == OnDivergence::Warn {
-                        eprintln!("warning: epoch {epoch}, step {}: {fault}{image}; batch skipped", k + 1);
+                        let image = match fault {
+                            Divergence::Input { sample, .. } => format!(" (training image {})", batch[sample]),
+                            _ => std::string::String::new(),
+                        };
+                        let warn =
+                            || eprintln!("warning: epoch {epoch}, step {}: {fault}{image}; batch skipped", k + 1);
+                        match &bar {
+                            Some(bar) => bar.suspend(warn),
+                            None => warn(),
+                        }
                     }
                     skipped += 1;
                     continue;
