@@ -38,7 +38,7 @@ fn show<const H: usize, const W: usize>(title: &str, m: &[[f32; W]; H]) {
 }
 
 fn main() {
-    let args = common::Args::parse();
+    let args = common::Args::parse_options(&[], &["--json"]);
     let mut rng = StdRng::seed_from_u64(0);
     let mut net = worked5x5::Params::zeroed();
     net.conv.weight[0][0] = [[0., 0., 0.], [0., 0., 0.], [1., 0., 1.]];

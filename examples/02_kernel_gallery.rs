@@ -19,18 +19,17 @@ use constnet::image::write_tensor;
 use std::path::PathBuf;
 
 fn main() {
-    let args = common::Args::parse();
-    let index: usize = args.value("--index").unwrap_or(0);
-    let out: PathBuf = args.value::<String>("--out").unwrap_or_else(|| "out".into()).into();
+    let args = common::Args::parse_options(&["--data", "--index", "--out"], &["--json"]);
+    let index = args.number("--index", 0, 0..=usize::MAX);
+    let out: PathBuf = args.path("--out").unwrap_or_else(|| "out".into());
     let found = locate_fashion_mnist(args.data.as_deref()).unwrap_or_else(|e| common::fail(&e.to_string()));
     let (_, test) = FashionMnist::load(&found).unwrap_or_else(|e| common::fail(&e.to_string()));
-    let image = test
-        .images()
-        .get(index)
-        .unwrap_or_else(|| common::fail(&format!("--index {index}: the test set has {} images", test.len())));
+    let image = test.images().get(index).unwrap_or_else(|| {
+        common::fail(&format!("--index {index}: must be below {}, the number of test images", test.len()))
+    });
     let label = test.labels()[index];
     println!("test image {index} (class {label}) from {found}");
-    std::fs::create_dir_all(&out).unwrap_or_else(|e| common::fail(&format!("cannot create {}: {e}", out.display())));
+    common::create_out_dir("--out", &out);
 
     // Gallery: the image, then every kernel's output.
     let mut gallery = Tensor::<11, 28, 28>::splat(0.0);

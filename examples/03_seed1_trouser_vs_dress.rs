@@ -15,8 +15,8 @@
 //!     [-- --epochs 5] [--freeze conv|dense] [--seed 1] [--data DIR] [--out DIR] [--json]
 //! ```
 //!
-//! `--freeze conv` trains only the dense layer, `--freeze dense` only the
-//! filter (the tutorial's ablation). Runs on the seed-1 subset shipped in
+//! `--epochs` is 1 to 10000. `--freeze conv` trains only the dense layer,
+//! `--freeze dense` only the filter (the tutorial's ablation). Runs on the seed-1 subset shipped in
 //! `data/` when no other copy of Fashion-MNIST is found.
 
 mod common;
@@ -36,16 +36,23 @@ use std::path::PathBuf;
 /// is the convolution alone.
 fn convolved(net: &seed1::Params, x: &Tensor<1, 28, 28>) -> Tensor<1, 28, 28> {
     let mut y = [Tensor::zeroed()];
-    net.conv.conv.forward(std::slice::from_ref(x).try_into().unwrap(), &mut y, &mut Flat::zeroed(), &mut Mode::Infer);
+    net.conv.conv.forward(std::array::from_ref(x), &mut y, &mut Flat::zeroed(), &mut Mode::Infer);
     y[0]
 }
 
+/// Training images held out for validation (the last ones, as the tutorial does).
+const HELD_OUT: usize = 1000;
+
 fn main() {
-    let args = common::Args::parse();
-    let epochs: usize = args.value("--epochs").unwrap_or(5);
-    let seed: u64 = args.value("--seed").unwrap_or(1);
-    let freeze: Option<String> = args.value("--freeze");
-    let out: PathBuf = args.value::<String>("--out").unwrap_or_else(|| "out".into()).into();
+    let args = common::Args::parse_options(&["--data", "--epochs", "--seed", "--freeze", "--out"], &["--json"]);
+    let epochs = args.number("--epochs", 5, 1..=common::MAX_EPOCHS);
+    let seed = args.number("--seed", 1, 0..=u64::MAX);
+    let freeze = args.text("--freeze");
+    let out: PathBuf = args.path("--out").unwrap_or_else(|| "out".into());
+    let mut opt = Sgd::new(0.001);
+    if let Some(layer) = freeze {
+        opt.freeze::<seed1::Params>(layer).unwrap_or_else(|e| common::fail(&format!("--freeze {layer}: {e}")));
+    }
 
     let found = locate_fashion_mnist(args.data.as_deref()).unwrap_or_else(|e| common::fail(&e.to_string()));
     println!("Fashion-MNIST: {found}");
@@ -53,7 +60,18 @@ fn main() {
     // Classes 1 (trouser) -> 0 and 3 (dress) -> 1.
     let train = train.select_classes(&[1, 3]);
     let mut test = test.select_classes(&[1, 3]);
-    let (mut train, mut valid) = train.split_last(1000).unwrap_or_else(|e| common::fail(&e.to_string()));
+    if train.len() <= HELD_OUT {
+        common::fail(&format!(
+            "the training set holds {} trousers and dresses; the last {HELD_OUT} are held out for validation, so at least {} are needed",
+            train.len(),
+            HELD_OUT + 1
+        ));
+    }
+    if test.is_empty() {
+        common::fail("the test set holds no trousers or dresses (classes 1 and 3)");
+    }
+    common::create_out_dir("--out", &out);
+    let (mut train, mut valid) = train.split_last(HELD_OUT).unwrap_or_else(|e| common::fail(&e.to_string()));
     let norm = Standardizer::fit(&train).unwrap_or_else(|e| common::fail(&e.to_string()));
     for ds in [&mut train, &mut valid, &mut test] {
         norm.apply(ds);
@@ -71,9 +89,7 @@ fn main() {
     net.dense.init(Init::Normal(1.0 / 28.0), &mut rng); // np.random.randn(L*L) / L
     let initial = net.clone();
 
-    let mut opt = Sgd::new(0.001);
-    if let Some(layer) = &freeze {
-        opt.freeze::<seed1::Params>(layer).unwrap_or_else(|e| common::fail(&e.to_string()));
+    if let Some(layer) = freeze {
         println!("frozen layer: {layer}");
     }
     let target = |label: u8| label as f32;
@@ -93,11 +109,10 @@ fn main() {
     let (test_loss, test_acc) = evaluate_set::<_, _, 1>(&net, Samples::from(&test), BceWithLogits, target);
     println!("test: loss: {test_loss:.4} - accuracy: {test_acc:.4}");
 
-    std::fs::create_dir_all(&out).unwrap_or_else(|e| common::fail(&format!("cannot create {}: {e}", out.display())));
-    let tag = freeze.as_deref().map(|l| format!("_freeze_{l}")).unwrap_or_default();
-    for (k, &i) in [0usize, 1, 2].iter().enumerate() {
+    let tag = freeze.map(|l| format!("_freeze_{l}")).unwrap_or_default();
+    // The first three test images (fewer if the test set is smaller).
+    for (k, x) in test.images().iter().take(3).enumerate() {
         // The image, convolved with the initial random filter, and with the learned filter.
-        let x = &test.images()[i];
         let panel = Tensor::<3, 28, 28>::from_fn(|c, y, xx| match c {
             0 => x.0[0][y][xx],
             1 => convolved(&initial, x).0[0][y][xx],
@@ -120,7 +135,7 @@ fn main() {
         let last = history.epochs.last();
         let j = common::Json::default()
             .str("experiment", "seed1")
-            .str("freeze", freeze.as_deref().unwrap_or("none"))
+            .str("freeze", freeze.unwrap_or("none"))
             .num("epochs", epochs as f64)
             .num("train_loss", last.map_or(f64::NAN, |e| e.loss as f64))
             .num("train_accuracy", last.map_or(f64::NAN, |e| e.accuracy as f64))

@@ -6,7 +6,8 @@
 //! ([`constnet::zoo::fashion10`]); Adam (learning rate 2e-3 with cosine
 //! decay), mini-batches of 32 on both cores, per-pixel standardisation,
 //! 5 epochs on the full data (55000 for training, the last 5000 for
-//! validation). Asserts a test accuracy of at least 0.89. Writes
+//! validation). With these settings it checks a test accuracy of at least
+//! 0.89, and stops with an error below it. Writes
 //! `out/fashion10_curves.png`.
 //!
 //! ```text
@@ -16,6 +17,11 @@
 mod common;
 
 fn main() {
-    let acc = common::fashion::train_10_classes::<constnet::zoo::fashion10::Params>("fashion10", 5);
-    assert!(acc >= 0.89, "fashion10 test accuracy {acc:.4} is below the 0.89 the course promises");
+    let run = common::fashion::train_10_classes::<constnet::zoo::fashion10::Params>("fashion10", 5);
+    let acc = run.test_accuracy;
+    if !run.course_settings {
+        println!("(the course promises a test accuracy of 0.89 with its settings, not with these)");
+    } else if acc < 0.89 {
+        common::fail(&format!("fashion10 test accuracy {acc:.4} is below the 0.89 the course promises"));
+    }
 }

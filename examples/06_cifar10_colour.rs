@@ -57,8 +57,11 @@ fn write_synthetic(dir: &std::path::Path, per_file: usize, rng: &mut StdRng) -> 
 }
 
 fn main() {
-    let args = common::Args::parse();
-    let epochs: usize = args.value("--epochs").unwrap_or(5);
+    let args = common::Args::parse_options(&["--data", "--epochs"], &["--synthetic", "--json"]);
+    let epochs = args.number("--epochs", 5, 1..=common::MAX_EPOCHS);
+    if args.flag("--synthetic") && args.data.is_some() {
+        common::fail("--synthetic writes its own data set: give either it or --data DIR, not both");
+    }
     let dir = if args.flag("--synthetic") {
         let dir: PathBuf = std::env::temp_dir().join(format!("constnet-synthetic-cifar10-{}", std::process::id()));
         write_synthetic(&dir, 400, &mut StdRng::seed_from_u64(6))

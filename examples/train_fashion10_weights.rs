@@ -27,7 +27,7 @@ use constnet::{Flat, Init, Network, Tensor, io};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 #[path = "common/mod.rs"]
@@ -37,20 +37,20 @@ const CLASSES: [&str; 10] =
     ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 const B: usize = 32;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = common::Args::parse();
-    let epochs: usize = args.value("--epochs").unwrap_or(3);
-    let out: PathBuf =
-        args.value("--out").unwrap_or_else(|| "examples/08_embed_classifier/fashion10.safetensors".into());
-    let samples: Option<PathBuf> = args.value("--samples");
+fn main() {
+    let args = common::Args::parse_options(&["--data", "--epochs", "--out", "--samples"], &["--json"]);
+    let epochs = args.number("--epochs", 3, 1..=common::MAX_EPOCHS);
+    let out = args.path("--out").unwrap_or_else(|| "examples/08_embed_classifier/fashion10.safetensors".into());
+    check_out_file(&out);
+    let samples = args.path("--samples");
 
-    let found = locate_fashion_mnist_full(args.data.as_deref())?;
-    let (train, test) = FashionMnist::load(&found)?;
+    let found = locate_fashion_mnist_full(args.data.as_deref()).unwrap_or_else(|e| common::fail(&e.to_string()));
+    let (train, test) = FashionMnist::load(&found).unwrap_or_else(|e| common::fail(&e.to_string()));
     let labels = |ds: &Dataset<1, 28, 28>| ds.labels().iter().map(|&l| l as usize).collect::<Vec<_>>();
     let (mut train_x, train_y) = (train.images().to_vec(), labels(&train));
     let (mut test_x, test_y) = (test.images().to_vec(), labels(&test));
     if let Some(dir) = &samples {
-        write_samples(dir, &test_x, &test_y)?;
+        write_samples(dir, &test_x, &test_y).unwrap_or_else(|e| common::fail(&e));
     }
 
     // One mean and standard deviation over every training pixel (scaled to 0..1).
@@ -128,7 +128,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ]
         .map(|(k, v)| (k.to_string(), v)),
     );
-    io::save_file_with_metadata(&*net, &meta, &out)?;
+    io::save_file_with_metadata(&*net, &meta, &out).unwrap_or_else(|e| common::fail(&e.to_string()));
     println!("saved {} ({} parameters, test accuracy {accuracy:.4})", out.display(), net.num_params());
     if args.json {
         let j = common::Json::default()
@@ -140,28 +140,45 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .num("seconds", args.seconds());
         println!("{}", j.render());
     }
-    Ok(())
 }
 
-/// Writes the first test image of a few classes as `NAME.pgm` (P5) and `NAME.png`.
-fn write_samples(dir: &Path, x: &[Tensor<1, 28, 28>], y: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
-    std::fs::create_dir_all(dir)?;
+/// Fails unless `out` can name a new or existing file: its directory must
+/// exist and it must not be a directory itself. Checked before training,
+/// which takes minutes, rather than when saving.
+fn check_out_file(out: &Path) {
+    if out.is_dir() {
+        common::fail(&format!("--out {}: is a directory; give the file to write", out.display()));
+    }
+    let dir = out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        common::fail(&format!("--out {}: directory {} does not exist", out.display(), dir.display()));
+    }
+}
+
+/// Writes the first test image of a few classes as `NAME.pgm` (P5) and
+/// `NAME.png`; an error names the file.
+fn write_samples(dir: &Path, x: &[Tensor<1, 28, 28>], y: &[usize]) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("--samples {}: cannot create it: {e}", dir.display()))?;
     for (class, file, ext) in
         [(9, "ankle_boot", "pgm"), (1, "trouser", "png"), (8, "bag", "png"), (2, "pullover", "pgm")]
     {
-        let i = y.iter().position(|&c| c == class).ok_or("class not in the test set")?;
+        let i = y.iter().position(|&c| c == class).ok_or(format!("no test image of class {class}"))?;
         let px: Vec<u8> = x[i].as_flat().iter().map(|&p| p as u8).collect();
         let path = dir.join(format!("{file}.{ext}"));
-        if ext == "pgm" {
-            let mut bytes = b"P5\n28 28\n255\n".to_vec();
-            bytes.extend_from_slice(&px);
-            std::fs::write(&path, bytes)?;
-        } else {
-            let mut enc = png::Encoder::new(std::io::BufWriter::new(std::fs::File::create(&path)?), 28, 28);
-            enc.set_color(png::ColorType::Grayscale);
-            enc.set_depth(png::BitDepth::Eight);
-            enc.write_header()?.write_image_data(&px)?;
-        }
+        let write = || -> Result<(), Box<dyn std::error::Error>> {
+            if ext == "pgm" {
+                let mut bytes = b"P5\n28 28\n255\n".to_vec();
+                bytes.extend_from_slice(&px);
+                std::fs::write(&path, bytes)?;
+            } else {
+                let mut enc = png::Encoder::new(std::io::BufWriter::new(std::fs::File::create(&path)?), 28, 28);
+                enc.set_color(png::ColorType::Grayscale);
+                enc.set_depth(png::BitDepth::Eight);
+                enc.write_header()?.write_image_data(&px)?;
+            }
+            Ok(())
+        };
+        write().map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         println!("wrote {} (test image {i}, {})", path.display(), CLASSES[class]);
     }
     Ok(())
