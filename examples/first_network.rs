@@ -53,7 +53,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (loss, accuracy) = evaluate_set::<_, _, 32>(&net, Samples::from(&test), SoftmaxCrossEntropy, target);
     println!("test: loss {loss:.4}, accuracy {accuracy:.4}");
     let mut ws = mynet::Workspace::<1>::zeroed();
-    println!("the first test image is class {}", net.classify(&test.images()[0], &mut ws));
+    if let Some(first) = test.images().first() {
+        println!("the first test image is class {}", net.classify(first, &mut ws));
+    }
 
     // Save as safetensors (conv.weight, conv.bias, dense.weight, dense.bias), load back.
     io::save_file(&net, "mynet.safetensors")?;
