@@ -305,8 +305,10 @@ fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// Loads the parameters of `net` from safetensors bytes and returns the
 /// file's `__metadata__`.
 ///
-/// The bytes must pass both the reference implementation's validation (the
-/// `safetensors` crate) and the strict reader of [`SafeTensorsView`]; then
+/// The bytes must pass both the strict reader of [`SafeTensorsView`] (with
+/// [`SafeTensorsView::validate_all`], checked first, so errors name the
+/// tensor at fault) and the reference implementation's validation (the
+/// `safetensors` crate); then
 /// every parameter must be present as an `F32` tensor of its PyTorch name
 /// and shape, and no other tensor may be. Nothing is written unless all of
 /// this holds: on error `net` is unchanged.
@@ -331,8 +333,13 @@ pub fn load_bytes_with<P: Network>(net: &mut P, bytes: &[u8], options: LoadOptio
 }
 
 fn load_impl<P: Network>(net: &mut P, bytes: &[u8], options: LoadOptions) -> Result<Metadata, ErrorKind> {
+    // The strict reader first, all of it: its errors name the tensor at
+    // fault. (Of two tensors with one name the reference keeps the last,
+    // then finds a gap in the data and blames another tensor's offsets.)
+    let format = |e: super::FormatError<'_>| ErrorKind::Format(e.to_string());
+    let st = SafeTensorsView::parse(bytes).map_err(format)?;
+    st.validate_all().map_err(format)?;
     let (_, reference) = safetensors::SafeTensors::read_metadata(bytes).map_err(from_st)?;
-    let st = SafeTensorsView::parse(bytes).map_err(|e| ErrorKind::Format(e.to_string()))?;
     if let Err(e) = load_view_with(net, &st, options) {
         let mut kind = ErrorKind::from(e);
         if let (ErrorKind::Shape { expected, found, .. }, LoadError::Shape { layer, param, .. }) = (&mut kind, e) {
