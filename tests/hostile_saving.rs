@@ -401,6 +401,13 @@ fn header_check_time() {
     st.validate_all().unwrap();
     let validate = t.elapsed().as_secs_f64();
     eprintln!("{len}-byte header, {} tensors: parse {parse:.3} s, validate_all {validate:.3} s", st.len());
+    let t = Instant::now();
+    assert!(io::load_from_bytes(&mut tiny::Params::zeroed(), &bytes).is_err());
+    let core = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    assert!(io::load_bytes(&mut tiny::Params::zeroed(), &bytes).is_err());
+    let std = t.elapsed().as_secs_f64();
+    eprintln!("  load_from_bytes (no_std) {core:.3} s, load_bytes (std, with the reference) {std:.3} s");
 }
 
 // Defect 10, safetensors side: the std loader named the wrong tensor.
