@@ -49,6 +49,10 @@ const MAX_LINKS: usize = 40;
 /// Names tried at most for a new temporary.
 const MAX_ATTEMPTS: usize = 100;
 
+/// The next temporary's stamp; zero until the first write sets it to the
+/// time in nanoseconds.
+static STAMP: AtomicU64 = AtomicU64::new(0);
+
 /// Replaces the file at `path` (or the file a symbolic link at `path`
 /// points to) with what `write` writes, whole: see the [module](self).
 ///
@@ -168,9 +172,7 @@ fn follow_links(path: &Path) -> io::Result<PathBuf> {
 /// nanoseconds, so a process that has the PID of one killed earlier (a
 /// container's PID 1) does not start where that one stopped.
 fn create_temporary(target: &Path, name: &OsStr, existing: bool) -> io::Result<(PathBuf, File)> {
-    static STAMP: AtomicU64 = AtomicU64::new(0);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    // Zero until the first write: then the time.
     let _ = STAMP.compare_exchange(0, now.max(1), Ordering::Relaxed, Ordering::Relaxed);
     for _ in 0..MAX_ATTEMPTS {
         let mut tmp = std::ffi::OsString::from(".");
@@ -286,6 +288,28 @@ fn unmodified_for(meta: &fs::Metadata, age: Duration) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The next names taken by other files: the write takes another.
+    #[test]
+    fn a_taken_name_is_skipped() {
+        let dir = std::env::temp_dir().join(format!("constnet-atomic-taken-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("f");
+        write_atomically(&target, |f| io::Write::write_all(f, b"1")).unwrap();
+        let next = STAMP.load(Ordering::Relaxed);
+        let pid = std::process::id();
+        let taken: Vec<PathBuf> = (next..next + 5).map(|s| dir.join(format!(".f.{pid}.{s}.tmp"))).collect();
+        for t in &taken {
+            fs::write(t, b"taken").unwrap();
+        }
+        write_atomically(&target, |f| io::Write::write_all(f, b"2")).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"2");
+        for t in &taken {
+            assert_eq!(fs::read(t).unwrap(), b"taken", "{} was touched", t.display());
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn temporary_names_are_recognised_exactly() {
