@@ -350,7 +350,7 @@ fn header_too_large_or_beyond_the_file() {
     bytes[..8].copy_from_slice(&100_000_001u64.to_le_bytes());
     let (_, s, c) = both_fail(&bytes);
     assert!(c.contains("header length 100000001 is over the limit of 100000000 bytes"), "{c}");
-    assert!(s.contains("header too large"), "{s}");
+    assert!(s.contains("header length 100000001 is over the limit of 100000000 bytes"), "{s}");
     for n in [u64::MAX, 1 << 40, bytes.len() as u64 - 7] {
         bytes[..8].copy_from_slice(&n.to_le_bytes());
         let (_, _, c) = both_fail(&bytes);
@@ -422,7 +422,7 @@ fn overlapping_or_out_of_range_offsets() {
     // Two tensors on the same bytes, and a hole (72..80) that keeps the total.
     let (_, s, c) = both_fail(&with(&[("conv.bias", (0, 8))], 188));
     assert!(c.contains("\"conv.weight\" and \"conv.bias\" have overlapping data_offsets"), "{c}");
-    assert!(s.contains("invalid offset"), "{s}");
+    assert!(s.contains("\"conv.weight\" and \"conv.bias\" have overlapping data_offsets"), "{s}");
     // Overlap making the lengths add up to more than the buffer.
     let (_, _, c) = both_fail(&with(&[("dense.bias", (168, 180))], 180));
     assert!(c.contains("their ranges overlap"), "{c}");

@@ -16,9 +16,9 @@
 
 use super::dataset::Dataset;
 use super::error::DataError;
+use crate::io::atomic::NewFile;
 use flate2::read::MultiGzDecoder;
 use std::boxed::Box;
-use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::vec::Vec;
@@ -183,7 +183,9 @@ pub fn load_idx<const H: usize, const W: usize>(
 }
 
 /// Writes images as an IDX image file: `pixels` holds whole `rows x cols`
-/// images one after another.
+/// images one after another. The file is replaced whole, as
+/// [`io::save_file`](crate::io::save_file) replaces one: a kill or a
+/// failure part-way leaves the old file as it was.
 ///
 /// # Errors
 /// [`DataError::InvalidWrite`] if `rows * cols` is 0, `pixels` is not a
@@ -207,6 +209,18 @@ pub fn write_idx_images(
     compression: IdxCompression,
 ) -> Result<(), DataError> {
     let path = path.as_ref();
+    commit_idx(path, stage_idx_images(path, rows, cols, pixels, compression)?)
+}
+
+/// [`write_idx_images`] up to the rename: the file written beside `path`,
+/// not yet in place.
+pub(crate) fn stage_idx_images(
+    path: &Path,
+    rows: usize,
+    cols: usize,
+    pixels: &[u8],
+    compression: IdxCompression,
+) -> Result<NewFile, DataError> {
     let per_image = rows.checked_mul(cols).unwrap_or(0);
     if per_image == 0 || !pixels.len().is_multiple_of(per_image) {
         return Err(DataError::InvalidWrite {
@@ -214,10 +228,11 @@ pub fn write_idx_images(
             problem: format!("{} pixel bytes are not a whole number of {rows}x{cols} images", pixels.len()),
         });
     }
-    write_idx(path, &[pixels.len() / per_image, rows, cols], pixels, compression)
+    stage_idx(path, &[pixels.len() / per_image, rows, cols], pixels, compression)
 }
 
-/// Writes labels as an IDX label file.
+/// Writes labels as an IDX label file, replaced whole as
+/// [`write_idx_images`] replaces one.
 ///
 /// # Errors
 /// [`DataError::InvalidWrite`] if there are more than `u32::MAX` labels,
@@ -234,7 +249,19 @@ pub fn write_idx_images(
 /// # Ok::<(), constnet::data::DataError>(())
 /// ```
 pub fn write_idx_labels(path: impl AsRef<Path>, labels: &[u8], compression: IdxCompression) -> Result<(), DataError> {
-    write_idx(path.as_ref(), &[labels.len()], labels, compression)
+    let path = path.as_ref();
+    commit_idx(path, stage_idx_labels(path, labels, compression)?)
+}
+
+/// [`write_idx_labels`] up to the rename.
+pub(crate) fn stage_idx_labels(path: &Path, labels: &[u8], compression: IdxCompression) -> Result<NewFile, DataError> {
+    stage_idx(path, &[labels.len()], labels, compression)
+}
+
+/// Puts a file written by [`stage_idx_images`] or [`stage_idx_labels`]
+/// in place at `path`.
+pub(crate) fn commit_idx(path: &Path, staged: NewFile) -> Result<(), DataError> {
+    staged.commit().map_err(|source| DataError::Io { path: path.to_path_buf(), source })
 }
 
 /// Checks every label is below `num_classes`.
@@ -247,8 +274,8 @@ pub(crate) fn check_labels(path: &Path, labels: &[u8], num_classes: u8) -> Resul
     }
 }
 
-/// Writes the header and data of an IDX file.
-fn write_idx(path: &Path, dims: &[usize], data: &[u8], compression: IdxCompression) -> Result<(), DataError> {
+/// Writes the header and data of an IDX file to a temporary beside `path`.
+fn stage_idx(path: &Path, dims: &[usize], data: &[u8], compression: IdxCompression) -> Result<NewFile, DataError> {
     let mut header = vec![0, 0, UBYTE, dims.len() as u8];
     for &d in dims {
         let d = u32::try_from(d).map_err(|_| DataError::InvalidWrite {
@@ -258,7 +285,8 @@ fn write_idx(path: &Path, dims: &[usize], data: &[u8], compression: IdxCompressi
         header.extend_from_slice(&d.to_be_bytes());
     }
     let io_err = |source| DataError::Io { path: path.to_path_buf(), source };
-    let file = BufWriter::new(File::create(path).map_err(io_err)?);
+    let mut staged = NewFile::create(path).map_err(io_err)?;
+    let file = BufWriter::new(staged.file());
     let result = match compression {
         IdxCompression::Raw => write_all_flush(file, &header, data),
         IdxCompression::Gzip => {
@@ -267,7 +295,7 @@ fn write_idx(path: &Path, dims: &[usize], data: &[u8], compression: IdxCompressi
             gz.write_all(&header).and_then(|_| gz.write_all(data)).and_then(|_| gz.finish()).and_then(|mut f| f.flush())
         }
     };
-    result.map_err(io_err)
+    result.map(|()| staged).map_err(io_err)
 }
 
 fn write_all_flush(mut w: impl Write, header: &[u8], data: &[u8]) -> io::Result<()> {

@@ -3,7 +3,8 @@
 use super::dataset::Dataset;
 use super::error::DataError;
 use super::idx::{
-    IdxCompression, load_idx, peek_idx_count, read_idx_images, read_idx_labels, write_idx_images, write_idx_labels,
+    IdxCompression, commit_idx, load_idx, peek_idx_count, read_idx_images, read_idx_labels, stage_idx_images,
+    stage_idx_labels,
 };
 use std::ffi::OsString;
 use std::fmt;
@@ -337,6 +338,11 @@ impl FashionMnist {
     /// Creates `out_dir` if needed. Returns the training and test sample
     /// counts written.
     ///
+    /// The four files are written beside their targets first, then renamed
+    /// into place one after another (as [`write_idx_images`](crate::data::write_idx_images) replaces a
+    /// file): a kill or a failure while writing leaves the old files as
+    /// they were.
+    ///
     /// # Errors
     /// Any error of [`read_idx_images`] or [`read_idx_labels`],
     /// [`DataError::CountMismatch`], or [`DataError::Io`] writing.
@@ -356,6 +362,8 @@ impl FashionMnist {
     ) -> Result<(usize, usize), DataError> {
         std::fs::create_dir_all(out_dir).map_err(|source| DataError::Io { path: out_dir.to_path_buf(), source })?;
         let mut written = [0usize; 2];
+        // (path, file written beside it), put in place once all are written.
+        let mut staged = Vec::new();
         let pairs = [(&found.train_images, &found.train_labels), (&found.test_images, &found.test_labels)];
         for (k, (images_path, labels_path)) in pairs.into_iter().enumerate() {
             let labels = read_idx_labels(labels_path, Some(10))?;
@@ -371,16 +379,16 @@ impl FashionMnist {
             let keep: Vec<usize> = (0..labels.len()).filter(|&i| classes.contains(&labels[i])).collect();
             let sub_labels: Vec<u8> = keep.iter().map(|&i| labels[i]).collect();
             let sub_pixels: Vec<u8> = keep.iter().flat_map(|&i| images.image(i).iter().copied()).collect();
-            let (img_name, lab_name) = (FILES[2 * k], FILES[2 * k + 1]);
-            write_idx_images(
-                out_dir.join(format!("{img_name}.gz")),
-                images.rows,
-                images.cols,
-                &sub_pixels,
-                IdxCompression::Gzip,
-            )?;
-            write_idx_labels(out_dir.join(format!("{lab_name}.gz")), &sub_labels, IdxCompression::Gzip)?;
+            let (img_path, lab_path) =
+                (out_dir.join(format!("{}.gz", FILES[2 * k])), out_dir.join(format!("{}.gz", FILES[2 * k + 1])));
+            let img = stage_idx_images(&img_path, images.rows, images.cols, &sub_pixels, IdxCompression::Gzip)?;
+            staged.push((img_path, img));
+            let lab = stage_idx_labels(&lab_path, &sub_labels, IdxCompression::Gzip)?;
+            staged.push((lab_path, lab));
             written[k] = keep.len();
+        }
+        for (path, file) in staged {
+            commit_idx(&path, file)?;
         }
         Ok((written[0], written[1]))
     }
@@ -389,6 +397,7 @@ impl FashionMnist {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::{write_idx_images, write_idx_labels};
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("constnet-locate-{name}-{}", std::process::id()));

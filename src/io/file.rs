@@ -234,9 +234,16 @@ fn with_metadata(mut bytes: Vec<u8>, metadata: &Metadata) -> Result<Vec<u8>, Err
 /// survives a crash; that sync is best effort: a file system that cannot
 /// sync a directory does not fail the save. Elsewhere it is not synced.)
 ///
+/// An existing file keeps its permissions (and, where allowed, its owner);
+/// a new one gets a new file's usual mode. If `path` is a symbolic link,
+/// the file it points to is replaced and the link stays. A temporary left
+/// by a crashed save never blocks a later one, and is removed by a later
+/// save of the same file once it is stale: unlocked and unmodified for 10
+/// minutes (the [module](super#saving-after-a-crash) gives the rule).
+///
 /// # Errors
-/// [`ErrorKind::Io`] if the file cannot be written or synced to disk; the
-/// error names it.
+/// [`ErrorKind::Io`] if the file cannot be written or synced to disk, or
+/// `path` names a directory or no file; the error names `path`.
 pub fn save_file<P: Network>(net: &P, path: impl AsRef<Path>) -> Result<(), Error> {
     save_file_with_metadata(net, &Metadata::new(), path)
 }
@@ -260,53 +267,19 @@ pub fn save_file_with_metadata<P: Network>(net: &P, metadata: &Metadata, path: i
     let path = path.as_ref();
     to_bytes(net, metadata)
         .map_err(|e| e.kind)
-        .and_then(|bytes| write_replacing(path, &bytes).map_err(ErrorKind::Io))
+        .and_then(|bytes| {
+            super::atomic::write_atomically(path, |file| std::io::Write::write_all(file, &bytes)).map_err(ErrorKind::Io)
+        })
         .map_err(|kind| Error { path: Some(path.to_path_buf()), kind })
-}
-
-/// Writes `bytes` to a new temporary file beside `path`
-/// (`.NAME.PID.N.tmp`, `N` counting the process's saves, created only if
-/// it does not exist) and renames it to `path`, so an existing file is
-/// replaced whole or not at all (never left half-written, nor truncated
-/// under a reader); the temporary file is removed if anything fails. The
-/// temporary file's bytes reach the disk (`sync_all`) before the rename,
-/// and on Unix the directory's new entry after it, so that after a crash
-/// or power loss `path` holds the old file or the new one whole, not an
-/// empty or partly written one. The file gets the usual permissions of a
-/// new file.
-fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static SAVES: AtomicUsize = AtomicUsize::new(0);
-    let name =
-        path.file_name().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
-    let mut tmp = std::ffi::OsString::from(".");
-    tmp.push(name);
-    tmp.push(std::format!(".{}.{}.tmp", std::process::id(), SAVES.fetch_add(1, Ordering::Relaxed)));
-    let tmp = path.with_file_name(tmp);
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-    let written = file.write_all(bytes).and_then(|()| file.sync_all());
-    drop(file);
-    let written = written.and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    // The rename itself is durable once the directory is synced. The new
-    // file is in place by now whatever this gives, so a failure (a file
-    // system that cannot sync directories) is not an error of the save.
-    #[cfg(unix)]
-    if written.is_ok() {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
-    }
-    written
 }
 
 /// Loads the parameters of `net` from safetensors bytes and returns the
 /// file's `__metadata__`.
 ///
-/// The bytes must pass both the reference implementation's validation (the
-/// `safetensors` crate) and the strict reader of [`SafeTensorsView`]; then
+/// The bytes must pass both the strict reader of [`SafeTensorsView`] (with
+/// [`SafeTensorsView::validate_all`], checked first, so errors name the
+/// tensor at fault) and the reference implementation's validation (the
+/// `safetensors` crate); then
 /// every parameter must be present as an `F32` tensor of its PyTorch name
 /// and shape, and no other tensor may be. Nothing is written unless all of
 /// this holds: on error `net` is unchanged.
@@ -331,8 +304,13 @@ pub fn load_bytes_with<P: Network>(net: &mut P, bytes: &[u8], options: LoadOptio
 }
 
 fn load_impl<P: Network>(net: &mut P, bytes: &[u8], options: LoadOptions) -> Result<Metadata, ErrorKind> {
+    // The strict reader first, all of it: its errors name the tensor at
+    // fault. (Of two tensors with one name the reference keeps the last,
+    // then finds a gap in the data and blames another tensor's offsets.)
+    let format = |e: super::FormatError<'_>| ErrorKind::Format(e.to_string());
+    let st = SafeTensorsView::parse(bytes).map_err(format)?;
+    st.validate_all().map_err(format)?;
     let (_, reference) = safetensors::SafeTensors::read_metadata(bytes).map_err(from_st)?;
-    let st = SafeTensorsView::parse(bytes).map_err(|e| ErrorKind::Format(e.to_string()))?;
     if let Err(e) = load_view_with(net, &st, options) {
         let mut kind = ErrorKind::from(e);
         if let (ErrorKind::Shape { expected, found, .. }, LoadError::Shape { layer, param, .. }) = (&mut kind, e) {

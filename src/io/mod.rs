@@ -47,6 +47,24 @@
 //! and nothing is half-loaded: all tensors are checked before the first
 //! value is written.
 //!
+//! # Saving after a crash
+//!
+//! [`save_file`] (and the IDX writers of [`data`](crate::data)) write a
+//! temporary file beside the target, `.NAME.PID.STAMP.tmp`, lock it, sync
+//! it and rename it over the target, so the target holds the old contents
+//! or the new ones whole. The temporary gets the target's permissions; a
+//! symbolic link is followed, and the file it points to replaced. A
+//! temporary never reuses the name of an existing file, so one left by a
+//! killed process does not block a later save, whatever its PID.
+//!
+//! Each save removes the stale temporaries of its own target: files
+//! beside it named `.NAME.DIGITS.DIGITS.tmp` that no process has locked and
+//! that nobody has modified for 10 minutes. A writer holds its lock until
+//! the rename, and the operating system drops it when the writer dies, so
+//! the temporary of a live save is never taken for stale; the age keeps
+//! safe one whose writer could not lock it (a file system without locks,
+//! or an older constnet). Where locks are refused, nothing is removed.
+//!
 //! # Weights compiled into the binary
 //!
 //! ```
@@ -110,6 +128,8 @@
 //!
 //! [safetensors]: https://huggingface.co/docs/safetensors
 
+#[cfg(feature = "std")]
+pub(crate) mod atomic;
 mod embed;
 #[cfg(feature = "std")]
 mod file;
