@@ -163,7 +163,7 @@ impl std::error::Error for FitError {}
 fn check_finite<X: Flat>(set: &'static str, images: &[X]) -> Result<(), FitError> {
     for (sample, x) in images.iter().enumerate() {
         let x = x.as_flat();
-        if crate::math::max_magnitude_bits(x) >= f32::INFINITY.to_bits() {
+        if !crate::math::all_within(x, f32::MAX) {
             let (index, &value) = x.iter().enumerate().find(|(_, v)| !v.is_finite()).unwrap_or((0, &f32::NAN));
             return Err(FitError::NonFiniteInput { set, sample, index, value });
         }

@@ -125,33 +125,37 @@ pub fn add_assign(y: &mut [f32], x: &[f32]) {
     }
 }
 
-/// The bits of the largest magnitude in `a`, `max |a[i]|` as
-/// `f32::to_bits`, with NaN above infinity above every finite value (the
-/// order of the bit patterns of non-negative floats); 0 for an empty slice.
-/// So `max_magnitude_bits(a) <= limit.to_bits()` says, in one pass, that
-/// every element is a number of magnitude at most `limit`, and
-/// `< f32::INFINITY.to_bits()` that every element is finite. The training
-/// step's divergence checks ([`train`](crate::train)); integer lanes, so the
-/// compiler vectorises it.
+/// Whether every element of `a` is a number of magnitude at most
+/// `limit`: `|a[i]| <= limit` for all `i`, false for NaN (and for ±∞
+/// unless `limit` is ∞). With `limit = f32::MAX`, whether `a` is all
+/// finite. The training step's divergence checks ([`train`](crate::train)):
+/// one comparison per element into lane flags, no branch, so the compiler
+/// vectorises it on any x86-64 (an integer `max` of the bits did not: SSE2
+/// has no unsigned 32-bit max, and the loop ran scalar).
 ///
 /// ```
-/// use constnet::math::max_magnitude_bits;
-/// assert_eq!(f32::from_bits(max_magnitude_bits(&[1.0, -3.0, 2.0])), 3.0);
-/// assert!(max_magnitude_bits(&[1.0, f32::NEG_INFINITY]) == f32::INFINITY.to_bits());
-/// assert!(max_magnitude_bits(&[f32::MAX, f32::NAN, f32::INFINITY]) > f32::INFINITY.to_bits());
+/// use constnet::math::all_within;
+/// assert!(all_within(&[1.0, -3.0, 2.0], 3.0) && !all_within(&[1.0, -3.5], 3.0));
+/// assert!(!all_within(&[1.0, f32::NAN], f32::MAX) && !all_within(&[f32::NEG_INFINITY], f32::MAX));
+/// assert!(all_within(&[], 0.0));
 /// ```
+///
+/// # Panics
+/// If `limit` is negative or NaN.
 #[inline]
-pub fn max_magnitude_bits(a: &[f32]) -> u32 {
-    const ABS: u32 = 0x7fff_ffff;
-    let mut acc = [0u32; LANES];
-    let mut c = a.chunks_exact(LANES);
-    for x in &mut c {
-        for l in 0..LANES {
-            acc[l] = acc[l].max(x[l].to_bits() & ABS);
-        }
+pub fn all_within(a: &[f32], limit: f32) -> bool {
+    assert!(limit >= 0.0, "all_within: the limit must be 0 or more, not {limit}");
+    if let Some(within) = crate::kernels::active().all_within(a, limit) {
+        return within;
     }
-    let tail = c.remainder().iter().map(|x| x.to_bits() & ABS).max().unwrap_or(0);
-    acc.iter().fold(tail, |m, &l| m.max(l))
+    // One flag, no early exit: the compiler vectorises the OR reduction.
+    !a.iter().fold(false, |out, &x| out | !within(x, limit))
+}
+
+/// `|x| <= limit`: false for NaN (the rule of [`all_within`]).
+#[inline(always)]
+pub(crate) fn within(x: f32, limit: f32) -> bool {
+    x.abs() <= limit
 }
 
 /// The logistic sigmoid `1 / (1 + e^-z)`, computed so that neither branch

@@ -41,7 +41,7 @@ use crate::optim::{Optimizer, Sgd, SplitStep};
 use crate::train::{Divergence, Loss, StepResult, TrainState, check_after_update, check_before_update, share_pass};
 use crate::{DataParallel, Flat, Network};
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use std::boxed::Box;
@@ -67,8 +67,8 @@ struct Job<P: DataParallel> {
     /// lifetime is erased: `run` takes the job back after every thread has
     /// finished the step (also when one panicked) and before it returns.
     update: Option<SplitStep<'static, P>>,
-    /// The optimizer's [`grad_limit`](Optimizer::grad_limit), as bits.
-    limit_bits: u32,
+    /// The optimizer's [`grad_limit`](Optimizer::grad_limit).
+    limit: f32,
     x: *const P::Input,
     targets: *const (),
     run: unsafe fn(&Shared<P>, usize),
@@ -92,10 +92,9 @@ struct Shared<P: DataParallel> {
     /// shard, after its share of the shared gradients (if `P::SHARES`),
     /// after its reduction, after its update.
     arrived: AtomicUsize,
-    /// The largest magnitude of the summed gradient, as bits
-    /// ([`max_magnitude_bits`](crate::math::max_magnitude_bits)), over
-    /// the slices reduced so far this step.
-    grad_max: AtomicU32,
+    /// Whether a slice of the summed gradient reduced this step holds NaN,
+    /// infinity or a magnitude beyond the optimizer's limit.
+    grads_bad: AtomicBool,
     /// Whether an update left a parameter NaN or infinite this step.
     params_bad: AtomicBool,
     /// The ranges the reduction sums: all of the gradients but the shared
@@ -167,10 +166,10 @@ impl<P: DataParallel> Shared<P> {
     }
 
     /// Sums slice `t` of every thread's gradients into thread 0's (but for
-    /// the shared ranges, which the shares wrote there) and records the
-    /// slice's largest magnitude in `grad_max`. One pass over the slice, in
-    /// blocks of [`REDUCE_BLOCK`] floats that stay in the L1 cache while
-    /// they are summed and measured. Nothing is zeroed: the next step's
+    /// the shared ranges, which the shares wrote there) and notes in
+    /// `grads_bad` a sum beyond the optimizer's limit. One pass over the
+    /// slice, in blocks of [`REDUCE_BLOCK`] floats that stay in the L1
+    /// cache while they are summed and checked. Nothing is zeroed: the next step's
     /// shards overwrite their gradients ([`Grad::Overwrite`](crate::Grad::Overwrite)).
     ///
     /// # Safety
@@ -179,7 +178,9 @@ impl<P: DataParallel> Shared<P> {
         let core::ops::Range { start: lo, end: hi } = self.slice(t);
         // SAFETY: states live as long as `self`.
         let g0_all = unsafe { (self.grads_of)(*self.states[0].get()) };
-        let mut largest = 0;
+        // SAFETY: the job stays published until every thread has arrived for the last time.
+        let limit = unsafe { (*self.job.get()).as_ref().map_or(f32::MAX, |j| j.limit) };
+        let mut within = true;
         let mut b0 = lo;
         while b0 < hi {
             let b1 = (b0 + REDUCE_BLOCK).min(hi);
@@ -200,12 +201,13 @@ impl<P: DataParallel> Shared<P> {
                         crate::math::add_assign(g0, gs);
                     }
                 }
-                largest =
-                    largest.max(crate::math::max_magnitude_bits(core::slice::from_raw_parts(g0_all.add(b0), b1 - b0)));
+                within &= crate::math::all_within(core::slice::from_raw_parts(g0_all.add(b0), b1 - b0), limit);
             }
             b0 = b1;
         }
-        self.grad_max.fetch_max(largest, Ordering::AcqRel);
+        if !within {
+            self.grads_bad.store(true, Ordering::Release);
+        }
     }
 
     /// With a split optimizer step, and if the step passed its checks (a
@@ -218,7 +220,7 @@ impl<P: DataParallel> Shared<P> {
         // SAFETY: the job stays published until every thread has arrived for the last time.
         let Some(job) = (unsafe { (*self.job.get()).as_ref() }) else { return };
         let Some(u) = job.update.as_ref() else { return };
-        if !self.mean_loss().is_finite() || self.grad_max.load(Ordering::Acquire) > job.limit_bits {
+        if !self.mean_loss().is_finite() || self.grads_bad.load(Ordering::Acquire) {
             return;
         }
         // SAFETY: states live as long as `self`; the net outlives the step;
@@ -441,7 +443,7 @@ impl<P: DataParallel + 'static, const PER_THREAD: usize, const THREADS: usize> P
             job: UnsafeCell::new(None),
             epoch: AtomicUsize::new(0),
             arrived: AtomicUsize::new(0),
-            grad_max: AtomicU32::new(0),
+            grads_bad: AtomicBool::new(false),
             params_bad: AtomicBool::new(false),
             summed: {
                 // The gaps between the shared ranges, which come in order.
@@ -584,7 +586,7 @@ impl<P: DataParallel + 'static, const PER_THREAD: usize, const THREADS: usize> P
             *s.job.get() = Some(Job {
                 net: net as *mut P,
                 update,
-                limit_bits: limit.to_bits(),
+                limit,
                 x: x.as_ptr(),
                 targets: targets.as_ptr() as *const (),
                 run: run_shard::<P, L, PER_THREAD>,
@@ -592,7 +594,7 @@ impl<P: DataParallel + 'static, const PER_THREAD: usize, const THREADS: usize> P
             });
         }
         s.panicked.store(false, Ordering::Release);
-        s.grad_max.store(0, Ordering::Release);
+        s.grads_bad.store(false, Ordering::Release);
         s.params_bad.store(false, Ordering::Release);
         let step = s.publish();
         s.work(0, step);
@@ -605,7 +607,7 @@ impl<P: DataParallel + 'static, const PER_THREAD: usize, const THREADS: usize> P
             panic!("ParallelTrainer: a thread panicked during the training step (see its message above)");
         }
         let loss = s.mean_loss();
-        if !loss.is_finite() || s.grad_max.load(Ordering::Acquire) > limit.to_bits() {
+        if !loss.is_finite() || s.grads_bad.load(Ordering::Acquire) {
             // No thread updated (the same test as `Shared::update`'s): find the fault.
             let fault = check_before_update(x, loss, &self.state().grads, limit).err();
             return Err(fault.unwrap_or(Divergence::Loss { value: loss }));

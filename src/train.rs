@@ -194,13 +194,13 @@ pub(crate) fn input_fault<X: Flat>(x: &[X]) -> Option<Divergence> {
     })
 }
 
-/// The first tensor entry of `net` (parameters or gradients) whose
-/// magnitude bits exceed `limit_bits`: its layer, tensor, index and value.
-fn first_beyond<P: Network>(net: &P, limit_bits: u32) -> (&'static str, &'static str, usize, f32) {
+/// The first tensor entry of `net` (parameters or gradients) that is not
+/// a number of magnitude at most `limit`: its layer, tensor, index and value.
+fn first_beyond<P: Network>(net: &P, limit: f32) -> (&'static str, &'static str, usize, f32) {
     let mut found = None;
     net.visit(&mut |layer, t| {
         if found.is_none()
-            && let Some((i, &v)) = t.data.iter().enumerate().find(|(_, v)| v.to_bits() & 0x7fff_ffff > limit_bits)
+            && let Some((i, &v)) = t.data.iter().enumerate().find(|(_, v)| !crate::math::within(**v, limit))
         {
             found = Some((layer, t.name, i, v));
         }
@@ -217,7 +217,7 @@ pub(crate) fn check_before_update<P: Network>(
     grads: &P,
     limit: f32,
 ) -> Result<(), Divergence> {
-    let grads_ok = crate::math::max_magnitude_bits(grads.as_flat()) <= limit.to_bits();
+    let grads_ok = crate::math::all_within(grads.as_flat(), limit);
     if loss.is_finite() && grads_ok {
         return Ok(());
     }
@@ -225,7 +225,7 @@ pub(crate) fn check_before_update<P: Network>(
         if !loss.is_finite() {
             return Divergence::Loss { value: loss };
         }
-        let (layer, tensor, index, value) = first_beyond(grads, limit.to_bits());
+        let (layer, tensor, index, value) = first_beyond(grads, limit);
         Divergence::Gradient { layer, tensor, index, value, limit }
     }))
 }
@@ -236,7 +236,7 @@ pub(crate) fn check_after_update<P: Network>(net: &P, finite: bool) -> Result<()
     if finite {
         return Ok(());
     }
-    let (layer, tensor, index, value) = first_beyond(net, f32::MAX.to_bits());
+    let (layer, tensor, index, value) = first_beyond(net, f32::MAX);
     Err(Divergence::Parameter { layer, tensor, index, value })
 }
 

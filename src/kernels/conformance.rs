@@ -420,6 +420,7 @@ fn portable_backend_declines_everything_and_writes_nothing() {
     run("relu_forward", 20, false, &mut |y| k.relu_forward(&x[..20], y));
     run("relu_backward", 20, false, &mut |dx| k.relu_backward(&x[..20], &x[20..40], dx));
     assert_eq!(k.lane_sums4(&x, 32, 2, 32), None, "{ctx}: lane_sums4 ran");
+    assert_eq!(k.all_within(&x, 1.0), None, "{ctx}: all_within ran");
     run("sgd_update", 20, true, &mut |p| k.sgd_update(p, &x[..20], None, 0.1, 0.0));
     let mut v = Out::with(&x[..20], 1);
     let vb = v.snapshot();
@@ -582,6 +583,40 @@ fn lane_sums4_gives_the_per_lane_sums_bit_for_bit() {
 /// g; p - lr·v`; Adam: `m = b1·m + (1-b1)·g; v = b2·v + ((1-b2)·g)·g;
 /// p - (lr·(m/c1)) / (sqrt(v/c2) + eps)`; for every length class and
 /// alignment of the windows, and nothing past them.
+/// `all_within` agrees with the scalar rule `|x| <= limit` (false for NaN)
+/// at every length to 200 (whole steps of 64, whole vectors, tails), with
+/// one offending value at every position, over values with the special
+/// ones mixed in, and reads nothing past the slice (a NaN just beyond it
+/// changes nothing).
+#[test]
+fn all_within_agrees_with_the_scalar_rule() {
+    let mut rng = Lcg::new(17);
+    for k in backends() {
+        let ctx = format!("{k:?}");
+        for n in 0..200 {
+            for limit in [0.0, 1.0, 2f32.powi(63), f32::MAX, f32::INFINITY] {
+                let mut x = rng.vec_with(n + 1, |r| r.uniform());
+                x[n] = f32::NAN; // just past the slice
+                let within = |x: &[f32]| x.iter().all(|v| v.abs() <= limit);
+                let got = k.all_within(&x[..n], limit).expect("a fast backend checks");
+                assert_eq!(got, within(&x[..n]), "{ctx}: n {n}, limit {limit}");
+                if n > 0 {
+                    let at = rng.below(n);
+                    for bad in [f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MAX, -1.5] {
+                        let keep = x[at];
+                        x[at] = bad;
+                        let got = k.all_within(&x[..n], limit).expect("a fast backend checks");
+                        assert_eq!(got, within(&x[..n]), "{ctx}: n {n}, {bad} at {at}, limit {limit}");
+                        x[at] = keep;
+                    }
+                }
+                let mixed = rng.vec_with(n, |r| r.special());
+                assert_eq!(k.all_within(&mixed, limit), Some(within(&mixed)), "{ctx}: mixed, n {n}, limit {limit}");
+            }
+        }
+    }
+}
+
 #[test]
 fn sgd_and_adam_updates_give_the_scalar_bits() {
     let mut rng = Lcg::new(5);

@@ -194,6 +194,20 @@ impl Kernels {
         }
     }
 
+    /// Whether every float of `x` is a number of magnitude at most `limit`
+    /// (`!(|x[i]| > limit)` and not NaN, for every `i`; `limit >= 0`), the
+    /// training step's divergence check; `None` where the backend has no
+    /// such kernel.
+    #[inline(always)]
+    pub(crate) fn all_within(self, x: &[f32], limit: f32) -> Option<bool> {
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 supported; x holds x.len() floats.
+            Isa::Avx512 => Some(unsafe { avx512::elementwise::all_within(x.as_ptr(), x.len(), limit) }),
+            _ => None,
+        }
+    }
+
     // ---- optimizer updates -----------------------------------------------
 
     /// One SGD update, the bits of `optim::Sgd`'s loops: without a velocity

@@ -86,7 +86,7 @@ pub(crate) fn update<P: Network, O: Optimizer<P>>(opt: &mut O, params: &mut P, g
         Some(s) => s.apply_all(params, grads),
         None => {
             opt.step(params, grads);
-            crate::math::max_magnitude_bits(params.as_flat()) < f32::INFINITY.to_bits()
+            crate::math::all_within(params.as_flat(), f32::MAX)
         }
     }
 }
@@ -194,7 +194,7 @@ impl<'a, P: Network> SplitStep<'a, P> {
     /// nothing else reads or writes these ranges of `p`, `g` and the
     /// optimizer's state meanwhile.
     pub(crate) unsafe fn apply(&self, p: *mut f32, g: *const f32, range: core::ops::Range<usize>) -> bool {
-        let mut largest = 0;
+        let mut finite = true;
         self.frozen.for_each_trainable::<P>(|r| {
             let (mut a, end) = (r.start.max(range.start), r.end.min(range.end));
             while a < end {
@@ -218,12 +218,12 @@ impl<'a, P: Network> SplitStep<'a, P> {
                             adam::adam_update(p, g, m, v, k)
                         }
                     }
-                    largest = largest.max(crate::math::max_magnitude_bits(p));
+                    finite &= crate::math::all_within(p, f32::MAX);
                 }
                 a = b;
             }
         });
-        largest < f32::INFINITY.to_bits()
+        finite
     }
 }
 

@@ -1,5 +1,5 @@
-//! Element-wise kernels: zero padding, ReLU forward and backward, and the
-//! lane sums of a convolution's bias gradient.
+//! Element-wise kernels: zero padding, ReLU forward and backward, the
+//! lane sums of a convolution's bias gradient, and the divergence check.
 
 use super::vec::*;
 use core::arch::x86_64::*;
@@ -108,4 +108,34 @@ pub(crate) unsafe fn lane_sums4(x: *const f32, len: usize, np: usize, full: usiz
         }
     }
     out
+}
+
+/// Whether every one of the `n` floats at `x` has `|x| <= limit` (NaN
+/// never does): four vectors a step, the failing lanes of each compare
+/// (`NLE`, unordered: true for NaN) ORed into a mask; the tail masked.
+///
+/// # Safety
+/// AVX-512F; `x` readable for `n` floats.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn all_within(x: *const f32, n: usize, limit: f32) -> bool {
+    let lim = _mm512_set1_ps(limit);
+    let mut bad = [0u16; 4];
+    // SAFETY: the caller's contract; the tail's loads are masked to the `n` floats.
+    unsafe {
+        let beyond = |m: u16, p: *const f32| {
+            _mm512_mask_cmp_ps_mask::<_CMP_NLE_UQ>(m, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, p)), lim)
+        };
+        let mut k = 0;
+        while k + 4 * V <= n {
+            for (j, b) in bad.iter_mut().enumerate() {
+                *b |= beyond(u16::MAX, x.add(k + j * V));
+            }
+            k += 4 * V;
+        }
+        while k < n {
+            bad[0] |= beyond(lanes(n - k), x.add(k));
+            k += V;
+        }
+    }
+    bad == [0; 4]
 }
