@@ -4,6 +4,7 @@
 use super::error::{DataError, Measured};
 use flate2::read::MultiGzDecoder;
 use std::boxed::Box;
+use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::vec::Vec;
@@ -86,11 +87,18 @@ impl DataFile {
         check_exact(&path, expected, data.len() as u64)?;
         Ok(data)
     }
+
+    /// Counts the rest of the data, up to `expected + 1` bytes, without
+    /// keeping it; fails as [`DataFile::read_rest_exact`] does.
+    pub(crate) fn skip_rest_exact(mut self, expected: u64) -> Result<(), DataError> {
+        let found = io::copy(&mut (&mut self.reader).take(expected + 1), &mut io::sink()).map_err(|e| self.err(e))?;
+        check_exact(&self.path, expected, found)
+    }
 }
 
 /// [`DataError::Truncated`] if `found < expected`, [`DataError::TrailingData`]
 /// if more.
-fn check_exact(path: &Path, expected: u64, found: u64) -> Result<(), DataError> {
+pub(crate) fn check_exact(path: &Path, expected: u64, found: u64) -> Result<(), DataError> {
     if found < expected {
         return Err(DataError::Truncated { path: path.to_path_buf(), expected, found });
     }
@@ -132,6 +140,26 @@ fn read_capped(r: &mut dyn Read, limit: u64) -> io::Result<Vec<u8>> {
         }
     }
     Ok(data)
+}
+
+/// The size a gzip file's last member declares for its data (ISIZE, the
+/// last 4 bytes: the length modulo 2^32), or `None` for a raw file or one
+/// too short to hold a gzip trailer.
+pub(crate) fn gzip_declared_size(path: &Path) -> Result<Option<u32>, DataError> {
+    let io_err = |source| DataError::Io { path: path.to_path_buf(), source };
+    let mut file: File = crate::io::open_regular_file(path).map_err(io_err)?;
+    let mut magic = [0u8; 2];
+    if read_up_to(&mut file, &mut magic).map_err(io_err)? < 2 || magic != GZIP_MAGIC {
+        return Ok(None);
+    }
+    // a gzip member is at least an 18-byte header and trailer
+    if file.metadata().map_err(io_err)?.len() < 18 {
+        return Ok(None);
+    }
+    let mut isize = [0u8; 4];
+    file.seek(SeekFrom::End(-4)).map_err(io_err)?;
+    file.read_exact(&mut isize).map_err(io_err)?;
+    Ok(Some(u32::from_le_bytes(isize)))
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@
 use super::budget::Budget;
 use super::dataset::Dataset;
 use super::error::{DataError, Measured};
-use super::file::DataFile;
+use super::file::{DataFile, gzip_declared_size};
 use crate::Tensor;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -409,8 +409,21 @@ impl IdxHeader {
     }
 }
 
-/// The first dimension (the sample count) of an IDX file, reading only its
-/// header.
-pub(crate) fn peek_idx_count(path: &Path, ndim: u8) -> Result<usize, DataError> {
-    IdxHeader::read(path, ndim).map(|header| header.dims[0])
+/// Checks an IDX file with `ndim` dimensions without keeping its data: the
+/// header, then that the data has the declared length (a raw file's
+/// length; a gzip file's declared size in its trailer, or, if that
+/// differs, the decompressed stream counted to its end). Returns the
+/// sample count.
+pub(crate) fn check_idx_file(path: &Path, ndim: u8) -> Result<usize, DataError> {
+    let header = IdxHeader::read(path, ndim)?;
+    let count = header.dims[0];
+    let whole = header.header_len + header.data_bytes;
+    match header.file.raw_len() {
+        Some(len) => super::file::check_exact(path, header.data_bytes, len.saturating_sub(header.header_len))?,
+        // A file of one gzip member declares its length modulo 2^32.
+        None if gzip_declared_size(path)? == Some(whole as u32) => {}
+        // Several members, or a damaged stream: decompress and count.
+        None => header.file.skip_rest_exact(header.data_bytes)?,
+    }
+    Ok(count)
 }

@@ -4,7 +4,7 @@ use super::budget::Budget;
 use super::dataset::Dataset;
 use super::error::DataError;
 use super::idx::{
-    IdxCompression, load_idx_with, peek_idx_count, read_idx_images, read_idx_labels, read_idx_labels_with,
+    IdxCompression, check_idx_file, load_idx_with, read_idx_images, read_idx_labels, read_idx_labels_with,
     write_idx_images, write_idx_labels,
 };
 use std::ffi::OsString;
@@ -121,13 +121,20 @@ impl fmt::Display for FashionMnistLocation {
 impl FashionMnistLocation {
     /// Checks that `dir` holds the four Fashion-MNIST files (each raw or
     /// `.gz`; the raw name is preferred when both exist) and reads their
-    /// label files and image headers to tell what they hold.
+    /// label files to tell what they hold. Each image file's header is
+    /// read and its data's length checked without keeping the data: a raw
+    /// file's length, a gzip file's declared size (its last four bytes) or,
+    /// when that differs, its decompressed stream counted to the end. So a
+    /// truncated or half-written copy is refused here, not at load time.
     ///
     /// # Errors
     /// [`DataError::NotFound`] naming the missing files; any error of
     /// [`read_idx_labels`](crate::data::read_idx_labels) (labels must be
-    /// below 10) or of the image headers; [`DataError::CountMismatch`] if an
-    /// image file and its label file disagree.
+    /// below 10) or of the image files' headers; [`DataError::Truncated`],
+    /// [`DataError::TrailingData`] or [`DataError::Gzip`] if an image file's
+    /// data does not have the length its header declares;
+    /// [`DataError::CountMismatch`] if an image file and its label file
+    /// disagree.
     ///
     /// ```
     /// use constnet::data::{FashionMnistContents, FashionMnistLocation, FashionMnistSource, FASHION_MNIST_SHIPPED_DIR};
@@ -178,7 +185,7 @@ fn probe(dir: &Path, source: FashionMnistSource) -> Result<Result<FashionMnistLo
     let mut budget = Budget::default();
     for (k, pair) in paths.chunks_exact(2).enumerate() {
         let labels = read_idx_labels_with(&pair[1], Some(10), &mut budget)?;
-        let n_images = peek_idx_count(&pair[0], 3)?;
+        let n_images = check_idx_file(&pair[0], 3)?;
         if n_images != labels.len() {
             return Err(DataError::CountMismatch {
                 images: pair[0].clone(),
