@@ -367,6 +367,24 @@ fn one_budget_covers_the_four_idx_files_of_a_load() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A raw IDX file is charged nothing when its length contradicts its
+/// header: a 16-byte file declaring 1.06 GB of pixels is truncated, which is
+/// the error, not the memory the header asks for.
+#[test]
+fn raw_idx_header_bomb_is_truncated_not_over_budget() {
+    let dir = temp_dir("idx-raw-bomb");
+    let images = dir.join("images-idx3-ubyte");
+    let count = (IDX_BOMB_CHUNK * IDX_BOMB_MEMBERS) as u32;
+    std::fs::write(&images, idx_header(&[count, 28, 28])).unwrap();
+    let labels = dir.join("labels-idx1-ubyte");
+    write_idx_labels(&labels, &vec![0; count as usize], IdxCompression::Raw).unwrap();
+    let mut budget = Budget::default();
+    let err = load_idx_with::<28, 28>(&images, &labels, None, &mut budget).unwrap_err();
+    assert!(matches!(err, DataError::Truncated { expected: 1_056_988_800, found: 0, .. }), "{err}");
+    assert_eq!(budget.used(), count as u64, "only the labels are charged");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// The same for CIFAR-10's six files, and a gzip batch's decompression
 /// stops at what the budget has left: with 1 MiB left, a 1 MB bomb of
 /// 1.06 GB of records takes at most 1 MiB.

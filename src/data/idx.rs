@@ -23,7 +23,7 @@
 use super::budget::Budget;
 use super::dataset::Dataset;
 use super::error::{DataError, Measured};
-use super::file::{DataFile, gzip_declared_size};
+use super::file::{DataFile, check_exact, gzip_declared_size};
 use crate::Tensor;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -364,7 +364,8 @@ struct IdxHeader {
 }
 
 impl IdxHeader {
-    /// Reads and checks the header of an IDX file with `ndim` dimensions.
+    /// Reads and checks the header of an IDX file with `ndim` dimensions, and
+    /// a raw file's data length.
     fn read(path: &Path, ndim: u8) -> Result<Self, DataError> {
         let mut file = DataFile::open(path)?;
         let measured = file.measured();
@@ -400,6 +401,11 @@ impl IdxHeader {
                 max: MAX_DATA_BYTES,
             });
         }
+        // A raw file's data length is known: a wrong one is the error, not
+        // the memory the header asks for.
+        if let Some(len) = file.raw_len() {
+            check_exact(path, declared, len.saturating_sub(header_len as u64))?;
+        }
         Ok(Self { file, dims, header_len: header_len as u64, data_bytes: declared })
     }
 
@@ -415,15 +421,13 @@ impl IdxHeader {
 /// differs, the decompressed stream counted to its end). Returns the
 /// sample count.
 pub(crate) fn check_idx_file(path: &Path, ndim: u8) -> Result<usize, DataError> {
-    let header = IdxHeader::read(path, ndim)?;
+    let header = IdxHeader::read(path, ndim)?; // checks a raw file's length
     let count = header.dims[0];
     let whole = header.header_len + header.data_bytes;
-    match header.file.raw_len() {
-        Some(len) => super::file::check_exact(path, header.data_bytes, len.saturating_sub(header.header_len))?,
-        // A file of one gzip member declares its length modulo 2^32.
-        None if gzip_declared_size(path)? == Some(whole as u32) => {}
-        // Several members, or a damaged stream: decompress and count.
-        None => header.file.skip_rest_exact(header.data_bytes)?,
+    // A file of one gzip member declares its length modulo 2^32; with
+    // several members, or a damaged stream, decompress and count.
+    if header.file.raw_len().is_none() && gzip_declared_size(path)? != Some(whole as u32) {
+        header.file.skip_rest_exact(header.data_bytes)?;
     }
     Ok(count)
 }
