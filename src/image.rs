@@ -1,4 +1,12 @@
-//! Writing feature maps and plots as PNG files (std feature, `png` crate).
+//! Images as files (std feature, `png` crate): writing feature maps and
+//! plots as PNG files, and reading a grayscale PNG or PGM image within a
+//! memory bound ([`read_gray`], [`decode_gray`]).
+
+mod read;
+
+pub use read::{
+    DEFAULT_DECODE_BYTES, DecodeError, GrayImage, MAX_IMAGE_FILE_BYTES, ReadImageError, decode_gray, read_gray,
+};
 
 use crate::Tensor;
 use std::path::{Path, PathBuf};

@@ -266,7 +266,7 @@ fn cifar10_reader_and_errors() {
     for (bytes, check) in [
         (records[..CIFAR10_RECORD * 2 - 1].to_vec(), "not a whole number"),
         ([records.clone(), vec![0]].concat(), "not a whole number"),
-        (vec![], "is empty"),
+        (vec![], "holds no data"),
     ] {
         for data in [bytes.clone(), gzip(&bytes)] {
             std::fs::write(&bad, &data).unwrap();

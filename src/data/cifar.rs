@@ -12,9 +12,12 @@
 //! ```
 //! which is exactly a `Tensor<3, 32, 32>` in channel-first order.
 
+use super::budget::Budget;
 use super::dataset::Dataset;
-use super::error::DataError;
-use super::idx::{DataFile, MAX_DATA_BYTES};
+use super::error::{DataError, Measured};
+use super::file::DataFile;
+use super::idx::MAX_DATA_BYTES;
+use crate::Tensor;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
@@ -53,9 +56,12 @@ programs)\", cifar-10-binary.tar.gz, from https://www.cs.toronto.edu/~kriz/cifar
 /// unreadable, [`DataError::Empty`] for an empty file,
 /// [`DataError::TooLarge`] beyond [`MAX_DATA_BYTES`],
 /// [`DataError::RecordLength`] if the length is not a multiple of 3073,
+/// [`DataError::OverBudget`] beyond [`Budget::DEFAULT_LIMIT`] (the records
+/// with their `f32` images: 15362 bytes a record),
 /// [`DataError::LabelOutOfRange`] for a label above 9. The length is checked
 /// before anything is allocated. A gzip-compressed batch (magic bytes
-/// `1f 8b`) is decompressed and checked the same way.
+/// `1f 8b`) is decompressed, at most as far as the limits allow, and
+/// checked the same way.
 ///
 /// ```
 /// use constnet::data::{read_cifar10_batch, DataError, CIFAR10_RECORD};
@@ -74,44 +80,85 @@ programs)\", cifar-10-binary.tar.gz, from https://www.cs.toronto.edu/~kriz/cifar
 /// # Ok::<(), DataError>(())
 /// ```
 pub fn read_cifar10_batch(path: impl AsRef<Path>) -> Result<Dataset<3, 32, 32>, DataError> {
-    let path = path.as_ref();
-    let file = DataFile::open(path)?;
-    let len = match file.raw_len() {
-        Some(len) => len,
-        None => {
-            // gzip: decompress at most MAX_DATA_BYTES + 1 bytes, then check.
-            let data = file.read_rest_limited(MAX_DATA_BYTES + 1)?;
-            return records_to_dataset(path, &data);
-        }
-    };
-    if len == 0 {
-        return Err(DataError::Empty { path: path.to_path_buf() });
-    }
-    if len > MAX_DATA_BYTES {
-        return Err(DataError::TooLarge { path: path.to_path_buf(), declared: len, max: MAX_DATA_BYTES });
-    }
-    if len % CIFAR10_RECORD as u64 != 0 {
-        return Err(DataError::RecordLength { path: path.to_path_buf(), len, record: CIFAR10_RECORD });
-    }
-    let data = file.read_rest_exact(0, len)?;
-    records_to_dataset(path, &data)
+    read_cifar10_batch_with(path, &mut Budget::default())
 }
 
-fn records_to_dataset(path: &Path, data: &[u8]) -> Result<Dataset<3, 32, 32>, DataError> {
-    let len = data.len() as u64;
-    if len == 0 {
-        return Err(DataError::Empty { path: path.to_path_buf() });
-    }
-    if len > MAX_DATA_BYTES {
-        return Err(DataError::TooLarge { path: path.to_path_buf(), declared: len, max: MAX_DATA_BYTES });
-    }
-    if !len.is_multiple_of(CIFAR10_RECORD as u64) {
-        return Err(DataError::RecordLength { path: path.to_path_buf(), len, record: CIFAR10_RECORD });
-    }
+/// Bytes a load takes per CIFAR-10 record: the record, its `f32` image and
+/// its label.
+const CHARGE_PER_RECORD: u64 = (CIFAR10_RECORD + size_of::<Tensor<3, 32, 32>>() + 1) as u64;
+
+/// [`read_cifar10_batch`] charging `budget` for the records, their `f32`
+/// images and labels (15362 bytes a record) before reading them.
+///
+/// # Errors
+/// As [`read_cifar10_batch`], with `budget` as the limit.
+///
+/// ```
+/// use constnet::data::{read_cifar10_batch_with, Budget, DataError, CIFAR10_RECORD};
+/// let path = std::env::temp_dir().join(format!("constnet-doc-cifar-with-{}.bin", std::process::id()));
+/// std::fs::write(&path, vec![0u8; 2 * CIFAR10_RECORD]).unwrap();
+/// let mut budget = Budget::new(2 * 15362);
+/// assert_eq!(read_cifar10_batch_with(&path, &mut budget)?.len(), 2);
+/// assert_eq!(budget.remaining(), 0);
+/// let err = read_cifar10_batch_with(&path, &mut Budget::new(2 * 15362 - 1)).unwrap_err();
+/// assert!(matches!(err, DataError::OverBudget { needed: 30724, .. }), "{err}");
+/// # std::fs::remove_file(&path).unwrap();
+/// # Ok::<(), DataError>(())
+/// ```
+pub fn read_cifar10_batch_with(path: impl AsRef<Path>, budget: &mut Budget) -> Result<Dataset<3, 32, 32>, DataError> {
+    const WHAT: &str = "records with their f32 images and labels";
+    let path = path.as_ref();
+    let file = DataFile::open(path)?;
+    let record = CIFAR10_RECORD as u64;
+    let data = match file.raw_len() {
+        Some(len) => {
+            check_length(path, len, Measured::File)?;
+            budget.charge(path, WHAT, len / record * CHARGE_PER_RECORD)?;
+            file.read_rest_exact(0, len)?
+        }
+        None => {
+            // A gzip stream declares no size: decompress at most the whole
+            // records the budget can take, and one byte more to notice more.
+            let limit = (budget.remaining() / CHARGE_PER_RECORD * record).min(MAX_DATA_BYTES);
+            let data = file.read_rest_limited(limit + 1)?;
+            let len = data.len() as u64;
+            if len > MAX_DATA_BYTES {
+                return Err(DataError::TooLarge {
+                    path: path.to_path_buf(),
+                    declared: len,
+                    measured: Measured::Decompressed,
+                    max: MAX_DATA_BYTES,
+                });
+            }
+            if len > limit {
+                // One more record than the budget holds: this charge fails.
+                const AT_LEAST: &str = "the records decompressed (at least) with their f32 images and labels";
+                budget.charge(path, AT_LEAST, len.div_ceil(record) * CHARGE_PER_RECORD)?;
+            }
+            check_length(path, len, Measured::Decompressed)?;
+            budget.charge(path, WHAT, len / record * CHARGE_PER_RECORD)?;
+            data
+        }
+    };
     if let Some((index, r)) = data.chunks_exact(CIFAR10_RECORD).enumerate().find(|(_, r)| r[0] > 9) {
         return Err(DataError::LabelOutOfRange { path: path.to_path_buf(), index, label: r[0], num_classes: 10 });
     }
-    Ok(Dataset::from_records(data, 1))
+    Ok(Dataset::from_records(&data, 1))
+}
+
+/// Checks the length of a batch's data: not empty, at most
+/// [`MAX_DATA_BYTES`], whole records.
+fn check_length(path: &Path, len: u64, measured: Measured) -> Result<(), DataError> {
+    if len == 0 {
+        return Err(DataError::Empty { path: path.to_path_buf(), measured });
+    }
+    if len > MAX_DATA_BYTES {
+        return Err(DataError::TooLarge { path: path.to_path_buf(), declared: len, measured, max: MAX_DATA_BYTES });
+    }
+    if !len.is_multiple_of(CIFAR10_RECORD as u64) {
+        return Err(DataError::RecordLength { path: path.to_path_buf(), len, measured, record: CIFAR10_RECORD });
+    }
+    Ok(())
 }
 
 /// Finds the CIFAR-10 binary batches: in `cli_dir` (`--data DIR`) if
@@ -181,15 +228,44 @@ impl Cifar10 {
     /// order: 50000 images) and the test set (`test_batch.bin`: 10000) from
     /// a directory found by [`locate_cifar10`].
     ///
+    /// The six files are one load: together they may take at most
+    /// [`Budget::DEFAULT_LIMIT`] bytes (the full dataset takes 921 720 000).
+    ///
     /// # Errors
     /// Any error of [`read_cifar10_batch`] (a missing file is
-    /// [`DataError::Io`] naming it).
+    /// [`DataError::Io`] naming it); [`DataError::OverBudget`] if the six
+    /// files exceed the budget.
     pub fn load(dir: &Path) -> Result<(Dataset<3, 32, 32>, Dataset<3, 32, 32>), DataError> {
-        let mut train = read_cifar10_batch(dir.join(CIFAR10_TRAIN_FILES[0]))?;
+        Self::load_with(dir, &mut Budget::default())
+    }
+
+    /// [`Cifar10::load`] charging the six files to `budget`.
+    ///
+    /// # Errors
+    /// As [`Cifar10::load`], with `budget` as the limit.
+    ///
+    /// ```
+    /// use constnet::data::{Budget, Cifar10, DataError, CIFAR10_RECORD, CIFAR10_TEST_FILE, CIFAR10_TRAIN_FILES};
+    /// let dir = std::env::temp_dir().join(format!("constnet-doc-cifar-load-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// for name in CIFAR10_TRAIN_FILES.iter().chain([&CIFAR10_TEST_FILE]) {
+    ///     std::fs::write(dir.join(name), vec![0u8; CIFAR10_RECORD]).unwrap(); // one record each
+    /// }
+    /// let mut budget = Budget::new(6 * 15362);
+    /// let (train, test) = Cifar10::load_with(&dir, &mut budget)?;
+    /// assert_eq!((train.len(), test.len(), budget.remaining()), (5, 1, 0));
+    /// // each file fits alone, but not all six: the test batch is refused
+    /// let err = Cifar10::load_with(&dir, &mut Budget::new(5 * 15362)).unwrap_err();
+    /// assert!(err.to_string().contains(CIFAR10_TEST_FILE), "{err}");
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), DataError>(())
+    /// ```
+    pub fn load_with(dir: &Path, budget: &mut Budget) -> Result<(Dataset<3, 32, 32>, Dataset<3, 32, 32>), DataError> {
+        let mut train = read_cifar10_batch_with(dir.join(CIFAR10_TRAIN_FILES[0]), budget)?;
         for name in &CIFAR10_TRAIN_FILES[1..] {
-            train.append(read_cifar10_batch(dir.join(name))?);
+            train.append(read_cifar10_batch_with(dir.join(name), budget)?);
         }
-        let test = read_cifar10_batch(dir.join(CIFAR10_TEST_FILE))?;
+        let test = read_cifar10_batch_with(dir.join(CIFAR10_TEST_FILE), budget)?;
         Ok((train, test))
     }
 }

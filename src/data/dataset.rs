@@ -222,8 +222,11 @@ impl<const C: usize, const H: usize, const W: usize> Dataset<C, H, W> {
         }
     }
 
-    /// Appends the samples of `other`.
+    /// Appends the samples of `other`, growing the storage to exactly the
+    /// new length (a loader's memory budget counts no spare capacity).
     pub fn append(&mut self, mut other: Self) {
+        self.images.reserve_exact(other.images.len());
+        self.labels.reserve_exact(other.labels.len());
         self.images.append(&mut other.images);
         self.labels.append(&mut other.labels);
     }

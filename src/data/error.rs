@@ -40,8 +40,10 @@ pub enum DataError {
         path: PathBuf,
         /// Bytes the header needs.
         needed: usize,
-        /// Bytes the (decompressed) file has.
+        /// Bytes the file (or its decompressed data) has.
         found: usize,
+        /// Whether `found` counts the file or its decompressed data.
+        measured: Measured,
     },
     /// An IDX file whose first two bytes are not zero.
     BadMagic {
@@ -66,13 +68,17 @@ pub enum DataError {
         /// Dimensions declared by the file.
         found: u8,
     },
-    /// The header declares more data than the reader accepts
+    /// The file holds more data than a reader accepts from one file
     /// ([`MAX_DATA_BYTES`](crate::data::MAX_DATA_BYTES)).
     TooLarge {
         /// The file.
         path: PathBuf,
-        /// Bytes declared (the product of the dimensions), saturating.
+        /// Bytes of data: declared by an IDX header (the product of the
+        /// dimensions, saturating), the length of a raw file, or, for a
+        /// gzip stream, the `max + 1` bytes decompressed before stopping.
         declared: u64,
+        /// Where `declared` comes from.
+        measured: Measured,
         /// The limit.
         max: u64,
     },
@@ -129,8 +135,10 @@ pub enum DataError {
     RecordLength {
         /// The file.
         path: PathBuf,
-        /// Its length in bytes.
+        /// Its length (or its decompressed data's) in bytes.
         len: u64,
+        /// Whether `len` counts the file or its decompressed data.
+        measured: Measured,
         /// The record size (3073 for CIFAR-10).
         record: usize,
     },
@@ -138,6 +146,22 @@ pub enum DataError {
     Empty {
         /// The file.
         path: PathBuf,
+        /// Whether the file is 0 bytes or its gzip stream decompresses to 0 bytes.
+        measured: Measured,
+    },
+    /// A load would take more memory than its [`Budget`](crate::data::Budget)
+    /// has left; nothing was allocated for it.
+    OverBudget {
+        /// The file being read.
+        path: PathBuf,
+        /// What the memory is for ("pixel bytes and their f32 images", ...).
+        what: &'static str,
+        /// Bytes needed (for a gzip stream, at least this many).
+        needed: u64,
+        /// Bytes already charged by this load.
+        used: u64,
+        /// The budget's limit.
+        limit: u64,
     },
     /// A dataset could not be found in any of the places searched.
     NotFound {
@@ -185,10 +209,14 @@ impl fmt::Display for DataError {
                     path.display()
                 )
             }
-            ShortHeader { path, needed, found } => write!(
+            ShortHeader { path, needed, found, measured } => write!(
                 f,
-                "{} is too short for its header: the header needs {needed} bytes, the file has {found}",
-                path.display()
+                "{} is too short for its header: the header needs {needed} bytes, {} {found}",
+                path.display(),
+                match measured {
+                    Measured::Decompressed => "its decompressed data has",
+                    _ => "the file has",
+                }
             ),
             BadMagic { path, found } => write!(
                 f,
@@ -210,8 +238,18 @@ impl fmt::Display for DataError {
                 path.display(),
                 if *expected == 3 { "images: count, rows, columns" } else { "labels: count" }
             ),
-            TooLarge { path, declared, max } => {
-                write!(f, "{} declares {declared} bytes of data, more than the limit of {max} bytes", path.display())
+            TooLarge { path, declared, measured, max } => {
+                let path = path.display();
+                match measured {
+                    // the product of the dimensions saturates at u64::MAX
+                    Measured::Header if *declared == u64::MAX => {
+                        write!(f, "{path} declares {declared} or more bytes of data in its header")?
+                    }
+                    Measured::Header => write!(f, "{path} declares {declared} bytes of data in its header")?,
+                    Measured::File => write!(f, "{path} is {declared} bytes")?,
+                    Measured::Decompressed => write!(f, "{path} decompresses to more than {max} bytes")?,
+                }
+                write!(f, "; a data file may hold at most {max} bytes (MAX_DATA_BYTES)")
             }
             Truncated { path, expected, found } => write!(
                 f,
@@ -245,14 +283,30 @@ impl fmt::Display for DataError {
                 expected.1,
                 expected.2
             ),
-            RecordLength { path, len, record } => write!(
+            RecordLength { path, len, measured, record } => write!(
                 f,
-                "{} is {len} bytes long, not a whole number of {record}-byte records ({} records and {} bytes left over)",
+                "{} {} {len} bytes, not a whole number of {record}-byte records ({} records and {} bytes left over)",
                 path.display(),
+                match measured {
+                    Measured::Decompressed => "decompresses to",
+                    _ => "is",
+                },
                 len / *record as u64,
                 len % *record as u64
             ),
-            Empty { path } => write!(f, "{} is empty", path.display()),
+            Empty { path, measured } => match measured {
+                Measured::Decompressed => {
+                    write!(f, "{} holds no data: its gzip stream decompresses to 0 bytes", path.display())
+                }
+                _ => write!(f, "{} holds no data: the file is 0 bytes", path.display()),
+            },
+            OverBudget { path, what, needed, used, limit } => write!(
+                f,
+                "{}: {what} need {needed} bytes, more than the {} bytes left of this load's memory budget \
+                 ({used} of {limit} bytes used); give the loader's *_with variant a larger data::Budget",
+                path.display(),
+                limit - used
+            ),
             NotFound { dataset, looked, hint } => {
                 write!(f, "{dataset} not found. Looked in:")?;
                 for (place, why) in looked {
@@ -269,6 +323,17 @@ impl fmt::Display for DataError {
             }
         }
     }
+}
+
+/// What a byte count in a [`DataError`] measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Measured {
+    /// A size the file's header declares.
+    Header,
+    /// The file as stored (a raw file).
+    File,
+    /// What the file's gzip stream decompresses to.
+    Decompressed,
 }
 
 impl std::error::Error for DataError {

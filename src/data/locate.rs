@@ -1,10 +1,11 @@
 //! Finding Fashion-MNIST on this machine, and loading it.
 
+use super::budget::Budget;
 use super::dataset::Dataset;
 use super::error::DataError;
 use super::idx::{
-    IdxCompression, commit_idx, load_idx, peek_idx_count, read_idx_images, read_idx_labels, stage_idx_images,
-    stage_idx_labels,
+    IdxCompression, check_idx_file, commit_idx, load_idx_with, read_idx_images, read_idx_labels, read_idx_labels_with,
+    stage_idx_images, stage_idx_labels,
 };
 use std::ffi::OsString;
 use std::fmt;
@@ -120,13 +121,20 @@ impl fmt::Display for FashionMnistLocation {
 impl FashionMnistLocation {
     /// Checks that `dir` holds the four Fashion-MNIST files (each raw or
     /// `.gz`; the raw name is preferred when both exist) and reads their
-    /// label files and image headers to tell what they hold.
+    /// label files to tell what they hold. Each image file's header is
+    /// read and its data's length checked without keeping the data: a raw
+    /// file's length, a gzip file's declared size (its last four bytes) or,
+    /// when that differs, its decompressed stream counted to the end. So a
+    /// truncated or half-written copy is refused here, not at load time.
     ///
     /// # Errors
     /// [`DataError::NotFound`] naming the missing files; any error of
     /// [`read_idx_labels`](crate::data::read_idx_labels) (labels must be
-    /// below 10) or of the image headers; [`DataError::CountMismatch`] if an
-    /// image file and its label file disagree.
+    /// below 10) or of the image files' headers; [`DataError::Truncated`],
+    /// [`DataError::TrailingData`] or [`DataError::Gzip`] if an image file's
+    /// data does not have the length its header declares;
+    /// [`DataError::CountMismatch`] if an image file and its label file
+    /// disagree.
     ///
     /// ```
     /// use constnet::data::{FashionMnistContents, FashionMnistLocation, FashionMnistSource, FASHION_MNIST_SHIPPED_DIR};
@@ -174,9 +182,10 @@ fn probe(dir: &Path, source: FashionMnistSource) -> Result<Result<FashionMnistLo
     }
     let mut counts = [0usize; 2];
     let mut only_1_and_3 = true;
+    let mut budget = Budget::default();
     for (k, pair) in paths.chunks_exact(2).enumerate() {
-        let labels = read_idx_labels(&pair[1], Some(10))?;
-        let n_images = peek_idx_count(&pair[0], 3)?;
+        let labels = read_idx_labels_with(&pair[1], Some(10), &mut budget)?;
+        let n_images = check_idx_file(&pair[0], 3)?;
         if n_images != labels.len() {
             return Err(DataError::CountMismatch {
                 images: pair[0].clone(),
@@ -309,12 +318,40 @@ impl FashionMnist {
     /// [`locate_fashion_mnist`], pixels as `f32` values `0.0..=255.0`,
     /// labels as in the files (0..=9), order as in the files.
     ///
+    /// The four files are one load: together they may take at most
+    /// [`Budget::DEFAULT_LIMIT`] bytes (the full dataset takes 274 470 000).
+    ///
     /// # Errors
     /// Any error of [`load_idx`](crate::data::load_idx) (malformed files,
-    /// labels above 9, count mismatches, images not 28x28).
+    /// labels above 9, count mismatches, images not 28x28);
+    /// [`DataError::OverBudget`] if the four files exceed the budget.
     pub fn load(found: &FashionMnistLocation) -> Result<(Dataset<1, 28, 28>, Dataset<1, 28, 28>), DataError> {
-        let train = load_idx(&found.train_images, &found.train_labels, Some(10))?;
-        let test = load_idx(&found.test_images, &found.test_labels, Some(10))?;
+        Self::load_with(found, &mut Budget::default())
+    }
+
+    /// [`FashionMnist::load`] charging the four files to `budget`.
+    ///
+    /// # Errors
+    /// As [`FashionMnist::load`], with `budget` as the limit.
+    ///
+    /// ```
+    /// use constnet::data::{locate_fashion_mnist, Budget, DataError, FashionMnist, FASHION_MNIST_SHIPPED_DIR};
+    /// let shipped = locate_fashion_mnist(Some(FASHION_MNIST_SHIPPED_DIR.as_ref()))?;
+    /// let mut budget = Budget::new(64 << 20);
+    /// let (train, test) = FashionMnist::load_with(&shipped, &mut budget)?;
+    /// // 14000 labels, 14000 x 784 pixel bytes, 14000 x 784 f32
+    /// assert_eq!(budget.used(), 14000 * (1 + 784 + 4 * 784));
+    /// assert_eq!((train.len(), test.len()), (12000, 2000));
+    /// let err = FashionMnist::load_with(&shipped, &mut Budget::new(16 << 20)).unwrap_err();
+    /// assert!(matches!(err, DataError::OverBudget { .. }), "{err}");
+    /// # Ok::<(), DataError>(())
+    /// ```
+    pub fn load_with(
+        found: &FashionMnistLocation,
+        budget: &mut Budget,
+    ) -> Result<(Dataset<1, 28, 28>, Dataset<1, 28, 28>), DataError> {
+        let train = load_idx_with(&found.train_images, &found.train_labels, Some(10), budget)?;
+        let test = load_idx_with(&found.test_images, &found.test_labels, Some(10), budget)?;
         Ok((train, test))
     }
 

@@ -59,23 +59,32 @@
 //! Every error is a [`DataError`] naming the file and the rule broken; a
 //! size read from a file never drives an allocation before it is checked
 //! against the data actually present (and [`MAX_DATA_BYTES`]).
+//!
+//! # Memory
+//! Each load has a memory [`Budget`], 1 GiB by default: the bytes it
+//! decompresses and the `f32` images it builds, across all its files, are
+//! charged before they are allocated, and a load that would go over fails
+//! with [`DataError::OverBudget`]. The `*_with` loaders take another budget.
 
+mod budget;
 mod cifar;
 mod dataset;
 mod error;
+mod file;
 mod idx;
 mod locate;
 mod preprocess;
 
+pub use budget::Budget;
 pub use cifar::{
     CIFAR10_CLASSES, CIFAR10_ENV, CIFAR10_RECORD, CIFAR10_TEST_FILE, CIFAR10_TRAIN_FILES, Cifar10, locate_cifar10,
-    read_cifar10_batch,
+    read_cifar10_batch, read_cifar10_batch_with,
 };
 pub use dataset::{Batches, Dataset, MiniBatch, shuffle_indices};
-pub use error::DataError;
+pub use error::{DataError, Measured};
 pub use idx::{
-    IdxCompression, IdxImages, MAX_DATA_BYTES, load_idx, read_idx_images, read_idx_labels, write_idx_images,
-    write_idx_labels,
+    IdxCompression, IdxImages, MAX_DATA_BYTES, load_idx, load_idx_with, read_idx_images, read_idx_images_with,
+    read_idx_labels, read_idx_labels_with, write_idx_images, write_idx_labels,
 };
 pub use locate::{
     FASHION_MNIST_CLASSES, FASHION_MNIST_ENV, FASHION_MNIST_SHIPPED_DIR, FASHION_MNIST_SYSTEM_DIR, FashionMnist,

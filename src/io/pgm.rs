@@ -13,6 +13,12 @@
 //! end right after its samples, a `P2` file may have only whitespace and
 //! comments after them. Everything else is a [`PgmError`] naming the byte
 //! offset and the rule.
+//!
+//! An accepted image never has more pixels than its file has bytes: a `P5`
+//! file holds one or two bytes a sample, and a `P2` file's header is
+//! refused if the bytes after it cannot hold `WIDTH * HEIGHT` samples (a
+//! digit and a separator each, `2 * WIDTH * HEIGHT - 1` bytes at least).
+//! So a buffer of [`Pgm::pixels`] values is bounded by the input's size.
 
 use core::fmt;
 
@@ -76,6 +82,14 @@ pub enum PgmError {
         /// Rows.
         height: usize,
     },
+    /// A `P2` file's header declares more samples than the bytes after it
+    /// can hold: `n` samples take at least `2n - 1` bytes.
+    PlainTooShort {
+        /// `WIDTH * HEIGHT`.
+        samples: usize,
+        /// The bytes after the header.
+        bytes: usize,
+    },
     /// A `P5` file's sample bytes are not exactly `WIDTH * HEIGHT * size`.
     DataLength {
         /// The bytes needed.
@@ -119,6 +133,12 @@ impl fmt::Display for PgmError {
             PgmError::Magic => write!(f, "not a PGM file: it must start with \"P5\" (binary) or \"P2\" (plain)"),
             PgmError::Header { offset, expected } => write!(f, "PGM header at byte {offset}: expected {expected}"),
             PgmError::TooLarge { width, height } => write!(f, "PGM image {width}x{height} is too large"),
+            PgmError::PlainTooShort { samples, bytes } => write!(
+                f,
+                "PGM (P2) header declares {samples} samples (WIDTH*HEIGHT) but only {bytes} bytes follow it; \
+                 {samples} samples take at least {} bytes (a digit and a separator each)",
+                samples.saturating_mul(2) - 1
+            ),
             PgmError::DataLength { expected, found } => {
                 write!(f, "PGM (P5) data is {found} bytes, expected exactly {expected} (WIDTH*HEIGHT samples)")
             }
@@ -204,8 +224,10 @@ impl<'a> Pgm<'a> {
     ///
     /// # Errors
     /// A [`PgmError`] for a bad magic number, a malformed header, a size
-    /// that overflows, or a `P5` data length other than `WIDTH * HEIGHT`
-    /// samples. (`P2` samples are checked by [`Pgm::read_into`].)
+    /// that overflows, a `P5` data length other than `WIDTH * HEIGHT`
+    /// samples, or a `P2` file too short for `WIDTH * HEIGHT` samples
+    /// ([`PgmError::PlainTooShort`]; the samples themselves are checked by
+    /// [`Pgm::read_into`]). Nothing is allocated.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, PgmError> {
         let encoding = match bytes.get(..2) {
             Some(b"P5") => Encoding::Binary,
@@ -238,6 +260,11 @@ impl<'a> Pgm<'a> {
                     return Err(PgmError::Header { offset: t.pos, expected: "whitespace after MAXVAL" });
                 }
                 offset = t.pos;
+                let room = bytes.len() - offset;
+                // n samples take 2n - 1 bytes at least: n <= (room + 1) / 2
+                if pixels > room.div_ceil(2) {
+                    return Err(PgmError::PlainTooShort { samples: pixels, bytes: room });
+                }
             }
         }
         Ok(Pgm { width, height, maxval, encoding, samples: &bytes[offset..], offset })
@@ -338,19 +365,20 @@ mod tests {
             b"P51 1 255\n\x00",
             b"P5 99999999999999999999 1 255\n",
             b"P5 16777217 1 255\n",
+            b"P2 2 2 255\n1 2 3",
         ] {
             assert!(Pgm::parse(bad).is_err(), "{:?} was accepted", core::str::from_utf8(bad));
         }
-        for bad in [
-            &b"P2 2 2 255\n1 2 3"[..],
-            b"P2 2 2 9\n1 2 3 10",
-            b"P2 2 2 9\n1 2 3 4 5",
-            b"P2 2 2 9\n1 2 3 4x",
-            b"P2 2 2 9\n1 -2 3 4",
-        ] {
+        for bad in [&b"P2 2 2 9\n1 2 3 10"[..], b"P2 2 2 9\n1 2 3 4 5", b"P2 2 2 9\n1 2 3 4x", b"P2 2 2 9\n1 -2 3 4"] {
             let img = Pgm::parse(bad).unwrap();
             assert!(img.read_into(&mut px).is_err(), "{:?} was accepted", core::str::from_utf8(bad));
         }
+        // The header bomb of issue 22: 2^48 samples declared in 25 bytes.
+        let bomb = b"P2 16777216 16777216 255\n";
+        let samples = 1usize << 48;
+        assert_eq!(Pgm::parse(bomb).unwrap_err(), PgmError::PlainTooShort { samples, bytes: 0 });
+        assert_eq!(Pgm::parse(b"P2 3 1 9\n1 2").unwrap_err(), PgmError::PlainTooShort { samples: 3, bytes: 3 });
+        assert!(Pgm::parse(b"P2 3 1 9\n1 2 3").is_ok()); // 2n - 1 bytes: just enough room
         let img = Pgm::parse(b"P2 2 2 9\n1 2 3 4 # done\n").unwrap();
         assert_eq!(img.read_into(&mut px[..3]), Err(PgmError::OutputLength { expected: 4, found: 3 }));
         img.read_into(&mut px).unwrap();
