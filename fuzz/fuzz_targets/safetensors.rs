@@ -3,7 +3,7 @@
 //! For any input: nothing panics; if the strict reader accepts the file
 //! (`parse` + `validate_all`), the reference implementation (the
 //! `safetensors` crate) accepts it too and sees the same tensors with the
-//! same bytes; a failed load leaves the network unchanged, and the `no_std`
+//! same bytes and metadata; a failed load leaves the network unchanged, and the `no_std`
 //! and std loaders agree on success.
 #![no_main]
 
@@ -49,6 +49,14 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(r.dtype().to_string(), t.dtype.to_string(), "{name}: dtype differs");
                 assert!(t.shape_is(r.shape()), "{name}: shape differs");
             }
+            // The std loader returns the strict reader's metadata: the
+            // reference must read the same pairs.
+            let (_, meta) = safetensors::SafeTensors::read_metadata(data).expect("accepted above");
+            let want: std::collections::BTreeMap<String, String> =
+                meta.metadata().iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let got: std::collections::BTreeMap<String, String> =
+                st.metadata_pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            assert_eq!(got, want, "metadata differs");
         }
     }
 
