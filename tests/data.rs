@@ -224,7 +224,7 @@ fn writer_rejects_inconsistent_data() {
     names_file(&err, &path);
     assert!(write_idx_images(&path, 0, 2, &[], IdxCompression::Raw).is_err());
     let err = write_idx_labels(dir.join("no/such/dir/labels"), &[1], IdxCompression::Gzip).unwrap_err();
-    assert!(matches!(err, DataError::Io { .. }), "{err:?}");
+    assert!(matches!(err, DataError::WriteIo { .. }), "{err:?}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -648,4 +648,22 @@ fn special_files_are_refused_without_blocking() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A writer that cannot create its file says so ("cannot write", naming
+/// the path), not "cannot read" (issue 22, defect 10), and so does the
+/// subset writer for a directory it cannot create; a missing data set is
+/// one line naming each place looked.
+#[test]
+fn write_errors_say_write_and_not_found_is_one_line() {
+    let bad = std::path::Path::new("/dev/null/x/labels");
+    let err = write_idx_labels(bad, &[1, 2], IdxCompression::Raw).unwrap_err();
+    assert!(matches!(err, DataError::WriteIo { .. }), "{err:?}");
+    assert!(err.to_string().starts_with("cannot write /dev/null/x/labels"), "{err}");
+    let found = locate_fashion_mnist(None).expect("the shipped subset at least");
+    let err = FashionMnist::write_subset(&found, &[1, 3], std::path::Path::new("/dev/null/x")).unwrap_err();
+    assert!(err.to_string().starts_with("cannot write /dev/null/x"), "{err}");
+    let err = locate_fashion_mnist(Some(std::path::Path::new("/nonexistent/fashion"))).unwrap_err();
+    let text = err.to_string();
+    assert!(!text.contains('\n') && text.contains("/nonexistent/fashion"), "{text}");
 }

@@ -26,6 +26,13 @@ pub enum DataError {
         /// The operating system's error.
         source: io::Error,
     },
+    /// A file or directory could not be created or written.
+    WriteIo {
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
     /// The file starts with gzip's magic bytes but its gzip stream is
     /// corrupt or cut short.
     Gzip {
@@ -202,6 +209,7 @@ impl fmt::Display for DataError {
         use DataError::*;
         match self {
             Io { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            WriteIo { path, source } => write!(f, "cannot write {}: {source}", path.display()),
             Gzip { path, source } => {
                 write!(
                     f,
@@ -308,11 +316,12 @@ impl fmt::Display for DataError {
                 limit - used
             ),
             NotFound { dataset, looked, hint } => {
-                write!(f, "{dataset} not found. Looked in:")?;
-                for (place, why) in looked {
-                    write!(f, "\n  - {place}: {why}")?;
+                // One line, as the examples print errors: places joined by "; ".
+                write!(f, "{dataset} not found; looked in")?;
+                for (i, (place, why)) in looked.iter().enumerate() {
+                    write!(f, "{} {place}: {why}", if i == 0 { "" } else { ";" })?;
                 }
-                write!(f, "\n{hint}")
+                write!(f, ". {hint}")
             }
             TooFewSamples { operation, needed, len } => {
                 write!(f, "{operation} needs {needed} samples but the dataset has {len}")
@@ -339,7 +348,9 @@ pub enum Measured {
 impl std::error::Error for DataError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            DataError::Io { source, .. } | DataError::Gzip { source, .. } => Some(source),
+            DataError::Io { source, .. } | DataError::WriteIo { source, .. } | DataError::Gzip { source, .. } => {
+                Some(source)
+            }
             _ => None,
         }
     }

@@ -265,7 +265,7 @@ pub fn load_idx_with<const H: usize, const W: usize>(
 /// # Errors
 /// [`DataError::InvalidWrite`] if `rows * cols` is 0, `pixels` is not a
 /// whole number of images, or a dimension exceeds `u32::MAX`;
-/// [`DataError::Io`] if the file cannot be written.
+/// [`DataError::WriteIo`] if the file cannot be written.
 ///
 /// ```
 /// use constnet::data::{read_idx_images, write_idx_images, IdxCompression};
@@ -311,7 +311,7 @@ pub(crate) fn stage_idx_images(
 ///
 /// # Errors
 /// [`DataError::InvalidWrite`] if there are more than `u32::MAX` labels,
-/// [`DataError::Io`] if the file cannot be written.
+/// [`DataError::WriteIo`] if the file cannot be written.
 ///
 /// ```
 /// use constnet::data::{write_idx_labels, IdxCompression};
@@ -336,7 +336,7 @@ pub(crate) fn stage_idx_labels(path: &Path, labels: &[u8], compression: IdxCompr
 /// Puts a file written by [`stage_idx_images`] or [`stage_idx_labels`]
 /// in place at `path`.
 pub(crate) fn commit_idx(path: &Path, staged: NewFile) -> Result<(), DataError> {
-    staged.commit().map_err(|source| DataError::Io { path: path.to_path_buf(), source })
+    staged.commit().map_err(|source| DataError::WriteIo { path: path.to_path_buf(), source })
 }
 
 /// Checks every label is below `num_classes`.
@@ -359,7 +359,7 @@ fn stage_idx(path: &Path, dims: &[usize], data: &[u8], compression: IdxCompressi
         })?;
         header.extend_from_slice(&d.to_be_bytes());
     }
-    let io_err = |source| DataError::Io { path: path.to_path_buf(), source };
+    let io_err = |source| DataError::WriteIo { path: path.to_path_buf(), source };
     let mut staged = NewFile::create(path).map_err(io_err)?;
     let file = BufWriter::new(staged.file());
     let result = match compression {

@@ -382,7 +382,7 @@ impl FashionMnist {
     ///
     /// # Errors
     /// Any error of [`read_idx_images`] or [`read_idx_labels`],
-    /// [`DataError::CountMismatch`], or [`DataError::Io`] writing.
+    /// [`DataError::CountMismatch`], or [`DataError::WriteIo`] writing.
     ///
     /// ```
     /// use constnet::data::{FashionMnist, FashionMnistLocation, FashionMnistSource, FASHION_MNIST_SHIPPED_DIR};
@@ -397,7 +397,8 @@ impl FashionMnist {
         classes: &[u8],
         out_dir: &Path,
     ) -> Result<(usize, usize), DataError> {
-        std::fs::create_dir_all(out_dir).map_err(|source| DataError::Io { path: out_dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(out_dir)
+            .map_err(|source| DataError::WriteIo { path: out_dir.to_path_buf(), source })?;
         let mut written = [0usize; 2];
         // (path, file written beside it), put in place once all are written.
         let mut staged = Vec::new();

@@ -377,7 +377,8 @@ pub fn load_file<P: Network>(net: &mut P, path: impl AsRef<Path>) -> Result<Meta
     let mut bytes = Vec::new();
     (&mut file).take(max + 1).read_to_end(&mut bytes).map_err(|e| err(ErrorKind::Io(e)))?;
     if bytes.len() as u64 > max {
-        let len = file.metadata().map_or(bytes.len() as u64, |m| m.len());
+        // At least what was read (a file system may report a length of 0).
+        let len = file.metadata().map_or(0, |m| m.len()).max(bytes.len() as u64);
         return Err(err(ErrorKind::TooLarge { len, max }));
     }
     load_impl(net, &bytes, LoadOptions::default()).map_err(err)
