@@ -16,6 +16,8 @@
 //! against the old example 08 by hand, under `ulimit -v 4194304`.
 #![cfg(feature = "std")]
 
+mod common;
+
 use constnet::data::*;
 use flate2::write::GzEncoder;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -520,27 +522,6 @@ fn png_header_bomb_is_refused_before_allocating() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// A safetensors header of `len` bytes listing empty tensors (`t0000000`,
-/// `t0000001`, …), the most a header of that size can list.
-fn many_tensors_header(len: usize) -> Vec<u8> {
-    let mut h = String::from("{");
-    for i in 0.. {
-        let e = format!(r#""t{i:07}":{{"dtype":"F32","shape":[0],"data_offsets":[0,0]}}"#);
-        if h.len() + e.len() + 2 > len {
-            break;
-        }
-        if i > 0 {
-            h.push(',');
-        }
-        h.push_str(&e);
-    }
-    h.push('}');
-    h.extend(std::iter::repeat_n(' ', len - h.len()));
-    let mut file = (len as u64).to_le_bytes().to_vec();
-    file.extend_from_slice(h.as_bytes());
-    file
-}
-
 /// The std safetensors loader holds memory in proportion to the tensors
 /// it checks, not to a JSON parse of the header: a 20 MB header (333 k
 /// tensors) is refused holding under 16 MB (16 bytes a tensor of scratch).
@@ -548,7 +529,7 @@ fn many_tensors_header(len: usize) -> Vec<u8> {
 /// held about 280 MB for it (1.4 GB for a 100 MB header).
 #[test]
 fn a_huge_safetensors_header_is_refused_within_its_bound() {
-    let bytes = many_tensors_header(20_000_000);
+    let bytes = common::crafted_header(20_000_000);
     let mut net = <constnet::zoo::seed1::Params as constnet::Flat>::zeroed();
     let (result, peak) = peak_during(|| constnet::io::load_bytes(&mut net, &bytes));
     let err = result.expect_err("none of the network's tensors");

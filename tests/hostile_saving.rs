@@ -8,28 +8,21 @@
 //! `--ignored --exact child_…` and an environment variable saying what to
 //! do; the child tests do nothing without it.
 
+mod common;
+
+use constnet::Flat;
 use constnet::data::{
     FASHION_MNIST_SHIPPED_DIR, FashionMnist, FashionMnistLocation, FashionMnistSource, IdxCompression, read_idx_images,
     write_idx_images,
 };
 use constnet::io::{self, SafeTensorsView};
-use constnet::{Conv2d, Dense, Flat, MaxPool2d, Relu, Softmax, Tensor, network};
 use std::fs;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-network! {
-    mod tiny {
-        input: Tensor<1, 4, 4>,
-        conv: Conv2d<1, 2, 3, 1, 1>,
-        relu: Relu,
-        pool: MaxPool2d<2>,
-        dense: Dense<8, 3>,
-        softmax: Softmax,
-    }
-}
+use common::tiny;
 
 /// A `tiny` network whose parameters are `i + offset`.
 fn net(offset: f32) -> tiny::Params {
@@ -332,28 +325,6 @@ fn child_writes_subsets_until_killed() {
 
 // Defect 5: the quadratic header check.
 
-/// A safetensors file whose header is `len` bytes of empty tensors
-/// (`"t0000001":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`, 60
-/// bytes each), padded with spaces; no data.
-fn crafted_header(len: usize) -> Vec<u8> {
-    let mut h = String::from("{");
-    for i in 0.. {
-        let e = format!(r#""t{i:07}":{{"dtype":"F32","shape":[0],"data_offsets":[0,0]}}"#);
-        if h.len() + 1 + e.len() + 1 > len {
-            break;
-        }
-        if i > 0 {
-            h.push(',');
-        }
-        h.push_str(&e);
-    }
-    h.push('}');
-    h.extend(std::iter::repeat_n(' ', len - h.len()));
-    let mut file = (len as u64).to_le_bytes().to_vec();
-    file.extend_from_slice(h.as_bytes());
-    file
-}
-
 /// Runs `f` on its own thread; panics if it has not finished within `limit`
 /// (the thread is left behind, so a hang fails the test instead of stalling it).
 fn within<T: Send + 'static>(limit: Duration, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -369,7 +340,7 @@ fn within<T: Send + 'static>(limit: Duration, what: &str, f: impl FnOnce() -> T 
 /// machine (it takes milliseconds), and the loaders must be as quick.
 #[test]
 fn a_one_megabyte_header_is_checked_in_bounded_time() {
-    let bytes = crafted_header(1 << 20);
+    let bytes = common::crafted_header(1 << 20);
     let limit = Duration::from_secs(10);
     let b = bytes.clone();
     within(limit, "validate_all on a 1 MiB header", move || {
@@ -393,7 +364,7 @@ fn a_one_megabyte_header_is_checked_in_bounded_time() {
 #[ignore = "a measurement: run it by hand"]
 fn header_check_time() {
     let len: usize = std::env::var("HEADER_BYTES").map_or(io::MAX_HEADER_LEN, |v| v.parse().unwrap());
-    let bytes = crafted_header(len);
+    let bytes = common::crafted_header(len);
     let t = Instant::now();
     let st = SafeTensorsView::parse(&bytes).unwrap();
     let parse = t.elapsed().as_secs_f64();

@@ -4,7 +4,7 @@
 //! `io::load_file`) and the `no_std` one (`io::load_from_bytes`).
 
 mod common;
-use common::{fashion10, seed1};
+use common::{fashion10, seed1, tiny};
 use constnet::io::{self, ErrorKind, FormatError, LoadError, SafeTensorsView};
 use constnet::{Flat, Init, Network, Tensor};
 use rand::SeedableRng;
@@ -189,19 +189,6 @@ fn a_file_written_by_the_python_reference_writer_loads_and_predicts_as_numpy() {
 }
 
 // ---- Bad files ----------------------------------------------------------
-
-network! {
-    /// A small network for the error tests: conv [2, 1, 3, 3] + [2], dense [3, 32] + [3].
-    mod tiny {
-        input: Tensor<1, 4, 4>,
-        conv: Conv2d<1, 2, 3, 1, 1>,
-        relu: Relu,
-        pool: MaxPool2d<2>,
-        dense: Dense<8, 3>,
-        softmax: Softmax,
-    }
-}
-use constnet::{Conv2d, Dense, MaxPool2d, Relu, Softmax, network};
 
 /// A file from a header and a data buffer.
 fn file(header: &str, data_len: usize) -> Vec<u8> {
