@@ -81,7 +81,9 @@ impl Default for FitConfig {
 /// stops training whatever the policy: the update cannot be undone.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OnDivergence {
-    /// Return [`FitError::Diverged`], the network as it was before the step.
+    /// Return [`FitError::Diverged`], the network as it was before the step
+    /// ([`FitError::NonFiniteInput`] for a NaN or infinite image, naming
+    /// the image).
     #[default]
     Stop,
     /// Skip the batch (no update) and go on; the epoch's
@@ -161,14 +163,10 @@ impl std::error::Error for FitError {}
 
 /// The first image of `set` holding NaN or infinity, as the error.
 fn check_finite<X: Flat>(set: &'static str, images: &[X]) -> Result<(), FitError> {
-    for (sample, x) in images.iter().enumerate() {
-        let x = x.as_flat();
-        if !crate::math::all_within(x, f32::MAX) {
-            let (index, &value) = x.iter().enumerate().find(|(_, v)| !v.is_finite()).unwrap_or((0, &f32::NAN));
-            return Err(FitError::NonFiniteInput { set, sample, index, value });
-        }
+    match crate::train::input_fault(images) {
+        Some(Divergence::Input { sample, index, value }) => Err(FitError::NonFiniteInput { set, sample, index, value }),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// `set`'s lengths agree.
@@ -217,7 +215,8 @@ pub struct EpochStats {
     /// Wall time of the epoch's training steps, in seconds.
     pub seconds: f64,
     /// Batches skipped after a [`Divergence`] ([`OnDivergence::SkipBatch`]
-    /// and [`OnDivergence::Warn`]); `loss` and `accuracy` are over the others.
+    /// and [`OnDivergence::Warn`]); `loss` and `accuracy` are over the
+    /// others (NaN if every batch was skipped).
     pub skipped: usize,
 }
 
@@ -389,7 +388,8 @@ pub fn fit_with<P: Network, L: Loss<P> + Copy, const B: usize>(
         }
         let bar = progress_bar(cfg.progress, steps, epoch, cfg.epochs);
         let (mut loss_sum, mut correct, mut seen, mut skipped) = (0.0f64, 0usize, 0usize, 0usize);
-        let mut batch = [0usize; B];
+        // The set's index of each sample of the batch (on the heap, as `xb`).
+        let mut batch = std::vec![0usize; B];
         let t0 = Instant::now();
         for k in 0..steps {
             for j in 0..B {
@@ -409,14 +409,19 @@ pub fn fit_with<P: Network, L: Loss<P> + Copy, const B: usize>(
                         return Err(match fault {
                             // The batch's sample `j` is the set's image `batch[j]`.
                             Divergence::Input { sample, index, value } => {
-                                FitError::NonFiniteInput { set: "training", sample: batch[sample], index, value }
+                                // A step of the caller's may name a sample past the batch.
+                                let sample = batch.get(sample).copied().unwrap_or(sample);
+                                FitError::NonFiniteInput { set: "training", sample, index, value }
                             }
                             fault => FitError::Diverged { epoch, step: k + 1, fault, history },
                         });
                     }
                     if cfg.on_divergence == OnDivergence::Warn {
                         let image = match fault {
-                            Divergence::Input { sample, .. } => format!(" (training image {})", batch[sample]),
+                            Divergence::Input { sample, .. } => match batch.get(sample) {
+                                Some(image) => format!(" (training image {image})"),
+                                None => std::string::String::new(),
+                            },
                             _ => std::string::String::new(),
                         };
                         let warn =

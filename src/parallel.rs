@@ -17,17 +17,19 @@
 //! gradient is written once per step, not once per thread, and not read
 //! back to be summed (tfconv's dense layer: 12.8 MB). An optimizer whose
 //! update is element-wise ([`Sgd`], [`Adam`](crate::optim::Adam); see
-//! [`Optimizer::split_step`]) is applied in the same pass, each thread
-//! updating its slice; any other optimizer runs on the caller afterwards.
+//! [`Optimizer::split_step`]) is applied on every thread after the
+//! reduction, each thread updating its slice; any other optimizer runs on
+//! the caller afterwards.
 //! The summed gradient is the gradient of the mean loss over the whole
 //! batch, exactly what [`train_step`](crate::train::train_step) computes
 //! for `B` samples (up to the order of float additions).
 //!
 //! The step checks what [`train_step`](crate::train::train_step) checks
-//! ([`Divergence`]): each thread takes the largest magnitude of its slice
-//! of the summed gradient as it sums it; a barrier; then the update runs
-//! only if the loss is finite and no gradient is beyond the optimizer's
-//! limit, each thread checking its updated parameters block by block.
+//! ([`Divergence`]): each thread checks its slice of the summed gradient
+//! against the optimizer's limit as it sums it; a barrier; then the update
+//! runs only if the loss is finite and every slice passed, each thread
+//! checking its updated parameters block by block. The update reads the
+//! summed gradient again (it was fused with the sum before the checks).
 //!
 //! ```text
 //! g = (1/B) Σ_{b<B} ∇ℓ_b = Σ_t (1/THREADS) · (1/PER_THREAD) Σ_{b in shard t} ∇ℓ_b
@@ -63,7 +65,7 @@ const REDUCE_BLOCK: usize = 1024;
 /// The step being run, published by the caller before it bumps the epoch.
 struct Job<P: DataParallel> {
     net: *mut P,
-    /// The optimizer step fused into the reduction, if it splits. Its
+    /// The optimizer step run after the reduction, if it splits. Its
     /// lifetime is erased: `run` takes the job back after every thread has
     /// finished the step (also when one panicked) and before it returns.
     update: Option<SplitStep<'static, P>>,
@@ -159,6 +161,13 @@ impl<P: DataParallel> Shared<P> {
         (t * chunk).min(n)..((t + 1) * chunk).min(n)
     }
 
+    /// Whether the step passed its checks before the update: a finite mean
+    /// loss and every slice of the summed gradient within the limit (all
+    /// reductions are done). The workers and the caller decide by it alike.
+    fn passed(&self) -> bool {
+        self.mean_loss().is_finite() && !self.grads_bad.load(Ordering::Acquire)
+    }
+
     /// The step's mean loss over the shards (all shards are done).
     fn mean_loss(&self) -> f32 {
         // SAFETY: read after the shards' barrier; no thread writes them until the next step.
@@ -220,7 +229,7 @@ impl<P: DataParallel> Shared<P> {
         // SAFETY: the job stays published until every thread has arrived for the last time.
         let Some(job) = (unsafe { (*self.job.get()).as_ref() }) else { return };
         let Some(u) = job.update.as_ref() else { return };
-        if !self.mean_loss().is_finite() || self.grads_bad.load(Ordering::Acquire) {
+        if !self.passed() {
             return;
         }
         // SAFETY: states live as long as `self`; the net outlives the step;
@@ -521,11 +530,11 @@ impl<P: DataParallel + 'static, const PER_THREAD: usize, const THREADS: usize> P
     }
 
     /// [`train_step`](Self::train_step) with plain SGD (`θ ← θ - lr·g`, no
-    /// momentum) fused into the parallel reduction: each thread sums its
-    /// slice of the gradients and updates that slice of the parameters
-    /// (skipping `sgd`'s frozen layers), so the update runs on every thread
-    /// and the summed gradient is read once. For `Sgd` this is what [`train_step`](Self::train_step) does
-    /// too; this form takes the optimizer by shared reference.
+    /// momentum) split over the threads: each thread sums its slice of the
+    /// gradients and, once every slice has passed the checks, updates that
+    /// slice of the parameters (skipping `sgd`'s frozen layers). For `Sgd`
+    /// this is what [`train_step`](Self::train_step) does too; this form
+    /// takes the optimizer by shared reference.
     ///
     /// # Errors
     /// As [`train_step`](Self::train_step).
@@ -598,7 +607,7 @@ impl<P: DataParallel + 'static, const PER_THREAD: usize, const THREADS: usize> P
         s.params_bad.store(false, Ordering::Release);
         let step = s.publish();
         s.work(0, step);
-        // Wait for every thread's reduction before the update.
+        // Wait for every thread's last arrival, after its update.
         wait_until(|| s.arrived.load(Ordering::Acquire) >= THREADS * Shared::<P>::PHASES * step);
         // SAFETY: no worker runs until the next publish.
         let job = unsafe { (*s.job.get()).take() };
@@ -607,8 +616,8 @@ impl<P: DataParallel + 'static, const PER_THREAD: usize, const THREADS: usize> P
             panic!("ParallelTrainer: a thread panicked during the training step (see its message above)");
         }
         let loss = s.mean_loss();
-        if !loss.is_finite() || s.grads_bad.load(Ordering::Acquire) {
-            // No thread updated (the same test as `Shared::update`'s): find the fault.
+        if !s.passed() {
+            // No thread updated (`Shared::update` asks the same): find the fault.
             let fault = check_before_update(x, loss, &self.state().grads, limit).err();
             return Err(fault.unwrap_or(Divergence::Loss { value: loss }));
         }
@@ -769,6 +778,9 @@ mod tests {
     impl<P: Network, O: Optimizer<P>> Optimizer<P> for Whole<O> {
         fn step(&mut self, params: &mut P, grads: &P) {
             self.0.step(params, grads)
+        }
+        fn grad_limit(&self) -> f32 {
+            self.0.grad_limit()
         }
     }
 

@@ -186,10 +186,14 @@ impl core::fmt::Display for Divergence {
 
 impl core::error::Error for Divergence {}
 
-/// The first NaN or infinite input of batch `x`, if any.
+/// The first NaN or infinite input of `x` (a batch, or a whole set), if any.
 pub(crate) fn input_fault<X: Flat>(x: &[X]) -> Option<Divergence> {
     x.iter().enumerate().find_map(|(sample, s)| {
-        let (index, &value) = s.as_flat().iter().enumerate().find(|(_, v)| !v.is_finite())?;
+        let s = s.as_flat();
+        if crate::math::all_within(s, f32::MAX) {
+            return None;
+        }
+        let (index, &value) = s.iter().enumerate().find(|(_, v)| !v.is_finite())?;
         Some(Divergence::Input { sample, index, value })
     })
 }

@@ -536,3 +536,23 @@ fn a_huge_safetensors_header_is_refused_within_its_bound() {
     assert!(err.to_string().contains("conv.weight"), "{err}");
     assert!(peak < 16 << 20, "load_bytes held {peak} bytes for a 20 MB header");
 }
+
+/// A header of 100 000 short metadata keys (1 MB) is refused before it is
+/// checked: the check's scratch (16 bytes a key) and the map of strings
+/// the loader returns stay small; 100 MB of such keys would have held
+/// about 267 MB of scratch and 1 GB of strings.
+#[test]
+fn a_header_of_many_metadata_keys_is_refused_small() {
+    let mut h = String::from(r#"{"__metadata__":{"#);
+    for i in 0..100_000 {
+        h += &format!(r#"{}"k{i}":"""#, if i > 0 { "," } else { "" });
+    }
+    h += "}}";
+    let mut bytes = (h.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(h.as_bytes());
+    let mut net = <constnet::zoo::seed1::Params as constnet::Flat>::zeroed();
+    let (result, peak) = peak_during(|| constnet::io::load_bytes(&mut net, &bytes));
+    let err = result.expect_err("too many metadata keys");
+    assert!(err.to_string().contains("100000 keys"), "{err}");
+    assert!(peak < 1 << 20, "load_bytes held {peak} bytes");
+}

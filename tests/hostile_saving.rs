@@ -432,3 +432,27 @@ fn a_duplicate_tensor_is_named_by_the_std_loader() {
         fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// A save whose target is a FIFO (or a device) is refused, naming it, and
+/// leaves it what it was: replacing it with a regular file would change
+/// what it is (run as root, a save to `/dev/null` would have replaced the
+/// device node).
+#[test]
+fn a_save_over_a_fifo_is_refused_and_leaves_it() {
+    let dir = std::env::temp_dir().join(format!("constnet-hostile-fifo-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("net.safetensors");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("mkfifo is not available here: not tested");
+        return;
+    }
+    let err = io::save_file(&tiny::Params::zeroed(), &fifo).unwrap_err();
+    assert!(err.to_string().contains("FIFO"), "{err}");
+    assert!(err.to_string().contains("net.safetensors"), "{err}");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO is still a FIFO");
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temporary left");
+    fs::remove_dir_all(&dir).unwrap();
+}

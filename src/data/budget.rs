@@ -16,7 +16,11 @@ use std::path::Path;
 ///
 /// The charges add up across the files of one load (Fashion-MNIST's four,
 /// CIFAR-10's six). A freed buffer is not given back, so the budget bounds
-/// the load's peak memory from above.
+/// what the load holds from above. One allocation may briefly hold more:
+/// a dataset grown by [`Dataset::append`](crate::data::Dataset::append)
+/// (CIFAR-10's five training batches) moves to a larger block, and an
+/// allocator that copies instead of growing the block in place (glibc's
+/// does not copy blocks this large) holds old and new for the copy's time.
 ///
 /// The default limit, [`Budget::DEFAULT_LIMIT`] (1 GiB), holds the two
 /// datasets constnet has loaders for: full CIFAR-10 is charged

@@ -313,7 +313,7 @@ impl fmt::Display for DataError {
                 "{}: {what} need {needed} bytes, more than the {} bytes left of this load's memory budget \
                  ({used} of {limit} bytes used); give the loader's *_with variant a larger data::Budget",
                 path.display(),
-                limit - used
+                limit.saturating_sub(*used)
             ),
             NotFound { dataset, looked, hint } => {
                 // One line, as the examples print errors: places joined by "; ".

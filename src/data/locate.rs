@@ -378,7 +378,9 @@ impl FashionMnist {
     /// The four files are written beside their targets first, then renamed
     /// into place one after another (as [`write_idx_images`](crate::data::write_idx_images) replaces a
     /// file): a kill or a failure while writing leaves the old files as
-    /// they were.
+    /// they were. The renames are not one step: a kill in the microseconds
+    /// between two of them, or a rename that fails, leaves some files new
+    /// and the others old.
     ///
     /// # Errors
     /// Any error of [`read_idx_images`] or [`read_idx_labels`],

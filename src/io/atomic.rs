@@ -85,15 +85,20 @@ impl NewFile {
     /// temporaries.
     ///
     /// # Errors
-    /// `InvalidInput` if `path` names no file or has too many levels of
-    /// symbolic links, `IsADirectory` if it names a directory, or the error
-    /// of reading the link or the target's metadata, or of creating the
-    /// temporary.
+    /// `InvalidInput` if `path` names no file, has too many levels of
+    /// symbolic links or names a FIFO, socket or device (replacing one with
+    /// a regular file would change what it is), `IsADirectory` if it names
+    /// a directory, or the error of reading the link or the target's
+    /// metadata, or of creating the temporary.
     pub(crate) fn create(path: &Path) -> io::Result<NewFile> {
         let target = follow_links(path)?;
         let name = target.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
         let existing = match fs::metadata(&target) {
             Ok(m) if m.is_dir() => return Err(io::Error::new(io::ErrorKind::IsADirectory, "is a directory")),
+            Ok(m) if !m.is_file() => {
+                let message = "not a regular file but a FIFO, socket or device: refused, as a save would replace it";
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, message));
+            }
             Ok(m) => Some(m),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(e),
@@ -111,21 +116,31 @@ impl NewFile {
     /// Gives the temporary the target's owner (if allowed) and permissions,
     /// syncs it and renames it over the target, then (on Unix) syncs the
     /// directory, best effort: a file system that cannot sync a directory
-    /// does not fail the write.
+    /// does not fail the write. Where the owner or group could not be kept,
+    /// the permissions for group and others are dropped (with set-user-ID
+    /// and set-group-ID): a 0640 file of group `secret` saved by a
+    /// non-member must not become readable by the writer's group. Setting
+    /// them is best effort too (some file systems refuse `fchmod`).
     ///
     /// # Errors
-    /// The error of setting the permissions, syncing or renaming.
+    /// The error of syncing or renaming.
     pub(crate) fn commit(mut self) -> io::Result<()> {
         #[cfg(unix)]
         if let Some(m) = &self.existing {
             use std::os::unix::fs::MetadataExt;
             let mine = self.file.metadata()?;
+            let mut mode = m.mode() & 0o7777;
             if (mine.uid(), mine.gid()) != (m.uid(), m.gid()) {
                 // Only root may give a file away; a member may change its group.
                 let _ = std::os::unix::fs::fchown(&self.file, Some(m.uid()), Some(m.gid()));
+                let now = self.file.metadata()?;
+                if (now.uid(), now.gid()) != (m.uid(), m.gid()) {
+                    mode &= 0o700;
+                }
             }
             // After the owner: changing it clears the set-user-ID bit.
-            self.file.set_permissions(m.permissions())?;
+            use std::os::unix::fs::PermissionsExt;
+            let _ = self.file.set_permissions(fs::Permissions::from_mode(mode));
         }
         self.file.sync_all()?;
         fs::rename(&self.tmp, &self.target)?;

@@ -273,6 +273,12 @@ pub fn save_file_with_metadata<P: Network>(net: &P, metadata: &Metadata, path: i
         .map_err(|kind| Error { path: Some(path.to_path_buf()), kind })
 }
 
+/// The most `__metadata__` keys [`load_bytes`] reads: a file with more is
+/// refused before its header is checked, so that the check's scratch and
+/// the returned map stay small (a 100 MB header holds 16 million short
+/// keys). constnet writes a handful; PyTorch writes one.
+pub const MAX_METADATA_KEYS: usize = 4096;
+
 /// Loads the parameters of `net` from safetensors bytes and returns the
 /// file's `__metadata__`.
 ///
@@ -286,15 +292,17 @@ pub fn save_file_with_metadata<P: Network>(net: &P, metadata: &Metadata, path: i
 /// this holds: on error `net` is unchanged.
 ///
 /// Memory: besides `bytes`, 16 bytes per tensor in the header (the
-/// check's scratch) and, on success, the metadata's decoded strings (no
-/// more than the header). A 100 MB header, the format's limit, is refused
-/// holding about 27 MB; the reference crate's parse of it had held 1.4 GB.
+/// check's scratch) and, on success, the metadata's decoded strings (at
+/// most [`MAX_METADATA_KEYS`] pairs, no more bytes than the header). A
+/// 100 MB header, the format's limit, is refused holding about 27 MB; the
+/// reference crate's parse of it had held 1.4 GB.
 ///
 /// A NaN or infinite value is refused ([`ErrorKind::NonFinite`]);
 /// [`load_bytes_with`] can accept them.
 ///
 /// # Errors
-/// [`ErrorKind::Format`], [`ErrorKind::Missing`], [`ErrorKind::Extra`],
+/// [`ErrorKind::Format`] (also for more than [`MAX_METADATA_KEYS`]
+/// metadata keys), [`ErrorKind::Missing`], [`ErrorKind::Extra`],
 /// [`ErrorKind::Dtype`], [`ErrorKind::Shape`] or [`ErrorKind::NonFinite`].
 pub fn load_bytes<P: Network>(net: &mut P, bytes: &[u8]) -> Result<Metadata, Error> {
     load_bytes_with(net, bytes, LoadOptions::default())
@@ -315,6 +323,12 @@ fn load_impl<P: Network>(net: &mut P, bytes: &[u8], options: LoadOptions) -> Res
     // then finds a gap in the data and blames another tensor's offsets.)
     let format = |e: super::FormatError<'_>| ErrorKind::Format(e.to_string());
     let st = SafeTensorsView::parse(bytes).map_err(format)?;
+    if st.metadata_len() > MAX_METADATA_KEYS {
+        let keys = st.metadata_len();
+        return Err(ErrorKind::Format(format!(
+            "__metadata__ holds {keys} keys, more than the {MAX_METADATA_KEYS} this loader reads"
+        )));
+    }
     st.validate_all().map_err(format)?;
     if let Err(e) = load_view_with(net, &st, options) {
         let mut kind = ErrorKind::from(e);

@@ -767,8 +767,9 @@ impl<'a> SafeTensorsView<'a> {
     ///
     /// The tensor names are sorted in `scratch` and each compared with the
     /// next; then the byte ranges are sorted and swept in order; then the
-    /// metadata keys as the names. Time is O(H + n log n) for a header of
-    /// H bytes holding n entries: milliseconds for 1 MB, where comparing
+    /// metadata keys as the names. Time is O(H + n log n) comparisons for a
+    /// header of H bytes holding n entries (a comparison decodes two names,
+    /// so names sharing long prefixes cost more): milliseconds for 1 MB, where comparing
     /// every pair took two minutes (docs/performance.md, "The header
     /// check"). Finding duplicates among n names in linear time takes
     /// memory for about n of them, so the caller gives it.

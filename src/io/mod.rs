@@ -142,8 +142,8 @@ pub use embed::StaticNetwork;
 pub use embed::{LoadError, LoadOptions, load_from_bytes, load_view, load_view_with};
 #[cfg(feature = "std")]
 pub use file::{
-    Error, ErrorKind, Metadata, load_bytes, load_bytes_with, load_file, open_regular_file, save_file,
-    save_file_with_metadata, to_bytes,
+    Error, ErrorKind, MAX_METADATA_KEYS, Metadata, load_bytes, load_bytes_with, load_file, open_regular_file,
+    save_file, save_file_with_metadata, to_bytes,
 };
 pub use format::{Dims, Dtype, FormatError, MAX_HEADER_LEN, SafeTensorsView, ShapeIter, TensorView};
 pub use json::{JsonChars, JsonStr};

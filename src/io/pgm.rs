@@ -137,7 +137,7 @@ impl fmt::Display for PgmError {
                 f,
                 "PGM (P2) header declares {samples} samples (WIDTH*HEIGHT) but only {bytes} bytes follow it; \
                  {samples} samples take at least {} bytes (a digit and a separator each)",
-                samples.saturating_mul(2) - 1
+                samples.saturating_mul(2).saturating_sub(1)
             ),
             PgmError::DataLength { expected, found } => {
                 write!(f, "PGM (P5) data is {found} bytes, expected exactly {expected} (WIDTH*HEIGHT samples)")

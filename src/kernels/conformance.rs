@@ -594,7 +594,7 @@ fn all_within_agrees_with_the_scalar_rule() {
     for k in backends() {
         let ctx = format!("{k:?}");
         for n in 0..200 {
-            for limit in [0.0, 1.0, 2f32.powi(63), f32::MAX, f32::INFINITY] {
+            for limit in [0.0, 1.0, 2f32.powi(63), f32::MAX, f32::INFINITY, -1.0, f32::NAN] {
                 let mut x = rng.vec_with(n + 1, |r| r.uniform());
                 x[n] = f32::NAN; // just past the slice
                 let within = |x: &[f32]| x.iter().all(|v| v.abs() <= limit);

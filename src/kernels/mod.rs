@@ -195,7 +195,8 @@ impl Kernels {
     }
 
     /// Whether every float of `x` is a number of magnitude at most `limit`
-    /// (`!(|x[i]| > limit)` and not NaN, for every `i`; `limit >= 0`), the
+    /// (`|x[i]| <= limit`, false for NaN, for every `i`; a NaN or negative
+    /// `limit` holds for none), the
     /// training step's divergence check; `None` where the backend has no
     /// such kernel.
     #[inline(always)]

@@ -23,8 +23,8 @@ pub trait Optimizer<P: Network> {
     /// Prepares one step whose update is element-wise (each parameter's new
     /// value depends only on its own gradient and state) as a [`SplitStep`]
     /// for network `P`, which [`ParallelTrainer`](crate::parallel::ParallelTrainer)
-    /// applies to disjoint ranges of the parameters on every thread, fused
-    /// with the sum of the threads' gradients. Nothing changes until the
+    /// applies to disjoint ranges of the parameters on every thread, once
+    /// the threads' summed gradients have passed the step's checks. Nothing changes until the
     /// split step is applied and committed (Adam's step count advances at
     /// the commit), so a step that fails part-way leaves the optimizer as it
     /// was. `None`, the default, means the step cannot be split: the
@@ -61,7 +61,10 @@ pub trait Optimizer<P: Network> {
     /// one (or NaN, or infinity) stops before the update
     /// ([`Divergence::Gradient`](crate::train::Divergence::Gradient)).
     /// `f32::MAX`, the default, means any finite gradient; [`Adam`] squares
-    /// gradients into its second moment and takes at most 2^63.
+    /// gradients into its second moment and takes at most 2^63. An
+    /// optimizer that wraps another must return the inner one's limit, or
+    /// the default drops its protection. A NaN or negative limit holds no
+    /// gradient: every step with a parameter stops.
     ///
     /// ```
     /// use constnet::{network, optim::{Adam, Optimizer, Sgd}, Dense, Flat, Sigmoid, Tensor};
