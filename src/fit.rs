@@ -1,9 +1,10 @@
 //! The training loop (std feature): epochs over a data set, running
 //! averages, validation after every epoch, a progress bar and one
-//! Keras-like line per epoch, and the history returned for plotting.
+//! Keras-like line per epoch, callbacks ([`Callback`], [`EarlyStopping`]),
+//! and the history returned for plotting.
 //!
 //! ```text
-//! Epoch 1/5 - 11000/11000 - 0.3s - loss: 0.2791 - accuracy: 0.8951 - val_loss: 0.1412 - val_accuracy: 0.9540
+//! Epoch 1/5 - 11000/11000 - 15ms - 752703 steps/s - loss: 0.2344 - accuracy: 0.9333 - val_loss: 0.1900 - val_accuracy: 0.9420
 //! ```
 //!
 //! Each step is [`train_step`]: the loop allocates its buffers once, before
@@ -228,11 +229,23 @@ pub struct History {
 }
 
 impl EpochStats {
-    /// The Keras-like line for this epoch.
+    /// The Keras-like line for this epoch, of `steps` steps: its time (in
+    /// milliseconds under a second), steps per second, and figures.
+    ///
+    /// ```
+    /// use constnet::fit::EpochStats;
+    /// let e = EpochStats { epoch: 1, loss: 0.25, accuracy: 0.9, val_loss: None, val_accuracy: None, seconds: 0.0482, skipped: 0 };
+    /// assert_eq!(e.line(5, 11000), "Epoch 1/5 - 11000/11000 - 48ms - 228216 steps/s - loss: 0.2500 - accuracy: 0.9000");
+    /// let e = EpochStats { seconds: 12.34, ..e };
+    /// assert!(e.line(5, 370).starts_with("Epoch 1/5 - 370/370 - 12.3s - 30 steps/s - loss"));
+    /// ```
     pub fn line(&self, epochs: usize, steps: usize) -> std::string::String {
+        let time =
+            if self.seconds < 1.0 { format!("{:.0}ms", self.seconds * 1e3) } else { format!("{:.1}s", self.seconds) };
+        let rate = steps as f64 / self.seconds.max(1e-9);
         let mut s = format!(
-            "Epoch {}/{epochs} - {steps}/{steps} - {:.1}s - loss: {:.4} - accuracy: {:.4}",
-            self.epoch, self.seconds, self.loss, self.accuracy
+            "Epoch {}/{epochs} - {steps}/{steps} - {time} - {rate:.0} steps/s - loss: {:.4} - accuracy: {:.4}",
+            self.epoch, self.loss, self.accuracy
         );
         if let (Some(l), Some(a)) = (self.val_loss, self.val_accuracy) {
             s += &format!(" - val_loss: {l:.4} - val_accuracy: {a:.4}");
@@ -360,6 +373,48 @@ pub fn fit_with<P: Network, L: Loss<P> + Copy, const B: usize>(
     loss: L,
     target: impl Fn(u8) -> L::Target,
     cfg: &FitConfig,
+    step: impl FnMut(&mut P, &[P::Input; B], &[L::Target; B], &mut StdRng) -> Result<StepResult, Divergence>,
+) -> Result<History, FitError> {
+    fit_with_callbacks::<P, L, B>(net, train, valid, loss, target, cfg, &mut [], step)
+}
+
+/// [`fit_with`] and [`Callback`]s: each is called after every step, after
+/// every epoch (once its line is printed) and when training ends, in the
+/// order given; the first to answer [`Control::Stop`] ends training after
+/// that step or epoch (an epoch stopped part-way is recorded over the
+/// steps it ran). Early stopping is [`EarlyStopping`].
+///
+/// ```
+/// use constnet::fit::{fit_with_callbacks, EarlyStopping, FitConfig, Monitor, Samples};
+/// use constnet::train::{train_step, BceWithLogits, TrainState};
+/// use constnet::{network, optim::Sgd, Dense, Flat, Sigmoid, Tensor};
+/// network! { mod tiny { input: Tensor<2, 1, 1>, dense: Dense<2, 1>, out: Sigmoid } }
+/// # fn main() {
+/// let images = [Tensor::from_array([[[1.0]], [[0.0]]]), Tensor::from_array([[[0.0]], [[1.0]]])];
+/// let set = Samples { images: &images, labels: &[1, 0] };
+/// let cfg = FitConfig { epochs: 1000, progress: false, verbose: false, ..FitConfig::default() };
+/// let (mut net, mut st, mut opt) = (tiny::Params::zeroed(), TrainState::<tiny::Params, 2>::zeroed(), Sgd::new(1.0));
+/// // Stop once the training loss has not fallen by 1e-3 for 3 epochs.
+/// let mut early = EarlyStopping::<tiny::Params>::new(Monitor::Loss, 3);
+/// early.min_delta = 1e-3;
+/// let h = fit_with_callbacks::<_, _, 2>(&mut net, set, None, BceWithLogits, |l| l as f32, &cfg, &mut [&mut early],
+///     |net, x, y, rng| train_step(net, x, y, BceWithLogits, &mut opt, &mut st, rng)).unwrap();
+/// assert!(h.epochs.len() < 1000 && h.epochs.last().unwrap().accuracy == 1.0);
+/// assert_eq!(early.best_epoch(), Some(h.epochs.len() - 3));
+/// # }
+/// ```
+///
+/// # Errors
+/// As [`fit`].
+#[allow(clippy::too_many_arguments)]
+pub fn fit_with_callbacks<P: Network, L: Loss<P> + Copy, const B: usize>(
+    net: &mut P,
+    train: Samples<'_, P::Input>,
+    valid: Option<Samples<'_, P::Input>>,
+    loss: L,
+    target: impl Fn(u8) -> L::Target,
+    cfg: &FitConfig,
+    callbacks: &mut [&mut dyn Callback<P>],
     mut step: impl FnMut(&mut P, &[P::Input; B], &[L::Target; B], &mut StdRng) -> Result<StepResult, Divergence>,
 ) -> Result<History, FitError> {
     let n = train.images.len();
@@ -382,6 +437,7 @@ pub fn fit_with<P: Network, L: Loss<P> + Copy, const B: usize>(
     let mut yb = [target(0); B];
     let mut order: Vec<usize> = (0..n).collect();
     let mut history = History::default();
+    let mut stop = false;
     for epoch in 1..=cfg.epochs {
         if cfg.sampling == Sampling::Shuffled {
             crate::data::shuffle_indices(&mut order, &mut rng);
@@ -438,6 +494,9 @@ pub fn fit_with<P: Network, L: Loss<P> + Copy, const B: usize>(
             loss_sum += r.loss as f64 * B as f64;
             correct += r.correct;
             seen += B;
+            for c in callbacks.iter_mut() {
+                stop |= c.on_step_end(net, epoch, k + 1, &r) == Control::Stop;
+            }
             if let Some(bar) = &bar
                 && (k % 256 == 255 || k + 1 == steps)
             {
@@ -447,6 +506,9 @@ pub fn fit_with<P: Network, L: Loss<P> + Copy, const B: usize>(
                     loss_sum / seen as f64,
                     correct as f64 / seen as f64
                 ));
+            }
+            if stop {
+                break;
             }
         }
         let seconds = t0.elapsed().as_secs_f64();
@@ -473,8 +535,148 @@ pub fn fit_with<P: Network, L: Loss<P> + Copy, const B: usize>(
             println!("{}", stats.line(cfg.epochs, steps));
         }
         history.epochs.push(stats);
+        for c in callbacks.iter_mut() {
+            stop |= c.on_epoch_end(net, &stats) == Control::Stop;
+        }
+        if stop {
+            break;
+        }
+    }
+    for c in callbacks.iter_mut() {
+        c.on_train_end(net, &history);
     }
     Ok(history)
+}
+
+/// What a [`Callback`] tells [`fit_with_callbacks`] to do next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Go on training.
+    Continue,
+    /// End training after this step or epoch.
+    Stop,
+}
+
+/// Code [`fit_with_callbacks`] runs as training goes: after each step,
+/// after each epoch, and at the end. Every method has a default that does
+/// nothing, so a callback implements what it needs (a learning-rate
+/// schedule belongs in the step, where the optimizer is at hand).
+///
+/// ```
+/// use constnet::fit::{Callback, Control, EpochStats};
+/// /// Stops once the training accuracy reaches a target.
+/// struct Enough(f32);
+/// impl<P> Callback<P> for Enough {
+///     fn on_epoch_end(&mut self, _net: &P, stats: &EpochStats) -> Control {
+///         if stats.accuracy >= self.0 { Control::Stop } else { Control::Continue }
+///     }
+/// }
+/// ```
+pub trait Callback<P> {
+    /// After a step that was not refused; `step` counts from 1 in each epoch.
+    fn on_step_end(&mut self, _net: &P, _epoch: usize, _step: usize, _result: &StepResult) -> Control {
+        Control::Continue
+    }
+
+    /// After an epoch's validation and line, with its figures (already in
+    /// the history).
+    fn on_epoch_end(&mut self, _net: &P, _stats: &EpochStats) -> Control {
+        Control::Continue
+    }
+
+    /// When training ends by its epochs or a [`Control::Stop`] (not by an
+    /// error), with every epoch's figures; it may change the network.
+    fn on_train_end(&mut self, _net: &mut P, _history: &History) {}
+}
+
+/// The figure an [`EarlyStopping`] watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Monitor {
+    /// The validation loss (lower is better).
+    ValLoss,
+    /// The validation accuracy (higher is better).
+    ValAccuracy,
+    /// The training loss over the epoch (lower is better).
+    Loss,
+    /// The training accuracy over the epoch (higher is better).
+    Accuracy,
+}
+
+impl Monitor {
+    /// The figure, as a number where lower is better; `None` when the
+    /// epoch has none (no validation set) or it is NaN.
+    fn score(self, s: &EpochStats) -> Option<f32> {
+        let v = match self {
+            Monitor::ValLoss => s.val_loss?,
+            Monitor::ValAccuracy => -s.val_accuracy?,
+            Monitor::Loss => s.loss,
+            Monitor::Accuracy => -s.accuracy,
+        };
+        (!v.is_nan()).then_some(v)
+    }
+}
+
+/// Early stopping (Keras's `EarlyStopping`): ends training once the
+/// monitored figure has not improved by more than `min_delta` for
+/// `patience` epochs, and, with `restore_best` (the default), puts back the
+/// weights of the best epoch when training ends. It keeps one copy of the
+/// parameters, allocated once by [`new`](Self::new). An epoch without the
+/// figure (no validation set for [`Monitor::ValLoss`], or NaN) counts as no
+/// improvement. See [`fit_with_callbacks`] for an example.
+pub struct EarlyStopping<P> {
+    /// What is watched.
+    pub monitor: Monitor,
+    /// Epochs without improvement before training stops.
+    pub patience: usize,
+    /// The smallest change that counts as an improvement (0 by default).
+    pub min_delta: f32,
+    /// Restore the best epoch's weights at the end (true by default).
+    pub restore_best: bool,
+    best: std::boxed::Box<P>,
+    best_score: f32,
+    best_epoch: Option<usize>,
+    waited: usize,
+}
+
+impl<P: Network> EarlyStopping<P> {
+    /// Watches `monitor` with `patience` epochs; `min_delta` 0, best
+    /// weights restored.
+    pub fn new(monitor: Monitor, patience: usize) -> Self {
+        EarlyStopping {
+            monitor,
+            patience,
+            min_delta: 0.0,
+            restore_best: true,
+            best: P::boxed_zeroed(),
+            best_score: f32::INFINITY,
+            best_epoch: None,
+            waited: 0,
+        }
+    }
+
+    /// The epoch (1-based) whose figure was best so far, if any.
+    pub fn best_epoch(&self) -> Option<usize> {
+        self.best_epoch
+    }
+}
+
+impl<P: Network> Callback<P> for EarlyStopping<P> {
+    fn on_epoch_end(&mut self, net: &P, stats: &EpochStats) -> Control {
+        match self.monitor.score(stats) {
+            Some(v) if self.best_epoch.is_none() || v < self.best_score - self.min_delta => {
+                (self.best_score, self.best_epoch, self.waited) = (v, Some(stats.epoch), 0);
+                self.best.as_flat_mut().copy_from_slice(net.as_flat());
+            }
+            _ => self.waited += 1,
+        }
+        if self.waited >= self.patience { Control::Stop } else { Control::Continue }
+    }
+
+    fn on_train_end(&mut self, net: &mut P, _history: &History) {
+        if self.restore_best && self.best_epoch.is_some() {
+            net.as_flat_mut().copy_from_slice(self.best.as_flat());
+        }
+    }
 }
 
 fn progress_bar(show: bool, steps: usize, epoch: usize, epochs: usize) -> Option<indicatif::ProgressBar> {

@@ -164,3 +164,106 @@ fn an_empty_validation_set_gives_no_validation_figures() {
     let (loss, acc) = evaluate_set::<_, _, 4>(&*net, empty, BceWithLogits, |l| l as f32);
     assert!(loss.is_nan() && acc.is_nan(), "{loss} {acc}");
 }
+
+/// Early stopping follows the monitored figure: it keeps the best epoch's
+/// weights, stops after `patience` epochs without an improvement larger
+/// than `min_delta`, and puts the best weights back at the end; a NaN or
+/// missing figure is no improvement.
+#[test]
+fn early_stopping_stops_after_patience_and_restores_the_best_weights() {
+    use constnet::fit::{Callback, Control, EarlyStopping, EpochStats, Monitor};
+    let stats = |epoch, val_loss: Option<f32>| EpochStats {
+        epoch,
+        loss: 1.0,
+        accuracy: 0.5,
+        val_loss,
+        val_accuracy: val_loss.map(|v| 1.0 - v),
+        seconds: 0.1,
+        skipped: 0,
+    };
+    let mut early = EarlyStopping::<seed1::Params>::new(Monitor::ValLoss, 3);
+    early.min_delta = 0.01;
+    let mut net = seed1::Params::boxed_zeroed();
+    let figures = [Some(1.0), Some(0.5), Some(0.495), None, Some(f32::NAN), Some(0.7)];
+    let mut stopped_at = None;
+    for (i, v) in figures.into_iter().enumerate() {
+        net.dense.weight[0][0] = i as f32; // the weights of epoch i + 1
+        if early.on_epoch_end(&*net, &stats(i + 1, v)) == Control::Stop {
+            stopped_at = Some(i + 1);
+            break;
+        }
+    }
+    // 0.495 is not 0.01 better than 0.5; then no figure, NaN: three epochs.
+    assert_eq!((stopped_at, early.best_epoch()), (Some(5), Some(2)));
+    early.on_train_end(&mut *net, &History::default());
+    assert_eq!(net.dense.weight[0][0], 1.0, "epoch 2's weights are back");
+
+    // Higher is better for accuracy; without restore_best the net is left.
+    let mut early = EarlyStopping::<seed1::Params>::new(Monitor::ValAccuracy, 1);
+    early.restore_best = false;
+    assert_eq!(early.on_epoch_end(&*net, &stats(1, Some(0.5))), Control::Continue);
+    assert_eq!(early.on_epoch_end(&*net, &stats(2, Some(0.4))), Control::Continue, "accuracy 0.6 is better");
+    assert_eq!(early.on_epoch_end(&*net, &stats(3, Some(0.45))), Control::Stop);
+    net.dense.weight[0][0] = 9.0;
+    early.on_train_end(&mut *net, &History::default());
+    assert_eq!((early.best_epoch(), net.dense.weight[0][0]), (Some(2), 9.0));
+}
+
+/// `fit_with_callbacks` calls every callback after each step and epoch
+/// and once at the end; a `Stop` after a step ends the epoch there (its
+/// figures over the steps run), a `Stop` after an epoch ends training.
+#[test]
+fn callbacks_see_every_step_and_epoch_and_can_stop_training() {
+    use constnet::fit::{Callback, Control, EpochStats, fit_with_callbacks};
+    use constnet::train::{TrainState, train_step};
+    #[derive(Default)]
+    struct Log {
+        steps: Vec<(usize, usize)>,
+        epochs: Vec<usize>,
+        ended: usize,
+        stop_at_step: Option<(usize, usize)>,
+        stop_at_epoch: Option<usize>,
+    }
+    impl<P> Callback<P> for Log {
+        fn on_step_end(&mut self, _: &P, epoch: usize, step: usize, r: &constnet::train::StepResult) -> Control {
+            assert!(r.loss.is_finite());
+            self.steps.push((epoch, step));
+            if self.stop_at_step == Some((epoch, step)) { Control::Stop } else { Control::Continue }
+        }
+        fn on_epoch_end(&mut self, _: &P, s: &EpochStats) -> Control {
+            self.epochs.push(s.epoch);
+            if self.stop_at_epoch == Some(s.epoch) { Control::Stop } else { Control::Continue }
+        }
+        fn on_train_end(&mut self, _: &mut P, h: &History) {
+            self.ended += 1;
+            assert_eq!(h.epochs.len(), self.epochs.len());
+        }
+    }
+    let (x, y) = bars(40, 1);
+    let set = Samples { images: &x, labels: &y };
+    let cfg =
+        FitConfig { epochs: 10, sampling: Sampling::InOrder, progress: false, verbose: false, ..FitConfig::default() };
+    let run = |log: &mut Log, other: &mut Log| {
+        let mut net = seed1::Params::boxed_zeroed();
+        net.init(Init::Normal(0.05), &mut SmallRng::seed_from_u64(3));
+        let (mut st, mut opt) = (TrainState::<seed1::Params, 4>::boxed_zeroed(), Sgd::new(0.1));
+        fit_with_callbacks::<_, _, 4>(
+            &mut *net,
+            set,
+            None,
+            BceWithLogits,
+            |l| l as f32,
+            &cfg,
+            &mut [log, other],
+            |n, x, y, r| train_step(n, x, y, BceWithLogits, &mut opt, &mut st, r),
+        )
+        .unwrap()
+    };
+    let (mut a, mut b) = (Log { stop_at_epoch: Some(3), ..Log::default() }, Log::default());
+    let h = run(&mut a, &mut b);
+    assert_eq!((h.epochs.len(), a.epochs.clone(), b.epochs.clone()), (3, vec![1, 2, 3], vec![1, 2, 3]));
+    assert_eq!((a.steps.len(), b.steps.len(), a.ended, b.ended), (30, 30, 1, 1), "10 steps an epoch");
+    let (mut a, mut b) = (Log::default(), Log { stop_at_step: Some((2, 4)), ..Log::default() });
+    let h = run(&mut a, &mut b);
+    assert_eq!((h.epochs.len(), a.steps.len(), a.ended), (2, 14, 1));
+}
