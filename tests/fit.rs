@@ -267,3 +267,34 @@ fn callbacks_see_every_step_and_epoch_and_can_stop_training() {
     let h = run(&mut a, &mut b);
     assert_eq!((h.epochs.len(), a.steps.len(), a.ended), (2, 14, 1));
 }
+
+/// `evaluate_metrics` counts every sample once (the remainder after the
+/// last whole batch too), its accuracy is `evaluate_set`'s, each row of the
+/// confusion matrix holds that class's samples, top-k grows to 1 at k = N,
+/// and the table names the classes.
+#[test]
+fn metrics_agree_with_evaluate_set_and_count_every_sample() {
+    use constnet::fit::evaluate_metrics;
+    use constnet::train::SoftmaxCrossEntropy;
+    use constnet::zoo::fashion10;
+    let mut rng = SmallRng::seed_from_u64(8);
+    let mut net = fashion10::Params::boxed_zeroed();
+    net.init(Init::He, &mut rng);
+    let x: Vec<Tensor<1, 28, 28>> = (0..45).map(|_| Tensor::from_fn(|_, _, _| rng.random_range(-1.0..1.0))).collect();
+    let y: Vec<u8> = (0..45).map(|i| (i * 7 % 10) as u8).collect();
+    let set = Samples { images: &x, labels: &y };
+    let m = evaluate_metrics::<_, 10, 8>(&*net, set);
+    let (_, acc) = evaluate_set::<_, _, 8>(&*net, set, SoftmaxCrossEntropy, |l| l as usize);
+    assert_eq!(m.samples(), 45);
+    assert_eq!(m.accuracy(), acc);
+    assert_eq!(m.top_k(1), acc);
+    for c in 0..10 {
+        let n = y.iter().filter(|&&l| l as usize == c).count();
+        assert_eq!(m.confusion[c].iter().sum::<usize>(), n, "class {c}");
+    }
+    let tops: Vec<f32> = (1..=10).map(|k| m.top_k(k)).collect();
+    assert!(tops.windows(2).all(|w| w[0] <= w[1]) && tops[9] == 1.0, "{tops:?}");
+    let table = m.table(&constnet::data::FASHION_MNIST_CLASSES);
+    assert_eq!(table.lines().count(), 11, "{table}");
+    assert!(table.contains("Ankle boot |") && table.contains("T-shirt/top |"), "{table}");
+}

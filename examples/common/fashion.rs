@@ -2,8 +2,8 @@
 //! by course steps 5 and 7, which differ only in the network.
 
 use super::{Args, Json, MAX_EPOCHS, create_out_dir, fail};
-use constnet::data::{FashionMnist, Standardizer, locate_fashion_mnist_full};
-use constnet::fit::{FitConfig, Samples, Sampling, evaluate_set, fit_with};
+use constnet::data::{FASHION_MNIST_CLASSES, FashionMnist, Standardizer, locate_fashion_mnist_full};
+use constnet::fit::{FitConfig, Samples, Sampling, evaluate_metrics, evaluate_set, fit_with};
 use constnet::optim::Adam;
 use constnet::parallel::ParallelTrainer;
 use constnet::train::{SoftmaxCrossEntropy, TrainState, train_step};
@@ -104,6 +104,10 @@ where
     let (test_loss, test_acc) = evaluate_set::<P, _, BATCH>(&net, Samples::from(&test), SoftmaxCrossEntropy, target);
     let train_seconds: f64 = history.epochs.iter().map(|e| e.seconds).sum();
     println!("test: loss: {test_loss:.4} - accuracy: {test_acc:.4} (training took {train_seconds:.1} s)");
+    let metrics = evaluate_metrics::<P, 10, BATCH>(&net, Samples::from(&test));
+    println!("test, class by class (rows: the label; columns: the predicted class, in the same order):");
+    print!("{}", metrics.table(&FASHION_MNIST_CLASSES));
+    println!("test: top-2 accuracy: {:.4} - top-3 accuracy: {:.4}", metrics.top_k(2), metrics.top_k(3));
     #[cfg(feature = "plot")]
     {
         let path = out.join(format!("{name}_curves.png"));
@@ -122,6 +126,8 @@ where
             .num("val_accuracy", last.and_then(|e| e.val_accuracy).map_or(f64::NAN, |v| v as f64))
             .num("test_loss", test_loss as f64)
             .num("test_accuracy", test_acc as f64)
+            .num("test_top2_accuracy", metrics.top_k(2) as f64)
+            .list("test_class_accuracy", &(0..10).map(|c| metrics.class_accuracy(c)).collect::<Vec<_>>())
             .list("val_accuracy_per_epoch", &history.epochs.iter().filter_map(|e| e.val_accuracy).collect::<Vec<_>>())
             .num("train_seconds", train_seconds)
             .num("seconds", args.seconds());
