@@ -1,5 +1,6 @@
 //! The README's "Your first network", as a program: declare a network,
-//! load trousers and dresses, train with `fit`, evaluate, classify, save
+//! load trousers and dresses, train with `fit_callbacks` and early
+//! stopping, evaluate, classify, save
 //! and load. `tests/readme.rs` checks that this file holds the README's
 //! code word for word, and runs it.
 //!
@@ -7,7 +8,7 @@
 //! `mynet.safetensors` in the current directory).
 
 use constnet::data::{FashionMnist, Standardizer, locate_fashion_mnist};
-use constnet::fit::{FitConfig, Samples, evaluate_set, fit};
+use constnet::fit::{EarlyStopping, FitConfig, Monitor, Samples, evaluate_set, fit_callbacks};
 use constnet::optim::Adam;
 use constnet::rand::{SeedableRng, rngs::StdRng};
 use constnet::train::SoftmaxCrossEntropy;
@@ -40,14 +41,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut net = mynet::Params::zeroed();
     net.init(Init::He, &mut rng);
 
-    // 3 epochs of shuffled mini-batches of 32; Adam keeps its moments in m and v.
+    // Up to 10 epochs of shuffled mini-batches of 32; Adam keeps its moments in m and v.
+    // Training stops once the validation loss has not improved for 2 epochs,
+    // and the best epoch's weights are put back.
     let (mut m, mut v) = (mynet::Params::zeroed(), mynet::Params::zeroed());
     let mut opt = Adam::new(1e-3, &mut m, &mut v);
+    let mut early = EarlyStopping::<mynet::Params>::new(Monitor::ValLoss, 2);
     let target = |label: u8| label as usize; // the loss's target: a class index
-    let cfg = FitConfig { epochs: 3, ..FitConfig::default() };
+    let cfg = FitConfig { epochs: 10, ..FitConfig::default() };
     let (tr, va) = (Samples::from(&train), Some(Samples::from(&valid)));
-    let history = fit::<_, _, _, 32>(&mut net, tr, va, SoftmaxCrossEntropy, target, &mut opt, &cfg)?;
-    println!("last validation accuracy: {:?}", history.epochs.last().and_then(|e| e.val_accuracy));
+    let history =
+        fit_callbacks::<_, _, _, 32>(&mut net, tr, va, SoftmaxCrossEntropy, target, &mut opt, &cfg, &mut [&mut early])?;
+    println!("trained {} epochs; the best, kept: {:?}", history.epochs.len(), early.best_epoch());
 
     // Test accuracy, and one image classified.
     let (loss, accuracy) = evaluate_set::<_, _, 32>(&net, Samples::from(&test), SoftmaxCrossEntropy, target);

@@ -478,8 +478,27 @@ pub fn fit<P: Network, L: Loss<P> + Copy, O: Optimizer<P>, const B: usize>(
     opt: &mut O,
     cfg: &FitConfig,
 ) -> Result<History, FitError> {
+    fit_callbacks::<P, L, O, B>(net, train, valid, loss, target, opt, cfg, &mut [])
+}
+
+/// [`fit`] with [`Callback`]s, called as [`fit_with_callbacks`] says
+/// (e.g. [`EarlyStopping`]).
+///
+/// # Errors
+/// As [`fit`].
+#[allow(clippy::too_many_arguments)]
+pub fn fit_callbacks<P: Network, L: Loss<P> + Copy, O: Optimizer<P>, const B: usize>(
+    net: &mut P,
+    train: Samples<'_, P::Input>,
+    valid: Option<Samples<'_, P::Input>>,
+    loss: L,
+    target: impl Fn(u8) -> L::Target,
+    opt: &mut O,
+    cfg: &FitConfig,
+    callbacks: &mut [&mut dyn Callback<P>],
+) -> Result<History, FitError> {
     let mut st = TrainState::<P, B>::boxed_zeroed();
-    fit_with::<P, L, B>(net, train, valid, loss, target, cfg, |net, x, y, rng| {
+    fit_with_callbacks::<P, L, B>(net, train, valid, loss, target, cfg, callbacks, |net, x, y, rng| {
         train_step(net, x, y, loss, opt, &mut st, rng)
     })
 }
