@@ -463,14 +463,16 @@ pub fn fit_with_callbacks<P: Network, L: Loss<P> + Copy, const B: usize>(
     let mut order: Vec<usize> = (0..n).collect();
     let mut history = History::default();
     let mut stop = false;
+    // The set's index of each sample of the batch (on the heap, as `xb`).
+    let mut batch = std::vec![0usize; B];
     for epoch in 1..=cfg.epochs {
         if cfg.sampling == Sampling::Shuffled {
             crate::data::shuffle_indices(&mut order, &mut rng);
         }
         let bar = progress_bar(cfg.progress, steps, epoch, cfg.epochs);
         let (mut loss_sum, mut correct, mut seen, mut skipped) = (0.0f64, 0usize, 0usize, 0usize);
-        // The set's index of each sample of the batch (on the heap, as `xb`).
-        let mut batch = std::vec![0usize; B];
+        // Steps run this epoch: all of them unless a callback stopped it.
+        let mut ran = steps;
         let t0 = Instant::now();
         for k in 0..steps {
             for j in 0..B {
@@ -533,6 +535,7 @@ pub fn fit_with_callbacks<P: Network, L: Loss<P> + Copy, const B: usize>(
                 ));
             }
             if stop {
+                ran = k + 1;
                 break;
             }
         }
@@ -557,7 +560,7 @@ pub fn fit_with_callbacks<P: Network, L: Loss<P> + Copy, const B: usize>(
             skipped,
         };
         if cfg.verbose {
-            println!("{}", stats.line(cfg.epochs, steps));
+            println!("{}", stats.line(cfg.epochs, ran));
         }
         history.epochs.push(stats);
         for c in callbacks.iter_mut() {
