@@ -207,6 +207,12 @@ fn early_stopping_stops_after_patience_and_restores_the_best_weights() {
     net.dense.weight[0][0] = 9.0;
     early.on_train_end(&mut *net, &History::default());
     assert_eq!((early.best_epoch(), net.dense.weight[0][0]), (Some(2), 9.0));
+
+    // Patience 0: the first epoch (always an improvement) never stops;
+    // the first without improvement does.
+    let mut early = EarlyStopping::<seed1::Params>::new(Monitor::Loss, 0);
+    assert_eq!(early.on_epoch_end(&*net, &stats(1, None)), Control::Continue);
+    assert_eq!(early.on_epoch_end(&*net, &stats(2, None)), Control::Stop, "the same loss: no improvement");
 }
 
 /// `fit_with_callbacks` calls every callback after each step and epoch

@@ -123,10 +123,14 @@ impl<P: Network> Callback<P> for EarlyStopping<P> {
             Some(v) if self.best_epoch.is_none() || v < self.best_score - self.min_delta => {
                 (self.best_score, self.best_epoch, self.waited) = (v, Some(stats.epoch), 0);
                 self.best.as_flat_mut().copy_from_slice(net.as_flat());
+                Control::Continue
             }
-            _ => self.waited += 1,
+            // Only an epoch without improvement stops (with patience 0, the first one).
+            _ => {
+                self.waited += 1;
+                if self.waited >= self.patience { Control::Stop } else { Control::Continue }
+            }
         }
-        if self.waited >= self.patience { Control::Stop } else { Control::Continue }
     }
 
     fn on_train_end(&mut self, net: &mut P, _history: &History) {
