@@ -234,6 +234,20 @@ pub(crate) fn check_before_update<P: Network>(
     }))
 }
 
+/// The end of a step on the calling thread: the checks before the update
+/// (of batch `x`'s `loss` and the `grads`), `opt`'s update, the check after.
+fn checked_update<P: Network, O: Optimizer<P>>(
+    opt: &mut O,
+    net: &mut P,
+    x: &[P::Input],
+    loss: f32,
+    grads: &P,
+) -> Result<(), Divergence> {
+    check_before_update(x, loss, grads, opt.grad_limit())?;
+    let finite = crate::optim::update(opt, net, grads);
+    check_after_update(net, finite)
+}
+
 /// The step's check after the update: the non-finite parameter, if
 /// `finite` (the update's own check) is false.
 pub(crate) fn check_after_update<P: Network>(net: &P, finite: bool) -> Result<(), Divergence> {
@@ -265,8 +279,9 @@ pub struct StepResult {
 /// is beyond the optimizer's [`grad_limit`](Optimizer::grad_limit): then
 /// neither `net` nor `opt` has changed. Also if a parameter is not finite
 /// after the update (which has then been applied). The checks read the
-/// gradients once more and the updated parameters from the L1 cache:
-/// under 1 % of fashion10's step (docs/performance.md, "Divergence checks").
+/// gradients once more and the updated parameters from the L1 cache: no
+/// cost measurable beyond the noise on fashion10's step, about 3 % of
+/// tfconv's (docs/performance.md, "Divergence checks").
 ///
 /// ```
 /// use constnet::{network, optim::Sgd, train::{train_step, BceWithLogits, TrainState},
@@ -311,9 +326,7 @@ pub fn train_step<P: Network, L: Loss<P>, O: Optimizer<P>, const B: usize>(
     // The gradients are overwritten, not zeroed and added: tfconv's 13 MB
     // are then written once per step instead of three times.
     net.backward(x, &mut st.ws, &mut st.delta, &mut st.grads, back_from::<P, L>(), Grad::Overwrite);
-    check_before_update(x, loss, &st.grads, opt.grad_limit())?;
-    let finite = crate::optim::update(opt, net, &st.grads);
-    check_after_update(net, finite)?;
+    checked_update(opt, net, x, loss, &st.grads)?;
     Ok(StepResult { loss, correct })
 }
 
@@ -438,9 +451,7 @@ pub fn train_step_accumulated<P: Network, L: Loss<P>, O: Optimizer<P>, const MB:
         }
     }
     let loss = loss * share;
-    check_before_update(x.as_flattened(), loss, sum, opt.grad_limit())?;
-    let finite = crate::optim::update(opt, net, sum);
-    check_after_update(net, finite)?;
+    checked_update(opt, net, x.as_flattened(), loss, sum)?;
     Ok(StepResult { loss, correct })
 }
 
