@@ -11,7 +11,7 @@
 //! `out/fashion10_curves.png`.
 //!
 //! ```text
-//! cargo run --release --example 05_fashion10 [-- --epochs 5] [--threads 1|2] [--lr 0.002] [--data DIR] [--json]
+//! cargo run --release --example 05_fashion10 [-- --epochs 5] [--threads 1|2] [--lr 0.002] [--checkpoint FILE] [--data DIR] [--json]
 //! ```
 
 mod common;

@@ -1,7 +1,8 @@
 //! The training loop (std feature): epochs over a data set, running
 //! averages, validation after every epoch, a progress bar and one
 //! Keras-like line per epoch, callbacks ([`Callback`], [`EarlyStopping`]),
-//! and the history returned for plotting.
+//! checkpoints a run resumes from bit for bit ([`Checkpoint`]), and the
+//! history returned for plotting.
 //!
 //! ```text
 //! Epoch 1/5 - 11000/11000 - 15ms - 752703 steps/s - loss: 0.2344 - accuracy: 0.9333 - val_loss: 0.1900 - val_accuracy: 0.9420
@@ -18,18 +19,24 @@
 //! skipped and counted, as [`FitConfig::on_divergence`] says.
 
 use crate::optim::Optimizer;
+use crate::resume::Resumable;
 use crate::train::{Divergence, Loss, StepResult, TrainState, evaluate, train_step};
 use crate::{Flat, Network};
-use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::time::Instant;
 use std::vec::Vec;
 use std::{eprintln, format, println};
 
 mod callback;
+mod checkpoint;
 mod metrics;
 
 pub use callback::{Callback, Control, EarlyStopping, Monitor};
+pub use checkpoint::{Checkpoint, CheckpointError, CheckpointErrorKind};
+
+/// The generator of the training loop: ChaCha12, the stream of rand's
+/// `StdRng` for the same seed, whose state a [`Checkpoint`] can save.
+pub type FitRng = chacha20::ChaCha12Rng;
 pub use metrics::{Metrics, evaluate_metrics};
 
 /// How each epoch draws its batches of `B` samples from `N` training samples.
@@ -66,6 +73,8 @@ pub struct FitConfig {
     /// the sets (true by default). Without it a bad input is still caught
     /// at its step if it makes the loss or a gradient non-finite.
     pub check_inputs: bool,
+    /// Save checkpoints, and resume from one ([`Checkpoint`]); none by default.
+    pub checkpoint: Option<Checkpoint>,
 }
 
 impl Default for FitConfig {
@@ -78,6 +87,7 @@ impl Default for FitConfig {
             verbose: true,
             on_divergence: OnDivergence::Stop,
             check_inputs: true,
+            checkpoint: None,
         }
     }
 }
@@ -145,6 +155,9 @@ pub enum FitError {
         /// The epochs completed before it.
         history: History,
     },
+    /// A checkpoint could not be saved, or the one to resume from is not
+    /// this run's or not valid ([`FitConfig::checkpoint`]).
+    Checkpoint(CheckpointError),
 }
 
 impl core::fmt::Display for FitError {
@@ -162,6 +175,7 @@ impl core::fmt::Display for FitError {
             FitError::Diverged { epoch, step, fault, .. } => {
                 write!(f, "training diverged at epoch {epoch}, step {step}: {fault}")
             }
+            FitError::Checkpoint(e) => e.fmt(f),
         }
     }
 }
@@ -351,7 +365,7 @@ pub fn evaluate_set<P: Network, L: Loss<P> + Copy, const B: usize>(
 /// infinity, [`FitError::Diverged`] for a step that diverged (see
 /// [`OnDivergence`]).
 #[allow(clippy::too_many_arguments)]
-pub fn fit<P: Network, L: Loss<P> + Copy, O: Optimizer<P>, const B: usize>(
+pub fn fit<P: Network, L: Loss<P> + Copy, O: Optimizer<P> + Resumable, const B: usize>(
     net: &mut P,
     train: Samples<'_, P::Input>,
     valid: Option<Samples<'_, P::Input>>,
@@ -364,12 +378,12 @@ pub fn fit<P: Network, L: Loss<P> + Copy, O: Optimizer<P>, const B: usize>(
 }
 
 /// [`fit`] with [`Callback`]s, called as [`fit_with_callbacks`] says
-/// (e.g. [`EarlyStopping`]).
+/// (e.g. [`EarlyStopping`]). The optimizer's state goes into checkpoints.
 ///
 /// # Errors
 /// As [`fit`].
 #[allow(clippy::too_many_arguments)]
-pub fn fit_callbacks<P: Network, L: Loss<P> + Copy, O: Optimizer<P>, const B: usize>(
+pub fn fit_callbacks<P: Network, L: Loss<P> + Copy, O: Optimizer<P> + Resumable, const B: usize>(
     net: &mut P,
     train: Samples<'_, P::Input>,
     valid: Option<Samples<'_, P::Input>>,
@@ -380,14 +394,15 @@ pub fn fit_callbacks<P: Network, L: Loss<P> + Copy, O: Optimizer<P>, const B: us
     callbacks: &mut [&mut dyn Callback<P>],
 ) -> Result<History, FitError> {
     let mut st = TrainState::<P, B>::boxed_zeroed();
-    fit_with_callbacks::<P, L, B>(net, train, valid, loss, target, cfg, callbacks, |net, x, y, rng| {
+    fit_with_callbacks::<P, L, O, B>(net, train, valid, loss, target, cfg, callbacks, opt, |net, opt, x, y, rng| {
         train_step(net, x, y, loss, opt, &mut st, rng)
     })
 }
 
-/// [`fit`] with the training step supplied by the caller (e.g. a
-/// [`ParallelTrainer`](crate::parallel::ParallelTrainer)'s step): `step`
-/// gets the network, a batch, its targets and the loop's seeded generator.
+/// [`fit`] with the training step supplied by the caller: `step` gets the
+/// network, a batch, its targets and the loop's seeded generator. A
+/// checkpoint holds no state of the step's ([`fit_with_callbacks`] takes
+/// it).
 ///
 /// # Errors
 /// As [`fit`].
@@ -398,12 +413,19 @@ pub fn fit_with<P: Network, L: Loss<P> + Copy, const B: usize>(
     loss: L,
     target: impl Fn(u8) -> L::Target,
     cfg: &FitConfig,
-    step: impl FnMut(&mut P, &[P::Input; B], &[L::Target; B], &mut StdRng) -> Result<StepResult, Divergence>,
+    mut step: impl FnMut(&mut P, &[P::Input; B], &[L::Target; B], &mut FitRng) -> Result<StepResult, Divergence>,
 ) -> Result<History, FitError> {
-    fit_with_callbacks::<P, L, B>(net, train, valid, loss, target, cfg, &mut [], step)
+    fit_with_callbacks::<P, L, (), B>(net, train, valid, loss, target, cfg, &mut [], &mut (), |net, _, x, y, rng| {
+        step(net, x, y, rng)
+    })
 }
 
-/// [`fit_with`] and [`Callback`]s: each is called after every step, after
+/// [`fit_with`] with [`Callback`]s, and the step's state `state` (an
+/// optimizer, a [`ParallelTrainer`](crate::parallel::ParallelTrainer) and
+/// its optimizer as a pair, or `()`), which `step` gets with each batch and
+/// a [`Checkpoint`] saves and restores.
+///
+/// Each callback is called after every step, after
 /// every epoch (once its line is printed) and when training ends, in the
 /// order given; the first to answer [`Control::Stop`] ends training after
 /// that step or epoch (an epoch stopped part-way is recorded over the
@@ -422,8 +444,8 @@ pub fn fit_with<P: Network, L: Loss<P> + Copy, const B: usize>(
 /// // Stop once the training loss has not fallen by 1e-3 for 3 epochs.
 /// let mut early = EarlyStopping::<tiny::Params>::new(Monitor::Loss, 3);
 /// early.min_delta = 1e-3;
-/// let h = fit_with_callbacks::<_, _, 2>(&mut net, set, None, BceWithLogits, |l| l as f32, &cfg, &mut [&mut early],
-///     |net, x, y, rng| train_step(net, x, y, BceWithLogits, &mut opt, &mut st, rng)).unwrap();
+/// let h = fit_with_callbacks::<_, _, _, 2>(&mut net, set, None, BceWithLogits, |l| l as f32, &cfg, &mut [&mut early],
+///     &mut opt, |net, opt, x, y, rng| train_step(net, x, y, BceWithLogits, opt, &mut st, rng)).unwrap();
 /// assert!(h.epochs.len() < 1000 && h.epochs.last().unwrap().accuracy == 1.0);
 /// assert_eq!(early.best_epoch(), Some(h.epochs.len() - 3));
 /// # }
@@ -432,7 +454,7 @@ pub fn fit_with<P: Network, L: Loss<P> + Copy, const B: usize>(
 /// # Errors
 /// As [`fit`].
 #[allow(clippy::too_many_arguments)]
-pub fn fit_with_callbacks<P: Network, L: Loss<P> + Copy, const B: usize>(
+pub fn fit_with_callbacks<P: Network, L: Loss<P> + Copy, S: Resumable, const B: usize>(
     net: &mut P,
     train: Samples<'_, P::Input>,
     valid: Option<Samples<'_, P::Input>>,
@@ -440,7 +462,8 @@ pub fn fit_with_callbacks<P: Network, L: Loss<P> + Copy, const B: usize>(
     target: impl Fn(u8) -> L::Target,
     cfg: &FitConfig,
     callbacks: &mut [&mut dyn Callback<P>],
-    mut step: impl FnMut(&mut P, &[P::Input; B], &[L::Target; B], &mut StdRng) -> Result<StepResult, Divergence>,
+    state: &mut S,
+    mut step: impl FnMut(&mut P, &mut S, &[P::Input; B], &[L::Target; B], &mut FitRng) -> Result<StepResult, Divergence>,
 ) -> Result<History, FitError> {
     let n = train.images.len();
     check_lengths("training", &train)?;
@@ -457,24 +480,40 @@ pub fn fit_with_callbacks<P: Network, L: Loss<P> + Copy, const B: usize>(
         }
     }
     let steps = n / B;
-    let mut rng = StdRng::seed_from_u64(cfg.seed);
+    let mut rng = FitRng::seed_from_u64(cfg.seed);
     let mut xb = <[P::Input; B]>::boxed_zeroed();
     let mut yb = [target(0); B];
     let mut order: Vec<usize> = (0..n).collect();
     let mut history = History::default();
+    let run = checkpoint::Run { batch: B, samples: n, seed: cfg.seed, sampling: cfg.sampling };
+    let mut start = checkpoint::Position { epoch: 1, ..Default::default() };
+    if let Some(ck) = cfg.checkpoint.as_ref().filter(|c| c.resume) {
+        let lp = checkpoint::Loop { state, rng: &mut rng, order: &mut order, history: &mut history };
+        if let Some(pos) = checkpoint::load(ck, net, lp, &run).map_err(FitError::Checkpoint)? {
+            start = pos;
+        }
+    }
+    // Saves a checkpoint (if the run keeps them) at a position.
+    let save = |net: &P, state: &mut S, rng: &mut FitRng, order: &mut [usize], history: &mut History, pos| {
+        let Some(ck) = &cfg.checkpoint else { return Ok(()) };
+        let lp = checkpoint::Loop { state, rng, order, history };
+        checkpoint::save(ck, net, lp, &pos, &run).map_err(FitError::Checkpoint)
+    };
     let mut stop = false;
     // The set's index of each sample of the batch (on the heap, as `xb`).
     let mut batch = std::vec![0usize; B];
-    for epoch in 1..=cfg.epochs {
-        if cfg.sampling == Sampling::Shuffled {
+    for epoch in start.epoch..=cfg.epochs {
+        // A checkpoint taken part-way resumes its epoch: same order, same sums.
+        let resumed = if epoch == start.epoch { start } else { checkpoint::Position { epoch, ..Default::default() } };
+        if cfg.sampling == Sampling::Shuffled && resumed.step == 0 {
             crate::data::shuffle_indices(&mut order, &mut rng);
         }
         let bar = progress_bar(cfg.progress, steps, epoch, cfg.epochs);
-        let (mut loss_sum, mut correct, mut seen, mut skipped) = (0.0f64, 0usize, 0usize, 0usize);
+        let checkpoint::Position { mut loss_sum, mut correct, mut seen, mut skipped, .. } = resumed;
         // Steps run this epoch: all of them unless a callback stopped it.
         let mut ran = steps;
         let t0 = Instant::now();
-        for k in 0..steps {
+        for k in resumed.step..steps {
             for j in 0..B {
                 batch[j] = match cfg.sampling {
                     Sampling::Random => rng.random_range(0..n),
@@ -482,8 +521,15 @@ pub fn fit_with_callbacks<P: Network, L: Loss<P> + Copy, const B: usize>(
                 };
                 load(&train, batch[j], &target, &mut xb[j], &mut yb[j]);
             }
-            let r = match step(net, &xb, &yb, &mut rng) {
-                Ok(r) => r,
+            match step(net, state, &xb, &yb, &mut rng) {
+                Ok(r) => {
+                    loss_sum += r.loss as f64 * B as f64;
+                    correct += r.correct;
+                    seen += B;
+                    for c in callbacks.iter_mut() {
+                        stop |= c.on_step_end(net, epoch, k + 1, &r) == Control::Stop;
+                    }
+                }
                 Err(fault) => {
                     if matches!(fault, Divergence::Parameter { .. }) || cfg.on_divergence == OnDivergence::Stop {
                         if let Some(bar) = &bar {
@@ -515,14 +561,7 @@ pub fn fit_with_callbacks<P: Network, L: Loss<P> + Copy, const B: usize>(
                         }
                     }
                     skipped += 1;
-                    continue;
                 }
-            };
-            loss_sum += r.loss as f64 * B as f64;
-            correct += r.correct;
-            seen += B;
-            for c in callbacks.iter_mut() {
-                stop |= c.on_step_end(net, epoch, k + 1, &r) == Control::Stop;
             }
             if let Some(bar) = &bar
                 && (k % 256 == 255 || k + 1 == steps)
@@ -533,6 +572,12 @@ pub fn fit_with_callbacks<P: Network, L: Loss<P> + Copy, const B: usize>(
                     loss_sum / seen as f64,
                     correct as f64 / seen as f64
                 ));
+            }
+            // Part-way through the epoch: where a resumed run goes on.
+            let every = cfg.checkpoint.as_ref().map_or(0, |c| c.every_steps);
+            if k + 1 < steps && (stop || (every > 0 && (k + 1) % every == 0)) {
+                let pos = checkpoint::Position { epoch, step: k + 1, loss_sum, correct, seen, skipped };
+                save(net, state, &mut rng, &mut order, &mut history, pos)?;
             }
             if stop {
                 ran = k + 1;
@@ -560,11 +605,17 @@ pub fn fit_with_callbacks<P: Network, L: Loss<P> + Copy, const B: usize>(
             skipped,
         };
         if cfg.verbose {
-            println!("{}", stats.line(cfg.epochs, ran));
+            println!("{}", stats.line(cfg.epochs, ran - resumed.step));
         }
         history.epochs.push(stats);
+        // A whole epoch: the checkpoint's next start is the next epoch.
+        let whole = ran == steps;
         for c in callbacks.iter_mut() {
             stop |= c.on_epoch_end(net, &stats) == Control::Stop;
+        }
+        if whole {
+            let pos = checkpoint::Position { epoch: epoch + 1, ..Default::default() };
+            save(net, state, &mut rng, &mut order, &mut history, pos)?;
         }
         if stop {
             break;

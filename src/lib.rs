@@ -69,6 +69,7 @@ mod network;
 pub mod optim;
 #[cfg(feature = "std")]
 pub mod parallel;
+pub mod resume;
 mod shape;
 mod tensor;
 pub mod train;

@@ -42,10 +42,10 @@
 use crate::optim::{Optimizer, Sgd, SplitStep};
 use crate::train::{Divergence, Loss, StepResult, TrainState, check_after_update, check_before_update, share_pass};
 use crate::{DataParallel, Flat, Network};
+use chacha20::ChaCha8Rng;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use rand::SeedableRng;
-use rand::rngs::SmallRng;
 use std::boxed::Box;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -85,7 +85,9 @@ struct Shared<P: DataParallel> {
     per_thread: usize,
     /// One erased `TrainState<P, PER_THREAD>` per thread (see [`ParallelTrainer`]).
     states: Vec<UnsafeCell<*mut ()>>,
-    rngs: Vec<UnsafeCell<SmallRng>>,
+    /// Each thread's dropout generator (ChaCha8: its state can be saved,
+    /// [`Resumable`](crate::resume::Resumable)).
+    rngs: Vec<UnsafeCell<ChaCha8Rng>>,
     results: Vec<UnsafeCell<(f32, usize)>>,
     job: UnsafeCell<Option<Job<P>>>,
     /// Incremented by the caller to start a step (and to shut down).
@@ -447,7 +449,7 @@ impl<P: DataParallel + 'static, const PER_THREAD: usize, const THREADS: usize> P
             states: (0..THREADS)
                 .map(|_| UnsafeCell::new(Box::into_raw(TrainState::<P, PER_THREAD>::boxed_zeroed()) as *mut ()))
                 .collect(),
-            rngs: (0..THREADS).map(|t| UnsafeCell::new(SmallRng::seed_from_u64(seed ^ ((t as u64) << 32)))).collect(),
+            rngs: (0..THREADS).map(|t| UnsafeCell::new(ChaCha8Rng::seed_from_u64(seed ^ ((t as u64) << 32)))).collect(),
             results: (0..THREADS).map(|_| UnsafeCell::new((0.0, 0))).collect(),
             job: UnsafeCell::new(None),
             epoch: AtomicUsize::new(0),
@@ -639,6 +641,23 @@ impl<P: DataParallel + 'static, const PER_THREAD: usize, const THREADS: usize> P
     }
 }
 
+/// The threads' dropout generators, `rng.0` to `rng.{THREADS - 1}` (49
+/// bytes each: ChaCha8's seed, stream and position), so that a resumed run
+/// draws the masks an uninterrupted one would.
+impl<P: DataParallel, const PER_THREAD: usize, const THREADS: usize> crate::resume::Resumable
+    for ParallelTrainer<P, PER_THREAD, THREADS>
+{
+    fn visit(&mut self, f: &mut dyn FnMut(&str, crate::resume::StateMut<'_>)) {
+        for (t, cell) in self.shared.rngs.iter().enumerate() {
+            // SAFETY: `&mut self`: no step runs, so no worker reads the generators.
+            let rng = unsafe { &mut *cell.get() };
+            let mut bytes = rng.serialize_state();
+            f(&std::format!("rng.{t}"), crate::resume::StateMut::Bytes(&mut bytes));
+            *rng = ChaCha8Rng::deserialize_state(&bytes);
+        }
+    }
+}
+
 impl<P: DataParallel, const PER_THREAD: usize, const THREADS: usize> Drop for ParallelTrainer<P, PER_THREAD, THREADS> {
     fn drop(&mut self) {
         self.shared.shutdown.store(true, Ordering::Release);
@@ -657,6 +676,7 @@ mod tests {
     use crate::zoo::fashion10;
     use crate::{Init, Tensor};
     use rand::RngExt;
+    use rand::rngs::SmallRng;
 
     fn batch(seed: u64) -> ([Tensor<1, 28, 28>; 8], [usize; 8]) {
         let mut rng = SmallRng::seed_from_u64(seed);

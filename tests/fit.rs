@@ -253,7 +253,7 @@ fn callbacks_see_every_step_and_epoch_and_can_stop_training() {
         let mut net = seed1::Params::boxed_zeroed();
         net.init(Init::Normal(0.05), &mut SmallRng::seed_from_u64(3));
         let (mut st, mut opt) = (TrainState::<seed1::Params, 4>::boxed_zeroed(), Sgd::new(0.1));
-        fit_with_callbacks::<_, _, 4>(
+        fit_with_callbacks::<_, _, _, 4>(
             &mut *net,
             set,
             None,
@@ -261,7 +261,8 @@ fn callbacks_see_every_step_and_epoch_and_can_stop_training() {
             |l| l as f32,
             &cfg,
             &mut [log, other],
-            |n, x, y, r| train_step(n, x, y, BceWithLogits, &mut opt, &mut st, r),
+            &mut opt,
+            |n, opt, x, y, r| train_step(n, x, y, BceWithLogits, opt, &mut st, r),
         )
         .unwrap()
     };

@@ -553,7 +553,8 @@ fn non_finite_weights_are_refused_unless_accepted() {
         assert_eq!(into.as_flat(), before.as_flat(), "nothing written (no_std)");
         // Accepted when asked, bit for bit.
         let mut into = before.clone();
-        io::load_bytes_with(&mut *into, &bytes, LoadOptions { allow_non_finite: true }).unwrap();
+        io::load_bytes_with(&mut *into, &bytes, LoadOptions { allow_non_finite: true, ..LoadOptions::default() })
+            .unwrap();
         let bits = |p: &fashion10::Params| p.as_flat().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&into), bits(&net));
     }

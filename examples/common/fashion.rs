@@ -3,9 +3,10 @@
 
 use super::{Args, Json, MAX_EPOCHS, create_out_dir, fail};
 use constnet::data::{FASHION_MNIST_CLASSES, FashionMnist, Standardizer, locate_fashion_mnist_full};
-use constnet::fit::{FitConfig, Samples, Sampling, evaluate_metrics, evaluate_set, fit_with};
+use constnet::fit::{Checkpoint, FitConfig, Samples, Sampling, evaluate_metrics, evaluate_set, fit_with_callbacks};
 use constnet::optim::Adam;
 use constnet::parallel::ParallelTrainer;
+use constnet::resume::{Resumable, StateMut};
 use constnet::train::{SoftmaxCrossEntropy, TrainState, train_step};
 use constnet::{DataParallel, Flat, Init, Tensor};
 
@@ -28,7 +29,10 @@ pub struct Outcome {
 /// or 2 (default 2), for `--epochs` (1 to [`MAX_EPOCHS`], default
 /// `default_epochs`), holding out the last `--valid` (default 5000)
 /// training images for validation, which must leave at least one batch to
-/// train on. Prints the test figures, writes the curves as
+/// train on. With `--checkpoint FILE` it saves a checkpoint after every
+/// epoch and, if `FILE` exists, resumes from it: a run killed and started
+/// again with the same options ends as an unstopped one, bit for bit.
+/// Prints the test figures, writes the curves as
 /// `out/NAME_curves.png`, and with `--json` ends with one JSON object. A
 /// bad option or a diverged run stops it with one line on stderr.
 pub fn train_10_classes<P>(name: &str, default_epochs: usize) -> Outcome
@@ -37,7 +41,7 @@ where
 {
     const DEFAULT_LR: f32 = 2e-3;
     const DEFAULT_VALID: usize = 5000;
-    let options = ["--data", "--epochs", "--threads", "--lr", "--seed", "--out", "--valid"];
+    let options = ["--data", "--epochs", "--threads", "--lr", "--seed", "--out", "--valid", "--checkpoint"];
     let args = Args::parse_options(&options, &["--json"]);
     let epochs = args.number("--epochs", default_epochs, 1..=MAX_EPOCHS);
     let threads = args.number("--threads", 2, 1..=2);
@@ -72,32 +76,51 @@ where
         "{name}: {} parameters; Adam lr {lr}, batch {BATCH}, {threads} thread(s), {epochs} epochs",
         net.num_params()
     );
-    let mut opt = Adam::new(lr, P::boxed_zeroed(), P::boxed_zeroed());
-    let cfg = FitConfig { epochs, sampling: Sampling::Shuffled, seed, ..FitConfig::default() };
+    let opt = Adam::new(lr, P::boxed_zeroed(), P::boxed_zeroed());
+    // `--checkpoint FILE`: saved after every epoch, resumed from if it exists.
+    let checkpoint = args.path("--checkpoint").map(Checkpoint::new);
+    let cfg = FitConfig { epochs, sampling: Sampling::Shuffled, seed, checkpoint, ..FitConfig::default() };
     let (tr, va) = (Samples::from(&train), Some(Samples::from(&valid)));
     let target = |l: u8| l as usize;
-    // Cosine learning-rate decay from `lr` to 0 over all steps.
-    let total = (epochs * (train.len() / BATCH)) as f32;
-    let mut t = 0.0f32;
-    let mut schedule = move |opt: &mut Adam<Box<P>>| {
-        opt.lr = lr * 0.5 * (1.0 + (std::f32::consts::PI * t / total).cos());
-        t += 1.0;
-    };
+    // Cosine learning-rate decay from `lr` to 0 over all steps; its step
+    // count goes into checkpoints with Adam's state.
+    let cosine = Cosine { lr, total: (epochs * (train.len() / BATCH)) as f32, t: 0.0 };
     let history = match threads {
         1 => {
             let mut st = TrainState::<P, BATCH>::boxed_zeroed();
-            fit_with::<P, _, BATCH>(&mut net, tr, va, SoftmaxCrossEntropy, target, &cfg, |net, x, y, rng| {
-                schedule(&mut opt);
-                train_step(net, x, y, SoftmaxCrossEntropy, &mut opt, &mut st, rng)
-            })
+            let mut state = (opt, cosine);
+            fit_with_callbacks::<P, _, _, BATCH>(
+                &mut net,
+                tr,
+                va,
+                SoftmaxCrossEntropy,
+                target,
+                &cfg,
+                &mut [],
+                &mut state,
+                |net, (opt, cosine), x, y, rng| {
+                    cosine.apply(opt);
+                    train_step(net, x, y, SoftmaxCrossEntropy, opt, &mut st, rng)
+                },
+            )
         }
         // `threads` is 1 or 2 (Args::number checked it).
         _ => {
-            let mut trainer = ParallelTrainer::<P, { BATCH / 2 }, 2>::new(seed);
-            fit_with::<P, _, BATCH>(&mut net, tr, va, SoftmaxCrossEntropy, target, &cfg, |net, x, y, _| {
-                schedule(&mut opt);
-                trainer.train_step(net, x, y, SoftmaxCrossEntropy, &mut opt)
-            })
+            let mut state = ((ParallelTrainer::<P, { BATCH / 2 }, 2>::new(seed), opt), cosine);
+            fit_with_callbacks::<P, _, _, BATCH>(
+                &mut net,
+                tr,
+                va,
+                SoftmaxCrossEntropy,
+                target,
+                &cfg,
+                &mut [],
+                &mut state,
+                |net, ((trainer, opt), cosine), x, y, _| {
+                    cosine.apply(opt);
+                    trainer.train_step(net, x, y, SoftmaxCrossEntropy, opt)
+                },
+            )
         }
     }
     .unwrap_or_else(|e| fail(&e.to_string()));
@@ -134,4 +157,28 @@ where
         println!("{}", j.render());
     }
     Outcome { test_accuracy: test_acc, course_settings }
+}
+
+/// A cosine decay of Adam's learning rate from `lr` to 0 over `total` steps,
+/// `t` steps done: state of the run, kept in checkpoints.
+struct Cosine {
+    lr: f32,
+    total: f32,
+    t: f32,
+}
+
+impl Cosine {
+    /// Sets the learning rate of the next step.
+    fn apply<S>(&mut self, opt: &mut Adam<S>) {
+        opt.lr = self.lr * 0.5 * (1.0 + (std::f32::consts::PI * self.t / self.total).cos());
+        self.t += 1.0;
+    }
+}
+
+impl Resumable for Cosine {
+    fn visit(&mut self, f: &mut dyn FnMut(&str, StateMut<'_>)) {
+        let mut t = [self.t];
+        f("cosine_step", StateMut::F32(&mut t));
+        self.t = t[0];
+    }
 }

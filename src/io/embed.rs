@@ -66,6 +66,12 @@ pub struct LoadOptions {
     /// weights give finite, wrong predictions (ReLU and max-pool map NaN to
     /// 0), so nothing downstream would notice them.
     pub allow_non_finite: bool,
+    /// Tensors whose names start with this are not parameters and are
+    /// skipped rather than refused as [`LoadError::Extra`]: a checkpoint
+    /// keeps its optimizer and loop state under `checkpoint.`
+    /// ([`fit::Checkpoint`](crate::fit::Checkpoint)), so
+    /// `Some("checkpoint.")` loads its weights alone.
+    pub skip_prefix: Option<&'static str>,
 }
 
 impl fmt::Display for LoadError<'_> {
@@ -145,7 +151,8 @@ pub fn load_view_with<'a, P: Network>(
     // Each expected name was found exactly once; any further tensor is extra.
     if st.len() != expected {
         for t in st.tensors() {
-            let mut known = false;
+            let skipped = options.skip_prefix.is_some_and(|p| t.name.as_str().is_some_and(|n| n.starts_with(p)));
+            let mut known = skipped;
             net.visit(&mut |layer, p| known |= t.name.eq_parts(&[layer, ".", p.name]));
             if !known {
                 return Err(LoadError::Extra { name: t.name });

@@ -145,21 +145,23 @@ fn from_st(e: safetensors::SafeTensorError) -> ErrorKind {
     ErrorKind::Format(e.to_string())
 }
 
-/// The parameters of `net` as `(name, shape, little-endian bytes)`.
-fn tensors<P: Network>(net: &P) -> Vec<(String, Vec<usize>, Vec<u8>)> {
+/// A tensor to write: its name, dtype, shape and little-endian bytes.
+pub(crate) type Owned = (String, safetensors::Dtype, Vec<usize>, Vec<u8>);
+
+/// The parameters of `net` as `F32` tensors named `layer.param`.
+fn tensors<P: Network>(net: &P) -> Vec<Owned> {
     let mut out = Vec::new();
     net.visit(&mut |layer, t| {
         let bytes = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
-        out.push((std::format!("{layer}.{}", t.name), t.shape.to_vec(), bytes));
+        out.push((std::format!("{layer}.{}", t.name), safetensors::Dtype::F32, t.shape.to_vec(), bytes));
     });
     out
 }
 
-fn views(t: &[(String, Vec<usize>, Vec<u8>)]) -> Result<Vec<(&str, safetensors::tensor::TensorView<'_>)>, ErrorKind> {
+fn views(t: &[Owned]) -> Result<Vec<(&str, safetensors::tensor::TensorView<'_>)>, ErrorKind> {
     t.iter()
-        .map(|(name, shape, bytes)| {
-            let v =
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes).map_err(from_st)?;
+        .map(|(name, dtype, shape, bytes)| {
+            let v = safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes).map_err(from_st)?;
             Ok((name.as_str(), v))
         })
         .collect()
@@ -186,11 +188,17 @@ fn views(t: &[(String, Vec<usize>, Vec<u8>)]) -> Result<Vec<(&str, safetensors::
 /// # Errors
 /// [`ErrorKind::Format`] if the header would exceed the format's limit.
 pub fn to_bytes<P: Network>(net: &P, metadata: &Metadata) -> Result<Vec<u8>, Error> {
-    let t = tensors(net);
+    to_bytes_with(net, Vec::new(), metadata).map_err(|kind| Error { path: None, kind })
+}
+
+/// [`to_bytes`] with the tensors `extra` beside the parameters (a
+/// checkpoint's state).
+pub(crate) fn to_bytes_with<P: Network>(net: &P, extra: Vec<Owned>, metadata: &Metadata) -> Result<Vec<u8>, ErrorKind> {
+    let mut t = tensors(net);
+    t.extend(extra);
     views(&t)
         .and_then(|v| safetensors::serialize(v, None).map_err(from_st))
         .and_then(|bytes| with_metadata(bytes, metadata))
-        .map_err(|kind| Error { path: None, kind })
 }
 
 /// `bytes`, a safetensors file without `__metadata__`, with `metadata`

@@ -132,7 +132,7 @@
 pub(crate) mod atomic;
 mod embed;
 #[cfg(feature = "std")]
-mod file;
+pub(crate) mod file;
 mod format;
 mod json;
 pub mod pgm;

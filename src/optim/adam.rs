@@ -3,6 +3,7 @@
 use super::{AdamConsts, Frozen, Optimizer, SplitStep, UnknownLayer};
 use crate::Network;
 use crate::math::libm_sqrt;
+use crate::resume::{Floats, StateMut};
 use core::borrow::BorrowMut;
 
 /// Adam (Kingma & Ba), PyTorch's formulation (`torch.optim.Adam`):
@@ -86,6 +87,22 @@ impl<P: Network, S: BorrowMut<P>> Optimizer<P> for Adam<S> {
     /// infinite and froze its parameter for good.
     fn grad_limit(&self) -> f32 {
         ADAM_GRAD_LIMIT
+    }
+}
+
+/// The moments and the powers `beta1^t`, `beta2^t` that count the steps
+/// (PyTorch's `exp_avg`, `exp_avg_sq` and `step`).
+impl<S: Floats> crate::resume::Resumable for Adam<S> {
+    fn visit(&mut self, f: &mut dyn FnMut(&str, StateMut<'_>)) {
+        if let Some(m) = self.m.floats() {
+            f("exp_avg", StateMut::F32(m));
+        }
+        if let Some(v) = self.v.floats() {
+            f("exp_avg_sq", StateMut::F32(v));
+        }
+        let mut pow = [self.beta1_t, self.beta2_t];
+        f("beta_pow", StateMut::F32(&mut pow));
+        [self.beta1_t, self.beta2_t] = pow;
     }
 }
 

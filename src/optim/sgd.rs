@@ -74,6 +74,15 @@ impl<P: Network, S: State<P>> Optimizer<P> for Sgd<S> {
     }
 }
 
+/// The velocity, if any (PyTorch's `momentum_buffer`).
+impl<S: crate::resume::Floats> crate::resume::Resumable for Sgd<S> {
+    fn visit(&mut self, f: &mut dyn FnMut(&str, crate::resume::StateMut<'_>)) {
+        if let Some(v) = self.velocity.floats() {
+            f("momentum_buffer", crate::resume::StateMut::F32(v));
+        }
+    }
+}
+
 /// The SGD update of one range of parameters `p` with gradients `g`:
 /// `θ -= lr · g`, or with a velocity `v` (momentum `mu`) `v = μ v + g`,
 /// `θ -= lr · v`. The kernels' update where the backend has one, else the portable
