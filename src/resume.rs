@@ -78,6 +78,21 @@ impl<T: Resumable + ?Sized> Resumable for &mut T {
     }
 }
 
+/// The value's pieces if there is one (e.g. a trainer used on some runs only).
+impl<T: Resumable> Resumable for Option<T> {
+    fn visit(&mut self, f: &mut dyn FnMut(&str, StateMut<'_>)) {
+        if let Some(v) = self {
+            v.visit(f)
+        }
+    }
+
+    fn restored(&mut self) {
+        if let Some(v) = self {
+            v.restored()
+        }
+    }
+}
+
 /// Both values' pieces, named `0.<name>` and `1.<name>`.
 impl<A: Resumable, B: Resumable> Resumable for (A, B) {
     fn visit(&mut self, f: &mut dyn FnMut(&str, StateMut<'_>)) {

@@ -116,12 +116,7 @@ fn config(sampling: Sampling, checkpoint: Option<Checkpoint>) -> FitConfig {
 type Outcome = (Box<Net>, Vec<(String, Vec<u32>)>, Result<History, FitError>);
 
 /// One run on one thread with Adam: the final weights, Adam's state and the history.
-fn serial(
-    sampling: Sampling,
-    checkpoint: Option<Checkpoint>,
-    stop: Option<StopAt>,
-    init: u64,
-) -> Outcome {
+fn serial(sampling: Sampling, checkpoint: Option<Checkpoint>, stop: Option<StopAt>, init: u64) -> Outcome {
     let (x, y) = data();
     let mut net = fresh_net(init);
     let (mut m, mut v) = (Net::boxed_zeroed(), Net::boxed_zeroed());
@@ -172,11 +167,7 @@ fn a_resumed_run_ends_bit_identical_to_an_uninterrupted_one_on_one_thread() {
 /// One run of `fit_with_callbacks` on a two-thread trainer (4 samples a
 /// thread) with Adam; the trainer's generators and Adam's state are the
 /// step's state.
-fn parallel(
-    checkpoint: Option<Checkpoint>,
-    stop: Option<StopAt>,
-    init: u64,
-) -> Outcome {
+fn parallel(checkpoint: Option<Checkpoint>, stop: Option<StopAt>, init: u64) -> Outcome {
     let (x, y) = data();
     let mut net = fresh_net(init);
     let (mut m, mut v) = (Net::boxed_zeroed(), Net::boxed_zeroed());

@@ -85,44 +85,29 @@ where
     // Cosine learning-rate decay from `lr` to 0 over all steps; its step
     // count goes into checkpoints with Adam's state.
     let cosine = Cosine { lr, total: (epochs * (train.len() / BATCH)) as f32, t: 0.0 };
-    let history = match threads {
-        1 => {
-            let mut st = TrainState::<P, BATCH>::boxed_zeroed();
-            let mut state = (opt, cosine);
-            fit_with_callbacks::<P, _, _, BATCH>(
-                &mut net,
-                tr,
-                va,
-                SoftmaxCrossEntropy,
-                target,
-                &cfg,
-                &mut [],
-                &mut state,
-                |net, (opt, cosine), x, y, rng| {
-                    cosine.apply(opt);
-                    train_step(net, x, y, SoftmaxCrossEntropy, opt, &mut st, rng)
-                },
-            )
-        }
-        // `threads` is 1 or 2 (Args::number checked it).
-        _ => {
-            let mut state = ((ParallelTrainer::<P, { BATCH / 2 }, 2>::new(seed), opt), cosine);
-            fit_with_callbacks::<P, _, _, BATCH>(
-                &mut net,
-                tr,
-                va,
-                SoftmaxCrossEntropy,
-                target,
-                &cfg,
-                &mut [],
-                &mut state,
-                |net, ((trainer, opt), cosine), x, y, _| {
-                    cosine.apply(opt);
-                    trainer.train_step(net, x, y, SoftmaxCrossEntropy, opt)
-                },
-            )
-        }
-    }
+    // One thread trains with its own state; two with a ParallelTrainer
+    // (`threads` is 1 or 2: Args::number checked it).
+    let mut st = (threads == 1).then(TrainState::<P, BATCH>::boxed_zeroed);
+    let trainer = (threads == 2).then(|| ParallelTrainer::<P, { BATCH / 2 }, 2>::new(seed));
+    let mut state = ((trainer, opt), cosine);
+    let history = fit_with_callbacks::<P, _, _, BATCH>(
+        &mut net,
+        tr,
+        va,
+        SoftmaxCrossEntropy,
+        target,
+        &cfg,
+        &mut [],
+        &mut state,
+        |net, ((trainer, opt), cosine), x, y, rng| {
+            cosine.apply(opt);
+            match (trainer, &mut st) {
+                (Some(trainer), _) => trainer.train_step(net, x, y, SoftmaxCrossEntropy, opt),
+                (None, Some(st)) => train_step(net, x, y, SoftmaxCrossEntropy, opt, st, rng),
+                (None, None) => unreachable!("one thread has a TrainState"),
+            }
+        },
+    )
     .unwrap_or_else(|e| fail(&e.to_string()));
     let (test_loss, test_acc) = evaluate_set::<P, _, BATCH>(&net, Samples::from(&test), SoftmaxCrossEntropy, target);
     let train_seconds: f64 = history.epochs.iter().map(|e| e.seconds).sum();
