@@ -27,6 +27,7 @@
 //! | `Dense` | `B >= 16`: `yᵀ = W xᵀ`, 12 outputs x 32 samples per tile (the batch transposed into the layer's cache); smaller `B`: 4 x 6 dot tiles | `dW += dyᵀ x` and `dx = dy W`, 4 rows x 96 columns per tile (the weight gradient of 8 outputs or more: 8 x 48) |
 //! | `MaxPool2d<2>` | vertical max, then even/odd lane permutes | the first maximum of each window (row-major), by lane masks |
 //! | `Relu` | `max(x, 0)` | `dy` where `y > 0` |
+//! | `GlobalAvgPool2d` | the planes' sums by the vector lane sums of [`math::plane_sums`](crate::math::plane_sums) | one fill per plane |
 //!
 //! Stack scratch stays under about 120 KiB per call, so big networks train
 //! on small thread stacks. Every kernel is checked against its portable loop
@@ -36,6 +37,7 @@ pub mod avgpool2d;
 pub mod conv2d;
 pub mod dense;
 pub mod dropout;
+pub mod global_avg_pool;
 pub mod maxpool2d;
 pub mod relu;
 pub mod sigmoid;
@@ -46,6 +48,7 @@ pub use avgpool2d::AvgPool2d;
 pub use conv2d::{Conv2d, ConvRelu, ConvReluPool};
 pub use dense::Dense;
 pub use dropout::Dropout;
+pub use global_avg_pool::GlobalAvgPool2d;
 pub use maxpool2d::MaxPool2d;
 pub use relu::Relu;
 pub use sigmoid::Sigmoid;
