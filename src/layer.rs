@@ -95,9 +95,10 @@ impl Grad {
 ///
 /// # Writing a layer
 /// A layer defined in another crate is used in `network!` like the
-/// crate's own; `tests/custom_layer.rs` writes two (a leaky ReLU and a
-/// per-channel scale), trains a network with them and checks their
-/// gradients with [`gradcheck::check_layer`](crate::gradcheck::check_layer).
+/// crate's own; `tests/custom_layer.rs` writes three (a leaky ReLU, a
+/// per-channel scale and a hard sigmoid that ends a network), trains
+/// networks with them and checks their gradients with
+/// [`gradcheck::check_layer`](crate::gradcheck::check_layer).
 /// The contract:
 /// - the type is `#[repr(C)]`, holds only `f32` data (its parameters) and
 ///   implements [`Flat`] (an `unsafe` trait, for that reason), and
@@ -113,7 +114,11 @@ impl Grad {
 /// - `Cache<B>` holds what `forward` keeps for `backward` over a batch of
 ///   `B` (`()` if nothing);
 /// - a layer that behaves differently in inference tests
-///   `matches!(mode, Mode::Train(_))`: [`Mode`] has two inference variants.
+///   `matches!(mode, Mode::Train(_))`: [`Mode`] has two inference variants;
+/// - a layer that ends a network implements the trait its loss requires of
+///   the last layer ([`Loss`](crate::train::Loss) lists them), e.g.
+///   [`ProbabilityLast`](crate::train::ProbabilityLast) for one
+///   probability that [`Bce`](crate::train::Bce) reads.
 ///
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a layer for a {C} x {H} x {W} input: it does not implement `Layer<{C}, {H}, {W}>`",

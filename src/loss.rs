@@ -139,16 +139,13 @@ pub fn bce_batch<const B: usize>(p: &[Tensor<1, 1, 1>; B], y: &[f32; B], dp: &mu
     total / B as f32
 }
 
-/// Mean [`softmax_cross_entropy`] over a batch of logit vectors; writes
-/// `dL/dz / B` into `dz`.
+/// Mean [`softmax_cross_entropy`] over a batch of logit vectors (each
+/// sample's values, e.g. a `Tensor<N, 1, 1>`'s `N`); writes `dL/dz / B`
+/// into `dz`.
 ///
 /// # Panics
-/// If a class is `>= N`.
-pub fn softmax_cross_entropy_batch<const B: usize, const N: usize>(
-    z: &[Tensor<N, 1, 1>; B],
-    classes: &[usize; B],
-    dz: &mut [Tensor<N, 1, 1>; B],
-) -> f32 {
+/// If a class is not below the number of a sample's values.
+pub fn softmax_cross_entropy_batch<const B: usize, Z: Flat>(z: &[Z; B], classes: &[usize; B], dz: &mut [Z; B]) -> f32 {
     let mut total = 0.0;
     for ((z, &k), dz) in z.iter().zip(classes).zip(dz.iter_mut()) {
         total += softmax_cross_entropy(z.as_flat(), k, dz.as_flat_mut());

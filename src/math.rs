@@ -103,6 +103,17 @@ fn reduce(acc: &[f32; LANES]) -> f32 {
     h[0]
 }
 
+/// The index of the largest value, the first on ties (0 for an empty slice).
+pub(crate) fn argmax(values: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        if v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
 /// `y[i] += alpha * x[i]`.
 #[inline]
 pub fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {

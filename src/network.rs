@@ -291,13 +291,7 @@ pub fn class_of(out: &[f32]) -> usize {
     if out.len() == 1 {
         return (out[0] >= 0.5) as usize;
     }
-    let mut best = 0;
-    for (i, &v) in out.iter().enumerate() {
-        if v > out[best] {
-            best = i;
-        }
-    }
-    best
+    crate::math::argmax(out)
 }
 
 /// Declares a network: an input shape and an ordered list of named layers.
@@ -306,7 +300,9 @@ pub fn class_of(out: &[f32]) -> usize {
 /// writes a module `NAME` holding:
 ///
 /// - `Params`: a `#[repr(C)]` struct with one public field per layer, which
-///   implements [`Network`]; `Grads` is the same type;
+///   implements [`Network`], [`DataParallel`] and
+///   [`LastLayerFits`](crate::train::LastLayerFits) (what the losses check
+///   of the last layer); `Grads` is the same type;
 /// - `Activations<B>`: one `[Tensor; B]` field per layer output (also the
 ///   gradients with respect to them in the backward pass);
 /// - `Caches<B>` and `Workspace<B>` (`act` + `cache`), what `forward` fills;
@@ -538,6 +534,15 @@ macro_rules! network {
                 }
             }
 
+            // Whether the last layer fits a loss is its own trait's
+            // question (`train::FitsLoss`), so that a misfit is reported
+            // with the loss's message.
+            impl<AnyLoss> $crate::train::LastLayerFits<AnyLoss> for Params
+            where
+                $crate::network!(@last_ty $first $(, $layer)+): $crate::train::FitsLoss<AnyLoss, Output>,
+            {
+            }
+
             impl $crate::DataParallel for Params {
                 const SHARES: bool =
                     $crate::network!(@shared_len $first) > 0 $(|| $crate::network!(@shared_len $layer) > 0)+;
@@ -694,6 +699,8 @@ macro_rules! network {
 
     (@last_out $last:ident) => { $last::Out };
     (@last_out $a:ident $(, $rest:ident)+) => { $crate::network!(@last_out $($rest),+) };
+    (@last_ty $last:ident) => { $last::Ty };
+    (@last_ty $a:ident $(, $rest:ident)+) => { $crate::network!(@last_ty $($rest),+) };
     (@logits_out $a:ident, $b:ident) => { $a::Out };
     (@logits_out $a:ident $(, $rest:ident)+) => { $crate::network!(@logits_out $($rest),+) };
     (@last ($($e:tt)*); $last:ident) => { $($e)* .$last };

@@ -119,14 +119,7 @@ impl<const C: usize, const H: usize, const W: usize> Tensor<C, H, W> {
     /// assert_eq!(Tensor::<3, 1, 1>::from_array([[[0.1]], [[0.7]], [[0.2]]]).argmax(), 1);
     /// ```
     pub fn argmax(&self) -> usize {
-        let mut best = 0;
-        let flat = self.as_flat();
-        for (i, &v) in flat.iter().enumerate() {
-            if v > flat[best] {
-                best = i;
-            }
-        }
-        best
+        crate::math::argmax(self.as_flat())
     }
 
     /// The largest absolute difference to `other` (for tests and checks).

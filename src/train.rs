@@ -1,5 +1,6 @@
 //! One allocation-free training step: forward, loss, backward, update.
 
+use crate::flat::{same_layout, same_layout_mut};
 use crate::loss;
 use crate::network::class_of;
 use crate::optim::Optimizer;
@@ -8,6 +9,51 @@ use rand::Rng;
 
 /// A loss a network can be trained with, and where it attaches: on the
 /// network's output, or fused with the last layer on its logits.
+///
+/// Each loss fits some last layers only, and requires a trait of the
+/// network's last layer (or of its output, for [`Mse`]):
+///
+/// | loss | the network's last layer | which implements |
+/// |---|---|---|
+/// | [`SoftmaxCrossEntropy`] | `Softmax`, output `Tensor<N, 1, 1>` | [`SoftmaxLast<Output>`] |
+/// | [`BceWithLogits`] | `Sigmoid`, output `Tensor<1, 1, 1>` | [`SigmoidLast<Output>`] |
+/// | [`Bce`] | `Sigmoid`, output `Tensor<1, 1, 1>` | [`ProbabilityLast<Output>`] |
+/// | [`Mse`] | any, output `Tensor<1, 1, 1>` | (the output, [`OneOutput`]) |
+///
+/// The losses reach the last layer through [`LastLayerFits`], which
+/// [`network!`](crate::network!) implements.
+///
+/// A network that does not fit is a build error. It names the loss, the
+/// last layer the loss needs and the fix, wherever the loss is passed:
+/// [`train_step`], [`fit`](crate::fit::fit),
+/// [`evaluate_set`](crate::fit::evaluate_set), a
+/// [`ParallelTrainer`](crate::parallel::ParallelTrainer). A classifier
+/// without its final `Softmax` gives:
+///
+/// ```text
+/// error[E0277]: `SoftmaxCrossEntropy` needs a network whose last layer is `Softmax` (output `Tensor<N, 1, 1>`,
+///               one value per class); this network's last layer is `constnet::Dense<84, 10>`, output `constnet::Tensor<10, 1, 1>`
+///   = note: add `out: Softmax` after the last `Dense` of the `network!` declaration
+/// ```
+///
+/// ```compile_fail,E0277
+/// use constnet::{network, optim::Sgd, train::{train_step, SoftmaxCrossEntropy, TrainState},
+///                Dense, Flat, Relu, Tensor};
+/// use rand::SeedableRng;
+/// network! { mod head { input: Tensor<120, 1, 1>, fc2: Dense<120, 84>, relu: Relu, fc3: Dense<84, 10> } }
+/// # fn main() {
+/// let mut net = head::Params::zeroed();
+/// let mut st = TrainState::<head::Params, 1>::zeroed();
+/// let mut rng = rand::rngs::SmallRng::seed_from_u64(0);
+/// let _ = train_step(&mut net, &[Tensor::zeroed()], &[3], SoftmaxCrossEntropy, &mut Sgd::new(0.1), &mut st, &mut rng);
+/// # }
+/// ```
+///
+/// A layer of your own can end such a network: it implements the trait
+/// the table names, for the output it gives, and keeps the promise stated
+/// in that trait's docs. Code generic over networks names the loss in its
+/// bounds (`SoftmaxCrossEntropy: Loss<P, Target = usize>`): bounds on the
+/// output's shape alone do not prove it.
 pub trait Loss<P: Network> {
     /// One sample's target (a 0/1 label, a class index, a value).
     type Target: Copy;
@@ -37,51 +83,144 @@ pub struct SoftmaxCrossEntropy;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Mse;
 
-fn correct_binary<const B: usize>(out: &[Tensor<1, 1, 1>; B], target: &[f32; B]) -> usize {
+/// A network whose last layer fits loss `L`: the bound of the losses'
+/// [`Loss`] impls. [`network!`](crate::network!) implements it for its
+/// `Params` when the last layer implements [`FitsLoss<L, Output>`].
+pub trait LastLayerFits<L> {}
+
+/// A last layer, giving `Out`, that fits loss `L`. It holds when the layer
+/// implements the loss's own trait ([`SoftmaxLast`], [`SigmoidLast`],
+/// [`ProbabilityLast`]), whose message names the loss and the fix when it
+/// does not. A loss of your own names the layers it fits with impls of
+/// its own: `impl FitsLoss<MyLoss, Tensor<1, 1, 1>> for Sigmoid {}`.
+pub trait FitsLoss<L, Out> {}
+impl<T: SoftmaxLast<Out>, Out> FitsLoss<SoftmaxCrossEntropy, Out> for T {}
+impl<T: SigmoidLast<Out>, Out> FitsLoss<BceWithLogits, Out> for T {}
+impl<T: ProbabilityLast<Out>, Out> FitsLoss<Bce, Out> for T {}
+
+/// A last layer [`SoftmaxCrossEntropy`] is fused with, giving output `Out`.
+///
+/// The loss takes its gradient with respect to the layer's input (the
+/// logits) and backward starts below the layer. So a layer of your own
+/// implements it only if its output is the softmax of its input, of the
+/// same shape, one value per class. [`Softmax`](crate::Softmax)
+/// implements it for every `Tensor<N, 1, 1>`.
+#[diagnostic::on_unimplemented(
+    message = "`SoftmaxCrossEntropy` needs a network whose last layer is `Softmax` (output `Tensor<N, 1, 1>`, one value per class); this network's last layer is `{Self}`, output `{Out}`",
+    label = "`SoftmaxCrossEntropy` is fused with a final `Softmax`",
+    note = "add `out: Softmax` after the last `Dense` of the `network!` declaration"
+)]
+pub trait SoftmaxLast<Out> {}
+impl<const N: usize> SoftmaxLast<Tensor<N, 1, 1>> for crate::Softmax {}
+
+/// A last layer [`BceWithLogits`] is fused with, giving output `Out`.
+///
+/// The loss takes its gradient with respect to the layer's input (the
+/// logit) and backward starts below the layer. So a layer of your own
+/// implements it only if its output is the sigmoid of its input, one
+/// value: `Out` is `Tensor<1, 1, 1>`. [`Sigmoid`](crate::Sigmoid)
+/// implements it for that output.
+#[diagnostic::on_unimplemented(
+    message = "`BceWithLogits` needs a network whose last layer is `Sigmoid` with one output (`Tensor<1, 1, 1>`); this network's last layer is `{Self}`, output `{Out}`",
+    label = "`BceWithLogits` is fused with a final `Sigmoid` of one output",
+    note = "end the `network!` declaration with `Dense<_, 1>` and `out: Sigmoid`; for a class out of several, train with `SoftmaxCrossEntropy`"
+)]
+pub trait SigmoidLast<Out> {}
+impl SigmoidLast<Tensor<1, 1, 1>> for crate::Sigmoid {}
+
+/// A last layer whose output `Out` is one probability, which [`Bce`] reads.
+///
+/// A layer of your own implements it if its output is one value in
+/// `[0, 1]`: `Out` is `Tensor<1, 1, 1>`. [`Sigmoid`](crate::Sigmoid)
+/// implements it for that output.
+#[diagnostic::on_unimplemented(
+    message = "`Bce` needs a network whose last layer is `Sigmoid` with one output (`Tensor<1, 1, 1>`), a probability; this network's last layer is `{Self}`, output `{Out}`",
+    label = "`Bce` reads one probability from the last layer",
+    note = "end the `network!` declaration with `Dense<_, 1>` and `out: Sigmoid`; for a class out of several, train with `SoftmaxCrossEntropy`"
+)]
+pub trait ProbabilityLast<Out> {}
+impl ProbabilityLast<Tensor<1, 1, 1>> for crate::Sigmoid {}
+
+/// A network output of one value, which [`Mse`] reads: the bound of its
+/// [`Loss`] impl, on [`Network::Output`]. Only `Tensor<1, 1, 1>`
+/// implements it; any last layer with that output fits.
+#[diagnostic::on_unimplemented(
+    message = "`Mse` needs a network with one output (`Tensor<1, 1, 1>`); this network's output is `{Self}`",
+    label = "`Mse` reads one output value",
+    note = "end the `network!` declaration with a layer of one output, such as `Dense<_, 1>`"
+)]
+pub trait OneOutput {}
+impl OneOutput for Tensor<1, 1, 1> {}
+
+/// A batch of one-value samples seen as `Tensor<1, 1, 1>`s: the last
+/// layer's impl of the loss's trait promises one value, checked here at
+/// build time.
+fn one_each<X: Flat, const B: usize>(x: &[X; B]) -> &[Tensor<1, 1, 1>; B] {
+    const {
+        assert!(
+            size_of::<X>() == 4,
+            "a one-output loss reads one value (a Tensor<1, 1, 1>) per sample, and this network has more: see its last layer's impl of the loss's trait"
+        )
+    };
+    same_layout(x)
+}
+
+/// Mutable form of [`one_each`].
+fn one_each_mut<X: Flat, const B: usize>(x: &mut [X; B]) -> &mut [Tensor<1, 1, 1>; B] {
+    const {
+        assert!(
+            size_of::<X>() == 4,
+            "a one-output loss reads one value (a Tensor<1, 1, 1>) per sample, and this network has more: see its last layer's impl of the loss's trait"
+        )
+    };
+    same_layout_mut(x)
+}
+
+fn correct_binary<X: Flat, const B: usize>(out: &[X; B], target: &[f32; B]) -> usize {
     out.iter().zip(target).filter(|(o, t)| class_of(o.as_flat()) == (**t >= 0.5) as usize).count()
 }
 
-impl<P: Network<Logits = Tensor<1, 1, 1>, Output = Tensor<1, 1, 1>>> Loss<P> for BceWithLogits {
+impl<P: Network + LastLayerFits<BceWithLogits>> Loss<P> for BceWithLogits {
     type Target = f32;
     const FROM_LOGITS: bool = true;
     fn loss<const B: usize>(ws: &P::Workspace<B>, target: &[f32; B], delta: &mut P::Activations<B>) -> f32 {
-        loss::bce_with_logits_batch(P::logits(ws), target, P::logits_grad(delta))
+        loss::bce_with_logits_batch(one_each(P::logits(ws)), target, one_each_mut(P::logits_grad(delta)))
     }
     fn correct<const B: usize>(ws: &P::Workspace<B>, target: &[f32; B]) -> usize {
         correct_binary(P::output(ws), target)
     }
 }
 
-impl<P: Network<Output = Tensor<1, 1, 1>>> Loss<P> for Bce {
+impl<P: Network + LastLayerFits<Bce>> Loss<P> for Bce {
     type Target = f32;
     const FROM_LOGITS: bool = false;
     fn loss<const B: usize>(ws: &P::Workspace<B>, target: &[f32; B], delta: &mut P::Activations<B>) -> f32 {
-        loss::bce_batch(P::output(ws), target, P::output_grad(delta))
+        loss::bce_batch(one_each(P::output(ws)), target, one_each_mut(P::output_grad(delta)))
     }
     fn correct<const B: usize>(ws: &P::Workspace<B>, target: &[f32; B]) -> usize {
         correct_binary(P::output(ws), target)
     }
 }
 
-impl<P: Network<Output = Tensor<1, 1, 1>>> Loss<P> for Mse {
+impl<P: Network<Output: OneOutput>> Loss<P> for Mse {
     type Target = f32;
     const FROM_LOGITS: bool = false;
     fn loss<const B: usize>(ws: &P::Workspace<B>, target: &[f32; B], delta: &mut P::Activations<B>) -> f32 {
-        loss::mse_batch(P::output(ws), target, P::output_grad(delta))
+        loss::mse_batch(one_each(P::output(ws)), target, one_each_mut(P::output_grad(delta)))
     }
     fn correct<const B: usize>(ws: &P::Workspace<B>, target: &[f32; B]) -> usize {
         correct_binary(P::output(ws), target)
     }
 }
 
-impl<const N: usize, P: Network<Logits = Tensor<N, 1, 1>, Output = Tensor<N, 1, 1>>> Loss<P> for SoftmaxCrossEntropy {
+impl<P: Network + LastLayerFits<SoftmaxCrossEntropy>> Loss<P> for SoftmaxCrossEntropy {
     type Target = usize;
     const FROM_LOGITS: bool = true;
     fn loss<const B: usize>(ws: &P::Workspace<B>, target: &[usize; B], delta: &mut P::Activations<B>) -> f32 {
         loss::softmax_cross_entropy_batch(P::logits(ws), target, P::logits_grad(delta))
     }
     fn correct<const B: usize>(ws: &P::Workspace<B>, target: &[usize; B]) -> usize {
-        P::output(ws).iter().zip(target).filter(|(o, t)| o.argmax() == **t).count()
+        P::output(ws).iter().zip(target).filter(|(o, t)| crate::math::argmax(o.as_flat()) == **t).count()
     }
 }
 

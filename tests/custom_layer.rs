@@ -1,7 +1,7 @@
 //! Layers written outside the crate, as a user writes them: a leaky ReLU
-//! (no parameters) and a per-channel scale (one learnable weight per
-//! channel), used in `network!`, trained, and checked by finite
-//! differences. This file is the worked example of the extension contract
+//! (no parameters), a per-channel scale (one learnable weight per
+//! channel) and a hard sigmoid that ends a network trained with `Bce`,
+//! used in `network!`, trained, and checked by finite differences. This file is the worked example of the extension contract
 //! in [`constnet::Layer`]'s docs:
 //!
 //! - the type is `Clone + Debug + PartialEq` (the network's parameter
@@ -16,11 +16,14 @@
 //!   `const` block, and `backward`, which overwrites `dx` (when asked for)
 //!   and adds the parameter gradients into `grads` or overwrites them, as
 //!   its `Grad` argument says; `Cache<B>` is what `forward` keeps for
-//!   `backward` beyond the input and output (`()` here).
+//!   `backward` beyond the input and output (`()` here);
+//! - a last layer implements the trait its loss requires of it, listed in
+//!   [`Loss`](constnet::train::Loss)'s docs: [`ProbabilityLast`] for the
+//!   one probability [`Bce`] reads.
 
 use constnet::gradcheck::check_layer;
 use constnet::optim::Sgd;
-use constnet::train::{SoftmaxCrossEntropy, TrainState, train_step};
+use constnet::train::{Bce, ProbabilityLast, SoftmaxCrossEntropy, TrainState, train_step};
 use constnet::{
     Conv2d, Dense, Flat, Grad, Init, Layer, Mode, Network, ParamTensor, ParamVisitorMut, Parameters, Shape, Softmax,
     Tensor, network,
@@ -167,6 +170,69 @@ impl<const CH: usize, const C: usize, const H: usize, const W: usize> Layer<C, H
     }
 }
 
+/// Hard sigmoid, element-wise: `y = clamp(x/6 + 1/2, 0, 1)`; backward
+/// `dx = dy/6` for `-3 < x < 3`, else 0. PyTorch: `nn.Hardsigmoid()`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct HardSigmoid;
+
+// SAFETY: zero-sized.
+unsafe impl Flat for HardSigmoid {}
+impl Parameters for HardSigmoid {}
+
+impl<const C: usize, const H: usize, const W: usize> Shape<C, H, W> for HardSigmoid {
+    const OUT_C: usize = C;
+    const OUT_H: usize = H;
+    const OUT_W: usize = W;
+}
+
+impl<const C: usize, const H: usize, const W: usize> Layer<C, H, W> for HardSigmoid {
+    type Cache<const B: usize> = ();
+
+    fn forward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
+        &self,
+        x: &[Tensor<C, H, W>; B],
+        y: &mut [Tensor<OC, OH, OW>; B],
+        _cache: &mut (),
+        _mode: &mut Mode<'_>,
+    ) {
+        const { assert!(OC == C && OH == H && OW == W, "HardSigmoid: the output has the input's shape") };
+        for (y, &x) in y.as_flat_mut().iter_mut().zip(x.as_flat()) {
+            *y = (x / 6.0 + 0.5).clamp(0.0, 1.0);
+        }
+    }
+
+    fn backward<const B: usize, const OC: usize, const OH: usize, const OW: usize>(
+        &self,
+        x: &[Tensor<C, H, W>; B],
+        _y: &[Tensor<OC, OH, OW>; B],
+        _cache: &mut (),
+        dy: &[Tensor<OC, OH, OW>; B],
+        dx: Option<&mut [Tensor<C, H, W>; B]>,
+        _grads: &mut Self,
+        _grad: Grad,
+    ) {
+        const { assert!(OC == C && OH == H && OW == W, "HardSigmoid: the output has the input's shape") };
+        if let Some(dx) = dx {
+            for ((dx, &x), &dy) in dx.as_flat_mut().iter_mut().zip(x.as_flat()).zip(dy.as_flat()) {
+                *dx = if x.abs() < 3.0 { dy / 6.0 } else { 0.0 };
+            }
+        }
+    }
+}
+
+// Its output is a probability: with one output it can end a network
+// trained with `Bce`.
+impl ProbabilityLast<Tensor<1, 1, 1>> for HardSigmoid {}
+
+network! {
+    /// A binary classifier that ends in the custom hard sigmoid.
+    mod binary {
+        input: Tensor<1, 4, 4>,
+        dense: Dense<16, 1>,
+        out: HardSigmoid,
+    }
+}
+
 network! {
     /// A small classifier with both custom layers between the crate's own.
     mod custom {
@@ -185,6 +251,7 @@ fn custom_layers_pass_the_finite_difference_check_on_several_shapes() {
     check_layer::<LeakyRelu, 1, 1, 1, 7, 1, 1, 7>(2).unwrap();
     check_layer::<Scale<3>, 2, 3, 4, 5, 3, 4, 5>(3).unwrap();
     check_layer::<Scale<1>, 3, 1, 6, 1, 1, 6, 1>(4).unwrap();
+    check_layer::<HardSigmoid, 2, 3, 4, 5, 3, 4, 5>(5).unwrap();
 }
 
 /// The network's shapes come from the custom layers' `Shape` impls, their
@@ -231,4 +298,27 @@ fn a_network_with_custom_layers_trains() {
     for (x, &want) in x.iter().zip(&y) {
         assert_eq!(net.classify(x, &mut ws), want);
     }
+}
+
+/// A network whose last layer is the custom hard sigmoid trains with
+/// `Bce` (its `ProbabilityLast` impl is what the loss requires): a row
+/// against a column, the loss falls and both are classified.
+#[test]
+fn a_network_ending_in_a_custom_layer_trains_with_its_loss() {
+    let mut rng = SmallRng::seed_from_u64(6);
+    let mut net = binary::Params::zeroed();
+    net.init(Init::Xavier, &mut rng);
+    let row = Tensor::<1, 4, 4>::from_fn(|_, i, _| if i == 1 { 1.0 } else { 0.0 });
+    let column = Tensor::<1, 4, 4>::from_fn(|_, _, j| if j == 2 { 1.0 } else { 0.0 });
+    let (x, y) = ([row, column], [1.0, 0.0]);
+    let mut st = TrainState::<binary::Params, 2>::zeroed();
+    let mut opt = Sgd::new(0.5);
+    let first = train_step(&mut net, &x, &y, Bce, &mut opt, &mut st, &mut rng).unwrap().loss;
+    let mut last = first;
+    for _ in 0..200 {
+        last = train_step(&mut net, &x, &y, Bce, &mut opt, &mut st, &mut rng).unwrap().loss;
+    }
+    assert!(last.is_finite() && last < 0.2 * first, "loss {first} -> {last}");
+    let mut ws = binary::Workspace::<1>::zeroed();
+    assert_eq!((net.classify(&row, &mut ws), net.classify(&column, &mut ws)), (1, 0));
 }

@@ -269,3 +269,126 @@ network! {{ pub mod net {{ input: Tensor<1, 4, 4>, conv: Conv2d<1, 2, 3, 1, 1>, 
         }
     }
 }
+
+/// A crate with a network `net` of 4 inputs whose last layers are
+/// `layers`, and a function that runs `body` on it.
+fn training_src(layers: &str, body: &str) -> String {
+    format!(
+        "use constnet::{{network, Dense, Flat, Relu, Sigmoid, Softmax, Tensor}};
+use constnet::fit::{{evaluate_set, fit, FitConfig, Samples}};
+use constnet::optim::Sgd;
+use constnet::parallel::ParallelTrainer;
+use constnet::rand::SeedableRng;
+use constnet::train::{{evaluate, train_step, train_step_accumulated, Bce, BceWithLogits, Mse, SoftmaxCrossEntropy, TrainState}};
+network! {{ pub mod net {{ input: Tensor<4, 1, 1>, fc1: Dense<4, 84>, relu: Relu, {layers} }} }}
+#[allow(unused)]
+pub fn f() {{
+    let mut net = net::Params::zeroed();
+    let mut st = TrainState::<net::Params, 2>::zeroed();
+    let mut rng = constnet::rand::rngs::SmallRng::seed_from_u64(0);
+    let x = [Tensor::<4, 1, 1>::zeroed(); 2];
+    {body}
+}}
+"
+    )
+}
+
+/// `train_step` of `loss` on the batch `x`, with targets `targets`.
+fn step(loss: &str, targets: &str) -> String {
+    format!("let _ = train_step(&mut net, &x, &{targets}, {loss}, &mut Sgd::new(0.1), &mut st, &mut rng);")
+}
+
+const NEEDS_SOFTMAX: &str = "`SoftmaxCrossEntropy` needs a network whose last layer is `Softmax` (output `Tensor<N, 1, 1>`, one value per class); this network's last layer is `";
+const ADD_SOFTMAX: &str = "add `out: Softmax` after the last `Dense` of the `network!` declaration";
+
+/// A classifier whose last layer is the `Dense` (its `Softmax` forgotten)
+/// trained with `SoftmaxCrossEntropy`: the error names the loss, the last
+/// layer it needs, the one it got and the fix (it was `E0271 type mismatch
+/// resolving <Params as Network>::Output == Tensor<84, 1, 1>`). With the
+/// `Softmax` added, the same crate builds.
+#[test]
+fn softmax_cross_entropy_without_a_final_softmax_says_to_add_it() {
+    let (ok, err) =
+        compile("no_softmax", &training_src("fc2: Dense<84, 10>", &step("SoftmaxCrossEntropy", "[0, 3]")), "metadata");
+    assert!(!ok);
+    assert!(err.contains(NEEDS_SOFTMAX), "the loss and the layer it needs:\n{err}");
+    assert!(err.contains("Dense<84, 10>`, output `") && err.contains("Tensor<10, 1, 1>`"), "the last layer:\n{err}");
+    assert!(err.contains(ADD_SOFTMAX), "the fix:\n{err}");
+    assert!(!err.contains("E0271"), "no type mismatch:\n{err}");
+
+    let src = training_src("fc2: Dense<84, 10>, out: Softmax", &step("SoftmaxCrossEntropy", "[0, 3]"));
+    let (ok, err) = compile("with_softmax", &src, "link");
+    assert!(ok, "with the Softmax it builds:\n{err}");
+}
+
+/// `BceWithLogits` on a network that ends in a `Softmax` of 10 classes:
+/// the error says it needs a `Sigmoid` of one output, names the `Softmax`
+/// and its output, and how to end the network (or which loss to use).
+#[test]
+fn bce_with_logits_on_a_softmax_network_says_it_needs_one_sigmoid_output() {
+    let src = training_src("fc2: Dense<84, 10>, out: Softmax", &step("BceWithLogits", "[0.0, 1.0]"));
+    let (ok, err) = compile("bce_softmax", &src, "metadata");
+    assert!(!ok);
+    assert!(
+        err.contains("`BceWithLogits` needs a network whose last layer is `Sigmoid` with one output (`Tensor<1, 1, 1>`); this network's last layer is `"),
+        "the loss and the layer it needs:\n{err}"
+    );
+    assert!(err.contains("Softmax`, output `") && err.contains("Tensor<10, 1, 1>`"), "the last layer:\n{err}");
+    assert!(
+        err.contains("end the `network!` declaration with `Dense<_, 1>` and `out: Sigmoid`; for a class out of several, train with `SoftmaxCrossEntropy`"),
+        "the fix:\n{err}"
+    );
+
+    let src = training_src("fc2: Dense<84, 1>, out: Sigmoid", &step("BceWithLogits", "[0.0, 1.0]"));
+    let (ok, err) = compile("bce_sigmoid", &src, "link");
+    assert!(ok, "with a Sigmoid of one output it builds:\n{err}");
+}
+
+/// `Bce` and `Mse` on a network of 10 outputs name their rule too.
+#[test]
+fn bce_and_mse_on_ten_outputs_name_their_rule() {
+    let src = training_src("fc2: Dense<84, 10>, out: Sigmoid", &step("Bce", "[0.0, 1.0]"));
+    let (ok, err) = compile("bce_ten", &src, "metadata");
+    assert!(!ok);
+    assert!(
+        err.contains("`Bce` needs a network whose last layer is `Sigmoid` with one output (`Tensor<1, 1, 1>`), a probability; this network's last layer is `"),
+        "{err}"
+    );
+
+    let (ok, err) = compile("mse_ten", &training_src("fc2: Dense<84, 10>", &step("Mse", "[0.0, 1.0]")), "metadata");
+    assert!(!ok);
+    assert!(
+        err.contains("`Mse` needs a network with one output (`Tensor<1, 1, 1>`); this network's output is `"),
+        "{err}"
+    );
+    assert!(err.contains("end the `network!` declaration with a layer of one output, such as `Dense<_, 1>`"), "{err}");
+}
+
+/// The loss reaches its bound through `L: Loss<P>` of whatever it is
+/// passed to; the message is the loss's in each case.
+#[test]
+fn the_message_is_the_same_through_fit_evaluate_set_and_the_parallel_trainer() {
+    let samples = "Samples { images: &x, labels: &[0, 1] }";
+    for (entry, body) in [
+        ("fit", format!("let _ = fit::<_, _, _, 2>(&mut net, {samples}, None, SoftmaxCrossEntropy, |l| l as usize, &mut Sgd::new(0.1), &FitConfig::default());")),
+        ("evaluate_set", format!("let _ = evaluate_set::<_, _, 2>(&net, {samples}, SoftmaxCrossEntropy, |l| l as usize);")),
+        (
+            "parallel",
+            "let mut trainer = ParallelTrainer::<net::Params, 1, 2>::new(0);
+             let _ = trainer.train_step(&mut net, &x, &[0, 3], SoftmaxCrossEntropy, &mut Sgd::new(0.1));"
+                .into(),
+        ),
+        (
+            "accumulated",
+            "let mut sum = net::Params::zeroed();
+             let _ = train_step_accumulated(&mut net, &[x], &[[0, 3]], SoftmaxCrossEntropy, &mut Sgd::new(0.1), &mut st, &mut sum, &mut rng);"
+                .into(),
+        ),
+        ("evaluate", "let _ = evaluate(&net, &x, &[0, 3], SoftmaxCrossEntropy, &mut st);".into()),
+    ] {
+        let (ok, err) = compile(&format!("through_{entry}"), &training_src("fc2: Dense<84, 10>", &body), "metadata");
+        assert!(!ok, "{entry}");
+        assert!(err.contains(NEEDS_SOFTMAX) && err.contains(ADD_SOFTMAX), "{entry}:\n{err}");
+        assert!(!err.contains("E0271"), "{entry}: no type mismatch:\n{err}");
+    }
+}

@@ -7,7 +7,7 @@ use constnet::fit::{Checkpoint, FitConfig, Samples, Sampling, evaluate_metrics, 
 use constnet::optim::Adam;
 use constnet::parallel::ParallelTrainer;
 use constnet::resume::{Resumable, StateMut};
-use constnet::train::{SoftmaxCrossEntropy, TrainState, train_step};
+use constnet::train::{Loss, SoftmaxCrossEntropy, TrainState, train_step};
 use constnet::{DataParallel, Flat, Init, Tensor};
 
 /// Mini-batch size (`PER_THREAD * THREADS` with two threads).
@@ -37,7 +37,8 @@ pub struct Outcome {
 /// bad option or a diverged run stops it with one line on stderr.
 pub fn train_10_classes<P>(name: &str, default_epochs: usize) -> Outcome
 where
-    P: DataParallel<Input = Tensor<1, 28, 28>, Output = Tensor<10, 1, 1>, Logits = Tensor<10, 1, 1>> + 'static,
+    P: DataParallel<Input = Tensor<1, 28, 28>, Output = Tensor<10, 1, 1>> + 'static,
+    SoftmaxCrossEntropy: Loss<P, Target = usize>,
 {
     const DEFAULT_LR: f32 = 2e-3;
     const DEFAULT_VALID: usize = 5000;
