@@ -71,6 +71,7 @@ pub mod optim;
 pub mod parallel;
 pub mod resume;
 mod shape;
+mod summary;
 mod tensor;
 pub mod train;
 pub mod zoo;
@@ -85,4 +86,5 @@ pub use network::{BackFrom, DataParallel, LayerInfo, Network, NetworkVisitorMut,
 #[doc(hidden)]
 pub use network::{FoldedByName, folded_by_name, share_of};
 pub use shape::{Shape, conv_out, pool_out};
+pub use summary::Summary;
 pub use tensor::{Batch, Tensor};

@@ -15,6 +15,11 @@ pub struct LayerInfo {
     pub offset: usize,
     /// Number of parameters (0 for activations and pooling).
     pub len: usize,
+    /// What was declared, e.g. `"Conv2d<1, 32, 5, 2, 1>"`; a convolution
+    /// folded with the ReLU (and max-pool) after it names them too.
+    pub kind: &'static str,
+    /// Output shape of one sample, `[C, H, W]`.
+    pub out: [usize; 3],
 }
 
 /// What [`Network::visit_mut`] calls: `f(layer, name, PyTorch shape, values)`.
@@ -477,11 +482,15 @@ macro_rules! network {
                         name: stringify!($first),
                         offset: ::core::mem::offset_of!(Params, $first) / 4,
                         len: ::core::mem::size_of::<$first::Ty>() / 4,
+                        kind: $crate::network!(@kind $first_what),
+                        out: [$first::Out::C, $first::Out::H, $first::Out::W],
                     },
                     $($crate::LayerInfo {
                         name: stringify!($layer),
                         offset: ::core::mem::offset_of!(Params, $layer) / 4,
                         len: ::core::mem::size_of::<$layer::Ty>() / 4,
+                        kind: $crate::network!(@kind $what),
+                        out: [$layer::Out::C, $layer::Out::H, $layer::Out::W],
                     },)+
                 ];
 
@@ -636,6 +645,13 @@ macro_rules! network {
     // current layer module's input `In`.
     (@conv_out $axis:ident, $($conv:tt)*) => {
         <$($conv)* as $crate::Shape<{ In::C }, { In::H }, { In::W }>>::$axis
+    };
+
+    // A layer's `LayerInfo::kind`: the declaration it came from, compact.
+    (@kind (layer: $ty:ty)) => { stringify!($ty) };
+    (@kind (relu $r:ident: $($conv:tt)*)) => { concat!(stringify!($($conv)*), " + ", stringify!($r), ": Relu") };
+    (@kind (pool $r:ident $p:ident: $($conv:tt)*)) => {
+        concat!(stringify!($($conv)*), " + ", stringify!($r), ": Relu + ", stringify!($p), ": MaxPool2d<2>")
     };
 
     // A `Params` field's doc: the declaration it came from.

@@ -205,3 +205,95 @@ fn overwriting_gradients_equals_adding_them_to_zero() {
     assert!(g.d2.as_flat().iter().all(|&v| v == 0.0), "the skipped last layer's gradients are zero");
     assert!(g.d1.as_flat().iter().all(|v| v.is_finite()) && g.d1.as_flat().iter().any(|&v| v != 0.0));
 }
+
+/// The summary lists every layer with its output shape and parameter
+/// count, which add up to the network's; its byte counts are the types'.
+#[test]
+fn summary_lists_layers_shapes_parameters_and_memory() {
+    use constnet::Summary;
+    use constnet::train::TrainState;
+    use constnet::zoo::tfconv;
+    let s = Summary::<tfconv::Params, 32>::new();
+    let layers = tfconv::Params::LAYERS;
+    assert_eq!(layers.iter().map(|l| l.len).sum::<usize>(), tfconv::Params::LEN);
+    assert_eq!(s.params(), 3_274_634);
+    let shapes: Vec<_> = layers.iter().map(|l| (l.name, l.out)).collect();
+    assert_eq!(
+        shapes,
+        [
+            ("conv1", [32, 14, 14]),
+            ("conv2", [64, 7, 7]),
+            ("dense1", [1024, 1, 1]),
+            ("relu3", [1024, 1, 1]),
+            ("dropout", [1024, 1, 1]),
+            ("dense2", [10, 1, 1]),
+            ("softmax", [10, 1, 1])
+        ]
+    );
+    assert_eq!(s.param_bytes(), 4 * 3_274_634);
+    assert_eq!(s.train_state_bytes(), std::mem::size_of::<TrainState<tfconv::Params, 32>>());
+    assert_eq!(s.infer_bytes(), std::mem::size_of::<<tfconv::Params as Network>::Workspace<1>>());
+    let text = s.to_string();
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        [
+            "conv1",
+            "Conv2d<1,",
+            "32,",
+            "5,",
+            "2,",
+            "1>",
+            "+",
+            "relu1:",
+            "Relu",
+            "+",
+            "pool1:",
+            "MaxPool2d<2>",
+            "32",
+            "x",
+            "14",
+            "x",
+            "14",
+            "832"
+        ]
+    );
+    assert!(lines[3].starts_with("dense1") && lines[3].ends_with("3,212,288"), "{text}");
+    assert!(text.contains("total: 3,274,634 parameters"), "{text}");
+    assert!(text.contains("parameters: 13,098,536 B (12.5 MiB)"), "{text}");
+}
+
+constnet::network! {
+    /// A convolution then global average pooling, as ResNet ends.
+    mod gap_net {
+        input: Tensor<1, 6, 6>,
+        conv: constnet::Conv2d<1, 4, 3, 1, 1>,
+        relu: constnet::Relu,
+        gap: constnet::GlobalAvgPool2d,
+        dense: constnet::Dense<4, 2>,
+        out: constnet::Softmax,
+    }
+}
+
+/// `GlobalAvgPool2d` in a network: `C x 1 x 1` out, and training on it
+/// learns (bright images against dark ones).
+#[test]
+fn global_average_pooling_trains_in_a_network() {
+    use constnet::optim::Sgd;
+    use constnet::train::{SoftmaxCrossEntropy, TrainState, train_step};
+    use rand::SeedableRng;
+    assert_eq!(gap_net::Params::LAYERS[2].out, [4, 1, 1]);
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(4);
+    let mut net = gap_net::Params::zeroed();
+    net.init(constnet::Init::He, &mut rng);
+    let x: [Tensor<1, 6, 6>; 4] =
+        core::array::from_fn(|b| Tensor::from_fn(|_, i, j| ((b % 2) as f32) + 0.1 * ((i + j) % 3) as f32));
+    let y = [0, 1, 0, 1];
+    let (mut st, mut opt) = (TrainState::<gap_net::Params, 4>::zeroed(), Sgd::new(0.5));
+    let first = train_step(&mut net, &x, &y, SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng).unwrap();
+    let mut last = first;
+    for _ in 0..200 {
+        last = train_step(&mut net, &x, &y, SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng).unwrap();
+    }
+    assert!(last.loss < first.loss / 4.0 && last.correct == 4, "{first:?} -> {last:?}");
+}

@@ -77,6 +77,7 @@ where
         "{name}: {} parameters; Adam lr {lr}, batch {BATCH}, {threads} thread(s), {epochs} epochs",
         net.num_params()
     );
+    println!("{}", constnet::Summary::<P, BATCH>::new());
     let opt = Adam::new(lr, P::boxed_zeroed(), P::boxed_zeroed());
     // `--checkpoint FILE`: saved after every epoch, resumed from if it exists.
     let checkpoint = args.path("--checkpoint").map(Checkpoint::new);
