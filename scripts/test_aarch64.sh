@@ -6,8 +6,11 @@
 #
 #   scripts/test_aarch64.sh [--install]
 #
-# This checks results, not speed: qemu emulates the CPU, so NEON speed has
-# not been measured on hardware here.
+# This checks results, not speed, and runs the portable loops: there is no
+# NEON backend yet, so the kernel conformance tests check only that every
+# fast kernel declines. qemu-user on an x86 host does not reproduce ARM's
+# weaker memory ordering either: the parallel trainer's atomics want real
+# hardware.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -157,7 +157,12 @@ pub enum FitError {
     },
     /// A checkpoint could not be saved, or the one to resume from is not
     /// this run's or not valid ([`FitConfig::checkpoint`]).
-    Checkpoint(CheckpointError),
+    Checkpoint {
+        /// What went wrong, with which file.
+        error: CheckpointError,
+        /// The epochs completed before it (none when resuming failed).
+        history: History,
+    },
 }
 
 impl core::fmt::Display for FitError {
@@ -175,7 +180,7 @@ impl core::fmt::Display for FitError {
             FitError::Diverged { epoch, step, fault, .. } => {
                 write!(f, "training diverged at epoch {epoch}, step {step}: {fault}")
             }
-            FitError::Checkpoint(e) => e.fmt(f),
+            FitError::Checkpoint { error, .. } => error.fmt(f),
         }
     }
 }
@@ -400,9 +405,11 @@ pub fn fit_callbacks<P: Network, L: Loss<P> + Copy, O: Optimizer<P> + Resumable,
 }
 
 /// [`fit`] with the training step supplied by the caller: `step` gets the
-/// network, a batch, its targets and the loop's seeded generator. A
-/// checkpoint holds no state of the step's ([`fit_with_callbacks`] takes
-/// it).
+/// network, a batch, its targets and the loop's seeded generator. It
+/// keeps no checkpoints: [`FitConfig::checkpoint`] is refused
+/// ([`FitError::Checkpoint`]), as the step's state (the optimizer it
+/// captured) would be missing from them; [`fit_with_callbacks`] takes that
+/// state.
 ///
 /// # Errors
 /// As [`fit`].
@@ -415,6 +422,13 @@ pub fn fit_with<P: Network, L: Loss<P> + Copy, const B: usize>(
     cfg: &FitConfig,
     mut step: impl FnMut(&mut P, &[P::Input; B], &[L::Target; B], &mut FitRng) -> Result<StepResult, Divergence>,
 ) -> Result<History, FitError> {
+    if let Some(ck) = &cfg.checkpoint {
+        // The step's state (an optimizer it captured) would be missing
+        // from the checkpoint, and a resumed run silently inexact.
+        let message = "fit_with saves no state of its step: pass the step's state (its optimizer, trainer) to fit_with_callbacks, or () if it has none".into();
+        let error = CheckpointError { path: ck.path.clone(), kind: CheckpointErrorKind::Invalid(message) };
+        return Err(FitError::Checkpoint { error, history: History::default() });
+    }
     fit_with_callbacks::<P, L, (), B>(net, train, valid, loss, target, cfg, &mut [], &mut (), |net, _, x, y, rng| {
         step(net, x, y, rng)
     })
@@ -485,20 +499,34 @@ pub fn fit_with_callbacks<P: Network, L: Loss<P> + Copy, S: Resumable, const B: 
     let mut yb = [target(0); B];
     let mut order: Vec<usize> = (0..n).collect();
     let mut history = History::default();
-    let run = checkpoint::Run { batch: B, samples: n, seed: cfg.seed, sampling: cfg.sampling };
+    let run = checkpoint::Run { epochs: cfg.epochs, batch: B, samples: n, seed: cfg.seed, sampling: cfg.sampling };
     let mut start = checkpoint::Position { epoch: 1, ..Default::default() };
-    if let Some(ck) = cfg.checkpoint.as_ref().filter(|c| c.resume) {
-        let lp = checkpoint::Loop { state, rng: &mut rng, order: &mut order, history: &mut history };
-        if let Some(pos) = checkpoint::load(ck, net, lp, &run).map_err(FitError::Checkpoint)? {
-            start = pos;
-        }
-    }
     // Saves a checkpoint (if the run keeps them) at a position.
     let save = |net: &P, state: &mut S, rng: &mut FitRng, order: &mut [usize], history: &mut History, pos| {
         let Some(ck) = &cfg.checkpoint else { return Ok(()) };
-        let lp = checkpoint::Loop { state, rng, order, history };
-        checkpoint::save(ck, net, lp, &pos, &run).map_err(FitError::Checkpoint)
+        let lp = checkpoint::Loop { state, rng, order, history: &mut *history };
+        checkpoint::save(ck, net, lp, &pos, &run)
+            .map_err(|error| FitError::Checkpoint { error, history: std::mem::take(history) })
     };
+    if let Some(ck) = &cfg.checkpoint {
+        let lp = checkpoint::Loop { state: &mut *state, rng: &mut rng, order: &mut order, history: &mut history };
+        let resumed = match ck.resume {
+            true => checkpoint::load(ck, net, lp, &run)
+                .map_err(|error| FitError::Checkpoint { error, history: History::default() })?,
+            false => None,
+        };
+        match resumed {
+            Some(pos) => {
+                if cfg.verbose {
+                    println!("resumed from {} at epoch {}, step {}", ck.path.display(), pos.epoch, pos.step);
+                }
+                start = pos;
+            }
+            // A first save before any training: a path that cannot be
+            // written fails now, not after the first epoch.
+            None => save(net, state, &mut rng, &mut order, &mut history, start)?,
+        }
+    }
     let mut stop = false;
     // The set's index of each sample of the batch (on the heap, as `xb`).
     let mut batch = std::vec![0usize; B];

@@ -5,8 +5,9 @@ use crate::Flat;
 use crate::layer::{Grad, Init, Mode, ParamTensor};
 use rand::Rng;
 
-/// Where one layer's parameters sit in the flat view of a network's
-/// parameter struct (in `f32`s), for optimizers and freezing.
+/// One layer of a network: its name, where its parameters sit in the flat
+/// view of the parameter struct (in `f32`s, for optimizers and freezing),
+/// what was declared and its output shape ([`Summary`](crate::Summary)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LayerInfo {
     /// The layer's field name, e.g. `"conv"`.

@@ -223,7 +223,7 @@ fn resume_error(file: &TempFile, cfg: &FitConfig, adam: bool) -> FitError {
     }
     .unwrap_err();
     assert_eq!(net, before, "a refused checkpoint changes nothing");
-    let FitError::Checkpoint(err) = &e else { panic!("{e:?}") };
+    let FitError::Checkpoint { error: err, .. } = &e else { panic!("{e:?}") };
     assert_eq!(err.path, file.0);
     assert!(e.to_string().contains(&*file.0.to_string_lossy()), "{e}");
     e
@@ -245,7 +245,7 @@ fn a_checkpoint_of_another_run_or_a_damaged_one_is_a_typed_error() {
     let cfg = config(Sampling::Shuffled, Some(ck.clone()));
     let e = resume_error(&file, &FitConfig { seed: 6, ..cfg.clone() }, true);
     assert!(
-        matches!(&e, FitError::Checkpoint(c) if c.kind == CheckpointErrorKind::Mismatch {
+        matches!(&e, FitError::Checkpoint { error: c, .. } if c.kind == CheckpointErrorKind::Mismatch {
         setting: "seed", file: "5".into(), run: "6".into() }),
         "{e:?}"
     );
@@ -258,7 +258,10 @@ fn a_checkpoint_of_another_run_or_a_damaged_one_is_a_typed_error() {
     // Damaged: cut short, a NaN moment, an order that repeats a sample.
     std::fs::write(&file.0, &good[..good.len() - 3]).unwrap();
     let e = resume_error(&file, &cfg, true);
-    assert!(matches!(&e, FitError::Checkpoint(c) if matches!(c.kind, CheckpointErrorKind::Weights(_))), "{e:?}");
+    assert!(
+        matches!(&e, FitError::Checkpoint { error, .. } if matches!(error.kind, CheckpointErrorKind::Weights(_))),
+        "{e:?}"
+    );
     let st = io::SafeTensorsView::parse(&good).unwrap();
     let offset = |name: &str| {
         let t = st.tensor(name).unwrap().unwrap();
@@ -283,20 +286,55 @@ fn a_checkpoint_of_another_run_or_a_damaged_one_is_a_typed_error() {
     let e = resume_error(&file, &cfg, true);
     assert!(e.to_string().contains("not a checkpoint"), "{e}");
 
-    // Saving where no file can be written: an I/O error naming it.
+    // Tampered metadata: a running sum that does not fit the step, a
+    // checkpoint past the run's epochs.
+    let retag = |key: &str, from: &str, to: &str| {
+        let needle = format!("\"{key}\":\"{from}\"");
+        let at = good.windows(needle.len()).position(|w| w == needle.as_bytes()).expect("the key in the header");
+        let mut bad = good.clone();
+        // Same length, so the header stays valid.
+        assert_eq!(from.len(), to.len());
+        bad[at + key.len() + 4..at + key.len() + 4 + to.len()].copy_from_slice(to.as_bytes());
+        std::fs::write(&file.0, &bad).unwrap();
+    };
+    retag("epoch", "2", "7");
+    let e = resume_error(&file, &cfg, true);
+    assert!(e.to_string().contains("epochs is 6 in the file and 4 in this run"), "{e}");
+    retag("correct", "0", "9");
+    let e = resume_error(&file, &cfg, true);
+    assert!(e.to_string().contains("do not fit step 0"), "{e}");
+
+    // Saving where no file can be written: an I/O error naming it, before
+    // the first step (a first save checks the path).
     let dir = TempFile(std::env::temp_dir().join("constnet-no-such-dir").join("ck.safetensors"));
     let cfg = config(Sampling::Shuffled, Some(Checkpoint::new(&dir.0)));
     let (x, y) = data();
     let (mut net, mut m, mut v) = (fresh_net(1), Net::boxed_zeroed(), Net::boxed_zeroed());
+    let before = net.clone();
     let mut opt = Adam::new(3e-3, &mut *m, &mut *v);
     let set = Samples { images: &x, labels: &y };
     let e =
         fit_callbacks::<_, _, _, B>(&mut *net, set, None, SoftmaxCrossEntropy, usize::from, &mut opt, &cfg, &mut [])
             .unwrap_err();
     assert!(
-        matches!(&e, FitError::Checkpoint(c) if matches!(c.kind, CheckpointErrorKind::Io(_)) && c.path == dir.0),
+        matches!(&e, FitError::Checkpoint { error, history } if matches!(error.kind, CheckpointErrorKind::Io(_))
+        && error.path == dir.0 && history.epochs.is_empty()),
         "{e:?}"
     );
+    assert_eq!(net, before, "no step ran");
+
+    // fit_with would leave its step's state out of the checkpoint: refused.
+    let e = constnet::fit::fit_with::<_, _, B>(
+        &mut *net,
+        set,
+        None,
+        SoftmaxCrossEntropy,
+        usize::from,
+        &cfg,
+        |_, _, _, _| unreachable!("refused before any step"),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("fit_with saves no state of its step"), "{e}");
 }
 
 /// The loop's generator is rand's `StdRng` stream: runs seeded as before

@@ -1,6 +1,8 @@
 //! Checkpoints of the training loop: one safetensors file with everything a
 //! run needs to go on exactly where it stopped.
 
+#[cfg(doc)]
+use super::fit;
 use super::{EpochStats, FitRng, History, Sampling};
 use crate::Network;
 use crate::io::{self, Dtype, LoadOptions, Metadata, SafeTensorsView, TensorView};
@@ -14,9 +16,9 @@ use std::vec::Vec;
 /// it resumes from one ([`FitConfig::checkpoint`](super::FitConfig::checkpoint)).
 ///
 /// The file is safetensors: the network's parameters under their
-/// `state_dict` names (`io::load_file` with
-/// [`LoadOptions::skip_prefix`] `Some("checkpoint.")` reads them alone, as
-/// does PyTorch), and under `checkpoint.` the optimizer's state (moments,
+/// `state_dict` names ([`io::load_bytes_with`] with
+/// [`LoadOptions::skip_prefix`] `Some("checkpoint.")` reads them alone;
+/// PyTorch's `safetensors.torch.load_file` reads every tensor), and under `checkpoint.` the optimizer's state (moments,
 /// step counts: every piece its [`Resumable`] visits), the loop's
 /// generator and sample order; its metadata holds the epoch and step, the
 /// epoch's running sums and the history so far. It is written atomically
@@ -26,8 +28,19 @@ use std::vec::Vec;
 /// history (except the times) an uninterrupted run with the same seed
 /// gives, bit for bit, on one thread or on a
 /// [`ParallelTrainer`](crate::parallel::ParallelTrainer)'s threads (its
-/// generators are state too). Callbacks keep their own state: an
+/// generators are state too), provided all the state the step changes is
+/// the state [`fit_with_callbacks`](super::fit_with_callbacks) hands it
+/// ([`fit`] passes the optimizer; [`fit_with`](super::fit_with) refuses
+/// checkpoints) and both runs use the same kernels backend (the backends
+/// sum in different orders). Callbacks keep their own state: an
 /// [`EarlyStopping`](super::EarlyStopping) starts afresh on resume.
+///
+/// A first checkpoint is written before the first step (so a path that
+/// cannot be written fails at once), then after every epoch. A checkpoint
+/// is refused, before anything changes, if it belongs to another run
+/// (batch, number of samples, seed, sampling), lies past this run's
+/// epochs, or is damaged; the file is read up to a bound computed from
+/// the run (its tensors, state and epochs), never sized by the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Checkpoint {
     /// The checkpoint file.
@@ -109,6 +122,8 @@ pub(super) struct Position {
 
 /// The settings of a run that a checkpoint must share to resume it.
 pub(super) struct Run {
+    /// The epochs the run is to train (a checkpoint past them is refused).
+    pub epochs: usize,
     pub batch: usize,
     pub samples: usize,
     pub seed: u64,
@@ -187,6 +202,15 @@ pub(super) fn save<P: Network>(
         .map_err(|e| err(CheckpointErrorKind::Io(e.to_string())))
 }
 
+/// The longest JSON of one history entry: seven numbers of at most 20
+/// digits, their separators and brackets.
+const HISTORY_ENTRY_MAX: usize = 7 * 21 + 3;
+
+/// A value from the file as an error quotes it: at most 64 characters.
+fn quoted(v: &str) -> &str {
+    v.char_indices().nth(64).map_or(v, |(i, _)| &v[..i])
+}
+
 /// One history entry as the checkpoint stores it: floats as their bits.
 type Entry = (usize, u32, u32, Option<u32>, Option<u32>, u64, usize);
 
@@ -221,17 +245,21 @@ pub(super) fn load<P: Network>(
     let path = ck.path.as_path();
     let err = |kind| CheckpointError { path: path.to_path_buf(), kind };
     let invalid = |m: String| err(CheckpointErrorKind::Invalid(m));
-    // The longest valid file: the header, the parameters, the state, the
-    // generator and the order.
-    let mut state_bytes = 0u64;
-    lp.state.visit(&mut |_, piece| {
+    // The longest valid file for this run: its header (the tensors' entries,
+    // the metadata and a history of at most `run.epochs` epochs), the
+    // parameters, the state, the generator and the order.
+    let (mut state_bytes, mut tensors) = (0u64, 2u64);
+    lp.state.visit(&mut |name, piece| {
+        tensors += 1 + name.len() as u64 / 64;
         state_bytes += match piece {
             StateMut::F32(s) => 4 * s.len() as u64,
             StateMut::Bytes(s) => s.len() as u64,
         }
     });
-    let max = 8 + io::MAX_HEADER_LEN as u64 + 4 * P::LEN as u64 + state_bytes + 49 + 8 * lp.order.len() as u64;
-    let Some(bytes) = read_bounded(path, max).map_err(|e| err(CheckpointErrorKind::Io(e)))? else {
+    net.visit(&mut |_, _| tensors += 1);
+    let header = 4096 + 256 * tensors + HISTORY_ENTRY_MAX as u64 * run.epochs as u64;
+    let data = 4 * P::LEN as u64 + state_bytes + 49 + 8 * lp.order.len() as u64;
+    let Some(bytes) = read_bounded(path, 8 + header + data).map_err(|e| err(CheckpointErrorKind::Io(e)))? else {
         return Ok(None);
     };
     let weights = |m: String| err(CheckpointErrorKind::Weights(m));
@@ -252,31 +280,52 @@ pub(super) fn load<P: Network>(
     };
     let mark = meta(MARK.0)?;
     if mark != MARK.1 {
-        return Err(invalid(format!("checkpoint format {mark:?}; this constnet reads format {:?}", MARK.1)));
+        return Err(invalid(format!("checkpoint format {:?}; this constnet reads format {:?}", quoted(&mark), MARK.1)));
     }
     for (setting, value) in run.settings() {
         let file = meta(setting)?;
         if file != value {
-            return Err(err(CheckpointErrorKind::Mismatch { setting, file, run: value }));
+            return Err(err(CheckpointErrorKind::Mismatch { setting, file: quoted(&file).to_string(), run: value }));
         }
     }
     let number = |key: &str| -> Result<u64, CheckpointError> {
         let v = meta(key)?;
-        v.parse().map_err(|_| invalid(format!("metadata {key:?} is {v:?}, not a whole number")))
+        v.parse().map_err(|_| invalid(format!("metadata {key:?} is {:?}, not a whole number", quoted(&v))))
+    };
+    let count = |key: &str| -> Result<usize, CheckpointError> {
+        let v = number(key)?;
+        usize::try_from(v).map_err(|_| invalid(format!("metadata {key:?} is {v}, more than this machine counts")))
     };
     let steps = run.samples / run.batch;
     let pos = Position {
-        epoch: number("epoch")? as usize,
-        step: number("step")? as usize,
+        epoch: count("epoch")?,
+        step: count("step")?,
         loss_sum: f64::from_bits(number("loss_sum")?),
-        correct: number("correct")? as usize,
-        seen: number("seen")? as usize,
-        skipped: number("skipped")? as usize,
+        correct: count("correct")?,
+        seen: count("seen")?,
+        skipped: count("skipped")?,
     };
     if pos.epoch == 0 || pos.step >= steps {
         return Err(invalid(format!(
             "epoch {} step {} is not a position of a run of {steps} steps an epoch",
             pos.epoch, pos.step
+        )));
+    }
+    // Past the run's last epoch: its weights are not this run's to go on from.
+    if pos.epoch > run.epochs + 1 || (pos.epoch == run.epochs + 1 && pos.step > 0) {
+        let file = if pos.step == 0 {
+            format!("{}", pos.epoch - 1)
+        } else {
+            format!("{} and part of epoch {}", pos.epoch - 1, pos.epoch)
+        };
+        return Err(err(CheckpointErrorKind::Mismatch { setting: "epochs", file, run: run.epochs.to_string() }));
+    }
+    // The epoch's running sums: over the steps done and not skipped.
+    let trained = pos.step.checked_sub(pos.skipped).and_then(|s| s.checked_mul(run.batch));
+    if trained != Some(pos.seen) || pos.correct > pos.seen || !pos.loss_sum.is_finite() || pos.loss_sum < 0.0 {
+        return Err(invalid(format!(
+            "the running sums (loss {}, {} correct of {} seen, {} skipped) do not fit step {} of batches of {}",
+            pos.loss_sum, pos.correct, pos.seen, pos.skipped, pos.step, run.batch
         )));
     }
     let history = parse_history(&meta("history")?, pos.epoch).map_err(invalid)?;
@@ -335,7 +384,7 @@ pub(super) fn load<P: Network>(
     let in_file = st.tensors().filter(|t| t.name.as_str().is_some_and(|n| n.starts_with(&state_prefix))).count();
     if in_file != pieces {
         return Err(invalid(format!(
-            "{in_file} pieces of optimizer state in the file, {pieces} in this run's (another optimizer?)"
+            "{in_file} pieces of the step's state in the file, {pieces} in this run's (another optimizer, or a trainer on another number of threads?)"
         )));
     }
 
@@ -368,6 +417,9 @@ pub(super) fn load<P: Network>(
 /// The history of a checkpoint whose epoch `epoch` is under way: one entry
 /// for each epoch before it, numbered from 1.
 fn parse_history(json: &str, epoch: usize) -> Result<History, String> {
+    if json.len() > HISTORY_ENTRY_MAX * (epoch - 1) + 2 {
+        return Err(format!("metadata \"history\" is {} bytes, too long for {} epochs", json.len(), epoch - 1));
+    }
     let entries: Vec<Entry> =
         serde_json::from_str(json).map_err(|e| format!("metadata \"history\" is not a list of epochs: {e}"))?;
     if entries.len() + 1 != epoch || entries.iter().enumerate().any(|(i, e)| e.0 != i + 1) {

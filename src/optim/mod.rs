@@ -16,6 +16,12 @@ pub use sgd::Sgd;
 use crate::Network;
 
 /// Updates parameters from gradients.
+///
+/// [`fit`](crate::fit::fit) also needs the optimizer to be
+/// [`Resumable`](crate::resume::Resumable), so that checkpoints hold its
+/// state: [`Sgd`] and [`Adam`] are (with their state in `&mut P` or
+/// `Box<P>`); an optimizer of one's own implements `visit`, with nothing in
+/// it if it keeps no state.
 pub trait Optimizer<P: Network> {
     /// One update step: `params -= f(grads)` for every layer not frozen.
     fn step(&mut self, params: &mut P, grads: &P);
