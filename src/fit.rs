@@ -499,7 +499,14 @@ pub fn fit_with_callbacks<P: Network, L: Loss<P> + Copy, S: Resumable, const B: 
     let mut yb = [target(0); B];
     let mut order: Vec<usize> = (0..n).collect();
     let mut history = History::default();
-    let run = checkpoint::Run { epochs: cfg.epochs, batch: B, samples: n, seed: cfg.seed, sampling: cfg.sampling };
+    let run = checkpoint::Run {
+        epochs: cfg.epochs,
+        batch: B,
+        samples: n,
+        labels: checkpoint::Run::fingerprint(train.labels),
+        seed: cfg.seed,
+        sampling: cfg.sampling,
+    };
     let mut start = checkpoint::Position { epoch: 1, ..Default::default() };
     // Saves a checkpoint (if the run keeps them) at a position.
     let save = |net: &P, state: &mut S, rng: &mut FitRng, order: &mut [usize], history: &mut History, pos| {

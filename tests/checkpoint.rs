@@ -251,6 +251,17 @@ fn a_checkpoint_of_another_run_or_a_damaged_one_is_a_typed_error() {
     );
     let e = resume_error(&file, &FitConfig { sampling: Sampling::Random, ..cfg.clone() }, true);
     assert!(e.to_string().contains("sampling is Shuffled in the file and Random in this run"), "{e}");
+    // The same number of samples, other labels.
+    let (mut x2, mut y2) = data();
+    y2.swap(0, 1);
+    x2.swap(0, 1);
+    let (mut net2, mut m, mut v) = (fresh_net(7), Net::boxed_zeroed(), Net::boxed_zeroed());
+    let mut opt = Adam::new(3e-3, &mut *m, &mut *v);
+    let other = Samples { images: &x2, labels: &y2 };
+    let e =
+        fit_callbacks::<_, _, _, B>(&mut *net2, other, None, SoftmaxCrossEntropy, usize::from, &mut opt, &cfg, &mut [])
+            .unwrap_err();
+    assert!(e.to_string().contains("labels_fnv1a is"), "{e}");
     // SGD has a momentum buffer where Adam had two moments.
     let e = resume_error(&file, &cfg, false);
     assert!(e.to_string().contains("checkpoint.state.momentum_buffer"), "{e}");

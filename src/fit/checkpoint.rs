@@ -126,15 +126,24 @@ pub(super) struct Run {
     pub epochs: usize,
     pub batch: usize,
     pub samples: usize,
+    /// FNV-1a of the training labels: a checkpoint of another set of the
+    /// same size is refused.
+    pub labels: u64,
     pub seed: u64,
     pub sampling: Sampling,
 }
 
 impl Run {
-    fn settings(&self) -> [(&'static str, String); 4] {
+    /// FNV-1a (64-bit) of `labels`.
+    pub fn fingerprint(labels: &[u8]) -> u64 {
+        labels.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    }
+
+    fn settings(&self) -> [(&'static str, String); 5] {
         [
             ("batch", self.batch.to_string()),
             ("samples", self.samples.to_string()),
+            ("labels_fnv1a", format!("{:016x}", self.labels)),
             ("seed", self.seed.to_string()),
             ("sampling", format!("{:?}", self.sampling)),
         ]
