@@ -38,7 +38,7 @@ use std::vec::Vec;
 /// A first checkpoint is written before the first step (so a path that
 /// cannot be written fails at once), then after every epoch. A checkpoint
 /// is refused, before anything changes, if it belongs to another run
-/// (batch, number of samples, seed, sampling), lies past this run's
+/// (batch, number of samples, labels, seed, sampling), lies past this run's
 /// epochs, or is damaged; the file is read up to a bound computed from
 /// the run (its tensors, state and epochs), never sized by the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
