@@ -100,6 +100,32 @@ network! {
     assert!(err.contains("Shape<3, 32, 32>"), "{err}");
 }
 
+/// A `Conv1d` takes sequences, `C x 1 x L`: fed an image it does not
+/// build, and says what to use; fed a sequence, the same network builds.
+#[test]
+fn a_conv1d_fed_a_2d_input_does_not_build() {
+    let src = "
+use constnet::{network, Conv1d, Dense, Relu, Softmax, Tensor};
+network! {
+    pub mod net {
+        input: Tensor<28, ROWS, COLS>,
+        conv: Conv1d<28, 16, 5, 2>,
+        relu: Relu,
+        dense: Dense<DENSE_IN, 10>,
+        out: Softmax,
+    }
+}
+";
+    let seq = src.replace("ROWS", "1").replace("COLS", "28").replace("DENSE_IN", "448");
+    let (ok, err) = compile("conv1d_seq", &seq, "link");
+    assert!(ok, "a 28 x 1 x 28 sequence must build:\n{err}");
+    let image = src.replace("ROWS", "28").replace("COLS", "28").replace("DENSE_IN", "448");
+    let (ok, err) = compile("conv1d_image", &image, "metadata");
+    assert!(!ok, "a 28 x 28 x 28 input must not build");
+    assert!(err.contains("Conv1d: the input must be a sequence, C x 1 x L; a 2-D input takes Conv2d"), "{err}");
+    assert!(err.contains("Shape<28, 28, 28>"), "{err}");
+}
+
 #[test]
 fn a_kernel_larger_than_the_padded_input_does_not_build() {
     let src = "

@@ -34,6 +34,7 @@
 //! and by finite differences, in this module's tests.
 
 pub mod avgpool2d;
+pub mod conv1d;
 pub mod conv2d;
 pub mod dense;
 pub mod dropout;
@@ -45,6 +46,7 @@ pub mod softmax;
 pub mod tanh;
 
 pub use avgpool2d::AvgPool2d;
+pub use conv1d::Conv1d;
 pub use conv2d::{Conv2d, ConvRelu, ConvReluPool};
 pub use dense::Dense;
 pub use dropout::Dropout;
