@@ -11,9 +11,14 @@
 //!   done nothing, and the caller runs its reference loop. With
 //!   [`Isa::Portable`] every entry point declines (an empty operation,
 //!   such as a transpose of no columns, counts as done on every backend).
-//! - One folder per backend (`avx512/`), split by op family, with one file
-//!   of vector helpers. `#[target_feature]` and raw pointers live only
-//!   there.
+//! - One folder per backend (`avx512/`, `avx2/`), split by op family, with
+//!   one file of vector helpers. `#[target_feature]` and raw pointers live
+//!   only there.
+//! - `simd.rs` is the crate's own SIMD vocabulary (the [`simd::Simd`]
+//!   trait, with a portable implementation on `[f32; N]`), and `vmath.rs`
+//!   the vector math written once over it (`exp`, `tanh`, the sigmoid),
+//!   which every backend runs, [`Isa::Portable`] included:
+//!   [`Kernels::math_map`] never declines.
 //!
 //! # Adding a backend
 //! A new backend touches this folder only: an [`Isa`] variant with its
@@ -28,11 +33,15 @@
 #![cfg_attr(not(target_arch = "x86_64"), allow(unreachable_code, unused_variables, dead_code))]
 
 #[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
+#[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
 #[cfg(test)]
 mod conformance;
 mod desc;
 mod isa;
+pub(crate) mod simd;
+pub(crate) mod vmath;
 
 pub(crate) use desc::*;
 #[cfg(test)]
@@ -124,11 +133,35 @@ impl Kernels {
         isa.is_supported().then_some(Kernels(isa))
     }
 
-    /// Whether this backend has fast kernels at all (every entry point of
-    /// [`Isa::Portable`] declines).
+    /// Whether this backend has the fast kernels of the layers (every
+    /// entry point that may decline runs on it): AVX-512. On
+    /// [`Isa::Portable`] and [`Isa::Avx2`] they all decline; only the
+    /// vector math ([`math_map`](Self::math_map)) runs everywhere.
     #[inline(always)]
     pub(crate) fn is_fast(self) -> bool {
-        self.0 != Isa::Portable
+        self.0 == Isa::Avx512
+    }
+
+    // ---- vector math -------------------------------------------------------
+
+    /// `y[i] = f(x[i])` over `x.len()` floats, by `vmath`'s approximations:
+    /// the same bits on every backend (the portable one runs the same
+    /// operations on `[f32; 8]`). Never declines.
+    ///
+    /// # Panics
+    /// If `y` is shorter than `x`.
+    #[inline]
+    pub(crate) fn math_map(self, f: MathFn, x: &[f32], y: &mut [f32]) {
+        check("math_map", "y", Size(x.len()), y.len());
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 supported (`Kernels` is built for supported ISAs only).
+            Isa::Avx512 => unsafe { avx512::simd::math_map(f, x, y) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 and FMA supported.
+            Isa::Avx2 => unsafe { avx2::simd::math_map(f, x, y) },
+            _ => vmath::map(simd::Portable::default(), f, x, y),
+        }
     }
 
     // ---- element-wise ----------------------------------------------------
