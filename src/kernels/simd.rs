@@ -91,6 +91,13 @@ pub(crate) trait Simd: Copy {
     fn shl23_i(self, a: Self::I) -> Self::I;
     /// `a >> 1`, arithmetic (rounds toward minus infinity).
     fn sra1_i(self, a: Self::I) -> Self::I;
+
+    /// The sums of adjacent pairs of the `2·LANES` floats `v = lo ++ hi`:
+    /// lane `k` is `v[2k] + v[2k+1]` (a 2x2 pool's row of windows).
+    fn pair_sums(self, lo: Self::F, hi: Self::F) -> Self::F;
+    /// Each lane twice: `(lo, hi)` with `(lo ++ hi)[2k] = (lo ++ hi)[2k+1] =
+    /// a[k]` (a 2x2 pool's gradient spread over its windows' columns).
+    fn spread(self, a: Self::F) -> (Self::F, Self::F);
 }
 
 /// The portable backend: `N` lanes as `[f32; N]`, every operation a loop
@@ -223,5 +230,14 @@ impl<const N: usize> Simd for Lanes<N> {
     #[inline(always)]
     fn sra1_i(self, a: [i32; N]) -> [i32; N] {
         a.map(|a| a >> 1)
+    }
+    #[inline(always)]
+    fn pair_sums(self, lo: [f32; N], hi: [f32; N]) -> [f32; N] {
+        let v = |i: usize| if i < N { lo[i] } else { hi[i - N] };
+        core::array::from_fn(|k| v(2 * k) + v(2 * k + 1))
+    }
+    #[inline(always)]
+    fn spread(self, a: [f32; N]) -> ([f32; N], [f32; N]) {
+        (core::array::from_fn(|i| a[i / 2]), core::array::from_fn(|i| a[(N + i) / 2]))
     }
 }

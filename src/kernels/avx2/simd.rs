@@ -1,9 +1,9 @@
 //! [`Simd`] for AVX2: 8 lanes in a `__m256`, masks as all-ones lanes, and
-//! the vector math of [`vmath`] on them.
+//! the kernels written over it ([`vmath`], [`avgpool`]) on them.
 
 use crate::kernels::MathFn;
 use crate::kernels::simd::Simd;
-use crate::kernels::vmath;
+use crate::kernels::{avgpool, vmath};
 use core::arch::x86_64::*;
 
 /// Floats per AVX2 vector.
@@ -141,6 +141,40 @@ impl Simd for Avx2 {
     fn sra1_i(self, a: __m256i) -> __m256i {
         unsafe { _mm256_srai_epi32::<1>(a) }
     }
+    #[inline(always)]
+    fn pair_sums(self, lo: __m256, hi: __m256) -> __m256 {
+        // hadd: lo01 lo23 hi01 hi23 | lo45 lo67 hi45 hi67; then the
+        // 64-bit quarters in the order 0, 2, 1, 3.
+        unsafe { _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(_mm256_hadd_ps(lo, hi)))) }
+    }
+    #[inline(always)]
+    fn spread(self, a: __m256) -> (__m256, __m256) {
+        // a0 a0 a1 a1 | a4 a4 a5 a5 and a2 a2 a3 a3 | a6 a6 a7 a7, then the halves.
+        unsafe {
+            let (l, h) = (_mm256_unpacklo_ps(a, a), _mm256_unpackhi_ps(a, a));
+            (_mm256_permute2f128_ps::<0x20>(l, h), _mm256_permute2f128_ps::<0x31>(l, h))
+        }
+    }
+}
+
+/// [`avgpool::forward`] on 8 lanes.
+///
+/// # Safety
+/// AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn avgpool2_forward(planes: usize, hw: (usize, usize), x: &[f32], y: &mut [f32]) {
+    // SAFETY: the caller's contract.
+    avgpool::forward(unsafe { Avx2::new() }, planes, hw, x, y)
+}
+
+/// [`avgpool::backward`] on 8 lanes.
+///
+/// # Safety
+/// AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn avgpool2_backward(planes: usize, hw: (usize, usize), dy: &[f32], dx: &mut [f32]) {
+    // SAFETY: the caller's contract.
+    avgpool::backward(unsafe { Avx2::new() }, planes, hw, dy, dx)
 }
 
 /// [`vmath::map`] on 8 lanes: `y[i] = f(x[i])` over `x.len()` floats.

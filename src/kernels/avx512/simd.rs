@@ -1,10 +1,10 @@
 //! [`Simd`] for AVX-512: 16 lanes in a `__m512`, `__mmask16` masks, and
-//! the vector math of [`vmath`] on them.
+//! the kernels written over it ([`vmath`], [`avgpool`]) on them.
 
-use super::vec::{V, lanes};
+use super::vec::{EVEN, ODD, V, lanes};
 use crate::kernels::MathFn;
 use crate::kernels::simd::Simd;
-use crate::kernels::vmath;
+use crate::kernels::{avgpool, vmath};
 use core::arch::x86_64::*;
 
 /// The AVX-512 backend's token: it exists only where the CPU has
@@ -132,6 +132,42 @@ impl Simd for Avx512 {
     fn sra1_i(self, a: __m512i) -> __m512i {
         unsafe { _mm512_srai_epi32::<1>(a) }
     }
+    #[inline(always)]
+    fn pair_sums(self, lo: __m512, hi: __m512) -> __m512 {
+        unsafe {
+            let (ie, io) = (_mm512_loadu_si512(EVEN.as_ptr().cast()), _mm512_loadu_si512(ODD.as_ptr().cast()));
+            _mm512_add_ps(_mm512_permutex2var_ps(lo, ie, hi), _mm512_permutex2var_ps(lo, io, hi))
+        }
+    }
+    #[inline(always)]
+    fn spread(self, a: __m512) -> (__m512, __m512) {
+        const LO: [i32; 16] = [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7];
+        const HI: [i32; 16] = [8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15];
+        unsafe {
+            let (il, ih) = (_mm512_loadu_si512(LO.as_ptr().cast()), _mm512_loadu_si512(HI.as_ptr().cast()));
+            (_mm512_permutexvar_ps(il, a), _mm512_permutexvar_ps(ih, a))
+        }
+    }
+}
+
+/// [`avgpool::forward`] on 16 lanes.
+///
+/// # Safety
+/// AVX-512F and AVX-512VL.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(crate) unsafe fn avgpool2_forward(planes: usize, hw: (usize, usize), x: &[f32], y: &mut [f32]) {
+    // SAFETY: the caller's contract.
+    avgpool::forward(unsafe { Avx512::new() }, planes, hw, x, y)
+}
+
+/// [`avgpool::backward`] on 16 lanes.
+///
+/// # Safety
+/// AVX-512F and AVX-512VL.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(crate) unsafe fn avgpool2_backward(planes: usize, hw: (usize, usize), dy: &[f32], dx: &mut [f32]) {
+    // SAFETY: the caller's contract.
+    avgpool::backward(unsafe { Avx512::new() }, planes, hw, dy, dx)
 }
 
 /// [`vmath::map`] on 16 lanes: `y[i] = f(x[i])` over `x.len()` floats.
