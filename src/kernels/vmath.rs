@@ -112,19 +112,53 @@ pub(crate) fn sigmoid<S: Simd>(s: S, x: S::F) -> S::F {
     s.div(num, s.add(one, e))
 }
 
-/// `y[i] = f(x[i])` over `x.len()` floats (`y` as long), a vector at a
+/// A function of a vector, as a type: [`map_with`] takes it as a type
+/// parameter rather than a closure, because a closure defined here (in a
+/// function without `#[target_feature]`) is compiled without the
+/// backend's features and was not inlined: every intrinsic in it became
+/// a call.
+trait VecFn {
+    fn apply<S: Simd>(s: S, x: S::F) -> S::F;
+}
+
+struct Exp;
+struct Tanh;
+struct Sigmoid;
+
+impl VecFn for Exp {
+    #[inline(always)]
+    fn apply<S: Simd>(s: S, x: S::F) -> S::F {
+        exp(s, x)
+    }
+}
+
+impl VecFn for Tanh {
+    #[inline(always)]
+    fn apply<S: Simd>(s: S, x: S::F) -> S::F {
+        tanh(s, x)
+    }
+}
+
+impl VecFn for Sigmoid {
+    #[inline(always)]
+    fn apply<S: Simd>(s: S, x: S::F) -> S::F {
+        sigmoid(s, x)
+    }
+}
+
+/// `y[i] = F(x[i])` over `x.len()` floats (`y` as long), a vector at a
 /// time, then the tail in one vector.
 #[inline(always)]
-fn map_with<S: Simd>(s: S, x: &[f32], y: &mut [f32], f: impl Fn(S::F) -> S::F) {
+fn map_with<S: Simd, F: VecFn>(s: S, x: &[f32], y: &mut [f32]) {
     let y = &mut y[..x.len()];
     let mut xc = x.chunks_exact(S::LANES);
     let mut yc = y.chunks_exact_mut(S::LANES);
     for (x, y) in (&mut xc).zip(&mut yc) {
-        s.store(y, f(s.load(x)));
+        s.store(y, F::apply(s, s.load(x)));
     }
     let (xt, yt) = (xc.remainder(), yc.into_remainder());
     if !xt.is_empty() {
-        s.store_tail(yt, f(s.load_tail(xt)));
+        s.store_tail(yt, F::apply(s, s.load_tail(xt)));
     }
 }
 
@@ -135,9 +169,9 @@ fn map_with<S: Simd>(s: S, x: &[f32], y: &mut [f32], f: impl Fn(S::F) -> S::F) {
 #[inline(always)]
 pub(crate) fn map<S: Simd>(s: S, f: MathFn, x: &[f32], y: &mut [f32]) {
     match f {
-        MathFn::Exp => map_with(s, x, y, |v| exp(s, v)),
-        MathFn::Tanh => map_with(s, x, y, |v| tanh(s, v)),
-        MathFn::Sigmoid => map_with(s, x, y, |v| sigmoid(s, v)),
+        MathFn::Exp => map_with::<S, Exp>(s, x, y),
+        MathFn::Tanh => map_with::<S, Tanh>(s, x, y),
+        MathFn::Sigmoid => map_with::<S, Sigmoid>(s, x, y),
     }
 }
 
