@@ -17,12 +17,15 @@ use core::sync::atomic::{AtomicU8, Ordering};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Isa {
-    /// No kernels: every layer runs its reference loops (plain Rust, which
-    /// the compiler vectorises where it can). Any target.
+    /// No ISA-specific kernels: every layer runs its reference loops (plain
+    /// Rust, which the compiler vectorises where it can), and `Tanh`,
+    /// `Sigmoid` and `AvgPool2d<2>` the kernels written over the SIMD
+    /// trait on `[f32; 8]`. Any target.
     Portable,
-    /// x86-64-v3 (AVX2 and FMA): the vector math (`exp`, `tanh`, the
-    /// sigmoid) on 8 lanes; every other layer runs its reference loops, as
-    /// with [`Portable`](Isa::Portable).
+    /// x86-64-v3 (AVX2 and FMA): the kernels written over the SIMD trait
+    /// (`tanh`, the sigmoid, 2x2 average pooling) on 8 AVX lanes; every
+    /// other layer runs its reference loops, as with
+    /// [`Portable`](Isa::Portable).
     Avx2,
     /// Hand-written AVX-512 kernels (x86-64 with AVX-512F and AVX-512VL).
     Avx512,

@@ -9,7 +9,8 @@
 //!   its slices against its descriptors (a violation is the caller's bug:
 //!   it panics), then runs the chosen backend, or returns `false` having
 //!   done nothing, and the caller runs its reference loop. With
-//!   [`Isa::Portable`] every entry point declines (an empty operation,
+//!   [`Isa::Portable`] every entry point that returns a `bool` or an
+//!   `Option` declines (an empty operation,
 //!   such as a transpose of no columns, counts as done on every backend).
 //! - One folder per backend (`avx512/`, `avx2/`), split by op family, with
 //!   one file of vector helpers. `#[target_feature]` and raw pointers live
