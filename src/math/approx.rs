@@ -19,8 +19,11 @@
 //!
 //! Special values are exact: ±0, ±∞ and NaN give what `libm` gives (NaN
 //! for NaN, `exp(-∞) = 0`, `exp(∞) = ∞`, `tanh(±∞) = ±1`, `tanh(±0) = ±0`,
-//! `sigmoid(±∞) = 1, 0`); `exp` overflows to ∞ and underflows to 0 where
-//! `libm::expf` does; a subnormal `x` gives `tanh(x) = x`.
+//! `sigmoid(±∞) = 1, 0`); `exp` overflows to ∞ exactly where the
+//! correctly rounded `e^x` does (the sweep counts an infinity against a
+//! finite value as an infinite error), and its last nonzero results and
+//! first zeros near `x = -103.97` are `libm::expf`'s (tested at those
+//! floats); a subnormal `x` gives `tanh(x) = x`.
 //!
 //! ```
 //! use constnet::math::approx;
