@@ -13,7 +13,8 @@
 //! `--only` runs just the named workloads (keys as in the JSON, without
 //! `_us`: `seed1_train`, `fashion10_train`, `fashion10_train_acc` (the
 //! same mini-batches as 4 micro-batches of 8, `train_step_accumulated`), `fashion10_infer`,
-//! `fashion10_train_2t`, `tfconv_train`, `tfconv_infer`, `tfconv_train_2t`),
+//! `fashion10_train_2t`, `tfconv_train`, `tfconv_infer`, `tfconv_train_2t`,
+//! `lenet_train`, `lenet_infer`: LeNet-5 with tanh and average pooling),
 //! e.g. to time one of them in alternation with another build or tool.
 //!
 //! A network's one- and two-thread training steps are timed in
@@ -93,7 +94,7 @@ fn time_pair(runs: usize, budget: f64, mut a: impl FnMut(), mut b: impl FnMut())
 
 /// The workloads' keys (the report prints each network's two-thread
 /// training step right after its one-thread one).
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 10] = [
     "seed1_train",
     "fashion10_train",
     "fashion10_train_acc",
@@ -102,6 +103,8 @@ const KEYS: [&str; 8] = [
     "tfconv_train",
     "tfconv_infer",
     "tfconv_train_2t",
+    "lenet_train",
+    "lenet_infer",
 ];
 
 /// One line of the report.
@@ -271,6 +274,16 @@ fn main() {
         TfconvInfer::new,
         |w| w.step(&data),
     );
+    report.time(
+        Row::new("lenet_train", "LeNet-5 (tanh, avg-pool) training, B=32", None, None),
+        LENET_B,
+        1.0,
+        LenetTrain::new,
+        |w| w.step(&data),
+    );
+    report.time(Row::new("lenet_infer", "LeNet-5 inference, 1 image", None, None), 1, 1.0, LenetInfer::new, |w| {
+        w.step(&data)
+    });
     let rows = report.rows;
     // The two-thread speed-ups whose two workloads both ran (alternated).
     let speedups: Vec<(&str, f64)> =

@@ -2,6 +2,8 @@
 //! one accumulator per lane (a single scalar accumulator does not vectorise,
 //! see DESIGN.md), and stable forms of the sigmoid and log-sum-exp.
 
+pub mod approx;
+
 /// Lanes of the independent accumulators used by [`dot`] and [`sum`].
 const LANES: usize = 16;
 

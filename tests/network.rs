@@ -5,7 +5,7 @@ mod common;
 use common::{fashion10, seed1};
 use constnet::gradcheck::{check_scalar, compare};
 use constnet::loss::{bce_with_logits_batch, softmax_cross_entropy_batch};
-use constnet::{BackFrom, Flat, Grad, Init, Mode, Network, Tensor};
+use constnet::{AvgPool2d, BackFrom, Conv2d, Dense, Flat, Grad, Init, Mode, Network, Softmax, Tanh, Tensor, network};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
@@ -93,6 +93,66 @@ fn whole_network_backward_matches_finite_differences() {
     }
 }
 
+network! {
+    /// LeNet-5 with tanh and 2x2 average pooling (the vector tanh and
+    /// average-pooling kernels inside a network).
+    mod lenet5 {
+        input: Tensor<1, 28, 28>,
+        conv1: Conv2d<1, 6, 5, 2, 1>,
+        tanh1: Tanh,
+        pool1: AvgPool2d<2>,
+        conv2: Conv2d<6, 16, 5, 0, 1>,
+        tanh2: Tanh,
+        pool2: AvgPool2d<2>,
+        dense1: Dense<400, 120>,
+        tanh3: Tanh,
+        dense2: Dense<120, 84>,
+        tanh4: Tanh,
+        dense3: Dense<84, 10>,
+        softmax: Softmax,
+    }
+}
+
+/// LeNet-5's backward pass (tanh through its output, average pooling
+/// spreading the gradient) against central differences of its loss, at
+/// parameters of every trainable layer.
+#[test]
+fn lenet5_backward_matches_finite_differences() {
+    let mut rng = SmallRng::seed_from_u64(5);
+    let mut net = lenet5::Params::boxed_zeroed();
+    net.init(Init::Xavier, &mut rng);
+    let x: [Tensor<1, 28, 28>; 2] = [
+        Tensor::from_fn(|_, y, x| ((y * 7 + x * 3) % 11) as f32 / 5.0 - 1.0),
+        Tensor::from_fn(|_, y, x| ((x * y) % 7) as f32 / 3.0 - 1.0),
+    ];
+    let y = [3, 7];
+    let loss = |p: &[f32]| {
+        let mut n = lenet5::Params::boxed_zeroed();
+        n.as_flat_mut().copy_from_slice(p);
+        let mut ws = lenet5::Workspace::<2>::boxed_zeroed();
+        n.forward(&x, &mut ws, &mut Mode::Infer);
+        softmax_cross_entropy_batch(lenet5::Params::logits(&ws), &y, &mut [Tensor::zeroed(); 2]) as f64
+    };
+    let mut ws = lenet5::Workspace::<2>::boxed_zeroed();
+    let mut delta = lenet5::Activations::<2>::boxed_zeroed();
+    let mut grads = lenet5::Params::boxed_zeroed();
+    net.forward(&x, &mut ws, &mut Mode::Infer);
+    softmax_cross_entropy_batch(lenet5::Params::logits(&ws), &y, lenet5::Params::logits_grad(&mut delta));
+    net.backward(&x, &mut ws, &mut delta, &mut grads, BackFrom::Logits, Grad::Add);
+    let flat: Vec<f32> = net.as_flat().to_vec();
+    for l in lenet5::Params::LAYERS.iter().filter(|l| l.len > 0) {
+        for k in [0, l.len / 3, l.len / 2, l.len - 1] {
+            let i = l.offset + k;
+            let (mut p, eps) = (flat.clone(), 1e-3);
+            p[i] += eps;
+            let up = loss(&p);
+            p[i] -= 2.0 * eps;
+            let down = loss(&p);
+            compare(&format!("{}[{k}]", l.name), grads.as_flat()[i] as f64, (up - down) / (2.0 * eps as f64)).unwrap();
+        }
+    }
+}
+
 #[test]
 fn seed1_backward_matches_finite_differences_for_every_parameter() {
     let mut rng = SmallRng::seed_from_u64(4);
@@ -143,7 +203,6 @@ constnet::network! {
         d2: Dense<3, 2>,
     }
 }
-use constnet::Dense;
 
 #[test]
 fn overwriting_gradients_equals_adding_them_to_zero() {

@@ -13,7 +13,7 @@ use constnet::optim::Sgd;
 use constnet::parallel::ParallelTrainer;
 use constnet::train::{BceWithLogits, SoftmaxCrossEntropy, TrainState, train_step, train_step_accumulated};
 use constnet::zoo::{fashion10, seed1, tfconv};
-use constnet::{DataParallel, Flat, Init, Network, Tensor};
+use constnet::{AvgPool2d, Conv2d, DataParallel, Dense, Flat, Init, Network, Softmax, Tanh, Tensor, network};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
@@ -253,3 +253,32 @@ pub type TfconvInfer = Infer<tfconv::Params>;
 pub type Fashion10Par = ParTrain<fashion10::Params, { FASHION_B / 2 }, 2, FASHION_B>;
 /// tfconv training on both cores.
 pub type TfconvPar = ParTrain<tfconv::Params, { TFCONV_B / 2 }, 2, TFCONV_B>;
+
+network! {
+    /// LeNet-5 with tanh and 2x2 average pooling (a user's own network, not
+    /// a zoo one; `../shared/bench/torch_reference.py`'s `LeNet5`): conv 6
+    /// 5x5 'same' + tanh + avg-pool 2, conv 16 5x5 'valid' + tanh + avg-pool
+    /// 2, dense 400 -> 120 + tanh, 120 -> 84 + tanh, 84 -> 10, softmax.
+    pub mod lenet5 {
+        input: Tensor<1, 28, 28>,
+        conv1: Conv2d<1, 6, 5, 2, 1>,
+        tanh1: Tanh,
+        pool1: AvgPool2d<2>,
+        conv2: Conv2d<6, 16, 5, 0, 1>,
+        tanh2: Tanh,
+        pool2: AvgPool2d<2>,
+        dense1: Dense<400, 120>,
+        tanh3: Tanh,
+        dense2: Dense<120, 84>,
+        tanh4: Tanh,
+        dense3: Dense<84, 10>,
+        softmax: Softmax,
+    }
+}
+
+/// LeNet-5 mini-batch size.
+pub const LENET_B: usize = 32;
+/// LeNet-5 training, one thread.
+pub type LenetTrain = Train<lenet5::Params, LENET_B>;
+/// LeNet-5 single-image inference.
+pub type LenetInfer = Infer<lenet5::Params>;

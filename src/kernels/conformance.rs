@@ -48,6 +48,11 @@ fn backends() -> Vec<Kernels> {
     all
 }
 
+/// Every backend this CPU runs, [`Isa::Portable`] first.
+fn every_backend() -> Vec<Kernels> {
+    ALL_ISAS.into_iter().filter_map(Kernels::of).collect()
+}
+
 /// Whether `k` is the AVX-512 backend (whose shape rules some checks assert).
 fn is_avx512(k: Kernels) -> bool {
     k == Kernels(Isa::Avx512)
@@ -400,14 +405,23 @@ impl Conv {
 
 // ---- the portable backend -----------------------------------------------
 
-/// [`Isa::Portable`] declines every entry point (`false`, `None`, or a
-/// pooling convolution it does not run) and writes nothing.
+/// [`Isa::Portable`] and [`Isa::Avx2`] (where the CPU runs it) decline
+/// every entry point but the vector math (`false`, `None`, or a pooling
+/// convolution they do not run) and write nothing.
 #[test]
 fn portable_backend_declines_everything_and_writes_nothing() {
     let k = Kernels::of(Isa::Portable).expect("the portable backend runs everywhere");
     assert!(!k.is_fast());
+    declines_everything(k, "portable");
+    match Kernels::of(Isa::Avx2) {
+        Some(k) => declines_everything(k, "avx2"),
+        None => eprintln!("kernels::conformance: no AVX2 on this CPU"),
+    }
+}
+
+fn declines_everything(k: Kernels, ctx: &str) {
+    assert!(!k.is_fast());
     let mut rng = Lcg::new(1);
-    let ctx = "portable";
     let x = rng.vec(64);
     let fill = rng.vec(512);
     let run = |what: &str, len: usize, init: bool, f: &mut dyn FnMut(&mut [f32]) -> bool| {
@@ -474,6 +488,67 @@ fn portable_backend_declines_everything_and_writes_nothing() {
     run("conv_weight_grad_t", 5 * 16, true, &mut |dwt| {
         k.conv_weight_grad_t(&conv.g, 3..8, &xin, (4, 6), (&dyt, 16), dwt)
     });
+}
+
+// ---- vector math ----------------------------------------------------------
+
+/// `math_map` gives the bits of the scalar form (`vmath::scalar`, the
+/// same polynomial on one lane) on every backend, the portable one
+/// included: special values (NaN payloads, signed zeros, infinities,
+/// subnormals, the extremes), a sweep through every exponent, and dense
+/// runs across the approximations' edges; every length from 0 to past
+/// three vectors (whole vectors and tails) at every start in a 64-byte
+/// line; nothing written outside the output window. A NaN result need
+/// only be a NaN (Rust does not specify NaN payloads).
+#[test]
+fn math_map_gives_the_scalar_bits_on_every_backend() {
+    let mut rng = Lcg::new(41);
+    let mut xs: Vec<f32> = (0..=u32::MAX).step_by(65_521).map(f32::from_bits).collect();
+    for edge in [0.625f32, 88.72284, -87.33655, -103.97208, 9.010913, 1e-3, 0.0] {
+        for x in [edge, -edge] {
+            let b = x.to_bits();
+            xs.extend((b.saturating_sub(300)..b.saturating_add(300)).map(f32::from_bits));
+        }
+    }
+    xs.extend(rng.vec_with(4000, |r| r.special() * 20.0));
+    for k in every_backend() {
+        for f in [MathFn::Exp, MathFn::Tanh, MathFn::Sigmoid] {
+            let ctx = format!("{:?}, {f:?}", k.0);
+            let check = |x: &[f32], out: &Out, before: &[f32]| {
+                let want: Vec<Want> = x
+                    .iter()
+                    .zip(out.s())
+                    .map(|(&x, &got)| {
+                        let v = vmath::scalar(f, x);
+                        if v.is_nan() && got.is_nan() { Want::Any } else { Want::Bits(v) }
+                    })
+                    .collect();
+                verify(&ctx, "y", out, before, &want);
+            };
+            // The whole set at once, then short runs at every alignment.
+            let mut out = Out::new(xs.len(), 3);
+            let before = out.snapshot();
+            k.math_map(f, &xs, out.m());
+            check(&xs, &out, &before);
+            for len in 0..=3 * 16 + 5 {
+                for lo in 0..16 {
+                    let x0 = rng.below(xs.len() - len);
+                    let x = &xs[x0..x0 + len];
+                    let mut out = Out::new(len, lo);
+                    let before = out.snapshot();
+                    k.math_map(f, x, out.m());
+                    check(x, &out, &before);
+                }
+            }
+        }
+    }
+}
+
+/// A `y` shorter than `x` is the caller's bug.
+#[test]
+#[should_panic(expected = "kernels::math_map: y holds 3 floats, needs 4")]
+fn math_map_refuses_a_short_output() {
+    Kernels::of(Isa::Portable).unwrap().math_map(MathFn::Tanh, &[0.0; 4], &mut [0.0; 3]);
 }
 
 // ---- element-wise -------------------------------------------------------

@@ -104,3 +104,14 @@ pub(crate) struct AdamConsts {
 
 /// Most parts a split matrix product ([`Kernels::bcast_gemm`](super::Kernels::bcast_gemm)) takes.
 pub(crate) const MAX_PARTS: usize = 8;
+
+/// A function the vector math computes element by element (`kernels::vmath`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MathFn {
+    /// `e^x`.
+    Exp,
+    /// `tanh(x)`.
+    Tanh,
+    /// `1 / (1 + e^-x)`.
+    Sigmoid,
+}

@@ -17,21 +17,30 @@ use core::sync::atomic::{AtomicU8, Ordering};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Isa {
-    /// No kernels: every layer runs its reference loops (plain Rust, which
-    /// the compiler vectorises where it can). Any target.
+    /// No ISA-specific kernels: every layer runs its reference loops (plain
+    /// Rust, which the compiler vectorises where it can), and `Tanh`,
+    /// `Sigmoid` and `AvgPool2d<2>` the kernels written over the SIMD
+    /// trait on `[f32; 8]`. Any target.
     Portable,
+    /// x86-64-v3 (AVX2 and FMA): the kernels written over the SIMD trait
+    /// (`tanh`, the sigmoid, 2x2 average pooling) on 8 AVX lanes; every
+    /// other layer runs its reference loops, as with
+    /// [`Portable`](Isa::Portable).
+    Avx2,
     /// Hand-written AVX-512 kernels (x86-64 with AVX-512F and AVX-512VL).
     Avx512,
 }
 
 /// Every [`Isa`], from the most portable to the fastest.
-pub const ALL: [Isa; 2] = [Isa::Portable, Isa::Avx512];
+pub const ALL: [Isa; 3] = [Isa::Portable, Isa::Avx2, Isa::Avx512];
 
 impl Isa {
-    /// The name `CONSTNET_ISA` and reports use: `"portable"`, `"avx512"`.
+    /// The name `CONSTNET_ISA` and reports use: `"portable"`, `"avx2"`,
+    /// `"avx512"`.
     pub const fn name(self) -> &'static str {
         match self {
             Isa::Portable => "portable",
+            Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
         }
     }
@@ -43,10 +52,12 @@ impl Isa {
 
     /// Whether this CPU can run this ISA's kernels: detected at run time
     /// with the `std` feature; without it, what the build's target
-    /// features enable (`-C target-feature=+avx512f,+avx512vl`).
+    /// features enable (`-C target-feature=+avx512f,+avx512vl`, or
+    /// `+avx2,+fma`).
     pub fn is_supported(self) -> bool {
         match self {
             Isa::Portable => true,
+            Isa::Avx2 => avx2_supported(),
             Isa::Avx512 => avx512_supported(),
         }
     }
@@ -55,6 +66,7 @@ impl Isa {
         match self {
             Isa::Portable => 1,
             Isa::Avx512 => 2,
+            Isa::Avx2 => 3,
         }
     }
 
@@ -62,6 +74,7 @@ impl Isa {
         match code {
             1 => Some(Isa::Portable),
             2 => Some(Isa::Avx512),
+            3 => Some(Isa::Avx2),
             _ => None,
         }
     }
@@ -91,13 +104,31 @@ fn avx512_supported() -> bool {
     false
 }
 
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+fn avx2_supported() -> bool {
+    true
+}
+
+#[cfg(all(target_arch = "x86_64", not(all(target_feature = "avx2", target_feature = "fma")), feature = "std"))]
+fn avx2_supported() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
+
+#[cfg(not(any(
+    all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"),
+    all(target_arch = "x86_64", feature = "std")
+)))]
+fn avx2_supported() -> bool {
+    false
+}
+
 /// The chosen ISA's code; 0 until the choice is made.
 static CHOSEN: AtomicU8 = AtomicU8::new(0);
 
 /// The ISA the kernels run with in this process, chosen at the first call
 /// (of this or of any kernel) and fixed from then on: the one
-/// `CONSTNET_ISA` names (`portable` or `avx512`; read once, `std` only),
-/// else the fastest this CPU supports.
+/// `CONSTNET_ISA` names (`portable`, `avx2` or `avx512`; read once, `std`
+/// only), else the fastest this CPU supports (AVX-512, else AVX2).
 ///
 /// The first call, with the `std` feature, reads `CONSTNET_ISA`, and
 /// `std::env` allocates its value when it is set: a program that must
@@ -118,7 +149,10 @@ pub fn isa() -> Isa {
 
 #[cold]
 fn choose() -> Isa {
-    let isa = requested().unwrap_or_else(|| if Isa::Avx512.is_supported() { Isa::Avx512 } else { Isa::Portable });
+    let isa = requested().unwrap_or_else(|| {
+        // The fastest first.
+        ALL.into_iter().rev().find(|isa| isa.is_supported()).unwrap_or(Isa::Portable)
+    });
     // Another thread may have chosen first: its choice stands.
     match CHOSEN.compare_exchange(0, isa.code(), Ordering::Relaxed, Ordering::Relaxed) {
         Ok(_) => isa,
@@ -131,7 +165,7 @@ fn choose() -> Isa {
 fn requested() -> Option<Isa> {
     let name = std::env::var("CONSTNET_ISA").ok()?;
     let isa = Isa::from_name(name.trim())
-        .unwrap_or_else(|| panic!("CONSTNET_ISA={name:?}: not an ISA constnet knows (portable, avx512)"));
+        .unwrap_or_else(|| panic!("CONSTNET_ISA={name:?}: not an ISA constnet knows (portable, avx2, avx512)"));
     assert!(isa.is_supported(), "CONSTNET_ISA={name}: this CPU cannot run the {isa} kernels");
     Some(isa)
 }

@@ -9,11 +9,18 @@
 //!   its slices against its descriptors (a violation is the caller's bug:
 //!   it panics), then runs the chosen backend, or returns `false` having
 //!   done nothing, and the caller runs its reference loop. With
-//!   [`Isa::Portable`] every entry point declines (an empty operation,
+//!   [`Isa::Portable`] every entry point that returns a `bool` or an
+//!   `Option` declines (an empty operation,
 //!   such as a transpose of no columns, counts as done on every backend).
-//! - One folder per backend (`avx512/`), split by op family, with one file
-//!   of vector helpers. `#[target_feature]` and raw pointers live only
-//!   there.
+//! - One folder per backend (`avx512/`, `avx2/`), split by op family, with
+//!   one file of vector helpers. `#[target_feature]` and raw pointers live
+//!   only there.
+//! - `simd.rs` is the crate's own SIMD vocabulary (the [`simd::Simd`]
+//!   trait, with a portable implementation on `[f32; N]`), and `vmath.rs`
+//!   the vector math written once over it (`exp`, `tanh`, the sigmoid),
+//!   which every backend runs, [`Isa::Portable`] included:
+//!   [`Kernels::math_map`] never declines, nor do the 2x2 average pooling
+//!   entry points (`avgpool.rs`, written over the same trait).
 //!
 //! # Adding a backend
 //! A new backend touches this folder only: an [`Isa`] variant with its
@@ -27,16 +34,21 @@
 // the backends read are then unused, by design.
 #![cfg_attr(not(target_arch = "x86_64"), allow(unreachable_code, unused_variables, dead_code))]
 
+pub(crate) mod avgpool;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
 #[cfg(test)]
 mod conformance;
 mod desc;
 mod isa;
+pub(crate) mod simd;
+pub(crate) mod vmath;
 
 pub(crate) use desc::*;
 #[cfg(test)]
-use isa::ALL as ALL_ISAS;
+pub(crate) use isa::ALL as ALL_ISAS;
 pub use isa::{Isa, IsaError, isa, set_isa};
 
 /// A backend the kernels can run on this CPU: [`active`]'s, or, for the
@@ -124,11 +136,35 @@ impl Kernels {
         isa.is_supported().then_some(Kernels(isa))
     }
 
-    /// Whether this backend has fast kernels at all (every entry point of
-    /// [`Isa::Portable`] declines).
+    /// Whether this backend has the fast kernels of the layers (every
+    /// entry point that may decline runs on it): AVX-512. On
+    /// [`Isa::Portable`] and [`Isa::Avx2`] they all decline; only the
+    /// vector math ([`math_map`](Self::math_map)) runs everywhere.
     #[inline(always)]
     pub(crate) fn is_fast(self) -> bool {
-        self.0 != Isa::Portable
+        self.0 == Isa::Avx512
+    }
+
+    // ---- vector math -------------------------------------------------------
+
+    /// `y[i] = f(x[i])` over `x.len()` floats, by `vmath`'s approximations:
+    /// the same bits on every backend (the portable one runs the same
+    /// operations on `[f32; 8]`). Never declines.
+    ///
+    /// # Panics
+    /// If `y` is shorter than `x`.
+    #[inline]
+    pub(crate) fn math_map(self, f: MathFn, x: &[f32], y: &mut [f32]) {
+        check("math_map", "y", Size(x.len()), y.len());
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 supported (`Kernels` is built for supported ISAs only).
+            Isa::Avx512 => unsafe { avx512::simd::math_map(f, x, y) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 and FMA supported.
+            Isa::Avx2 => unsafe { avx2::simd::math_map(f, x, y) },
+            _ => vmath::map(simd::Portable::default(), f, x, y),
+        }
     }
 
     // ---- element-wise ----------------------------------------------------
@@ -250,6 +286,43 @@ impl Kernels {
     }
 
     // ---- pooling ------------------------------------------------------------
+
+    /// 2x2 average pooling (stride 2, ceil mode) of `planes` planes of
+    /// `h x w` into `ceil(h/2) x ceil(w/2)`: each window's mean over the
+    /// inputs it covers, the bits of `AvgPool2d<2>`'s reference loop, on
+    /// every backend (the portable one on `[f32; 8]`). Never declines.
+    #[inline]
+    pub(crate) fn avgpool2_forward(self, planes: usize, (h, w): (usize, usize), x: &[f32], y: &mut [f32]) {
+        check("avgpool2_forward", "x", Size(planes) * h * w, x.len());
+        check("avgpool2_forward", "y", Size(planes) * h.div_ceil(2) * w.div_ceil(2), y.len());
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 supported.
+            Isa::Avx512 => unsafe { avx512::simd::avgpool2_forward(planes, (h, w), x, y) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 and FMA supported.
+            Isa::Avx2 => unsafe { avx2::simd::avgpool2_forward(planes, (h, w), x, y) },
+            _ => avgpool::forward(simd::Portable::default(), planes, (h, w), x, y),
+        }
+    }
+
+    /// The backward pass of [`avgpool2_forward`](Self::avgpool2_forward):
+    /// every input receives its window's gradient divided by the inputs the
+    /// window covers (`dx` overwritten). Never declines.
+    #[inline]
+    pub(crate) fn avgpool2_backward(self, planes: usize, (h, w): (usize, usize), dy: &[f32], dx: &mut [f32]) {
+        check("avgpool2_backward", "dy", Size(planes) * h.div_ceil(2) * w.div_ceil(2), dy.len());
+        check("avgpool2_backward", "dx", Size(planes) * h * w, dx.len());
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 supported.
+            Isa::Avx512 => unsafe { avx512::simd::avgpool2_backward(planes, (h, w), dy, dx) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 and FMA supported.
+            Isa::Avx2 => unsafe { avx2::simd::avgpool2_backward(planes, (h, w), dy, dx) },
+            _ => avgpool::backward(simd::Portable::default(), planes, (h, w), dy, dx),
+        }
+    }
 
     /// 2x2 max-pooling (stride 2, ceil mode) of `planes` planes of `h x w`
     /// into `ceil(h/2) x ceil(w/2)`, after a fused ReLU if `relu` says so.

@@ -19,6 +19,7 @@ pub(crate) mod dense;
 pub(crate) mod elementwise;
 pub(crate) mod optim;
 pub(crate) mod pool;
+pub(crate) mod simd;
 #[cfg(test)]
 mod tests;
 pub(crate) mod vec;
