@@ -14,7 +14,7 @@ use core::mem::size_of;
 /// types ([`Network::LAYERS`], `size_of`).
 ///
 /// ```
-/// use constnet::{zoo::seed1, Network, Summary};
+/// use constnet::{zoo::seed1, Flat, Summary};
 /// let s = Summary::<seed1::Params, 32>::new();
 /// assert_eq!((s.params(), s.param_bytes()), (seed1::Params::LEN, 4 * seed1::Params::LEN));
 /// let text = format!("{s}");
