@@ -148,15 +148,18 @@ where
 
 /// A cosine decay of Adam's learning rate from `lr` to 0 over `total` steps,
 /// `t` steps done: state of the run, kept in checkpoints.
-struct Cosine {
-    lr: f32,
-    total: f32,
-    t: f32,
+pub struct Cosine {
+    /// The learning rate at the start.
+    pub lr: f32,
+    /// Steps over which it decays to 0.
+    pub total: f32,
+    /// Steps done.
+    pub t: f32,
 }
 
 impl Cosine {
     /// Sets the learning rate of the next step.
-    fn apply<S>(&mut self, opt: &mut Adam<S>) {
+    pub fn apply<S>(&mut self, opt: &mut Adam<S>) {
         opt.lr = self.lr * 0.5 * (1.0 + (std::f32::consts::PI * self.t / self.total).cos());
         self.t += 1.0;
     }
