@@ -6,6 +6,8 @@ median of the per-pair time ratios A/B.
 KEYS as bench_report --only takes them (comma-separated); ENV is K=V,K=V or -.
 Example: python3 scripts/bench_pairs.py 8 fashion10_train,tfconv_train old/bench_report - target/release/examples/bench_report -
 """
+import json, os, statistics, subprocess, sys
+
 n=int(sys.argv[1]); keys=sys.argv[2]
 def run(cmd, env):
     e=dict(os.environ)
