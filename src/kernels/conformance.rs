@@ -544,6 +544,114 @@ fn math_map_gives_the_scalar_bits_on_every_backend() {
     }
 }
 
+/// The piecewise activations ([`act`]) and their gradients give the
+/// scalar form's bits on every backend, at every length and offset, around
+/// every kink (0, 6, ±3) and on special values; and the scalar forms are
+/// PyTorch's formulas, bit for bit (signed zeros, NaN in gives NaN out).
+#[test]
+fn activations_give_the_scalar_bits_on_every_backend() {
+    use act::{Act, scalar, scalar_grad};
+    let mut rng = Lcg::new(43);
+    let mut xs: Vec<f32> = Vec::new();
+    for edge in [0.0f32, 6.0, 3.0, -3.0, 1e-3] {
+        for x in [edge, -edge] {
+            let b = x.to_bits();
+            xs.extend((b.saturating_sub(40)..b.saturating_add(40)).map(f32::from_bits));
+        }
+    }
+    xs.extend(rng.vec_with(2000, |r| r.special() * 8.0));
+    let dys: Vec<f32> = rng.vec_with(xs.len(), |r| r.special());
+    let acts = [Act::Relu6, Act::LeakyRelu(0.01), Act::LeakyRelu(0.2), Act::Hardswish];
+    for a in acts {
+        for (&x, &dy) in xs.iter().zip(&dys) {
+            let want = match a {
+                Act::Relu6 => x.clamp(0.0, 6.0),
+                Act::LeakyRelu(s) => {
+                    if x > 0.0 {
+                        x
+                    } else {
+                        x * s
+                    }
+                }
+                Act::Hardswish => x * (x + 3.0).clamp(0.0, 6.0) / 6.0,
+            };
+            let got = scalar(a, x);
+            assert!(
+                got.to_bits() == want.to_bits() || (x.is_nan() && (got.is_nan() || got == 0.0)),
+                "{a:?}({x}) = {got}, PyTorch {want}"
+            );
+            let want_grad = match a {
+                Act::Relu6 => {
+                    if x > 0.0 && x < 6.0 {
+                        dy
+                    } else {
+                        0.0
+                    }
+                }
+                Act::LeakyRelu(s) => {
+                    if x > 0.0 {
+                        dy
+                    } else {
+                        dy * s
+                    }
+                }
+                Act::Hardswish => {
+                    if x < -3.0 {
+                        0.0
+                    } else if x <= 3.0 {
+                        dy * (x / 3.0 + 0.5)
+                    } else {
+                        dy
+                    }
+                }
+            };
+            let g = scalar_grad(a, x, dy);
+            assert!(
+                g.to_bits() == want_grad.to_bits() || (g.is_nan() && want_grad.is_nan()) || x.is_nan(),
+                "{a:?}'({x}) · {dy} = {g}, PyTorch {want_grad}"
+            );
+        }
+    }
+    for k in every_backend() {
+        for a in acts {
+            for len in (0..=3 * 16 + 5).chain([xs.len() - 16]) {
+                for lo in [0, 1, 7, 15] {
+                    let x0 = rng.below(xs.len() - len);
+                    let (x, dy) = (&xs[x0..x0 + len], &dys[x0..x0 + len]);
+                    // Guards around the outputs: nothing is written past them.
+                    let mut y = vec![-7.0f32; lo + len + 16];
+                    let mut dx = vec![-7.0f32; lo + len + 16];
+                    k.act_forward(a, x, &mut y[lo..lo + len]);
+                    k.act_backward(a, x, dy, &mut dx[lo..lo + len]);
+                    for i in 0..len {
+                        let (w, wg) = (scalar(a, x[i]), scalar_grad(a, x[i], dy[i]));
+                        let same = |g: f32, w: f32| g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan());
+                        assert!(same(y[lo + i], w), "{:?} {a:?}: y({}) = {}, scalar {w}", k.0, x[i], y[lo + i]);
+                        assert!(
+                            same(dx[lo + i], wg),
+                            "{:?} {a:?}: dx({}, {}) = {}, scalar {wg}",
+                            k.0,
+                            x[i],
+                            dy[i],
+                            dx[lo + i]
+                        );
+                    }
+                    assert!(
+                        y[..lo].iter().chain(&y[lo + len..]).all(|&v| v == -7.0),
+                        "{:?} {a:?}: y written outside",
+                        k.0
+                    );
+                    assert!(
+                        dx[..lo].iter().chain(&dx[lo + len..]).all(|&v| v == -7.0),
+                        "{:?} {a:?}: dx written outside",
+                        k.0
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// A `y` shorter than `x` is the caller's bug.
 #[test]
 #[should_panic(expected = "kernels::math_map: y holds 3 floats, needs 4")]

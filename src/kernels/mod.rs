@@ -34,6 +34,7 @@
 // the backends read are then unused, by design.
 #![cfg_attr(not(target_arch = "x86_64"), allow(unreachable_code, unused_variables, dead_code))]
 
+pub(crate) mod act;
 pub(crate) mod avgpool;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2;
@@ -164,6 +165,45 @@ impl Kernels {
             // SAFETY: AVX2 and FMA supported.
             Isa::Avx2 => unsafe { avx2::simd::math_map(f, x, y) },
             _ => vmath::map(simd::Portable::default(), f, x, y),
+        }
+    }
+
+    /// `y[i] = act(x[i])` over `x.len()` floats ([`act`]): the same bits
+    /// on every backend. Never declines.
+    ///
+    /// # Panics
+    /// If `y` is shorter than `x`.
+    #[inline]
+    pub(crate) fn act_forward(self, act: act::Act, x: &[f32], y: &mut [f32]) {
+        check("act_forward", "y", Size(x.len()), y.len());
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 supported (`Kernels` is built for supported ISAs only).
+            Isa::Avx512 => unsafe { avx512::simd::act_map(act, x, y) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 and FMA supported.
+            Isa::Avx2 => unsafe { avx2::simd::act_map(act, x, y) },
+            _ => act::map(simd::Portable::default(), act, x, y),
+        }
+    }
+
+    /// `dx[i] = dy[i] · act'(x[i])` over `x.len()` floats ([`act`]): the
+    /// same bits on every backend. Never declines.
+    ///
+    /// # Panics
+    /// If `dy` or `dx` is shorter than `x`.
+    #[inline]
+    pub(crate) fn act_backward(self, act: act::Act, x: &[f32], dy: &[f32], dx: &mut [f32]) {
+        check("act_backward", "dy", Size(x.len()), dy.len());
+        check("act_backward", "dx", Size(x.len()), dx.len());
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 supported.
+            Isa::Avx512 => unsafe { avx512::simd::act_map_grad(act, x, dy, dx) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 and FMA supported.
+            Isa::Avx2 => unsafe { avx2::simd::act_map_grad(act, x, dy, dx) },
+            _ => act::map_grad(simd::Portable::default(), act, x, dy, dx),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use crate::kernels::MathFn;
 use crate::kernels::simd::Simd;
-use crate::kernels::{avgpool, vmath};
+use crate::kernels::{act, avgpool, vmath};
 use core::arch::x86_64::*;
 
 /// Floats per AVX2 vector.
@@ -185,4 +185,24 @@ pub(crate) unsafe fn avgpool2_backward(planes: usize, hw: (usize, usize), dy: &[
 pub(crate) unsafe fn math_map(f: MathFn, x: &[f32], y: &mut [f32]) {
     // SAFETY: the caller's contract.
     vmath::map(unsafe { Avx2::new() }, f, x, y)
+}
+
+/// [`act::map`] on 8 lanes: `y[i] = act(x[i])`.
+///
+/// # Safety
+/// AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn act_map(a: act::Act, x: &[f32], y: &mut [f32]) {
+    // SAFETY: the caller's contract.
+    act::map(unsafe { Avx2::new() }, a, x, y)
+}
+
+/// [`act::map_grad`] on 8 lanes: `dx[i] = dy[i] · act'(x[i])`.
+///
+/// # Safety
+/// AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn act_map_grad(a: act::Act, x: &[f32], dy: &[f32], dx: &mut [f32]) {
+    // SAFETY: the caller's contract.
+    act::map_grad(unsafe { Avx2::new() }, a, x, dy, dx)
 }

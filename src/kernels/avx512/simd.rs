@@ -4,7 +4,7 @@
 use super::vec::{EVEN, ODD, V, lanes};
 use crate::kernels::MathFn;
 use crate::kernels::simd::Simd;
-use crate::kernels::{avgpool, vmath};
+use crate::kernels::{act, avgpool, vmath};
 use core::arch::x86_64::*;
 
 /// The AVX-512 backend's token: it exists only where the CPU has
@@ -178,4 +178,24 @@ pub(crate) unsafe fn avgpool2_backward(planes: usize, hw: (usize, usize), dy: &[
 pub(crate) unsafe fn math_map(f: MathFn, x: &[f32], y: &mut [f32]) {
     // SAFETY: the caller's contract.
     vmath::map(unsafe { Avx512::new() }, f, x, y)
+}
+
+/// [`act::map`] on 16 lanes: `y[i] = act(x[i])`.
+///
+/// # Safety
+/// AVX-512F and AVX-512VL.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(crate) unsafe fn act_map(a: act::Act, x: &[f32], y: &mut [f32]) {
+    // SAFETY: the caller's contract.
+    act::map(unsafe { Avx512::new() }, a, x, y)
+}
+
+/// [`act::map_grad`] on 16 lanes: `dx[i] = dy[i] · act'(x[i])`.
+///
+/// # Safety
+/// AVX-512F and AVX-512VL.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(crate) unsafe fn act_map_grad(a: act::Act, x: &[f32], dy: &[f32], dx: &mut [f32]) {
+    // SAFETY: the caller's contract.
+    act::map_grad(unsafe { Avx512::new() }, a, x, dy, dx)
 }
