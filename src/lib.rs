@@ -81,7 +81,7 @@ pub use kernels::{Isa, IsaError, isa, set_isa};
 pub use layer::{Grad, Init, Layer, Mode, ParamTensor, ParamVisitorMut, Parameters};
 pub use layers::{
     AvgPool2d, Conv1d, Conv2d, ConvRelu, ConvReluPool, Dense, Dropout, GlobalAvgPool2d, Hardswish, LeakyRelu,
-    MaxPool2d, Relu, Relu6, Sigmoid, Softmax, Tanh,
+    MaxPool2d, Relu, Relu6, Sigmoid, Silu, Softmax, Tanh,
 };
 pub use network::{BackFrom, DataParallel, LayerInfo, Network, NetworkVisitorMut, Parts, class_of};
 #[doc(hidden)]

@@ -7,7 +7,7 @@
 // round-trip an f32).
 #![allow(clippy::excessive_precision)]
 
-use constnet::{Conv1d, Flat, GlobalAvgPool2d, Grad, Hardswish, Layer, LeakyRelu, Mode, Relu6, Tensor};
+use constnet::{Conv1d, Flat, GlobalAvgPool2d, Grad, Hardswish, Layer, LeakyRelu, Mode, Relu6, Silu, Tensor};
 
 /// `a` and `b` agree to f32 rounding of sums of a few dozen terms.
 fn close(a: f32, b: f32) -> bool {
@@ -213,9 +213,9 @@ fn conv1d_matches_pytorch() {
 }
 
 /// `scripts/golden/activations.py` (torch 2.15.0): `nn.ReLU6()`,
-/// `nn.LeakyReLU(0.2)` and `nn.Hardswish()` through their kinks.
+/// `nn.LeakyReLU(0.2)`, `nn.Hardswish()` and `nn.SiLU()` through their kinks.
 #[test]
-fn relu6_leaky_relu_and_hardswish_match_pytorch() {
+fn relu6_leaky_relu_hardswish_and_silu_match_pytorch() {
     const RELU6_Y: [f32; 25] = [
         0.000000000e+00,
         0.000000000e+00,
@@ -378,6 +378,60 @@ fn relu6_leaky_relu_and_hardswish_match_pytorch() {
         8.157250285e-01,
         6.083511114e-01,
     ];
+    const SILU_Y: [f32; 25] = [
+        -5.336511135e-02,
+        -7.461930066e-02,
+        -1.025928110e-01,
+        -1.379132718e-01,
+        -1.797598749e-01,
+        -2.243121266e-01,
+        -2.625909448e-01,
+        -2.783751488e-01,
+        -2.480204403e-01,
+        -1.446839720e-01,
+        5.249786749e-02,
+        3.487743735e-01,
+        7.310581207e-01,
+        1.174497485e+00,
+        1.652793527e+00,
+        2.145395279e+00,
+        2.639492035e+00,
+        3.128687143e+00,
+        3.610729456e+00,
+        4.085592747e+00,
+        4.554221630e+00,
+        5.017838955e+00,
+        5.477613926e+00,
+        5.934535027e+00,
+        6.389382839e+00,
+    ];
+    const SILU_DX: [f32; 25] = [
+        -4.058944434e-02,
+        -5.189264938e-02,
+        -5.799909681e-02,
+        -5.374422669e-02,
+        -3.558104485e-02,
+        -6.831668317e-03,
+        1.535081025e-02,
+        -3.190177260e-03,
+        -1.024222970e-01,
+        -2.969950736e-01,
+        -5.444134474e-01,
+        -7.522025704e-01,
+        -8.318961263e-01,
+        -7.500003576e-01,
+        -5.319004059e-01,
+        -2.318173647e-01,
+        9.572256356e-02,
+        4.080111980e-01,
+        6.746716499e-01,
+        8.746854067e-01,
+        9.941323996e-01,
+        1.025442481e+00,
+        9.675498605e-01,
+        8.261865973e-01,
+        6.137897372e-01,
+    ];
     fn check<L: Layer<1, 1, 25> + constnet::Shape<1, 1, 25>>(
         name: &str,
         layer: L,
@@ -402,4 +456,5 @@ fn relu6_leaky_relu_and_hardswish_match_pytorch() {
     check("Relu6", Relu6, &RELU6_Y, &RELU6_DX);
     check("LeakyRelu<200>", LeakyRelu::<200>, &LEAKY_Y, &LEAKY_DX);
     check("Hardswish", Hardswish, &HSWISH_Y, &HSWISH_DX);
+    check("Silu", Silu, &SILU_Y, &SILU_DX);
 }

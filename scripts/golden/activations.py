@@ -1,4 +1,4 @@
-"""Golden values of ReLU6, LeakyReLU(0.2) and Hardswish from PyTorch.
+"""Golden values of ReLU6, LeakyReLU(0.2), Hardswish and SiLU from PyTorch.
 
 Input x[i] = 0.45 i - 4.4 for i in 0..25 (through every kink: 0, ±3, 6),
 upstream gradient dy[i] = cos(0.3 i), float32. Prints y and dx of each as
@@ -10,7 +10,7 @@ import torch
 
 i = torch.arange(25, dtype=torch.float32)
 print(f"torch {torch.__version__}")
-for name, f in [("RELU6", torch.nn.ReLU6()), ("LEAKY", torch.nn.LeakyReLU(0.2)), ("HSWISH", torch.nn.Hardswish())]:
+for name, f in [("RELU6", torch.nn.ReLU6()), ("LEAKY", torch.nn.LeakyReLU(0.2)), ("HSWISH", torch.nn.Hardswish()), ("SILU", torch.nn.SiLU())]:
     x = (0.45 * i - 4.4).requires_grad_()
     y = f(x)
     y.backward(torch.cos(0.3 * i))

@@ -1,10 +1,11 @@
 //! Piecewise activations and their gradients, written once over the vector
-//! width ([`Simd`]) as [`vmath`](super::vmath) is: `ReLU6`, leaky ReLU and
-//! hard swish. Each is a few correctly rounded operations a lane (no
-//! polynomial), so every backend gives the same bits, which the
-//! conformance tests check against the scalar form.
+//! width ([`Simd`]) as [`vmath`](super::vmath) is: `ReLU6`, leaky ReLU,
+//! hard swish and SiLU. Each is a few correctly rounded operations a lane
+//! (SiLU adds `vmath`'s sigmoid), so every backend gives the same bits,
+//! which the conformance tests check against the scalar form.
 
 use super::simd::Simd;
+use super::vmath;
 
 /// An activation of the kernels (`Copy`: the slope of the leaky ReLU is
 /// its only data).
@@ -16,6 +17,8 @@ pub(crate) enum Act {
     LeakyRelu(f32),
     /// `x · clamp(x + 3, 0, 6) / 6` (PyTorch's order of operations).
     Hardswish,
+    /// `x · sigmoid(x)`, the sigmoid of [`vmath`](super::vmath).
+    Silu,
 }
 
 /// `v` clamped to `[0, 6]` as `clamp` and PyTorch's `std::min`/`std::max`
@@ -35,23 +38,31 @@ fn forward<S: Simd>(s: S, act: Act, x: S::F) -> S::F {
         Act::Relu6 => clamp6(s, x),
         Act::LeakyRelu(slope) => s.select(s.lt(s.splat(0.0), x), x, s.mul(x, s.splat(slope))),
         Act::Hardswish => s.div(s.mul(x, clamp6(s, s.add(x, s.splat(3.0)))), s.splat(6.0)),
+        Act::Silu => s.mul(x, vmath::sigmoid(s, x)),
     }
 }
 
-/// `dy · act'(x)`, lane by lane, with PyTorch's choices at the kinks:
-/// ReLU6 passes the gradient only for `0 < x < 6`; the leaky ReLU takes
-/// the slope at 0; hard swish is 0 below -3, `dy · (x/3 + 0.5)` up to and
-/// including 3, `dy` above.
+/// `dy · act'(x)`, lane by lane, with PyTorch's choices at the kinks and
+/// its tests written as PyTorch writes them (so a NaN `x` goes where
+/// PyTorch sends it): ReLU6 is 0 where `x <= 0 || x >= 6`, else `dy`; the
+/// leaky ReLU is `dy` where `x > 0`, else `slope · dy`; hard swish is 0
+/// where `x < -3`, `dy · (x/3 + 0.5)` where `x <= 3`, else `dy`.
 #[inline(always)]
 fn backward<S: Simd>(s: S, act: Act, x: S::F, dy: S::F) -> S::F {
     let zero = s.splat(0.0);
     match act {
-        Act::Relu6 => s.select(s.lt(zero, x), s.select(s.lt(x, s.splat(6.0)), dy, zero), zero),
+        Act::Relu6 => s.select(s.ge(zero, x), zero, s.select(s.ge(x, s.splat(6.0)), zero, dy)),
         Act::LeakyRelu(slope) => s.select(s.lt(zero, x), dy, s.mul(dy, s.splat(slope))),
         Act::Hardswish => {
             let mid = s.mul(dy, s.add(s.div(x, s.splat(3.0)), s.splat(0.5)));
-            let upper = s.select(s.lt(s.splat(3.0), x), dy, mid);
+            let upper = s.select(s.ge(s.splat(3.0), x), mid, dy);
             s.select(s.lt(x, s.splat(-3.0)), zero, upper)
+        }
+        // d/dx x·σ(x) = σ(x)·(1 + x·(1 - σ(x))).
+        Act::Silu => {
+            let sg = vmath::sigmoid(s, x);
+            let one = s.splat(1.0);
+            s.mul(dy, s.mul(sg, s.add(one, s.mul(x, s.sub(one, sg)))))
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `Relu6`, `LeakyRelu` and `Hardswish`: the piecewise activations of
+//! `Relu6`, `LeakyRelu`, `Hardswish` and `Silu`: the activations of
 //! MobileNet-style networks, element-wise, on the kernels' vectors on every
 //! backend (`kernels::act`, the same bits on each).
 //!
@@ -8,8 +8,11 @@
 //! - `Hardswish`: `y = x·min(max(x + 3, 0), 6)/6`; `dx = 0` for `x < -3`,
 //!   `dy·(x/3 + 1/2)` for `-3 <= x <= 3`, `dy` above.
 //!
-//! Each gives PyTorch's bits, signed zeros and NaN included (NaN in, NaN
-//! out).
+//! - `Silu`: `y = x·σ(x)`; `dx = dy·σ(x)·(1 + x·(1 - σ(x)))`, with the
+//!   vector sigmoid of [`math::approx`](crate::math::approx) (2.4 ulp).
+//!
+//! The first three give PyTorch's bits, signed zeros and NaN included (NaN
+//! in, NaN out); `Silu` agrees with PyTorch to the sigmoid's rounding.
 
 use crate::kernels::{self, act::Act};
 use crate::layer::{Grad, Layer, Mode, assert_out_shape, elementwise_layer};
@@ -122,6 +125,26 @@ pub struct Hardswish;
 elementwise_layer!(Hardswish);
 act_layer!(Hardswish, "Hardswish", Act::Hardswish);
 
+/// SiLU (swish), `x·sigmoid(x)`, element-wise (EfficientNet's and
+/// MobileNetV3's activation).
+///
+/// PyTorch: `nn.SiLU()`.
+///
+/// # Shapes
+/// Output shape = input shape.
+///
+/// ```
+/// use constnet::{Flat, Layer, Mode, Silu, Tensor};
+/// let x = [Tensor::<1, 1, 3>::from_array([[[-1e4, 0.0, 1e4]]])];
+/// let mut y = [Tensor::<1, 1, 3>::zeroed()];
+/// Silu.forward(&x, &mut y, &mut (), &mut Mode::Infer);
+/// assert_eq!(y[0].0, [[[-0.0, 0.0, 1e4]]]);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Silu;
+elementwise_layer!(Silu);
+act_layer!(Silu, "Silu", Act::Silu);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +160,6 @@ mod tests {
         check_layer::<LeakyRelu<200>, 2, 2, 3, 4, 2, 3, 4>(92).unwrap();
         check_layer::<LeakyRelu, 2, 3, 2, 5, 3, 2, 5>(93).unwrap();
         check_layer::<Hardswish, 2, 2, 3, 4, 2, 3, 4>(94).unwrap();
+        check_layer::<Silu, 2, 2, 3, 4, 2, 3, 4>(95).unwrap();
     }
 }

@@ -27,7 +27,7 @@
 //! | `Dense` | `B >= 16`: `yᵀ = W xᵀ`, 12 outputs x 32 samples per tile (the batch transposed into the layer's cache); smaller `B`: 4 x 6 dot tiles | `dW += dyᵀ x` and `dx = dy W`, 4 rows x 96 columns per tile (the weight gradient of 8 outputs or more: 8 x 48) |
 //! | `MaxPool2d<2>` | vertical max, then even/odd lane permutes | the first maximum of each window (row-major), by lane masks |
 //! | `Relu` | `max(x, 0)` | `dy` where `y > 0` |
-//! | `Relu6`, `LeakyRelu`, `Hardswish` | the kernels' vectors on every backend (the same bits on each, [`activations`]) | the same |
+//! | `Relu6`, `LeakyRelu`, `Hardswish`, `Silu` | the kernels' vectors on every backend (the same bits on each, [`activations`]) | the same |
 //! | `GlobalAvgPool2d` | the planes' sums by the vector lane sums of [`math::plane_sums`](crate::math::plane_sums) | one fill per plane |
 //!
 //! Stack scratch stays under about 120 KiB per call, so big networks train
@@ -47,7 +47,7 @@ pub mod sigmoid;
 pub mod softmax;
 pub mod tanh;
 
-pub use activations::{Hardswish, LeakyRelu, Relu6};
+pub use activations::{Hardswish, LeakyRelu, Relu6, Silu};
 pub use avgpool2d::AvgPool2d;
 pub use conv1d::Conv1d;
 pub use conv2d::{Conv2d, ConvRelu, ConvReluPool};
