@@ -26,6 +26,9 @@ use rand::SeedableRng;
 
 network! {
     /// A 1-D convolutional network over 28 steps of 28 channels.
+    /// `MaxPool2d<2>` on a `C x 1 x L` sequence pools along it: PyTorch's
+    /// `MaxPool1d(2, ceil_mode=True)` (the same as `MaxPool1d(2)` here, where
+    /// the lengths are even).
     mod seqnet {
         input: Tensor<28, 1, 28>,
         conv1: Conv1d<28, 64, 5, 2>,

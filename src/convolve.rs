@@ -53,6 +53,9 @@ pub fn correlate<const H: usize, const W: usize, const K: usize, const PAD: usiz
         for oy in lo_y..hi_y {
             for n in 0..K {
                 let (lo, hi) = valid_range(W, OW, n, PAD, 1);
+                if lo >= hi {
+                    continue;
+                }
                 let xs = &x[oy + m - PAD][lo + n - PAD..hi + n - PAD];
                 crate::math::axpy(&mut out[oy][lo..hi], k[m][n], xs);
             }

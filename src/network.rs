@@ -14,7 +14,9 @@ pub struct LayerInfo {
     pub name: &'static str,
     /// Offset of its first parameter in [`Flat::as_flat`] of the network.
     pub offset: usize,
-    /// Number of parameters (0 for activations and pooling).
+    /// Number of parameters (0 for activations and pooling): the floats of
+    /// its parameter struct, a `BIAS = false` layer's zero bias slot
+    /// included.
     pub len: usize,
     /// What was declared, e.g. `"Conv2d<1, 32, 5, 2, 1>"`; a convolution
     /// folded with the ReLU (and max-pool) after it names them too.

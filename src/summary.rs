@@ -10,6 +10,8 @@ use core::mem::size_of;
 
 /// The summary of network `P` for batches of `B` samples; printed, a
 /// table like Keras's `model.summary()`, then the bytes of every buffer.
+/// Parameter counts are the floats each layer holds: a `BIAS = false`
+/// layer's zero bias slot included (see [`params`](Self::params)).
 /// `no_std`, without allocation: the figures come from the network's
 /// types ([`Network::LAYERS`], `size_of`).
 ///
@@ -34,7 +36,9 @@ impl<P: Network, const B: usize> Summary<P, B> {
         Summary(PhantomData)
     }
 
-    /// Number of parameters.
+    /// Number of parameters: every float of the parameter struct, so a
+    /// layer built with `BIAS = false` counts its bias slot (kept at zero,
+    /// never trained or saved), which PyTorch's count leaves out.
     pub const fn params(&self) -> usize {
         P::LEN
     }

@@ -458,3 +458,94 @@ fn relu6_leaky_relu_hardswish_and_silu_match_pytorch() {
     check("Hardswish", Hardswish, &HSWISH_Y, &HSWISH_DX);
     check("Silu", Silu, &SILU_Y, &SILU_DX);
 }
+
+/// The same three at their kinks exactly, bit for bit (signed zeros,
+/// infinities, NaN where PyTorch gives NaN): `scripts/golden/activations.py`,
+/// its second part (eight floats: PyTorch runs them by its scalar formulas).
+#[test]
+fn activations_at_their_kinks_give_pytorchs_bits() {
+    const RELU6_KINK_Y: [f32; 8] = [
+        0.000000000e+00,
+        0.000000000e+00,
+        0.000000000e+00,
+        -0.000000000e+00,
+        0.000000000e+00,
+        3.000000000e+00,
+        6.000000000e+00,
+        6.000000000e+00,
+    ];
+    const RELU6_KINK_DX: [f32; 8] = [
+        0.000000000e+00,
+        0.000000000e+00,
+        0.000000000e+00,
+        0.000000000e+00,
+        0.000000000e+00,
+        2.000000000e+00,
+        0.000000000e+00,
+        0.000000000e+00,
+    ];
+    const LEAKY_KINK_Y: [f32; 8] = [
+        f32::NEG_INFINITY,
+        -1.200000048e+00,
+        -6.000000238e-01,
+        -0.000000000e+00,
+        0.000000000e+00,
+        3.000000000e+00,
+        6.000000000e+00,
+        f32::INFINITY,
+    ];
+    const LEAKY_KINK_DX: [f32; 8] = [
+        4.000000060e-01,
+        4.000000060e-01,
+        4.000000060e-01,
+        4.000000060e-01,
+        4.000000060e-01,
+        2.000000000e+00,
+        2.000000000e+00,
+        2.000000000e+00,
+    ];
+    const HSWISH_KINK_Y: [f32; 8] = [
+        f32::NAN,
+        -0.000000000e+00,
+        -0.000000000e+00,
+        -0.000000000e+00,
+        0.000000000e+00,
+        3.000000000e+00,
+        6.000000000e+00,
+        f32::INFINITY,
+    ];
+    const HSWISH_KINK_DX: [f32; 8] = [
+        0.000000000e+00,
+        0.000000000e+00,
+        0.000000000e+00,
+        1.000000000e+00,
+        1.000000000e+00,
+        2.000000000e+00,
+        2.000000000e+00,
+        2.000000000e+00,
+    ];
+    fn check<L: Layer<1, 1, 8> + constnet::Shape<1, 1, 8>>(
+        name: &str,
+        layer: L,
+        y_want: &[f32; 8],
+        dx_want: &[f32; 8],
+    ) {
+        let kinks = [f32::NEG_INFINITY, -6.0, -3.0, -0.0, 0.0, 3.0, 6.0, f32::INFINITY];
+        let x = [Tensor::<1, 1, 8>::from_array([[kinks]])];
+        let dy = [Tensor::<1, 1, 8>::splat(2.0)];
+        let (mut y, mut dx) = ([Tensor::<1, 1, 8>::zeroed()], [Tensor::<1, 1, 8>::zeroed()]);
+        let (mut cache, mut grads) = (Flat::zeroed(), Flat::zeroed());
+        layer.forward(&x, &mut y, &mut cache, &mut Mode::Infer);
+        layer.backward(&x, &y, &mut cache, &dy, Some(&mut dx), &mut grads, Grad::Overwrite);
+        let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+        for i in 0..8 {
+            let (g, w) = (y[0].0[0][0][i], y_want[i]);
+            assert!(same(g, w), "{name}({}) = {g:?} vs PyTorch {w:?}", kinks[i]);
+            let (g, w) = (dx[0].0[0][0][i], dx_want[i]);
+            assert!(same(g, w), "{name}'({}) = {g:?} vs PyTorch {w:?}", kinks[i]);
+        }
+    }
+    check("Relu6", Relu6, &RELU6_KINK_Y, &RELU6_KINK_DX);
+    check("LeakyRelu<200>", LeakyRelu::<200>, &LEAKY_KINK_Y, &LEAKY_KINK_DX);
+    check("Hardswish", Hardswish, &HSWISH_KINK_Y, &HSWISH_KINK_DX);
+}

@@ -43,10 +43,12 @@ fn forward<S: Simd>(s: S, act: Act, x: S::F) -> S::F {
 }
 
 /// `dy · act'(x)`, lane by lane, with PyTorch's choices at the kinks and
-/// its tests written as PyTorch writes them (so a NaN `x` goes where
-/// PyTorch sends it): ReLU6 is 0 where `x <= 0 || x >= 6`, else `dy`; the
-/// leaky ReLU is `dy` where `x > 0`, else `slope · dy`; hard swish is 0
-/// where `x < -3`, `dy · (x/3 + 0.5)` where `x <= 3`, else `dy`.
+/// its tests written as PyTorch's scalar formulas (and `torch._decomp`)
+/// write them, so a NaN `x` goes where they send it: ReLU6 is 0 where
+/// `x <= 0 || x >= 6`, else `dy`; the leaky ReLU is `dy` where `x > 0`,
+/// else `slope · dy`; hard swish is 0 where `x <= -3`, `dy · (x/3 + 0.5)`
+/// where `x < 3`, else `dy`. (Eager PyTorch's vector loops send a NaN
+/// elsewhere: 0 for ReLU6, NaN for hard swish.)
 #[inline(always)]
 fn backward<S: Simd>(s: S, act: Act, x: S::F, dy: S::F) -> S::F {
     let zero = s.splat(0.0);
@@ -55,8 +57,8 @@ fn backward<S: Simd>(s: S, act: Act, x: S::F, dy: S::F) -> S::F {
         Act::LeakyRelu(slope) => s.select(s.lt(zero, x), dy, s.mul(dy, s.splat(slope))),
         Act::Hardswish => {
             let mid = s.mul(dy, s.add(s.div(x, s.splat(3.0)), s.splat(0.5)));
-            let upper = s.select(s.ge(s.splat(3.0), x), mid, dy);
-            s.select(s.lt(x, s.splat(-3.0)), zero, upper)
+            let upper = s.select(s.lt(x, s.splat(3.0)), mid, dy);
+            s.select(s.ge(s.splat(-3.0), x), zero, upper)
         }
         // d/dx x·σ(x) = σ(x)·(1 + x·(1 - σ(x))).
         Act::Silu => {

@@ -547,7 +547,8 @@ fn math_map_gives_the_scalar_bits_on_every_backend() {
 /// The piecewise activations ([`act`]) and their gradients give the
 /// scalar form's bits on every backend, at every length and offset, around
 /// every kink (0, 6, ±3) and on special values; and the scalar forms are
-/// PyTorch's formulas, bit for bit (signed zeros, NaN in gives NaN out).
+/// PyTorch's scalar formulas, bit for bit (signed zeros; NaN in gives NaN
+/// out forward, and the gradient goes where those formulas send it).
 #[test]
 fn activations_give_the_scalar_bits_on_every_backend() {
     use act::{Act, scalar, scalar_grad};
@@ -599,9 +600,9 @@ fn activations_give_the_scalar_bits_on_every_backend() {
                     }
                 }
                 Act::Hardswish => {
-                    if x < -3.0 {
+                    if x <= -3.0 {
                         0.0
-                    } else if x <= 3.0 {
+                    } else if x < 3.0 {
                         dy * (x / 3.0 + 0.5)
                     } else {
                         dy

@@ -103,6 +103,9 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
             for (c, xc) in x.iter().enumerate() {
                 for (k, &w) in self.weight[o][c].iter().enumerate() {
                     let (lo, hi) = valid_range(L, OL, k, PAD, STRIDE);
+                    if lo >= hi {
+                        continue;
+                    }
                     if STRIDE == 1 {
                         math::axpy(&mut yo[lo..hi], w, &xc[lo + k - PAD..hi + k - PAD]);
                     } else {
@@ -134,6 +137,9 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
             for (c, xc) in x.iter().enumerate() {
                 for k in 0..K {
                     let (lo, hi) = valid_range(L, OL, k, PAD, STRIDE);
+                    if lo >= hi {
+                        continue;
+                    }
                     let w = self.weight[o][c][k];
                     let d = &dyo[lo..hi];
                     if STRIDE == 1 {
@@ -244,5 +250,8 @@ mod tests {
         check_layer::<Conv1d<3, 2, 3, 1, 1>, 2, 3, 1, 8, 2, 1, 8>(82).unwrap();
         check_layer::<Conv1d<2, 4, 5, 2, 2>, 3, 2, 1, 11, 4, 1, 6>(83).unwrap();
         check_layer::<Conv1d<1, 2, 4, 1, 3, false>, 2, 1, 1, 10, 2, 1, 3>(84).unwrap();
+        // Padding that covers every output (PyTorch takes these shapes).
+        check_layer::<Conv1d<1, 1, 5, 2>, 2, 1, 1, 1, 1, 1, 1>(85).unwrap();
+        check_layer::<Conv1d<2, 1, 7, 3, 2>, 1, 2, 1, 1, 1, 1, 1>(86).unwrap();
     }
 }

@@ -132,8 +132,13 @@ impl<
 /// The output positions `lo..hi` (along one axis) whose input position
 /// `o*STRIDE + k - PAD` falls inside `0..n_in`, for kernel offset `k`.
 #[inline(always)]
+///
+/// The range lies inside `0..n_out`; an empty one may start anywhere in it,
+/// so a caller skips it before computing input positions from `lo`
+/// (`lo + k - pad` underflows when the padding covers every output).
 pub(crate) const fn valid_range(n_in: usize, n_out: usize, k: usize, pad: usize, stride: usize) -> (usize, usize) {
     let lo = if pad > k { (pad - k).div_ceil(stride) } else { 0 };
+    let lo = if lo < n_out { lo } else { n_out };
     let hi = if n_in + pad > k {
         let h = (n_in - 1 + pad - k) / stride + 1;
         if h < n_out { h } else { n_out }
@@ -164,6 +169,9 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
                         for n in 0..K {
                             let w = self.weight[o][c][m][n];
                             let (lo, hi) = valid_range(W, OW, n, PAD, STRIDE);
+                            if lo >= hi {
+                                continue;
+                            }
                             if STRIDE == 1 {
                                 let xs = &xrow[lo + n - PAD..hi + n - PAD];
                                 math::axpy(&mut yrow[lo..hi], w, xs);
@@ -202,6 +210,9 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
                     let (oy_lo, oy_hi) = valid_range(H, OH, m, PAD, STRIDE);
                     for n in 0..K {
                         let (lo, hi) = valid_range(W, OW, n, PAD, STRIDE);
+                        if lo >= hi {
+                            continue;
+                        }
                         let w = self.weight[o][c][m][n];
                         let mut g = 0.0;
                         for oy in oy_lo..oy_hi {

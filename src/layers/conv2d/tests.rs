@@ -20,6 +20,10 @@ fn valid_range_matches_brute_force() {
                     }
                     let n_out = conv_out(n_in, kk, pad, stride);
                     let (lo, hi) = valid_range(n_in, n_out, k, pad, stride);
+                    assert!(
+                        lo <= hi && hi <= n_out,
+                        "n_in {n_in} k {k} pad {pad} stride {stride}: {lo}..{hi} of {n_out}"
+                    );
                     for o in 0..n_out {
                         let i = (o * stride + k) as isize - pad as isize;
                         let inside = i >= 0 && (i as usize) < n_in;
@@ -34,6 +38,15 @@ fn valid_range_matches_brute_force() {
 #[test]
 fn gradients_pad0_stride1_one_channel() {
     check_layer::<Conv2d<1, 1, 3, 0, 1>, 2, 1, 5, 5, 1, 3, 3>(1).unwrap();
+}
+
+/// Padding that covers every output: a 5x5 kernel with padding 2 on a
+/// 1x1 input (PyTorch takes it; the reference loops once sliced past the
+/// output there).
+#[test]
+fn gradients_when_the_padding_covers_every_output() {
+    check_layer::<Conv2d<1, 1, 5, 2, 1>, 2, 1, 1, 1, 1, 1, 1>(3).unwrap();
+    check_layer::<Conv2d<2, 2, 3, 2, 2>, 1, 2, 2, 1, 2, 2, 2>(4).unwrap();
 }
 
 #[test]
