@@ -21,22 +21,19 @@ use constnet::data::{FashionMnist, Standardizer, locate_fashion_mnist_full};
 use constnet::fit::{FitConfig, Samples, Sampling, evaluate_set, fit_with_callbacks};
 use constnet::optim::Adam;
 use constnet::train::{SoftmaxCrossEntropy, TrainState, train_step};
-use constnet::{Conv1d, Dense, Flat, Init, MaxPool2d, Network, Relu, Softmax, Summary, Tensor, network};
+use constnet::{Conv1d, Dense, Flat, Init, MaxPool1d, Network, Relu, Softmax, Summary, Tensor, network};
 use rand::SeedableRng;
 
 network! {
     /// A 1-D convolutional network over 28 steps of 28 channels.
-    /// `MaxPool2d<2>` on a `C x 1 x L` sequence pools along it: PyTorch's
-    /// `MaxPool1d(2, ceil_mode=True)` (the same as `MaxPool1d(2)` here, where
-    /// the lengths are even).
     mod seqnet {
         input: Tensor<28, 1, 28>,
         conv1: Conv1d<28, 64, 5, 2>,
         relu1: Relu,
-        pool1: MaxPool2d<2>,
+        pool1: MaxPool1d<2>,
         conv2: Conv1d<64, 64, 3, 1>,
         relu2: Relu,
-        pool2: MaxPool2d<2>,
+        pool2: MaxPool1d<2>,
         dense: Dense<448, 10>,
         out: Softmax,
     }

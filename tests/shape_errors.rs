@@ -124,6 +124,22 @@ network! {
     assert!(!ok, "a 28 x 28 x 28 input must not build");
     assert!(err.contains("Conv1d: the input must be a sequence, C x 1 x L; a 2-D input takes Conv2d"), "{err}");
     assert!(err.contains("Shape<28, 28, 28>"), "{err}");
+
+    // The 1-D pools likewise.
+    let pool = "
+use constnet::{network, Conv2d, Dense, MaxPool1d, Tensor};
+network! {
+    pub mod net {
+        input: Tensor<1, 28, 28>,
+        conv: Conv2d<1, 4, 3, 1, 1>,
+        pool: MaxPool1d<2>,
+        dense: Dense<56, 10>,
+    }
+}
+";
+    let (ok, err) = compile("maxpool1d_image", pool, "metadata");
+    assert!(!ok, "MaxPool1d on a 4 x 28 x 28 input must not build");
+    assert!(err.contains("MaxPool1d: the input must be a sequence, C x 1 x L"), "{err}");
 }
 
 #[test]
