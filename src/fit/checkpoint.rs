@@ -5,10 +5,10 @@
 use super::fit;
 use super::{EpochStats, FitRng, History, Sampling};
 use crate::Network;
-use crate::io::{self, Dtype, LoadOptions, Metadata, SafeTensorsView, TensorView};
+use crate::io::{self, Dtype, LoadOptions, Metadata, TensorView};
 use crate::resume::{Resumable, StateMut};
 use std::format;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
@@ -268,19 +268,18 @@ pub(super) fn load<P: Network>(
     net.visit(&mut |_, _| tensors += 1);
     let header = 4096 + 256 * tensors + HISTORY_ENTRY_MAX as u64 * run.epochs as u64;
     let data = 4 * P::LEN as u64 + state_bytes + 49 + 8 * lp.order.len() as u64;
-    let Some(bytes) = read_bounded(path, 8 + header + data).map_err(|e| err(CheckpointErrorKind::Io(e)))? else {
-        return Ok(None);
+    let max = 8 + header + data;
+    let bytes = match io::file::read_bounded(path, max) {
+        Ok(bytes) => bytes,
+        Err(io::ErrorKind::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(io::ErrorKind::TooLarge { .. }) => {
+            let m = format!("more than the {max} bytes any checkpoint of this run can have");
+            return Err(err(CheckpointErrorKind::Io(m)));
+        }
+        Err(e) => return Err(err(CheckpointErrorKind::Io(e.to_string()))),
     };
     let weights = |m: String| err(CheckpointErrorKind::Weights(m));
-    let st = SafeTensorsView::parse(&bytes).map_err(|e| weights(format!("not a valid safetensors file: {e}")))?;
-    if st.metadata_len() > io::MAX_METADATA_KEYS {
-        return Err(weights(format!(
-            "__metadata__ holds {} keys, more than {}",
-            st.metadata_len(),
-            io::MAX_METADATA_KEYS
-        )));
-    }
-    st.validate_all().map_err(|e| weights(format!("not a valid safetensors file: {e}")))?;
+    let st = io::file::checked_view(&bytes).map_err(|e| weights(format!("not a valid safetensors file: {e}")))?;
     let meta = |key: &str| -> Result<String, CheckpointError> {
         match st.metadata(key) {
             Ok(Some(v)) => Ok(v.to_string()),
@@ -374,8 +373,7 @@ pub(super) fn load<P: Network>(
         let name = format!("{PREFIX}state.{name}");
         match tensor(&name, dtype, len) {
             Ok(t) if dtype == Dtype::F32 => {
-                let bad =
-                    t.data.chunks_exact(4).position(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite());
+                let bad = t.f32s().into_iter().flatten().position(|v| !v.is_finite());
                 if let Some(i) = bad {
                     state_err.get_or_insert(invalid(format!("tensor {name:?}: value {i} is not finite")));
                 }
@@ -404,8 +402,8 @@ pub(super) fn load<P: Network>(
         if let Ok(Some(t)) = st.tensor(&format!("{PREFIX}state.{name}")) {
             match piece {
                 StateMut::F32(s) => {
-                    for (d, b) in s.iter_mut().zip(t.data.chunks_exact(4)) {
-                        *d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                    for (d, v) in s.iter_mut().zip(t.f32s().into_iter().flatten()) {
+                        *d = v;
                     }
                 }
                 StateMut::Bytes(s) => s.copy_from_slice(t.data),
@@ -446,21 +444,4 @@ fn parse_history(json: &str, epoch: usize) -> Result<History, String> {
         })
         .collect();
     Ok(History { epochs })
-}
-
-/// The bytes of the regular file at `path`, if there is one, refused past
-/// `max` bytes.
-fn read_bounded(path: &Path, max: u64) -> Result<Option<Vec<u8>>, String> {
-    use std::io::Read;
-    let mut file = match io::open_regular_file(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.to_string()),
-    };
-    let mut bytes = Vec::new();
-    (&mut file).take(max + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > max {
-        return Err(format!("more than the {max} bytes any checkpoint of this run can have"));
-    }
-    Ok(Some(bytes))
 }

@@ -162,8 +162,8 @@ pub fn load_view_with<'a, P: Network>(
     // Pass 2: everything checked; copy.
     net.visit_mut(&mut |layer, name, _, dst| {
         if let Ok(Some(t)) = st.tensor_parts(&[layer, ".", name]) {
-            for (d, b) in dst.iter_mut().zip(t.data.chunks_exact(4)) {
-                *d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            for (d, v) in dst.iter_mut().zip(t.f32s().into_iter().flatten()) {
+                *d = v;
             }
         }
     });
@@ -185,7 +185,8 @@ fn check<'a>(
         return Err(LoadError::Shape { layer, param, expected: Dims::from_usizes(shape), found: t.dims() });
     }
     if !options.allow_non_finite {
-        let values = t.data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        // F32, checked above: `f32s` holds every value.
+        let values = t.f32s().into_iter().flatten();
         if let Some((index, value)) = values.enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(LoadError::NonFinite { layer, param, index, value });
         }

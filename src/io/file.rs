@@ -325,19 +325,40 @@ pub fn load_bytes_with<P: Network>(net: &mut P, bytes: &[u8], options: LoadOptio
     load_impl(net, bytes, options).map_err(|kind| Error { path: None, kind })
 }
 
-fn load_impl<P: Network>(net: &mut P, bytes: &[u8], options: LoadOptions) -> Result<Metadata, ErrorKind> {
+/// `bytes` parsed by the strict reader and checked all through
+/// ([`SafeTensorsView::validate_all`]), with at most [`MAX_METADATA_KEYS`]
+/// metadata keys; the error is what [`ErrorKind::Format`] holds. Every
+/// loader of whole files (weights, checkpoints) starts here.
+pub(crate) fn checked_view(bytes: &[u8]) -> Result<SafeTensorsView<'_>, String> {
     // The strict reader first, all of it: its errors name the tensor at
     // fault. (Of two tensors with one name the reference keeps the last,
     // then finds a gap in the data and blames another tensor's offsets.)
-    let format = |e: super::FormatError<'_>| ErrorKind::Format(e.to_string());
-    let st = SafeTensorsView::parse(bytes).map_err(format)?;
+    let st = SafeTensorsView::parse(bytes).map_err(|e| e.to_string())?;
     if st.metadata_len() > MAX_METADATA_KEYS {
         let keys = st.metadata_len();
-        return Err(ErrorKind::Format(format!(
-            "__metadata__ holds {keys} keys, more than the {MAX_METADATA_KEYS} this loader reads"
-        )));
+        return Err(format!("__metadata__ holds {keys} keys, more than the {MAX_METADATA_KEYS} this loader reads"));
     }
-    st.validate_all().map_err(format)?;
+    st.validate_all().map_err(|e| e.to_string())?;
+    Ok(st)
+}
+
+/// The bytes of the regular file at `path` ([`open_regular_file`]), read up
+/// to `max` bytes: a longer file is [`ErrorKind::TooLarge`], refused
+/// having held no more than `max + 1` bytes.
+pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, ErrorKind> {
+    let mut file = open_regular_file(path).map_err(ErrorKind::Io)?;
+    let mut bytes = Vec::new();
+    (&mut file).take(max + 1).read_to_end(&mut bytes).map_err(ErrorKind::Io)?;
+    if bytes.len() as u64 > max {
+        // At least what was read (a file system may report a length of 0).
+        let len = file.metadata().map_or(0, |m| m.len()).max(bytes.len() as u64);
+        return Err(ErrorKind::TooLarge { len, max });
+    }
+    Ok(bytes)
+}
+
+fn load_impl<P: Network>(net: &mut P, bytes: &[u8], options: LoadOptions) -> Result<Metadata, ErrorKind> {
+    let st = checked_view(bytes).map_err(ErrorKind::Format)?;
     if let Err(e) = load_view_with(net, &st, options) {
         let mut kind = ErrorKind::from(e);
         if let (ErrorKind::Shape { expected, found, .. }, LoadError::Shape { layer, param, .. }) = (&mut kind, e) {
@@ -395,14 +416,7 @@ pub fn load_file<P: Network>(net: &mut P, path: impl AsRef<Path>) -> Result<Meta
     let path = path.as_ref();
     let err = |kind| Error { path: Some(path.to_path_buf()), kind };
     let max = 8 + super::MAX_HEADER_LEN as u64 + 4 * P::LEN as u64;
-    let mut file = open_regular_file(path).map_err(|e| err(ErrorKind::Io(e)))?;
-    let mut bytes = Vec::new();
-    (&mut file).take(max + 1).read_to_end(&mut bytes).map_err(|e| err(ErrorKind::Io(e)))?;
-    if bytes.len() as u64 > max {
-        // At least what was read (a file system may report a length of 0).
-        let len = file.metadata().map_or(0, |m| m.len()).max(bytes.len() as u64);
-        return Err(err(ErrorKind::TooLarge { len, max }));
-    }
+    let bytes = read_bounded(path, max).map_err(err)?;
     load_impl(net, &bytes, LoadOptions::default()).map_err(err)
 }
 
