@@ -70,21 +70,19 @@ fn backward<S: Simd>(s: S, act: Act, x: S::F, dy: S::F) -> S::F {
 }
 
 /// `y[i] = act(x[i])` over `x.len()` floats, a vector at a time, then the
-/// tail in one vector.
+/// tail in one vector ([`vmath::map_with`]).
 ///
 /// # Panics
 /// If `y` is shorter than `x`.
 #[inline(always)]
 pub(crate) fn map<S: Simd>(s: S, act: Act, x: &[f32], y: &mut [f32]) {
-    let y = &mut y[..x.len()];
-    let mut xc = x.chunks_exact(S::LANES);
-    let mut yc = y.chunks_exact_mut(S::LANES);
-    for (x, y) in (&mut xc).zip(&mut yc) {
-        s.store(y, forward(s, act, s.load(x)));
-    }
-    let (xt, yt) = (xc.remainder(), yc.into_remainder());
-    if !xt.is_empty() {
-        s.store_tail(yt, forward(s, act, s.load_tail(xt)));
+    vmath::map_with(s, &act, x, y)
+}
+
+impl vmath::VecFn for Act {
+    #[inline(always)]
+    fn apply<S: Simd>(&self, s: S, x: S::F) -> S::F {
+        forward(s, *self, x)
     }
 }
 

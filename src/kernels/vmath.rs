@@ -113,12 +113,14 @@ pub(crate) fn sigmoid<S: Simd>(s: S, x: S::F) -> S::F {
 }
 
 /// A function of a vector, as a type: [`map_with`] takes it as a type
-/// parameter rather than a closure, because a closure defined here (in a
+/// parameter (a value of it, which may carry constants, as
+/// [`act::Act`](super::act::Act) does) rather than a closure, because a closure defined here (in a
 /// function without `#[target_feature]`) is compiled without the
 /// backend's features and was not inlined: every intrinsic in it became
 /// a call.
-trait VecFn {
-    fn apply<S: Simd>(s: S, x: S::F) -> S::F;
+pub(crate) trait VecFn {
+    /// The function of one vector.
+    fn apply<S: Simd>(&self, s: S, x: S::F) -> S::F;
 }
 
 struct Exp;
@@ -127,21 +129,21 @@ struct Sigmoid;
 
 impl VecFn for Exp {
     #[inline(always)]
-    fn apply<S: Simd>(s: S, x: S::F) -> S::F {
+    fn apply<S: Simd>(&self, s: S, x: S::F) -> S::F {
         exp(s, x)
     }
 }
 
 impl VecFn for Tanh {
     #[inline(always)]
-    fn apply<S: Simd>(s: S, x: S::F) -> S::F {
+    fn apply<S: Simd>(&self, s: S, x: S::F) -> S::F {
         tanh(s, x)
     }
 }
 
 impl VecFn for Sigmoid {
     #[inline(always)]
-    fn apply<S: Simd>(s: S, x: S::F) -> S::F {
+    fn apply<S: Simd>(&self, s: S, x: S::F) -> S::F {
         sigmoid(s, x)
     }
 }
@@ -149,16 +151,16 @@ impl VecFn for Sigmoid {
 /// `y[i] = F(x[i])` over `x.len()` floats (`y` as long), a vector at a
 /// time, then the tail in one vector.
 #[inline(always)]
-fn map_with<S: Simd, F: VecFn>(s: S, x: &[f32], y: &mut [f32]) {
+pub(crate) fn map_with<S: Simd, F: VecFn>(s: S, f: &F, x: &[f32], y: &mut [f32]) {
     let y = &mut y[..x.len()];
     let mut xc = x.chunks_exact(S::LANES);
     let mut yc = y.chunks_exact_mut(S::LANES);
     for (x, y) in (&mut xc).zip(&mut yc) {
-        s.store(y, F::apply(s, s.load(x)));
+        s.store(y, f.apply(s, s.load(x)));
     }
     let (xt, yt) = (xc.remainder(), yc.into_remainder());
     if !xt.is_empty() {
-        s.store_tail(yt, F::apply(s, s.load_tail(xt)));
+        s.store_tail(yt, f.apply(s, s.load_tail(xt)));
     }
 }
 
@@ -169,9 +171,9 @@ fn map_with<S: Simd, F: VecFn>(s: S, x: &[f32], y: &mut [f32]) {
 #[inline(always)]
 pub(crate) fn map<S: Simd>(s: S, f: MathFn, x: &[f32], y: &mut [f32]) {
     match f {
-        MathFn::Exp => map_with::<S, Exp>(s, x, y),
-        MathFn::Tanh => map_with::<S, Tanh>(s, x, y),
-        MathFn::Sigmoid => map_with::<S, Sigmoid>(s, x, y),
+        MathFn::Exp => map_with(s, &Exp, x, y),
+        MathFn::Tanh => map_with(s, &Tanh, x, y),
+        MathFn::Sigmoid => map_with(s, &Sigmoid, x, y),
     }
 }
 
