@@ -41,6 +41,31 @@ use std::vec::Vec;
 /// (batch, number of samples, labels, seed, sampling), lies past this run's
 /// epochs, or is damaged; the file is read up to a bound computed from
 /// the run (its tensors, state and epochs), never sized by the file.
+///
+/// ```
+/// use constnet::fit::{fit, Checkpoint, FitConfig, Samples};
+/// use constnet::train::BceWithLogits;
+/// use constnet::{network, optim::Sgd, Dense, Flat, Sigmoid, Tensor};
+/// network! { mod tiny { input: Tensor<2, 1, 1>, dense: Dense<2, 1>, out: Sigmoid } }
+/// # fn main() {
+/// let images = [Tensor::from_array([[[1.0]], [[0.0]]]), Tensor::from_array([[[0.0]], [[1.0]]])];
+/// let set = Samples { images: &images, labels: &[1, 0] };
+/// let path = std::env::temp_dir().join(format!("constnet-doc-ckpt-{}.safetensors", std::process::id()));
+/// let run = |epochs| {
+///     let cfg = FitConfig { epochs, verbose: false, progress: false, checkpoint: Some(Checkpoint::new(&path)), ..FitConfig::default() };
+///     let mut net = tiny::Params::zeroed();
+///     let h = fit::<_, _, _, 2>(&mut net, set, None, BceWithLogits, |l| l as f32, &mut Sgd::new(0.5), &cfg).unwrap();
+///     (net, h.epochs.len())
+/// };
+/// let (_, done) = run(3); // three epochs, a checkpoint after each
+/// let (resumed, all) = run(5); // starts at epoch 4 from the file
+/// std::fs::remove_file(&path).unwrap();
+/// let (straight, _) = run(5); // five epochs, never stopped
+/// std::fs::remove_file(&path).unwrap();
+/// assert_eq!((done, all), (3, 5));
+/// assert_eq!(resumed, straight); // bit for bit
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Checkpoint {
     /// The checkpoint file.
