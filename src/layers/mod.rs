@@ -36,6 +36,7 @@
 
 pub mod activations;
 pub mod avgpool2d;
+pub mod batchnorm;
 pub mod conv1d;
 pub mod conv2d;
 pub mod dense;
@@ -44,12 +45,14 @@ pub mod global_avg_pool;
 pub mod maxpool2d;
 pub mod pool1d;
 pub mod relu;
+pub mod residual;
 pub mod sigmoid;
 pub mod softmax;
 pub mod tanh;
 
 pub use activations::{Hardswish, LeakyRelu, Relu6, Silu};
 pub use avgpool2d::AvgPool2d;
+pub use batchnorm::{BatchNorm1d, BatchNorm2d};
 pub use conv1d::Conv1d;
 pub use conv2d::{Conv2d, ConvRelu, ConvReluPool};
 pub use dense::Dense;
