@@ -23,47 +23,9 @@ use constnet::data::{FashionMnist, Standardizer, locate_fashion_mnist_full};
 use constnet::fit::{FitConfig, Samples, Sampling, evaluate_set, fit_with_callbacks};
 use constnet::optim::Adam;
 use constnet::train::{SoftmaxCrossEntropy, TrainState, train_step};
-use constnet::{
-    BatchNorm2d, Conv2d, Dense, Flat, GlobalAvgPool2d, Init, Network, Relu, Softmax, Summary, Tensor, network,
-};
+use constnet::zoo::resnet8;
+use constnet::{Flat, Init, Network, Summary};
 use rand::SeedableRng;
-
-network! {
-    /// ResNet-8 for 28 x 28 grey images.
-    pub mod resnet8 {
-        input: Tensor<1, 28, 28>,
-        conv1: Conv2d<1, 16, 3, 1, 1, false>,
-        bn1: BatchNorm2d<16>,
-        relu: Relu,
-        layer1_0 = "layer1.0": residual {
-            conv1: Conv2d<16, 16, 3, 1, 1, false>,
-            bn1: BatchNorm2d<16>,
-            relu: Relu,
-            conv2: Conv2d<16, 16, 3, 1, 1, false>,
-            bn2: BatchNorm2d<16>,
-        },
-        relu1: Relu,
-        layer2_0 = "layer2.0": residual {
-            conv1: Conv2d<16, 32, 3, 1, 2, false>,
-            bn1: BatchNorm2d<32>,
-            relu: Relu,
-            conv2: Conv2d<32, 32, 3, 1, 1, false>,
-            bn2: BatchNorm2d<32>,
-        } downsample [Conv2d<16, 32, 1, 0, 2, false>, BatchNorm2d<32>],
-        relu2: Relu,
-        layer3_0 = "layer3.0": residual {
-            conv1: Conv2d<32, 64, 3, 1, 2, false>,
-            bn1: BatchNorm2d<64>,
-            relu: Relu,
-            conv2: Conv2d<64, 64, 3, 1, 1, false>,
-            bn2: BatchNorm2d<64>,
-        } downsample [Conv2d<32, 64, 1, 0, 2, false>, BatchNorm2d<64>],
-        relu3: Relu,
-        avgpool: GlobalAvgPool2d,
-        fc: Dense<64, 10>,
-        out: Softmax,
-    }
-}
 
 const BATCH: usize = 32;
 const DEFAULT_EPOCHS: usize = 10;
@@ -111,7 +73,8 @@ fn main() {
     println!("test: loss: {test_loss:.4} - accuracy: {test_acc:.4} (training took {seconds:.1} s)");
     if let Some(path) = args.path("--save") {
         constnet::io::save_file(&*net, &path).unwrap_or_else(|e| fail(&e.to_string()));
-        println!("saved {}", path.display());
+        save_check(&net, &test, &path);
+        println!("saved {} (and its .inputs.f32, .logits.f32 for scripts/interop/resnet8.py check)", path.display());
     }
     if args.json {
         let j = Json::default()
@@ -125,5 +88,24 @@ fn main() {
     }
     if epochs == DEFAULT_EPOCHS && seed == 1 && test_acc < 0.93 {
         fail(&format!("resnet8 test accuracy {test_acc:.4} is below the 0.93 this example promises"));
+    }
+}
+
+/// Writes the first 1000 test images as the network saw them
+/// (standardised) and its logits for them, little-endian `f32`s beside
+/// `path`: what `scripts/interop/resnet8.py check` feeds PyTorch and
+/// compares with.
+fn save_check(net: &resnet8::Params, test: &constnet::data::Dataset<1, 28, 28>, path: &std::path::Path) {
+    let images = &test.images()[..1000.min(test.len())];
+    let mut ws = resnet8::Workspace::<1>::boxed_zeroed();
+    let (mut inputs, mut logits) = (Vec::new(), Vec::new());
+    for x in images {
+        net.infer(core::array::from_ref(x), &mut ws);
+        inputs.extend(x.as_flat().iter().flat_map(|v| v.to_le_bytes()));
+        logits.extend(resnet8::Params::logits(&ws)[0].as_flat().iter().flat_map(|v| v.to_le_bytes()));
+    }
+    for (ext, bytes) in [("inputs.f32", inputs), ("logits.f32", logits)] {
+        let file = path.with_extension(ext);
+        std::fs::write(&file, bytes).unwrap_or_else(|e| fail(&format!("{}: {e}", file.display())));
     }
 }

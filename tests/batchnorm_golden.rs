@@ -3,6 +3,9 @@
 //! below (the inputs and weights are the script's formulas). The tests do
 //! not need PyTorch.
 
+// The values as the script prints them (nine digits: f32 round-trips).
+#![allow(clippy::excessive_precision)]
+
 use constnet::{BatchNorm1d, BatchNorm2d, Conv2d, Flat, Grad, Init, Layer, Mode, Parameters, Relu, Tensor, network};
 use rand::SeedableRng;
 

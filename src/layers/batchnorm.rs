@@ -107,10 +107,50 @@ impl<const C: usize, const DIMS: usize> BatchNorm<C, DIMS> {
     /// `y = a·x + b` with `a = γ/√(running_var + ε)` and
     /// `b = β − running_mean·a`: what folding the layer into the
     /// convolution before it multiplies and adds
-    /// ([`Conv2d::fold_batch_norm`](crate::Conv2d::fold_batch_norm)).
+    /// ([`fold_into`](BatchNorm::fold_into)).
     pub fn inference_affine(&self) -> ([f32; C], [f32; C]) {
         let a: [f32; C] = core::array::from_fn(|c| self.weight[c] / math::libm_sqrt(self.running_var[c] + EPS));
         (a, core::array::from_fn(|c| self.bias[c] - self.running_mean[c] * a[c]))
+    }
+}
+
+impl<const C: usize> BatchNorm<C, 2> {
+    /// The convolution `conv` followed by this batch norm in inference, as
+    /// one convolution with a bias: `w'[o] = a[o]·w[o]` and
+    /// `b'[o] = a[o]·(b[o] − running_mean[o]) + β[o]`, with
+    /// `a = γ/√(running_var + ε)` ([`inference_affine`](Self::inference_affine)).
+    /// A network for inference declares the convolution with `BIAS = true`
+    /// and no batch norm, and saves a pass over its outputs.
+    ///
+    /// ```
+    /// use constnet::{BatchNorm2d, Conv2d, Flat, Layer, Mode, Tensor};
+    /// let mut conv = Conv2d::<1, 2, 3, 1, 1, false>::zeroed();
+    /// conv.weight[0][0][1][1] = 1.0;
+    /// conv.weight[1][0][0][0] = -2.0;
+    /// let mut bn = BatchNorm2d::<2>::new();
+    /// (bn.running_mean, bn.running_var, bn.weight, bn.bias) = ([0.5, -1.0], [4.0, 0.25], [2.0, 1.0], [0.1, 0.2]);
+    /// let folded: Conv2d<1, 2, 3, 1, 1, true> = bn.fold_into(&conv);
+    /// let x = [Tensor::<1, 4, 4>::from_fn(|_, i, j| (i * 4 + j) as f32 / 7.0)];
+    /// let [mut t, mut y, mut z] = [[Tensor::<2, 4, 4>::zeroed()]; 3];
+    /// conv.forward(&x, &mut t, &mut Flat::zeroed(), &mut Mode::Infer);
+    /// bn.forward(&t, &mut y, &mut Flat::zeroed(), &mut Mode::Infer);
+    /// folded.forward(&x, &mut z, &mut Flat::zeroed(), &mut Mode::Infer);
+    /// assert!(y[0].as_flat().iter().zip(z[0].as_flat()).all(|(a, b)| (a - b).abs() < 1e-5));
+    /// ```
+    pub fn fold_into<const IN_C: usize, const K: usize, const PAD: usize, const STRIDE: usize, const BIAS: bool>(
+        &self,
+        conv: &crate::Conv2d<IN_C, C, K, PAD, STRIDE, BIAS>,
+    ) -> crate::Conv2d<IN_C, C, K, PAD, STRIDE, true> {
+        let (a, _) = self.inference_affine();
+        let mut out = crate::Conv2d { weight: conv.weight, bias: [0.0; C] };
+        for o in 0..C {
+            for w in out.weight[o].as_flat_mut() {
+                *w *= a[o];
+            }
+            let b = if BIAS { conv.bias[o] } else { 0.0 };
+            out.bias[o] = a[o] * (b - self.running_mean[o]) + self.bias[o];
+        }
+        out
     }
 }
 

@@ -324,6 +324,7 @@ macro_rules! __residual_block {
     // The shortcut's backward pass: the identity adds `dy` into `dx`; a
     // projection runs its layers into its own input gradient, then adds it.
     (@shortcut_backward $e:tt, $x:ident, $dy:ident, $dx:ident, $sdx:ident;) => {
+        let _: &mut [[In; B]; 0] = $sdx;
         if let Some(dx) = $dx {
             $crate::math::add_assign(dx.as_flat_mut(), $dy.as_flat());
         }
