@@ -350,6 +350,47 @@ pub fn class_of(out: &[f32]) -> usize {
 /// deeper one needs `#![recursion_limit = "256"]` in its crate (120 layers
 /// then build).
 ///
+/// **Residual blocks.** `name = "torch.name": residual { layer: Type, … }`
+/// is one layer whose output is the body's output plus the block's input;
+/// with `downsample [Conv2d<…>, BatchNorm2d<…>]` (one or two layers) the
+/// input goes through that projection first. The module `name` holds the
+/// block's type `Block` (the body's fields, then `downsample_0` and
+/// `downsample_1`) and its inner layers' shapes; the tensors are named as
+/// PyTorch's nested modules (`layer2.0.conv1.weight`,
+/// `layer2.0.downsample.0.weight`), and `name =` may be left out (the
+/// field's name is then the block's). The body's and the shortcut's output
+/// shapes must be equal, or the build fails naming the block and both
+/// shapes ([`layers::residual`](crate::layers::residual)). Inside a block
+/// nothing is fused.
+///
+/// ```
+/// use constnet::{network, BatchNorm2d, Conv2d, Dense, Flat, GlobalAvgPool2d, Network, Relu, Softmax, Tensor};
+/// network! {
+///     mod tiny {
+///         input: Tensor<8, 8, 8>,
+///         layer1_0 = "layer1.0": residual {
+///             conv1: Conv2d<8, 16, 3, 1, 2, false>,
+///             bn1: BatchNorm2d<16>,
+///             relu: Relu,
+///             conv2: Conv2d<16, 16, 3, 1, 1, false>,
+///             bn2: BatchNorm2d<16>,
+///         } downsample [Conv2d<8, 16, 1, 0, 2, false>, BatchNorm2d<16>],
+///         relu1: Relu,
+///         pool: GlobalAvgPool2d,
+///         fc: Dense<16, 10>,
+///         out: Softmax,
+///     }
+/// }
+/// # fn main() {
+/// let net = tiny::Params::boxed_zeroed();
+/// let mut names = Vec::new();
+/// net.visit(&mut |layer, t| names.push(format!("{layer}.{}", t.name)));
+/// assert_eq!(names[0], "layer1.0.conv1.weight");
+/// assert!(names.contains(&"layer1.0.downsample.1.running_var".to_string()));
+/// assert_eq!(<tiny::layer1_0::Out>::LEN, 16 * 4 * 4);
+/// # }
+/// ```
+///
 /// The layer list needs at least two layers: the last layer's input (the
 /// logits) is an entry of the workspace, which holds layer outputs, not the
 /// network's input; a shorter list is a build error that says so. Each

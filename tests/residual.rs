@@ -242,3 +242,21 @@ fn trains() {
     }
     assert!(last.loss < 0.2 * first.loss && last.correct == B, "loss {} -> {}", first.loss, last.loss);
 }
+
+/// On two threads each thread normalises its own samples (PyTorch's
+/// DistributedDataParallel without SyncBatchNorm) and the running
+/// statistics move once per thread's shard; the network trains.
+#[test]
+fn the_parallel_trainer_runs_batch_norm_per_thread() {
+    let mut net = net(5);
+    let (x, y) = batch();
+    let mut trainer = constnet::parallel::ParallelTrainer::<tiny::Params, 2, 2>::new(3);
+    let mut opt = constnet::optim::Adam::new(0.01, tiny::Params::boxed_zeroed(), tiny::Params::boxed_zeroed());
+    let first = trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt).unwrap();
+    assert_eq!(net.layer1_0.bn2.num_batches_tracked, 2.0, "once per thread's shard");
+    let mut last = first;
+    for _ in 0..60 {
+        last = trainer.train_step(&mut *net, &x, &y, SoftmaxCrossEntropy, &mut opt).unwrap();
+    }
+    assert!(last.loss < 0.2 * first.loss, "loss {} -> {}", first.loss, last.loss);
+}
