@@ -15,6 +15,13 @@
         images and constnet's logits) with load_state_dict(strict=True),
         and compares PyTorch's logits with constnet's.
 
+    python3 scripts/interop/resnet8.py time THREADS [BATCH]
+        PyTorch's training step of the same ResNet-8 (Adam, softmax
+        cross-entropy, train mode) and its inference of one image, in µs
+        per sample, on THREADS threads: the figure beside constnet's
+        `bench_report --only resnet8_train,resnet8_infer`. Median of 5
+        timed runs of 40 steps after a warm-up.
+
 Needs torch, numpy and safetensors; the Fashion-MNIST IDX files at
 /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist).
 """
@@ -114,5 +121,45 @@ def check(weights, inputs, logits):
     assert diff < 1e-3 and agree == len(x)
 
 
+def time_steps(threads, batch="32"):
+    import statistics
+    import time
+
+    torch.set_num_threads(int(threads))
+    bs = int(batch)
+    torch.manual_seed(0)
+    x = torch.tensor(idx("train-images-idx3-ubyte.gz", 16)[: 64 * 784].reshape(-1, 1, 28, 28), dtype=torch.float32) / 255
+    y = torch.tensor(idx("train-labels-idx1-ubyte.gz", 8)[:64], dtype=torch.long)
+    net = ResNet8()
+    opt = torch.optim.Adam(net.parameters(), 2e-3)
+
+    def step():
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(x[:bs]), y[:bs]).backward()
+        opt.step()
+
+    net.train()
+    for _ in range(5):
+        step()
+    runs = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(40):
+            step()
+        runs.append((time.perf_counter() - t0) / (40 * bs) * 1e6)
+    print(f"torch {torch.__version__} ({threads} thread(s)): resnet8 training, batch {bs}: {statistics.median(runs):.1f} us/sample (runs {', '.join(f'{r:.1f}' for r in runs)})")
+    net.eval()
+    runs = []
+    with torch.inference_mode():
+        for _ in range(20):
+            net(x[:1])
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for k in range(200):
+                net(x[k % 64 : k % 64 + 1])
+            runs.append((time.perf_counter() - t0) / 200 * 1e6)
+    print(f"torch {torch.__version__} ({threads} thread(s)): resnet8 inference, 1 image: {statistics.median(runs):.1f} us")
+
+
 if __name__ == "__main__":
-    {"train": train, "check": check}[sys.argv[1]](*sys.argv[2:])
+    {"train": train, "check": check, "time": time_steps}[sys.argv[1]](*sys.argv[2:])
