@@ -21,6 +21,7 @@
 mod fast;
 mod fused;
 mod padded;
+mod strided;
 #[cfg(test)]
 mod tests;
 
@@ -316,8 +317,10 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         {
             return;
         }
-        for (x, y) in x.iter().zip(y.iter_mut()) {
-            self.forward_one::<H, W, OH, OW>(x, y);
+        if !self.forward_im2col::<B, H, W, OH, OW>(crate::kernels::active(), padded, y) {
+            for (x, y) in x.iter().zip(y.iter_mut()) {
+                self.forward_one::<H, W, OH, OW>(x, y);
+            }
         }
         if relu {
             relu_in_place(y.as_flat_mut());
@@ -358,6 +361,9 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
             if let Some(dx) = dx {
                 self.input_grad_fast::<B, H, W, OH, OW>(k, dy, dx);
             }
+            return;
+        }
+        if self.backward_im2col::<B, H, W, OH, OW>(crate::kernels::active(), padded, dy, dx.as_deref_mut(), grads) {
             return;
         }
         for b in 0..B {
