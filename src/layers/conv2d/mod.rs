@@ -291,9 +291,10 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
 {
     /// `x` padded into `padded`, then the convolution of the batch into
     /// `y`, as `max(y, 0)` if `relu` (a ReLU after it: the bits `Relu`
-    /// gives), on the fast path where it takes the shape and by the
-    /// reference loops elsewhere. (`C` is `IN_C`, as the layer's `Shape`
-    /// asserts.)
+    /// gives): by the stride-1 kernels where they take the shape, else by
+    /// im2col and a matrix product (`strided.rs`), and by the reference
+    /// loops where the kernels decline. (`C` is `IN_C`, as the layer's
+    /// `Shape` asserts.)
     pub(super) fn forward_padded<
         const C: usize,
         const B: usize,
@@ -328,7 +329,8 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
     }
 
     /// The backward pass of a batch from its padded inputs, the parameter
-    /// gradients in `grads` as `grad` says. (`C` is `IN_C`.)
+    /// gradients in `grads` as `grad` says, on the same paths as
+    /// [`forward_padded`](Self::forward_padded). (`C` is `IN_C`.)
     pub(super) fn backward_padded<
         const C: usize,
         const B: usize,
