@@ -523,7 +523,7 @@ fn math_map_gives_the_scalar_bits_on_every_backend() {
     }
     xs.extend(rng.vec_with(4000, |r| r.special() * 20.0));
     for k in every_backend() {
-        for f in [MathFn::Exp, MathFn::Tanh, MathFn::Sigmoid] {
+        for f in [MathFn::Exp, MathFn::ExpSub(1.5), MathFn::Tanh, MathFn::Sigmoid] {
             let ctx = format!("{:?}, {f:?}", k.0);
             let check = |x: &[f32], out: &Out, before: &[f32]| {
                 let want: Vec<Want> = x
