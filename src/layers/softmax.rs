@@ -8,7 +8,7 @@ use crate::{Flat, Tensor, math};
 /// Softmax over all `C*H*W` values of each sample (for a dense layer's
 /// `Tensor<N, 1, 1>` output: over the `N` classes). Computed as
 /// `e^{x_i - max x}` so no input overflows it, with the vector `exp` of
-/// [`math::approx`](crate::math::approx) (within 1 ulp of `libm::expf`):
+/// [`math::approx`] (within 1 ulp of `libm::expf`):
 /// the same bits on every backend.
 ///
 /// PyTorch: `nn.Softmax(dim=1)` on `x.flatten(1)`. To train a classifier,
