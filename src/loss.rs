@@ -264,8 +264,9 @@ mod tests {
                 let (l, g) = bce_with_logits(z, y);
                 let (l0, g0) = (z.max(0.0) - z * y + softplus(-z.abs()), sigmoid(z) - y);
                 let tol = |v: f32| 4.0 * f32::EPSILON * v.abs().max(f32::MIN_POSITIVE);
-                assert!((l - l0).abs() <= tol(l0), "z = {z}, y = {y}: loss {l} vs libm {l0}, diff {}", l - l0);
-                assert!((g - g0).abs() <= tol(1.0), "z = {z}, y = {y}: grad {g} vs libm {g0}, diff {}", g - g0);
+                let (tl, tg) = (tol(l0), tol(1.0));
+                assert!((l - l0).abs() <= tl, "z = {z}, y = {y}: loss {l} vs libm {l0}, diff {:e} > {tl:e}", l - l0);
+                assert!((g - g0).abs() <= tg, "z = {z}, y = {y}: grad {g} vs libm {g0}, diff {:e} > {tg:e}", g - g0);
             }
         }
     }
@@ -343,7 +344,12 @@ mod tests {
                 let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let s: f64 = z.iter().map(|&v| crate::math::libm_exp(v - max) as f64).sum();
                 let l0 = max as f64 + s.ln() - z[k] as f64;
-                assert!((l as f64 - l0).abs() <= 1e-5 * (1.0 + l0.abs()), "n = {n}, k = {k}: {l} vs {l0}");
+                let tol = 1e-5 * (1.0 + l0.abs());
+                assert!(
+                    (l as f64 - l0).abs() <= tol,
+                    "n = {n}, k = {k}: {l} vs libm {l0}, diff {:e} > {tol:e}",
+                    l as f64 - l0
+                );
             }
         }
     }

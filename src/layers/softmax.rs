@@ -145,11 +145,13 @@ mod tests {
             let e: std::vec::Vec<f64> = x.iter().map(|&v| math::libm_exp(v - max) as f64).collect();
             let s: f64 = e.iter().sum();
             for (i, (&got, &e)) in y.iter().zip(&e).enumerate() {
-                let want = e / s;
-                assert!((got as f64 - want).abs() <= 4e-7 * want, "n = {n}, i = {i}: {got} vs {want}");
+                let (want, tol) = (e / s, 4e-7 * e / s);
+                let diff = got as f64 - want;
+                assert!(diff.abs() <= tol, "n = {n}, i = {i}: {got} vs libm {want}, diff {diff:e} > {tol:e}");
             }
             let total: f64 = y.iter().map(|&v| v as f64).sum();
-            assert!((total - 1.0).abs() <= 1e-6 * n as f64, "n = {n}: sum {total}");
+            let tol = 1e-6 * n as f64;
+            assert!((total - 1.0).abs() <= tol, "n = {n}: sum {total}, diff {:e} > {tol:e}", total - 1.0);
         }
     }
 }
