@@ -16,8 +16,9 @@
         and compares PyTorch's logits with constnet's.
 
     python3 scripts/interop/resnet8.py time THREADS [BATCH]
-        PyTorch's training step of the same ResNet-8 (Adam, softmax
-        cross-entropy, train mode) and its inference of one image, in µs
+        PyTorch's training step of the same ResNet-8 (SGD, learning rate
+        0.01, as bench_report's workloads; softmax cross-entropy, train
+        mode) and its inference of one image, in µs
         per sample, on THREADS threads: the figure beside constnet's
         `bench_report --only resnet8_train,resnet8_infer`. Median of 5
         timed runs of 40 steps after a warm-up.
@@ -131,7 +132,7 @@ def time_steps(threads, batch="32"):
     x = torch.tensor(idx("train-images-idx3-ubyte.gz", 16)[: 64 * 784].reshape(-1, 1, 28, 28), dtype=torch.float32) / 255
     y = torch.tensor(idx("train-labels-idx1-ubyte.gz", 8)[:64], dtype=torch.long)
     net = ResNet8()
-    opt = torch.optim.Adam(net.parameters(), 2e-3)
+    opt = torch.optim.SGD(net.parameters(), 0.01)
 
     def step():
         opt.zero_grad()
