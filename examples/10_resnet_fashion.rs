@@ -7,8 +7,10 @@
 //! names, `layer2.0.downsample.0.weight`).
 //!
 //! Adam (learning rate 2e-3 with cosine decay), mini-batches of 32 on both
-//! cores (`--threads 1` for one), per-pixel standardisation, 10 epochs on
-//! the full data (55000 for training, the last 5000 for validation). With
+//! cores (`--threads 1` for one), per-pixel standardisation, each training
+//! image mirrored at random and shifted by up to 2 pixels
+//! (`common::fashion::flip_shift`: without it the network overfits, test
+//! accuracy 0.919), 10 epochs on the full data (55000 for training, the last 5000 for validation). With
 //! these settings it checks a test accuracy of at least 0.93, and stops
 //! with an error below it. `--save FILE` writes the weights, which
 //! PyTorch loads with `load_state_dict(strict=True)`
@@ -21,7 +23,7 @@
 mod common;
 
 fn main() {
-    let run = common::fashion::train_10_classes::<constnet::zoo::resnet8::Params>("resnet8", 10);
+    let run = common::fashion::train_10_classes::<constnet::zoo::resnet8::Params>("resnet8", 10, common::fashion::Augment::FlipShift);
     let acc = run.test_accuracy;
     if !run.course_settings {
         println!("(the course promises a test accuracy of 0.93 with its settings, not with these)");

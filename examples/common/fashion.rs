@@ -36,10 +36,12 @@ pub struct Outcome {
 /// first 1000 test images as the network saw them and its logits for them
 /// (`FILE.inputs.f32`, `FILE.logits.f32`: little-endian `f32`s, what
 /// `scripts/interop/resnet8.py check` gives PyTorch).
+/// With [`Augment::FlipShift`] each training batch is augmented first
+/// ([`flip_shift`]).
 /// Prints the test figures, writes the curves as
 /// `out/NAME_curves.png`, and with `--json` ends with one JSON object. A
 /// bad option or a diverged run stops it with one line on stderr.
-pub fn train_10_classes<P>(name: &str, default_epochs: usize) -> Outcome
+pub fn train_10_classes<P>(name: &str, default_epochs: usize, augment: Augment) -> Outcome
 where
     P: DataParallel<Input = Tensor<1, 28, 28>, Output = Tensor<10, 1, 1>> + 'static,
     SoftmaxCrossEntropy: Loss<P, Target = usize>,
@@ -96,6 +98,7 @@ where
     let mut st = (threads == 1).then(TrainState::<P, BATCH>::boxed_zeroed);
     let trainer = (threads == 2).then(|| ParallelTrainer::<P, { BATCH / 2 }, 2>::new(seed));
     let mut state = ((trainer, opt), cosine);
+    let mut augmented = Box::new([Tensor::<1, 28, 28>::zeroed(); BATCH]);
     let history = fit_with_callbacks::<P, _, _, BATCH>(
         &mut net,
         tr,
@@ -107,6 +110,15 @@ where
         &mut state,
         |net, ((trainer, opt), cosine), x, y, rng| {
             cosine.apply(opt);
+            let x = match augment {
+                Augment::None => x,
+                Augment::FlipShift => {
+                    for (a, x) in augmented.iter_mut().zip(x) {
+                        *a = flip_shift(x, rng);
+                    }
+                    &*augmented
+                }
+            };
             match (trainer, &mut st) {
                 (Some(trainer), _) => trainer.train_step(net, x, y, SoftmaxCrossEntropy, opt),
                 (None, Some(st)) => train_step(net, x, y, SoftmaxCrossEntropy, opt, st, rng),
@@ -174,6 +186,34 @@ fn save_logits<P: DataParallel<Input = Tensor<1, 28, 28>>>(
         let file = path.with_extension(ext);
         std::fs::write(&file, bytes).unwrap_or_else(|e| fail(&format!("{}: {e}", file.display())));
     }
+}
+
+/// How [`train_10_classes`] augments the training batches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Augment {
+    /// Not at all.
+    None,
+    /// [`flip_shift`] on every image.
+    FlipShift,
+}
+
+/// `x` mirrored left to right with probability 1/2 and shifted by up to 2
+/// pixels along each axis (uniformly, -2..=2), zeros (the mean pixel,
+/// after standardisation) where it moves in: the usual augmentation of
+/// Fashion-MNIST and CIFAR. Draws from the training loop's generator, so a
+/// resumed run draws the same.
+pub fn flip_shift(x: &Tensor<1, 28, 28>, rng: &mut dyn rand::Rng) -> Tensor<1, 28, 28> {
+    use rand::RngExt;
+    let flip = rng.random_bool(0.5);
+    let (dy, dx) = (rng.random_range(-2i32..=2), rng.random_range(-2i32..=2));
+    Tensor::from_fn(|_, i, j| {
+        let (si, sj) = (i as i32 - dy, j as i32 - dx);
+        if !(0..28).contains(&si) || !(0..28).contains(&sj) {
+            return 0.0;
+        }
+        let sj = if flip { 27 - sj } else { sj };
+        x.0[0][si as usize][sj as usize]
+    })
 }
 
 /// A cosine decay of Adam's learning rate from `lr` to 0 over `total` steps,
