@@ -221,6 +221,18 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
             if n_lo >= n_hi {
                 continue;
             }
+            if (m_lo, m_hi, n_lo, n_hi) == (0, K, 0, K) {
+                // Inside the input: whole kernel rows of K (unrolled).
+                for (c, g) in g.chunks_exact(K * K).enumerate() {
+                    for (m, g) in g.chunks_exact(K).enumerate() {
+                        let row = &mut dx.0[c][py + m - PAD][px - PAD..px - PAD + K];
+                        for n in 0..K {
+                            row[n] += g[n];
+                        }
+                    }
+                }
+                continue;
+            }
             for (c, g) in g.chunks_exact(K * K).enumerate() {
                 for m in m_lo..m_hi {
                     let row = &mut dx.0[c][py + m - PAD][px + n_lo - PAD..px + n_hi - PAD];
