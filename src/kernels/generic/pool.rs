@@ -1,0 +1,144 @@
+//! 2x2 max-pooling forward and backward (with a fused ReLU) over
+//! [`Compute`], as `avx512/pool.rs`'s: strips of `2·LANES` columns, one
+//! window a lane.
+
+use crate::kernels::compute::Compute;
+
+/// `n` lanes at `p`, `fill` in the others.
+///
+/// # Safety
+/// `p` readable for `min(n, LANES)` floats.
+#[inline(always)]
+unsafe fn load_or<S: Compute>(s: S, p: *const f32, n: usize, fill: S::F) -> S::F {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if n >= S::LANES {
+            s.loadp(p)
+        } else if n == 0 {
+            fill
+        } else {
+            s.select(s.first(n), s.load_n(p, n), fill)
+        }
+    }
+}
+
+/// 2x2 max-pooling (stride 2, ceil mode) of `planes` planes of `h x w`
+/// into `ceil(h/2) x ceil(w/2)`: the maximum of each window (rows first,
+/// then the pair of columns), missing rows and columns of edge windows left
+/// out; with `relu`, of `max(x, 0)`.
+///
+/// # Safety
+/// `x` holds `planes*h*w` floats, `y` `planes*ceil(h/2)*ceil(w/2)`.
+#[inline(always)]
+pub(crate) unsafe fn maxpool2_forward<S: Compute>(
+    s: S,
+    (planes, h, w): (usize, usize, usize),
+    x: *const f32,
+    relu: bool,
+    y: *mut f32,
+) {
+    let v = S::LANES;
+    let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
+    let (ninf, zero) = (s.splat(f32::NEG_INFINITY), s.zero());
+    // SAFETY: the caller's contract; every load and store stays in its row.
+    unsafe {
+        let row = |off: usize, n0: usize, n1: usize| {
+            let (lo, hi) = (load_or(s, x.add(off), n0, ninf), load_or(s, x.add(off + v), n1, ninf));
+            if relu { (s.max(lo, zero), s.max(hi, zero)) } else { (lo, hi) }
+        };
+        for p in 0..planes {
+            let yp = y.add(p * oh * ow);
+            let mut c0 = 0;
+            while c0 < w {
+                let (n0, n1) = ((w - c0).min(v), (w - c0).saturating_sub(v).min(v));
+                let (o0, no) = (c0 / 2, (ow - c0 / 2).min(v));
+                for oy in 0..oh {
+                    let r0 = p * h * w + 2 * oy * w + c0;
+                    let (mut lo, mut hi) = row(r0, n0, n1);
+                    if 2 * oy + 1 < h {
+                        let (lo1, hi1) = row(r0 + w, n0, n1);
+                        lo = s.max(lo, lo1);
+                        hi = s.max(hi, hi1);
+                    }
+                    let (even, odd) = s.unzip(lo, hi);
+                    s.store_n(yp.add(oy * ow + o0), no, s.max(even, odd));
+                }
+                c0 += 2 * v;
+            }
+        }
+    }
+}
+
+/// The first of each window's inputs equal to its maximum, row-major: the
+/// masks of the windows whose top-left, top-right, bottom-left and
+/// bottom-right input equals it, each window kept in its first mask only.
+#[inline(always)]
+fn first_max<S: Compute>(s: S, [tl, tr, bl, br]: [S::M; 4]) -> [S::M; 4] {
+    let tr = s.m_andnot(tr, tl);
+    let bl = s.m_andnot(bl, s.m_or(tl, tr));
+    let br = s.m_andnot(br, s.m_or(s.m_or(tl, tr), bl));
+    [tl, tr, bl, br]
+}
+
+/// Backward of [`maxpool2_forward`]: each `dy` goes to the first input of
+/// its window (row-major) equal to the window's maximum `y`; every other
+/// `dx` is `+0`. With `relu`, the ReLU's backward too: `dy` passes only
+/// where the maximum is positive.
+///
+/// # Safety
+/// `x`, `dx` hold `planes*h*w` floats, `y`, `dy` `planes*ceil(h/2)*ceil(w/2)`.
+#[inline(always)]
+pub(crate) unsafe fn maxpool2_backward<S: Compute>(
+    s: S,
+    (planes, h, w): (usize, usize, usize),
+    (x, y, dy): (*const f32, *const f32, *const f32),
+    dx: *mut f32,
+    relu: bool,
+) {
+    let v = S::LANES;
+    let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
+    let zero = s.zero();
+    // SAFETY: the caller's contract; every load and store stays in its row.
+    unsafe {
+        // A row's columns from `off` as the windows' left and right columns,
+        // each compared with the windows' maxima.
+        let eq = |off: usize, (n0, n1): (usize, usize), m: S::F, (left, right): (S::M, S::M)| {
+            let (lo, hi) = (s.load_n(x.add(off), n0), s.load_n(x.add(off + v), n1));
+            let (l, r) = s.unzip(lo, hi);
+            (s.m_and(left, s.eq(l, m)), s.m_and(right, s.eq(r, m)))
+        };
+        // The gradient on the windows' left and right columns, woven back.
+        let put = |off: usize, (n0, n1): (usize, usize), g: S::F, l: S::M, r: S::M| {
+            let (lo, hi) = s.zip(s.select(l, g, zero), s.select(r, g, zero));
+            s.store_n(dx.add(off), n0, lo);
+            if n1 > 0 {
+                s.store_n(dx.add(off + v), n1, hi);
+            }
+        };
+        for p in 0..planes {
+            let mut c0 = 0;
+            while c0 < w {
+                let n01 = ((w - c0).min(v), (w - c0).saturating_sub(v).min(v));
+                let nl = (ow - c0 / 2).min(v);
+                let lr = (s.first(nl), s.first((w - c0) / 2));
+                for oy in 0..oh {
+                    let i = p * oh * ow + oy * ow + c0 / 2;
+                    let (m, mut g) = (s.load_n(y.add(i), nl), s.load_n(dy.add(i), nl));
+                    if relu {
+                        g = s.select(s.gt(m, zero), g, zero);
+                    }
+                    let top = p * h * w + 2 * oy * w + c0;
+                    let (tl, tr) = eq(top, n01, m, lr);
+                    let none = s.first(0);
+                    let (bl, br) = if 2 * oy + 1 < h { eq(top + w, n01, m, lr) } else { (none, none) };
+                    let [tl, tr, bl, br] = first_max(s, [tl, tr, bl, br]);
+                    put(top, n01, g, tl, tr);
+                    if 2 * oy + 1 < h {
+                        put(top + w, n01, g, bl, br);
+                    }
+                }
+                c0 += 2 * v;
+            }
+        }
+    }
+}
