@@ -39,8 +39,6 @@ pub(crate) trait Compute: Simd {
     fn m_andnot(self, a: Self::M, b: Self::M) -> Self::M;
     /// `a OR b`.
     fn m_or(self, a: Self::M, b: Self::M) -> Self::M;
-    /// Whether any lane is set.
-    fn any(self, m: Self::M) -> bool;
     /// The lanes set, as bits (lane `i` at bit `i`).
     fn bitmask(self, m: Self::M) -> u32;
     /// The mask whose lane `i` is bit `i` of `bits`.
@@ -135,10 +133,6 @@ impl<const N: usize> Compute for super::simd::Lanes<N> {
     #[inline(always)]
     fn m_or(self, a: [u32; N], b: [u32; N]) -> [u32; N] {
         core::array::from_fn(|i| a[i] | b[i])
-    }
-    #[inline(always)]
-    fn any(self, m: [u32; N]) -> bool {
-        m.iter().fold(0, |a, &b| a | b) != 0
     }
     #[inline(always)]
     fn bitmask(self, m: [u32; N]) -> u32 {

@@ -497,6 +497,12 @@ impl Kernels {
                 let routes = (routes.as_ptr().cast::<u8>(), per_sample, r_sample * size_of::<f32>());
                 avx512::pool::maxpool2_backward_routes(planes, h, w, routes, dy.as_ptr(), dx.as_mut_ptr())
             },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 and FMA supported; lengths checked; rows of at most 32.
+            Isa::Avx2 => unsafe {
+                let routes = (routes.as_ptr().cast::<u8>(), per_sample, r_sample * size_of::<f32>());
+                avx2::kernels::maxpool2_backward_routes((planes, h, w), routes, dy.as_ptr(), dx.as_mut_ptr())
+            },
             _ => return false,
         }
         true
@@ -663,7 +669,10 @@ impl Kernels {
     ) -> bool {
         match self.0 {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => {
+            // AVX2 pools the shapes AVX-512 pools (its tiles take rows of
+            // up to 32 outputs and channels in pairs; the shapes AVX-512
+            // leaves to its channels-last tiles run unpooled there).
+            Isa::Avx512 | Isa::Avx2 => {
                 use avx512::conv::{cl_pays, conv_pool_applies};
                 conv_pool_applies(g, out_c, ow, start)
                     && (!routes || routes_fit(oh, ow))
@@ -765,6 +774,18 @@ impl Kernels {
                         p_sample,
                         routes,
                     )
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                let raw = generic::RawGeom::new(g, w.as_ptr().wrapping_add(w0));
+                let rb = generic::RawBatch::new(batch, x.as_ptr(), y.as_mut_ptr());
+                let start = generic::RawStart::new(&start);
+                // SAFETY: AVX2 and FMA supported; `conv_pools` checked the
+                // shape (and that the routes fit the outputs), `check_conv`
+                // the extents, and the pooled planes are checked above.
+                unsafe {
+                    avx2::kernels::conv_pool_batch(&raw, out_c, &rb, start, (pooled.as_mut_ptr(), p_sample), routes)
                 }
             }
             _ => return false,

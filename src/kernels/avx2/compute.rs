@@ -62,10 +62,6 @@ impl Compute for Avx2 {
         unsafe { _mm256_or_ps(a, b) }
     }
     #[inline(always)]
-    fn any(self, m: __m256) -> bool {
-        unsafe { _mm256_movemask_ps(m) != 0 }
-    }
-    #[inline(always)]
     fn bitmask(self, m: __m256) -> u32 {
         unsafe { _mm256_movemask_ps(m) as u32 }
     }

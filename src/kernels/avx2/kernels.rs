@@ -242,3 +242,35 @@ pub(crate) unsafe fn adam_update(pgmv: (*mut f32, *const f32, *mut f32, *mut f32
     // SAFETY: the caller's contract.
     unsafe { generic::elementwise::adam_update(t(), pgmv, n, k) }
 }
+
+/// [`generic::conv::conv_pool_batch`].
+///
+/// # Safety
+/// AVX2 and FMA; as the generic kernel.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn conv_pool_batch(
+    g: &RawGeom,
+    out_c: usize,
+    batch: &RawBatch,
+    start: RawStart,
+    pooled: (*mut f32, usize),
+    routes: bool,
+) {
+    // SAFETY: the caller's contract.
+    unsafe { generic::conv::conv_pool_batch(t(), g, out_c, batch, start, pooled, routes) }
+}
+
+/// [`generic::pool::maxpool2_backward_routes`].
+///
+/// # Safety
+/// AVX2 and FMA; as the generic kernel.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn maxpool2_backward_routes(
+    dims: (usize, usize, usize),
+    routes: (*const u8, usize, usize),
+    dy: *const f32,
+    dx: *mut f32,
+) {
+    // SAFETY: the caller's contract.
+    unsafe { generic::pool::maxpool2_backward_routes(t(), dims, routes, dy, dx) }
+}

@@ -5,6 +5,7 @@
 
 use super::{RawBatch, RawGeom, RawStart};
 use crate::kernels::compute::Compute;
+use crate::kernels::{ROUTE_BYTES, Route};
 
 /// Up to `LANES` consecutive output positions of one output row.
 #[derive(Clone, Copy, Debug)]
@@ -287,6 +288,214 @@ pub(crate) unsafe fn conv_batch<S: Compute, const OB: usize, const SB: usize, co
         }
         if o0 < out_c && !conv_rows_one(s, g, o0, batch, start) {
             conv_block::<S, 1, SB1>(s, g, o0, batch, start);
+        }
+    }
+}
+
+/// `OB` output channels x `R` output rows (`R` even, from an even row) x
+/// `SN` segments of one sample, each a sum of [`conv_tile`]'s (in its
+/// order, so with its bits; not stored), put through a ReLU and a 2x2
+/// max-pool in registers: `R / 2` rows of the pooled planes, with the bits
+/// [`maxpool2_forward`](super::pool::maxpool2_forward) gives with the ReLU
+/// from the outputs, and, with `ROUTES`, each pooled row's [`Route`]
+/// record at `routes`. Rows from `nr` on are past the outputs: the caller
+/// points them at row `nr - 1`, and they are not pooled.
+///
+/// # Safety
+/// As [`conv_rows_tile`] for the inputs under `x[r]`; `cols[q]` the
+/// outputs of segment `q`; `pooled` the first pooled row of channel `o0`,
+/// writable at `pw` floats of the first `ceil(nr/2)` rows (`pw` apart) of
+/// `OB` planes `p_plane` apart; with `ROUTES`, `routes` likewise at a
+/// [`Route`] record for each of those rows ([`ROUTE_BYTES`] apart, planes
+/// `r_plane` bytes apart); `SN·LANES <= 32`.
+#[inline(always)]
+unsafe fn conv_pool_tile<
+    S: Compute,
+    const OB: usize,
+    const R: usize,
+    const SN: usize,
+    const K: usize,
+    const ROUTES: bool,
+>(
+    s: S,
+    g: &RawGeom,
+    o0: usize,
+    (x, nr): ([*const f32; R], usize),
+    cols: &[usize; SN],
+    (pooled, p_plane, pw): (*mut f32, usize, usize),
+    start: RawStart,
+    (routes, r_plane): (*mut u8, usize),
+) {
+    let v = S::LANES;
+    // SAFETY: the caller's contract covers every access below.
+    unsafe {
+        let zero = s.zero();
+        let mut acc = [[[zero; SN]; R]; OB];
+        if let RawStart::Bias(b) = start {
+            for (o, rows) in acc.iter_mut().enumerate() {
+                *rows = [[s.bcast(b.add(o0 + o)); SN]; R];
+            }
+        }
+        let w0 = g.w.offset(o0 as isize * g.w_out);
+        for c in 0..g.in_c {
+            let wc = w0.offset(c as isize * g.w_in);
+            let xc = c * g.x_plane;
+            for m in 0..K {
+                let wm = wc.offset(m as isize * g.w_m);
+                let xm = xc + m * g.x_row;
+                for n in 0..K {
+                    let wn = wm.offset(n as isize * g.w_n);
+                    let xv: [[S::F; SN]; R] =
+                        core::array::from_fn(|r| core::array::from_fn(|q| s.loadp(x[r].add(xm + q * v + n))));
+                    for (o, rows) in acc.iter_mut().enumerate() {
+                        let wv = s.bcast(wn.offset(o as isize * g.w_out));
+                        for (row, xr) in rows.iter_mut().zip(&xv) {
+                            for (a, xs) in row.iter_mut().zip(xr) {
+                                *a = s.fma(wv, *xs, *a);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // The ReLU's outputs, lanes past the row as 0.
+        let ow: usize = cols.iter().sum();
+        let valid: [S::M; SN] = core::array::from_fn(|q| s.first(cols[q]));
+        let relu = |a: S::F, q: usize| s.select(valid[q], s.max(a, zero), zero);
+        // Window vectors: segments (2j, 2j+1), a missing odd one as zeros.
+        let nwv = SN.div_ceil(2);
+        for (o, acc) in acc.iter().enumerate() {
+            for i in 0..R.div_ceil(2) {
+                if 2 * i >= nr {
+                    break;
+                }
+                let bottom = 2 * i + 1 < nr;
+                let mut record = [0u16; 4];
+                for j in 0..nwv {
+                    let seg = |r: usize, q: usize| if q < SN { acc[r][q] } else { zero };
+                    let m = |q: usize| {
+                        if q >= SN {
+                            return zero;
+                        }
+                        let top = relu(acc[2 * i][q], q);
+                        if bottom { s.max(top, relu(acc[2 * i + 1][q], q)) } else { top }
+                    };
+                    let (even, odd) = s.unzip(m(2 * j), m(2 * j + 1));
+                    let p = s.max(even, odd);
+                    let np = pw.saturating_sub(j * v).min(v);
+                    s.store_n(pooled.add(o * p_plane + i * pw + j * v), np, p);
+                    if !ROUTES {
+                        continue;
+                    }
+                    // The first output equal to a positive maximum, row-major,
+                    // as `maxpool2_backward` finds it in the stored outputs.
+                    let pos = s.m_and(s.first(np), s.gt(p, zero));
+                    let right = s.m_and(pos, s.first((ow / 2).saturating_sub(j * v)));
+                    let eq = |mask: S::M, a: S::F| s.m_and(mask, s.eq(a, p));
+                    let (l, r) = s.unzip(seg(2 * i, 2 * j), seg(2 * i, 2 * j + 1));
+                    let (tl, tr) = (eq(pos, l), eq(right, r));
+                    let none = s.first(0);
+                    let (bl, br) = if bottom {
+                        let (l, r) = s.unzip(seg(2 * i + 1, 2 * j), seg(2 * i + 1, 2 * j + 1));
+                        (eq(pos, l), eq(right, r))
+                    } else {
+                        (none, none)
+                    };
+                    let masks = super::pool::first_max(s, [tl, tr, bl, br]);
+                    for (rec, mk) in record.iter_mut().zip(masks) {
+                        *rec |= (s.bitmask(mk) << (j * v)) as u16;
+                    }
+                }
+                if ROUTES {
+                    routes.add(o * r_plane + i * ROUTE_BYTES).cast::<Route>().write_unaligned(record);
+                }
+            }
+        }
+    }
+}
+
+/// The pooling convolution's tile for rows of `SN` segments: channels and
+/// rows a tile (at most 12 accumulators, the loaded inputs beside them).
+pub(crate) const fn pool_tile(sn: usize) -> (usize, usize) {
+    match sn {
+        1 => (2, 4),
+        2 => (2, 2),
+        _ => (1, 2),
+    }
+}
+
+/// [`conv_batch`], then a ReLU and a 2x2 max-pool (stride 2, edge windows
+/// kept) in the same tiles ([`conv_pool_tile`]): the outputs are not
+/// stored; the pooled planes (`p_sample` floats between samples) get the
+/// bits of [`maxpool2_forward`](super::pool::maxpool2_forward) with the
+/// ReLU over them, and, with `routes`, each sample's output buffer
+/// receives the windows' [`Route`]s, a record per pooled row (channel by
+/// channel, row by row). Without `routes` `batch.y` is not touched.
+///
+/// # Safety
+/// As [`conv_batch`]; rows of 1 to 32 outputs, a 3x3 or 5x5 kernel,
+/// `out_c` a multiple of 2, no load start; `pooled` writable for `n`
+/// samples of `out_c` pooled planes; with `routes` each sample's output
+/// buffer writable for `out_c·ceil(oh/2)` records ([`routes_fit`](crate::kernels::routes_fit)).
+#[inline(always)]
+pub(crate) unsafe fn conv_pool_batch<S: Compute>(
+    s: S,
+    g: &RawGeom,
+    out_c: usize,
+    batch: &RawBatch,
+    start: RawStart,
+    (pooled, p_sample): (*mut f32, usize),
+    routes: bool,
+) {
+    let v = S::LANES;
+    let (oh, ow) = (batch.oh, batch.ow);
+    let (ph, pw) = (oh.div_ceil(2), ow.div_ceil(2));
+    let sn = ow.div_ceil(v);
+    let (ob, rows) = pool_tile(sn);
+    /// Rows r0.. of sample b's tile: rows past the last as the last.
+    fn tile<const R: usize>(batch: &RawBatch, x_row: usize, b: usize, r0: usize) -> ([*const f32; R], usize) {
+        let row = |r: usize| (r0 + r).min(batch.oh - 1);
+        let x = core::array::from_fn(|r| batch.x.wrapping_add(b * batch.x_sample + row(r) * x_row));
+        (x, (batch.oh - r0).min(R))
+    }
+    for b in 0..batch.n {
+        let rb = batch.y.wrapping_add(b * batch.y_sample).cast::<u8>();
+        for o0 in (0..out_c).step_by(ob) {
+            let mut r0 = 0;
+            while r0 < oh {
+                let pr = (pooled.wrapping_add(b * p_sample + o0 * ph * pw + r0 / 2 * pw), ph * pw, pw);
+                let rt = if routes { rb.wrapping_add((o0 * ph + r0 / 2) * ROUTE_BYTES) } else { core::ptr::null_mut() };
+                let rt = (rt, ph * ROUTE_BYTES);
+                let full = oh - r0 >= rows;
+                macro_rules! run {
+                    ($ob:literal, $r:literal, $sn:literal, $k:literal) => {{
+                        let c: [usize; $sn] = core::array::from_fn(|q| ow.saturating_sub(q * v).min(v));
+                        let x = tile::<$r>(batch, g.x_row, b, r0);
+                        if routes {
+                            conv_pool_tile::<S, $ob, $r, $sn, $k, true>(s, g, o0, x, &c, pr, start, rt)
+                        } else {
+                            conv_pool_tile::<S, $ob, $r, $sn, $k, false>(s, g, o0, x, &c, pr, start, rt)
+                        }
+                    }};
+                }
+                // SAFETY: the caller's contract: rows r0.. below oh of
+                // sample b, channels o0..o0+ob <= out_c.
+                unsafe {
+                    match (sn, full, g.k) {
+                        (1, true, 3) => run!(2, 4, 1, 3),
+                        (1, true, _) => run!(2, 4, 1, 5),
+                        (1, false, 3) => run!(2, 2, 1, 3),
+                        (1, false, _) => run!(2, 2, 1, 5),
+                        (2, _, 3) => run!(2, 2, 2, 3),
+                        (2, _, _) => run!(2, 2, 2, 5),
+                        (3, _, 3) => run!(1, 2, 3, 3),
+                        (3, _, _) => run!(1, 2, 3, 5),
+                        (_, _, 3) => run!(1, 2, 4, 3),
+                        _ => run!(1, 2, 4, 5),
+                    }
+                }
+                r0 += if full { rows } else { 2 };
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 //! window a lane.
 
 use crate::kernels::compute::Compute;
+use crate::kernels::{ROUTE_BYTES, Route};
 
 /// `n` lanes at `p`, `fill` in the others.
 ///
@@ -73,7 +74,7 @@ pub(crate) unsafe fn maxpool2_forward<S: Compute>(
 /// masks of the windows whose top-left, top-right, bottom-left and
 /// bottom-right input equals it, each window kept in its first mask only.
 #[inline(always)]
-fn first_max<S: Compute>(s: S, [tl, tr, bl, br]: [S::M; 4]) -> [S::M; 4] {
+pub(super) fn first_max<S: Compute>(s: S, [tl, tr, bl, br]: [S::M; 4]) -> [S::M; 4] {
     let tr = s.m_andnot(tr, tl);
     let bl = s.m_andnot(bl, s.m_or(tl, tr));
     let br = s.m_andnot(br, s.m_or(s.m_or(tl, tr), bl));
@@ -132,6 +133,60 @@ pub(crate) unsafe fn maxpool2_backward<S: Compute>(
                     let none = s.first(0);
                     let (bl, br) = if 2 * oy + 1 < h { eq(top + w, n01, m, lr) } else { (none, none) };
                     let [tl, tr, bl, br] = first_max(s, [tl, tr, bl, br]);
+                    put(top, n01, g, tl, tr);
+                    if 2 * oy + 1 < h {
+                        put(top + w, n01, g, bl, br);
+                    }
+                }
+                c0 += 2 * v;
+            }
+        }
+    }
+}
+
+/// Backward of [`conv_pool_batch`](super::conv::conv_pool_batch)'s ReLU and
+/// pooling, from the [`Route`]s it stored: each `dy` goes to the input of
+/// its window the route names (none where no mask has the window), every
+/// other `dx` is `+0`: the bits of [`maxpool2_backward`] with the ReLU from
+/// the outputs the routes were taken from. The planes go in groups of
+/// `per_sample`, each group's records from its first byte, `r_sample`
+/// bytes apart.
+///
+/// # Safety
+/// `w <= 32`; `dx` holds `planes*h*w` floats, `dy` `planes*ceil(h/2)*ceil(w/2)`,
+/// and `routes` `ceil(h/2)` records for each of `per_sample` planes at each
+/// multiple of `r_sample`, for every group.
+#[inline(always)]
+pub(crate) unsafe fn maxpool2_backward_routes<S: Compute>(
+    s: S,
+    (planes, h, w): (usize, usize, usize),
+    (routes, per_sample, r_sample): (*const u8, usize, usize),
+    dy: *const f32,
+    dx: *mut f32,
+) {
+    let v = S::LANES;
+    let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
+    let zero = s.zero();
+    // SAFETY: the caller's contract; every load and store stays in its row.
+    unsafe {
+        let put = |off: usize, (n0, n1): (usize, usize), g: S::F, l: S::M, r: S::M| {
+            let (lo, hi) = s.zip(s.select(l, g, zero), s.select(r, g, zero));
+            s.store_n(dx.add(off), n0, lo);
+            if n1 > 0 {
+                s.store_n(dx.add(off + v), n1, hi);
+            }
+        };
+        for p in 0..planes {
+            let mut c0 = 0;
+            while c0 < w {
+                let n01 = ((w - c0).min(v), (w - c0).saturating_sub(v).min(v));
+                let nl = (ow - c0 / 2).min(v);
+                for oy in 0..oh {
+                    let at = p / per_sample * r_sample + (p % per_sample * oh + oy) * ROUTE_BYTES;
+                    let record = routes.add(at).cast::<Route>().read_unaligned();
+                    let [tl, tr, bl, br] = record.map(|b| s.from_bitmask(u32::from(b) >> (c0 / 2)));
+                    let g = s.load_n(dy.add((p * oh + oy) * ow + c0 / 2), nl);
+                    let top = p * h * w + 2 * oy * w + c0;
                     put(top, n01, g, tl, tr);
                     if 2 * oy + 1 < h {
                         put(top + w, n01, g, bl, br);
