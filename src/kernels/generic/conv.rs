@@ -307,7 +307,7 @@ pub(crate) unsafe fn conv_batch<S: Compute, const OB: usize, const SB: usize, co
 /// writable at `pw` floats of the first `ceil(nr/2)` rows (`pw` apart) of
 /// `OB` planes `p_plane` apart; with `ROUTES`, `routes` likewise at a
 /// [`Route`] record for each of those rows ([`ROUTE_BYTES`] apart, planes
-/// `r_plane` bytes apart); `SN·LANES <= 32`.
+/// `r_plane` bytes apart); `SN <= 4` and `SN·LANES <= 32`.
 #[inline(always)]
 unsafe fn conv_pool_tile<
     S: Compute,
@@ -358,11 +358,14 @@ unsafe fn conv_pool_tile<
                 }
             }
         }
-        // The ReLU's outputs, lanes past the row as 0.
+        // The ReLU's outputs, lanes past the row as 0. (Loops, not
+        // closures: a closure here is compiled without the backend's
+        // target features.)
         let ow: usize = cols.iter().sum();
-        let valid: [S::M; SN] = core::array::from_fn(|q| s.first(cols[q]));
-        let relu = |a: S::F, q: usize| s.select(valid[q], s.max(a, zero), zero);
-        // Window vectors: segments (2j, 2j+1), a missing odd one as zeros.
+        let mut valid = [s.first(0); SN];
+        for (q, m) in valid.iter_mut().enumerate() {
+            *m = s.first(cols[q]);
+        }
         let nwv = SN.div_ceil(2);
         for (o, acc) in acc.iter().enumerate() {
             for i in 0..R.div_ceil(2) {
@@ -370,17 +373,22 @@ unsafe fn conv_pool_tile<
                     break;
                 }
                 let bottom = 2 * i + 1 < nr;
+                // Each segment's maxima over the window's rows, a missing
+                // odd segment as zeros; the raw sums of the two rows likewise.
+                let mut m = [zero; 4];
+                let (mut top, mut bot) = ([zero; 4], [zero; 4]);
+                for q in 0..SN {
+                    top[q] = acc[2 * i][q];
+                    let t = s.select(valid[q], s.max(top[q], zero), zero);
+                    m[q] = t;
+                    if bottom {
+                        bot[q] = acc[2 * i + 1][q];
+                        m[q] = s.max(t, s.select(valid[q], s.max(bot[q], zero), zero));
+                    }
+                }
                 let mut record = [0u16; 4];
                 for j in 0..nwv {
-                    let seg = |r: usize, q: usize| if q < SN { acc[r][q] } else { zero };
-                    let m = |q: usize| {
-                        if q >= SN {
-                            return zero;
-                        }
-                        let top = relu(acc[2 * i][q], q);
-                        if bottom { s.max(top, relu(acc[2 * i + 1][q], q)) } else { top }
-                    };
-                    let (even, odd) = s.unzip(m(2 * j), m(2 * j + 1));
+                    let (even, odd) = s.unzip(m[2 * j], m[2 * j + 1]);
                     let p = s.max(even, odd);
                     let np = pw.saturating_sub(j * v).min(v);
                     s.store_n(pooled.add(o * p_plane + i * pw + j * v), np, p);
@@ -391,16 +399,13 @@ unsafe fn conv_pool_tile<
                     // as `maxpool2_backward` finds it in the stored outputs.
                     let pos = s.m_and(s.first(np), s.gt(p, zero));
                     let right = s.m_and(pos, s.first((ow / 2).saturating_sub(j * v)));
-                    let eq = |mask: S::M, a: S::F| s.m_and(mask, s.eq(a, p));
-                    let (l, r) = s.unzip(seg(2 * i, 2 * j), seg(2 * i, 2 * j + 1));
-                    let (tl, tr) = (eq(pos, l), eq(right, r));
-                    let none = s.first(0);
-                    let (bl, br) = if bottom {
-                        let (l, r) = s.unzip(seg(2 * i + 1, 2 * j), seg(2 * i + 1, 2 * j + 1));
-                        (eq(pos, l), eq(right, r))
-                    } else {
-                        (none, none)
-                    };
+                    let (l, r) = s.unzip(top[2 * j], top[2 * j + 1]);
+                    let (tl, tr) = (s.m_and(pos, s.eq(l, p)), s.m_and(right, s.eq(r, p)));
+                    let (mut bl, mut br) = (s.first(0), s.first(0));
+                    if bottom {
+                        let (l, r) = s.unzip(bot[2 * j], bot[2 * j + 1]);
+                        (bl, br) = (s.m_and(pos, s.eq(l, p)), s.m_and(right, s.eq(r, p)));
+                    }
                     let masks = super::pool::first_max(s, [tl, tr, bl, br]);
                     for (rec, mk) in record.iter_mut().zip(masks) {
                         *rec |= (s.bitmask(mk) << (j * v)) as u16;

@@ -230,32 +230,9 @@ pub(crate) unsafe fn bcast_gemm<S: Compute, const R1: usize, const C1: usize, co
         return;
     }
     let strides = (a_r, a_k, b_k);
-    let tile = |r0: usize, rb: usize, v0: usize, iv: usize| {
-        let m = if v0 + iv == nvec { last } else { v };
-        let mut at = [(core::ptr::null(), core::ptr::null()); MAX_PARTS];
-        for (t, &(a, b)) in at.iter_mut().zip(parts) {
-            *t = (a.wrapping_add(r0 * a_r), b.wrapping_add(v0 * v));
-        }
-        let (p, cr) = (&at[..parts.len()], (c.wrapping_add(r0 * c_r + v0 * v), c_r));
-        // SAFETY: the caller's contract; the tile stays inside the arrays.
-        unsafe {
-            if rb == R1 && iv == C1 {
-                bcast_tile::<S, R1, C1>(s, kdim, p, strides, cr, m, accumulate)
-            } else if rb == R1 {
-                bcast_tile::<S, R1, 1>(s, kdim, p, strides, cr, m, accumulate)
-            } else if rb == R2 && iv == C2 {
-                bcast_tile::<S, R2, C2>(s, kdim, p, strides, cr, m, accumulate)
-            } else if rb == R2 {
-                bcast_tile::<S, R2, 1>(s, kdim, p, strides, cr, m, accumulate)
-            } else if iv == C1 {
-                bcast_tile::<S, 1, C1>(s, kdim, p, strides, cr, m, accumulate)
-            } else if iv == C2 {
-                bcast_tile::<S, 1, C2>(s, kdim, p, strides, cr, m, accumulate)
-            } else {
-                bcast_tile::<S, 1, 1>(s, kdim, p, strides, cr, m, accumulate)
-            }
-        }
-    };
+    // A plain function, not a closure: a closure here would be compiled
+    // without the backend's target features and its intrinsics not inlined.
+    let tile = |r0: usize, rb: usize, v0: usize, iv: usize| TileAt { r0, rb, v0, iv };
     let (rt, ct) = if rows_outer && rows >= R2 { (R2, C2) } else { (R1, C1) };
     let row_step = |r0: usize| if rows - r0 >= rt { rt } else { 1 };
     let col_step = |v0: usize| if nvec - v0 >= ct { ct } else { 1 };
@@ -266,7 +243,18 @@ pub(crate) unsafe fn bcast_gemm<S: Compute, const R1: usize, const C1: usize, co
             let mut v0 = 0;
             while v0 < nvec {
                 let iv = col_step(v0);
-                tile(r0, rb, v0, iv);
+                // SAFETY: the caller's contract; the tile stays inside the arrays.
+                unsafe {
+                    gemm_tile::<S, R1, C1, R2, C2>(
+                        s,
+                        tile(r0, rb, v0, iv),
+                        (nvec, last),
+                        parts,
+                        strides,
+                        (c, c_r),
+                        (kdim, accumulate),
+                    )
+                };
                 v0 += iv;
             }
             r0 += rb;
@@ -278,7 +266,18 @@ pub(crate) unsafe fn bcast_gemm<S: Compute, const R1: usize, const C1: usize, co
             let mut r0 = 0;
             while r0 < rows {
                 let rb = row_step(r0);
-                tile(r0, rb, v0, iv);
+                // SAFETY: the caller's contract; the tile stays inside the arrays.
+                unsafe {
+                    gemm_tile::<S, R1, C1, R2, C2>(
+                        s,
+                        tile(r0, rb, v0, iv),
+                        (nvec, last),
+                        parts,
+                        strides,
+                        (c, c_r),
+                        (kdim, accumulate),
+                    )
+                };
                 r0 += rb;
             }
             v0 += iv;
@@ -377,5 +376,56 @@ pub(crate) unsafe fn dense_forward_packed<S: Compute, const NB: usize>(
             v0 += sv;
         }
         o0 += nb;
+    }
+}
+
+/// Where a tile of [`bcast_gemm`] sits: rows `r0..r0+rb`, vectors `v0..v0+iv`.
+#[derive(Clone, Copy)]
+struct TileAt {
+    r0: usize,
+    rb: usize,
+    v0: usize,
+    iv: usize,
+}
+
+/// One tile of [`bcast_gemm`], its shape picked among the backend's.
+///
+/// # Safety
+/// As [`bcast_gemm`], for the tile's rows and columns.
+#[inline(always)]
+unsafe fn gemm_tile<S: Compute, const R1: usize, const C1: usize, const R2: usize, const C2: usize>(
+    s: S,
+    TileAt { r0, rb, v0, iv }: TileAt,
+    (nvec, last): (usize, usize),
+    parts: &[(*const f32, *const f32)],
+    (a_r, a_k, b_k): (usize, usize, usize),
+    (c, c_r): (*mut f32, usize),
+    (kdim, accumulate): (usize, bool),
+) {
+    let v = S::LANES;
+    let m = if v0 + iv == nvec { last } else { v };
+    let mut at = [(core::ptr::null(), core::ptr::null()); MAX_PARTS];
+    for (t, &(a, b)) in at.iter_mut().zip(parts) {
+        *t = (a.wrapping_add(r0 * a_r), b.wrapping_add(v0 * v));
+    }
+    let (p, cr) = (&at[..parts.len()], (c.wrapping_add(r0 * c_r + v0 * v), c_r));
+    let strides = (a_r, a_k, b_k);
+    // SAFETY: the caller's contract; the tile stays inside the arrays.
+    unsafe {
+        if rb == R1 && iv == C1 {
+            bcast_tile::<S, R1, C1>(s, kdim, p, strides, cr, m, accumulate)
+        } else if rb == R1 {
+            bcast_tile::<S, R1, 1>(s, kdim, p, strides, cr, m, accumulate)
+        } else if rb == R2 && iv == C2 {
+            bcast_tile::<S, R2, C2>(s, kdim, p, strides, cr, m, accumulate)
+        } else if rb == R2 {
+            bcast_tile::<S, R2, 1>(s, kdim, p, strides, cr, m, accumulate)
+        } else if iv == C1 {
+            bcast_tile::<S, 1, C1>(s, kdim, p, strides, cr, m, accumulate)
+        } else if iv == C2 {
+            bcast_tile::<S, 1, C2>(s, kdim, p, strides, cr, m, accumulate)
+        } else {
+            bcast_tile::<S, 1, 1>(s, kdim, p, strides, cr, m, accumulate)
+        }
     }
 }

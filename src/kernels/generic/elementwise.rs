@@ -7,21 +7,37 @@ use crate::kernels::AdamConsts;
 use crate::kernels::compute::Compute;
 use crate::kernels::simd::SIGN;
 
-/// Calls `step(i, n)` over `len` floats a vector at a time (`n` lanes),
+/// The vectors over `len` floats, as `(i, n)` (`n` lanes from float `i`),
 /// laid so that the stores into `dst` are aligned to a vector: a partial
-/// head up to `dst`'s first boundary, whole vectors, a partial tail.
+/// head up to `dst`'s first boundary, whole vectors, a partial tail. (An
+/// iterator, not a function taking a closure: a closure in these generic
+/// kernels is compiled without the backend's target features, and its
+/// intrinsics were calls, seen in the symbols.)
 #[inline(always)]
-fn aligned_vectors(lanes: usize, dst: *mut f32, len: usize, mut step: impl FnMut(usize, usize)) {
-    let mut i = dst.align_offset(lanes * 4).min(lanes - 1).min(len);
-    if i > 0 {
-        step(0, i);
-    }
-    while i + lanes <= len {
-        step(i, lanes);
-        i += lanes;
-    }
-    if i < len {
-        step(i, len - i);
+fn aligned_vectors(lanes: usize, dst: *mut f32, len: usize) -> Aligned {
+    let head = dst.align_offset(lanes * 4).min(lanes - 1).min(len);
+    Aligned { i: 0, head, len, lanes }
+}
+
+/// [`aligned_vectors`]' iterator.
+struct Aligned {
+    i: usize,
+    head: usize,
+    len: usize,
+    lanes: usize,
+}
+
+impl Iterator for Aligned {
+    type Item = (usize, usize);
+    #[inline(always)]
+    fn next(&mut self) -> Option<(usize, usize)> {
+        let i = self.i;
+        if i >= self.len {
+            return None;
+        }
+        let n = if i < self.head { self.head } else { self.lanes.min(self.len - i) };
+        self.i = i + n;
+        Some((i, n))
     }
 }
 
@@ -45,6 +61,20 @@ unsafe fn store<S: Compute>(s: S, p: *mut f32, n: usize, v: S::F) {
     unsafe { if n >= S::LANES { s.storep(p, v) } else { s.store_n(p, n, v) } }
 }
 
+/// Zeros over `n` floats from `d`.
+///
+/// # Safety
+/// `d` writable for `n` floats.
+#[inline(always)]
+unsafe fn zeros<S: Compute>(s: S, d: *mut f32, n: usize) {
+    let mut k = 0;
+    while k < n {
+        // SAFETY: the caller's contract.
+        unsafe { store(s, d.add(k), n - k, s.zero()) };
+        k += S::LANES;
+    }
+}
+
 /// `c` planes of `h x w` from `src` into `dst` with `p` zeros on every
 /// side, then `slack` zeros; every float's bits copied.
 ///
@@ -63,30 +93,23 @@ pub(crate) unsafe fn pad_planes<S: Compute>(
     // SAFETY: the caller's contract; every store stays inside the padded
     // planes and the slack, every load inside the source rows.
     unsafe {
-        let zeros = |d: *mut f32, n: usize| {
-            let mut k = 0;
-            while k < n {
-                store(s, d.add(k), n - k, s.zero());
-                k += v;
-            }
-        };
         let mut d = dst;
         for ch in 0..c {
-            zeros(d, p * rw);
-            zeros(d.add((p + h) * rw), p * rw);
+            zeros(s, d, p * rw);
+            zeros(s, d.add((p + h) * rw), p * rw);
             for r in 0..h {
                 let (sr, dr) = (src.add((ch * h + r) * w), d.add((p + r) * rw));
-                zeros(dr, p);
+                zeros(s, dr, p);
                 let mut k = 0;
                 while k < w {
                     store(s, dr.add(p + k), w - k, load(s, sr.add(k), w - k));
                     k += v;
                 }
-                zeros(dr.add(p + w), p);
+                zeros(s, dr.add(p + w), p);
             }
             d = d.add(rows * rw);
         }
-        zeros(d, slack);
+        zeros(s, d, slack);
     }
 }
 
@@ -96,10 +119,10 @@ pub(crate) unsafe fn pad_planes<S: Compute>(
 /// `x` readable and `y` writable for `n` floats.
 #[inline(always)]
 pub(crate) unsafe fn relu_forward<S: Compute>(s: S, x: *const f32, y: *mut f32, n: usize) {
-    aligned_vectors(S::LANES, y, n, |i, m| {
+    for (i, m) in aligned_vectors(S::LANES, y, n) {
         // SAFETY: the caller's contract; `i` and `m` stay inside the span.
         unsafe { store(s, y.add(i), m, s.max(load(s, x.add(i), m), s.zero())) }
-    });
+    }
 }
 
 /// `dx = dy` where `y > 0`, else `+0`, over `n` floats, the stores aligned.
@@ -108,13 +131,13 @@ pub(crate) unsafe fn relu_forward<S: Compute>(s: S, x: *const f32, y: *mut f32, 
 /// `y`, `dy` readable and `dx` writable for `n` floats.
 #[inline(always)]
 pub(crate) unsafe fn relu_backward<S: Compute>(s: S, y: *const f32, dy: *const f32, dx: *mut f32, n: usize) {
-    aligned_vectors(S::LANES, dx, n, |i, m| {
+    for (i, m) in aligned_vectors(S::LANES, dx, n) {
         // SAFETY: the caller's contract; `i` and `m` stay inside the span.
         unsafe {
             let pos = s.gt(load(s, y.add(i), m), s.zero());
             store(s, dx.add(i), m, s.select(pos, load(s, dy.add(i), m), s.zero()));
         }
-    });
+    }
 }
 
 /// The lane sums of up to four planes `len` floats apart: `out[p][l] =
@@ -165,19 +188,18 @@ pub(crate) unsafe fn lane_sums4<S: Compute, const Q: usize>(
 pub(crate) unsafe fn all_within<S: Compute>(s: S, x: *const f32, n: usize, limit: f32) -> bool {
     let v = S::LANES;
     let (lim, abs) = (s.splat(limit), s.float(s.splat_i(!SIGN as i32)));
-    let within = |a: S::F| s.ge(lim, s.and(a, abs));
     let mut ok = [s.first(v); 4];
     // SAFETY: the caller's contract; the tail's loads stay inside the `n` floats.
     unsafe {
         let mut k = 0;
         while k + 4 * v <= n {
             for (j, o) in ok.iter_mut().enumerate() {
-                *o = s.m_and(*o, within(s.loadp(x.add(k + j * v))));
+                *o = s.m_and(*o, s.ge(lim, s.and(s.loadp(x.add(k + j * v)), abs)));
             }
             k += 4 * v;
         }
         while k < n {
-            ok[0] = s.m_and(ok[0], within(s.load_n(x.add(k), n - k)));
+            ok[0] = s.m_and(ok[0], s.ge(lim, s.and(s.load_n(x.add(k), n - k), abs)));
             k += v;
         }
     }
@@ -200,7 +222,7 @@ pub(crate) unsafe fn sgd_update<S: Compute>(
     mu: f32,
 ) {
     let (neg_lr, lr, mu) = (s.splat(-lr), s.splat(lr), s.splat(mu));
-    aligned_vectors(S::LANES, p, n, |i, l| {
+    for (i, l) in aligned_vectors(S::LANES, p, n) {
         // SAFETY: the caller's contract; every access stays inside the n floats.
         unsafe {
             let (gv, pv) = (load(s, g.add(i), l), load(s, p.add(i), l));
@@ -214,7 +236,7 @@ pub(crate) unsafe fn sgd_update<S: Compute>(
             };
             store(s, p.add(i), l, pv);
         }
-    });
+    }
 }
 
 /// One Adam update of `n` parameters, the operations of `optim::Adam`'s
@@ -232,7 +254,7 @@ pub(crate) unsafe fn adam_update<S: Compute>(
 ) {
     let (b1, b2, nb1, nb2) = (s.splat(k.b1), s.splat(k.b2), s.splat(1.0 - k.b1), s.splat(1.0 - k.b2));
     let (lr, eps, c1, c2) = (s.splat(k.lr), s.splat(k.eps), s.splat(k.c1), s.splat(k.c2));
-    aligned_vectors(S::LANES, p, n, |i, l| {
+    for (i, l) in aligned_vectors(S::LANES, p, n) {
         // SAFETY: the caller's contract; every access stays inside the n floats.
         unsafe {
             let gv = load(s, g.add(i), l);
@@ -243,5 +265,5 @@ pub(crate) unsafe fn adam_update<S: Compute>(
             store(s, v.add(i), l, vv);
             store(s, p.add(i), l, s.sub(load(s, p.add(i), l), step));
         }
-    });
+    }
 }

@@ -23,6 +23,61 @@ unsafe fn load_or<S: Compute>(s: S, p: *const f32, n: usize, fill: S::F) -> S::F
     }
 }
 
+/// A row's `2·LANES` columns at `p` (`n0` and `n1` real, `-inf` past
+/// them), through the ReLU with `relu`.
+///
+/// # Safety
+/// `p` readable for `n0` floats, `p + LANES` for `n1`.
+#[inline(always)]
+unsafe fn row<S: Compute>(
+    s: S,
+    p: *const f32,
+    (n0, n1): (usize, usize),
+    (ninf, zero): (S::F, S::F),
+    relu: bool,
+) -> (S::F, S::F) {
+    // SAFETY: the caller's contract.
+    let (lo, hi) = unsafe { (load_or(s, p, n0, ninf), load_or(s, p.add(S::LANES), n1, ninf)) };
+    if relu { (s.max(lo, zero), s.max(hi, zero)) } else { (lo, hi) }
+}
+
+/// A row's columns at `p` as the windows' left and right columns, each
+/// compared with the windows' maxima `m` (within the masks `left`, `right`).
+///
+/// # Safety
+/// `p` readable for `n0` floats, `p + LANES` for `n1`.
+#[inline(always)]
+unsafe fn eq_max<S: Compute>(
+    s: S,
+    p: *const f32,
+    (n0, n1): (usize, usize),
+    m: S::F,
+    (left, right): (S::M, S::M),
+) -> (S::M, S::M) {
+    // SAFETY: the caller's contract.
+    let (lo, hi) = unsafe { (s.load_n(p, n0), s.load_n(p.add(S::LANES), n1)) };
+    let (l, r) = s.unzip(lo, hi);
+    (s.m_and(left, s.eq(l, m)), s.m_and(right, s.eq(r, m)))
+}
+
+/// The gradient `g` on the windows' left (`l`) and right (`r`) columns,
+/// `+0` elsewhere, woven back into a row's columns at `p`.
+///
+/// # Safety
+/// `p` writable for `n0` floats, `p + LANES` for `n1`.
+#[inline(always)]
+unsafe fn put<S: Compute>(s: S, p: *mut f32, (n0, n1): (usize, usize), g: S::F, l: S::M, r: S::M) {
+    let zero = s.zero();
+    let (lo, hi) = s.zip(s.select(l, g, zero), s.select(r, g, zero));
+    // SAFETY: the caller's contract.
+    unsafe {
+        s.store_n(p, n0, lo);
+        if n1 > 0 {
+            s.store_n(p.add(S::LANES), n1, hi);
+        }
+    }
+}
+
 /// 2x2 max-pooling (stride 2, ceil mode) of `planes` planes of `h x w`
 /// into `ceil(h/2) x ceil(w/2)`: the maximum of each window (rows first,
 /// then the pair of columns), missing rows and columns of edge windows left
@@ -43,10 +98,6 @@ pub(crate) unsafe fn maxpool2_forward<S: Compute>(
     let (ninf, zero) = (s.splat(f32::NEG_INFINITY), s.zero());
     // SAFETY: the caller's contract; every load and store stays in its row.
     unsafe {
-        let row = |off: usize, n0: usize, n1: usize| {
-            let (lo, hi) = (load_or(s, x.add(off), n0, ninf), load_or(s, x.add(off + v), n1, ninf));
-            if relu { (s.max(lo, zero), s.max(hi, zero)) } else { (lo, hi) }
-        };
         for p in 0..planes {
             let yp = y.add(p * oh * ow);
             let mut c0 = 0;
@@ -55,9 +106,9 @@ pub(crate) unsafe fn maxpool2_forward<S: Compute>(
                 let (o0, no) = (c0 / 2, (ow - c0 / 2).min(v));
                 for oy in 0..oh {
                     let r0 = p * h * w + 2 * oy * w + c0;
-                    let (mut lo, mut hi) = row(r0, n0, n1);
+                    let (mut lo, mut hi) = row(s, x.add(r0), (n0, n1), (ninf, zero), relu);
                     if 2 * oy + 1 < h {
-                        let (lo1, hi1) = row(r0 + w, n0, n1);
+                        let (lo1, hi1) = row(s, x.add(r0 + w), (n0, n1), (ninf, zero), relu);
                         lo = s.max(lo, lo1);
                         hi = s.max(hi, hi1);
                     }
@@ -101,21 +152,6 @@ pub(crate) unsafe fn maxpool2_backward<S: Compute>(
     let zero = s.zero();
     // SAFETY: the caller's contract; every load and store stays in its row.
     unsafe {
-        // A row's columns from `off` as the windows' left and right columns,
-        // each compared with the windows' maxima.
-        let eq = |off: usize, (n0, n1): (usize, usize), m: S::F, (left, right): (S::M, S::M)| {
-            let (lo, hi) = (s.load_n(x.add(off), n0), s.load_n(x.add(off + v), n1));
-            let (l, r) = s.unzip(lo, hi);
-            (s.m_and(left, s.eq(l, m)), s.m_and(right, s.eq(r, m)))
-        };
-        // The gradient on the windows' left and right columns, woven back.
-        let put = |off: usize, (n0, n1): (usize, usize), g: S::F, l: S::M, r: S::M| {
-            let (lo, hi) = s.zip(s.select(l, g, zero), s.select(r, g, zero));
-            s.store_n(dx.add(off), n0, lo);
-            if n1 > 0 {
-                s.store_n(dx.add(off + v), n1, hi);
-            }
-        };
         for p in 0..planes {
             let mut c0 = 0;
             while c0 < w {
@@ -129,13 +165,13 @@ pub(crate) unsafe fn maxpool2_backward<S: Compute>(
                         g = s.select(s.gt(m, zero), g, zero);
                     }
                     let top = p * h * w + 2 * oy * w + c0;
-                    let (tl, tr) = eq(top, n01, m, lr);
+                    let (tl, tr) = eq_max(s, x.add(top), n01, m, lr);
                     let none = s.first(0);
-                    let (bl, br) = if 2 * oy + 1 < h { eq(top + w, n01, m, lr) } else { (none, none) };
+                    let (bl, br) = if 2 * oy + 1 < h { eq_max(s, x.add(top + w), n01, m, lr) } else { (none, none) };
                     let [tl, tr, bl, br] = first_max(s, [tl, tr, bl, br]);
-                    put(top, n01, g, tl, tr);
+                    put(s, dx.add(top), n01, g, tl, tr);
                     if 2 * oy + 1 < h {
-                        put(top + w, n01, g, bl, br);
+                        put(s, dx.add(top + w), n01, g, bl, br);
                     }
                 }
                 c0 += 2 * v;
@@ -166,16 +202,8 @@ pub(crate) unsafe fn maxpool2_backward_routes<S: Compute>(
 ) {
     let v = S::LANES;
     let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
-    let zero = s.zero();
     // SAFETY: the caller's contract; every load and store stays in its row.
     unsafe {
-        let put = |off: usize, (n0, n1): (usize, usize), g: S::F, l: S::M, r: S::M| {
-            let (lo, hi) = s.zip(s.select(l, g, zero), s.select(r, g, zero));
-            s.store_n(dx.add(off), n0, lo);
-            if n1 > 0 {
-                s.store_n(dx.add(off + v), n1, hi);
-            }
-        };
         for p in 0..planes {
             let mut c0 = 0;
             while c0 < w {
@@ -184,12 +212,14 @@ pub(crate) unsafe fn maxpool2_backward_routes<S: Compute>(
                 for oy in 0..oh {
                     let at = p / per_sample * r_sample + (p % per_sample * oh + oy) * ROUTE_BYTES;
                     let record = routes.add(at).cast::<Route>().read_unaligned();
-                    let [tl, tr, bl, br] = record.map(|b| s.from_bitmask(u32::from(b) >> (c0 / 2)));
+                    let bits = |b: u16| u32::from(b) >> (c0 / 2);
+                    let (tl, tr) = (s.from_bitmask(bits(record[0])), s.from_bitmask(bits(record[1])));
+                    let (bl, br) = (s.from_bitmask(bits(record[2])), s.from_bitmask(bits(record[3])));
                     let g = s.load_n(dy.add((p * oh + oy) * ow + c0 / 2), nl);
                     let top = p * h * w + 2 * oy * w + c0;
-                    put(top, n01, g, tl, tr);
+                    put(s, dx.add(top), n01, g, tl, tr);
                     if 2 * oy + 1 < h {
-                        put(top + w, n01, g, bl, br);
+                        put(s, dx.add(top + w), n01, g, bl, br);
                     }
                 }
                 c0 += 2 * v;
