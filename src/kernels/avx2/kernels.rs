@@ -54,8 +54,9 @@ pub(crate) unsafe fn dense_forward_packed(
     unsafe { generic::dense::dense_forward_packed::<_, 6>(t(), dims, xt, w, bias, y) }
 }
 
-/// [`generic::dense::bcast_gemm`], tiles of 4 rows x 3 vectors, or 6 x 2
-/// with rows outside.
+/// [`generic::dense::bcast_gemm`], tiles of 6 rows x 2 vectors (12
+/// accumulators, 2 loads and a broadcast beside them; 4 x 3 took all 16
+/// registers and kept an accumulator on the stack).
 ///
 /// # Safety
 /// AVX2 and FMA; as the generic kernel.
@@ -69,7 +70,7 @@ pub(crate) unsafe fn bcast_gemm(
     rows_outer: bool,
 ) {
     // SAFETY: the caller's contract.
-    unsafe { generic::dense::bcast_gemm::<_, 4, 3, 6, 2>(t(), dims, parts, strides, c, accumulate, rows_outer) }
+    unsafe { generic::dense::bcast_gemm::<_, 6, 2, 6, 2>(t(), dims, parts, strides, c, accumulate, rows_outer) }
 }
 
 /// `dst[p·dst_p + k] = src[k·src_k + p]` for `k < 16`, `p < n`: 16 planes
@@ -111,14 +112,15 @@ pub(crate) unsafe fn transpose16(src: *const f32, src_k: usize, n: usize, dst: *
     }
 }
 
-/// [`generic::conv::conv_batch`], tiles of 4 channels x 3 segments.
+/// [`generic::conv::conv_batch`], tiles of 6 channels x 2 segments (12
+/// accumulators; 4 x 3 kept one on the stack), then 2 x 4.
 ///
 /// # Safety
 /// AVX2 and FMA; as the generic kernel.
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn conv_batch(g: &RawGeom, out_c: usize, batch: &RawBatch, start: RawStart) {
     // SAFETY: the caller's contract.
-    unsafe { generic::conv::conv_batch::<_, 4, 3, 5, 6>(t(), g, out_c, batch, start) }
+    unsafe { generic::conv::conv_batch::<_, 4, 2, 4, 6>(t(), g, out_c, batch, start) }
 }
 
 /// [`generic::conv_grad::conv_dw_batch`], tiles of 4 channels x 2 taps, or 1 x 9.
