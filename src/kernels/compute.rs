@@ -42,7 +42,7 @@ pub(crate) trait Compute: Simd {
     /// The lanes set, as bits (lane `i` at bit `i`).
     fn bitmask(self, m: Self::M) -> u32;
     /// The mask whose lane `i` is bit `i` of `bits`.
-    fn from_bitmask(self, bits: u32) -> Self::M;
+    fn mask_of_bits(self, bits: u32) -> Self::M;
     /// The even and the odd lanes of the `2·LANES` floats `lo ++ hi`:
     /// `(even[k], odd[k]) = (v[2k], v[2k+1])`.
     fn unzip(self, lo: Self::F, hi: Self::F) -> (Self::F, Self::F);
@@ -139,7 +139,7 @@ impl<const N: usize> Compute for super::simd::Lanes<N> {
         m.iter().enumerate().fold(0, |a, (i, &b)| a | ((b & 1) << i))
     }
     #[inline(always)]
-    fn from_bitmask(self, bits: u32) -> [u32; N] {
+    fn mask_of_bits(self, bits: u32) -> [u32; N] {
         core::array::from_fn(|i| if bits >> i & 1 == 1 { u32::MAX } else { 0 })
     }
     #[inline(always)]
@@ -149,7 +149,7 @@ impl<const N: usize> Compute for super::simd::Lanes<N> {
     }
     #[inline(always)]
     fn zip(self, even: [f32; N], odd: [f32; N]) -> ([f32; N], [f32; N]) {
-        let v = |i: usize| if i % 2 == 0 { even[i / 2] } else { odd[i / 2] };
+        let v = |i: usize| if i.is_multiple_of(2) { even[i / 2] } else { odd[i / 2] };
         (core::array::from_fn(v), core::array::from_fn(|i| v(N + i)))
     }
     #[inline(always)]

@@ -66,7 +66,7 @@ impl Compute for Avx2 {
         unsafe { _mm256_movemask_ps(m) as u32 }
     }
     #[inline(always)]
-    fn from_bitmask(self, bits: u32) -> __m256 {
+    fn mask_of_bits(self, bits: u32) -> __m256 {
         unsafe {
             let bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
             let b = _mm256_and_si256(_mm256_set1_epi32(bits as i32), bit);

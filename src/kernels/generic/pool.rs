@@ -213,8 +213,8 @@ pub(crate) unsafe fn maxpool2_backward_routes<S: Compute>(
                     let at = p / per_sample * r_sample + (p % per_sample * oh + oy) * ROUTE_BYTES;
                     let record = routes.add(at).cast::<Route>().read_unaligned();
                     let bits = |b: u16| u32::from(b) >> (c0 / 2);
-                    let (tl, tr) = (s.from_bitmask(bits(record[0])), s.from_bitmask(bits(record[1])));
-                    let (bl, br) = (s.from_bitmask(bits(record[2])), s.from_bitmask(bits(record[3])));
+                    let (tl, tr) = (s.mask_of_bits(bits(record[0])), s.mask_of_bits(bits(record[1])));
+                    let (bl, br) = (s.mask_of_bits(bits(record[2])), s.mask_of_bits(bits(record[3])));
                     let g = s.load_n(dy.add((p * oh + oy) * ow + c0 / 2), nl);
                     let top = p * h * w + 2 * oy * w + c0;
                     put(s, dx.add(top), n01, g, tl, tr);
