@@ -438,7 +438,7 @@ pub(crate) const fn pool_tile(sn: usize) -> (usize, usize) {
 /// channel, row by row). Without `routes` `batch.y` is not touched.
 ///
 /// # Safety
-/// As [`conv_batch`]; rows of 1 to 32 outputs, a 3x3 or 5x5 kernel,
+/// As [`conv_batch`]; rows of 1 to 32 outputs and at most 4 vectors, a 3x3 or 5x5 kernel,
 /// `out_c` a multiple of 2, no load start; `pooled` writable for `n`
 /// samples of `out_c` pooled planes; with `routes` each sample's output
 /// buffer writable for `out_c·ceil(oh/2)` records ([`routes_fit`](crate::kernels::routes_fit)).
@@ -456,6 +456,7 @@ pub(crate) unsafe fn conv_pool_batch<S: Compute>(
     let (oh, ow) = (batch.oh, batch.ow);
     let (ph, pw) = (oh.div_ceil(2), ow.div_ceil(2));
     let sn = ow.div_ceil(v);
+    debug_assert!((1..=4).contains(&sn) && ow <= 32, "rows of {ow}: {sn} vectors");
     let (ob, rows) = pool_tile(sn);
     /// Rows r0.. of sample b's tile: rows past the last as the last.
     fn tile<const R: usize>(batch: &RawBatch, x_row: usize, b: usize, r0: usize) -> ([*const f32; R], usize) {

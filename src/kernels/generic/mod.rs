@@ -15,6 +15,8 @@ pub(crate) mod conv_grad;
 pub(crate) mod dense;
 pub(crate) mod elementwise;
 pub(crate) mod pool;
+#[cfg(test)]
+mod tests;
 
 use crate::kernels::{ConvBatch, ConvGeom, Start};
 
