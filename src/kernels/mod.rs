@@ -14,7 +14,10 @@
 //!   such as a transpose of no columns, counts as done on every backend).
 //! - One folder per backend (`avx512/`, `avx2/`), split by op family, with
 //!   one file of vector helpers. `#[target_feature]` and raw pointers live
-//!   only there.
+//!   only there and in `generic/`: the register-tiled kernels written once
+//!   over the vector width (the [`compute::Compute`] trait), which AVX2
+//!   instantiates with its tiles (`avx2/kernels.rs`); AVX-512 keeps its
+//!   hand-written files.
 //! - `simd.rs` is the crate's own SIMD vocabulary (the [`simd::Simd`]
 //!   trait, with a portable implementation on `[f32; N]`), and `vmath.rs`
 //!   the vector math written once over it (`exp`, `tanh`, the sigmoid),
