@@ -14,7 +14,9 @@
 //! `_us`: `seed1_train`, `fashion10_train`, `fashion10_train_acc` (the
 //! same mini-batches as 4 micro-batches of 8, `train_step_accumulated`), `fashion10_infer`,
 //! `fashion10_train_2t`, `tfconv_train`, `tfconv_infer`, `tfconv_train_2t`,
-//! `lenet_train`, `lenet_infer`: LeNet-5 with tanh and average pooling),
+//! `lenet_train`, `lenet_infer`: LeNet-5 with tanh and average pooling,
+//! `resnet8_train`, `resnet8_train_2t`, `resnet8_infer`: the zoo's ResNet-8
+//! with batch norm),
 //! e.g. to time one of them in alternation with another build or tool.
 //!
 //! A network's one- and two-thread training steps are timed in
@@ -94,7 +96,7 @@ fn time_pair(runs: usize, budget: f64, mut a: impl FnMut(), mut b: impl FnMut())
 
 /// The workloads' keys (the report prints each network's two-thread
 /// training step right after its one-thread one).
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 13] = [
     "seed1_train",
     "fashion10_train",
     "fashion10_train_acc",
@@ -105,6 +107,9 @@ const KEYS: [&str; 10] = [
     "tfconv_train_2t",
     "lenet_train",
     "lenet_infer",
+    "resnet8_train",
+    "resnet8_train_2t",
+    "resnet8_infer",
 ];
 
 /// One line of the report.
@@ -284,10 +289,23 @@ fn main() {
     report.time(Row::new("lenet_infer", "LeNet-5 inference, 1 image", None, None), 1, 1.0, LenetInfer::new, |w| {
         w.step(&data)
     });
+    let rn = report.time_threads(
+        (Row::new("resnet8_train", "ResNet-8 (batch norm) training, B=32", None, None), Resnet8Train::new, |w| {
+            w.step(&data)
+        }),
+        (Row::new("resnet8_train_2t", "ResNet-8 training, B=32, 2 threads", None, None), Resnet8Par::new, |w| {
+            w.step(&data)
+        }),
+        RESNET_B,
+        1.0,
+    );
+    report.time(Row::new("resnet8_infer", "ResNet-8 inference, 1 image", None, None), 1, 1.0, Resnet8Infer::new, |w| {
+        w.step(&data)
+    });
     let rows = report.rows;
     // The two-thread speed-ups whose two workloads both ran (alternated).
     let speedups: Vec<(&str, f64)> =
-        [("fashion10", f10), ("tfconv", tf)].into_iter().filter_map(|(n, v)| Some((n, v?))).collect();
+        [("fashion10", f10), ("tfconv", tf), ("resnet8", rn)].into_iter().filter_map(|(n, v)| Some((n, v?))).collect();
 
     println!(
         "constnet bench_report ({} images: {}; {} path; median of {runs} runs)",

@@ -161,6 +161,16 @@ pub trait Layer<const C: usize, const H: usize, const W: usize>: Shape<C, H, W> 
         grads: &mut Self,
         grad: Grad,
     );
+
+    /// Moves the state a layer keeps across steps from what a training
+    /// forward pass of a batch of `B` left in `cache`: batch norm's running
+    /// statistics ([`BatchNorm`](crate::layers::batchnorm::BatchNorm)).
+    /// The training steps call it once a step, after the update has been
+    /// committed (a refused step moves nothing); after an inference
+    /// forward pass it changes nothing. The default does nothing.
+    fn update_state<const B: usize>(&mut self, cache: &Self::Cache<B>) {
+        let _ = cache;
+    }
 }
 
 /// How to draw initial weights. Biases start at zero.
@@ -226,6 +236,23 @@ pub trait Parameters: Flat {
     /// Calls `f(name, shape, values)` with each parameter tensor, mutably, in
     /// the same order as [`Parameters::visit`] (for loading weights).
     fn visit_mut<'a>(&mut self, _f: &'a mut ParamVisitorMut<'a>) {}
+
+    /// How many of the layer's floats are buffers: state saved and loaded
+    /// with the weights but not learned (PyTorch's buffers, such as
+    /// [`BatchNorm`](crate::layers::batchnorm::BatchNorm)'s running
+    /// statistics). Their gradient is zero, so an optimizer leaves them,
+    /// and [`Network::num_params`](crate::Network::num_params) does not
+    /// count them. 0 by default.
+    const BUFFERS: usize = 0;
+
+    /// Calls `f` with each buffer tensor (after the parameters in the
+    /// `state_dict`): the tensors of [`BUFFERS`](Parameters::BUFFERS).
+    /// None by default.
+    fn visit_buffers(&self, _f: &mut dyn FnMut(ParamTensor<'_>)) {}
+
+    /// Calls `f(name, shape, values)` with each buffer tensor, mutably, in
+    /// the order of [`visit_buffers`](Parameters::visit_buffers).
+    fn visit_buffers_mut<'a>(&mut self, _f: &'a mut ParamVisitorMut<'a>) {}
 
     /// How many of the parameters, from the first, have a gradient that a
     /// data-parallel trainer shares out between its threads instead of
@@ -319,12 +346,12 @@ pub(crate) struct ConstMessage {
 }
 
 impl ConstMessage {
-    const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         ConstMessage { buf: [0; 320], len: 0 }
     }
 
     /// Appends `s` (cut at the buffer's end).
-    const fn text(mut self, s: &str) -> Self {
+    pub(crate) const fn text(mut self, s: &str) -> Self {
         let s = s.as_bytes();
         let mut i = 0;
         while i < s.len() && self.len < self.buf.len() {
@@ -353,7 +380,7 @@ impl ConstMessage {
     }
 
     /// Appends `c x h x w`.
-    const fn shape(self, [c, h, w]: [usize; 3]) -> Self {
+    pub(crate) const fn shape(self, [c, h, w]: [usize; 3]) -> Self {
         self.number(c).text(" x ").number(h).text(" x ").number(w)
     }
 

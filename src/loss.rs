@@ -12,8 +12,8 @@
 //! | [`softmax_cross_entropy`] | `logsumexp(z) - z_k` | `softmax(z) - onehot(k)` | `nn.CrossEntropyLoss` |
 //! | [`mse`] | `Σ (y - O)² / 2` | `O - y` | `nn.MSELoss(reduction='sum') / 2` |
 
-use crate::layers::softmax::softmax;
-use crate::math::{libm_exp, libm_ln, libm_log1p};
+use crate::layers::softmax::softmax_sum;
+use crate::math::{approx, libm_ln, libm_log1p};
 use crate::{Flat, Tensor};
 
 /// The smallest `ln` value [`bce`] uses (PyTorch's `BCELoss` clamps at -100),
@@ -47,8 +47,17 @@ pub fn bce_grad(p: f32, y: f32) -> f32 {
 /// Binary log-loss fused with the sigmoid, on a logit `z`: returns
 /// `(loss, dL/dz)` = `(max(z,0) - z y + ln(1 + e^-|z|), sigmoid(z) - y)`,
 /// exact for any finite `z` (no NaN or inf at `±1e4`). One exponential,
-/// `e^-|z|`, serves both: it is the one [`softplus`](crate::math::softplus)`(-|z|)`
-/// and [`sigmoid`](crate::math::sigmoid)`(z)` each compute, so the bits are theirs.
+/// `e^-|z|` by the vector `exp` of [`approx`] (within 1 ulp of
+/// `libm::expf`, the same bits on every backend), serves both: the
+/// gradient is [`approx::sigmoid`]`(z) - y` bit for bit; the `ln(1 + e)`
+/// is `libm`'s `log1pf`.
+///
+/// Special values: `z = ±∞` gives the sigmoid's limits in the gradient,
+/// `1 - y` and `-y`, and a loss that is not a number to train on: NaN
+/// where `z·y` is `∞·0` or `∞ - ∞`, else `+∞` (`z = -∞`, `y > 0`). A NaN
+/// `z` gives NaN for both.
+///
+/// PyTorch: `nn.BCEWithLogitsLoss`.
 ///
 /// ```
 /// use constnet::loss::bce_with_logits;
@@ -58,14 +67,29 @@ pub fn bce_grad(p: f32, y: f32) -> f32 {
 /// assert_eq!((l, g), (0.0, 0.0));
 /// ```
 pub fn bce_with_logits(z: f32, y: f32) -> (f32, f32) {
-    let e = libm_exp(-z.abs());
+    bce_with_logits_from(z, y, approx::exp(-z.abs()))
+}
+
+/// [`bce_with_logits`] given `e = e^-|z|` (computed a vector at a time by
+/// [`bce_with_logits_batch`]).
+#[inline]
+fn bce_with_logits_from(z: f32, y: f32, e: f32) -> (f32, f32) {
     let s = if z >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
     (z.max(0.0) - z * y + libm_log1p(e), s - y)
 }
 
 /// Softmax cross-entropy on logits `z` for class `k`: writes
 /// `softmax(z) - onehot(k)` into `dz` and returns `logsumexp(z) - z_k`,
-/// computed with the maximum subtracted so no logit overflows it.
+/// computed with the maximum subtracted so no logit overflows it. The
+/// exponentials are [`softmax`](crate::layers::softmax::softmax)'s (the
+/// vector `exp`, the same bits on every backend), so `dz + onehot(k)` is
+/// the `Softmax` layer's output bit for bit; the logarithm of their sum
+/// is `libm`'s `logf`.
+///
+/// Special values: a `-∞` logit has probability 0 (the loss is `+∞` if
+/// it is class `k`'s); a `+∞` or NaN logit gives NaN everywhere.
+///
+/// PyTorch: `nn.CrossEntropyLoss` on one sample.
 ///
 /// # Panics
 /// If `k >= z.len()` or `dz.len() != z.len()`.
@@ -88,9 +112,7 @@ pub fn softmax_cross_entropy(z: &[f32], k: usize, dz: &mut [f32]) -> f32 {
         dz.len(),
         z.len()
     );
-    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum_exp: f32 = z.iter().map(|&v| crate::math::libm_exp(v - max)).sum();
-    softmax(z, dz);
+    let (max, sum_exp) = softmax_sum(z, dz);
     dz[k] -= 1.0;
     max + libm_ln(sum_exp) - z[k]
 }
@@ -114,14 +136,19 @@ pub fn mse(o: &[f32], y: &[f32], d: &mut [f32]) -> f32 {
 
 /// Mean [`bce_with_logits`] over a batch of single logits; writes
 /// `dL/dz / B` into `dz` (for [`BackFrom::Logits`](crate::BackFrom::Logits)).
+/// The batch's `e^-|z|` run a vector at a time
+/// ([`approx::exp_slice`]): each sample's bits are [`bce_with_logits`]'s.
 pub fn bce_with_logits_batch<const B: usize>(
     z: &[Tensor<1, 1, 1>; B],
     y: &[f32; B],
     dz: &mut [Tensor<1, 1, 1>; B],
 ) -> f32 {
+    let minus_abs: [f32; B] = core::array::from_fn(|i| -z[i].0[0][0][0].abs());
+    let mut e = [0.0f32; B];
+    approx::exp_slice(&minus_abs, &mut e);
     let mut total = 0.0;
-    for ((z, y), dz) in z.iter().zip(y).zip(dz.iter_mut()) {
-        let (l, g) = bce_with_logits(z.0[0][0][0], *y);
+    for (((z, y), dz), e) in z.iter().zip(y).zip(dz.iter_mut()).zip(e) {
+        let (l, g) = bce_with_logits_from(z.0[0][0][0], *y, e);
         dz.0[0][0][0] = g / B as f32;
         total += l;
     }
@@ -192,21 +219,71 @@ mod tests {
         }
     }
 
-    /// The shared exponential gives the bits of `softplus(-|z|)` and
-    /// `sigmoid(z)` computed apart, at extremes and signed zeros (and a NaN
-    /// for a NaN, whose sign bit may differ).
+    /// The shared exponential gives the bits of `ln(1 + e^-|z|)` and
+    /// [`approx::sigmoid`]`(z)` computed apart, at extremes and signed
+    /// zeros (and a NaN for a NaN, whose sign bit may differ); the batch
+    /// gives each sample's bits.
     #[test]
-    fn bce_with_logits_has_the_bits_of_softplus_and_sigmoid() {
-        use crate::math::{sigmoid, softplus};
+    fn bce_with_logits_has_the_bits_of_the_vector_sigmoid() {
         let mut zs = std::vec![0.0f32, -0.0, 1e-30, -1e-30, 88.0, -88.0, 104.0, -104.0, 1e4, -1e4, f32::NAN];
         zs.extend((-400..=400).map(|i| i as f32 * 0.0371));
-        for z in zs {
+        let bits = |v: f32| if v.is_nan() { f32::NAN.to_bits() } else { v.to_bits() };
+        for &z in &zs {
+            for y in [0.0, 1.0, 0.3] {
+                let (l, g) = bce_with_logits(z, y);
+                let softplus = libm_log1p(approx::exp(-z.abs()));
+                let (l0, g0) = (z.max(0.0) - z * y + softplus, approx::sigmoid(z) - y);
+                assert_eq!((bits(l), bits(g)), (bits(l0), bits(g0)), "z = {z}, y = {y}");
+            }
+        }
+        // 7 samples: a vector and a tail on every backend.
+        for chunk in zs.chunks_exact(7) {
+            let z: [Tensor<1, 1, 1>; 7] = core::array::from_fn(|i| Tensor::splat(chunk[i]));
+            let y: [f32; 7] = core::array::from_fn(|i| [0.0, 1.0, 0.3][i % 3]);
+            let mut dz = [Tensor::zeroed(); 7];
+            let mean = bce_with_logits_batch(&z, &y, &mut dz);
+            let mut total = 0.0;
+            for i in 0..7 {
+                let (l, g) = bce_with_logits(chunk[i], y[i]);
+                total += l;
+                assert_eq!(bits(dz[i].0[0][0][0]), bits(g / 7.0), "z = {}", chunk[i]);
+            }
+            assert_eq!(bits(mean), bits(total / 7.0));
+        }
+    }
+
+    /// The loss follows `libm`'s form (`math::sigmoid` and `math::softplus`
+    /// on `libm::expf`) within a few ulps: the vector `exp` is within 1 ulp
+    /// of `libm::expf`.
+    #[test]
+    fn bce_with_logits_is_within_ulps_of_the_libm_form() {
+        use crate::math::{sigmoid, softplus};
+        for i in -2000..=2000 {
+            let z = i as f32 * 0.0173;
             for y in [0.0, 1.0, 0.3] {
                 let (l, g) = bce_with_logits(z, y);
                 let (l0, g0) = (z.max(0.0) - z * y + softplus(-z.abs()), sigmoid(z) - y);
-                let bits = |v: f32| if v.is_nan() { f32::NAN.to_bits() } else { v.to_bits() };
-                assert_eq!((bits(l), bits(g)), (bits(l0), bits(g0)), "z = {z}, y = {y}");
+                let tol = |v: f32| 4.0 * f32::EPSILON * v.abs().max(f32::MIN_POSITIVE);
+                let (tl, tg) = (tol(l0), tol(1.0));
+                assert!((l - l0).abs() <= tl, "z = {z}, y = {y}: loss {l} vs libm {l0}, diff {:e} > {tl:e}", l - l0);
+                assert!((g - g0).abs() <= tg, "z = {z}, y = {y}: grad {g} vs libm {g0}, diff {:e} > {tg:e}", g - g0);
             }
+        }
+    }
+
+    /// Infinite and NaN logits: the gradients are the sigmoid's limits,
+    /// the losses as documented.
+    #[test]
+    fn bce_with_logits_special_values() {
+        let inf = f32::INFINITY;
+        for y in [0.0f32, 1.0, 0.3] {
+            let (l, g) = bce_with_logits(inf, y);
+            assert!(l.is_nan() && g == 1.0 - y, "z = inf, y = {y}: ({l}, {g})");
+            let (l, g) = bce_with_logits(-inf, y);
+            assert_eq!(g, -y, "z = -inf, y = {y}");
+            assert!(if y > 0.0 { l == inf } else { l.is_nan() }, "z = -inf, y = {y}: loss {l}");
+            let (l, g) = bce_with_logits(f32::NAN, y);
+            assert!(l.is_nan() && g.is_nan());
         }
     }
 
@@ -245,6 +322,51 @@ mod tests {
                 let l = softmax_cross_entropy(&logits, k, &mut dz);
                 assert!(l.is_finite() && dz.iter().all(|v| v.is_finite()), "CE({logits:?}, {k}) = {l}, {dz:?}");
             }
+        }
+    }
+
+    /// Softmax cross-entropy's gradient is the `Softmax` layer's output
+    /// minus the one-hot, bit for bit, and its loss is within a few ulps
+    /// of `libm`'s form; at several lengths (vectors and tails).
+    #[test]
+    fn softmax_cross_entropy_is_the_softmax_and_near_libm() {
+        use crate::layers::softmax::softmax;
+        for n in [1usize, 2, 3, 4, 5, 9, 10, 17, 33] {
+            let z: std::vec::Vec<f32> = (0..n).map(|i| ((i * 37 % 11) as f32 - 5.0) * 1.7).collect();
+            let (mut dz, mut p) = (std::vec![0.0; n], std::vec![0.0; n]);
+            softmax(&z, &mut p);
+            for k in 0..n {
+                let l = softmax_cross_entropy(&z, k, &mut dz);
+                for i in 0..n {
+                    let want = if i == k { p[i] - 1.0 } else { p[i] };
+                    assert_eq!(dz[i].to_bits(), want.to_bits(), "n = {n}, k = {k}, i = {i}");
+                }
+                let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let s: f64 = z.iter().map(|&v| crate::math::libm_exp(v - max) as f64).sum();
+                let l0 = max as f64 + s.ln() - z[k] as f64;
+                let tol = 1e-5 * (1.0 + l0.abs());
+                assert!(
+                    (l as f64 - l0).abs() <= tol,
+                    "n = {n}, k = {k}: {l} vs libm {l0}, diff {:e} > {tol:e}",
+                    l as f64 - l0
+                );
+            }
+        }
+    }
+
+    /// A `-∞` logit has probability 0 (and an infinite loss as the target);
+    /// a `+∞` or NaN logit gives NaN everywhere.
+    #[test]
+    fn softmax_cross_entropy_special_values() {
+        let inf = f32::INFINITY;
+        let mut dz = [0.0; 3];
+        let l = softmax_cross_entropy(&[0.0, -inf, 0.0], 0, &mut dz);
+        assert_eq!((l, dz), (libm_ln(2.0), [-0.5, 0.0, 0.5]));
+        let l = softmax_cross_entropy(&[0.0, -inf, 0.0], 1, &mut dz);
+        assert_eq!((l, dz), (inf, [0.5, -1.0, 0.5]));
+        for bad in [inf, f32::NAN] {
+            let l = softmax_cross_entropy(&[0.0, bad, 1.0], 0, &mut dz);
+            assert!(l.is_nan() && dz.iter().all(|v| v.is_nan()), "{bad}: {l}, {dz:?}");
         }
     }
 

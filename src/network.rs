@@ -148,12 +148,27 @@ pub trait Network: Flat {
         class_of(self.predict(x, ws).as_flat())
     }
 
-    /// Number of learnable parameters (the tensors [`Network::visit`] names;
-    /// the unused bias storage of a `BIAS = false` layer is not counted).
+    /// Number of learnable parameters (the tensors [`Network::visit`] names
+    /// but its buffers; the unused bias storage of a `BIAS = false` layer
+    /// is not counted).
     fn num_params(&self) -> usize {
         let mut n = 0;
         self.visit(&mut |_, t| n += t.data.len());
-        n
+        n - Self::BUFFERS
+    }
+
+    /// Floats of state that is saved but not learned: the layers'
+    /// [`Parameters::BUFFERS`](crate::Parameters::BUFFERS), such as batch
+    /// norm's running statistics.
+    const BUFFERS: usize = 0;
+
+    /// Moves every layer's state kept across steps (batch norm's running
+    /// statistics) from a training forward pass into `ws`
+    /// ([`Layer::update_state`](crate::Layer::update_state)): what the
+    /// training steps call after a committed update. Nothing after an
+    /// inference pass.
+    fn update_state<const B: usize>(&mut self, ws: &Self::Workspace<B>) {
+        let _ = ws;
     }
 }
 
@@ -335,6 +350,47 @@ pub fn class_of(out: &[f32]) -> usize {
 /// deeper one needs `#![recursion_limit = "256"]` in its crate (120 layers
 /// then build).
 ///
+/// **Residual blocks.** `name = "torch.name": residual { layer: Type, … }`
+/// is one layer whose output is the body's output plus the block's input;
+/// with `downsample [Conv2d<…>, BatchNorm2d<…>]` (one or two layers) the
+/// input goes through that projection first. The module `name` holds the
+/// block's type `Block` (the body's fields, then `downsample_0` and
+/// `downsample_1`) and its inner layers' shapes; the tensors are named as
+/// PyTorch's nested modules (`layer2.0.conv1.weight`,
+/// `layer2.0.downsample.0.weight`), and `name =` may be left out (the
+/// field's name is then the block's). The body's and the shortcut's output
+/// shapes must be equal, or the build fails naming the block and both
+/// shapes ([`layers::residual`](crate::layers::residual)). Inside a block
+/// nothing is fused.
+///
+/// ```
+/// use constnet::{network, BatchNorm2d, Conv2d, Dense, Flat, GlobalAvgPool2d, Network, Relu, Softmax, Tensor};
+/// network! {
+///     mod tiny {
+///         input: Tensor<8, 8, 8>,
+///         layer1_0 = "layer1.0": residual {
+///             conv1: Conv2d<8, 16, 3, 1, 2, false>,
+///             bn1: BatchNorm2d<16>,
+///             relu: Relu,
+///             conv2: Conv2d<16, 16, 3, 1, 1, false>,
+///             bn2: BatchNorm2d<16>,
+///         } downsample [Conv2d<8, 16, 1, 0, 2, false>, BatchNorm2d<16>],
+///         relu1: Relu,
+///         pool: GlobalAvgPool2d,
+///         fc: Dense<16, 10>,
+///         out: Softmax,
+///     }
+/// }
+/// # fn main() {
+/// let net = tiny::Params::boxed_zeroed();
+/// let mut names = Vec::new();
+/// net.visit(&mut |layer, t| names.push(format!("{layer}.{}", t.name)));
+/// assert_eq!(names[0], "layer1.0.conv1.weight");
+/// assert!(names.contains(&"layer1.0.downsample.1.running_var".to_string()));
+/// assert_eq!(<tiny::layer1_0::Out>::LEN, 16 * 4 * 4);
+/// # }
+/// ```
+///
 /// The layer list needs at least two layers: the last layer's input (the
 /// logits) is an entry of the workspace, which holds layer outputs, not the
 /// network's input; a shorter list is a build error that says so. Each
@@ -393,6 +449,12 @@ macro_rules! network {
     // The layer list, folded: each layer is `name (what)`, with `what` one
     // of `layer: Type`, `relu relu_name: Conv2d<..>` (a `ConvRelu`) and
     // `pool relu_name pool_name: Conv2d<..>` (a `ConvReluPool`).
+    (@fold $head:tt [$($done:tt)*]; $a:ident = $pname:literal : residual { $($body:tt)* } $(downsample [$($ds:tt)*])? $(, $($rest:tt)*)?) => {
+        $crate::network!(@fold $head [$($done)* $a (block ($pname) [$($body)*] [$($($ds)*)?])]; $($($rest)*)?);
+    };
+    (@fold $head:tt [$($done:tt)*]; $a:ident : residual { $($body:tt)* } $(downsample [$($ds:tt)*])? $(, $($rest:tt)*)?) => {
+        $crate::network!(@fold $head [$($done)* $a (block (stringify!($a)) [$($body)*] [$($($ds)*)?])]; $($($rest)*)?);
+    };
     (@fold $head:tt [$($done:tt)*]; $a:ident : Conv2d<$($g:tt),+>, $r:ident : Relu, $p:ident : MaxPool2d<2>, $($rest:tt)+) => {
         $crate::network!(@fold $head [$($done)* $a (pool $r $p: Conv2d<$($g),+>)]; $($rest)+);
     };
@@ -482,14 +544,14 @@ macro_rules! network {
                 type Workspace<const B: usize> = Workspace<B>;
                 const LAYERS: &'static [$crate::LayerInfo] = &[
                     $crate::LayerInfo {
-                        name: stringify!($first),
+                        name: $crate::network!(@name $first $first_what),
                         offset: ::core::mem::offset_of!(Params, $first) / 4,
                         len: ::core::mem::size_of::<$first::Ty>() / 4,
                         kind: $crate::network!(@kind $first_what),
                         out: [$first::Out::C, $first::Out::H, $first::Out::W],
                     },
                     $($crate::LayerInfo {
-                        name: stringify!($layer),
+                        name: $crate::network!(@name $layer $what),
                         offset: ::core::mem::offset_of!(Params, $layer) / 4,
                         len: ::core::mem::size_of::<$layer::Ty>() / 4,
                         kind: $crate::network!(@kind $what),
@@ -536,13 +598,29 @@ macro_rules! network {
                 }
 
                 fn visit(&self, f: &mut dyn FnMut(&'static str, $crate::ParamTensor<'_>)) {
-                    self.$first.visit(&mut |t| f(stringify!($first), t));
-                    $(self.$layer.visit(&mut |t| f(stringify!($layer), t));)+
+                    $crate::network!(@visit self, f, $first $first_what);
+                    $($crate::network!(@visit self, f, $layer $what);)+
                 }
 
                 fn visit_mut<'a>(&mut self, f: &'a mut $crate::NetworkVisitorMut<'a>) {
-                    self.$first.visit_mut(&mut |n, s, d| f(stringify!($first), n, s, d));
-                    $(self.$layer.visit_mut(&mut |n, s, d| f(stringify!($layer), n, s, d));)+
+                    $crate::network!(@visit_mut self, f, $first $first_what);
+                    $($crate::network!(@visit_mut self, f, $layer $what);)+
+                }
+
+                const BUFFERS: usize =
+                    <$first::Ty as $crate::Parameters>::BUFFERS $(+ <$layer::Ty as $crate::Parameters>::BUFFERS)+;
+
+                fn update_state<const B: usize>(&mut self, ws: &Workspace<B>) {
+                    <$first::Ty as $crate::Layer<{ $first::In::C }, { $first::In::H }, { $first::In::W }>>::update_state::<B>(
+                        &mut self.$first,
+                        &ws.cache.$first,
+                    );
+                    $(
+                        <$layer::Ty as $crate::Layer<{ $layer::In::C }, { $layer::In::H }, { $layer::In::W }>>::update_state::<B>(
+                            &mut self.$layer,
+                            &ws.cache.$layer,
+                        );
+                    )+
                 }
             }
 
@@ -612,6 +690,18 @@ macro_rules! network {
         const _: () = ($crate::folded_by_name::<$($conv)*>(), $crate::folded_by_name::<Relu>(), $crate::folded_by_name::<MaxPool2d<2>>()).0;
         $crate::network!(@shapes $prev; $layer (layer: $crate::ConvReluPool<$($conv)*, { $crate::network!(@conv_out OUT_H, $($conv)*) }, { $crate::network!(@conv_out OUT_W, $($conv)*) }>) $($rest)*);
     };
+    (@shapes $prev:ident; $layer:ident (block $pname:tt [$($n:ident : $t:ty),+ $(,)?] [$(,)?]) $($rest:tt)*) => {
+        $crate::__residual_block!($prev; $layer $pname [$($n: $t),+] []);
+        $crate::network!(@shapes $layer; $($rest)*);
+    };
+    (@shapes $prev:ident; $layer:ident (block $pname:tt [$($n:ident : $t:ty),+ $(,)?] [$d0:ty $(,)?]) $($rest:tt)*) => {
+        $crate::__residual_block!($prev; $layer $pname [$($n: $t),+] [downsample_0: $d0]);
+        $crate::network!(@shapes $layer; $($rest)*);
+    };
+    (@shapes $prev:ident; $layer:ident (block $pname:tt [$($n:ident : $t:ty),+ $(,)?] [$d0:ty, $d1:ty $(,)?]) $($rest:tt)*) => {
+        $crate::__residual_block!($prev; $layer $pname [$($n: $t),+] [downsample_0: $d0, downsample_1: $d1]);
+        $crate::network!(@shapes $layer; $($rest)*);
+    };
     (@shapes $prev:ident; $layer:ident (layer: $ty:ty) $($rest:tt)*) => {
         #[doc = concat!("Shapes of layer `", stringify!($layer), "`: `", stringify!($ty), "`.")]
         pub mod $layer {
@@ -650,7 +740,29 @@ macro_rules! network {
         <$($conv)* as $crate::Shape<{ In::C }, { In::H }, { In::W }>>::$axis
     };
 
+    // A layer's `LayerInfo::name`: its field's, or a block's PyTorch name.
+    (@name $layer:ident (block ($($pname:tt)*) $($x:tt)*)) => { concat!($($pname)*) };
+    (@name $layer:ident $what:tt) => { stringify!($layer) };
+
+    // Every parameter and buffer tensor of a layer, named by its path.
+    (@visit $s:ident, $f:ident, $layer:ident (block $($x:tt)*)) => {
+        $s.$layer.visit_named(&mut *$f);
+    };
+    (@visit $s:ident, $f:ident, $layer:ident $what:tt) => {
+        $s.$layer.visit(&mut |t| $f(stringify!($layer), t));
+        $s.$layer.visit_buffers(&mut |t| $f(stringify!($layer), t));
+    };
+    (@visit_mut $s:ident, $f:ident, $layer:ident (block $($x:tt)*)) => {
+        $s.$layer.visit_named_mut(&mut |l, n, sh, d| $f(l, n, sh, d));
+    };
+    (@visit_mut $s:ident, $f:ident, $layer:ident $what:tt) => {
+        $s.$layer.visit_mut(&mut |n, sh, d| $f(stringify!($layer), n, sh, d));
+        $s.$layer.visit_buffers_mut(&mut |n, sh, d| $f(stringify!($layer), n, sh, d));
+    };
+
     // A layer's `LayerInfo::kind`: the declaration it came from, compact.
+    (@kind (block ($($pname:tt)*) [$($body:tt)*] [])) => { "residual" };
+    (@kind (block ($($pname:tt)*) [$($body:tt)*] [$($ds:tt)+])) => { "residual + downsample" };
     (@kind (layer: $ty:ty)) => { stringify!($ty) };
     (@kind (relu $r:ident: $($conv:tt)*)) => { concat!(stringify!($($conv)*), " + ", stringify!($r), ": Relu") };
     (@kind (pool $r:ident $p:ident: $($conv:tt)*)) => {
@@ -658,6 +770,7 @@ macro_rules! network {
     };
 
     // A `Params` field's doc: the declaration it came from.
+    (@doc (block ($($pname:tt)*) $($x:tt)*)) => { concat!("Residual block `", $($pname)*, "`") };
     (@doc (layer: $ty:ty)) => { concat!("`", stringify!($ty), "`") };
     (@doc (relu $r:ident: $($conv:tt)*)) => {
         concat!("`", stringify!($($conv)*), "`, then `", stringify!($r), ": Relu`, as one layer (`ConvRelu`)")

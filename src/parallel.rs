@@ -627,6 +627,13 @@ impl<P: DataParallel + 'static, const PER_THREAD: usize, const THREADS: usize> P
             u.commit();
         }
         check_after_update(net, !s.params_bad.load(Ordering::Acquire))?;
+        // Batch norm's running statistics move once per thread's shard,
+        // each normalised by its own statistics (PyTorch's
+        // DistributedDataParallel without SyncBatchNorm).
+        for state in &s.states {
+            // SAFETY: all threads are done with the step.
+            net.update_state(unsafe { &(*(*state.get() as *const TrainState<P, PER_THREAD>)).ws });
+        }
         // SAFETY: all threads are done with the step.
         let correct = s.results.iter().map(|r| unsafe { (*r.get()).1 }).sum();
         Ok(StepResult { loss, correct })

@@ -38,7 +38,9 @@ impl<P: Network, const B: usize> Summary<P, B> {
 
     /// Number of parameters: every float of the parameter struct, so a
     /// layer built with `BIAS = false` counts its bias slot (kept at zero,
-    /// never trained or saved), which PyTorch's count leaves out.
+    /// never trained or saved), which PyTorch's count leaves out, and
+    /// batch norm its running statistics ([`Network::BUFFERS`], which
+    /// PyTorch counts as buffers, not parameters).
     pub const fn params(&self) -> usize {
         P::LEN
     }
@@ -155,7 +157,11 @@ impl<P: Network, const B: usize> fmt::Display for Summary<P, B> {
             let shape = fmt_shape(&mut shape, c, h, w);
             writeln!(f, "{:name_w$}  {:kind_w$}  {shape:>15}  {:>12}", l.name, Compact(l.kind), Grouped(l.len))?;
         }
-        writeln!(f, "total: {} parameters", Grouped(self.params()))?;
+        write!(f, "total: {} parameters", Grouped(self.params()))?;
+        if P::BUFFERS > 0 {
+            write!(f, " ({} of them buffers: running statistics, saved but not learned)", Grouped(P::BUFFERS))?;
+        }
+        writeln!(f)?;
         writeln!(f, "memory for batches of {B}:")?;
         let p = self.param_bytes();
         writeln!(f, "  parameters: {}", Bytes(p))?;

@@ -466,6 +466,8 @@ pub fn train_step<P: Network, L: Loss<P>, O: Optimizer<P>, const B: usize>(
     // are then written once per step instead of three times.
     net.backward(x, &mut st.ws, &mut st.delta, &mut st.grads, back_from::<P, L>(), Grad::Overwrite);
     checked_update(opt, net, x, loss, &st.grads)?;
+    // Batch norm's running statistics move once the update is committed.
+    net.update_state(&st.ws);
     Ok(StepResult { loss, correct })
 }
 
@@ -526,6 +528,10 @@ pub(crate) fn share_pass<P: Network, L: Loss<P>, const B: usize>(
 /// (scaled) gradients, `sum` the whole mini-batch's gradient. The returned
 /// loss is the mean over all samples, `correct` the count over all of them.
 ///
+/// Batch norm normalises each micro-batch by its own statistics, and its
+/// running statistics move once per micro-batch, as PyTorch's do when it
+/// accumulates: also when the step is then refused.
+///
 /// ```
 /// use constnet::{network, optim::Sgd, train::{train_step_accumulated, BceWithLogits, TrainState},
 ///                Dense, Flat, Network, Sigmoid, Tensor};
@@ -583,6 +589,10 @@ pub fn train_step_accumulated<P: Network, L: Loss<P>, O: Optimizer<P>, const MB:
     for (k, (x, target)) in x.iter().zip(target).enumerate() {
         let (l, c) = share_pass::<P, L, MB>(net, x, target, st, rng, share, false);
         (loss, correct) = (loss + l, correct + c);
+        // Batch norm's running statistics move once per micro-batch, as
+        // PyTorch's do per forward pass (before the step's checks: the
+        // next micro-batch overwrites this one's statistics).
+        net.update_state(&st.ws);
         if k == 0 {
             sum.as_flat_mut().copy_from_slice(st.grads.as_flat());
         } else {

@@ -2,7 +2,7 @@
 //! with [`network!`](crate::network) so examples, tests and benchmarks
 //! share them.
 
-use crate::{Conv2d, Dense, Dropout, MaxPool2d, Relu, Sigmoid, Softmax, Tensor, network};
+use crate::{BatchNorm2d, Conv2d, Dense, Dropout, GlobalAvgPool2d, MaxPool2d, Relu, Sigmoid, Softmax, Tensor, network};
 
 network! {
     /// Tutorial 000 ("CNNs using NumPy, part 1"), the seed-1 experiment: one
@@ -114,5 +114,51 @@ mod tests {
         // 832 + 51264 + 3212288 + 10250 = 3 274 634, "3.3 M parameters".
         assert_eq!(tfconv::Params::boxed_zeroed().num_params(), 3_274_634);
         assert_eq!(<tutorial002::sigmoid1::Out>::LEN, 3 * 24 * 24);
+    }
+}
+
+network! {
+    /// A ResNet-8 for 28 x 28 grey images (examples/10_resnet_fashion.rs):
+    /// a 3x3 stem to 16 channels with batch norm, three stages of one
+    /// basic block each (16, 32 and 64 channels; the second and third
+    /// halve the side with a strided 3x3 convolution and project the
+    /// shortcut with a strided 1x1 convolution and batch norm), global
+    /// average pooling, dense 64 -> 10.
+    ///
+    /// PyTorch: torchvision's `BasicBlock` in `layer1`..`layer3` (one
+    /// block each) between `conv1`/`bn1`/`relu` and `avgpool`/`fc`, with
+    /// the same `state_dict` names (`scripts/interop/resnet8.py` declares it).
+    pub mod resnet8 {
+        input: Tensor<1, 28, 28>,
+        conv1: Conv2d<1, 16, 3, 1, 1, false>,
+        bn1: BatchNorm2d<16>,
+        relu: Relu,
+        layer1_0 = "layer1.0": residual {
+            conv1: Conv2d<16, 16, 3, 1, 1, false>,
+            bn1: BatchNorm2d<16>,
+            relu: Relu,
+            conv2: Conv2d<16, 16, 3, 1, 1, false>,
+            bn2: BatchNorm2d<16>,
+        },
+        relu1: Relu,
+        layer2_0 = "layer2.0": residual {
+            conv1: Conv2d<16, 32, 3, 1, 2, false>,
+            bn1: BatchNorm2d<32>,
+            relu: Relu,
+            conv2: Conv2d<32, 32, 3, 1, 1, false>,
+            bn2: BatchNorm2d<32>,
+        } downsample [Conv2d<16, 32, 1, 0, 2, false>, BatchNorm2d<32>],
+        relu2: Relu,
+        layer3_0 = "layer3.0": residual {
+            conv1: Conv2d<32, 64, 3, 1, 2, false>,
+            bn1: BatchNorm2d<64>,
+            relu: Relu,
+            conv2: Conv2d<64, 64, 3, 1, 1, false>,
+            bn2: BatchNorm2d<64>,
+        } downsample [Conv2d<32, 64, 1, 0, 2, false>, BatchNorm2d<64>],
+        relu3: Relu,
+        avgpool: GlobalAvgPool2d,
+        fc: Dense<64, 10>,
+        out: Softmax,
     }
 }

@@ -1,10 +1,11 @@
 //! A counting global allocator proves that inference and a full training
 //! step (forward, loss, backward, optimizer) never touch the heap, on the
-//! seed-1 network and on a two-conv-layer 10-class network.
+//! seed-1 network, on a two-conv-layer 10-class network and on a ResNet-8
+//! (residual blocks, batch norm and its running statistics).
 
 use constnet::optim::{Adam, Sgd};
 use constnet::train::{BceWithLogits, SoftmaxCrossEntropy, TrainState, train_step, train_step_accumulated};
-use constnet::zoo::{fashion10, seed1};
+use constnet::zoo::{fashion10, resnet8, seed1};
 use constnet::{Flat, Init, Network, Tensor};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
@@ -77,6 +78,25 @@ fn fashion10_batch_training_steps_with_momentum_adam_and_accumulation_allocate_n
 /// The divergence checks allocate nothing either, when they find a fault:
 /// a NaN input, a NaN parameter after the update, and a gradient beyond
 /// Adam's limit each give their error without touching the heap.
+#[test]
+fn resnet8_inference_and_training_steps_allocate_nothing() {
+    let mut rng = SmallRng::seed_from_u64(4);
+    let mut net = resnet8::Params::boxed_zeroed();
+    net.init(Init::He, &mut rng);
+    let mut st = TrainState::<resnet8::Params, 4>::boxed_zeroed();
+    let mut ws = resnet8::Workspace::<1>::boxed_zeroed();
+    let mut adam = Adam::new(1e-3, resnet8::Params::boxed_zeroed(), resnet8::Params::boxed_zeroed());
+    let x = [image(0), image(1), image(2), image(3)];
+    let n = allocations(|| {
+        for i in 0..3 {
+            std::hint::black_box(net.classify(&image(i), &mut ws));
+            train_step(&mut *net, &x, &[0, 3, 5, 9], SoftmaxCrossEntropy, &mut adam, &mut st, &mut rng).unwrap();
+        }
+    });
+    assert_eq!(n, 0, "resnet8: inference + training steps allocated {n} times");
+    assert_eq!(net.layer2_0.downsample_1.num_batches_tracked, 3.0, "the running statistics moved");
+}
+
 #[test]
 fn refused_steps_allocate_nothing() {
     use constnet::train::Divergence;

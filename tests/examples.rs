@@ -85,6 +85,10 @@ fn bench_report_runs_every_workload_and_prints_json() {
         "tfconv_train_2t_us",
         "fashion10_speedup_2t",
         "tfconv_speedup_2t",
+        "resnet8_train_us",
+        "resnet8_train_2t_us",
+        "resnet8_infer_us",
+        "resnet8_speedup_2t",
     ] {
         let v = json_number(&out, key);
         assert!(v.is_finite() && v > 0.0, "{key} = {v}\n{out}");

@@ -279,8 +279,11 @@ fn wrong_dtype() {
         tiny_header(|name, d, s| Some((name.into(), if name == "dense.bias" { "F64".into() } else { d.into() }, s)));
     let (kind, s, c) = both_fail(&file(&h, n));
     assert!(matches!(&kind, ErrorKind::Dtype { tensor, found } if tensor == "dense.bias" && found == "F64"), "{s}");
-    assert_eq!(c, "tensor \"dense.bias\": expected dtype F32, found F64");
-    assert_eq!(s, "safetensors bytes: tensor \"dense.bias\": expected dtype F32, found F64");
+    assert_eq!(c, "tensor \"dense.bias\": expected dtype F32 (or I64 of integers within ±2^24), found F64");
+    assert_eq!(
+        s,
+        "safetensors bytes: tensor \"dense.bias\": expected dtype F32 (or I64 of integers within ±2^24), found F64"
+    );
 }
 
 #[test]

@@ -434,3 +434,38 @@ fn the_message_is_the_same_through_fit_evaluate_set_and_the_parallel_trainer() {
         assert!(!err.contains("E0271"), "{entry}: no type mismatch:\n{err}");
     }
 }
+
+/// A residual block whose body changes the shape needs a projection: the
+/// add's two shapes differ otherwise, a build error that names the block
+/// and both shapes; with `downsample [..]` the same block builds.
+#[test]
+fn a_residual_add_of_two_shapes_does_not_build() {
+    let src = "
+use constnet::{network, BatchNorm2d, Conv2d, Dense, GlobalAvgPool2d, Relu, Softmax, Tensor};
+network! {
+    pub mod net {
+        input: Tensor<16, 8, 8>,
+        layer2_0 = \"layer2.0\": residual {
+            conv1: Conv2d<16, 32, 3, 1, 2, false>,
+            bn1: BatchNorm2d<32>,
+            relu: Relu,
+            conv2: Conv2d<32, 32, 3, 1, 1, false>,
+            bn2: BatchNorm2d<32>,
+        } PROJECTION,
+        relu: Relu,
+        pool: GlobalAvgPool2d,
+        fc: Dense<32, 10>,
+        out: Softmax,
+    }
+}
+";
+    let good = src.replace("PROJECTION", "downsample [Conv2d<16, 32, 1, 0, 2, false>, BatchNorm2d<32>]");
+    let (ok, err) = compile("residual_projected", &good, "link");
+    assert!(ok, "the block with its projection must build:\n{err}");
+    let (ok, err) = compile("residual_identity", &src.replace("PROJECTION", ""), "metadata");
+    assert!(!ok, "an identity shortcut around a 16 x 8 x 8 -> 32 x 4 x 4 body must not build");
+    assert!(
+        err.contains("residual block `layer2.0`: the body gives 32 x 4 x 4 but the shortcut gives 16 x 8 x 8"),
+        "{err}"
+    );
+}

@@ -282,3 +282,13 @@ pub const LENET_B: usize = 32;
 pub type LenetTrain = Train<lenet5::Params, LENET_B>;
 /// LeNet-5 single-image inference.
 pub type LenetInfer = Infer<lenet5::Params>;
+
+/// ResNet-8 mini-batch size.
+pub const RESNET_B: usize = 32;
+/// ResNet-8 ([`constnet::zoo::resnet8`]: residual blocks, batch norm,
+/// strided convolutions) training, one thread.
+pub type Resnet8Train = Train<constnet::zoo::resnet8::Params, RESNET_B>;
+/// ResNet-8 training on both cores.
+pub type Resnet8Par = ParTrain<constnet::zoo::resnet8::Params, { RESNET_B / 2 }, 2, RESNET_B>;
+/// ResNet-8 single-image inference.
+pub type Resnet8Infer = Infer<constnet::zoo::resnet8::Params>;

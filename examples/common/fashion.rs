@@ -32,6 +32,10 @@ pub struct Outcome {
 /// train on. With `--checkpoint FILE` it saves a checkpoint after every
 /// epoch and, if `FILE` exists, resumes from it: a run killed and started
 /// again with the same options ends as an unstopped one, bit for bit.
+/// With `--save FILE` it saves the trained weights, and beside them the
+/// first 1000 test images as the network saw them and its logits for them
+/// (`FILE.inputs.f32`, `FILE.logits.f32`: little-endian `f32`s, what
+/// `scripts/interop/resnet8.py check` gives PyTorch).
 /// Prints the test figures, writes the curves as
 /// `out/NAME_curves.png`, and with `--json` ends with one JSON object. A
 /// bad option or a diverged run stops it with one line on stderr.
@@ -42,7 +46,7 @@ where
 {
     const DEFAULT_LR: f32 = 2e-3;
     const DEFAULT_VALID: usize = 5000;
-    let options = ["--data", "--epochs", "--threads", "--lr", "--seed", "--out", "--valid", "--checkpoint"];
+    let options = ["--data", "--epochs", "--threads", "--lr", "--seed", "--out", "--valid", "--checkpoint", "--save"];
     let args = Args::parse_options(&options, &["--json"]);
     let epochs = args.number("--epochs", default_epochs, 1..=MAX_EPOCHS);
     let threads = args.number("--threads", 2, 1..=2);
@@ -118,6 +122,11 @@ where
     println!("test, class by class (rows: the label; columns: the predicted class, in the same order):");
     print!("{}", metrics.table(&FASHION_MNIST_CLASSES));
     println!("test: top-2 accuracy: {:.4} - top-3 accuracy: {:.4}", metrics.top_k(2), metrics.top_k(3));
+    if let Some(path) = args.path("--save") {
+        constnet::io::save_file(&*net, &path).unwrap_or_else(|e| fail(&e.to_string()));
+        save_logits(&*net, &test, &path);
+        println!("saved {} (and its .inputs.f32, .logits.f32)", path.display());
+    }
     #[cfg(feature = "plot")]
     {
         let path = out.join(format!("{name}_curves.png"));
@@ -144,6 +153,27 @@ where
         println!("{}", j.render());
     }
     Outcome { test_accuracy: test_acc, course_settings }
+}
+
+/// Writes the first 1000 images of `test` as the network saw them and
+/// its logits for them, little-endian `f32`s, beside `path`
+/// (`path.inputs.f32`, `path.logits.f32`).
+fn save_logits<P: DataParallel<Input = Tensor<1, 28, 28>>>(
+    net: &P,
+    test: &constnet::data::Dataset<1, 28, 28>,
+    path: &std::path::Path,
+) {
+    let mut ws = P::Workspace::<1>::boxed_zeroed();
+    let (mut inputs, mut logits) = (Vec::new(), Vec::new());
+    for x in &test.images()[..1000.min(test.len())] {
+        net.infer(core::array::from_ref(x), &mut ws);
+        inputs.extend(x.as_flat().iter().flat_map(|v| v.to_le_bytes()));
+        logits.extend(P::logits(&ws)[0].as_flat().iter().flat_map(|v| v.to_le_bytes()));
+    }
+    for (ext, bytes) in [("inputs.f32", inputs), ("logits.f32", logits)] {
+        let file = path.with_extension(ext);
+        std::fs::write(&file, bytes).unwrap_or_else(|e| fail(&format!("{}: {e}", file.display())));
+    }
 }
 
 /// A cosine decay of Adam's learning rate from `lr` to 0 over `total` steps,

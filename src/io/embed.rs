@@ -25,7 +25,8 @@ pub enum LoadError<'a> {
         /// The tensor's name in the file.
         name: JsonStr<'a>,
     },
-    /// A tensor's dtype is not `F32`.
+    /// A tensor's dtype is not `F32`, nor `I64` of integers within ±2^24
+    /// (what PyTorch saves batch norm's `num_batches_tracked` as).
     Dtype {
         /// The layer.
         layer: &'static str,
@@ -85,7 +86,10 @@ impl fmt::Display for LoadError<'_> {
                 write!(f, "tensor {name:?} is not a parameter of the network (the file has it, the network does not)")
             }
             LoadError::Dtype { layer, param, found } => {
-                write!(f, "tensor \"{layer}.{param}\": expected dtype F32, found {found}")
+                write!(
+                    f,
+                    "tensor \"{layer}.{param}\": expected dtype F32 (or I64 of integers within ±2^24), found {found}"
+                )
             }
             LoadError::Shape { layer, param, expected, found } => {
                 write!(f, "tensor \"{layer}.{param}\": expected shape {expected}, found {found}")
@@ -162,7 +166,7 @@ pub fn load_view_with<'a, P: Network>(
     // Pass 2: everything checked; copy.
     net.visit_mut(&mut |layer, name, _, dst| {
         if let Ok(Some(t)) = st.tensor_parts(&[layer, ".", name]) {
-            for (d, v) in dst.iter_mut().zip(t.f32s().into_iter().flatten()) {
+            for (d, v) in dst.iter_mut().zip(t.numbers()) {
                 *d = v;
             }
         }
@@ -178,15 +182,14 @@ fn check<'a>(
     options: LoadOptions,
 ) -> Result<(), LoadError<'a>> {
     let t = st.tensor_parts(&[layer, ".", param])?.ok_or(LoadError::Missing { layer, param })?;
-    if t.dtype != Dtype::F32 {
+    if !t.is_f32_exact() {
         return Err(LoadError::Dtype { layer, param, found: t.dtype });
     }
     if !t.shape_is(shape) {
         return Err(LoadError::Shape { layer, param, expected: Dims::from_usizes(shape), found: t.dims() });
     }
     if !options.allow_non_finite {
-        // F32, checked above: `f32s` holds every value.
-        let values = t.f32s().into_iter().flatten();
+        let values = t.numbers();
         if let Some((index, value)) = values.enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(LoadError::NonFinite { layer, param, index, value });
         }

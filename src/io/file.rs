@@ -90,7 +90,9 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Extra { tensor } => {
                 write!(f, "tensor {tensor:?} is not a parameter of the network (the file has it, the network does not)")
             }
-            ErrorKind::Dtype { tensor, found } => write!(f, "tensor {tensor:?}: expected dtype F32, found {found}"),
+            ErrorKind::Dtype { tensor, found } => {
+                write!(f, "tensor {tensor:?}: expected dtype F32 (or I64 of integers within ±2^24), found {found}")
+            }
             ErrorKind::Shape { tensor, expected, found } => {
                 write!(f, "tensor {tensor:?}: expected shape {expected:?}, found {found:?}")
             }

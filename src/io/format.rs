@@ -452,6 +452,28 @@ impl<'a> TensorView<'a> {
             .then(|| self.data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
     }
 
+    /// The values of an `I64` tensor (`None` for another dtype).
+    pub fn i64s(&self) -> Option<impl Iterator<Item = i64> + 'a> {
+        (self.dtype == Dtype::I64).then(|| {
+            self.data.chunks_exact(8).map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+        })
+    }
+
+    /// Whether every value is an `f32` exactly: an `F32` tensor, or an
+    /// `I64` one of integers within ±2^24 (PyTorch's
+    /// `num_batches_tracked`).
+    pub fn is_f32_exact(&self) -> bool {
+        self.dtype == Dtype::F32 || self.i64s().is_some_and(|mut v| v.all(|v| v.unsigned_abs() <= 1 << 24))
+    }
+
+    /// The values as `f32`s: an `F32` tensor's, or an `I64` one's
+    /// converted (exact where [`is_f32_exact`](Self::is_f32_exact)); none
+    /// for another dtype.
+    pub fn numbers(&self) -> impl Iterator<Item = f32> + 'a {
+        let ints = self.i64s().into_iter().flatten().map(|v| v as f32);
+        self.f32s().into_iter().flatten().chain(ints)
+    }
+
     fn end(&self) -> u64 {
         self.begin + self.data.len() as u64
     }

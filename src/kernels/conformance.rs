@@ -405,14 +405,25 @@ impl Conv {
 
 // ---- the portable backend -----------------------------------------------
 
-/// [`Isa::Portable`] declines every entry point but the vector math
-/// (`false`, `None`, or a pooling convolution it does not run) and writes
-/// nothing.
+/// [`Isa::Portable`] and [`Isa::Neon`] (where the CPU runs it) decline
+/// every entry point but the vector math (`false`, `None`, or a pooling
+/// convolution they do not run) and write nothing.
 #[test]
 fn portable_backend_declines_everything_and_writes_nothing() {
     let k = Kernels::of(Isa::Portable).expect("the portable backend runs everywhere");
     assert!(!k.is_fast());
     declines_everything(k, "portable");
+    match Kernels::of(Isa::Neon) {
+        Some(k) => declines_everything(k, "neon"),
+        None => eprintln!("kernels::conformance: no NEON on this CPU"),
+    }
+}
+
+/// NEON is baseline on aarch64: the tests that run every backend run it there.
+#[test]
+#[cfg(target_arch = "aarch64")]
+fn neon_runs_on_aarch64() {
+    assert!(Kernels::of(Isa::Neon).is_some(), "an aarch64 CPU without NEON");
 }
 
 fn declines_everything(k: Kernels, ctx: &str) {
@@ -508,7 +519,7 @@ fn math_map_gives_the_scalar_bits_on_every_backend() {
     }
     xs.extend(rng.vec_with(4000, |r| r.special() * 20.0));
     for k in every_backend() {
-        for f in [MathFn::Exp, MathFn::Tanh, MathFn::Sigmoid] {
+        for f in [MathFn::Exp, MathFn::ExpSub(1.5), MathFn::Tanh, MathFn::Sigmoid] {
             let ctx = format!("{:?}, {f:?}", k.0);
             let check = |x: &[f32], out: &Out, before: &[f32]| {
                 let want: Vec<Want> = x

@@ -106,10 +106,13 @@ pub(crate) struct AdamConsts {
 pub(crate) const MAX_PARTS: usize = 8;
 
 /// A function the vector math computes element by element (`kernels::vmath`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum MathFn {
     /// `e^x`.
     Exp,
+    /// `e^(x - c)`, the difference rounded to `f32` first (softmax's
+    /// exponentials, `c` the largest logit).
+    ExpSub(f32),
     /// `tanh(x)`.
     Tanh,
     /// `1 / (1 + e^-x)`.

@@ -27,19 +27,26 @@ pub enum Isa {
     Avx2,
     /// Hand-written AVX-512 kernels (x86-64 with AVX-512F and AVX-512VL).
     Avx512,
+    /// aarch64's NEON (Advanced SIMD, on every aarch64 CPU): the kernels
+    /// written over the SIMD trait on 4 lanes; every other layer runs its
+    /// reference loops, as with [`Portable`](Isa::Portable). Tested under
+    /// qemu; its speed has not been measured on ARM hardware.
+    Neon,
 }
 
-/// Every [`Isa`], from the most portable to the fastest.
-pub const ALL: [Isa; 3] = [Isa::Portable, Isa::Avx2, Isa::Avx512];
+/// Every [`Isa`], from the most portable to the fastest (on its
+/// architecture: NEON and the x86 ISAs never run on one CPU).
+pub const ALL: [Isa; 4] = [Isa::Portable, Isa::Neon, Isa::Avx2, Isa::Avx512];
 
 impl Isa {
     /// The name `CONSTNET_ISA` and reports use: `"portable"`, `"avx2"`,
-    /// `"avx512"`.
+    /// `"avx512"`, `"neon"`.
     pub const fn name(self) -> &'static str {
         match self {
             Isa::Portable => "portable",
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
+            Isa::Neon => "neon",
         }
     }
 
@@ -51,12 +58,13 @@ impl Isa {
     /// Whether this CPU can run this ISA's kernels: detected at run time
     /// with the `std` feature; without it, what the build's target
     /// features enable (`-C target-feature=+avx512f,+avx512vl`, or
-    /// `+avx2,+fma`).
+    /// `+avx2,+fma`; NEON is enabled by default on aarch64 targets).
     pub fn is_supported(self) -> bool {
         match self {
             Isa::Portable => true,
             Isa::Avx2 => avx2_supported(),
             Isa::Avx512 => avx512_supported(),
+            Isa::Neon => neon_supported(),
         }
     }
 
@@ -65,6 +73,7 @@ impl Isa {
             Isa::Portable => 1,
             Isa::Avx512 => 2,
             Isa::Avx2 => 3,
+            Isa::Neon => 4,
         }
     }
 
@@ -73,6 +82,7 @@ impl Isa {
             1 => Some(Isa::Portable),
             2 => Some(Isa::Avx512),
             3 => Some(Isa::Avx2),
+            4 => Some(Isa::Neon),
             _ => None,
         }
     }
@@ -120,13 +130,29 @@ fn avx2_supported() -> bool {
     false
 }
 
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+fn neon_supported() -> bool {
+    true
+}
+
+#[cfg(all(target_arch = "aarch64", not(target_feature = "neon"), feature = "std"))]
+fn neon_supported() -> bool {
+    std::arch::is_aarch64_feature_detected!("neon")
+}
+
+#[cfg(not(any(all(target_arch = "aarch64", target_feature = "neon"), all(target_arch = "aarch64", feature = "std"))))]
+fn neon_supported() -> bool {
+    false
+}
+
 /// The chosen ISA's code; 0 until the choice is made.
 static CHOSEN: AtomicU8 = AtomicU8::new(0);
 
 /// The ISA the kernels run with in this process, chosen at the first call
 /// (of this or of any kernel) and fixed from then on: the one
-/// `CONSTNET_ISA` names (`portable`, `avx2` or `avx512`; read once, `std`
-/// only), else the fastest this CPU supports (AVX-512, else AVX2).
+/// `CONSTNET_ISA` names (`portable`, `avx2`, `avx512` or `neon`; read
+/// once, `std` only), else the fastest this CPU supports (AVX-512, else
+/// AVX2 on x86-64; NEON on aarch64).
 ///
 /// The first call, with the `std` feature, reads `CONSTNET_ISA`, and
 /// `std::env` allocates its value when it is set: a program that must
@@ -163,7 +189,7 @@ fn choose() -> Isa {
 fn requested() -> Option<Isa> {
     let name = std::env::var("CONSTNET_ISA").ok()?;
     let isa = Isa::from_name(name.trim())
-        .unwrap_or_else(|| panic!("CONSTNET_ISA={name:?}: not an ISA constnet knows (portable, avx2, avx512)"));
+        .unwrap_or_else(|| panic!("CONSTNET_ISA={name:?}: not an ISA constnet knows (portable, avx2, avx512, neon)"));
     assert!(isa.is_supported(), "CONSTNET_ISA={name}: this CPU cannot run the {isa} kernels");
     Some(isa)
 }

@@ -12,7 +12,7 @@
 //!   [`Isa::Portable`] every entry point that returns a `bool` or an
 //!   `Option` declines (an empty operation,
 //!   such as a transpose of no columns, counts as done on every backend).
-//! - One folder per backend (`avx512/`, `avx2/`), split by op family, with
+//! - One folder per backend (`avx512/`, `avx2/`, `neon/`), split by op family, with
 //!   one file of vector helpers. `#[target_feature]` and raw pointers live
 //!   only there and in `generic/`: the register-tiled kernels written once
 //!   over the vector width (the [`compute::Compute`] trait), which AVX2
@@ -49,6 +49,8 @@ mod conformance;
 mod desc;
 pub(crate) mod generic;
 mod isa;
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon;
 pub(crate) mod simd;
 pub(crate) mod vmath;
 
@@ -144,8 +146,9 @@ impl Kernels {
 
     /// Whether this backend has the fast kernels of the layers (every
     /// entry point that may decline runs on it, except where its doc says
-    /// so): AVX-512 and AVX2. On [`Isa::Portable`] they all decline; only
-    /// the vector math ([`math_map`](Self::math_map)) runs everywhere.
+    /// so): AVX-512 and AVX2. On [`Isa::Portable`] and [`Isa::Neon`] they
+    /// all decline; only the vector math ([`math_map`](Self::math_map))
+    /// runs everywhere.
     #[inline(always)]
     pub(crate) fn is_fast(self) -> bool {
         matches!(self.0, Isa::Avx512 | Isa::Avx2)
@@ -169,6 +172,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX2 and FMA supported.
             Isa::Avx2 => unsafe { avx2::simd::math_map(f, x, y) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON supported.
+            Isa::Neon => unsafe { neon::simd::math_map(f, x, y) },
             _ => vmath::map(simd::Portable::default(), f, x, y),
         }
     }
@@ -188,6 +194,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX2 and FMA supported.
             Isa::Avx2 => unsafe { avx2::simd::act_map(act, x, y) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON supported.
+            Isa::Neon => unsafe { neon::simd::act_map(act, x, y) },
             _ => act::map(simd::Portable::default(), act, x, y),
         }
     }
@@ -208,6 +217,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX2 and FMA supported.
             Isa::Avx2 => unsafe { avx2::simd::act_map_grad(act, x, dy, dx) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON supported.
+            Isa::Neon => unsafe { neon::simd::act_map_grad(act, x, dy, dx) },
             _ => act::map_grad(simd::Portable::default(), act, x, dy, dx),
         }
     }
@@ -372,6 +384,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX2 and FMA supported.
             Isa::Avx2 => unsafe { avx2::simd::avgpool2_forward(planes, (h, w), x, y) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON supported.
+            Isa::Neon => unsafe { neon::simd::avgpool2_forward(planes, (h, w), x, y) },
             _ => avgpool::forward(simd::Portable::default(), planes, (h, w), x, y),
         }
     }
@@ -390,6 +405,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX2 and FMA supported.
             Isa::Avx2 => unsafe { avx2::simd::avgpool2_backward(planes, (h, w), dy, dx) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON supported.
+            Isa::Neon => unsafe { neon::simd::avgpool2_backward(planes, (h, w), dy, dx) },
             _ => avgpool::backward(simd::Portable::default(), planes, (h, w), dy, dx),
         }
     }

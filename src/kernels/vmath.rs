@@ -16,6 +16,8 @@
 //!   in the exponent field, so that results in the subnormal range are
 //!   rounded once (the last multiply) and `n = 128` still overflows
 //!   correctly to infinity. NaN gives NaN.
+//! - `exp(x - c)` (softmax's exponentials, `c` its largest logit): the
+//!   difference rounded to `f32`, then `exp`.
 //! - `tanh(x)`: for `|x| < 0.625`, `x + x·z·Q(z)` with `z = x²`, `Q` of
 //!   degree 4 (relative accuracy near 0; a subnormal `x` gives `x`); else
 //!   `±(1 - 2/(e^{2|x|} + 1))`, which is exactly `±1` from `|x| ≈ 9.01`.
@@ -124,6 +126,7 @@ pub(crate) trait VecFn {
 }
 
 struct Exp;
+struct ExpSub(f32);
 struct Tanh;
 struct Sigmoid;
 
@@ -131,6 +134,13 @@ impl VecFn for Exp {
     #[inline(always)]
     fn apply<S: Simd>(&self, s: S, x: S::F) -> S::F {
         exp(s, x)
+    }
+}
+
+impl VecFn for ExpSub {
+    #[inline(always)]
+    fn apply<S: Simd>(&self, s: S, x: S::F) -> S::F {
+        exp(s, s.sub(x, s.splat(self.0)))
     }
 }
 
@@ -172,6 +182,7 @@ pub(crate) fn map_with<S: Simd, F: VecFn>(s: S, f: &F, x: &[f32], y: &mut [f32])
 pub(crate) fn map<S: Simd>(s: S, f: MathFn, x: &[f32], y: &mut [f32]) {
     match f {
         MathFn::Exp => map_with(s, &Exp, x, y),
+        MathFn::ExpSub(c) => map_with(s, &ExpSub(c), x, y),
         MathFn::Tanh => map_with(s, &Tanh, x, y),
         MathFn::Sigmoid => map_with(s, &Sigmoid, x, y),
     }
@@ -184,6 +195,7 @@ pub(crate) fn scalar(f: MathFn, x: f32) -> f32 {
     let v = [x];
     match f {
         MathFn::Exp => exp(s, v)[0],
+        MathFn::ExpSub(c) => ExpSub(c).apply(s, v)[0],
         MathFn::Tanh => tanh(s, v)[0],
         MathFn::Sigmoid => sigmoid(s, v)[0],
     }

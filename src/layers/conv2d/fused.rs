@@ -568,7 +568,7 @@ mod tests {
         pool_matches_the_layers::<32, 64, 5, 2, 1, 14, 14, 14, 14, 7, 7, 1>(4); // tfconv's conv2
         pool_matches_the_layers::<1, 1, 3, 0, 1, 5, 5, 3, 3, 2, 2, 1>(5); // worked5x5: odd, one filter
         pool_matches_the_layers::<2, 4, 3, 1, 1, 7, 1, 7, 1, 4, 1, 2>(6); // one column: no room for routes
-        pool_matches_the_layers::<2, 4, 3, 1, 2, 9, 9, 5, 5, 3, 3, 2>(7); // stride 2: the reference loops
+        pool_matches_the_layers::<2, 4, 3, 1, 2, 9, 9, 5, 5, 3, 3, 2>(7); // stride 2: the im2col path
         pool_matches_the_layers::<3, 8, 5, 2, 1, 9, 40, 9, 40, 5, 20, 2>(8); // rows of 40: past the tiles
     }
 
@@ -577,7 +577,7 @@ mod tests {
         relu_matches_the_layers::<1, 1, 3, 1, 1, 28, 28, 28, 28, 2>(11); // seed1's conv
         relu_matches_the_layers::<1, 3, 5, 0, 1, 28, 28, 24, 24, 2>(12); // 'valid'
         relu_matches_the_layers::<4, 16, 3, 1, 1, 10, 10, 10, 10, 3>(13);
-        relu_matches_the_layers::<2, 3, 3, 1, 2, 7, 7, 4, 4, 2>(14); // stride 2: the reference loops
+        relu_matches_the_layers::<2, 3, 3, 1, 2, 7, 7, 4, 4, 2>(14); // stride 2: the im2col path
     }
 
     /// A backward pass after a forward in `Mode::Predict` (which keeps no

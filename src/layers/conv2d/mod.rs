@@ -21,6 +21,7 @@
 mod fast;
 mod fused;
 mod padded;
+mod strided;
 #[cfg(test)]
 mod tests;
 
@@ -290,9 +291,10 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
 {
     /// `x` padded into `padded`, then the convolution of the batch into
     /// `y`, as `max(y, 0)` if `relu` (a ReLU after it: the bits `Relu`
-    /// gives), on the fast path where it takes the shape and by the
-    /// reference loops elsewhere. (`C` is `IN_C`, as the layer's `Shape`
-    /// asserts.)
+    /// gives): by the stride-1 kernels where they take the shape, else by
+    /// im2col and a matrix product (`strided.rs`), and by the reference
+    /// loops where the kernels decline. (`C` is `IN_C`, as the layer's
+    /// `Shape` asserts.)
     pub(super) fn forward_padded<
         const C: usize,
         const B: usize,
@@ -316,8 +318,10 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         {
             return;
         }
-        for (x, y) in x.iter().zip(y.iter_mut()) {
-            self.forward_one::<H, W, OH, OW>(x, y);
+        if !self.forward_im2col::<B, H, W, OH, OW>(crate::kernels::active(), padded, y) {
+            for (x, y) in x.iter().zip(y.iter_mut()) {
+                self.forward_one::<H, W, OH, OW>(x, y);
+            }
         }
         if relu {
             relu_in_place(y.as_flat_mut());
@@ -325,7 +329,8 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
     }
 
     /// The backward pass of a batch from its padded inputs, the parameter
-    /// gradients in `grads` as `grad` says. (`C` is `IN_C`.)
+    /// gradients in `grads` as `grad` says, on the same paths as
+    /// [`forward_padded`](Self::forward_padded). (`C` is `IN_C`.)
     pub(super) fn backward_padded<
         const C: usize,
         const B: usize,
@@ -358,6 +363,9 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
             if let Some(dx) = dx {
                 self.input_grad_fast::<B, H, W, OH, OW>(k, dy, dx);
             }
+            return;
+        }
+        if self.backward_im2col::<B, H, W, OH, OW>(crate::kernels::active(), padded, dy, dx.as_deref_mut(), grads) {
             return;
         }
         for b in 0..B {

@@ -466,3 +466,196 @@ fn fast_path_matches_portable_loops() {
     fast_matches_portable::<1, 1, 3, 0, 2, 12, 12, 10, 10>(14); // 'valid': y 8 + 2 rows of one segment
     fast_matches_portable::<1, 5, 5, 2, 2, 12, 12, 12, 12>(17); // dW: 4 channels in a tile, the fifth streamed (5x5)
 }
+
+/// The im2col path (`STRIDE > 1`, or `PAD >= K`) on every fast backend
+/// against the reference loops: the forward pass, then the backward pass
+/// added into a non-zero gradient, with and without `dx`. Then the layer
+/// itself on the chosen backend, with `Grad::Overwrite` (over NaNs) and
+/// `Grad::Add`.
+fn im2col_matches_portable<
+    const IN_C: usize,
+    const OUT_C: usize,
+    const K: usize,
+    const PAD: usize,
+    const STRIDE: usize,
+    const BIAS: bool,
+    const B: usize,
+    const H: usize,
+    const W: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    seed: u64,
+) {
+    use rand::{RngExt, SeedableRng};
+    type Conv<const I: usize, const O: usize, const K: usize, const P: usize, const S: usize, const BI: bool> =
+        Conv2d<I, O, K, P, S, BI>;
+    assert!(Conv::<IN_C, OUT_C, K, PAD, STRIDE, BIAS>::IM2COL, "not an im2col shape");
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let mut fill = |v: &mut [f32]| v.iter_mut().for_each(|x| *x = rng.random_range(-1.0..1.0));
+    let mut conv = Conv::<IN_C, OUT_C, K, PAD, STRIDE, BIAS>::boxed_zeroed();
+    fill(conv.as_flat_mut());
+    if !BIAS {
+        conv.bias = [0.0; OUT_C];
+    }
+    let mut x = <[Tensor<IN_C, H, W>; B]>::boxed_zeroed();
+    fill(x.as_flat_mut());
+    let mut dy = <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed();
+    fill(dy.as_flat_mut());
+    let terms = (IN_C * K * K + B * OH * OW + OUT_C * K * K) as f32;
+    let close = |what: &str, fast: &[f32], slow: &[f32]| {
+        assert_eq!(fast.len(), slow.len());
+        for (i, (a, b)) in fast.iter().zip(slow).enumerate() {
+            let tol = 2e-6 * (1.0 + b.abs()) * terms;
+            assert!((a - b).abs() <= tol, "{what}[{i}]: fast {a} vs portable {b}, |diff| {} > {tol}", (a - b).abs());
+        }
+    };
+    let mut cache = <[PaddedInput<IN_C, H, W, PAD>; B]>::boxed_zeroed();
+    PaddedInput::fill_batch(&x, &mut cache);
+    // The reference: y, and the gradients from zero.
+    let mut y_slow = <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed();
+    let (mut g_slow, mut dx_slow) = (Conv::boxed_zeroed(), <[Tensor<IN_C, H, W>; B]>::boxed_zeroed());
+    for b in 0..B {
+        conv.forward_one::<H, W, OH, OW>(&x[b], &mut y_slow[b]);
+        conv.backward_one::<H, W, OH, OW>(&cache[b], &dy[b], Some(&mut dx_slow[b]), &mut g_slow);
+    }
+    let mut g_half = g_slow.clone();
+    g_half.as_flat_mut().iter_mut().for_each(|g| *g += 0.5);
+    for k in kernels::fast_backends() {
+        let mut y = <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed();
+        y.as_flat_mut().fill(f32::NAN);
+        assert!(conv.forward_im2col::<B, H, W, OH, OW>(k, &cache, &mut y), "{k:?} declined");
+        close("y", y.as_flat(), y_slow.as_flat());
+        let (mut g, mut g_no_dx) = (Conv::boxed_zeroed(), Conv::boxed_zeroed());
+        g.as_flat_mut().fill(0.5);
+        g_no_dx.as_flat_mut().fill(0.5);
+        let mut dx = <[Tensor<IN_C, H, W>; B]>::boxed_zeroed();
+        dx.as_flat_mut().fill(f32::NAN);
+        assert!(conv.backward_im2col::<B, H, W, OH, OW>(k, &cache, &dy, Some(&mut dx), &mut g));
+        assert!(conv.backward_im2col::<B, H, W, OH, OW>(k, &cache, &dy, None, &mut g_no_dx));
+        close("dw", g.as_flat(), g_half.as_flat());
+        close("dx", dx.as_flat(), dx_slow.as_flat());
+        assert_eq!(g, g_no_dx, "{k:?}: the parameter gradients without dx");
+    }
+    // The layer on this process's backend.
+    let mut y = <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed();
+    let mut cache = <[PaddedInput<IN_C, H, W, PAD>; B]>::boxed_zeroed();
+    conv.forward(&x, &mut y, &mut cache, &mut Mode::Infer);
+    close("layer y", y.as_flat(), y_slow.as_flat());
+    let (mut g, mut dx) = (Conv::boxed_zeroed(), <[Tensor<IN_C, H, W>; B]>::boxed_zeroed());
+    g.as_flat_mut().fill(f32::NAN);
+    if !BIAS {
+        g.bias = [0.0; OUT_C];
+    }
+    conv.backward(&x, &y, &mut cache, &dy, Some(&mut dx), &mut g, Grad::Overwrite);
+    close("layer dw (Overwrite)", g.as_flat(), g_slow.as_flat());
+    close("layer dx", dx.as_flat(), dx_slow.as_flat());
+    g.as_flat_mut().iter_mut().for_each(|g| *g = 0.5);
+    if !BIAS {
+        g.bias = [0.0; OUT_C];
+        g_half.bias = [0.0; OUT_C];
+    }
+    conv.backward(&x, &y, &mut cache, &dy, None, &mut g, Grad::Add);
+    close("layer dw (Add)", g.as_flat(), g_half.as_flat());
+}
+
+#[test]
+fn im2col_path_matches_portable_loops() {
+    im2col_matches_portable::<16, 32, 3, 1, 2, false, 2, 28, 28, 14, 14>(1); // ResNet-8 layer2.0 conv1
+    im2col_matches_portable::<32, 64, 3, 1, 2, false, 3, 14, 14, 7, 7>(2); // layer3.0 conv1: blocks across samples
+    im2col_matches_portable::<16, 32, 1, 0, 2, false, 2, 28, 28, 14, 14>(3); // the 1x1 projection
+    im2col_matches_portable::<3, 5, 3, 0, 2, true, 1, 9, 11, 4, 5>(4); // 'valid', odd sides, B = 1
+    im2col_matches_portable::<2, 7, 5, 2, 3, true, 3, 13, 10, 5, 4>(5); // stride 3, 5x5
+    im2col_matches_portable::<4, 6, 1, 0, 3, true, 2, 7, 8, 3, 3>(6); // 1x1, stride 3
+    im2col_matches_portable::<20, 6, 5, 2, 2, true, 2, 30, 30, 15, 15>(7); // 500 taps: 3 forward chunks, 8 backward blocks
+    im2col_matches_portable::<3, 200, 3, 1, 2, true, 2, 9, 9, 5, 5>(8); // 200 filters: forward blocks of 32 columns
+    im2col_matches_portable::<2, 3, 2, 3, 1, true, 2, 4, 5, 9, 10>(9); // stride 1 with PAD >= K
+    im2col_matches_portable::<1, 1, 3, 1, 2, true, 1, 1, 1, 1, 1>(10); // a 1x1 input
+    im2col_matches_portable::<5, 9, 3, 1, 3, false, 5, 16, 17, 6, 6>(11); // stride 3, padded, odd
+}
+
+/// 1x1 stride-2 convolution and a stride-3 one by finite differences.
+#[test]
+fn gradients_im2col_shapes() {
+    check_layer::<Conv2d<3, 4, 1, 0, 2>, 2, 3, 5, 6, 4, 3, 3>(31).unwrap();
+    check_layer::<Conv2d<2, 3, 3, 1, 3, false>, 2, 2, 7, 8, 3, 3, 3>(32).unwrap();
+    check_layer::<Conv2d<2, 3, 2, 2, 1>, 1, 2, 3, 3, 3, 6, 6>(33).unwrap();
+}
+
+/// ResNet-8's strided convolutions (batch 32): forward plus backward
+/// (`dx` asked for) by the layer, against the reference loops, run
+/// alternately. `cargo test --release --lib strided_speed -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn strided_speed() {
+    strided_speed_of::<16, 32, 3, 1, 28, 28, 14, 14>("Conv2d<16,32,3,1,2> 16x28x28");
+    strided_speed_of::<32, 64, 3, 1, 14, 14, 7, 7>("Conv2d<32,64,3,1,2> 32x14x14");
+    strided_speed_of::<16, 32, 1, 0, 28, 28, 14, 14>("Conv2d<16,32,1,0,2> 16x28x28");
+}
+
+fn strided_speed_of<
+    const IN_C: usize,
+    const OUT_C: usize,
+    const K: usize,
+    const PAD: usize,
+    const H: usize,
+    const W: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    name: &str,
+) {
+    use std::time::Instant;
+    const B: usize = 32;
+    let mut conv = Conv2d::<IN_C, OUT_C, K, PAD, 2, false>::boxed_zeroed();
+    conv.weight.as_flat_mut().iter_mut().enumerate().for_each(|(i, w)| *w = (i % 13) as f32 * 0.01 - 0.06);
+    let mut x = <[Tensor<IN_C, H, W>; B]>::boxed_zeroed();
+    x.as_flat_mut().iter_mut().enumerate().for_each(|(i, v)| *v = (i % 7) as f32 * 0.1 - 0.3);
+    let mut dy = <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed();
+    dy.as_flat_mut().iter_mut().enumerate().for_each(|(i, v)| *v = (i % 5) as f32 * 0.1 - 0.2);
+    let mut y = <[Tensor<OUT_C, OH, OW>; B]>::boxed_zeroed();
+    let mut dx = <[Tensor<IN_C, H, W>; B]>::boxed_zeroed();
+    let mut cache = <[PaddedInput<IN_C, H, W, PAD>; B]>::boxed_zeroed();
+    let mut g = Conv2d::boxed_zeroed();
+    let flops = 3.0 * 2.0 * (B * OUT_C * IN_C * K * K * OH * OW) as f64;
+    let mut run = |fast: bool| {
+        let t = Instant::now();
+        if fast {
+            conv.forward(&x, &mut y, &mut cache, &mut Mode::Infer);
+            conv.backward(&x, &y, &mut cache, &dy, Some(&mut dx), &mut g, Grad::Overwrite);
+        } else {
+            PaddedInput::fill_batch(&x, &mut cache);
+            for b in 0..B {
+                conv.forward_one::<H, W, OH, OW>(&x[b], &mut y[b]);
+            }
+            g.zero();
+            for b in 0..B {
+                conv.backward_one::<H, W, OH, OW>(&cache[b], &dy[b], Some(&mut dx[b]), &mut g);
+            }
+        }
+        t.elapsed().as_secs_f64()
+    };
+    let (mut new, mut old) = (std::vec::Vec::new(), std::vec::Vec::new());
+    for _ in 0..3 {
+        run(true);
+        run(false);
+    }
+    for _ in 0..15 {
+        new.push(run(true));
+        old.push(run(false));
+    }
+    let median = |v: &mut std::vec::Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (n, o) = (median(&mut new), median(&mut old));
+    std::println!(
+        "{name} B={B} ({:?}): reference {:.3} ms ({:.1} GFLOP/s), new {:.3} ms ({:.1} GFLOP/s), {:.1}x",
+        kernels::active(),
+        o * 1e3,
+        flops / o / 1e9,
+        n * 1e3,
+        flops / n / 1e9,
+        o / n
+    );
+}
