@@ -405,7 +405,7 @@ impl Conv {
 
 // ---- the portable backend -----------------------------------------------
 
-/// [`Isa::Portable`], [`Isa::Avx2`] and [`Isa::Neon`] (where the CPU runs them) decline
+/// [`Isa::Portable`] and [`Isa::Neon`] (where the CPU runs it) decline
 /// every entry point but the vector math (`false`, `None`, or a pooling
 /// convolution they do not run) and write nothing.
 #[test]
@@ -413,10 +413,6 @@ fn portable_backend_declines_everything_and_writes_nothing() {
     let k = Kernels::of(Isa::Portable).expect("the portable backend runs everywhere");
     assert!(!k.is_fast());
     declines_everything(k, "portable");
-    match Kernels::of(Isa::Avx2) {
-        Some(k) => declines_everything(k, "avx2"),
-        None => eprintln!("kernels::conformance: no AVX2 on this CPU"),
-    }
     match Kernels::of(Isa::Neon) {
         Some(k) => declines_everything(k, "neon"),
         None => eprintln!("kernels::conformance: no NEON on this CPU"),

@@ -22,10 +22,8 @@ pub enum Isa {
     /// `Sigmoid` and `AvgPool2d<2>` the kernels written over the SIMD
     /// trait on `[f32; 8]`. Any target.
     Portable,
-    /// x86-64-v3 (AVX2 and FMA): the kernels written over the SIMD trait
-    /// (`tanh`, the sigmoid, 2x2 average pooling) on 8 AVX lanes; every
-    /// other layer runs its reference loops, as with
-    /// [`Portable`](Isa::Portable).
+    /// x86-64-v3 (AVX2 and FMA): every kernel AVX-512 has, written once
+    /// over the vector width, on 8 AVX lanes.
     Avx2,
     /// Hand-written AVX-512 kernels (x86-64 with AVX-512F and AVX-512VL).
     Avx512,

@@ -14,7 +14,10 @@
 //!   such as a transpose of no columns, counts as done on every backend).
 //! - One folder per backend (`avx512/`, `avx2/`, `neon/`), split by op family, with
 //!   one file of vector helpers. `#[target_feature]` and raw pointers live
-//!   only there.
+//!   only there and in `generic/`: the register-tiled kernels written once
+//!   over the vector width (the [`compute::Compute`] trait), which AVX2
+//!   instantiates with its tiles (`avx2/kernels.rs`); AVX-512 keeps its
+//!   hand-written files.
 //! - `simd.rs` is the crate's own SIMD vocabulary (the [`simd::Simd`]
 //!   trait, with a portable implementation on `[f32; N]`), and `vmath.rs`
 //!   the vector math written once over it (`exp`, `tanh`, the sigmoid),
@@ -40,9 +43,11 @@ pub(crate) mod avgpool;
 pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
+pub(crate) mod compute;
 #[cfg(test)]
 mod conformance;
 mod desc;
+pub(crate) mod generic;
 mod isa;
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod neon;
@@ -140,12 +145,13 @@ impl Kernels {
     }
 
     /// Whether this backend has the fast kernels of the layers (every
-    /// entry point that may decline runs on it): AVX-512. On
-    /// [`Isa::Portable`], [`Isa::Avx2`] and [`Isa::Neon`] they all decline; only the
-    /// vector math ([`math_map`](Self::math_map)) runs everywhere.
+    /// entry point that may decline runs on it, except where its doc says
+    /// so): AVX-512 and AVX2. On [`Isa::Portable`] and [`Isa::Neon`] they
+    /// all decline; only the vector math ([`math_map`](Self::math_map))
+    /// runs everywhere.
     #[inline(always)]
     pub(crate) fn is_fast(self) -> bool {
-        self.0 == Isa::Avx512
+        matches!(self.0, Isa::Avx512 | Isa::Avx2)
     }
 
     // ---- vector math -------------------------------------------------------
@@ -232,6 +238,9 @@ impl Kernels {
             Isa::Avx512 => unsafe {
                 avx512::elementwise::pad_planes(src.as_ptr(), c, h, w, p, dst.as_mut_ptr(), SLACK)
             },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 and FMA supported; lengths checked.
+            Isa::Avx2 => unsafe { avx2::kernels::pad_planes(src.as_ptr(), (c, h, w, p), dst.as_mut_ptr(), SLACK) },
             _ => return false,
         }
         true
@@ -245,6 +254,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX-512 supported; both hold n floats.
             Isa::Avx512 => unsafe { avx512::elementwise::relu_forward(x.as_ptr(), y.as_mut_ptr(), n) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 and FMA supported; both hold n floats.
+            Isa::Avx2 => unsafe { avx2::kernels::relu_forward(x.as_ptr(), y.as_mut_ptr(), n) },
             _ => return false,
         }
         true
@@ -260,6 +272,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX-512 supported; the three hold n floats.
             Isa::Avx512 => unsafe { avx512::elementwise::relu_backward(y.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), n) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 and FMA supported; the three hold n floats.
+            Isa::Avx2 => unsafe { avx2::kernels::relu_backward(y.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), n) },
             _ => return false,
         }
         true
@@ -277,6 +292,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX-512 supported; planes 0..np hold `full` floats (checked).
             Isa::Avx512 => Some(unsafe { avx512::elementwise::lane_sums4(x.as_ptr(), len, np, full) }),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 and FMA supported; planes 0..np hold `full` floats (checked).
+            Isa::Avx2 => Some(unsafe { avx2::kernels::lane_sums4(x.as_ptr(), len, np, full) }),
             _ => None,
         }
     }
@@ -292,6 +310,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX-512 supported; x holds x.len() floats.
             Isa::Avx512 => Some(unsafe { avx512::elementwise::all_within(x.as_ptr(), x.len(), limit) }),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 and FMA supported; x holds x.len() floats.
+            Isa::Avx2 => Some(unsafe { avx2::kernels::all_within(x.as_ptr(), x.len(), limit) }),
             _ => None,
         }
     }
@@ -313,6 +334,11 @@ impl Kernels {
             Isa::Avx512 => unsafe {
                 avx512::optim::sgd_update(p.as_mut_ptr(), g.as_ptr(), v.map(|v| v.as_mut_ptr()), n, lr, mu)
             },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 and FMA supported; every slice holds n floats.
+            Isa::Avx2 => unsafe {
+                avx2::kernels::sgd_update((p.as_mut_ptr(), g.as_ptr(), v.map(|v| v.as_mut_ptr())), n, lr, mu)
+            },
             _ => return false,
         }
         true
@@ -330,6 +356,11 @@ impl Kernels {
             // SAFETY: AVX-512 supported; every slice holds n floats.
             Isa::Avx512 => unsafe {
                 avx512::optim::adam_update(p.as_mut_ptr(), g.as_ptr(), m.as_mut_ptr(), v.as_mut_ptr(), n, k)
+            },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 and FMA supported; every slice holds n floats.
+            Isa::Avx2 => unsafe {
+                avx2::kernels::adam_update((p.as_mut_ptr(), g.as_ptr(), m.as_mut_ptr(), v.as_mut_ptr()), n, k)
             },
             _ => return false,
         }
@@ -401,6 +432,12 @@ impl Kernels {
                 // SAFETY: AVX-512 supported; lengths checked.
                 unsafe { avx512::pool::maxpool2_forward(planes, h, w, x.as_ptr(), relu, y.as_mut_ptr()) }
             }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                let relu = matches!(relu, PoolRelu::Apply);
+                // SAFETY: AVX2 and FMA supported; lengths checked.
+                unsafe { avx2::kernels::maxpool2_forward((planes, h, w), x.as_ptr(), relu, y.as_mut_ptr()) }
+            }
             _ => return false,
         }
         true
@@ -442,6 +479,13 @@ impl Kernels {
                     )
                 }
             }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                let relu = matches!(relu, PoolRelu::Apply);
+                let xydy = (x.as_ptr(), y.as_ptr(), dy.as_ptr());
+                // SAFETY: AVX2 and FMA supported; lengths checked.
+                unsafe { avx2::kernels::maxpool2_backward((planes, h, w), xydy, dx.as_mut_ptr(), relu) }
+            }
             _ => return false,
         }
         true
@@ -474,6 +518,12 @@ impl Kernels {
                 let routes = (routes.as_ptr().cast::<u8>(), per_sample, r_sample * size_of::<f32>());
                 avx512::pool::maxpool2_backward_routes(planes, h, w, routes, dy.as_ptr(), dx.as_mut_ptr())
             },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 and FMA supported; lengths checked; rows of at most 32.
+            Isa::Avx2 => unsafe {
+                let routes = (routes.as_ptr().cast::<u8>(), per_sample, r_sample * size_of::<f32>());
+                avx2::kernels::maxpool2_backward_routes((planes, h, w), routes, dy.as_ptr(), dx.as_mut_ptr())
+            },
             _ => return false,
         }
         true
@@ -500,6 +550,12 @@ impl Kernels {
                 let bias = bias.map(|b| b.as_ptr());
                 avx512::dense::dense_forward(n, n_in, n_out, x.as_ptr(), w.as_ptr(), bias, y.as_mut_ptr())
             },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 and FMA supported; lengths checked.
+            Isa::Avx2 => unsafe {
+                let bias = bias.map(|b| b.as_ptr());
+                avx2::kernels::dense_forward((n, n_in, n_out), x.as_ptr(), w.as_ptr(), bias, y.as_mut_ptr())
+            },
             _ => return false,
         }
         true
@@ -525,6 +581,12 @@ impl Kernels {
                 let bias = bias.map(|b| b.as_ptr());
                 avx512::dense::dense_forward_packed(n, n_in, n_out, xt.as_ptr(), w.as_ptr(), bias, y.as_mut_ptr())
             },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 and FMA supported; lengths checked.
+            Isa::Avx2 => unsafe {
+                let bias = bias.map(|b| b.as_ptr());
+                avx2::kernels::dense_forward_packed((n, n_in, n_out), xt.as_ptr(), w.as_ptr(), bias, y.as_mut_ptr())
+            },
             _ => return false,
         }
         true
@@ -543,6 +605,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX-512 supported; lengths checked.
             Isa::Avx512 => unsafe { avx512::dense::transpose16(src.as_ptr(), src_k, n, dst.as_mut_ptr(), dst_p) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 and FMA supported; lengths checked.
+            Isa::Avx2 => unsafe { avx2::kernels::transpose16(src.as_ptr(), src_k, n, dst.as_mut_ptr(), dst_p) },
             _ => return false,
         }
         true
@@ -574,13 +639,20 @@ impl Kernels {
             check("bcast_gemm", "b", span(kdim, b_k, cols), b.len());
         }
         check("bcast_gemm", "c", span(rows, c_r, cols), c.len());
+        let mut raw = [(core::ptr::null(), core::ptr::null()); MAX_PARTS];
+        for (r, (a, b)) in raw.iter_mut().zip(parts) {
+            *r = (a.as_ptr(), b.as_ptr());
+        }
         match self.0 {
             #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 and FMA supported; every part's extents and c's checked.
+            Isa::Avx2 => unsafe {
+                let strides = (a_r, a_k, b_k);
+                let c = (c.as_mut_ptr(), c_r);
+                avx2::kernels::bcast_gemm((rows, cols, kdim), &raw[..parts.len()], strides, c, accumulate, rows_outer)
+            },
+            #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
-                let mut raw = [(core::ptr::null(), core::ptr::null()); MAX_PARTS];
-                for (r, (a, b)) in raw.iter_mut().zip(parts) {
-                    *r = (a.as_ptr(), b.as_ptr());
-                }
                 // SAFETY: AVX-512 supported; every part's extents and c's checked.
                 unsafe {
                     avx512::dense::bcast_gemm_parts(
@@ -618,7 +690,10 @@ impl Kernels {
     ) -> bool {
         match self.0 {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => {
+            // AVX2 pools the shapes AVX-512 pools (its tiles take rows of
+            // up to 32 outputs and channels in pairs; the shapes AVX-512
+            // leaves to its channels-last tiles run unpooled there).
+            Isa::Avx512 | Isa::Avx2 => {
                 use avx512::conv::{cl_pays, conv_pool_applies};
                 conv_pool_applies(g, out_c, ow, start)
                     && (!routes || routes_fit(oh, ow))
@@ -662,6 +737,14 @@ impl Kernels {
                         conv_batch(&raw, out_c, &rb, avx512::RawStart::new(&start))
                     }
                 }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                let raw = generic::RawGeom::new(g, w.as_ptr().wrapping_add(w0));
+                let rb = generic::RawBatch::new(batch, x.as_ptr(), y.as_mut_ptr());
+                // SAFETY: AVX2 and FMA supported; every weight, input (with
+                // its slack) and output extent checked by `check_conv`.
+                unsafe { avx2::kernels::conv_batch(&raw, out_c, &rb, generic::RawStart::new(&start)) }
             }
             _ => return false,
         }
@@ -714,6 +797,18 @@ impl Kernels {
                     )
                 }
             }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                let raw = generic::RawGeom::new(g, w.as_ptr().wrapping_add(w0));
+                let rb = generic::RawBatch::new(batch, x.as_ptr(), y.as_mut_ptr());
+                let start = generic::RawStart::new(&start);
+                // SAFETY: AVX2 and FMA supported; `conv_pools` checked the
+                // shape (and that the routes fit the outputs), `check_conv`
+                // the extents, and the pooled planes are checked above.
+                unsafe {
+                    avx2::kernels::conv_pool_batch(&raw, out_c, &rb, start, (pooled.as_mut_ptr(), p_sample), routes)
+                }
+            }
             _ => return false,
         }
         true
@@ -751,6 +846,14 @@ impl Kernels {
                 // reads no weight.
                 unsafe { avx512::conv_grad::conv_dw_batch(&raw, out_c, &rb, dw.as_mut_ptr()) }
             }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                let raw = generic::RawGeom::new(g, core::ptr::null());
+                let rb = generic::RawBatch::new(batch, x.as_ptr(), dy.as_ptr().cast_mut());
+                // SAFETY: AVX2 and FMA supported; extents checked; the kernel
+                // reads `rb.y` (the output gradient) and writes only `dw`.
+                unsafe { avx2::kernels::conv_dw_batch(&raw, out_c, &rb, dw.as_mut_ptr()) }
+            }
             _ => return false,
         }
         true
@@ -783,6 +886,14 @@ impl Kernels {
                 // SAFETY: AVX-512 supported; extents checked; no weight read.
                 unsafe {
                     avx512::conv_grad::conv_dw_t(&raw, taps, x.as_ptr(), oh, ow, dyt.as_ptr(), out_c, dwt.as_mut_ptr())
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                let raw = generic::RawGeom::new(g, core::ptr::null());
+                // SAFETY: AVX2 and FMA supported; extents checked; no weight read.
+                unsafe {
+                    avx2::kernels::conv_dw_t(&raw, taps, x.as_ptr(), (oh, ow), (dyt.as_ptr(), out_c), dwt.as_mut_ptr())
                 }
             }
             _ => return false,

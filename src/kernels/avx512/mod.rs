@@ -24,7 +24,7 @@ pub(crate) mod simd;
 mod tests;
 pub(crate) mod vec;
 
-use crate::kernels::{ConvBatch, ConvGeom, Start};
+pub(crate) use crate::kernels::generic::{RawBatch, RawGeom, RawStart};
 use vec::{V, lanes};
 
 /// Up to 16 consecutive output positions of one output row.
@@ -36,66 +36,6 @@ pub(crate) struct Seg {
     pub y: *mut f32,
     /// Lanes that are real output positions.
     pub mask: u16,
-}
-
-/// Geometry of a stride-1 convolution over a zero-padded input.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct RawGeom {
-    /// Input channels summed over.
-    pub in_c: usize,
-    /// Kernel side.
-    pub k: usize,
-    /// Floats between input channels (a padded plane).
-    pub x_plane: usize,
-    /// Floats between input rows (a padded row).
-    pub x_row: usize,
-    /// Weight of (output channel 0, input channel 0, tap 0, 0).
-    pub w: *const f32,
-    /// Weight strides: per output channel, per input channel, per kernel row, per kernel column.
-    pub w_out: isize,
-    /// See `w_out`.
-    pub w_in: isize,
-    /// See `w_out`.
-    pub w_m: isize,
-    /// See `w_out`.
-    pub w_n: isize,
-    /// Floats between output channels.
-    pub y_plane: usize,
-}
-
-/// How a tile's accumulators start.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum RawStart {
-    /// At zero.
-    Zero,
-    /// At the bias of each output channel (pointer to channel 0's).
-    Bias(*const f32),
-    /// At the values already in the output (a second pass adds to the first).
-    Load,
-}
-
-/// Where a batch of convolution inputs and outputs sit: sample `b`'s
-/// padded input at `x + b*x_sample`, its output at `y + b*y_sample`
-/// (`oh x ow` per channel, rows of `ow`).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct RawBatch {
-    /// Samples.
-    pub n: usize,
-    /// Padded input of sample 0.
-    pub x: *const f32,
-    /// Floats between samples' padded inputs.
-    pub x_sample: usize,
-    /// Output of sample 0.
-    pub y: *mut f32,
-    /// Floats between samples' outputs.
-    pub y_sample: usize,
-    /// Output rows.
-    pub oh: usize,
-    /// Output columns.
-    pub ow: usize,
-    /// Whether each output is stored as `max(y, 0)`: a [`Relu`](crate::Relu)
-    /// fused into the convolution (the same bits as [`relu_forward`](elementwise::relu_forward) after it).
-    pub relu: bool,
 }
 
 impl RawBatch {
@@ -116,32 +56,5 @@ impl RawBatch {
                 }
             }
         }
-    }
-}
-
-impl RawGeom {
-    /// `g` with its weight of (output channel 0, input channel 0, tap 0, 0) at `w`.
-    pub(crate) fn new(g: &ConvGeom, w: *const f32) -> Self {
-        let ConvGeom { in_c, k, x_plane, x_row, w_out, w_in, w_m, w_n, y_plane } = *g;
-        RawGeom { in_c, k, x_plane, x_row, w, w_out, w_in, w_m, w_n, y_plane }
-    }
-}
-
-impl RawStart {
-    /// The raw form of `start`.
-    pub(crate) fn new(start: &Start) -> Self {
-        match start {
-            Start::Zero => RawStart::Zero,
-            Start::Bias(b) => RawStart::Bias(b.as_ptr()),
-            Start::Load => RawStart::Load,
-        }
-    }
-}
-
-impl RawBatch {
-    /// `b` with sample 0's padded input at `x` and its output at `y`.
-    pub(crate) fn new(b: &ConvBatch, x: *const f32, y: *mut f32) -> Self {
-        let ConvBatch { n, x_sample, y_sample, oh, ow, relu } = *b;
-        RawBatch { n, x, x_sample, y, y_sample, oh, ow, relu }
     }
 }
