@@ -17,7 +17,11 @@
 mod common;
 
 fn main() {
-    let run = common::fashion::train_10_classes::<constnet::zoo::fashion10::Params>("fashion10", 5, common::fashion::Augment::None);
+    let run = common::fashion::train_10_classes::<constnet::zoo::fashion10::Params>(
+        "fashion10",
+        5,
+        common::fashion::Augment::None,
+    );
     let acc = run.test_accuracy;
     if !run.course_settings {
         println!("(the course promises a test accuracy of 0.89 with its settings, not with these)");

@@ -14,6 +14,10 @@
 mod common;
 
 fn main() {
-    let run = common::fashion::train_10_classes::<constnet::zoo::tfconv::Params>("tfconv", 10, common::fashion::Augment::None);
+    let run = common::fashion::train_10_classes::<constnet::zoo::tfconv::Params>(
+        "tfconv",
+        10,
+        common::fashion::Augment::None,
+    );
     println!("the benchmark table's row says 0.916; constnet reached {:.4}", run.test_accuracy);
 }

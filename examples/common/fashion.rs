@@ -36,8 +36,7 @@ pub struct Outcome {
 /// first 1000 test images as the network saw them and its logits for them
 /// (`FILE.inputs.f32`, `FILE.logits.f32`: little-endian `f32`s, what
 /// `scripts/interop/resnet8.py check` gives PyTorch).
-/// With [`Augment::FlipShift`] each training batch is augmented first
-/// ([`flip_shift`]).
+/// With [`Augment::Flip`] each training image is mirrored at random first.
 /// Prints the test figures, writes the curves as
 /// `out/NAME_curves.png`, and with `--json` ends with one JSON object. A
 /// bad option or a diverged run stops it with one line on stderr.
@@ -112,9 +111,9 @@ where
             cosine.apply(opt);
             let x = match augment {
                 Augment::None => x,
-                Augment::FlipShift => {
+                Augment::Flip => {
                     for (a, x) in augmented.iter_mut().zip(x) {
-                        *a = flip_shift(x, rng);
+                        *a = flip(x, rng);
                     }
                     &*augmented
                 }
@@ -193,27 +192,14 @@ fn save_logits<P: DataParallel<Input = Tensor<1, 28, 28>>>(
 pub enum Augment {
     /// Not at all.
     None,
-    /// [`flip_shift`] on every image.
-    FlipShift,
+    /// Every image mirrored left to right with probability 1/2 ([`flip`]).
+    Flip,
 }
 
-/// `x` mirrored left to right with probability 1/2 and shifted by up to 2
-/// pixels along each axis (uniformly, -2..=2), zeros (the mean pixel,
-/// after standardisation) where it moves in: the usual augmentation of
-/// Fashion-MNIST and CIFAR. Draws from the training loop's generator, so a
-/// resumed run draws the same.
-pub fn flip_shift(x: &Tensor<1, 28, 28>, rng: &mut dyn rand::Rng) -> Tensor<1, 28, 28> {
-    use rand::RngExt;
-    let flip = rng.random_bool(0.5);
-    let (dy, dx) = (rng.random_range(-2i32..=2), rng.random_range(-2i32..=2));
-    Tensor::from_fn(|_, i, j| {
-        let (si, sj) = (i as i32 - dy, j as i32 - dx);
-        if !(0..28).contains(&si) || !(0..28).contains(&sj) {
-            return 0.0;
-        }
-        let sj = if flip { 27 - sj } else { sj };
-        x.0[0][si as usize][sj as usize]
-    })
+/// `x` mirrored left to right with probability 1/2, drawn from the
+/// training loop's generator (so a resumed run draws the same).
+pub fn flip(x: &Tensor<1, 28, 28>, rng: &mut dyn rand::Rng) -> Tensor<1, 28, 28> {
+    if rand::RngExt::random_bool(rng, 0.5) { Tensor::from_fn(|_, i, j| x.0[0][i][27 - j]) } else { *x }
 }
 
 /// A cosine decay of Adam's learning rate from `lr` to 0 over `total` steps,
