@@ -28,6 +28,7 @@
 //! | `MaxPool2d<2>` | vertical max, then even/odd lane permutes | the first maximum of each window (row-major), by lane masks |
 //! | `Relu` | `max(x, 0)` | `dy` where `y > 0` |
 //! | `Relu6`, `LeakyRelu`, `Hardswish`, `Silu` | the kernels' vectors on every backend (the same bits on each, [`activations`]) | the same |
+//! | `GroupConv2d`, `DepthwiseConv2d` | portable loops the compiler vectorises: per pair of planes, per tap, one `axpy` along each output row of the padded input (cached) | weight gradient: one `dot` per tap and output row; input gradient: one `axpy` per tap and row |
 //! | `GlobalAvgPool2d` | the planes' sums by the vector lane sums of [`math::plane_sums`](crate::math::plane_sums) | one fill per plane |
 //!
 //! Stack scratch stays under about 120 KiB per call, so big networks train
