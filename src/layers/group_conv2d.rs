@@ -26,6 +26,7 @@
 
 use super::conv2d::{PaddedInput, pad_planes, valid_range};
 use crate::flat::{same_layout, same_layout_mut};
+use crate::kernels::{self, ConvBatch, ConvGeom, Kernels, Start};
 use crate::layer::{Grad, Init, Layer, Mode, ParamTensor, Parameters, assert_out_shape};
 use crate::{Flat, Shape, Tensor, conv_out, math};
 use rand::Rng;
@@ -261,6 +262,82 @@ impl<
     /// Output channels per group.
     const OUT_PER_GROUP: usize = OUT_C / GROUPS;
 
+    /// The convolution kernels, where they take this shape: stride 1 and
+    /// `PAD < K`, as for [`Conv2d`](crate::Conv2d). Each group is one
+    /// kernel call over the batch, on its slice of the planes.
+    fn fast() -> Option<Kernels> {
+        let k = kernels::active();
+        (STRIDE == 1 && PAD < K && k.is_fast()).then_some(k)
+    }
+
+    /// One group's geometry over padded `H x W` planes (its weights
+    /// `[OUT_PER_GROUP][IN_PER_GROUP][K][K]`, PyTorch's order).
+    fn geom<const H: usize, const W: usize, const OH: usize, const OW: usize>() -> ConvGeom {
+        ConvGeom {
+            in_c: IN_PER_GROUP,
+            k: K,
+            x_plane: (H + 2 * PAD) * (W + 2 * PAD),
+            x_row: W + 2 * PAD,
+            w_out: (IN_PER_GROUP * K * K) as isize,
+            w_in: (K * K) as isize,
+            w_m: K as isize,
+            w_n: 1,
+            y_plane: OH * OW,
+        }
+    }
+
+    /// Where the batch's padded inputs and outputs lie (whole samples apart).
+    fn batch<const B: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>() -> ConvBatch {
+        ConvBatch {
+            n: B,
+            x_sample: PaddedInput::<IN_C, H, W, PAD>::LEN,
+            y_sample: OUT_C * OH * OW,
+            oh: OH,
+            ow: OW,
+            relu: false,
+        }
+    }
+
+    /// The fast forward pass of a batch from its padded inputs `xp`, group
+    /// by group; `false`, having done nothing, where the kernels decline.
+    fn forward_fast<const B: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
+        &self,
+        k: Kernels,
+        xp: &[f32],
+        y: &mut [f32],
+    ) -> bool {
+        let (g, batch) = (Self::geom::<H, W, OH, OW>(), Self::batch::<B, H, W, OH, OW>());
+        let opg = Self::OUT_PER_GROUP;
+        for group in 0..GROUPS {
+            let (o0, c0) = (group * opg, group * IN_PER_GROUP);
+            let start = if BIAS { Start::Bias(&self.bias[o0..o0 + opg]) } else { Start::Zero };
+            let w = (self.weight.as_flat(), o0 * IN_PER_GROUP * K * K);
+            if !k.conv_forward(&g, w, opg, &batch, &xp[c0 * g.x_plane..], &mut y[o0 * OH * OW..], start) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The fast weight gradient of a batch, added into `dw`, group by group.
+    fn weight_grad_fast<const B: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
+        k: Kernels,
+        xp: &[f32],
+        dy: &[f32],
+        dw: &mut [f32],
+    ) -> bool {
+        let (g, batch) = (Self::geom::<H, W, OH, OW>(), Self::batch::<B, H, W, OH, OW>());
+        let (opg, per_filter) = (Self::OUT_PER_GROUP, IN_PER_GROUP * K * K);
+        for group in 0..GROUPS {
+            let (o0, c0) = (group * opg, group * IN_PER_GROUP);
+            let dw = &mut dw[o0 * per_filter..(o0 + opg) * per_filter];
+            if !k.conv_weight_grad(&g, opg, &batch, &xp[c0 * g.x_plane..], &dy[o0 * OH * OW..], dw) {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Forward pass of one sample from its padded input `xp` (`IN_C`
     /// planes of `(H + 2·PAD) x (W + 2·PAD)`).
     fn forward_one<const H: usize, const W: usize, const OH: usize, const OW: usize>(
@@ -280,9 +357,10 @@ impl<
         }
     }
 
-    /// Backward pass of one sample: adds dL/dw and dL/db into `grads` and,
-    /// if asked, overwrites `dx`. The input is read from its padded copy.
-    fn backward_one<const H: usize, const W: usize, const OH: usize, const OW: usize>(
+    /// Backward pass of one sample: adds dL/db (and dL/dw if `DW`) into
+    /// `grads` and, if asked, overwrites `dx`. The input is read from its
+    /// padded copy.
+    fn backward_one<const H: usize, const W: usize, const OH: usize, const OW: usize, const DW: bool>(
         &self,
         xp: &[f32],
         dy: &[[[f32; OW]; OH]; OUT_C],
@@ -300,7 +378,9 @@ impl<
             let first = o / Self::OUT_PER_GROUP * IN_PER_GROUP;
             for c in 0..IN_PER_GROUP {
                 let xp = &xp[(first + c) * plane..(first + c + 1) * plane];
-                weight_grad_plane::<K, STRIDE, OW>(xp, pw, dyo, &mut grads.weight[o][c]);
+                if DW {
+                    weight_grad_plane::<K, STRIDE, OW>(xp, pw, dyo, &mut grads.weight[o][c]);
+                }
                 if let Some(dx) = dx.as_deref_mut() {
                     input_grad_plane::<K, PAD, STRIDE, W, OW>(dyo, &self.weight[o][c], &mut dx[first + c]);
                 }
@@ -338,8 +418,15 @@ impl<
         assert_out_shape!("GroupConv2d", OC, OH, OW);
         // `C == IN_C` and `OC == OUT_C`, as the shape checks asserted.
         let y: &mut [[[[f32; OW]; OH]; OUT_C]; B] = same_layout_mut(y);
-        for ((x, xp), y) in x.iter().zip(cache.iter_mut()).zip(y.iter_mut()) {
+        for (x, xp) in x.iter().zip(cache.iter_mut()) {
             pad_planes(x.as_flat(), C, H, W, PAD, xp.as_flat_mut());
+        }
+        if let Some(k) = Self::fast()
+            && self.forward_fast::<B, H, W, OH, OW>(k, cache.as_flat(), y.as_flat_mut())
+        {
+            return;
+        }
+        for (xp, y) in cache.iter().zip(y.iter_mut()) {
             self.forward_one::<H, W, OH, OW>(xp.as_flat(), y);
         }
     }
@@ -359,9 +446,20 @@ impl<
         grad.start(grads);
         let dy: &[[[[f32; OW]; OH]; OUT_C]; B] = same_layout(dy);
         let mut dx = dx.map(same_layout_mut::<_, [[[[f32; W]; H]; IN_C]; B]>);
+        if let Some(k) = Self::fast()
+            && Self::weight_grad_fast::<B, H, W, OH, OW>(k, cache.as_flat(), dy.as_flat(), grads.weight.as_flat_mut())
+        {
+            // The weight gradient is in; the loops add the bias gradient
+            // and write the input gradient.
+            for b in 0..B {
+                let dx = dx.as_deref_mut().map(|d| &mut d[b]);
+                self.backward_one::<H, W, OH, OW, false>(cache[b].as_flat(), &dy[b], dx, grads);
+            }
+            return;
+        }
         for b in 0..B {
             let dx = dx.as_deref_mut().map(|d| &mut d[b]);
-            self.backward_one::<H, W, OH, OW>(cache[b].as_flat(), &dy[b], dx, grads);
+            self.backward_one::<H, W, OH, OW, true>(cache[b].as_flat(), &dy[b], dx, grads);
         }
     }
 }
@@ -420,6 +518,77 @@ mod tests {
         // A channel multiplier of 2, and padding that covers every output.
         check_layer::<GroupConv2d<2, 4, 2, 1, 3, 1, 1>, 2, 2, 4, 5, 4, 4, 5>(99).unwrap();
         check_layer::<DepthwiseConv2d<1, 5, 2>, 1, 1, 1, 1, 1, 1, 1>(100).unwrap();
+    }
+
+    /// The kernels' forward pass and weight gradient, group by group, give
+    /// the loops' values on every fast backend this CPU has.
+    #[test]
+    fn fast_matches_portable() {
+        fn case<
+            const IC: usize,
+            const OC: usize,
+            const G: usize,
+            const IPG: usize,
+            const K: usize,
+            const PAD: usize,
+            const H: usize,
+            const W: usize,
+            const OH: usize,
+            const OW: usize,
+        >() {
+            type L<
+                const IC: usize,
+                const OC: usize,
+                const G: usize,
+                const IPG: usize,
+                const K: usize,
+                const PAD: usize,
+            > = GroupConv2d<IC, OC, G, IPG, K, PAD>;
+            const B: usize = 3;
+            let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(5);
+            let mut conv = L::<IC, OC, G, IPG, K, PAD>::zeroed();
+            conv.init(Init::He, &mut rng);
+            conv.bias = core::array::from_fn(|o| 0.1 * o as f32 - 0.2);
+            let x: [Tensor<IC, H, W>; B] = core::array::from_fn(|b| {
+                Tensor::from_fn(|c, i, j| ((b * 13 + c * 7 + i * 5 + j * 3) % 17) as f32 / 8.0 - 1.0)
+            });
+            let dy: [Tensor<OC, OH, OW>; B] = core::array::from_fn(|b| {
+                Tensor::from_fn(|o, i, j| ((b * 3 + o * 11 + i * 2 + j * 7) % 13) as f32 / 6.0 - 1.0)
+            });
+            let mut cache = [PaddedInput::<IC, H, W, PAD>::zeroed(); B];
+            for (x, xp) in x.iter().zip(cache.iter_mut()) {
+                pad_planes(x.as_flat(), IC, H, W, PAD, xp.as_flat_mut());
+            }
+            let mut want = [Tensor::<OC, OH, OW>::zeroed(); B];
+            let mut want_dw = L::<IC, OC, G, IPG, K, PAD>::zeroed();
+            for b in 0..B {
+                conv.forward_one::<H, W, OH, OW>(cache[b].as_flat(), &mut want[b].0);
+                conv.backward_one::<H, W, OH, OW, true>(cache[b].as_flat(), &dy[b].0, None, &mut want_dw);
+            }
+            for k in kernels::fast_backends() {
+                let mut y = [Tensor::<OC, OH, OW>::zeroed(); B];
+                assert!(conv.forward_fast::<B, H, W, OH, OW>(k, cache.as_flat(), y.as_flat_mut()));
+                let mut dw = L::<IC, OC, G, IPG, K, PAD>::zeroed();
+                let ran = L::<IC, OC, G, IPG, K, PAD>::weight_grad_fast::<B, H, W, OH, OW>(
+                    k,
+                    cache.as_flat(),
+                    dy.as_flat(),
+                    dw.weight.as_flat_mut(),
+                );
+                assert!(ran);
+                for (what, got, want) in
+                    [("y", y.as_flat(), want.as_flat()), ("dw", dw.weight.as_flat(), want_dw.weight.as_flat())]
+                {
+                    for (i, (a, b)) in got.iter().zip(want).enumerate() {
+                        assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{k:?} {what}[{i}]: {a} vs {b}");
+                    }
+                }
+            }
+        }
+        case::<4, 6, 2, 2, 3, 1, 7, 9, 7, 9>();
+        case::<5, 5, 5, 1, 3, 1, 28, 28, 28, 28>();
+        case::<3, 6, 3, 1, 5, 2, 9, 17, 9, 17>();
+        case::<4, 4, 4, 1, 3, 0, 6, 19, 4, 17>();
     }
 
     /// One group is `Conv2d`; one channel per group is `Conv2d` run on each
