@@ -13,6 +13,9 @@ use std::time::Instant;
 
 const B: usize = 16;
 
+/// A case: flops, then seconds of a forward and of a backward pass.
+type Case = fn() -> (f64, f64, f64);
+
 /// One case: seconds of one forward and one backward pass over a batch.
 fn case<const C: usize, const H: usize, const S: usize, const OH: usize>() -> (f64, f64, f64) {
     type L<const C: usize, const S: usize> = DepthwiseConv2d<C, 3, 1, S>;
@@ -42,7 +45,7 @@ fn case<const C: usize, const H: usize, const S: usize, const OH: usize>() -> (f
 fn main() {
     let rounds: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(5);
     println!("backend {:?}, batch {B}, best of {rounds} alternated rounds", constnet::isa());
-    let cases: [(&str, fn() -> (f64, f64, f64)); 8] = [
+    let cases: [(&str, Case); 8] = [
         ("16 x 28x28, stride 1", case::<16, 28, 1, 28>),
         ("32 x 28x28, stride 1", case::<32, 28, 1, 28>),
         ("32 x 28x28, stride 2", case::<32, 28, 2, 14>),

@@ -153,8 +153,8 @@ impl<
 {
     const OUT_C: usize = {
         assert!(GROUPS > 0, "GroupConv2d: GROUPS must be at least 1");
-        assert!(IN_C % GROUPS == 0, "GroupConv2d: IN_C must be a multiple of GROUPS");
-        assert!(OUT_C % GROUPS == 0, "GroupConv2d: OUT_C must be a multiple of GROUPS");
+        assert!(IN_C.is_multiple_of(GROUPS), "GroupConv2d: IN_C must be a multiple of GROUPS");
+        assert!(OUT_C.is_multiple_of(GROUPS), "GroupConv2d: OUT_C must be a multiple of GROUPS");
         assert!(IN_PER_GROUP * GROUPS == IN_C, "GroupConv2d: IN_PER_GROUP must be IN_C / GROUPS");
         assert!(C == IN_C, "GroupConv2d: the input must have IN_C channels");
         OUT_C
