@@ -4,11 +4,12 @@
 //! norm and ReLU6; the second and fourth depthwise convolutions have
 //! stride 2), global average pooling, dropout (20 %) and a dense layer to
 //! the 10 classes.
-//! About 37 k parameters.
 //!
 //! Adam (learning rate 4e-3 with cosine decay), mini-batches of 32 on one
 //! thread, per-pixel standardisation, on the full data (55000 for
-//! training, the last 5000 for validation).
+//! training, the last 5000 for validation). With these settings it
+//! reached a test accuracy of 0.911 (36,874 parameters; 515 s of training
+//! on a shared Zen 5 core), and stops with an error below 0.91.
 //!
 //! ```text
 //! cargo run --release --example 11_mobilenet_fashion [-- --epochs 8] [--seed 1] [--data DIR] [--json]
@@ -126,5 +127,8 @@ fn main() {
             .num("test_accuracy", test_acc as f64)
             .num("train_seconds", seconds);
         println!("{}", j.render());
+    }
+    if epochs == DEFAULT_EPOCHS && seed == 1 && test_acc < 0.91 {
+        fail(&format!("mobilenet test accuracy {test_acc:.4} is below the 0.91 this example promises"));
     }
 }

@@ -163,6 +163,49 @@ impl<
     const OUT_W: usize = conv_out(W, K, PAD, STRIDE);
 }
 
+/// Longest padded row [`Split`] takes: 2 x 128 floats on the stack.
+const SPLIT: usize = 128;
+
+/// One padded input row split into its even and odd columns, so that at
+/// stride 2 each tap `n` reads a contiguous run: `x[2·j + n]` is
+/// `even[j + n/2]` for an even `n` and `odd[j + n/2]` for an odd one. The
+/// loops then run an `axpy` or a `dot` per tap, as at stride 1.
+struct Split {
+    even: [f32; SPLIT],
+    odd: [f32; SPLIT],
+}
+
+impl Split {
+    fn new() -> Self {
+        Split { even: [0.0; SPLIT], odd: [0.0; SPLIT] }
+    }
+
+    /// Whether a padded row of `pw` floats fits.
+    fn fits(&self, pw: usize) -> bool {
+        pw <= SPLIT
+    }
+
+    /// Splits `row` (at most [`SPLIT`] floats).
+    #[inline(always)]
+    fn fill(&mut self, row: &[f32]) {
+        let pairs = row.chunks_exact(2);
+        if let [last] = pairs.remainder() {
+            self.even[row.len() / 2] = *last;
+        }
+        for ((e, o), p) in self.even.iter_mut().zip(self.odd.iter_mut()).zip(pairs) {
+            *e = p[0];
+            *o = p[1];
+        }
+    }
+
+    /// Tap `n`'s inputs for `ow` outputs: `x[2·j + n]` for `j < ow`.
+    #[inline(always)]
+    fn taps(&self, n: usize, ow: usize) -> &[f32] {
+        let half = if n.is_multiple_of(2) { &self.even } else { &self.odd };
+        &half[n / 2..n / 2 + ow]
+    }
+}
+
 /// `y += ` the correlation of one padded input plane `xp` (rows of `pw`
 /// floats) with the `K x K` filter `w` at stride `S`: per tap, one `axpy`
 /// along each output row (stride 1), which the compiler vectorises.
@@ -173,9 +216,17 @@ fn correlate_plane<const K: usize, const S: usize, const OW: usize>(
     w: &[[f32; K]; K],
     y: &mut [[f32; OW]],
 ) {
+    let mut split = Split::new();
     for (oy, yrow) in y.iter_mut().enumerate() {
         for (m, wm) in w.iter().enumerate() {
             let xrow = &xp[(oy * S + m) * pw..];
+            if S == 2 && split.fits(pw) {
+                split.fill(&xrow[..pw]);
+                for (n, &wv) in wm.iter().enumerate() {
+                    math::axpy(yrow, wv, split.taps(n, OW));
+                }
+                continue;
+            }
             for (n, &wv) in wm.iter().enumerate() {
                 if S == 1 {
                     math::axpy(yrow, wv, &xrow[n..n + OW]);
@@ -199,6 +250,18 @@ fn weight_grad_plane<const K: usize, const S: usize, const OW: usize>(
     dy: &[[f32; OW]],
     dw: &mut [[f32; K]; K],
 ) {
+    let mut split = Split::new();
+    if S == 2 && split.fits(pw) {
+        for (oy, dyrow) in dy.iter().enumerate() {
+            for (m, dwm) in dw.iter_mut().enumerate() {
+                split.fill(&xp[(oy * S + m) * pw..][..pw]);
+                for (n, dwv) in dwm.iter_mut().enumerate() {
+                    *dwv += math::dot(dyrow, split.taps(n, OW));
+                }
+            }
+        }
+        return;
+    }
     for (m, dwm) in dw.iter_mut().enumerate() {
         for (n, dwv) in dwm.iter_mut().enumerate() {
             let mut g = 0.0;
