@@ -469,3 +469,37 @@ network! {
         "{err}"
     );
 }
+
+/// A grouped convolution whose channels the groups do not divide does not
+/// build, and the message names the rule; the same network with channels
+/// that split builds.
+#[test]
+fn a_grouped_conv_whose_channels_the_groups_do_not_divide_does_not_build() {
+    let src = "
+use constnet::{network, Dense, GroupConv2d, Relu6, Tensor};
+network! {
+    pub mod net {
+        input: Tensor<IN, 8, 8>,
+        conv: GroupConv2d<IN, 8, 4, PER, 3, 1>,
+        relu: Relu6,
+        dense: Dense<512, 10>,
+    }
+}
+";
+    let good = src.replace("IN", "8").replace("PER", "2");
+    let (ok, err) = compile("group_conv_good", &good, "link");
+    assert!(ok, "8 channels in 4 groups of 2 must build:\n{err}");
+    let bad = src.replace("IN", "6").replace("PER", "1");
+    let (ok, err) = compile("group_conv_in", &bad, "metadata");
+    assert!(!ok, "6 channels in 4 groups must not build");
+    assert!(err.contains("GroupConv2d: IN_C must be a multiple of GROUPS"), "{err}");
+    assert!(err.contains("GroupConv2d<6, 8, 4, 1, 3, 1>"), "{err}");
+    let bad = src.replace("IN", "8").replace("PER", "2").replace(", 8, 4,", ", 6, 4,");
+    let (ok, err) = compile("group_conv_out", &bad.replace("512", "384"), "metadata");
+    assert!(!ok, "6 output channels in 4 groups must not build");
+    assert!(err.contains("GroupConv2d: OUT_C must be a multiple of GROUPS"), "{err}");
+    let bad = src.replace("IN", "8").replace("PER", "4");
+    let (ok, err) = compile("group_conv_per", &bad, "metadata");
+    assert!(!ok, "IN_PER_GROUP 4 with 8 channels in 4 groups must not build");
+    assert!(err.contains("GroupConv2d: IN_PER_GROUP must be IN_C / GROUPS"), "{err}");
+}

@@ -29,6 +29,7 @@
 //! | `MaxPool2d<2>` | vertical max, then even/odd lane permutes | the first maximum of each window (row-major), by lane masks |
 //! | `Relu` | `max(x, 0)` | `dy` where `y > 0` |
 //! | `Relu6`, `LeakyRelu`, `Hardswish`, `Silu` | the kernels' vectors on every backend (the same bits on each, [`activations`]) | the same |
+//! | `GroupConv2d`, `DepthwiseConv2d` | portable loops the compiler vectorises: per pair of planes, per tap, one `axpy` along each output row of the padded input (cached) | weight gradient: one `dot` per tap and output row; input gradient: one `axpy` per tap and row |
 //! | `GlobalAvgPool2d` | the planes' sums by the vector lane sums of [`math::plane_sums`](crate::math::plane_sums) | one fill per plane |
 //!
 //! Stack scratch stays under about 120 KiB per call, so big networks train
@@ -43,6 +44,7 @@ pub mod conv2d;
 pub mod dense;
 pub mod dropout;
 pub mod global_avg_pool;
+pub mod group_conv2d;
 pub mod maxpool2d;
 pub mod pool1d;
 pub mod relu;
@@ -59,6 +61,7 @@ pub use conv2d::{Conv2d, ConvRelu, ConvReluPool};
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use global_avg_pool::GlobalAvgPool2d;
+pub use group_conv2d::{DepthwiseConv2d, GroupConv2d};
 pub use maxpool2d::MaxPool2d;
 pub use pool1d::{AvgPool1d, MaxPool1d};
 pub use relu::Relu;
