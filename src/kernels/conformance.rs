@@ -405,25 +405,24 @@ impl Conv {
 
 // ---- the portable backend -----------------------------------------------
 
-/// [`Isa::Portable`] and [`Isa::Neon`] (where the CPU runs it) decline
-/// every entry point but the vector math (`false`, `None`, or a pooling
-/// convolution they do not run) and write nothing.
+/// [`Isa::Portable`] declines every entry point but the vector math
+/// (`false`, `None`, or a pooling convolution it does not run) and writes
+/// nothing.
 #[test]
 fn portable_backend_declines_everything_and_writes_nothing() {
     let k = Kernels::of(Isa::Portable).expect("the portable backend runs everywhere");
     assert!(!k.is_fast());
     declines_everything(k, "portable");
-    match Kernels::of(Isa::Neon) {
-        Some(k) => declines_everything(k, "neon"),
-        None => eprintln!("kernels::conformance: no NEON on this CPU"),
-    }
 }
 
-/// NEON is baseline on aarch64: the tests that run every backend run it there.
+/// NEON is baseline on aarch64, and a fast backend: the tests that run
+/// every fast backend ([`fast_backends`]) hold it to the reference loops there.
 #[test]
 #[cfg(target_arch = "aarch64")]
 fn neon_runs_on_aarch64() {
-    assert!(Kernels::of(Isa::Neon).is_some(), "an aarch64 CPU without NEON");
+    let k = Kernels::of(Isa::Neon).expect("an aarch64 CPU without NEON");
+    assert!(k.is_fast());
+    assert!(fast_backends().any(|f| f == k));
 }
 
 fn declines_everything(k: Kernels, ctx: &str) {
@@ -1561,7 +1560,10 @@ fn conv_weight_grad_matches_the_reference_sums() {
 /// module: with `y_plane = oh·ow + 2` the kernels read the gaps).
 #[test]
 #[should_panic(expected = "output-gradient planes must lie oh x ow apart")]
-#[cfg_attr(not(target_arch = "x86_64"), ignore = "refused by a fast backend; this target has none yet")]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    ignore = "refused by a fast backend; this target has none"
+)]
 fn conv_weight_grad_refuses_planes_not_oh_ow_apart() {
     let mut rng = Lcg::new(15);
     let k = backends()[0];
@@ -1632,7 +1634,10 @@ fn conv_weight_grad_t_matches_the_reference_sums() {
 /// `math::plane_sums` with `len = 2^63 + 8` read out of bounds).
 #[test]
 #[should_panic(expected = "kernels::lane_sums4: x holds 16 floats")]
-#[cfg_attr(not(target_arch = "x86_64"), ignore = "refused by a fast backend; this target has none yet")]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    ignore = "refused by a fast backend; this target has none"
+)]
 fn lane_sums_of_planes_whose_extent_overflows_are_refused() {
     let k = backends()[0];
     k.lane_sums4(&[1.0; 16], (1 << 63) + 16, 2, 16);
@@ -1641,7 +1646,10 @@ fn lane_sums_of_planes_whose_extent_overflows_are_refused() {
 /// The same for a product of dimensions: `c·h·w` that wraps to 4 floats.
 #[test]
 #[should_panic(expected = "kernels::maxpool2_forward: x holds 4 floats")]
-#[cfg_attr(not(target_arch = "x86_64"), ignore = "refused by a fast backend; this target has none yet")]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    ignore = "refused by a fast backend; this target has none"
+)]
 fn pooling_dimensions_whose_product_overflows_are_refused() {
     let k = backends()[0];
     // h · w = 2^65 + 4: in 64 bits it wraps to 4.

@@ -15,9 +15,9 @@
 //! - One folder per backend (`avx512/`, `avx2/`, `neon/`), split by op family, with
 //!   one file of vector helpers. `#[target_feature]` and raw pointers live
 //!   only there and in `generic/`: the register-tiled kernels written once
-//!   over the vector width (the [`compute::Compute`] trait), which AVX2
-//!   instantiates with its tiles (`avx2/kernels.rs`); AVX-512 keeps its
-//!   hand-written files.
+//!   over the vector width (the [`compute::Compute`] trait), which AVX2 and
+//!   NEON instantiate with their tiles (`avx2/kernels.rs`,
+//!   `neon/kernels.rs`); AVX-512 keeps its hand-written files.
 //! - `simd.rs` is the crate's own SIMD vocabulary (the [`simd::Simd`]
 //!   trait, with a portable implementation on `[f32; N]`), and `vmath.rs`
 //!   the vector math written once over it (`exp`, `tanh`, the sigmoid),
@@ -32,10 +32,13 @@
 //! The conformance tests (`conformance.rs`) then run it against the
 //! reference loops.
 #![allow(clippy::too_many_arguments)]
-// Where no fast backend exists (not x86-64), every entry point's match is
+// Where no fast backend exists (neither x86-64 nor aarch64), every entry point's match is
 // its declining arm alone: the code after it and the descriptors' fields
 // the backends read are then unused, by design.
-#![cfg_attr(not(target_arch = "x86_64"), allow(unreachable_code, unused_variables, dead_code))]
+#![cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(unreachable_code, unused_variables, dead_code)
+)]
 
 pub(crate) mod act;
 pub(crate) mod avgpool;
@@ -146,12 +149,12 @@ impl Kernels {
 
     /// Whether this backend has the fast kernels of the layers (every
     /// entry point that may decline runs on it, except where its doc says
-    /// so): AVX-512 and AVX2. On [`Isa::Portable`] and [`Isa::Neon`] they
-    /// all decline; only the vector math ([`math_map`](Self::math_map))
-    /// runs everywhere.
+    /// so): AVX-512, AVX2 and NEON. On [`Isa::Portable`] they all
+    /// decline; only the vector math ([`math_map`](Self::math_map)) runs
+    /// everywhere.
     #[inline(always)]
     pub(crate) fn is_fast(self) -> bool {
-        matches!(self.0, Isa::Avx512 | Isa::Avx2)
+        matches!(self.0, Isa::Avx512 | Isa::Avx2 | Isa::Neon)
     }
 
     // ---- vector math -------------------------------------------------------
@@ -241,6 +244,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX2 and FMA supported; lengths checked.
             Isa::Avx2 => unsafe { avx2::kernels::pad_planes(src.as_ptr(), (c, h, w, p), dst.as_mut_ptr(), SLACK) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON supported; lengths checked.
+            Isa::Neon => unsafe { neon::kernels::pad_planes(src.as_ptr(), (c, h, w, p), dst.as_mut_ptr(), SLACK) },
             _ => return false,
         }
         true
@@ -257,6 +263,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX2 and FMA supported; both hold n floats.
             Isa::Avx2 => unsafe { avx2::kernels::relu_forward(x.as_ptr(), y.as_mut_ptr(), n) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON supported; both hold n floats.
+            Isa::Neon => unsafe { neon::kernels::relu_forward(x.as_ptr(), y.as_mut_ptr(), n) },
             _ => return false,
         }
         true
@@ -275,6 +284,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX2 and FMA supported; the three hold n floats.
             Isa::Avx2 => unsafe { avx2::kernels::relu_backward(y.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), n) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON supported; the three hold n floats.
+            Isa::Neon => unsafe { neon::kernels::relu_backward(y.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), n) },
             _ => return false,
         }
         true
@@ -295,6 +307,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX2 and FMA supported; planes 0..np hold `full` floats (checked).
             Isa::Avx2 => Some(unsafe { avx2::kernels::lane_sums4(x.as_ptr(), len, np, full) }),
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON supported; planes 0..np hold `full` floats (checked).
+            Isa::Neon => Some(unsafe { neon::kernels::lane_sums4(x.as_ptr(), len, np, full) }),
             _ => None,
         }
     }
@@ -313,6 +328,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX2 and FMA supported; x holds x.len() floats.
             Isa::Avx2 => Some(unsafe { avx2::kernels::all_within(x.as_ptr(), x.len(), limit) }),
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON supported; x holds x.len() floats.
+            Isa::Neon => Some(unsafe { neon::kernels::all_within(x.as_ptr(), x.len(), limit) }),
             _ => None,
         }
     }
@@ -339,6 +357,11 @@ impl Kernels {
             Isa::Avx2 => unsafe {
                 avx2::kernels::sgd_update((p.as_mut_ptr(), g.as_ptr(), v.map(|v| v.as_mut_ptr())), n, lr, mu)
             },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON supported; every slice holds n floats.
+            Isa::Neon => unsafe {
+                neon::kernels::sgd_update((p.as_mut_ptr(), g.as_ptr(), v.map(|v| v.as_mut_ptr())), n, lr, mu)
+            },
             _ => return false,
         }
         true
@@ -361,6 +384,11 @@ impl Kernels {
             // SAFETY: AVX2 and FMA supported; every slice holds n floats.
             Isa::Avx2 => unsafe {
                 avx2::kernels::adam_update((p.as_mut_ptr(), g.as_ptr(), m.as_mut_ptr(), v.as_mut_ptr()), n, k)
+            },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON supported; every slice holds n floats.
+            Isa::Neon => unsafe {
+                neon::kernels::adam_update((p.as_mut_ptr(), g.as_ptr(), m.as_mut_ptr(), v.as_mut_ptr()), n, k)
             },
             _ => return false,
         }
@@ -438,6 +466,12 @@ impl Kernels {
                 // SAFETY: AVX2 and FMA supported; lengths checked.
                 unsafe { avx2::kernels::maxpool2_forward((planes, h, w), x.as_ptr(), relu, y.as_mut_ptr()) }
             }
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => {
+                let relu = matches!(relu, PoolRelu::Apply);
+                // SAFETY: NEON supported; lengths checked.
+                unsafe { neon::kernels::maxpool2_forward((planes, h, w), x.as_ptr(), relu, y.as_mut_ptr()) }
+            }
             _ => return false,
         }
         true
@@ -486,6 +520,13 @@ impl Kernels {
                 // SAFETY: AVX2 and FMA supported; lengths checked.
                 unsafe { avx2::kernels::maxpool2_backward((planes, h, w), xydy, dx.as_mut_ptr(), relu) }
             }
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => {
+                let relu = matches!(relu, PoolRelu::Apply);
+                let xydy = (x.as_ptr(), y.as_ptr(), dy.as_ptr());
+                // SAFETY: NEON supported; lengths checked.
+                unsafe { neon::kernels::maxpool2_backward((planes, h, w), xydy, dx.as_mut_ptr(), relu) }
+            }
             _ => return false,
         }
         true
@@ -524,6 +565,12 @@ impl Kernels {
                 let routes = (routes.as_ptr().cast::<u8>(), per_sample, r_sample * size_of::<f32>());
                 avx2::kernels::maxpool2_backward_routes((planes, h, w), routes, dy.as_ptr(), dx.as_mut_ptr())
             },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON supported; lengths checked; rows of at most 32.
+            Isa::Neon => unsafe {
+                let routes = (routes.as_ptr().cast::<u8>(), per_sample, r_sample * size_of::<f32>());
+                neon::kernels::maxpool2_backward_routes((planes, h, w), routes, dy.as_ptr(), dx.as_mut_ptr())
+            },
             _ => return false,
         }
         true
@@ -556,6 +603,12 @@ impl Kernels {
                 let bias = bias.map(|b| b.as_ptr());
                 avx2::kernels::dense_forward((n, n_in, n_out), x.as_ptr(), w.as_ptr(), bias, y.as_mut_ptr())
             },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON supported; lengths checked.
+            Isa::Neon => unsafe {
+                let bias = bias.map(|b| b.as_ptr());
+                neon::kernels::dense_forward((n, n_in, n_out), x.as_ptr(), w.as_ptr(), bias, y.as_mut_ptr())
+            },
             _ => return false,
         }
         true
@@ -587,6 +640,12 @@ impl Kernels {
                 let bias = bias.map(|b| b.as_ptr());
                 avx2::kernels::dense_forward_packed((n, n_in, n_out), xt.as_ptr(), w.as_ptr(), bias, y.as_mut_ptr())
             },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON supported; lengths checked.
+            Isa::Neon => unsafe {
+                let bias = bias.map(|b| b.as_ptr());
+                neon::kernels::dense_forward_packed((n, n_in, n_out), xt.as_ptr(), w.as_ptr(), bias, y.as_mut_ptr())
+            },
             _ => return false,
         }
         true
@@ -608,6 +667,9 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX2 and FMA supported; lengths checked.
             Isa::Avx2 => unsafe { avx2::kernels::transpose16(src.as_ptr(), src_k, n, dst.as_mut_ptr(), dst_p) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON supported; lengths checked.
+            Isa::Neon => unsafe { neon::kernels::transpose16(src.as_ptr(), src_k, n, dst.as_mut_ptr(), dst_p) },
             _ => return false,
         }
         true
@@ -650,6 +712,13 @@ impl Kernels {
                 let strides = (a_r, a_k, b_k);
                 let c = (c.as_mut_ptr(), c_r);
                 avx2::kernels::bcast_gemm((rows, cols, kdim), &raw[..parts.len()], strides, c, accumulate, rows_outer)
+            },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON supported; every part's extents and c's checked.
+            Isa::Neon => unsafe {
+                let strides = (a_r, a_k, b_k);
+                let c = (c.as_mut_ptr(), c_r);
+                neon::kernels::bcast_gemm((rows, cols, kdim), &raw[..parts.len()], strides, c, accumulate, rows_outer)
             },
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
@@ -699,6 +768,17 @@ impl Kernels {
                     && (!routes || routes_fit(oh, ow))
                     && !cl_pays(g, out_c, ow, start)
             }
+            #[cfg(target_arch = "aarch64")]
+            // NEON's tiles take rows of up to 4 vectors (16 outputs of 4
+            // lanes) and channels in pairs; wider rows run unpooled. It has
+            // no channels-last tiles, so no shape is left to them.
+            Isa::Neon => {
+                (1..=16).contains(&ow)
+                    && matches!(g.k, 3 | 5)
+                    && out_c.is_multiple_of(2)
+                    && !matches!(start, Start::Load)
+                    && (!routes || routes_fit(oh, ow))
+            }
             _ => false,
         }
     }
@@ -745,6 +825,14 @@ impl Kernels {
                 // SAFETY: AVX2 and FMA supported; every weight, input (with
                 // its slack) and output extent checked by `check_conv`.
                 unsafe { avx2::kernels::conv_batch(&raw, out_c, &rb, generic::RawStart::new(&start)) }
+            }
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => {
+                let raw = generic::RawGeom::new(g, w.as_ptr().wrapping_add(w0));
+                let rb = generic::RawBatch::new(batch, x.as_ptr(), y.as_mut_ptr());
+                // SAFETY: NEON supported; every weight, input (with
+                // its slack) and output extent checked by `check_conv`.
+                unsafe { neon::kernels::conv_batch(&raw, out_c, &rb, generic::RawStart::new(&start)) }
             }
             _ => return false,
         }
@@ -809,6 +897,18 @@ impl Kernels {
                     avx2::kernels::conv_pool_batch(&raw, out_c, &rb, start, (pooled.as_mut_ptr(), p_sample), routes)
                 }
             }
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => {
+                let raw = generic::RawGeom::new(g, w.as_ptr().wrapping_add(w0));
+                let rb = generic::RawBatch::new(batch, x.as_ptr(), y.as_mut_ptr());
+                let start = generic::RawStart::new(&start);
+                // SAFETY: NEON supported; `conv_pools` checked the
+                // shape (and that the routes fit the outputs), `check_conv`
+                // the extents, and the pooled planes are checked above.
+                unsafe {
+                    neon::kernels::conv_pool_batch(&raw, out_c, &rb, start, (pooled.as_mut_ptr(), p_sample), routes)
+                }
+            }
             _ => return false,
         }
         true
@@ -854,6 +954,14 @@ impl Kernels {
                 // reads `rb.y` (the output gradient) and writes only `dw`.
                 unsafe { avx2::kernels::conv_dw_batch(&raw, out_c, &rb, dw.as_mut_ptr()) }
             }
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => {
+                let raw = generic::RawGeom::new(g, core::ptr::null());
+                let rb = generic::RawBatch::new(batch, x.as_ptr(), dy.as_ptr().cast_mut());
+                // SAFETY: NEON supported; extents checked; the kernel
+                // reads `rb.y` (the output gradient) and writes only `dw`.
+                unsafe { neon::kernels::conv_dw_batch(&raw, out_c, &rb, dw.as_mut_ptr()) }
+            }
             _ => return false,
         }
         true
@@ -894,6 +1002,14 @@ impl Kernels {
                 // SAFETY: AVX2 and FMA supported; extents checked; no weight read.
                 unsafe {
                     avx2::kernels::conv_dw_t(&raw, taps, x.as_ptr(), (oh, ow), (dyt.as_ptr(), out_c), dwt.as_mut_ptr())
+                }
+            }
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => {
+                let raw = generic::RawGeom::new(g, core::ptr::null());
+                // SAFETY: NEON supported; extents checked; no weight read.
+                unsafe {
+                    neon::kernels::conv_dw_t(&raw, taps, x.as_ptr(), (oh, ow), (dyt.as_ptr(), out_c), dwt.as_mut_ptr())
                 }
             }
             _ => return false,

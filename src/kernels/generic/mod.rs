@@ -3,7 +3,7 @@
 //! and their weight gradients, 2x2 max-pooling, the element-wise passes
 //! and the optimizer updates. A backend instantiates them in its
 //! `#[target_feature]` functions with its token and its register tiles
-//! (AVX2: `avx2/kernels.rs`).
+//! (AVX2: `avx2/kernels.rs`; NEON: `neon/kernels.rs`).
 //!
 //! They are the AVX-512 backend's kernels (`avx512/`) with the vector width
 //! a parameter; AVX-512 keeps its own hand-written files (see

@@ -231,21 +231,27 @@ fn fast_matches_portable_on<
     close("dx", dx_fast.as_flat(), dx_slow.as_flat());
 }
 
-/// The shapes whose forward pass pools in its tiles: fashion10's and
-/// tfconv's first convolutions, fashion10's second; not tfconv's
-/// second (800 taps: the channels-last tiles).
+/// The shapes whose forward pass pools in its tiles: on x86, fashion10's
+/// and tfconv's first convolutions, fashion10's second; not tfconv's
+/// second (800 taps: the channels-last tiles). On NEON (rows of at most
+/// 16 outputs, no channels-last tiles): the rows of 14, not those of 28.
 #[test]
 fn the_zoo_convolutions_that_pool_in_their_tiles() {
     if !kernels::active().is_fast() {
         return;
     }
+    let neon = kernels::isa() == crate::Isa::Neon;
     for routes in [false, true] {
-        assert!(Conv2d::<1, 8, 3, 1, 1>::zeroed().pools::<28, 28, 28, 28>(routes));
+        assert_eq!(Conv2d::<1, 8, 3, 1, 1>::zeroed().pools::<28, 28, 28, 28>(routes), !neon);
         assert!(Conv2d::<8, 16, 3, 1, 1>::zeroed().pools::<14, 14, 14, 14>(routes));
-        assert!(Conv2d::<1, 32, 5, 2, 1>::boxed_zeroed().pools::<28, 28, 28, 28>(routes));
-        assert!(!Conv2d::<32, 64, 5, 2, 1>::boxed_zeroed().pools::<14, 14, 14, 14>(routes));
+        assert_eq!(Conv2d::<1, 32, 5, 2, 1>::boxed_zeroed().pools::<28, 28, 28, 28>(routes), !neon);
+        assert_eq!(Conv2d::<32, 64, 5, 2, 1>::boxed_zeroed().pools::<14, 14, 14, 14>(routes), neon);
         let six = Conv2d::<1, 6, 3, 1, 1>::zeroed();
-        assert!(!six.pools::<28, 28, 28, 28>(routes), "6 filters: not a multiple of 4");
+        assert!(!six.pools::<28, 28, 28, 28>(routes), "6 filters: not a multiple of 4 (x86); rows of 28 (NEON)");
+        // NEON's tiles take channels in pairs.
+        assert_eq!(six.pools::<14, 14, 14, 14>(routes), neon);
+        let five = Conv2d::<1, 5, 3, 1, 1>::zeroed();
+        assert!(!five.pools::<14, 14, 14, 14>(routes), "5 filters: odd");
     }
     // Rows of one output, three of them: the routes (two records of 8
     // bytes a channel) do not fit in the 12 bytes of outputs.
