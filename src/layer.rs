@@ -328,14 +328,23 @@ macro_rules! assert_out_shape {
                 <Self as $crate::Shape<C, H, W>>::OUT_H,
                 <Self as $crate::Shape<C, H, W>>::OUT_W,
             ];
-            if want[0] != $OC || want[1] != $OH || want[2] != $OW {
-                let msg = $crate::layer::out_shape_message($layer, [C, H, W], want, [$OC, $OH, $OW]);
-                panic!("{}", msg.as_str());
-            }
+            $crate::layer::out_shape_is($layer, [C, H, W], want, [$OC, $OH, $OW])
         }
     };
 }
 pub(crate) use assert_out_shape;
+
+/// A build error (in a `const` block) unless a layer's output buffer
+/// has the shape `want`, in [`out_shape_message`]'s words: the check of
+/// [`assert_out_shape`], and of the residual blocks `network!` writes in
+/// other crates.
+#[doc(hidden)]
+pub const fn out_shape_is(layer: &str, input: [usize; 3], want: [usize; 3], got: [usize; 3]) {
+    if want[0] != got[0] || want[1] != got[1] || want[2] != got[2] {
+        let msg = out_shape_message(layer, input, want, got);
+        panic!("{}", msg.as_str());
+    }
+}
 
 /// A message written at compile time: `const` code cannot format numbers
 /// with `{}`, but it can write their digits into a buffer and panic with

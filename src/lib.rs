@@ -78,6 +78,8 @@ pub mod zoo;
 
 pub use flat::{Flat, check_flat};
 pub use kernels::{Isa, IsaError, isa, set_isa};
+#[doc(hidden)]
+pub use layer::out_shape_is;
 pub use layer::{Grad, Init, Layer, Mode, ParamTensor, ParamVisitorMut, Parameters};
 pub use layers::{
     AvgPool1d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, ConvRelu, ConvReluPool, Dense, DepthwiseConv2d,

@@ -68,16 +68,6 @@ pub const fn shapes_agree(block: &str, body: [usize; 3], shortcut: [usize; 3]) {
     }
 }
 
-/// A build error unless a layer's output buffer has the shape `want`
-/// ([`out_shape_message`](crate::layer::out_shape_message)'s words).
-#[doc(hidden)]
-pub const fn out_shape_is(layer: &str, input: [usize; 3], want: [usize; 3], got: [usize; 3]) {
-    if want[0] != got[0] || want[1] != got[1] || want[2] != got[2] {
-        let msg = crate::layer::out_shape_message(layer, input, want, got);
-        panic!("{}", msg.as_str());
-    }
-}
-
 /// The gradient mode of the layers inside a block: a block shares out no
 /// gradient between threads ([`Parameters::SHARED`](crate::Parameters::SHARED)
 /// is 0), so its layers compute all of theirs.
@@ -227,7 +217,7 @@ macro_rules! __residual_block {
                     mode: &mut $crate::Mode<'_>,
                 ) {
                     const {
-                        $crate::layers::residual::out_shape_is(
+                        $crate::out_shape_is(
                             concat!("residual block `", $($pname)*, "`"),
                             [In::C, In::H, In::W],
                             [Out::C, Out::H, Out::W],
