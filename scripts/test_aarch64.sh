@@ -8,8 +8,9 @@
 #
 # This checks results, not speed. The NEON backend is the default there:
 # the kernel conformance tests hold it to the reference loops (bit for bit
-# where the kernels promise it, within tolerance for the products) and
-# check that the portable backend declines; the layer and network tests
+# where the kernels promise it, within tolerance for the products), the
+# portable backend too, and check that the reference backend declines;
+# the layer and network tests
 # run on it. qemu-user on an x86 host does not reproduce
 # ARM's weaker memory ordering either: the parallel trainer's atomics want
 # real hardware.

@@ -6,7 +6,7 @@
 //! give the same bits: outputs, logits, every activation the fused network
 //! keeps, their gradients, the parameter gradients from the output and
 //! from the logits, added and overwritten, and the parameters after
-//! training steps. CI runs this on the portable backend and on the fastest
+//! training steps. CI runs this on the reference and portable backends and on the fastest
 //! one the machine has.
 
 use constnet::{

@@ -5,8 +5,9 @@
 //! The test builds and runs both programs with this cargo, offline, in a
 //! target directory of their own (`target/tmp/two_programs`). The embedded
 //! classifier must hold the very file `train` wrote and classify the
-//! seed-1 test images exactly as `train` did: both run the portable loops
-//! (`CONSTNET_ISA=portable`; a no_std build has no run-time detection), and
+//! seed-1 test images exactly as `train` did: both run the portable kernels
+//! (`CONSTNET_ISA=portable`; a no_std build has no run-time detection and
+//! chooses them), and
 //! libm gives the same bits with and without std. The embed crate must get
 //! constnet without `std`, and check for a bare-metal target when that
 //! target is installed.

@@ -159,6 +159,10 @@ impl<const N: usize> Compute for super::simd::Lanes<N> {
     }
     #[inline(always)]
     unsafe fn load_n(self, p: *const f32, n: usize) -> [f32; N] {
+        if n >= N {
+            // SAFETY: the caller's contract: a whole vector.
+            return unsafe { self.loadp(p) };
+        }
         let mut v = [0.0; N];
         for (i, x) in v.iter_mut().enumerate().take(n) {
             // SAFETY: the caller's contract.
@@ -173,6 +177,10 @@ impl<const N: usize> Compute for super::simd::Lanes<N> {
     }
     #[inline(always)]
     unsafe fn store_n(self, p: *mut f32, n: usize, v: [f32; N]) {
+        if n >= N {
+            // SAFETY: the caller's contract: a whole vector.
+            return unsafe { self.storep(p, v) };
+        }
         for (i, x) in v.iter().enumerate().take(n) {
             // SAFETY: the caller's contract.
             unsafe { *p.add(i) = *x };

@@ -2,7 +2,8 @@
 //! runs ([`fast_backends`]), held against reference loops written here from
 //! the entry points' documented formulas (plain nested loops, sums in
 //! `f64`), over the shapes the fast paths take, their edges, and shapes
-//! they decline; and [`Isa::Portable`], which declines everything.
+//! they decline (the portable backend among them: its kernels are held to
+//! the same loops); and [`Isa::Reference`], which declines everything.
 //!
 //! - Bits where the kernels promise bits: padding, ReLU forward and
 //!   backward, the lane sums, the optimizer updates, 2x2 max-pooling
@@ -22,7 +23,7 @@
 
 use super::*;
 use std::vec::Vec;
-use std::{eprintln, format, vec};
+use std::{format, vec};
 
 // ---- vocabulary ---------------------------------------------------------
 
@@ -33,22 +34,17 @@ fn sentinel() -> f32 {
     f32::from_bits(SENTINEL)
 }
 
-/// The fast backends, with a note when there is none (the tests then check
-/// only the portable backend's declines).
 /// [`super::span`] as a plain size (the tests' shapes never overflow).
 fn span(n: usize, stride: usize, last: usize) -> usize {
     super::span(n, stride, last).0
 }
 
+/// The fast backends: the portable one, and this CPU's ISAs.
 fn backends() -> Vec<Kernels> {
-    let all: Vec<Kernels> = fast_backends().collect();
-    if all.is_empty() {
-        eprintln!("kernels::conformance: no fast backend on this CPU; only the declines are tested");
-    }
-    all
+    fast_backends().collect()
 }
 
-/// Every backend this CPU runs, [`Isa::Portable`] first.
+/// Every backend this CPU runs, [`Isa::Reference`] first.
 fn every_backend() -> Vec<Kernels> {
     ALL_ISAS.into_iter().filter_map(Kernels::of).collect()
 }
@@ -403,16 +399,26 @@ impl Conv {
     }
 }
 
-// ---- the portable backend -----------------------------------------------
+// ---- the reference and portable backends ---------------------------------
 
-/// [`Isa::Portable`] declines every entry point but the vector math
+/// [`Isa::Reference`] declines every entry point but the vector math
 /// (`false`, `None`, or a pooling convolution it does not run) and writes
 /// nothing.
 #[test]
-fn portable_backend_declines_everything_and_writes_nothing() {
-    let k = Kernels::of(Isa::Portable).expect("the portable backend runs everywhere");
+fn reference_backend_declines_everything_and_writes_nothing() {
+    let k = Kernels::of(Isa::Reference).expect("the reference backend runs everywhere");
     assert!(!k.is_fast());
-    declines_everything(k, "portable");
+    declines_everything(k, "reference");
+}
+
+/// The portable backend runs on every CPU, and is a fast backend: the
+/// tests that run every fast backend ([`fast_backends`]) hold it to the
+/// reference loops on every target.
+#[test]
+fn portable_runs_everywhere_as_a_fast_backend() {
+    let k = Kernels::of(Isa::Portable).expect("the portable backend runs everywhere");
+    assert!(k.is_fast());
+    assert!(fast_backends().any(|f| f == k));
 }
 
 /// NEON is baseline on aarch64, and a fast backend: the tests that run
@@ -499,7 +505,7 @@ fn declines_everything(k: Kernels, ctx: &str) {
 // ---- vector math ----------------------------------------------------------
 
 /// `math_map` gives the bits of the scalar form (`vmath::scalar`, the
-/// same polynomial on one lane) on every backend, the portable one
+/// same polynomial on one lane) on every backend, the reference one
 /// included: special values (NaN payloads, signed zeros, infinities,
 /// subnormals, the extremes), a sweep through every exponent, and dense
 /// runs across the approximations' edges; every length from 0 to past
@@ -667,7 +673,7 @@ fn activations_give_the_scalar_bits_on_every_backend() {
 #[test]
 #[should_panic(expected = "kernels::math_map: y holds 3 floats, needs 4")]
 fn math_map_refuses_a_short_output() {
-    Kernels::of(Isa::Portable).unwrap().math_map(MathFn::Tanh, &[0.0; 4], &mut [0.0; 3]);
+    Kernels::of(Isa::Reference).unwrap().math_map(MathFn::Tanh, &[0.0; 4], &mut [0.0; 3]);
 }
 
 // ---- element-wise -------------------------------------------------------

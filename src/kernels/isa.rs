@@ -11,38 +11,45 @@ use core::sync::atomic::{AtomicU8, Ordering};
 ///
 /// ```
 /// let isa = constnet::isa();
-/// assert!(isa == constnet::Isa::Portable || isa.is_supported());
+/// assert!(isa.is_supported());
 /// assert_eq!(constnet::Isa::from_name(isa.name()), Some(isa));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Isa {
-    /// No ISA-specific kernels: every layer runs its reference loops (plain
-    /// Rust, which the compiler vectorises where it can), and `Tanh`,
-    /// `Sigmoid` and `AvgPool2d<2>` the kernels written over the SIMD
-    /// trait on `[f32; 8]`. Any target.
+    /// No kernels: every layer runs its reference loops, the textbook
+    /// form of its formula (plain Rust, which the compiler vectorises where
+    /// it can), and `Tanh`, `Sigmoid` and `AvgPool2d<2>` the kernels
+    /// written over the SIMD trait on `[f32; 8]`. Any target; never chosen
+    /// unless asked for (`CONSTNET_ISA=reference`): it is what the other
+    /// backends are tested against.
+    Reference,
+    /// No ISA-specific code: every kernel AVX2 has but the hand-written
+    /// transpose, written once over the vector width, on `[f32; 8]`
+    /// operated lane by lane (which the compiler vectorises: SSE2 on any
+    /// x86-64). Any target: the default where no other backend runs.
     Portable,
     /// x86-64-v3 (AVX2 and FMA): every kernel AVX-512 has, written once
     /// over the vector width, on 8 AVX lanes.
     Avx2,
     /// Hand-written AVX-512 kernels (x86-64 with AVX-512F and AVX-512VL).
     Avx512,
-    /// aarch64's NEON (Advanced SIMD, on every aarch64 CPU): the kernels
-    /// written over the SIMD trait on 4 lanes; every other layer runs its
-    /// reference loops, as with [`Portable`](Isa::Portable). Tested under
-    /// qemu; its speed has not been measured on ARM hardware.
+    /// aarch64's NEON (Advanced SIMD, on every aarch64 CPU): every kernel
+    /// AVX2 has, written once over the vector width, on 4 lanes. Tested
+    /// under qemu; its speed has not been measured on ARM hardware.
     Neon,
 }
 
-/// Every [`Isa`], from the most portable to the fastest (on its
+/// Every [`Isa`], from the reference loops to the fastest (on its
 /// architecture: NEON and the x86 ISAs never run on one CPU).
-pub const ALL: [Isa; 4] = [Isa::Portable, Isa::Neon, Isa::Avx2, Isa::Avx512];
+pub const ALL: [Isa; 5] = [Isa::Reference, Isa::Portable, Isa::Neon, Isa::Avx2, Isa::Avx512];
 
 impl Isa {
-    /// The name `CONSTNET_ISA` and reports use: `"portable"`, `"avx2"`,
-    /// `"avx512"`, `"neon"`.
+    /// The name `CONSTNET_ISA` and reports use: `"reference"`,
+    /// `"portable"`, `"avx2"`, `"avx512"`, `"neon"`.
     pub const fn name(self) -> &'static str {
         match self {
+            Isa::Reference => "reference",
             Isa::Portable => "portable",
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
@@ -61,7 +68,7 @@ impl Isa {
     /// `+avx2,+fma`; NEON is enabled by default on aarch64 targets).
     pub fn is_supported(self) -> bool {
         match self {
-            Isa::Portable => true,
+            Isa::Reference | Isa::Portable => true,
             Isa::Avx2 => avx2_supported(),
             Isa::Avx512 => avx512_supported(),
             Isa::Neon => neon_supported(),
@@ -74,6 +81,7 @@ impl Isa {
             Isa::Avx512 => 2,
             Isa::Avx2 => 3,
             Isa::Neon => 4,
+            Isa::Reference => 5,
         }
     }
 
@@ -83,6 +91,7 @@ impl Isa {
             2 => Some(Isa::Avx512),
             3 => Some(Isa::Avx2),
             4 => Some(Isa::Neon),
+            5 => Some(Isa::Reference),
             _ => None,
         }
     }
@@ -150,9 +159,10 @@ static CHOSEN: AtomicU8 = AtomicU8::new(0);
 
 /// The ISA the kernels run with in this process, chosen at the first call
 /// (of this or of any kernel) and fixed from then on: the one
-/// `CONSTNET_ISA` names (`portable`, `avx2`, `avx512` or `neon`; read
-/// once, `std` only), else the fastest this CPU supports (AVX-512, else
-/// AVX2 on x86-64; NEON on aarch64).
+/// `CONSTNET_ISA` names (`reference`, `portable`, `avx2`, `avx512` or
+/// `neon`; read once, `std` only), else the fastest this CPU supports
+/// (AVX-512, else AVX2 on x86-64; NEON on aarch64; else the portable
+/// kernels).
 ///
 /// The first call, with the `std` feature, reads `CONSTNET_ISA`, and
 /// `std::env` allocates its value when it is set: a program that must
@@ -188,8 +198,9 @@ fn choose() -> Isa {
 #[cfg(feature = "std")]
 fn requested() -> Option<Isa> {
     let name = std::env::var("CONSTNET_ISA").ok()?;
-    let isa = Isa::from_name(name.trim())
-        .unwrap_or_else(|| panic!("CONSTNET_ISA={name:?}: not an ISA constnet knows (portable, avx2, avx512, neon)"));
+    let isa = Isa::from_name(name.trim()).unwrap_or_else(|| {
+        panic!("CONSTNET_ISA={name:?}: not an ISA constnet knows (reference, portable, avx2, avx512, neon)")
+    });
     assert!(isa.is_supported(), "CONSTNET_ISA={name}: this CPU cannot run the {isa} kernels");
     Some(isa)
 }
@@ -228,13 +239,13 @@ impl core::error::Error for IsaError {}
 ///
 /// ```
 /// use constnet::{isa, set_isa, Isa, IsaError};
-/// // The portable loops run on every CPU.
+/// // The portable kernels run on every CPU.
 /// match set_isa(Isa::Portable) {
 ///     Ok(()) => assert_eq!(isa(), Isa::Portable),
 ///     Err(e) => assert_eq!(e, IsaError::AlreadyChosen(isa())),
 /// }
 /// // Once chosen, the choice stays.
-/// let other = if isa() == Isa::Portable { Isa::Avx512 } else { Isa::Portable };
+/// let other = if isa() == Isa::Portable { Isa::Reference } else { Isa::Portable };
 /// assert!(set_isa(other).is_err());
 /// ```
 ///

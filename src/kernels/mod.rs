@@ -9,36 +9,33 @@
 //!   its slices against its descriptors (a violation is the caller's bug:
 //!   it panics), then runs the chosen backend, or returns `false` having
 //!   done nothing, and the caller runs its reference loop. With
-//!   [`Isa::Portable`] every entry point that returns a `bool` or an
-//!   `Option` declines (an empty operation,
-//!   such as a transpose of no columns, counts as done on every backend).
+//!   [`Isa::Reference`] every entry point that returns a `bool` or an
+//!   `Option` declines, so the layers run their reference loops (an empty
+//!   operation, such as a transpose of no columns, counts as done on every
+//!   backend).
 //! - One folder per backend (`avx512/`, `avx2/`, `neon/`), split by op family, with
 //!   one file of vector helpers. `#[target_feature]` and raw pointers live
-//!   only there and in `generic/`: the register-tiled kernels written once
-//!   over the vector width (the [`compute::Compute`] trait), which AVX2 and
-//!   NEON instantiate with their tiles (`avx2/kernels.rs`,
-//!   `neon/kernels.rs`); AVX-512 keeps its hand-written files.
+//!   only there, in `portable.rs` and in `generic/`: the register-tiled
+//!   kernels written once over the vector width (the [`compute::Compute`]
+//!   trait), which AVX2, NEON and the portable backend instantiate with
+//!   their tiles (`avx2/kernels.rs`, `neon/kernels.rs`, `portable.rs`,
+//!   each one `generic::instance::instance!`); AVX-512 keeps its
+//!   hand-written files.
 //! - `simd.rs` is the crate's own SIMD vocabulary (the [`simd::Simd`]
 //!   trait, with a portable implementation on `[f32; N]`), and `vmath.rs`
 //!   the vector math written once over it (`exp`, `tanh`, the sigmoid),
-//!   which every backend runs, [`Isa::Portable`] included:
+//!   which every backend runs, [`Isa::Reference`] included:
 //!   [`Kernels::math_map`] never declines, nor do the 2x2 average pooling
 //!   entry points (`avgpool.rs`, written over the same trait).
 //!
 //! # Adding a backend
 //! A new backend touches this folder only: an [`Isa`] variant with its
-//! detection (`isa.rs`), a folder with its kernels, and one arm in each
-//! entry point below that it accelerates (the others keep declining).
-//! The conformance tests (`conformance.rs`) then run it against the
-//! reference loops.
+//! detection (`isa.rs`), a folder with its kernels (an instance of the
+//! generic ones, with its tiles, and a transpose), and its arm in
+//! `dispatch!` and in [`Kernels::conv_pools`] (a hand-written backend, as
+//! AVX-512, an arm in each entry point instead). The conformance tests
+//! (`conformance.rs`) then run it against the reference loops.
 #![allow(clippy::too_many_arguments)]
-// Where no fast backend exists (neither x86-64 nor aarch64), every entry point's match is
-// its declining arm alone: the code after it and the descriptors' fields
-// the backends read are then unused, by design.
-#![cfg_attr(
-    not(any(target_arch = "x86_64", target_arch = "aarch64")),
-    allow(unreachable_code, unused_variables, dead_code)
-)]
 
 pub(crate) mod act;
 pub(crate) mod avgpool;
@@ -54,10 +51,40 @@ pub(crate) mod generic;
 mod isa;
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod neon;
+pub(crate) mod portable;
 pub(crate) mod simd;
 pub(crate) mod vmath;
 
 pub(crate) use desc::*;
+
+/// A `match` on the backend: AVX-512's arm (`avx512 => …`), one arm for
+/// each backend that runs an instance of the generic kernels (AVX2, NEON,
+/// portable: `k => …`, with `k` naming that backend's kernels module), and
+/// the reference backend's, which declines (`reference => …`). Every arm
+/// but AVX-512's holds the same code, so this writes it once.
+macro_rules! dispatch {
+    ($isa:expr, avx512 => $avx512:expr, $k:ident => $tiled:expr, reference => $reference:expr $(,)?) => {
+        match $isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => $avx512,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                use avx2::kernels as $k;
+                $tiled
+            }
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => {
+                use neon::kernels as $k;
+                $tiled
+            }
+            Isa::Portable => {
+                use portable as $k;
+                $tiled
+            }
+            _ => $reference,
+        }
+    };
+}
 #[cfg(test)]
 pub(crate) use isa::ALL as ALL_ISAS;
 pub use isa::{Isa, IsaError, isa, set_isa};
@@ -149,12 +176,12 @@ impl Kernels {
 
     /// Whether this backend has the fast kernels of the layers (every
     /// entry point that may decline runs on it, except where its doc says
-    /// so): AVX-512, AVX2 and NEON. On [`Isa::Portable`] they all
+    /// so): every backend but [`Isa::Reference`], on which they all
     /// decline; only the vector math ([`math_map`](Self::math_map)) runs
     /// everywhere.
     #[inline(always)]
     pub(crate) fn is_fast(self) -> bool {
-        matches!(self.0, Isa::Avx512 | Isa::Avx2 | Isa::Neon)
+        self.0 != Isa::Reference
     }
 
     // ---- vector math -------------------------------------------------------
@@ -235,20 +262,13 @@ impl Kernels {
     pub(crate) fn pad_planes(self, src: &[f32], c: usize, h: usize, w: usize, p: usize, dst: &mut [f32]) -> bool {
         check("pad_planes", "src", Size(c) * h * w, src.len());
         check("pad_planes", "dst", Size(c) * (Size(h) + Size(p) * 2) * (Size(w) + Size(p) * 2) + SLACK, dst.len());
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX-512 supported (`Kernels` is built for supported ISAs only); lengths checked.
-            Isa::Avx512 => unsafe {
-                avx512::elementwise::pad_planes(src.as_ptr(), c, h, w, p, dst.as_mut_ptr(), SLACK)
-            },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX2 and FMA supported; lengths checked.
-            Isa::Avx2 => unsafe { avx2::kernels::pad_planes(src.as_ptr(), (c, h, w, p), dst.as_mut_ptr(), SLACK) },
-            #[cfg(target_arch = "aarch64")]
-            // SAFETY: NEON supported; lengths checked.
-            Isa::Neon => unsafe { neon::kernels::pad_planes(src.as_ptr(), (c, h, w, p), dst.as_mut_ptr(), SLACK) },
-            _ => return false,
-        }
+        dispatch!(self.0,
+            // SAFETY (both arms): the backend's CPU features (`Kernels` is
+            // built for supported ISAs only); lengths checked.
+            avx512 => unsafe { avx512::elementwise::pad_planes(src.as_ptr(), c, h, w, p, dst.as_mut_ptr(), SLACK) },
+            k => unsafe { k::pad_planes(src.as_ptr(), (c, h, w, p), dst.as_mut_ptr(), SLACK) },
+            reference => return false,
+        );
         true
     }
 
@@ -256,18 +276,12 @@ impl Kernels {
     #[inline(always)]
     pub(crate) fn relu_forward(self, x: &[f32], y: &mut [f32]) -> bool {
         let n = x.len().min(y.len());
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX-512 supported; both hold n floats.
-            Isa::Avx512 => unsafe { avx512::elementwise::relu_forward(x.as_ptr(), y.as_mut_ptr(), n) },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX2 and FMA supported; both hold n floats.
-            Isa::Avx2 => unsafe { avx2::kernels::relu_forward(x.as_ptr(), y.as_mut_ptr(), n) },
-            #[cfg(target_arch = "aarch64")]
-            // SAFETY: NEON supported; both hold n floats.
-            Isa::Neon => unsafe { neon::kernels::relu_forward(x.as_ptr(), y.as_mut_ptr(), n) },
-            _ => return false,
-        }
+        dispatch!(self.0,
+            // SAFETY (both arms): the backend's CPU features; both hold n floats.
+            avx512 => unsafe { avx512::elementwise::relu_forward(x.as_ptr(), y.as_mut_ptr(), n) },
+            k => unsafe { k::relu_forward(x.as_ptr(), y.as_mut_ptr(), n) },
+            reference => return false,
+        );
         true
     }
 
@@ -277,18 +291,12 @@ impl Kernels {
         let n = dx.len();
         check("relu_backward", "y", Size(n), y.len());
         check("relu_backward", "dy", Size(n), dy.len());
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX-512 supported; the three hold n floats.
-            Isa::Avx512 => unsafe { avx512::elementwise::relu_backward(y.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), n) },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX2 and FMA supported; the three hold n floats.
-            Isa::Avx2 => unsafe { avx2::kernels::relu_backward(y.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), n) },
-            #[cfg(target_arch = "aarch64")]
-            // SAFETY: NEON supported; the three hold n floats.
-            Isa::Neon => unsafe { neon::kernels::relu_backward(y.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), n) },
-            _ => return false,
-        }
+        dispatch!(self.0,
+            // SAFETY (both arms): the backend's CPU features; the three hold n floats.
+            avx512 => unsafe { avx512::elementwise::relu_backward(y.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), n) },
+            k => unsafe { k::relu_backward(y.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), n) },
+            reference => return false,
+        );
         true
     }
 
@@ -300,18 +308,13 @@ impl Kernels {
     pub(crate) fn lane_sums4(self, x: &[f32], len: usize, np: usize, full: usize) -> Option<[[f32; 16]; 4]> {
         assert!(np <= 4 && full.is_multiple_of(16) && full <= len, "kernels::lane_sums4: {np} planes, {full} of {len}");
         check("lane_sums4", "x", span(np, len, full), x.len());
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX-512 supported; planes 0..np hold `full` floats (checked).
-            Isa::Avx512 => Some(unsafe { avx512::elementwise::lane_sums4(x.as_ptr(), len, np, full) }),
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX2 and FMA supported; planes 0..np hold `full` floats (checked).
-            Isa::Avx2 => Some(unsafe { avx2::kernels::lane_sums4(x.as_ptr(), len, np, full) }),
-            #[cfg(target_arch = "aarch64")]
-            // SAFETY: NEON supported; planes 0..np hold `full` floats (checked).
-            Isa::Neon => Some(unsafe { neon::kernels::lane_sums4(x.as_ptr(), len, np, full) }),
-            _ => None,
-        }
+        dispatch!(self.0,
+            // SAFETY (both arms): the backend's CPU features; planes 0..np
+            // hold `full` floats (checked).
+            avx512 => Some(unsafe { avx512::elementwise::lane_sums4(x.as_ptr(), len, np, full) }),
+            k => Some(unsafe { k::lane_sums4(x.as_ptr(), len, np, full) }),
+            reference => None,
+        )
     }
 
     /// Whether every float of `x` is a number of magnitude at most `limit`
@@ -321,18 +324,12 @@ impl Kernels {
     /// such kernel.
     #[inline(always)]
     pub(crate) fn all_within(self, x: &[f32], limit: f32) -> Option<bool> {
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX-512 supported; x holds x.len() floats.
-            Isa::Avx512 => Some(unsafe { avx512::elementwise::all_within(x.as_ptr(), x.len(), limit) }),
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX2 and FMA supported; x holds x.len() floats.
-            Isa::Avx2 => Some(unsafe { avx2::kernels::all_within(x.as_ptr(), x.len(), limit) }),
-            #[cfg(target_arch = "aarch64")]
-            // SAFETY: NEON supported; x holds x.len() floats.
-            Isa::Neon => Some(unsafe { neon::kernels::all_within(x.as_ptr(), x.len(), limit) }),
-            _ => None,
-        }
+        dispatch!(self.0,
+            // SAFETY (both arms): the backend's CPU features; x holds x.len() floats.
+            avx512 => Some(unsafe { avx512::elementwise::all_within(x.as_ptr(), x.len(), limit) }),
+            k => Some(unsafe { k::all_within(x.as_ptr(), x.len(), limit) }),
+            reference => None,
+        )
     }
 
     // ---- optimizer updates -----------------------------------------------
@@ -346,24 +343,13 @@ impl Kernels {
         if let Some(v) = &v {
             check("sgd_update", "v", Size(n), v.len());
         }
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX-512 supported; every slice holds n floats.
-            Isa::Avx512 => unsafe {
-                avx512::optim::sgd_update(p.as_mut_ptr(), g.as_ptr(), v.map(|v| v.as_mut_ptr()), n, lr, mu)
-            },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX2 and FMA supported; every slice holds n floats.
-            Isa::Avx2 => unsafe {
-                avx2::kernels::sgd_update((p.as_mut_ptr(), g.as_ptr(), v.map(|v| v.as_mut_ptr())), n, lr, mu)
-            },
-            #[cfg(target_arch = "aarch64")]
-            // SAFETY: NEON supported; every slice holds n floats.
-            Isa::Neon => unsafe {
-                neon::kernels::sgd_update((p.as_mut_ptr(), g.as_ptr(), v.map(|v| v.as_mut_ptr())), n, lr, mu)
-            },
-            _ => return false,
-        }
+        let v = v.map(|v| v.as_mut_ptr());
+        dispatch!(self.0,
+            // SAFETY (both arms): the backend's CPU features; every slice holds n floats.
+            avx512 => unsafe { avx512::optim::sgd_update(p.as_mut_ptr(), g.as_ptr(), v, n, lr, mu) },
+            k => unsafe { k::sgd_update((p.as_mut_ptr(), g.as_ptr(), v), n, lr, mu) },
+            reference => return false,
+        );
         true
     }
 
@@ -374,24 +360,14 @@ impl Kernels {
         check("adam_update", "g", Size(n), g.len());
         check("adam_update", "m", Size(n), m.len());
         check("adam_update", "v", Size(n), v.len());
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX-512 supported; every slice holds n floats.
-            Isa::Avx512 => unsafe {
+        dispatch!(self.0,
+            // SAFETY (both arms): the backend's CPU features; every slice holds n floats.
+            avx512 => unsafe {
                 avx512::optim::adam_update(p.as_mut_ptr(), g.as_ptr(), m.as_mut_ptr(), v.as_mut_ptr(), n, k)
             },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX2 and FMA supported; every slice holds n floats.
-            Isa::Avx2 => unsafe {
-                avx2::kernels::adam_update((p.as_mut_ptr(), g.as_ptr(), m.as_mut_ptr(), v.as_mut_ptr()), n, k)
-            },
-            #[cfg(target_arch = "aarch64")]
-            // SAFETY: NEON supported; every slice holds n floats.
-            Isa::Neon => unsafe {
-                neon::kernels::adam_update((p.as_mut_ptr(), g.as_ptr(), m.as_mut_ptr(), v.as_mut_ptr()), n, k)
-            },
-            _ => return false,
-        }
+            t => unsafe { t::adam_update((p.as_mut_ptr(), g.as_ptr(), m.as_mut_ptr(), v.as_mut_ptr()), n, k) },
+            reference => return false,
+        );
         true
     }
 
@@ -453,27 +429,14 @@ impl Kernels {
     ) -> bool {
         check("maxpool2_forward", "x", Size(planes) * h * w, x.len());
         check("maxpool2_forward", "y", Size(planes) * h.div_ceil(2) * w.div_ceil(2), y.len());
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => {
-                let relu = avx512_pool_relu(relu);
-                // SAFETY: AVX-512 supported; lengths checked.
-                unsafe { avx512::pool::maxpool2_forward(planes, h, w, x.as_ptr(), relu, y.as_mut_ptr()) }
-            }
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => {
-                let relu = matches!(relu, PoolRelu::Apply);
-                // SAFETY: AVX2 and FMA supported; lengths checked.
-                unsafe { avx2::kernels::maxpool2_forward((planes, h, w), x.as_ptr(), relu, y.as_mut_ptr()) }
-            }
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon => {
-                let relu = matches!(relu, PoolRelu::Apply);
-                // SAFETY: NEON supported; lengths checked.
-                unsafe { neon::kernels::maxpool2_forward((planes, h, w), x.as_ptr(), relu, y.as_mut_ptr()) }
-            }
-            _ => return false,
-        }
+        dispatch!(self.0,
+            // SAFETY (both arms): the backend's CPU features; lengths checked.
+            avx512 => unsafe {
+                avx512::pool::maxpool2_forward(planes, h, w, x.as_ptr(), avx512_pool_relu(relu), y.as_mut_ptr())
+            },
+            k => unsafe { k::maxpool2_forward((planes, h, w), x.as_ptr(), matches!(relu, PoolRelu::Apply), y.as_mut_ptr()) },
+            reference => return false,
+        );
         true
     }
 
@@ -495,40 +458,15 @@ impl Kernels {
         check("maxpool2_backward", "dx", Size(planes) * h * w, dx.len());
         check("maxpool2_backward", "y", pooled, y.len());
         check("maxpool2_backward", "dy", pooled, dy.len());
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => {
-                let relu = avx512_pool_relu(relu);
-                // SAFETY: AVX-512 supported; lengths checked.
-                unsafe {
-                    avx512::pool::maxpool2_backward(
-                        planes,
-                        h,
-                        w,
-                        x.as_ptr(),
-                        y.as_ptr(),
-                        dy.as_ptr(),
-                        dx.as_mut_ptr(),
-                        relu,
-                    )
-                }
-            }
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => {
-                let relu = matches!(relu, PoolRelu::Apply);
-                let xydy = (x.as_ptr(), y.as_ptr(), dy.as_ptr());
-                // SAFETY: AVX2 and FMA supported; lengths checked.
-                unsafe { avx2::kernels::maxpool2_backward((planes, h, w), xydy, dx.as_mut_ptr(), relu) }
-            }
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon => {
-                let relu = matches!(relu, PoolRelu::Apply);
-                let xydy = (x.as_ptr(), y.as_ptr(), dy.as_ptr());
-                // SAFETY: NEON supported; lengths checked.
-                unsafe { neon::kernels::maxpool2_backward((planes, h, w), xydy, dx.as_mut_ptr(), relu) }
-            }
-            _ => return false,
-        }
+        let (xp, yp, dyp, dxp) = (x.as_ptr(), y.as_ptr(), dy.as_ptr(), dx.as_mut_ptr());
+        dispatch!(self.0,
+            // SAFETY (both arms): the backend's CPU features; lengths checked.
+            avx512 => unsafe {
+                avx512::pool::maxpool2_backward(planes, h, w, xp, yp, dyp, dxp, avx512_pool_relu(relu))
+            },
+            k => unsafe { k::maxpool2_backward((planes, h, w), (xp, yp, dyp), dxp, matches!(relu, PoolRelu::Apply)) },
+            reference => return false,
+        );
         true
     }
 
@@ -552,27 +490,16 @@ impl Kernels {
         check("maxpool2_backward_routes", "routes", span(planes / per_sample, r_sample, per_record), routes.len());
         check("maxpool2_backward_routes", "dy", Size(planes) * h.div_ceil(2) * w.div_ceil(2), dy.len());
         check("maxpool2_backward_routes", "dx", Size(planes) * h * w, dx.len());
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX-512 supported; lengths checked; rows of at most 32.
-            Isa::Avx512 => unsafe {
-                let routes = (routes.as_ptr().cast::<u8>(), per_sample, r_sample * size_of::<f32>());
+        let routes = (routes.as_ptr().cast::<u8>(), per_sample, r_sample * size_of::<f32>());
+        dispatch!(self.0,
+            // SAFETY (both arms): the backend's CPU features; lengths
+            // checked; rows of at most 32.
+            avx512 => unsafe {
                 avx512::pool::maxpool2_backward_routes(planes, h, w, routes, dy.as_ptr(), dx.as_mut_ptr())
             },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX2 and FMA supported; lengths checked; rows of at most 32.
-            Isa::Avx2 => unsafe {
-                let routes = (routes.as_ptr().cast::<u8>(), per_sample, r_sample * size_of::<f32>());
-                avx2::kernels::maxpool2_backward_routes((planes, h, w), routes, dy.as_ptr(), dx.as_mut_ptr())
-            },
-            #[cfg(target_arch = "aarch64")]
-            // SAFETY: NEON supported; lengths checked; rows of at most 32.
-            Isa::Neon => unsafe {
-                let routes = (routes.as_ptr().cast::<u8>(), per_sample, r_sample * size_of::<f32>());
-                neon::kernels::maxpool2_backward_routes((planes, h, w), routes, dy.as_ptr(), dx.as_mut_ptr())
-            },
-            _ => return false,
-        }
+            k => unsafe { k::maxpool2_backward_routes((planes, h, w), routes, dy.as_ptr(), dx.as_mut_ptr()) },
+            reference => return false,
+        );
         true
     }
 
@@ -590,27 +517,15 @@ impl Kernels {
         y: &mut [f32],
     ) -> bool {
         check_dense("dense_forward", (n, n_in, n_out), x, w, bias, y);
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX-512 supported; lengths checked.
-            Isa::Avx512 => unsafe {
-                let bias = bias.map(|b| b.as_ptr());
+        let bias = bias.map(|b| b.as_ptr());
+        dispatch!(self.0,
+            // SAFETY (both arms): the backend's CPU features; lengths checked.
+            avx512 => unsafe {
                 avx512::dense::dense_forward(n, n_in, n_out, x.as_ptr(), w.as_ptr(), bias, y.as_mut_ptr())
             },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX2 and FMA supported; lengths checked.
-            Isa::Avx2 => unsafe {
-                let bias = bias.map(|b| b.as_ptr());
-                avx2::kernels::dense_forward((n, n_in, n_out), x.as_ptr(), w.as_ptr(), bias, y.as_mut_ptr())
-            },
-            #[cfg(target_arch = "aarch64")]
-            // SAFETY: NEON supported; lengths checked.
-            Isa::Neon => unsafe {
-                let bias = bias.map(|b| b.as_ptr());
-                neon::kernels::dense_forward((n, n_in, n_out), x.as_ptr(), w.as_ptr(), bias, y.as_mut_ptr())
-            },
-            _ => return false,
-        }
+            k => unsafe { k::dense_forward((n, n_in, n_out), x.as_ptr(), w.as_ptr(), bias, y.as_mut_ptr()) },
+            reference => return false,
+        );
         true
     }
 
@@ -627,27 +542,15 @@ impl Kernels {
     ) -> bool {
         assert!(n >= 16, "kernels::dense_forward_packed: {n} samples < 16");
         check_dense("dense_forward_packed", (n, n_in, n_out), xt, w, bias, y);
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX-512 supported; lengths checked.
-            Isa::Avx512 => unsafe {
-                let bias = bias.map(|b| b.as_ptr());
+        let bias = bias.map(|b| b.as_ptr());
+        dispatch!(self.0,
+            // SAFETY (both arms): the backend's CPU features; lengths checked.
+            avx512 => unsafe {
                 avx512::dense::dense_forward_packed(n, n_in, n_out, xt.as_ptr(), w.as_ptr(), bias, y.as_mut_ptr())
             },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX2 and FMA supported; lengths checked.
-            Isa::Avx2 => unsafe {
-                let bias = bias.map(|b| b.as_ptr());
-                avx2::kernels::dense_forward_packed((n, n_in, n_out), xt.as_ptr(), w.as_ptr(), bias, y.as_mut_ptr())
-            },
-            #[cfg(target_arch = "aarch64")]
-            // SAFETY: NEON supported; lengths checked.
-            Isa::Neon => unsafe {
-                let bias = bias.map(|b| b.as_ptr());
-                neon::kernels::dense_forward_packed((n, n_in, n_out), xt.as_ptr(), w.as_ptr(), bias, y.as_mut_ptr())
-            },
-            _ => return false,
-        }
+            k => unsafe { k::dense_forward_packed((n, n_in, n_out), xt.as_ptr(), w.as_ptr(), bias, y.as_mut_ptr()) },
+            reference => return false,
+        );
         true
     }
 
@@ -660,18 +563,12 @@ impl Kernels {
         }
         check("transpose16", "src", span(16, src_k, n), src.len());
         check("transpose16", "dst", span(n, dst_p, 16), dst.len());
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX-512 supported; lengths checked.
-            Isa::Avx512 => unsafe { avx512::dense::transpose16(src.as_ptr(), src_k, n, dst.as_mut_ptr(), dst_p) },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX2 and FMA supported; lengths checked.
-            Isa::Avx2 => unsafe { avx2::kernels::transpose16(src.as_ptr(), src_k, n, dst.as_mut_ptr(), dst_p) },
-            #[cfg(target_arch = "aarch64")]
-            // SAFETY: NEON supported; lengths checked.
-            Isa::Neon => unsafe { neon::kernels::transpose16(src.as_ptr(), src_k, n, dst.as_mut_ptr(), dst_p) },
-            _ => return false,
-        }
+        dispatch!(self.0,
+            // SAFETY (both arms): the backend's CPU features; lengths checked.
+            avx512 => unsafe { avx512::dense::transpose16(src.as_ptr(), src_k, n, dst.as_mut_ptr(), dst_p) },
+            k => unsafe { k::transpose16(src.as_ptr(), src_k, n, dst.as_mut_ptr(), dst_p) },
+            reference => return false,
+        );
         true
     }
 
@@ -705,42 +602,21 @@ impl Kernels {
         for (r, (a, b)) in raw.iter_mut().zip(parts) {
             *r = (a.as_ptr(), b.as_ptr());
         }
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX2 and FMA supported; every part's extents and c's checked.
-            Isa::Avx2 => unsafe {
-                let strides = (a_r, a_k, b_k);
-                let c = (c.as_mut_ptr(), c_r);
-                avx2::kernels::bcast_gemm((rows, cols, kdim), &raw[..parts.len()], strides, c, accumulate, rows_outer)
+        let raw = &raw[..parts.len()];
+        dispatch!(self.0,
+            // SAFETY (both arms): the backend's CPU features; every part's
+            // extents and c's checked.
+            avx512 => unsafe {
+                avx512::dense::bcast_gemm_parts(
+                    rows, cols, kdim, raw, a_r, a_k, b_k, c.as_mut_ptr(), c_r, accumulate, rows_outer,
+                )
             },
-            #[cfg(target_arch = "aarch64")]
-            // SAFETY: NEON supported; every part's extents and c's checked.
-            Isa::Neon => unsafe {
-                let strides = (a_r, a_k, b_k);
-                let c = (c.as_mut_ptr(), c_r);
-                neon::kernels::bcast_gemm((rows, cols, kdim), &raw[..parts.len()], strides, c, accumulate, rows_outer)
+            k => unsafe {
+                let (dims, strides) = ((rows, cols, kdim), (a_r, a_k, b_k));
+                k::bcast_gemm(dims, raw, strides, (c.as_mut_ptr(), c_r), accumulate, rows_outer)
             },
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => {
-                // SAFETY: AVX-512 supported; every part's extents and c's checked.
-                unsafe {
-                    avx512::dense::bcast_gemm_parts(
-                        rows,
-                        cols,
-                        kdim,
-                        &raw[..parts.len()],
-                        a_r,
-                        a_k,
-                        b_k,
-                        c.as_mut_ptr(),
-                        c_r,
-                        accumulate,
-                        rows_outer,
-                    )
-                }
-            }
-            _ => return false,
-        }
+            reference => return false,
+        );
         true
     }
 
@@ -768,17 +644,12 @@ impl Kernels {
                     && (!routes || routes_fit(oh, ow))
                     && !cl_pays(g, out_c, ow, start)
             }
+            // NEON's and the portable tiles take rows of up to 4 vectors
+            // (16 outputs of 4 lanes); wider rows run unpooled.
+            // They have no channels-last tiles, so no shape is left to them.
             #[cfg(target_arch = "aarch64")]
-            // NEON's tiles take rows of up to 4 vectors (16 outputs of 4
-            // lanes) and channels in pairs; wider rows run unpooled. It has
-            // no channels-last tiles, so no shape is left to them.
-            Isa::Neon => {
-                (1..=16).contains(&ow)
-                    && matches!(g.k, 3 | 5)
-                    && out_c.is_multiple_of(2)
-                    && !matches!(start, Start::Load)
-                    && (!routes || routes_fit(oh, ow))
-            }
+            Isa::Neon => generic_pools(4, g, out_c, (oh, ow), start, routes),
+            Isa::Portable => generic_pools(<portable::Lanes4 as simd::Simd>::LANES, g, out_c, (oh, ow), start, routes),
             _ => false,
         }
     }
@@ -800,9 +671,8 @@ impl Kernels {
         start: Start,
     ) -> bool {
         check_conv("conv_forward", g, (w, w0), out_c, batch, x, y.len(), &start);
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => {
+        dispatch!(self.0,
+            avx512 => {
                 use avx512::conv::{cl_pays, conv_batch, conv_cl_batch};
                 let raw = avx512::RawGeom::new(g, w.as_ptr().wrapping_add(w0));
                 let rb = avx512::RawBatch::new(batch, x.as_ptr(), y.as_mut_ptr());
@@ -817,25 +687,16 @@ impl Kernels {
                         conv_batch(&raw, out_c, &rb, avx512::RawStart::new(&start))
                     }
                 }
-            }
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => {
+            },
+            k => {
                 let raw = generic::RawGeom::new(g, w.as_ptr().wrapping_add(w0));
                 let rb = generic::RawBatch::new(batch, x.as_ptr(), y.as_mut_ptr());
-                // SAFETY: AVX2 and FMA supported; every weight, input (with
-                // its slack) and output extent checked by `check_conv`.
-                unsafe { avx2::kernels::conv_batch(&raw, out_c, &rb, generic::RawStart::new(&start)) }
-            }
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon => {
-                let raw = generic::RawGeom::new(g, w.as_ptr().wrapping_add(w0));
-                let rb = generic::RawBatch::new(batch, x.as_ptr(), y.as_mut_ptr());
-                // SAFETY: NEON supported; every weight, input (with
-                // its slack) and output extent checked by `check_conv`.
-                unsafe { neon::kernels::conv_batch(&raw, out_c, &rb, generic::RawStart::new(&start)) }
-            }
-            _ => return false,
-        }
+                // SAFETY: the backend's CPU features; every weight, input
+                // (with its slack) and output extent checked by `check_conv`.
+                unsafe { k::conv_batch(&raw, out_c, &rb, generic::RawStart::new(&start)) }
+            },
+            reference => return false,
+        );
         true
     }
 
@@ -865,52 +726,30 @@ impl Kernels {
         check_conv("conv_relu_pool", g, (w, w0), out_c, batch, x, y.len(), &start);
         let per_sample = Size(out_c) * batch.oh.div_ceil(2) * batch.ow.div_ceil(2);
         check("conv_relu_pool", "pooled", span(batch.n, p_sample, per_sample), pooled.len());
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => {
+        dispatch!(self.0,
+            avx512 => {
                 let raw = avx512::RawGeom::new(g, w.as_ptr().wrapping_add(w0));
                 let rb = avx512::RawBatch::new(batch, x.as_ptr(), y.as_mut_ptr());
+                let start = avx512::RawStart::new(&start);
                 // SAFETY: AVX-512 supported; `conv_pools` checked the shape
                 // (and that the routes fit the outputs), `check_conv` the
                 // extents, and the pooled planes are checked above.
                 unsafe {
-                    avx512::conv::conv_pool_batch(
-                        &raw,
-                        out_c,
-                        &rb,
-                        avx512::RawStart::new(&start),
-                        pooled.as_mut_ptr(),
-                        p_sample,
-                        routes,
-                    )
+                    avx512::conv::conv_pool_batch(&raw, out_c, &rb, start, pooled.as_mut_ptr(), p_sample, routes)
                 }
-            }
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => {
+            },
+            k => {
                 let raw = generic::RawGeom::new(g, w.as_ptr().wrapping_add(w0));
                 let rb = generic::RawBatch::new(batch, x.as_ptr(), y.as_mut_ptr());
                 let start = generic::RawStart::new(&start);
-                // SAFETY: AVX2 and FMA supported; `conv_pools` checked the
-                // shape (and that the routes fit the outputs), `check_conv`
-                // the extents, and the pooled planes are checked above.
-                unsafe {
-                    avx2::kernels::conv_pool_batch(&raw, out_c, &rb, start, (pooled.as_mut_ptr(), p_sample), routes)
-                }
-            }
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon => {
-                let raw = generic::RawGeom::new(g, w.as_ptr().wrapping_add(w0));
-                let rb = generic::RawBatch::new(batch, x.as_ptr(), y.as_mut_ptr());
-                let start = generic::RawStart::new(&start);
-                // SAFETY: NEON supported; `conv_pools` checked the
-                // shape (and that the routes fit the outputs), `check_conv`
-                // the extents, and the pooled planes are checked above.
-                unsafe {
-                    neon::kernels::conv_pool_batch(&raw, out_c, &rb, start, (pooled.as_mut_ptr(), p_sample), routes)
-                }
-            }
-            _ => return false,
-        }
+                // SAFETY: the backend's CPU features; `conv_pools` checked
+                // the shape (and that the routes fit the outputs),
+                // `check_conv` the extents, and the pooled planes are
+                // checked above.
+                unsafe { k::conv_pool_batch(&raw, out_c, &rb, start, (pooled.as_mut_ptr(), p_sample), routes) }
+            },
+            reference => return false,
+        );
         true
     }
 
@@ -936,34 +775,24 @@ impl Kernels {
         );
         check_conv_io("conv_weight_grad", g, out_c, batch, x, dy.len());
         check("conv_weight_grad", "dw", Size(out_c) * g.in_c * g.k * g.k, dw.len());
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => {
+        dispatch!(self.0,
+            avx512 => {
                 let raw = avx512::RawGeom::new(g, core::ptr::null());
                 let rb = avx512::RawBatch::new(batch, x.as_ptr(), dy.as_ptr().cast_mut());
                 // SAFETY: AVX-512 supported; extents checked; the kernel reads
                 // `rb.y` (the output gradient) and writes only `dw`; it
                 // reads no weight.
                 unsafe { avx512::conv_grad::conv_dw_batch(&raw, out_c, &rb, dw.as_mut_ptr()) }
-            }
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => {
+            },
+            k => {
                 let raw = generic::RawGeom::new(g, core::ptr::null());
                 let rb = generic::RawBatch::new(batch, x.as_ptr(), dy.as_ptr().cast_mut());
-                // SAFETY: AVX2 and FMA supported; extents checked; the kernel
-                // reads `rb.y` (the output gradient) and writes only `dw`.
-                unsafe { avx2::kernels::conv_dw_batch(&raw, out_c, &rb, dw.as_mut_ptr()) }
-            }
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon => {
-                let raw = generic::RawGeom::new(g, core::ptr::null());
-                let rb = generic::RawBatch::new(batch, x.as_ptr(), dy.as_ptr().cast_mut());
-                // SAFETY: NEON supported; extents checked; the kernel
-                // reads `rb.y` (the output gradient) and writes only `dw`.
-                unsafe { neon::kernels::conv_dw_batch(&raw, out_c, &rb, dw.as_mut_ptr()) }
-            }
-            _ => return false,
-        }
+                // SAFETY: the backend's CPU features; extents checked; the
+                // kernel reads `rb.y` (the output gradient) and writes only `dw`.
+                unsafe { k::conv_dw_batch(&raw, out_c, &rb, dw.as_mut_ptr()) }
+            },
+            reference => return false,
+        );
         true
     }
 
@@ -987,35 +816,42 @@ impl Kernels {
         check_conv_io("conv_weight_grad_t", g, 0, &one, x, 0);
         check("conv_weight_grad_t", "dyt", Size(oh) * ow * out_c, dyt.len());
         check("conv_weight_grad_t", "dwt", Size(taps.len()) * out_c, dwt.len());
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => {
+        let (x, dyt, dwt) = (x.as_ptr(), dyt.as_ptr(), dwt.as_mut_ptr());
+        dispatch!(self.0,
+            avx512 => {
                 let raw = avx512::RawGeom::new(g, core::ptr::null());
                 // SAFETY: AVX-512 supported; extents checked; no weight read.
-                unsafe {
-                    avx512::conv_grad::conv_dw_t(&raw, taps, x.as_ptr(), oh, ow, dyt.as_ptr(), out_c, dwt.as_mut_ptr())
-                }
-            }
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => {
+                unsafe { avx512::conv_grad::conv_dw_t(&raw, taps, x, oh, ow, dyt, out_c, dwt) }
+            },
+            k => {
                 let raw = generic::RawGeom::new(g, core::ptr::null());
-                // SAFETY: AVX2 and FMA supported; extents checked; no weight read.
-                unsafe {
-                    avx2::kernels::conv_dw_t(&raw, taps, x.as_ptr(), (oh, ow), (dyt.as_ptr(), out_c), dwt.as_mut_ptr())
-                }
-            }
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon => {
-                let raw = generic::RawGeom::new(g, core::ptr::null());
-                // SAFETY: NEON supported; extents checked; no weight read.
-                unsafe {
-                    neon::kernels::conv_dw_t(&raw, taps, x.as_ptr(), (oh, ow), (dyt.as_ptr(), out_c), dwt.as_mut_ptr())
-                }
-            }
-            _ => return false,
-        }
+                // SAFETY: the backend's CPU features; extents checked; no weight read.
+                unsafe { k::conv_dw_t(&raw, taps, x, (oh, ow), (dyt, out_c), dwt) }
+            },
+            reference => return false,
+        );
         true
     }
+}
+
+/// Whether the generic pooling convolution (`generic::conv::conv_pool_batch`)
+/// on `lanes`-wide vectors takes this shape: rows of 1 to 4 vectors and at
+/// most 32 outputs, a 3x3 or 5x5 kernel, output channels in pairs, no load
+/// start, and the routes only where they fit the outputs.
+#[inline(always)]
+fn generic_pools(
+    lanes: usize,
+    g: &ConvGeom,
+    out_c: usize,
+    (oh, ow): (usize, usize),
+    start: &Start,
+    routes: bool,
+) -> bool {
+    (1..=(4 * lanes).min(32)).contains(&ow)
+        && matches!(g.k, 3 | 5)
+        && out_c.is_multiple_of(2)
+        && !matches!(start, Start::Load)
+        && (!routes || routes_fit(oh, ow))
 }
 
 /// The AVX-512 form of a fused ReLU.

@@ -143,7 +143,7 @@ mod tests {
     }
 
     /// The 2x2 kernels give the bits of the loops on every backend this CPU
-    /// runs (the portable one included), forward and backward, with NaN,
+    /// runs (the reference one included), forward and backward, with NaN,
     /// infinities, signed zeros and subnormals among the inputs.
     fn kernels_match_the_loops<const H: usize, const W: usize, const OH: usize, const OW: usize>(seed: u64) {
         use crate::kernels::{ALL_ISAS, Kernels};

@@ -184,7 +184,7 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
 
     /// Backward pass over a batch, with fast kernels where the backend has them:
     /// parameter gradients added, or with `overwrite` overwritten (the fast
-    /// path stores them; the portable one zeroes and adds).
+    /// path stores them; the reference one zeroes and adds).
     /// With `dw` false the weight gradient is left as it was (the bias
     /// gradient and `dx` are still computed).
     fn backward_batch(
@@ -206,7 +206,7 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
                 grads.weight.as_flat_mut().fill(0.0);
             }
         }
-        self.backward_portable(x, dy, dx, grads, dw);
+        self.backward_reference(x, dy, dx, grads, dw);
     }
 
     /// The output rows of share `part` of `parts` of the weight gradient.
@@ -216,7 +216,7 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
 
     /// Portable weight gradient rows `rows`: `dW[o][i] (+)= Σ_b dy[b][o] x[b][i]`
     /// into `w`, which holds those rows only, overwritten unless `accumulate`.
-    fn weight_grad_portable(x: &[f32], dy: &[f32], rows: core::ops::Range<usize>, w: &mut [f32], accumulate: bool) {
+    fn weight_grad_reference(x: &[f32], dy: &[f32], rows: core::ops::Range<usize>, w: &mut [f32], accumulate: bool) {
         for (o, gw) in rows.zip(w.chunks_exact_mut(N_IN)) {
             if !accumulate {
                 gw.fill(0.0);
@@ -229,7 +229,7 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
 
     /// Portable forward pass over a batch (`x`: B x N_IN, `y`: B x N_OUT).
     /// Each weight row is read once per batch (a matrix product y = x Wᵀ).
-    fn forward_portable(&self, x: &[f32], y: &mut [f32]) {
+    fn forward_reference(&self, x: &[f32], y: &mut [f32]) {
         for (o, w) in self.weight.iter().enumerate() {
             let b = if BIAS { self.bias[o] } else { 0.0 };
             for (x, y) in x.chunks_exact(N_IN).zip(y.chunks_exact_mut(N_OUT)) {
@@ -239,12 +239,12 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Dense<N_IN, N_OUT,
     }
 
     /// Portable backward pass over a batch (`dy`: B x N_OUT, `x`, `dx`: B x N_IN).
-    fn backward_portable(&self, x: &[f32], dy: &[f32], mut dx: Option<&mut [f32]>, grads: &mut Self, dw: bool) {
+    fn backward_reference(&self, x: &[f32], dy: &[f32], mut dx: Option<&mut [f32]>, grads: &mut Self, dw: bool) {
         if let Some(dx) = dx.as_deref_mut() {
             dx.fill(0.0);
         }
         if dw {
-            Self::weight_grad_portable(x, dy, 0..N_OUT, grads.weight.as_flat_mut(), true);
+            Self::weight_grad_reference(x, dy, 0..N_OUT, grads.weight.as_flat_mut(), true);
         }
         for o in 0..N_OUT {
             let w = &self.weight[o];
@@ -276,9 +276,9 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool, const C: usize, co
         _mode: &mut Mode<'_>,
     ) {
         crate::layer::assert_out_shape!("Dense", OC, OH, OW);
-        // The portable loops need no scratch.
+        // The reference loops need no scratch.
         if !self.forward_fast(kernels::active(), x.as_flat(), y.as_flat_mut(), cache.as_flat_mut()) {
-            self.forward_portable(x.as_flat(), y.as_flat_mut());
+            self.forward_reference(x.as_flat(), y.as_flat_mut());
         }
     }
 
@@ -375,7 +375,7 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Parameters for Den
             return;
         }
         for (k, (x, dy)) in inputs.enumerate() {
-            Self::weight_grad_portable(x, dy, rows.clone(), w, k > 0);
+            Self::weight_grad_reference(x, dy, rows.clone(), w, k > 0);
         }
     }
 }
@@ -414,15 +414,15 @@ mod tests {
         check_layer::<Dense<20, 13>, 17, 5, 2, 2, 13, 1, 1>(15).unwrap();
     }
 
-    /// Every fast backend this CPU runs against the portable loops (tiles
+    /// Every fast backend this CPU runs against the reference loops (tiles
     /// and remainders).
-    fn fast_matches_portable<const N_IN: usize, const N_OUT: usize, const B: usize>(seed: u64) {
+    fn fast_matches_reference<const N_IN: usize, const N_OUT: usize, const B: usize>(seed: u64) {
         for k in kernels::fast_backends() {
-            fast_matches_portable_on::<N_IN, N_OUT, B>(k, seed);
+            fast_matches_reference_on::<N_IN, N_OUT, B>(k, seed);
         }
     }
 
-    fn fast_matches_portable_on<const N_IN: usize, const N_OUT: usize, const B: usize>(k: Kernels, seed: u64) {
+    fn fast_matches_reference_on<const N_IN: usize, const N_OUT: usize, const B: usize>(k: Kernels, seed: u64) {
         use rand::{RngExt, SeedableRng};
         let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
         let mut fill = |v: &mut [f32]| v.iter_mut().for_each(|x| *x = rng.random_range(-1.0..1.0));
@@ -437,7 +437,7 @@ mod tests {
                 let tol = 1e-5 * (1.0 + b.abs()) * (N_IN.max(N_OUT).max(B)) as f32;
                 assert!(
                     (a - b).abs() <= tol,
-                    "{what}[{i}]: fast {a} vs portable {b}, |diff| {} > {tol}",
+                    "{what}[{i}]: fast {a} vs reference {b}, |diff| {} > {tol}",
                     (a - b).abs()
                 );
             }
@@ -445,7 +445,7 @@ mod tests {
         let (mut yf, mut ys) = (<[Tensor<N_OUT, 1, 1>; B]>::boxed_zeroed(), <[Tensor<N_OUT, 1, 1>; B]>::boxed_zeroed());
         let mut xt = <[Tensor<N_IN, 1, 1>; B]>::boxed_zeroed();
         assert!(d.forward_fast(k, x.as_flat(), yf.as_flat_mut(), xt.as_flat_mut()));
-        d.forward_portable(x.as_flat(), ys.as_flat_mut());
+        d.forward_reference(x.as_flat(), ys.as_flat_mut());
         close("y", yf.as_flat(), ys.as_flat());
         let (mut gf, mut gs) = (Dense::<N_IN, N_OUT>::boxed_zeroed(), Dense::<N_IN, N_OUT>::boxed_zeroed());
         gf.as_flat_mut().fill(0.25);
@@ -453,20 +453,20 @@ mod tests {
         let (mut dxf, mut dxs) = (<[Tensor<N_IN, 1, 1>; B]>::boxed_zeroed(), <[Tensor<N_IN, 1, 1>; B]>::boxed_zeroed());
         dxf.as_flat_mut().fill(f32::NAN);
         d.backward_fast(k, x.as_flat(), dy.as_flat(), Some(dxf.as_flat_mut()), &mut gf, false, true);
-        d.backward_portable(x.as_flat(), dy.as_flat(), Some(dxs.as_flat_mut()), &mut gs, true);
+        d.backward_reference(x.as_flat(), dy.as_flat(), Some(dxs.as_flat_mut()), &mut gs, true);
         close("grads", gf.as_flat(), gs.as_flat());
         close("dx", dxf.as_flat(), dxs.as_flat());
         // Overwriting: nothing of the old gradient (NaN) may be read.
         gf.as_flat_mut().fill(f32::NAN);
         gs.as_flat_mut().fill(0.0);
         d.backward_fast(k, x.as_flat(), dy.as_flat(), None, &mut gf, true, true);
-        d.backward_portable(x.as_flat(), dy.as_flat(), None, &mut gs, true);
+        d.backward_reference(x.as_flat(), dy.as_flat(), None, &mut gs, true);
         close("overwritten grads", gf.as_flat(), gs.as_flat());
     }
 
     /// The weight gradient in shares of rows (3 shares: 136 + 137 + 137
     /// of 410), each over two parts of the batch, is the whole batch's, on
-    /// the path this CPU takes (`Parameters::shared_grad`) and on the portable
+    /// the path this CPU takes (`Parameters::shared_grad`) and on the reference
     /// loops; and `Grad::OverwriteExceptShared` gives the bias and input
     /// gradients of `Grad::Overwrite`, leaving the weights' alone.
     #[test]
@@ -484,21 +484,21 @@ mod tests {
         let mut dy = <[[Tensor<410, 1, 1>; 3]; 2]>::boxed_zeroed();
         fill(dy.as_flat_mut());
         let mut whole = D::boxed_zeroed();
-        d.backward_portable(x.as_flat(), dy.as_flat(), None, &mut whole, true);
+        d.backward_reference(x.as_flat(), dy.as_flat(), None, &mut whole, true);
         let close = |what: &str, a: &[f32], b: &[f32]| {
             let diff = a.iter().zip(b).fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
             assert!(diff < 1e-5, "{what}: differs by {diff}");
         };
-        let (mut shared, mut portable) = (D::boxed_zeroed(), D::boxed_zeroed());
+        let (mut shared, mut reference) = (D::boxed_zeroed(), D::boxed_zeroed());
         shared.as_flat_mut().fill(f32::NAN);
-        portable.as_flat_mut().fill(f32::NAN);
+        reference.as_flat_mut().fill(f32::NAN);
         for part in 0..3 {
             let mut parts = x.iter().zip(dy.iter()).map(|(x, dy)| (x.as_flat(), dy.as_flat()));
             d.shared_grad(&mut parts, part, 3, &mut shared.as_flat_mut()[D::share(part, 3)]);
             let rows = part * 410 / 3..(part + 1) * 410 / 3;
-            let w = &mut portable.weight.as_flat_mut()[rows.start * 640..rows.end * 640];
+            let w = &mut reference.weight.as_flat_mut()[rows.start * 640..rows.end * 640];
             for (k, (x, dy)) in x.iter().zip(dy.iter()).enumerate() {
-                D::weight_grad_portable(x.as_flat(), dy.as_flat(), rows.clone(), w, k > 0);
+                D::weight_grad_reference(x.as_flat(), dy.as_flat(), rows.clone(), w, k > 0);
             }
         }
         close("shared_grad", shared.weight.as_flat(), whole.weight.as_flat());
@@ -508,14 +508,14 @@ mod tests {
         let mut dy1 = <[[Tensor<410, 1, 1>; 1]; 10]>::boxed_zeroed();
         fill(dy1.as_flat_mut());
         let (mut whole1, mut shared1) = (D::boxed_zeroed(), D::boxed_zeroed());
-        d.backward_portable(x1.as_flat(), dy1.as_flat(), None, &mut whole1, true);
+        d.backward_reference(x1.as_flat(), dy1.as_flat(), None, &mut whole1, true);
         shared1.as_flat_mut().fill(f32::NAN);
         for part in 0..2 {
             let mut parts = x1.iter().zip(dy1.iter()).map(|(x, dy)| (x.as_flat(), dy.as_flat()));
             d.shared_grad(&mut parts, part, 2, &mut shared1.as_flat_mut()[D::share(part, 2)]);
         }
         close("shared_grad over 10 parts", shared1.weight.as_flat(), whole1.weight.as_flat());
-        close("portable shares", portable.weight.as_flat(), whole.weight.as_flat());
+        close("reference shares", reference.weight.as_flat(), whole.weight.as_flat());
         assert!(shared.bias.iter().all(|v| v.is_nan()), "a share wrote the bias");
         // The unshared backward: bias and dx as the full one, weights untouched.
         let (mut x6, mut dy6) = (<[Tensor<640, 1, 1>; 6]>::boxed_zeroed(), <[Tensor<410, 1, 1>; 6]>::boxed_zeroed());
@@ -560,17 +560,17 @@ mod tests {
     }
 
     #[test]
-    fn fast_path_matches_portable_loops() {
-        fast_matches_portable::<784, 1, 1>(1); // seed 1
-        fast_matches_portable::<37, 3, 1>(8); // one sample: the weight gradient's rows scaled, a masked tail
-        fast_matches_portable::<784, 10, 32>(2); // fashion10
-        fast_matches_portable::<784, 10, 1>(9); // fashion10 inference: 6 + 4 outputs
-        fast_matches_portable::<333, 17, 11>(3); // every tile and remainder: 6 + 6 + 4 + 1 outputs
-        fast_matches_portable::<70, 25, 37>(5); // packed: 12 + 12 + 1 outputs, 2 + 1 (masked) sample vectors
-        fast_matches_portable::<9, 3, 16>(6); // packed: one full sample vector
-        fast_matches_portable::<90, 9, 5>(7); // a 6-vector gradient tile whose last vector is masked; 6 + 2 + 1 outputs
-        fast_matches_portable::<5, 3, 2>(4); // less than one vector
-        fast_matches_portable::<63, 1, 1>(10); // one output, one sample: four tail vectors, the last masked
-        fast_matches_portable::<128, 1, 5>(11); // 4 samples, then one: two whole groups of four vectors
+    fn fast_path_matches_reference_loops() {
+        fast_matches_reference::<784, 1, 1>(1); // seed 1
+        fast_matches_reference::<37, 3, 1>(8); // one sample: the weight gradient's rows scaled, a masked tail
+        fast_matches_reference::<784, 10, 32>(2); // fashion10
+        fast_matches_reference::<784, 10, 1>(9); // fashion10 inference: 6 + 4 outputs
+        fast_matches_reference::<333, 17, 11>(3); // every tile and remainder: 6 + 6 + 4 + 1 outputs
+        fast_matches_reference::<70, 25, 37>(5); // packed: 12 + 12 + 1 outputs, 2 + 1 (masked) sample vectors
+        fast_matches_reference::<9, 3, 16>(6); // packed: one full sample vector
+        fast_matches_reference::<90, 9, 5>(7); // a 6-vector gradient tile whose last vector is masked; 6 + 2 + 1 outputs
+        fast_matches_reference::<5, 3, 2>(4); // less than one vector
+        fast_matches_reference::<63, 1, 1>(10); // one output, one sample: four tail vectors, the last masked
+        fast_matches_reference::<128, 1, 5>(11); // 4 samples, then one: two whole groups of four vectors
     }
 }

@@ -586,7 +586,7 @@ mod tests {
     /// The kernels' forward pass and weight gradient, group by group, give
     /// the loops' values on every fast backend this CPU has.
     #[test]
-    fn fast_matches_portable() {
+    fn fast_matches_reference() {
         fn case<
             const IC: usize,
             const OC: usize,

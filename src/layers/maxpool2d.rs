@@ -157,9 +157,9 @@ mod tests {
 
     /// Ties in every position pattern of a 2x2 window (values 0 and 1): the
     /// gradient goes to the first maximum in row-major order, as the
-    /// portable loop (and PyTorch) route it.
+    /// reference loop (and PyTorch) route it.
     #[test]
-    fn ties_match_the_portable_rule_in_every_pattern() {
+    fn ties_match_the_reference_rule_in_every_pattern() {
         let mut x = [Tensor::<1, 2, 32>::zeroed()];
         for j in 0..16 {
             for (k, (r, c)) in [(0, 0), (0, 1), (1, 0), (1, 1)].into_iter().enumerate() {

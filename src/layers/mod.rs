@@ -5,19 +5,20 @@
 //!
 //! [`Conv2d`] (every stride and padding), [`Dense`], [`MaxPool2d<2>`](MaxPool2d)
 //! and [`Relu`] call the crate's kernels (register-blocked FMA tiles, in
-//! the private `kernels` module) and keep their portable loops for what
+//! the private `kernels` module) and keep their reference loops for what
 //! the kernels decline. The kernels' backend is chosen once per process
 //! ([`isa`](crate::isa)):
 //!
 //! - with the default `std` feature, the CPU is asked at run time
-//!   (`is_x86_feature_detected!("avx512f")` and `"avx512vl"`): a plain
-//!   `cargo build --release` runs the AVX-512 kernels on a CPU that has them
-//!   and the portable loops elsewhere (other x86-64 CPUs, other targets);
+//!   (`is_x86_feature_detected!("avx512f")`, `"avx2"`, ...): a plain
+//!   `cargo build --release` runs the AVX-512 kernels on a CPU that has
+//!   them, AVX2 or NEON where those are, and the portable kernels (the
+//!   same tiles on `[f32; 4]`, no ISA-specific code) elsewhere;
 //! - without `std` (`no_std`), build with
 //!   `RUSTFLAGS="-C target-feature=+avx512f,+avx512vl"` (or
 //!   `-C target-cpu=native` on such a CPU) to get them;
-//! - `CONSTNET_ISA=portable` (or [`set_isa`](crate::set_isa) before the
-//!   first kernel call) runs the portable loops, for comparisons.
+//! - `CONSTNET_ISA=reference` (or [`set_isa`](crate::set_isa) before the
+//!   first kernel call) runs the reference loops, for comparisons.
 //!
 //! What the kernels compute, per layer (`B` samples):
 //!
@@ -29,11 +30,11 @@
 //! | `MaxPool2d<2>` | vertical max, then even/odd lane permutes | the first maximum of each window (row-major), by lane masks |
 //! | `Relu` | `max(x, 0)` | `dy` where `y > 0` |
 //! | `Relu6`, `LeakyRelu`, `Hardswish`, `Silu` | the kernels' vectors on every backend (the same bits on each, [`activations`]) | the same |
-//! | `GroupConv2d`, `DepthwiseConv2d` | portable loops the compiler vectorises: per pair of planes, per tap, one `axpy` along each output row of the padded input (cached) | weight gradient: one `dot` per tap and output row; input gradient: one `axpy` per tap and row |
+//! | `GroupConv2d`, `DepthwiseConv2d` | reference loops the compiler vectorises: per pair of planes, per tap, one `axpy` along each output row of the padded input (cached) | weight gradient: one `dot` per tap and output row; input gradient: one `axpy` per tap and row |
 //! | `GlobalAvgPool2d` | the planes' sums by the vector lane sums of [`math::plane_sums`](crate::math::plane_sums) | one fill per plane |
 //!
 //! Stack scratch stays under about 120 KiB per call, so big networks train
-//! on small thread stacks. Every kernel is checked against its portable loop
+//! on small thread stacks. Every kernel is checked against its reference loop
 //! and by finite differences, in this module's tests.
 
 pub mod activations;

@@ -111,17 +111,17 @@ const ADAM_GRAD_LIMIT: f32 = 9_223_372_036_854_775_808.0;
 
 /// The Adam update of one range of parameters `p` with gradients `g` and
 /// moments `m`, `v` (all the same length): the AVX-512 kernel when the CPU
-/// has it, else the portable loop (the same bits either way).
+/// has it, else the reference loop (the same bits either way).
 pub(super) fn adam_update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: AdamConsts) {
     let n = p.len();
     assert!(g.len() == n && m.len() == n && v.len() == n, "adam_update: slices of unequal length");
     if !crate::kernels::active().adam_update(p, g, m, v, k) {
-        adam_portable(p, g, m, v, k);
+        adam_reference(p, g, m, v, k);
     }
 }
 
-/// The portable Adam update of one range.
-fn adam_portable(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: AdamConsts) {
+/// The reference Adam update of one range.
+fn adam_reference(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: AdamConsts) {
     let AdamConsts { lr, b1, b2, eps, c1, c2 } = k;
     for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
         *m = b1 * *m + (1.0 - b1) * g;
@@ -134,12 +134,12 @@ fn adam_portable(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: Adam
 mod tests {
     use super::*;
 
-    /// The AVX-512 update gives the portable loop's bits (same operations,
+    /// The AVX-512 update gives the reference loop's bits (same operations,
     /// same order, correctly rounded sqrt and division), tail lanes
     /// included, from every start modulo 64 bytes (aligned stores: a masked
     /// head, whole vectors, a masked tail), and writes nothing past the range.
     #[test]
-    fn fast_update_matches_the_portable_loop_bit_for_bit() {
+    fn fast_update_matches_the_reference_loop_bit_for_bit() {
         for (off, n) in (0..17).flat_map(|off| [(off, 16 * 5 + 7), (off, 3)]) {
             let pad = 16;
             let Some(mut fill) = super::super::fast_path_filler(3, off + n + pad) else { return };
@@ -155,7 +155,7 @@ mod tests {
             };
             let r = off..off + n;
             let (mut p1, mut m1, mut v1) = (p.clone(), m.clone(), v.clone());
-            adam_portable(&mut p1[r.clone()], &g[r.clone()], &mut m1[r.clone()], &mut v1[r.clone()], k);
+            adam_reference(&mut p1[r.clone()], &g[r.clone()], &mut m1[r.clone()], &mut v1[r.clone()], k);
             let (mut p2, mut m2, mut v2) = (p.clone(), m.clone(), v.clone());
             let kern = crate::kernels::active();
             assert!(kern.adam_update(&mut p2[r.clone()], &g[r.clone()], &mut m2[r.clone()], &mut v2[r.clone()], k));

@@ -302,8 +302,8 @@ impl Frozen {
     }
 }
 
-/// For the tests of the update kernels: `None` (with a note) on a CPU
-/// without AVX-512, else a maker of `len` random floats in `±scale`.
+/// For the tests of the update kernels: `None` (with a note) on the
+/// reference backend, else a maker of `len` random floats in `±scale`.
 #[cfg(test)]
 fn fast_path_filler(seed: u64, len: usize) -> Option<impl FnMut(f32) -> std::vec::Vec<f32>> {
     use rand::{RngExt, SeedableRng};

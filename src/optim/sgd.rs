@@ -85,7 +85,7 @@ impl<S: crate::resume::Floats> crate::resume::Resumable for Sgd<S> {
 
 /// The SGD update of one range of parameters `p` with gradients `g`:
 /// `θ -= lr · g`, or with a velocity `v` (momentum `mu`) `v = μ v + g`,
-/// `θ -= lr · v`. The kernels' update where the backend has one, else the portable
+/// `θ -= lr · v`. The kernels' update where the backend has one, else the reference
 /// loop (the same bits either way).
 pub(super) fn sgd_update(p: &mut [f32], g: &[f32], v: Option<&mut [f32]>, lr: f32, mu: f32) {
     let n = p.len();
@@ -93,12 +93,12 @@ pub(super) fn sgd_update(p: &mut [f32], g: &[f32], v: Option<&mut [f32]>, lr: f3
     assert!(g.len() == n && nv == n, "sgd_update: {n} parameters, {} gradients, {nv} velocities", g.len());
     let mut v = v;
     if !crate::kernels::active().sgd_update(p, g, v.as_deref_mut(), lr, mu) {
-        sgd_portable(p, g, v, lr, mu);
+        sgd_reference(p, g, v, lr, mu);
     }
 }
 
-/// The portable SGD update of one range.
-fn sgd_portable(p: &mut [f32], g: &[f32], v: Option<&mut [f32]>, lr: f32, mu: f32) {
+/// The reference SGD update of one range.
+fn sgd_reference(p: &mut [f32], g: &[f32], v: Option<&mut [f32]>, lr: f32, mu: f32) {
     match v {
         None => crate::math::axpy(p, -lr, g),
         Some(v) => {
@@ -114,13 +114,13 @@ fn sgd_portable(p: &mut [f32], g: &[f32], v: Option<&mut [f32]>, lr: f32, mu: f3
 mod tests {
     use super::*;
 
-    /// The AVX-512 update gives the portable loop's bits, with and without
+    /// The AVX-512 update gives the reference loop's bits, with and without
     /// momentum, tail lanes included, from every start modulo 64 bytes (the
     /// stores are aligned: a masked head, whole vectors, a masked tail),
     /// over ranges shorter than the head too, and writes nothing outside
     /// the range.
     #[test]
-    fn fast_update_matches_the_portable_loop_bit_for_bit() {
+    fn fast_update_matches_the_reference_loop_bit_for_bit() {
         for (off, n) in (0..17).flat_map(|off| [(off, 16 * 3 + 9), (off, 16), (off, 5), (off, 1)]) {
             let pad = 16;
             let Some(mut fill) = super::super::fast_path_filler(4, off + n + pad) else { return };
@@ -129,7 +129,7 @@ mod tests {
             for momentum in [false, true] {
                 let (mut p1, mut v1) = (p.clone(), v.clone());
                 let v1r = momentum.then_some(&mut v1[r.clone()]);
-                sgd_portable(&mut p1[r.clone()], &g[r.clone()], v1r, 0.37, 0.9);
+                sgd_reference(&mut p1[r.clone()], &g[r.clone()], v1r, 0.37, 0.9);
                 let (mut p2, mut v2) = (p.clone(), v.clone());
                 let v2r = momentum.then_some(&mut v2[r.clone()]);
                 assert!(crate::kernels::active().sgd_update(&mut p2[r.clone()], &g[r.clone()], v2r, 0.37, 0.9));

@@ -7,11 +7,10 @@
 //! Every function is `unsafe` with `#[target_feature(enable = "avx2,fma")]`
 //! and takes raw pointers; only the safe entry points of [`crate::kernels`]
 //! call them, after checking the CPU (once per process) and every length.
+//! The instance is written by [`instance!`](crate::kernels::generic::instance::instance).
 #![allow(clippy::too_many_arguments)]
 
 use super::simd::Avx2;
-use crate::kernels::AdamConsts;
-use crate::kernels::generic::{self, RawBatch, RawGeom, RawStart};
 use core::arch::x86_64::*;
 
 /// The token, for the functions below (each is `#[target_feature]`, and
@@ -22,55 +21,25 @@ fn t() -> Avx2 {
     unsafe { Avx2::new() }
 }
 
-/// [`generic::dense::dense_forward`], tiles of 2 samples x 6 outputs (12 accumulators).
-///
-/// # Safety
-/// AVX2 and FMA; as the generic kernel.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn dense_forward(
-    dims: (usize, usize, usize),
-    x: *const f32,
-    w: *const f32,
-    bias: Option<*const f32>,
-    y: *mut f32,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::dense::dense_forward::<_, 2>(t(), dims, x, w, bias, y) }
-}
-
-/// [`generic::dense::dense_forward_packed`], tiles of 6 outputs x 16 samples.
-///
-/// # Safety
-/// AVX2 and FMA; as the generic kernel.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn dense_forward_packed(
-    dims: (usize, usize, usize),
-    xt: *const f32,
-    w: *const f32,
-    bias: Option<*const f32>,
-    y: *mut f32,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::dense::dense_forward_packed::<_, 6>(t(), dims, xt, w, bias, y) }
-}
-
-/// [`generic::dense::bcast_gemm`], tiles of 6 rows x 2 vectors (12
-/// accumulators, 2 loads and a broadcast beside them; 4 x 3 took all 16
-/// registers and kept an accumulator on the stack).
-///
-/// # Safety
-/// AVX2 and FMA; as the generic kernel.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn bcast_gemm(
-    dims: (usize, usize, usize),
-    parts: &[(*const f32, *const f32)],
-    strides: (usize, usize, usize),
-    c: (*mut f32, usize),
-    accumulate: bool,
-    rows_outer: bool,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::dense::bcast_gemm::<_, 6, 2, 6, 2>(t(), dims, parts, strides, c, accumulate, rows_outer) }
+crate::kernels::generic::instance::instance! {
+    #[target_feature(enable = "avx2,fma")]
+    token: t(),
+    // 2 samples x 6 outputs (12 accumulators).
+    dense_forward: <2>,
+    // 6 outputs x 16 samples (2 vectors).
+    dense_forward_packed: <6>,
+    // 6 rows x 2 vectors (12 accumulators, 2 loads and a broadcast beside
+    // them; 4 x 3 took all 16 registers and kept an accumulator on the stack).
+    bcast_gemm: <6, 2, 6, 2>,
+    // 4 channels x 2 segments (4 x 3 kept an accumulator on the stack),
+    // then 2 x 4, then 1 x 6.
+    conv_batch: <4, 2, 4, 6>,
+    // 4 channels x 2 taps, or 1 x 9.
+    conv_dw_batch: <4, 2, 9>,
+    // 6 taps x 16 channels (2 vectors: 12 accumulators).
+    conv_dw_t: <6, 2>,
+    // Two vectors of 8 lanes a plane.
+    lane_sums4: <2>,
 }
 
 /// `dst[p·dst_p + k] = src[k·src_k + p]` for `k < 16`, `p < n`: 16 planes
@@ -110,169 +79,4 @@ pub(crate) unsafe fn transpose16(src: *const f32, src_k: usize, n: usize, dst: *
             p0 += 8;
         }
     }
-}
-
-/// [`generic::conv::conv_batch`], tiles of 6 channels x 2 segments (12
-/// accumulators; 4 x 3 kept one on the stack), then 2 x 4.
-///
-/// # Safety
-/// AVX2 and FMA; as the generic kernel.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn conv_batch(g: &RawGeom, out_c: usize, batch: &RawBatch, start: RawStart) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::conv::conv_batch::<_, 4, 2, 4, 6>(t(), g, out_c, batch, start) }
-}
-
-/// [`generic::conv_grad::conv_dw_batch`], tiles of 4 channels x 2 taps, or 1 x 9.
-///
-/// # Safety
-/// AVX2 and FMA; as the generic kernel.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn conv_dw_batch(g: &RawGeom, out_c: usize, batch: &RawBatch, dw: *mut f32) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::conv_grad::conv_dw_batch::<_, 4, 2, 9>(t(), g, out_c, batch, dw) }
-}
-
-/// [`generic::conv_grad::conv_dw_t`], tiles of 6 taps x 16 channels.
-///
-/// # Safety
-/// AVX2 and FMA; as the generic kernel (`out_c` a multiple of 16).
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn conv_dw_t(
-    g: &RawGeom,
-    taps: core::ops::Range<usize>,
-    x: *const f32,
-    hw: (usize, usize),
-    dyt: (*const f32, usize),
-    dwt: *mut f32,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::conv_grad::conv_dw_t::<_, 6, 2>(t(), g, taps, x, hw, dyt, dwt) }
-}
-
-/// [`generic::pool::maxpool2_forward`].
-///
-/// # Safety
-/// AVX2 and FMA; as the generic kernel.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn maxpool2_forward(dims: (usize, usize, usize), x: *const f32, relu: bool, y: *mut f32) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::pool::maxpool2_forward(t(), dims, x, relu, y) }
-}
-
-/// [`generic::pool::maxpool2_backward`].
-///
-/// # Safety
-/// AVX2 and FMA; as the generic kernel.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn maxpool2_backward(
-    dims: (usize, usize, usize),
-    xydy: (*const f32, *const f32, *const f32),
-    dx: *mut f32,
-    relu: bool,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::pool::maxpool2_backward(t(), dims, xydy, dx, relu) }
-}
-
-/// [`generic::elementwise::pad_planes`].
-///
-/// # Safety
-/// AVX2 and FMA; as the generic kernel.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn pad_planes(src: *const f32, chw_p: (usize, usize, usize, usize), dst: *mut f32, slack: usize) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::elementwise::pad_planes(t(), src, chw_p, dst, slack) }
-}
-
-/// [`generic::elementwise::relu_forward`].
-///
-/// # Safety
-/// AVX2 and FMA; as the generic kernel.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn relu_forward(x: *const f32, y: *mut f32, n: usize) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::elementwise::relu_forward(t(), x, y, n) }
-}
-
-/// [`generic::elementwise::relu_backward`].
-///
-/// # Safety
-/// AVX2 and FMA; as the generic kernel.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn relu_backward(y: *const f32, dy: *const f32, dx: *mut f32, n: usize) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::elementwise::relu_backward(t(), y, dy, dx, n) }
-}
-
-/// [`generic::elementwise::lane_sums4`], two vectors of 8 lanes a plane.
-///
-/// # Safety
-/// AVX2 and FMA; as the generic kernel.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn lane_sums4(x: *const f32, len: usize, np: usize, full: usize) -> [[f32; 16]; 4] {
-    // SAFETY: the caller's contract.
-    unsafe { generic::elementwise::lane_sums4::<_, 2>(t(), x, len, np, full) }
-}
-
-/// [`generic::elementwise::all_within`].
-///
-/// # Safety
-/// AVX2 and FMA; as the generic kernel.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn all_within(x: *const f32, n: usize, limit: f32) -> bool {
-    // SAFETY: the caller's contract.
-    unsafe { generic::elementwise::all_within(t(), x, n, limit) }
-}
-
-/// [`generic::elementwise::sgd_update`].
-///
-/// # Safety
-/// AVX2 and FMA; as the generic kernel.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn sgd_update(pgv: (*mut f32, *const f32, Option<*mut f32>), n: usize, lr: f32, mu: f32) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::elementwise::sgd_update(t(), pgv, n, lr, mu) }
-}
-
-/// [`generic::elementwise::adam_update`].
-///
-/// # Safety
-/// AVX2 and FMA; as the generic kernel.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn adam_update(pgmv: (*mut f32, *const f32, *mut f32, *mut f32), n: usize, k: AdamConsts) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::elementwise::adam_update(t(), pgmv, n, k) }
-}
-
-/// [`generic::conv::conv_pool_batch`].
-///
-/// # Safety
-/// AVX2 and FMA; as the generic kernel.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn conv_pool_batch(
-    g: &RawGeom,
-    out_c: usize,
-    batch: &RawBatch,
-    start: RawStart,
-    pooled: (*mut f32, usize),
-    routes: bool,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::conv::conv_pool_batch(t(), g, out_c, batch, start, pooled, routes) }
-}
-
-/// [`generic::pool::maxpool2_backward_routes`].
-///
-/// # Safety
-/// AVX2 and FMA; as the generic kernel.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn maxpool2_backward_routes(
-    dims: (usize, usize, usize),
-    routes: (*const u8, usize, usize),
-    dy: *const f32,
-    dx: *mut f32,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::pool::maxpool2_backward_routes(t(), dims, routes, dy, dx) }
 }

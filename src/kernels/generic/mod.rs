@@ -1,9 +1,10 @@
 //! Kernels written once over the vector width ([`Compute`](super::compute::Compute)),
 //! with raw pointers as the backends' own: dense products, convolutions
 //! and their weight gradients, 2x2 max-pooling, the element-wise passes
-//! and the optimizer updates. A backend instantiates them in its
-//! `#[target_feature]` functions with its token and its register tiles
-//! (AVX2: `avx2/kernels.rs`; NEON: `neon/kernels.rs`).
+//! and the optimizer updates. A backend instantiates them with
+//! [`instance!`](instance::instance): its `#[target_feature]` functions
+//! with its token and its register tiles (AVX2: `avx2/kernels.rs`; NEON:
+//! `neon/kernels.rs`; the portable lanes, any target: `portable.rs`).
 //!
 //! They are the AVX-512 backend's kernels (`avx512/`) with the vector width
 //! a parameter; AVX-512 keeps its own hand-written files (see
@@ -14,6 +15,7 @@ pub(crate) mod conv;
 pub(crate) mod conv_grad;
 pub(crate) mod dense;
 pub(crate) mod elementwise;
+pub(crate) mod instance;
 pub(crate) mod pool;
 #[cfg(test)]
 mod tests;

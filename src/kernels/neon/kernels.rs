@@ -8,12 +8,11 @@
 //! and takes raw pointers; only the safe entry points of [`crate::kernels`]
 //! call them, after checking every length. The pooling convolution
 //! ([`conv_pool_batch`]) takes rows of at most 4 vectors: 16 outputs here
-//! (the entry point declines wider rows).
+//! (the entry point declines wider rows). The instance is written by
+//! [`instance!`](crate::kernels::generic::instance::instance).
 #![allow(clippy::too_many_arguments)]
 
 use super::simd::Neon;
-use crate::kernels::AdamConsts;
-use crate::kernels::generic::{self, RawBatch, RawGeom, RawStart};
 use core::arch::aarch64::*;
 
 /// The token, for the functions below (each is `#[target_feature]`, and
@@ -24,56 +23,25 @@ fn t() -> Neon {
     unsafe { Neon::new() }
 }
 
-/// [`generic::dense::dense_forward`], tiles of 4 samples x 6 outputs (24
-/// accumulators, 4 inputs and a weight vector beside them).
-///
-/// # Safety
-/// NEON; as the generic kernel.
-#[target_feature(enable = "neon")]
-pub(crate) unsafe fn dense_forward(
-    dims: (usize, usize, usize),
-    x: *const f32,
-    w: *const f32,
-    bias: Option<*const f32>,
-    y: *mut f32,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::dense::dense_forward::<_, 4>(t(), dims, x, w, bias, y) }
-}
-
-/// [`generic::dense::dense_forward_packed`], tiles of 8 outputs x 8 samples
-/// (16 accumulators).
-///
-/// # Safety
-/// NEON; as the generic kernel.
-#[target_feature(enable = "neon")]
-pub(crate) unsafe fn dense_forward_packed(
-    dims: (usize, usize, usize),
-    xt: *const f32,
-    w: *const f32,
-    bias: Option<*const f32>,
-    y: *mut f32,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::dense::dense_forward_packed::<_, 8>(t(), dims, xt, w, bias, y) }
-}
-
-/// [`generic::dense::bcast_gemm`], tiles of 6 rows x 4 vectors (24
-/// accumulators, 4 loads and a broadcast beside them).
-///
-/// # Safety
-/// NEON; as the generic kernel.
-#[target_feature(enable = "neon")]
-pub(crate) unsafe fn bcast_gemm(
-    dims: (usize, usize, usize),
-    parts: &[(*const f32, *const f32)],
-    strides: (usize, usize, usize),
-    c: (*mut f32, usize),
-    accumulate: bool,
-    rows_outer: bool,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::dense::bcast_gemm::<_, 6, 4, 6, 4>(t(), dims, parts, strides, c, accumulate, rows_outer) }
+crate::kernels::generic::instance::instance! {
+    #[target_feature(enable = "neon")]
+    token: t(),
+    // 4 samples x 6 outputs (24 accumulators, 4 inputs and a weight vector beside them).
+    dense_forward: <4>,
+    // 8 outputs x 8 samples (16 accumulators).
+    dense_forward_packed: <8>,
+    // 6 rows x 4 vectors (24 accumulators, 4 loads and a broadcast beside them).
+    bcast_gemm: <6, 4, 6, 4>,
+    // 6 channels x 4 segments of 4 outputs (24 accumulators, 4 input loads
+    // and a weight broadcast beside them), then 2 x 8, then one channel by
+    // rows or 1 x 12.
+    conv_batch: <6, 4, 8, 12>,
+    // 4 channels x 4 taps (16 accumulators), or 1 x 9.
+    conv_dw_batch: <4, 4, 9>,
+    // 6 taps x 16 channels (4 vectors: 24 accumulators).
+    conv_dw_t: <6, 4>,
+    // Four vectors of 4 lanes a plane.
+    lane_sums4: <4>,
 }
 
 /// `dst[p·dst_p + k] = src[k·src_k + p]` for `k < 16`, `p < n`: 16 planes
@@ -112,172 +80,4 @@ pub(crate) unsafe fn transpose16(src: *const f32, src_k: usize, n: usize, dst: *
             p0 += 4;
         }
     }
-}
-
-/// [`generic::conv::conv_batch`], tiles of 6 channels x 4 segments of 4
-/// outputs (24 accumulators, 4 input loads and a weight broadcast beside
-/// them), then 2 x 8, then one channel by rows or 1 x 12.
-///
-/// # Safety
-/// NEON; as the generic kernel.
-#[target_feature(enable = "neon")]
-pub(crate) unsafe fn conv_batch(g: &RawGeom, out_c: usize, batch: &RawBatch, start: RawStart) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::conv::conv_batch::<_, 6, 4, 8, 12>(t(), g, out_c, batch, start) }
-}
-
-/// [`generic::conv_grad::conv_dw_batch`], tiles of 4 channels x 4 taps (16
-/// accumulators), or 1 x 9.
-///
-/// # Safety
-/// NEON; as the generic kernel.
-#[target_feature(enable = "neon")]
-pub(crate) unsafe fn conv_dw_batch(g: &RawGeom, out_c: usize, batch: &RawBatch, dw: *mut f32) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::conv_grad::conv_dw_batch::<_, 4, 4, 9>(t(), g, out_c, batch, dw) }
-}
-
-/// [`generic::conv_grad::conv_dw_t`], tiles of 6 taps x 16 channels (4
-/// vectors: 24 accumulators).
-///
-/// # Safety
-/// NEON; as the generic kernel (`out_c` a multiple of 16).
-#[target_feature(enable = "neon")]
-pub(crate) unsafe fn conv_dw_t(
-    g: &RawGeom,
-    taps: core::ops::Range<usize>,
-    x: *const f32,
-    hw: (usize, usize),
-    dyt: (*const f32, usize),
-    dwt: *mut f32,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::conv_grad::conv_dw_t::<_, 6, 4>(t(), g, taps, x, hw, dyt, dwt) }
-}
-
-/// [`generic::pool::maxpool2_forward`].
-///
-/// # Safety
-/// NEON; as the generic kernel.
-#[target_feature(enable = "neon")]
-pub(crate) unsafe fn maxpool2_forward(dims: (usize, usize, usize), x: *const f32, relu: bool, y: *mut f32) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::pool::maxpool2_forward(t(), dims, x, relu, y) }
-}
-
-/// [`generic::pool::maxpool2_backward`].
-///
-/// # Safety
-/// NEON; as the generic kernel.
-#[target_feature(enable = "neon")]
-pub(crate) unsafe fn maxpool2_backward(
-    dims: (usize, usize, usize),
-    xydy: (*const f32, *const f32, *const f32),
-    dx: *mut f32,
-    relu: bool,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::pool::maxpool2_backward(t(), dims, xydy, dx, relu) }
-}
-
-/// [`generic::elementwise::pad_planes`].
-///
-/// # Safety
-/// NEON; as the generic kernel.
-#[target_feature(enable = "neon")]
-pub(crate) unsafe fn pad_planes(src: *const f32, chw_p: (usize, usize, usize, usize), dst: *mut f32, slack: usize) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::elementwise::pad_planes(t(), src, chw_p, dst, slack) }
-}
-
-/// [`generic::elementwise::relu_forward`].
-///
-/// # Safety
-/// NEON; as the generic kernel.
-#[target_feature(enable = "neon")]
-pub(crate) unsafe fn relu_forward(x: *const f32, y: *mut f32, n: usize) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::elementwise::relu_forward(t(), x, y, n) }
-}
-
-/// [`generic::elementwise::relu_backward`].
-///
-/// # Safety
-/// NEON; as the generic kernel.
-#[target_feature(enable = "neon")]
-pub(crate) unsafe fn relu_backward(y: *const f32, dy: *const f32, dx: *mut f32, n: usize) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::elementwise::relu_backward(t(), y, dy, dx, n) }
-}
-
-/// [`generic::elementwise::lane_sums4`], four vectors of 4 lanes a plane.
-///
-/// # Safety
-/// NEON; as the generic kernel.
-#[target_feature(enable = "neon")]
-pub(crate) unsafe fn lane_sums4(x: *const f32, len: usize, np: usize, full: usize) -> [[f32; 16]; 4] {
-    // SAFETY: the caller's contract.
-    unsafe { generic::elementwise::lane_sums4::<_, 4>(t(), x, len, np, full) }
-}
-
-/// [`generic::elementwise::all_within`].
-///
-/// # Safety
-/// NEON; as the generic kernel.
-#[target_feature(enable = "neon")]
-pub(crate) unsafe fn all_within(x: *const f32, n: usize, limit: f32) -> bool {
-    // SAFETY: the caller's contract.
-    unsafe { generic::elementwise::all_within(t(), x, n, limit) }
-}
-
-/// [`generic::elementwise::sgd_update`].
-///
-/// # Safety
-/// NEON; as the generic kernel.
-#[target_feature(enable = "neon")]
-pub(crate) unsafe fn sgd_update(pgv: (*mut f32, *const f32, Option<*mut f32>), n: usize, lr: f32, mu: f32) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::elementwise::sgd_update(t(), pgv, n, lr, mu) }
-}
-
-/// [`generic::elementwise::adam_update`].
-///
-/// # Safety
-/// NEON; as the generic kernel.
-#[target_feature(enable = "neon")]
-pub(crate) unsafe fn adam_update(pgmv: (*mut f32, *const f32, *mut f32, *mut f32), n: usize, k: AdamConsts) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::elementwise::adam_update(t(), pgmv, n, k) }
-}
-
-/// [`generic::conv::conv_pool_batch`].
-///
-/// # Safety
-/// NEON; as the generic kernel.
-#[target_feature(enable = "neon")]
-pub(crate) unsafe fn conv_pool_batch(
-    g: &RawGeom,
-    out_c: usize,
-    batch: &RawBatch,
-    start: RawStart,
-    pooled: (*mut f32, usize),
-    routes: bool,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::conv::conv_pool_batch(t(), g, out_c, batch, start, pooled, routes) }
-}
-
-/// [`generic::pool::maxpool2_backward_routes`].
-///
-/// # Safety
-/// NEON; as the generic kernel.
-#[target_feature(enable = "neon")]
-pub(crate) unsafe fn maxpool2_backward_routes(
-    dims: (usize, usize, usize),
-    routes: (*const u8, usize, usize),
-    dy: *const f32,
-    dx: *mut f32,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { generic::pool::maxpool2_backward_routes(t(), dims, routes, dy, dx) }
 }

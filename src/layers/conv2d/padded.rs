@@ -54,12 +54,12 @@ pub(crate) fn pad_planes(src: &[f32], c: usize, h: usize, w: usize, p: usize, ds
     let (rw, rows) = (w + 2 * p, h + 2 * p);
     assert!(src.len() >= c * h * w && dst.len() >= c * rw * rows + SLACK, "pad_planes: buffers too short");
     if !kernels::active().pad_planes(src, c, h, w, p, dst) {
-        pad_planes_portable(src, c, h, w, p, dst);
+        pad_planes_reference(src, c, h, w, p, dst);
     }
 }
 
 /// Portable form of [`pad_planes`].
-pub(super) fn pad_planes_portable(src: &[f32], c: usize, h: usize, w: usize, p: usize, dst: &mut [f32]) {
+pub(super) fn pad_planes_reference(src: &[f32], c: usize, h: usize, w: usize, p: usize, dst: &mut [f32]) {
     let (rw, rows) = (w + 2 * p, h + 2 * p);
     let plane = rw * rows;
     for ch in 0..c {

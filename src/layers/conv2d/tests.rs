@@ -2,7 +2,7 @@
 //! against the reference loops, the fused passes and the cache contract.
 
 use super::fast::Then;
-use super::padded::pad_planes_portable;
+use super::padded::pad_planes_reference;
 use super::*;
 use crate::gradcheck::check_layer;
 use crate::kernels::{self, Kernels, SLACK};
@@ -90,11 +90,11 @@ fn gradients_fast_path_narrow_rows() {
     check_layer::<Conv2d<2, 3, 4, 0, 1>, 2, 2, 6, 5, 3, 3, 2>(8).unwrap();
 }
 
-/// Every fast backend this CPU runs against the portable loops, on
+/// Every fast backend this CPU runs against the reference loops, on
 /// shapes that hit every tile size (8, 4, 2 and 1 output channels;
 /// partial segment tiles), both input-gradient blocks, and rows of 1, 2
 /// and 3 segments.
-fn fast_matches_portable<
+fn fast_matches_reference<
     const IN_C: usize,
     const OUT_C: usize,
     const K: usize,
@@ -108,11 +108,11 @@ fn fast_matches_portable<
     seed: u64,
 ) {
     for k in kernels::fast_backends() {
-        fast_matches_portable_on::<IN_C, OUT_C, K, PAD, B, H, W, OH, OW>(k, seed);
+        fast_matches_reference_on::<IN_C, OUT_C, K, PAD, B, H, W, OH, OW>(k, seed);
     }
 }
 
-fn fast_matches_portable_on<
+fn fast_matches_reference_on<
     const IN_C: usize,
     const OUT_C: usize,
     const K: usize,
@@ -139,7 +139,7 @@ fn fast_matches_portable_on<
     let close = |what: &str, fast: &[f32], slow: &[f32]| {
         for (i, (a, b)) in fast.iter().zip(slow).enumerate() {
             let tol = 1e-4 * (1.0 + b.abs()) * (IN_C * K * K) as f32;
-            assert!((a - b).abs() <= tol, "{what}[{i}]: fast {a} vs portable {b}, |diff| {} > {tol}", (a - b).abs());
+            assert!((a - b).abs() <= tol, "{what}[{i}]: fast {a} vs reference {b}, |diff| {} > {tol}", (a - b).abs());
         }
     };
     // Forward.
@@ -231,25 +231,26 @@ fn fast_matches_portable_on<
     close("dx", dx_fast.as_flat(), dx_slow.as_flat());
 }
 
-/// The shapes whose forward pass pools in its tiles: on x86, fashion10's
-/// and tfconv's first convolutions, fashion10's second; not tfconv's
-/// second (800 taps: the channels-last tiles). On NEON (rows of at most
-/// 16 outputs, no channels-last tiles): the rows of 14, not those of 28.
+/// The shapes whose forward pass pools in its tiles: with AVX-512 and
+/// AVX2, fashion10's and tfconv's first convolutions, fashion10's second;
+/// not tfconv's second (800 taps: the channels-last tiles). On NEON and the
+/// portable kernels (4 lanes: rows of at most 16 outputs, no channels-last
+/// tiles): the rows of 14, not those of 28.
 #[test]
 fn the_zoo_convolutions_that_pool_in_their_tiles() {
     if !kernels::active().is_fast() {
         return;
     }
-    let neon = kernels::isa() == crate::Isa::Neon;
+    let four_lanes = matches!(kernels::isa(), crate::Isa::Neon | crate::Isa::Portable);
     for routes in [false, true] {
-        assert_eq!(Conv2d::<1, 8, 3, 1, 1>::zeroed().pools::<28, 28, 28, 28>(routes), !neon);
+        assert_eq!(Conv2d::<1, 8, 3, 1, 1>::zeroed().pools::<28, 28, 28, 28>(routes), !four_lanes);
         assert!(Conv2d::<8, 16, 3, 1, 1>::zeroed().pools::<14, 14, 14, 14>(routes));
-        assert_eq!(Conv2d::<1, 32, 5, 2, 1>::boxed_zeroed().pools::<28, 28, 28, 28>(routes), !neon);
-        assert_eq!(Conv2d::<32, 64, 5, 2, 1>::boxed_zeroed().pools::<14, 14, 14, 14>(routes), neon);
+        assert_eq!(Conv2d::<1, 32, 5, 2, 1>::boxed_zeroed().pools::<28, 28, 28, 28>(routes), !four_lanes);
+        assert_eq!(Conv2d::<32, 64, 5, 2, 1>::boxed_zeroed().pools::<14, 14, 14, 14>(routes), four_lanes);
         let six = Conv2d::<1, 6, 3, 1, 1>::zeroed();
-        assert!(!six.pools::<28, 28, 28, 28>(routes), "6 filters: not a multiple of 4 (x86); rows of 28 (NEON)");
-        // NEON's tiles take channels in pairs.
-        assert_eq!(six.pools::<14, 14, 14, 14>(routes), neon);
+        assert!(!six.pools::<28, 28, 28, 28>(routes), "6 filters: not a multiple of 4 (x86); rows of 28 (4 lanes)");
+        // NEON's and the portable tiles take channels in pairs.
+        assert_eq!(six.pools::<14, 14, 14, 14>(routes), four_lanes);
         let five = Conv2d::<1, 5, 3, 1, 1>::zeroed();
         assert!(!five.pools::<14, 14, 14, 14>(routes), "5 filters: odd");
     }
@@ -361,7 +362,7 @@ fn route_of(r: &[f32]) -> crate::kernels::Route {
 }
 
 /// The cache contract on the backend this process runs (CI runs the
-/// suite on each, `CONSTNET_ISA=portable` too): backward reads the
+/// suite on each, `CONSTNET_ISA=reference` and `portable` too): backward reads the
 /// input from the cache its forward filled, never from `x`. A cache
 /// filled from another input gives that input's gradients (so every
 /// backend gives the same result for the same call), and the right
@@ -430,7 +431,7 @@ fn padding_paths_agree() {
         let n = c * (h + 2 * p) * (w + 2 * p) + SLACK;
         let (mut a, mut b) = (std::vec![f32::NAN; n + 5], std::vec![f32::NAN; n + 5]);
         pad_planes(&src, c, h, w, p, &mut a);
-        pad_planes_portable(&src, c, h, w, p, &mut b);
+        pad_planes_reference(&src, c, h, w, p, &mut b);
         for i in 0..n + 5 {
             assert!(
                 a[i] == b[i] || (a[i].is_nan() && b[i].is_nan()),
@@ -444,33 +445,33 @@ fn padding_paths_agree() {
 }
 
 #[test]
-fn fast_path_matches_portable_loops() {
-    fast_matches_portable::<1, 1, 3, 1, 1, 28, 28, 28, 28>(1); // seed 1
-    fast_matches_portable::<1, 8, 3, 1, 3, 28, 28, 28, 28>(2); // fashion10 conv1
-    fast_matches_portable::<8, 16, 3, 1, 2, 14, 14, 14, 14>(3); // fashion10 conv2
-    fast_matches_portable::<20, 19, 5, 2, 2, 9, 17, 9, 17>(4); // blocks 8+8+2+1, two dx blocks
-    fast_matches_portable::<3, 15, 3, 0, 3, 7, 35, 5, 33>(5); // 'valid': dx padding 2; 3 segments
-    fast_matches_portable::<2, 6, 2, 1, 2, 4, 5, 5, 6>(6); // even kernel, PAD = K - 1
-    fast_matches_portable::<3, 64, 5, 2, 2, 9, 7, 9, 7>(7); // channels-last dW: 75 taps = 12 tiles of 6 + 3
-    fast_matches_portable::<8, 48, 3, 1, 1, 6, 6, 6, 6>(8); // channels-last dW: 32 + 16 channels
-    fast_matches_portable::<32, 16, 3, 1, 1, 3, 3, 3, 3>(10); // channels-last dW: 288 taps = 4 chunks of 64 + 32
-    fast_matches_portable::<8, 16, 3, 1, 2, 7, 5, 7, 5>(9); // channels-last dW: 72 taps, one vector of channels
-    fast_matches_portable::<30, 64, 3, 1, 1, 4, 3, 4, 3>(11); // channels-last dW: 270 taps in scratch chunks of 255 + 15
-    fast_matches_portable::<8, 64, 3, 1, 1, 10, 9, 10, 9>(15); // channels-last dW in bands of 7 + 3 rows
-    fast_matches_portable::<8, 16, 3, 1, 1, 20, 18, 20, 18>(16); // channels-last dW in bands of 14 + 6 rows
-    fast_matches_portable::<9, 16, 3, 1, 1, 5, 7, 5, 7>(18); // 3x3 row tile: 81 taps = 72 + a tile of 3 kernel rows; rows of 3 pairs + 1
-    fast_matches_portable::<114, 16, 3, 1, 1, 2, 2, 2, 2>(19); // 3x3 row tile: 1026 taps in scratch chunks of 1023 + 3 (one kernel row)
-    fast_matches_portable::<8, 8192, 3, 0, 1, 3, 3, 1, 1>(21); // a scratch chunk of 2 taps, less than a kernel row
-    fast_matches_portable::<3, 16, 5, 2, 1, 6, 5, 6, 5>(20); // 5x5, one vector of channels: the 24 x 16 tile
-    fast_matches_portable::<12, 32, 5, 2, 2, 6, 26, 6, 26>(22); // channels-last forward: 300 taps, 2 groups, tiles of 14 + 12
-    fast_matches_portable::<33, 16, 3, 1, 1, 4, 12, 4, 12>(23); // channels-last forward: 297 taps, tiles of 12
-    fast_matches_portable::<3, 8, 5, 2, 2, 7, 21, 7, 21>(24); // pooled in the tiles: 5x5, rows of two segments, odd sides
+fn fast_path_matches_reference_loops() {
+    fast_matches_reference::<1, 1, 3, 1, 1, 28, 28, 28, 28>(1); // seed 1
+    fast_matches_reference::<1, 8, 3, 1, 3, 28, 28, 28, 28>(2); // fashion10 conv1
+    fast_matches_reference::<8, 16, 3, 1, 2, 14, 14, 14, 14>(3); // fashion10 conv2
+    fast_matches_reference::<20, 19, 5, 2, 2, 9, 17, 9, 17>(4); // blocks 8+8+2+1, two dx blocks
+    fast_matches_reference::<3, 15, 3, 0, 3, 7, 35, 5, 33>(5); // 'valid': dx padding 2; 3 segments
+    fast_matches_reference::<2, 6, 2, 1, 2, 4, 5, 5, 6>(6); // even kernel, PAD = K - 1
+    fast_matches_reference::<3, 64, 5, 2, 2, 9, 7, 9, 7>(7); // channels-last dW: 75 taps = 12 tiles of 6 + 3
+    fast_matches_reference::<8, 48, 3, 1, 1, 6, 6, 6, 6>(8); // channels-last dW: 32 + 16 channels
+    fast_matches_reference::<32, 16, 3, 1, 1, 3, 3, 3, 3>(10); // channels-last dW: 288 taps = 4 chunks of 64 + 32
+    fast_matches_reference::<8, 16, 3, 1, 2, 7, 5, 7, 5>(9); // channels-last dW: 72 taps, one vector of channels
+    fast_matches_reference::<30, 64, 3, 1, 1, 4, 3, 4, 3>(11); // channels-last dW: 270 taps in scratch chunks of 255 + 15
+    fast_matches_reference::<8, 64, 3, 1, 1, 10, 9, 10, 9>(15); // channels-last dW in bands of 7 + 3 rows
+    fast_matches_reference::<8, 16, 3, 1, 1, 20, 18, 20, 18>(16); // channels-last dW in bands of 14 + 6 rows
+    fast_matches_reference::<9, 16, 3, 1, 1, 5, 7, 5, 7>(18); // 3x3 row tile: 81 taps = 72 + a tile of 3 kernel rows; rows of 3 pairs + 1
+    fast_matches_reference::<114, 16, 3, 1, 1, 2, 2, 2, 2>(19); // 3x3 row tile: 1026 taps in scratch chunks of 1023 + 3 (one kernel row)
+    fast_matches_reference::<8, 8192, 3, 0, 1, 3, 3, 1, 1>(21); // a scratch chunk of 2 taps, less than a kernel row
+    fast_matches_reference::<3, 16, 5, 2, 1, 6, 5, 6, 5>(20); // 5x5, one vector of channels: the 24 x 16 tile
+    fast_matches_reference::<12, 32, 5, 2, 2, 6, 26, 6, 26>(22); // channels-last forward: 300 taps, 2 groups, tiles of 14 + 12
+    fast_matches_reference::<33, 16, 3, 1, 1, 4, 12, 4, 12>(23); // channels-last forward: 297 taps, tiles of 12
+    fast_matches_reference::<3, 8, 5, 2, 2, 7, 21, 7, 21>(24); // pooled in the tiles: 5x5, rows of two segments, odd sides
     // The single-channel row kernels: one and two segments, 3x3 and
     // 5x5, rows left over after the 8- or 4-row tiles, all three starts.
-    fast_matches_portable::<17, 1, 5, 2, 2, 11, 13, 11, 13>(12); // y: 8 + 3 rows; dx: 8 + 8 + 1 channels
-    fast_matches_portable::<3, 20, 3, 1, 1, 10, 30, 10, 30>(13); // dx: 2 + 1 channels, two blocks (Load), 4 + 4 + 2 rows
-    fast_matches_portable::<1, 1, 3, 0, 2, 12, 12, 10, 10>(14); // 'valid': y 8 + 2 rows of one segment
-    fast_matches_portable::<1, 5, 5, 2, 2, 12, 12, 12, 12>(17); // dW: 4 channels in a tile, the fifth streamed (5x5)
+    fast_matches_reference::<17, 1, 5, 2, 2, 11, 13, 11, 13>(12); // y: 8 + 3 rows; dx: 8 + 8 + 1 channels
+    fast_matches_reference::<3, 20, 3, 1, 1, 10, 30, 10, 30>(13); // dx: 2 + 1 channels, two blocks (Load), 4 + 4 + 2 rows
+    fast_matches_reference::<1, 1, 3, 0, 2, 12, 12, 10, 10>(14); // 'valid': y 8 + 2 rows of one segment
+    fast_matches_reference::<1, 5, 5, 2, 2, 12, 12, 12, 12>(17); // dW: 4 channels in a tile, the fifth streamed (5x5)
 }
 
 /// The im2col path (`STRIDE > 1`, or `PAD >= K`) on every fast backend
@@ -478,7 +479,7 @@ fn fast_path_matches_portable_loops() {
 /// added into a non-zero gradient, with and without `dx`. Then the layer
 /// itself on the chosen backend, with `Grad::Overwrite` (over NaNs) and
 /// `Grad::Add`.
-fn im2col_matches_portable<
+fn im2col_matches_reference<
     const IN_C: usize,
     const OUT_C: usize,
     const K: usize,
@@ -513,7 +514,7 @@ fn im2col_matches_portable<
         assert_eq!(fast.len(), slow.len());
         for (i, (a, b)) in fast.iter().zip(slow).enumerate() {
             let tol = 2e-6 * (1.0 + b.abs()) * terms;
-            assert!((a - b).abs() <= tol, "{what}[{i}]: fast {a} vs portable {b}, |diff| {} > {tol}", (a - b).abs());
+            assert!((a - b).abs() <= tol, "{what}[{i}]: fast {a} vs reference {b}, |diff| {} > {tol}", (a - b).abs());
         }
     };
     let mut cache = <[PaddedInput<IN_C, H, W, PAD>; B]>::boxed_zeroed();
@@ -566,18 +567,18 @@ fn im2col_matches_portable<
 }
 
 #[test]
-fn im2col_path_matches_portable_loops() {
-    im2col_matches_portable::<16, 32, 3, 1, 2, false, 2, 28, 28, 14, 14>(1); // ResNet-8 layer2.0 conv1
-    im2col_matches_portable::<32, 64, 3, 1, 2, false, 3, 14, 14, 7, 7>(2); // layer3.0 conv1: blocks across samples
-    im2col_matches_portable::<16, 32, 1, 0, 2, false, 2, 28, 28, 14, 14>(3); // the 1x1 projection
-    im2col_matches_portable::<3, 5, 3, 0, 2, true, 1, 9, 11, 4, 5>(4); // 'valid', odd sides, B = 1
-    im2col_matches_portable::<2, 7, 5, 2, 3, true, 3, 13, 10, 5, 4>(5); // stride 3, 5x5
-    im2col_matches_portable::<4, 6, 1, 0, 3, true, 2, 7, 8, 3, 3>(6); // 1x1, stride 3
-    im2col_matches_portable::<20, 6, 5, 2, 2, true, 2, 30, 30, 15, 15>(7); // 500 taps: 3 forward chunks, 8 backward blocks
-    im2col_matches_portable::<3, 200, 3, 1, 2, true, 2, 9, 9, 5, 5>(8); // 200 filters: forward blocks of 32 columns
-    im2col_matches_portable::<2, 3, 2, 3, 1, true, 2, 4, 5, 9, 10>(9); // stride 1 with PAD >= K
-    im2col_matches_portable::<1, 1, 3, 1, 2, true, 1, 1, 1, 1, 1>(10); // a 1x1 input
-    im2col_matches_portable::<5, 9, 3, 1, 3, false, 5, 16, 17, 6, 6>(11); // stride 3, padded, odd
+fn im2col_path_matches_reference_loops() {
+    im2col_matches_reference::<16, 32, 3, 1, 2, false, 2, 28, 28, 14, 14>(1); // ResNet-8 layer2.0 conv1
+    im2col_matches_reference::<32, 64, 3, 1, 2, false, 3, 14, 14, 7, 7>(2); // layer3.0 conv1: blocks across samples
+    im2col_matches_reference::<16, 32, 1, 0, 2, false, 2, 28, 28, 14, 14>(3); // the 1x1 projection
+    im2col_matches_reference::<3, 5, 3, 0, 2, true, 1, 9, 11, 4, 5>(4); // 'valid', odd sides, B = 1
+    im2col_matches_reference::<2, 7, 5, 2, 3, true, 3, 13, 10, 5, 4>(5); // stride 3, 5x5
+    im2col_matches_reference::<4, 6, 1, 0, 3, true, 2, 7, 8, 3, 3>(6); // 1x1, stride 3
+    im2col_matches_reference::<20, 6, 5, 2, 2, true, 2, 30, 30, 15, 15>(7); // 500 taps: 3 forward chunks, 8 backward blocks
+    im2col_matches_reference::<3, 200, 3, 1, 2, true, 2, 9, 9, 5, 5>(8); // 200 filters: forward blocks of 32 columns
+    im2col_matches_reference::<2, 3, 2, 3, 1, true, 2, 4, 5, 9, 10>(9); // stride 1 with PAD >= K
+    im2col_matches_reference::<1, 1, 3, 1, 2, true, 1, 1, 1, 1, 1>(10); // a 1x1 input
+    im2col_matches_reference::<5, 9, 3, 1, 3, false, 5, 16, 17, 6, 6>(11); // stride 3, padded, odd
 }
 
 /// 1x1 stride-2 convolution and a stride-3 one by finite differences.

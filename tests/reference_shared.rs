@@ -1,5 +1,5 @@
-//! The shared weight gradient of the parallel trainer on the portable
-//! loops (`set_isa(Isa::Portable)`, which fixes the kernels for the whole
+//! The shared weight gradient of the parallel trainer on the reference
+//! loops (`set_isa(Isa::Reference)`, which fixes the kernels for the whole
 //! process: hence a test binary of its own): a dense layer's shares of rows over parts of a
 //! batch, and a two-thread step against the one-thread step.
 
@@ -27,9 +27,9 @@ fn close(what: &str, a: &[f32], b: &[f32], tol: f32) {
 }
 
 #[test]
-fn portable_shares_make_the_weight_gradient_and_the_two_thread_step() {
-    set_isa(Isa::Portable).expect("the first kernel use of this process");
-    assert_eq!(isa(), Isa::Portable);
+fn reference_shares_make_the_weight_gradient_and_the_two_thread_step() {
+    set_isa(Isa::Reference).expect("the first kernel use of this process");
+    assert_eq!(isa(), Isa::Reference);
     let mut rng = SmallRng::seed_from_u64(8);
     // A dense layer's gradient in 3 shares of rows over 2 parts of 3 samples.
     type D = Dense<1024, 256>;
@@ -50,7 +50,7 @@ fn portable_shares_make_the_weight_gradient_and_the_two_thread_step() {
         let mut parts = x.iter().zip(dy.iter()).map(|(x, dy)| (x.as_flat(), dy.as_flat()));
         d.shared_grad(&mut parts, part, 3, &mut shared.as_flat_mut()[D::share(part, 3)]);
     }
-    close("portable shares", shared.weight.as_flat(), whole.weight.as_flat(), 1e-5);
+    close("reference shares", shared.weight.as_flat(), whole.weight.as_flat(), 1e-5);
 
     // Two threads of 3 samples against one thread on all 6.
     let mut a = wide::Params::boxed_zeroed();
