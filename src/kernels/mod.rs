@@ -644,9 +644,9 @@ impl Kernels {
                     && (!routes || routes_fit(oh, ow))
                     && !cl_pays(g, out_c, ow, start)
             }
-            // NEON's and the portable tiles take rows of up to 4 vectors
-            // (16 outputs of 4 lanes); wider rows run unpooled.
-            // They have no channels-last tiles, so no shape is left to them.
+            // NEON's and the portable tiles take rows of up to 32 outputs
+            // (8 vectors of 4 lanes). They have no channels-last tiles, so
+            // no shape is left to them.
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => generic_pools(4, g, out_c, (oh, ow), start, routes),
             Isa::Portable => generic_pools(<portable::Lanes4 as simd::Simd>::LANES, g, out_c, (oh, ow), start, routes),
@@ -835,7 +835,7 @@ impl Kernels {
 }
 
 /// Whether the generic pooling convolution (`generic::conv::conv_pool_batch`)
-/// on `lanes`-wide vectors takes this shape: rows of 1 to 4 vectors and at
+/// on `lanes`-wide vectors takes this shape: rows of 1 to 8 vectors and at
 /// most 32 outputs, a 3x3 or 5x5 kernel, output channels in pairs, no load
 /// start, and the routes only where they fit the outputs.
 #[inline(always)]
@@ -847,7 +847,7 @@ fn generic_pools(
     start: &Start,
     routes: bool,
 ) -> bool {
-    (1..=(4 * lanes).min(32)).contains(&ow)
+    (1..=(8 * lanes).min(32)).contains(&ow)
         && matches!(g.k, 3 | 5)
         && out_c.is_multiple_of(2)
         && !matches!(start, Start::Load)

@@ -307,7 +307,7 @@ pub(crate) unsafe fn conv_batch<S: Compute, const OB: usize, const SB: usize, co
 /// writable at `pw` floats of the first `ceil(nr/2)` rows (`pw` apart) of
 /// `OB` planes `p_plane` apart; with `ROUTES`, `routes` likewise at a
 /// [`Route`] record for each of those rows ([`ROUTE_BYTES`] apart, planes
-/// `r_plane` bytes apart); `SN <= 4` and `SN·LANES <= 32`.
+/// `r_plane` bytes apart); `SN <= 8` and `SN·LANES <= 32`.
 #[inline(always)]
 unsafe fn conv_pool_tile<
     S: Compute,
@@ -375,8 +375,8 @@ unsafe fn conv_pool_tile<
                 let bottom = 2 * i + 1 < nr;
                 // Each segment's maxima over the window's rows, a missing
                 // odd segment as zeros; the raw sums of the two rows likewise.
-                let mut m = [zero; 4];
-                let (mut top, mut bot) = ([zero; 4], [zero; 4]);
+                let mut m = [zero; 8];
+                let (mut top, mut bot) = ([zero; 8], [zero; 8]);
                 for q in 0..SN {
                     top[q] = acc[2 * i][q];
                     let t = s.select(valid[q], s.max(top[q], zero), zero);
@@ -420,7 +420,8 @@ unsafe fn conv_pool_tile<
 }
 
 /// The pooling convolution's tile for rows of `SN` segments: channels and
-/// rows a tile (at most 12 accumulators, the loaded inputs beside them).
+/// rows a tile (at most 12 accumulators, the loaded inputs beside them, up
+/// to rows of 4 segments; 2 rows of 5 to 8, on 4 lanes, take 10 to 16).
 pub(crate) const fn pool_tile(sn: usize) -> (usize, usize) {
     match sn {
         1 => (2, 4),
@@ -438,7 +439,7 @@ pub(crate) const fn pool_tile(sn: usize) -> (usize, usize) {
 /// channel, row by row). Without `routes` `batch.y` is not touched.
 ///
 /// # Safety
-/// As [`conv_batch`]; rows of 1 to 32 outputs and at most 4 vectors, a 3x3 or 5x5 kernel,
+/// As [`conv_batch`]; rows of 1 to 32 outputs and at most 8 vectors, a 3x3 or 5x5 kernel,
 /// `out_c` a multiple of 2, no load start; `pooled` writable for `n`
 /// samples of `out_c` pooled planes; with `routes` each sample's output
 /// buffer writable for `out_c·ceil(oh/2)` records ([`routes_fit`](crate::kernels::routes_fit)).
@@ -456,7 +457,7 @@ pub(crate) unsafe fn conv_pool_batch<S: Compute>(
     let (oh, ow) = (batch.oh, batch.ow);
     let (ph, pw) = (oh.div_ceil(2), ow.div_ceil(2));
     let sn = ow.div_ceil(v);
-    debug_assert!((1..=4).contains(&sn) && ow <= 32, "rows of {ow}: {sn} vectors");
+    debug_assert!((1..=8).contains(&sn) && ow <= 32, "rows of {ow}: {sn} vectors");
     let (ob, rows) = pool_tile(sn);
     /// Rows r0.. of sample b's tile: rows past the last as the last.
     fn tile<const R: usize>(batch: &RawBatch, x_row: usize, b: usize, r0: usize) -> ([*const f32; R], usize) {
@@ -496,8 +497,18 @@ pub(crate) unsafe fn conv_pool_batch<S: Compute>(
                         (2, _, _) => run!(2, 2, 2, 5),
                         (3, _, 3) => run!(1, 2, 3, 3),
                         (3, _, _) => run!(1, 2, 3, 5),
-                        (_, _, 3) => run!(1, 2, 4, 3),
-                        _ => run!(1, 2, 4, 5),
+                        (4, _, 3) => run!(1, 2, 4, 3),
+                        (4, _, _) => run!(1, 2, 4, 5),
+                        // Rows of 5 to 8 vectors: 4 lanes only (32 outputs at most).
+                        (5, _, 3) if v < 8 => run!(1, 2, 5, 3),
+                        (5, _, _) if v < 8 => run!(1, 2, 5, 5),
+                        (6, _, 3) if v < 8 => run!(1, 2, 6, 3),
+                        (6, _, _) if v < 8 => run!(1, 2, 6, 5),
+                        (7, _, 3) if v < 8 => run!(1, 2, 7, 3),
+                        (7, _, _) if v < 8 => run!(1, 2, 7, 5),
+                        (8, _, 3) if v < 8 => run!(1, 2, 8, 3),
+                        (8, _, _) if v < 8 => run!(1, 2, 8, 5),
+                        _ => unreachable!("kernels::conv_pool_batch: rows of {ow}: {sn} vectors"),
                     }
                 }
                 r0 += if full { rows } else { 2 };

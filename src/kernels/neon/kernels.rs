@@ -7,7 +7,7 @@
 //! Every function is `unsafe` with `#[target_feature(enable = "neon")]`
 //! and takes raw pointers; only the safe entry points of [`crate::kernels`]
 //! call them, after checking every length. The pooling convolution
-//! ([`conv_pool_batch`]) takes rows of at most 4 vectors: 16 outputs here
+//! ([`conv_pool_batch`]) takes rows of at most 8 vectors: 32 outputs here
 //! (the entry point declines wider rows). The instance is written by
 //! [`instance!`](crate::kernels::generic::instance::instance).
 #![allow(clippy::too_many_arguments)]

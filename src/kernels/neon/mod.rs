@@ -5,7 +5,7 @@
 //! element-wise passes and the optimizer updates over
 //! [`Compute`](crate::kernels::compute::Compute), `compute.rs`),
 //! instantiated in [`kernels`] with NEON's tiles. The pooling convolution
-//! takes rows of at most 16 outputs (4 vectors); wider rows run unpooled.
+//! takes rows of at most 32 outputs (8 vectors); wider rows run unpooled.
 //! Tested under qemu-user (`scripts/test_aarch64.sh`), which checks
 //! results only: its speed has not been measured on ARM hardware.
 

@@ -231,11 +231,10 @@ fn fast_matches_reference_on<
     close("dx", dx_fast.as_flat(), dx_slow.as_flat());
 }
 
-/// The shapes whose forward pass pools in its tiles: with AVX-512 and
-/// AVX2, fashion10's and tfconv's first convolutions, fashion10's second;
-/// not tfconv's second (800 taps: the channels-last tiles). On NEON and the
-/// portable kernels (4 lanes: rows of at most 16 outputs, no channels-last
-/// tiles): the rows of 14, not those of 28.
+/// The shapes whose forward pass pools in its tiles: fashion10's and
+/// tfconv's first convolutions, fashion10's second; with AVX-512 and AVX2
+/// not tfconv's second (800 taps: the channels-last tiles), which NEON and
+/// the portable kernels (4 lanes, no channels-last tiles) pool too.
 #[test]
 fn the_zoo_convolutions_that_pool_in_their_tiles() {
     if !kernels::active().is_fast() {
@@ -243,13 +242,14 @@ fn the_zoo_convolutions_that_pool_in_their_tiles() {
     }
     let four_lanes = matches!(kernels::isa(), crate::Isa::Neon | crate::Isa::Portable);
     for routes in [false, true] {
-        assert_eq!(Conv2d::<1, 8, 3, 1, 1>::zeroed().pools::<28, 28, 28, 28>(routes), !four_lanes);
+        assert!(Conv2d::<1, 8, 3, 1, 1>::zeroed().pools::<28, 28, 28, 28>(routes));
         assert!(Conv2d::<8, 16, 3, 1, 1>::zeroed().pools::<14, 14, 14, 14>(routes));
-        assert_eq!(Conv2d::<1, 32, 5, 2, 1>::boxed_zeroed().pools::<28, 28, 28, 28>(routes), !four_lanes);
+        assert!(Conv2d::<1, 32, 5, 2, 1>::boxed_zeroed().pools::<28, 28, 28, 28>(routes));
         assert_eq!(Conv2d::<32, 64, 5, 2, 1>::boxed_zeroed().pools::<14, 14, 14, 14>(routes), four_lanes);
+        // Six filters: not a multiple of 4 (x86's tiles); NEON's and the
+        // portable tiles take channels in pairs.
         let six = Conv2d::<1, 6, 3, 1, 1>::zeroed();
-        assert!(!six.pools::<28, 28, 28, 28>(routes), "6 filters: not a multiple of 4 (x86); rows of 28 (4 lanes)");
-        // NEON's and the portable tiles take channels in pairs.
+        assert_eq!(six.pools::<28, 28, 28, 28>(routes), four_lanes);
         assert_eq!(six.pools::<14, 14, 14, 14>(routes), four_lanes);
         let five = Conv2d::<1, 5, 3, 1, 1>::zeroed();
         assert!(!five.pools::<14, 14, 14, 14>(routes), "5 filters: odd");
