@@ -7,9 +7,9 @@
 //! `--quick`), each run repeating the workload for a fixed time budget
 //! (1 s, or 0.25 s with `--quick`). The machine may be shared: run it a few
 //! times and compare medians. With `--json` the last line is one JSON object
-//! holding every figure. `--portable` switches the AVX-512 kernels off
-//! (`constnet::set_isa`, as `CONSTNET_ISA=portable` does), to measure the
-//! portable loops.
+//! holding every figure. `--portable` runs the portable kernels
+//! (`constnet::set_isa`, as `CONSTNET_ISA=portable` does);
+//! `CONSTNET_ISA=reference` measures the layers' reference loops.
 //! `--only` runs just the named workloads (keys as in the JSON, without
 //! `_us`: `seed1_train`, `fashion10_train`, `fashion10_train_acc` (the
 //! same mini-batches as 4 micro-batches of 8, `train_step_accumulated`), `fashion10_infer`,

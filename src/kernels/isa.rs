@@ -24,10 +24,10 @@ pub enum Isa {
     /// unless asked for (`CONSTNET_ISA=reference`): it is what the other
     /// backends are tested against.
     Reference,
-    /// No ISA-specific code: every kernel AVX2 has but the hand-written
-    /// transpose, written once over the vector width, on `[f32; 8]`
-    /// operated lane by lane (which the compiler vectorises: SSE2 on any
-    /// x86-64). Any target: the default where no other backend runs.
+    /// No ISA-specific code: every kernel AVX2 has, written once over the
+    /// vector width, on `[f32; 4]` operated lane by lane (which the
+    /// compiler vectorises: SSE2 on any x86-64), and its own transpose.
+    /// Any target: the default where no other backend runs.
     Portable,
     /// x86-64-v3 (AVX2 and FMA): every kernel AVX-512 has, written once
     /// over the vector width, on 8 AVX lanes.

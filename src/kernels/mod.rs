@@ -188,7 +188,7 @@ impl Kernels {
 
     /// `y[i] = f(x[i])` over `x.len()` floats, by `vmath`'s approximations:
     /// the same bits on every backend (the portable one runs the same
-    /// operations on `[f32; 8]`). Never declines.
+    /// operations on `[f32; 8]`, as does the reference one). Never declines.
     ///
     /// # Panics
     /// If `y` is shorter than `x`.
@@ -376,7 +376,7 @@ impl Kernels {
     /// 2x2 average pooling (stride 2, ceil mode) of `planes` planes of
     /// `h x w` into `ceil(h/2) x ceil(w/2)`: each window's mean over the
     /// inputs it covers, the bits of `AvgPool2d<2>`'s reference loop, on
-    /// every backend (the portable one on `[f32; 8]`). Never declines.
+    /// every backend (the portable and reference ones on `[f32; 8]`). Never declines.
     #[inline]
     pub(crate) fn avgpool2_forward(self, planes: usize, (h, w): (usize, usize), x: &[f32], y: &mut [f32]) {
         check("avgpool2_forward", "x", Size(planes) * h * w, x.len());
