@@ -354,7 +354,9 @@ mod tests {
             }
             for _ in 0..21 {
                 let (n, o) = (run(true, max), run(false, max));
-                (old.push(o), new.push(n), ratios.push(o / n));
+                old.push(o);
+                new.push(n);
+                ratios.push(o / n);
             }
             for v in [&mut old, &mut new, &mut ratios] {
                 v.sort_by(f64::total_cmp);
