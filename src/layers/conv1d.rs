@@ -25,7 +25,8 @@ use rand::Rng;
 /// On the fast backends it runs the im2col path that `Conv2d` takes for
 /// `STRIDE > 1` (it is [`Conv2dRect`](crate::Conv2dRect) with a `1 x K`
 /// kernel on a `1 x L` plane): the taps gathered into columns, then the
-/// kernels' matrix product. Elsewhere its reference loops run along the
+/// kernels' matrix product (up to 16384 taps `IN_C*K` and 512 filters).
+/// Elsewhere its reference loops run along the
 /// sequence (an `axpy` per tap with stride 1, which the compiler
 /// vectorises).
 ///

@@ -39,9 +39,10 @@ use rand::Rng;
 /// stride, each as (rows, columns). `Conv2dRect<C, O, K, K, P, P, S, S>`
 /// computes what `Conv2d<C, O, K, P, S>` does.
 ///
-/// Every shape runs im2col and the kernels' matrix product on the fast
-/// backends (the path `Conv2d` takes for `STRIDE > 1`), and reference
-/// loops elsewhere. It reads its input as given, padding as zeros, so its
+/// On the fast backends it runs im2col and the kernels' matrix product
+/// (the path `Conv2d` takes for `STRIDE > 1`) for every shape of at most
+/// 16384 taps (`IN_C*KH*KW`) and 512 filters; its reference loops run
+/// elsewhere. It reads its input as given, padding as zeros, so its
 /// cache is `()`.
 ///
 /// # Shapes
