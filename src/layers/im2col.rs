@@ -309,6 +309,9 @@ impl<
     /// (`cols.len() / TAPS` of them) into one plain sample `dx`, skipping
     /// the taps on the padding.
     fn col2im<const H: usize, const W: usize, const OW: usize>(cols: &[f32], i0: usize, dx: &mut [f32]) {
+        // Rows of `W`, `IN_C*H` of them: constant-length rows, as the
+        // `Tensor` it came from.
+        let rows = dx.as_chunks_mut::<W>().0;
         for (i, g) in (i0..).zip(cols.chunks_exact(Self::TAPS)) {
             let (py, px) = ((i / OW) * SH, (i % OW) * SW);
             // Kernel rows and columns that land inside the input.
@@ -321,8 +324,7 @@ impl<
                 // Inside the input: whole kernel rows of KW (unrolled).
                 for (c, g) in g.chunks_exact(KH * KW).enumerate() {
                     for (m, g) in g.chunks_exact(KW).enumerate() {
-                        let at = c * H * W + (py + m - PH) * W + px - PW;
-                        let row = &mut dx[at..at + KW];
+                        let row = &mut rows[c * H + py + m - PH][px - PW..px - PW + KW];
                         for n in 0..KW {
                             row[n] += g[n];
                         }
@@ -332,8 +334,7 @@ impl<
             }
             for (c, g) in g.chunks_exact(KH * KW).enumerate() {
                 for m in m_lo..m_hi {
-                    let at = c * H * W + (py + m - PH) * W + px;
-                    let row = &mut dx[at + n_lo - PW..at + n_hi - PW];
+                    let row = &mut rows[c * H + py + m - PH][px + n_lo - PW..px + n_hi - PW];
                     for (d, v) in row.iter_mut().zip(&g[m * KW + n_lo..m * KW + n_hi]) {
                         *d += v;
                     }
