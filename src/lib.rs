@@ -82,9 +82,9 @@ pub use kernels::{Isa, IsaError, isa, set_isa};
 pub use layer::out_shape_is;
 pub use layer::{Grad, Init, Layer, Mode, ParamTensor, ParamVisitorMut, Parameters};
 pub use layers::{
-    AvgPool1d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, ConvRelu, ConvReluPool, Dense, DepthwiseConv2d,
-    Dropout, GlobalAvgPool2d, GroupConv2d, Hardswish, LeakyRelu, MaxPool1d, MaxPool2d, Relu, Relu6, Sigmoid, Silu,
-    Softmax, Tanh,
+    AvgPool1d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Conv2dRect, ConvRelu, ConvReluPool, Dense,
+    DepthwiseConv2d, Dropout, GlobalAvgPool2d, GroupConv2d, Hardswish, LeakyRelu, MaxPool1d, MaxPool2d, Relu, Relu6,
+    Sigmoid, Silu, Softmax, Tanh,
 };
 pub use network::{BackFrom, DataParallel, LayerInfo, Network, NetworkVisitorMut, Parts, class_of};
 #[doc(hidden)]

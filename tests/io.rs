@@ -562,3 +562,35 @@ fn non_finite_weights_are_refused_unless_accepted() {
         assert_eq!(bits(&into), bits(&net));
     }
 }
+
+constnet::network! {
+    /// A `Conv2dRect` (3 x 1 kernel, padding (1, 0), strides (2, 1)) in a network.
+    mod rectnet {
+        input: Tensor<1, 28, 28>,
+        conv: constnet::Conv2dRect<1, 4, 3, 1, 1, 0, 2, 1>,
+        relu: constnet::Relu,
+        dense: constnet::Dense<1568, 10>,
+    }
+}
+
+/// A `Conv2dRect` saves under PyTorch's names and shapes
+/// (`weight [OUT_C, IN_C, KH, KW]`), loads back bit for bit, and the
+/// summary names it.
+#[test]
+fn a_conv2d_rect_round_trips_under_pytorchs_names() {
+    let net = trained_like::<rectnet::Params>(4);
+    let bytes = io::to_bytes(&*net, &io::Metadata::new()).unwrap();
+    let st = SafeTensorsView::parse(&bytes).unwrap();
+    let mut names: Vec<String> = st.tensors().map(|t| format!("{} {}", t.name, t.dims())).collect();
+    names.sort();
+    assert_eq!(names, ["conv.bias [4]", "conv.weight [4, 1, 3, 1]", "dense.bias [10]", "dense.weight [10, 1568]"]);
+    let mut back = rectnet::Params::boxed_zeroed();
+    io::load_bytes(&mut *back, &bytes).unwrap();
+    assert_eq!(bits(back.as_flat()), bits(net.as_flat()));
+    let (mut w1, mut w2) = (rectnet::Workspace::<1>::boxed_zeroed(), rectnet::Workspace::<1>::boxed_zeroed());
+    let (p, q) = (net.predict(&input(1), &mut w1), back.predict(&input(1), &mut w2));
+    assert_eq!(bits(p.as_flat()), bits(q.as_flat()));
+    let summary = constnet::Summary::<rectnet::Params, 1>::new().to_string();
+    assert!(summary.contains("Conv2dRect<1, 4, 3, 1, 1, 0, 2, 1>"), "{summary}");
+    assert!(summary.contains("4 x 14 x 28"), "{summary}");
+}

@@ -503,3 +503,33 @@ network! {
     assert!(!ok, "IN_PER_GROUP 4 with 8 channels in 4 groups must not build");
     assert!(err.contains("GroupConv2d: IN_PER_GROUP must be IN_C / GROUPS"), "{err}");
 }
+
+/// A `Conv2dRect` in a network: the good shapes build (and the summary's
+/// dense size follows `conv_out` per axis); a kernel taller than the
+/// padded input, or the wrong channels, do not, and the messages name the rule.
+#[test]
+fn a_conv2d_rect_whose_kernel_does_not_fit_does_not_build() {
+    let src = "
+use constnet::{network, Conv2dRect, Dense, Relu, Tensor};
+network! {
+    pub mod net {
+        input: Tensor<CH, ROWS, 16>,
+        conv: Conv2dRect<3, 8, 5, 3, 0, 1, 1, 2>,
+        relu: Relu,
+        dense: Dense<DENSE_IN, 10>,
+    }
+}
+";
+    // 6 x 16 input: (6 - 5) / 1 + 1 = 2 rows, (16 + 2 - 3) / 2 + 1 = 8 columns.
+    let good = src.replace("CH", "3").replace("ROWS", "6").replace("DENSE_IN", "128");
+    let (ok, err) = compile("conv2d_rect_good", &good, "link");
+    assert!(ok, "a 3 x 6 x 16 input must build:\n{err}");
+    let short = src.replace("CH", "3").replace("ROWS", "4").replace("DENSE_IN", "128");
+    let (ok, err) = compile("conv2d_rect_short", &short, "metadata");
+    assert!(!ok, "a 5-row kernel on 4 unpadded rows must not build");
+    assert!(err.contains("Conv2dRect: the kernel height KH is larger than the padded input H + 2*PH"), "{err}");
+    let channels = src.replace("CH", "4").replace("ROWS", "6").replace("DENSE_IN", "128");
+    let (ok, err) = compile("conv2d_rect_channels", &channels, "metadata");
+    assert!(!ok, "4 channels into a 3-channel Conv2dRect must not build");
+    assert!(err.contains("Conv2dRect: the input must have IN_C channels"), "{err}");
+}

@@ -3,8 +3,8 @@
 //!
 //! # Fast paths
 //!
-//! [`Conv2d`] (every stride and padding), [`Dense`], [`MaxPool2d<2>`](MaxPool2d)
-//! and [`Relu`] call the crate's kernels (register-blocked FMA tiles, in
+//! [`Conv2d`] (every stride and padding), [`Conv2dRect`], [`Conv1d`], [`Dense`],
+//! [`MaxPool2d<2>`](MaxPool2d) and [`Relu`] call the crate's kernels (register-blocked FMA tiles, in
 //! the private `kernels` module) and keep their reference loops for what
 //! the kernels decline. The kernels' backend is chosen once per process
 //! ([`isa`](crate::isa)):
@@ -26,6 +26,9 @@
 //! |---|---|---|
 //! | `Conv2d` | 8 filters x 3 row segments of 16 outputs per tile, input zero-padded once into the layer's cache ([`conv2d::PaddedInput`]) | weight gradient with the filters along the lanes (16x16 register transposes of `dy`) or, for few filters, per-row dot tiles; input gradient = the forward kernel on `dy` padded by `K-1-PAD` with the kernel flipped |
 //! | `Conv2d`, `STRIDE > 1` or `PAD >= K` | im2col from the padded cache, blocks of 96 columns over the batch, then `y = W cols` by the `Dense` product's tiles | per sample: `dW += dy colsᵀ` and `dcolsᵀ = dyᵀ W` by the same product, scattered into `dx` |
+//! | `Conv2dRect` (every shape), `Conv1d` (a `1 x K` kernel on a `1 x L` plane) | the same im2col code (one implementation, `im2col.rs`), gathering from the plain input with the padding read as zeros | the same |
+//! | `MaxPool1d` | portable loops over windows of the constant `P`, a value per window (not an index loaded again) | the same, the whole window of `dx` written |
+//! | `AvgPool1d` | portable loops (already fast: a rewrite like `MaxPool1d`'s was slower) | the same |
 //! | `Dense` | `B >= 16`: `yᵀ = W xᵀ`, 12 outputs x 32 samples per tile (the batch transposed into the layer's cache); smaller `B`: 4 x 6 dot tiles | `dW += dyᵀ x` and `dx = dy W`, 4 rows x 96 columns per tile (the weight gradient of 8 outputs or more: 8 x 48) |
 //! | `MaxPool2d<2>` | vertical max, then even/odd lane permutes | the first maximum of each window (row-major), by lane masks |
 //! | `Relu` | `max(x, 0)` | `dy` where `y > 0` |
@@ -42,10 +45,12 @@ pub mod avgpool2d;
 pub mod batchnorm;
 pub mod conv1d;
 pub mod conv2d;
+pub mod conv2d_rect;
 pub mod dense;
 pub mod dropout;
 pub mod global_avg_pool;
 pub mod group_conv2d;
+mod im2col;
 pub mod maxpool2d;
 pub mod pool1d;
 pub mod relu;
@@ -59,6 +64,7 @@ pub use avgpool2d::AvgPool2d;
 pub use batchnorm::{BatchNorm1d, BatchNorm2d};
 pub use conv1d::Conv1d;
 pub use conv2d::{Conv2d, ConvRelu, ConvReluPool};
+pub use conv2d_rect::Conv2dRect;
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use global_avg_pool::GlobalAvgPool2d;
