@@ -134,7 +134,8 @@ fn taps<S: Simd>(s: S, w: &[f32]) -> [S::F; 9] {
 }
 
 /// `y = ` the depthwise convolution of the batch's padded planes `xp`
-/// with `w` (`c x 3 x 3`) plus `bias` (`c`, or zero).
+/// with `w` (`c x 3 x 3`) plus `bias` (`c`, or zero). (The layer runs
+/// other paths forward; the input gradient runs this loop.)
 ///
 /// # Panics
 /// If a slice is shorter than `d` says.
@@ -231,14 +232,16 @@ pub(crate) fn backward<S: Simd>(
     let (pw, plane) = (d.w + 2, d.padded_plane());
     let mut dy_padded = [0.0; DY_PADDED];
     let (zero, even) = (s.splat(0.0), even_bits(s));
-    for ch in 0..d.c {
-        // The channel's sums over the whole batch, reduced once.
-        let (mut acc, mut accb) = ([zero; 9], zero);
-        for b in 0..d.n {
+    // Sample by sample, plane by plane, in memory order.
+    for b in 0..d.n {
+        for ch in 0..d.c {
+            let (mut acc, mut accb) = ([zero; 9], zero);
             let x = &xp[b * d.x_sample + ch * plane..b * d.x_sample + d.c * plane + READ_PAST];
             let g = &dy[(b * d.c + ch) * oh * ow..][..oh * ow];
             if dw.is_none() {
-                accb = s.add(accb, plane_sum(s, g));
+                if db.is_some() {
+                    accb = s.add(accb, plane_sum(s, g));
+                }
             } else if d.stride == 1 {
                 param_grad_s1(s, x, pw, g, ow, &mut acc, &mut accb);
             } else {
@@ -265,21 +268,26 @@ pub(crate) fn backward<S: Simd>(
                     }
                 } else if d.stride == 1 {
                     input_grad_s1(s, &wt, &w[ch * 9..ch * 9 + 9], g, (oh, ow), dxp, d.w);
+                } else if (oh + 2) * (ow + 2) + READ_PAST <= DY_PADDED {
+                    // Lanes past a row's end read its zero border (the
+                    // last output's right neighbour) or are not stored.
+                    pad_plane(g, (oh, ow), &mut dy_padded);
+                    input_grad_s2::<S, true>(s, &wt, &dy_padded, (oh, ow), dxp, d.w);
                 } else {
-                    input_grad_s2(s, &wt, g, (oh, ow), dxp, d.w);
+                    input_grad_s2::<S, false>(s, &wt, g, (oh, ow), dxp, d.w);
                 }
             }
-        }
-        // At stride 2 the odd lanes hold products with the columns
-        // between the taps: dropped.
-        let keep = if d.stride == 1 { s.float(s.splat_i(-1)) } else { even };
-        if let Some(dw) = dw.as_deref_mut() {
-            for (t, a) in dw[ch * 9..ch * 9 + 9].iter_mut().zip(acc) {
-                *t += hsum(s, s.and(a, keep));
+            // At stride 2 the odd lanes hold products with the columns
+            // between the taps: dropped.
+            let keep = if d.stride == 1 { s.float(s.splat_i(-1)) } else { even };
+            if let Some(dw) = dw.as_deref_mut() {
+                for (t, a) in dw[ch * 9..ch * 9 + 9].iter_mut().zip(acc) {
+                    *t += hsum(s, s.and(a, keep));
+                }
             }
-        }
-        if let Some(db) = db.as_deref_mut() {
-            db[ch] += hsum(s, accb);
+            if let Some(db) = db.as_deref_mut() {
+                db[ch] += hsum(s, accb);
+            }
         }
     }
 }
@@ -460,17 +468,37 @@ fn input_rows_s1<S: Simd, const R: usize>(
 /// `2k` takes tap `n = 1` of output `k`; column `2k + 1` taps 0 and 2 of
 /// outputs `k + 1` and `k`. The two are computed apart and interleaved.
 #[inline(always)]
-fn input_grad_s2<S: Simd>(s: S, wt: &[S::F; 9], g: &[f32], (oh, ow): (usize, usize), dx: &mut [f32], width: usize) {
+fn input_grad_s2<S: Simd, const PADDED: bool>(
+    s: S,
+    wt: &[S::F; 9],
+    g: &[f32],
+    (oh, ow): (usize, usize),
+    dx: &mut [f32],
+    width: usize,
+) {
     let even = even_mask(s);
     for (u, dxr) in dx.chunks_exact_mut(width).enumerate() {
-        let rows = tap_rows(g, (oh, ow), u, 2);
+        let rows = if PADDED {
+            // Rows of `ow + 2` behind a zero border; whole-vector loads.
+            let row = |m: usize| {
+                let o = (u + 1).checked_sub(m)?;
+                (o % 2 == 0 && o / 2 < oh).then(|| &g[(o / 2 + 1) * (ow + 2) + 1..])
+            };
+            [row(0), row(1), row(2)]
+        } else {
+            tap_rows(g, (oh, ow), u, 2)
+        };
         let mut k = 0;
         while k < ow {
             let cnt = S::LANES.min(ow - k);
             let (mut e, mut o) = (s.splat(0.0), s.splat(0.0));
             for (m, row) in rows.iter().enumerate() {
                 if let Some(row) = row {
-                    let (here, next) = (load_clip(s, row, k, cnt), load_clip(s, row, k + 1, cnt));
+                    let (here, next) = if PADDED {
+                        (s.load(&row[k..]), s.load(&row[k + 1..]))
+                    } else {
+                        (load_clip(s, row, k, cnt), load_clip(s, row, k + 1, cnt))
+                    };
                     e = s.add(e, s.mul(wt[3 * m + 1], here));
                     o = s.add(o, s.mul(wt[3 * m], next));
                     o = s.add(o, s.mul(wt[3 * m + 2], here));
@@ -497,6 +525,7 @@ macro_rules! instances {
         /// # Safety
         /// The CPU has the features enabled here.
         #[$cfg]
+        #[cfg_attr(not(test), allow(dead_code))]
         #[target_feature(enable = $feature)]
         pub(crate) unsafe fn $fwd(d: &Depthwise3, w: &[f32], bias: Option<&[f32]>, xp: &[f32], y: &mut [f32]) {
             // SAFETY: the caller's contract.

@@ -447,7 +447,10 @@ impl Kernels {
     /// `d.n` samples' padded planes `xp` with `w` (`c x 3 x 3`) plus `bias`
     /// (`depthwise.rs`): the reference loops' bits, on every backend (the
     /// portable one on `[f32; 8]`). Each sample's planes are followed by
-    /// [`depthwise::READ_PAST`] readable floats. Never declines.
+    /// [`depthwise::READ_PAST`] readable floats. Never declines. The layers
+    /// do not call it (it was not faster than the paths they run,
+    /// docs/performance.md); the tests hold it to the reference loops.
+    #[cfg_attr(not(test), allow(dead_code))]
     #[inline]
     pub(crate) fn depthwise3_forward(
         self,

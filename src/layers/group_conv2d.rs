@@ -49,7 +49,9 @@ use rand::Rng;
 ///
 /// The loops run per pair of planes, per kernel tap, along whole rows of
 /// the padded input (the compiler vectorises them); the padded inputs are
-/// the layer's cache.
+/// the layer's cache. The backward pass of a depthwise 3x3 convolution
+/// with padding 1 and stride 1 or 2 (MobileNet's) on planes at least 28
+/// wide runs vector kernels instead (docs/design.md).
 ///
 /// # Shapes
 /// Input `IN_C x H x W`, output
@@ -331,6 +333,16 @@ impl<
     /// every backend.
     const DEPTHWISE3: bool = IN_PER_GROUP == 1 && OUT_C == IN_C && K == 3 && PAD == 1 && (STRIDE == 1 || STRIDE == 2);
 
+    /// Whether the backward pass of inputs `W` wide runs the depthwise
+    /// kernels: where they beat the paths they replace in
+    /// `bench_depthwise` (docs/performance.md), planes at least 28 wide,
+    /// at stride 1 on every backend and at stride 2 on the vector ones.
+    /// Their forward pass was not faster than the convolution kernels
+    /// (stride 1) or the loops (stride 2) anywhere, so the layer keeps those.
+    fn depthwise3_backward<const W: usize>() -> bool {
+        Self::DEPTHWISE3 && W >= 28 && (STRIDE == 1 || kernels::active().is_fast())
+    }
+
     /// The depthwise kernels' description of a batch of `B` inputs of
     /// `H x W`, read from the cache.
     fn depthwise3<const B: usize, const H: usize, const W: usize>() -> Depthwise3 {
@@ -496,14 +508,6 @@ impl<
         for (x, xp) in x.iter().zip(cache.iter_mut()) {
             pad_planes(x.as_flat(), C, H, W, PAD, xp.as_flat_mut());
         }
-        // At stride 1 the convolution kernels' forward pass (tiled, with
-        // FMA) is faster where they run; the depthwise kernels take the rest.
-        if Self::DEPTHWISE3 && Self::fast().is_none() {
-            let bias = BIAS.then_some(&self.bias[..]);
-            let d = Self::depthwise3::<B, H, W>();
-            kernels::active().depthwise3_forward(&d, self.weight.as_flat(), bias, cache.as_flat(), y.as_flat_mut());
-            return;
-        }
         if let Some(k) = Self::fast()
             && self.forward_fast::<B, H, W, OH, OW>(k, cache.as_flat(), y.as_flat_mut())
         {
@@ -529,7 +533,7 @@ impl<
         grad.start(grads);
         let dy: &[[[[f32; OW]; OH]; OUT_C]; B] = same_layout(dy);
         let mut dx = dx.map(same_layout_mut::<_, [[[[f32; W]; H]; IN_C]; B]>);
-        if Self::DEPTHWISE3 {
+        if Self::depthwise3_backward::<W>() {
             let (d, xp, dyf) = (Self::depthwise3::<B, H, W>(), cache.as_flat(), dy.as_flat());
             // The convolution kernels' weight gradient where they run (at
             // stride 1); the depthwise kernels add the rest.
@@ -784,6 +788,9 @@ mod tests {
         case::<2, 2, true, 1, 1, 1, 1>();
         case::<1, 2, true, 2, 2, 1, 1>();
         case::<3, 2, false, 14, 33, 7, 17>();
+        // Output-gradient planes too large for the kernels' padded copy.
+        case::<1, 1, true, 40, 38, 40, 38>();
+        case::<1, 2, false, 79, 80, 40, 40>();
     }
 
     /// One group is `Conv2d`; one channel per group is `Conv2d` run on each
