@@ -3,7 +3,7 @@
 //! 3x3 convolution and a pointwise 1x1 convolution (each followed by batch
 //! norm and ReLU6; the second and fourth depthwise convolutions have
 //! stride 2), global average pooling, dropout (20 %) and a dense layer to
-//! the 10 classes.
+//! the 10 classes. The network is `constnet::zoo::mobilenet`.
 //!
 //! Adam (learning rate 4e-3 with cosine decay), mini-batches of 32 on one
 //! thread, per-pixel standardisation, on the full data (55000 for
