@@ -2,7 +2,10 @@
 //! with [`network!`](crate::network) so examples, tests and benchmarks
 //! share them.
 
-use crate::{BatchNorm2d, Conv2d, Dense, Dropout, GlobalAvgPool2d, MaxPool2d, Relu, Sigmoid, Softmax, Tensor, network};
+use crate::{
+    BatchNorm2d, Conv2d, Dense, DepthwiseConv2d, Dropout, GlobalAvgPool2d, MaxPool2d, Relu, Relu6, Sigmoid, Softmax,
+    Tensor, network,
+};
 
 network! {
     /// Tutorial 000 ("CNNs using NumPy, part 1"), the seed-1 experiment: one
@@ -114,6 +117,7 @@ mod tests {
         // 832 + 51264 + 3212288 + 10250 = 3 274 634, "3.3 M parameters".
         assert_eq!(tfconv::Params::boxed_zeroed().num_params(), 3_274_634);
         assert_eq!(<tutorial002::sigmoid1::Out>::LEN, 3 * 24 * 24);
+        assert_eq!(mobilenet::Params::boxed_zeroed().num_params(), 36_874);
     }
 }
 
@@ -159,6 +163,60 @@ network! {
         relu3: Relu,
         avgpool: GlobalAvgPool2d,
         fc: Dense<64, 10>,
+        out: Softmax,
+    }
+}
+
+network! {
+    /// A MobileNet-style depthwise-separable network for 28 x 28 grey
+    /// images (examples/11_mobilenet_fashion.rs, 36,874 parameters): a 3x3
+    /// stem to 16 channels, then five blocks of a depthwise 3x3 and a
+    /// pointwise 1x1 convolution, each followed by batch norm and ReLU6
+    /// (the second and fourth depthwise convolutions have stride 2:
+    /// 28 -> 14 -> 7), global average pooling, dropout 20 %, dense
+    /// 128 -> 10.
+    ///
+    /// PyTorch: `Conv2d(c, c, 3, padding=1, groups=c, bias=False)` for
+    /// each depthwise layer and `Conv2d(c_in, c_out, 1, bias=False)` for
+    /// each pointwise one, with `BatchNorm2d` and `ReLU6` after each.
+    pub mod mobilenet {
+        input: Tensor<1, 28, 28>,
+        stem: Conv2d<1, 16, 3, 1, 1, false>,
+        stem_bn: BatchNorm2d<16>,
+        stem_relu: Relu6,
+        dw1: DepthwiseConv2d<16, 3, 1, 1, false>,
+        dw1_bn: BatchNorm2d<16>,
+        dw1_relu: Relu6,
+        pw1: Conv2d<16, 32, 1, 0, 1, false>,
+        pw1_bn: BatchNorm2d<32>,
+        pw1_relu: Relu6,
+        dw2: DepthwiseConv2d<32, 3, 1, 2, false>, // 28 x 28 -> 14 x 14
+        dw2_bn: BatchNorm2d<32>,
+        dw2_relu: Relu6,
+        pw2: Conv2d<32, 64, 1, 0, 1, false>,
+        pw2_bn: BatchNorm2d<64>,
+        pw2_relu: Relu6,
+        dw3: DepthwiseConv2d<64, 3, 1, 1, false>,
+        dw3_bn: BatchNorm2d<64>,
+        dw3_relu: Relu6,
+        pw3: Conv2d<64, 64, 1, 0, 1, false>,
+        pw3_bn: BatchNorm2d<64>,
+        pw3_relu: Relu6,
+        dw4: DepthwiseConv2d<64, 3, 1, 2, false>, // 14 x 14 -> 7 x 7
+        dw4_bn: BatchNorm2d<64>,
+        dw4_relu: Relu6,
+        pw4: Conv2d<64, 128, 1, 0, 1, false>,
+        pw4_bn: BatchNorm2d<128>,
+        pw4_relu: Relu6,
+        dw5: DepthwiseConv2d<128, 3, 1, 1, false>,
+        dw5_bn: BatchNorm2d<128>,
+        dw5_relu: Relu6,
+        pw5: Conv2d<128, 128, 1, 0, 1, false>,
+        pw5_bn: BatchNorm2d<128>,
+        pw5_relu: Relu6,
+        pool: GlobalAvgPool2d,
+        drop: Dropout<20>,
+        fc: Dense<128, 10>,
         out: Softmax,
     }
 }

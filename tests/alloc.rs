@@ -1,11 +1,12 @@
 //! A counting global allocator proves that inference and a full training
 //! step (forward, loss, backward, optimizer) never touch the heap, on the
-//! seed-1 network, on a two-conv-layer 10-class network and on a ResNet-8
-//! (residual blocks, batch norm and its running statistics).
+//! seed-1 network, on a two-conv-layer 10-class network, on a ResNet-8
+//! (residual blocks, batch norm and its running statistics) and on the
+//! depthwise-separable MobileNet-style network.
 
 use constnet::optim::{Adam, Sgd};
 use constnet::train::{BceWithLogits, SoftmaxCrossEntropy, TrainState, train_step, train_step_accumulated};
-use constnet::zoo::{fashion10, resnet8, seed1};
+use constnet::zoo::{fashion10, mobilenet, resnet8, seed1};
 use constnet::{Flat, Init, Network, Tensor};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
@@ -95,6 +96,29 @@ fn resnet8_inference_and_training_steps_allocate_nothing() {
     });
     assert_eq!(n, 0, "resnet8: inference + training steps allocated {n} times");
     assert_eq!(net.layer2_0.downsample_1.num_batches_tracked, 3.0, "the running statistics moved");
+}
+
+/// Depthwise 3x3 convolutions at stride 1 and 2, pointwise 1x1 ones,
+/// ReLU6 and dropout: inference and Adam training steps on a batch.
+#[test]
+fn mobilenet_inference_and_training_steps_allocate_nothing() {
+    let mut rng = SmallRng::seed_from_u64(5);
+    let mut net = mobilenet::Params::boxed_zeroed();
+    net.init(Init::He, &mut rng);
+    let mut st = TrainState::<mobilenet::Params, 4>::boxed_zeroed();
+    let mut ws = mobilenet::Workspace::<1>::boxed_zeroed();
+    let mut adam = Adam::new(1e-3, mobilenet::Params::boxed_zeroed(), mobilenet::Params::boxed_zeroed());
+    let x = [image(0), image(1), image(2), image(3)];
+    let before = net.dw2.weight;
+    let n = allocations(|| {
+        for i in 0..3 {
+            std::hint::black_box(net.classify(&image(i), &mut ws));
+            train_step(&mut *net, &x, &[0, 3, 5, 9], SoftmaxCrossEntropy, &mut adam, &mut st, &mut rng).unwrap();
+        }
+    });
+    assert_eq!(n, 0, "mobilenet: inference + training steps allocated {n} times");
+    assert_ne!(net.dw2.weight, before, "the depthwise weights moved");
+    assert_eq!(net.dw4_bn.num_batches_tracked, 3.0, "the running statistics moved");
 }
 
 #[test]

@@ -46,6 +46,7 @@ pub(crate) mod avx512;
 pub(crate) mod compute;
 #[cfg(test)]
 mod conformance;
+pub(crate) mod depthwise;
 mod desc;
 pub(crate) mod generic;
 mod isa;
@@ -413,6 +414,94 @@ impl Kernels {
             // SAFETY: NEON supported.
             Isa::Neon => unsafe { neon::simd::avgpool2_backward(planes, (h, w), dy, dx) },
             _ => avgpool::backward(simd::Portable::default(), planes, (h, w), dy, dx),
+        }
+    }
+
+    // ---- depthwise 3x3 --------------------------------------------------------
+
+    /// `y` = the depthwise 3x3 convolution (padding 1, stride 1 or 2) of
+    /// `d.n` samples' padded planes `xp` with `w` (`c x 3 x 3`) plus `bias`
+    /// (`depthwise.rs`): the reference loops' bits, on every backend (the
+    /// portable one on `[f32; 8]`). Each sample's planes are followed by
+    /// [`depthwise::READ_PAST`] readable floats. Never declines. The layers
+    /// do not call it (it was not faster than the paths they run,
+    /// docs/performance.md); the tests hold it to the reference loops.
+    #[cfg_attr(not(test), allow(dead_code))]
+    #[inline]
+    pub(crate) fn depthwise3_forward(
+        self,
+        d: &depthwise::Depthwise3,
+        w: &[f32],
+        bias: Option<&[f32]>,
+        xp: &[f32],
+        y: &mut [f32],
+    ) {
+        let (oh, ow) = d.out();
+        assert!(d.stride == 1 || d.stride == 2, "kernels::depthwise3_forward: stride {} is not 1 or 2", d.stride);
+        assert!(d.x_sample >= d.c * d.padded_plane(), "kernels::depthwise3_forward: samples overlap");
+        let sample = Size(d.c) * d.padded_plane() + depthwise::READ_PAST;
+        check("depthwise3_forward", "xp", span(d.n, d.x_sample, sample), xp.len());
+        check("depthwise3_forward", "w", Size(d.c) * 9, w.len());
+        if let Some(bias) = bias {
+            check("depthwise3_forward", "bias", Size(d.c), bias.len());
+        }
+        check("depthwise3_forward", "y", Size(d.n) * d.c * oh * ow, y.len());
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 supported.
+            Isa::Avx512 => unsafe { depthwise::forward_avx512(d, w, bias, xp, y) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 and FMA supported.
+            Isa::Avx2 => unsafe { depthwise::forward_avx2(d, w, bias, xp, y) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON supported.
+            Isa::Neon => unsafe { depthwise::forward_neon(d, w, bias, xp, y) },
+            _ => depthwise::forward(simd::Portable::default(), d, w, bias, xp, y),
+        }
+    }
+
+    /// The backward pass of [`depthwise3_forward`](Self::depthwise3_forward):
+    /// adds the weight gradient into `dw` and the bias gradient into `db`,
+    /// and overwrites `dx` (the unpadded input's shape), each if given.
+    /// Never declines.
+    #[inline]
+    pub(crate) fn depthwise3_backward(
+        self,
+        d: &depthwise::Depthwise3,
+        w: &[f32],
+        xp: &[f32],
+        dy: &[f32],
+        dx: Option<&mut [f32]>,
+        dw: Option<&mut [f32]>,
+        db: Option<&mut [f32]>,
+    ) {
+        let (oh, ow) = d.out();
+        assert!(d.stride == 1 || d.stride == 2, "kernels::depthwise3_backward: stride {} is not 1 or 2", d.stride);
+        assert!(d.x_sample >= d.c * d.padded_plane(), "kernels::depthwise3_backward: samples overlap");
+        let sample = Size(d.c) * d.padded_plane() + depthwise::READ_PAST;
+        check("depthwise3_backward", "xp", span(d.n, d.x_sample, sample), xp.len());
+        check("depthwise3_backward", "w", Size(d.c) * 9, w.len());
+        check("depthwise3_backward", "dy", Size(d.n) * d.c * oh * ow, dy.len());
+        if let Some(dw) = dw.as_deref() {
+            check("depthwise3_backward", "dw", Size(d.c) * 9, dw.len());
+        }
+        if let Some(dx) = dx.as_deref() {
+            check("depthwise3_backward", "dx", Size(d.n) * d.c * d.h * d.w, dx.len());
+        }
+        if let Some(db) = db.as_deref() {
+            check("depthwise3_backward", "db", Size(d.c), db.len());
+        }
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 supported.
+            Isa::Avx512 => unsafe { depthwise::backward_avx512(d, w, xp, dy, dx, dw, db) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 and FMA supported.
+            Isa::Avx2 => unsafe { depthwise::backward_avx2(d, w, xp, dy, dx, dw, db) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON supported.
+            Isa::Neon => unsafe { depthwise::backward_neon(d, w, xp, dy, dx, dw, db) },
+            _ => depthwise::backward(simd::Portable::default(), d, w, xp, dy, dx, dw, db),
         }
     }
 

@@ -26,6 +26,7 @@
 
 use super::conv2d::{PaddedInput, pad_planes, valid_range};
 use crate::flat::{same_layout, same_layout_mut};
+use crate::kernels::depthwise::Depthwise3;
 use crate::kernels::{self, ConvBatch, ConvGeom, Kernels, Start};
 use crate::layer::{Grad, Init, Layer, Mode, ParamTensor, Parameters, assert_out_shape};
 use crate::{Flat, Shape, Tensor, conv_out, math};
@@ -48,7 +49,9 @@ use rand::Rng;
 ///
 /// The loops run per pair of planes, per kernel tap, along whole rows of
 /// the padded input (the compiler vectorises them); the padded inputs are
-/// the layer's cache.
+/// the layer's cache. The backward pass of a depthwise 3x3 convolution
+/// with padding 1 and stride 1 or 2 (MobileNet's) on planes at least 28
+/// wide runs vector kernels instead (docs/design.md).
 ///
 /// # Shapes
 /// Input `IN_C x H x W`, output
@@ -325,6 +328,27 @@ impl<
     /// Output channels per group.
     const OUT_PER_GROUP: usize = OUT_C / GROUPS;
 
+    /// Whether this is a depthwise 3x3 convolution with padding 1 and
+    /// stride 1 or 2 (MobileNet's), which the depthwise kernels run on
+    /// every backend.
+    const DEPTHWISE3: bool = IN_PER_GROUP == 1 && OUT_C == IN_C && K == 3 && PAD == 1 && (STRIDE == 1 || STRIDE == 2);
+
+    /// Whether the backward pass of inputs `W` wide runs the depthwise
+    /// kernels: where they beat the paths they replace in
+    /// `bench_depthwise` (docs/performance.md), planes at least 28 wide,
+    /// at stride 1 on every backend and at stride 2 on the vector ones.
+    /// Their forward pass was not faster than the convolution kernels
+    /// (stride 1) or the loops (stride 2) anywhere, so the layer keeps those.
+    fn depthwise3_backward<const W: usize>() -> bool {
+        Self::DEPTHWISE3 && W >= 28 && (STRIDE == 1 || kernels::active().is_fast())
+    }
+
+    /// The depthwise kernels' description of a batch of `B` inputs of
+    /// `H x W`, read from the cache.
+    fn depthwise3<const B: usize, const H: usize, const W: usize>() -> Depthwise3 {
+        Depthwise3 { n: B, c: IN_C, h: H, w: W, stride: STRIDE, x_sample: PaddedInput::<IN_C, H, W, PAD>::LEN }
+    }
+
     /// The convolution kernels, where they take this shape: stride 1 and
     /// `PAD < K`, as for [`Conv2d`](crate::Conv2d). Each group is one
     /// kernel call over the batch, on its slice of the planes.
@@ -509,6 +533,18 @@ impl<
         grad.start(grads);
         let dy: &[[[[f32; OW]; OH]; OUT_C]; B] = same_layout(dy);
         let mut dx = dx.map(same_layout_mut::<_, [[[[f32; W]; H]; IN_C]; B]>);
+        if Self::depthwise3_backward::<W>() {
+            let (d, xp, dyf) = (Self::depthwise3::<B, H, W>(), cache.as_flat(), dy.as_flat());
+            // The convolution kernels' weight gradient where they run (at
+            // stride 1); the depthwise kernels add the rest.
+            let done = Self::fast()
+                .is_some_and(|k| Self::weight_grad_fast::<B, H, W, OH, OW>(k, xp, dyf, grads.weight.as_flat_mut()));
+            let dw = (!done).then_some(grads.weight.as_flat_mut());
+            let db = BIAS.then_some(&mut grads.bias[..]);
+            let dx = dx.map(|d| d.as_flat_mut());
+            kernels::active().depthwise3_backward(&d, self.weight.as_flat(), xp, dyf, dx, dw, db);
+            return;
+        }
         if let Some(k) = Self::fast()
             && Self::weight_grad_fast::<B, H, W, OH, OW>(k, cache.as_flat(), dy.as_flat(), grads.weight.as_flat_mut())
         {
@@ -652,6 +688,109 @@ mod tests {
         case::<5, 5, 5, 1, 3, 1, 28, 28, 28, 28>();
         case::<3, 6, 3, 1, 5, 2, 9, 17, 9, 17>();
         case::<4, 4, 4, 1, 3, 0, 6, 19, 4, 17>();
+    }
+
+    /// The depthwise 3x3 kernels (padding 1, stride 1 and 2) give the
+    /// reference loops' forward bits, and their gradients within
+    /// `1e-5 · (1 + |ref|) · sqrt(outputs)`,
+    /// on every backend this CPU runs, the portable one included: widths
+    /// below, at and above a vector, odd sizes, bias on and off.
+    #[test]
+    fn depthwise3_matches_loops() {
+        fn case<
+            const C: usize,
+            const S: usize,
+            const BIAS: bool,
+            const H: usize,
+            const W: usize,
+            const OH: usize,
+            const OW: usize,
+        >() {
+            type L<const C: usize, const S: usize, const BIAS: bool> = DepthwiseConv2d<C, 3, 1, S, BIAS>;
+            const B: usize = 2;
+            assert!(L::<C, S, BIAS>::DEPTHWISE3);
+            let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(11);
+            let mut conv = L::<C, S, BIAS>::zeroed();
+            conv.init(Init::He, &mut rng);
+            if BIAS {
+                conv.bias = core::array::from_fn(|o| 0.1 * o as f32 - 0.3);
+            }
+            let x: [Tensor<C, H, W>; B] = core::array::from_fn(|b| {
+                Tensor::from_fn(|c, i, j| ((b * 13 + c * 7 + i * 5 + j * 3) % 17) as f32 / 8.0 - 1.0)
+            });
+            let dy: [Tensor<C, OH, OW>; B] = core::array::from_fn(|b| {
+                Tensor::from_fn(|o, i, j| ((b * 3 + o * 11 + i * 2 + j * 7) % 13) as f32 / 6.0 - 1.0)
+            });
+            let mut cache = [PaddedInput::<C, H, W, 1>::zeroed(); B];
+            for (x, xp) in x.iter().zip(cache.iter_mut()) {
+                pad_planes(x.as_flat(), C, H, W, 1, xp.as_flat_mut());
+            }
+            let mut want = [Tensor::<C, OH, OW>::zeroed(); B];
+            let mut want_dx = [Tensor::<C, H, W>::zeroed(); B];
+            let mut want_g = L::<C, S, BIAS>::zeroed();
+            for b in 0..B {
+                conv.forward_one::<H, W, OH, OW>(cache[b].as_flat(), &mut want[b].0);
+                let dx = Some(&mut want_dx[b].0);
+                conv.backward_one::<H, W, OH, OW, true>(cache[b].as_flat(), &dy[b].0, dx, &mut want_g);
+            }
+            let d = L::<C, S, BIAS>::depthwise3::<B, H, W>();
+            for k in crate::kernels::ALL_ISAS.into_iter().filter_map(Kernels::of) {
+                let mut y = [Tensor::<C, OH, OW>::zeroed(); B];
+                let bias = BIAS.then_some(&conv.bias[..]);
+                k.depthwise3_forward(&d, conv.weight.as_flat(), bias, cache.as_flat(), y.as_flat_mut());
+                for (i, (a, b)) in y.as_flat().iter().zip(want.as_flat()).enumerate() {
+                    assert_eq!(a.to_bits(), b.to_bits(), "{k:?} C={C} S={S} {H}x{W}: y[{i}] {a} vs {b}");
+                }
+                let mut dx = [Tensor::<C, H, W>::from_fn(|_, _, _| f32::NAN); B];
+                // Gradients add: start from one.
+                let mut g = L::<C, S, BIAS>::zeroed();
+                g.as_flat_mut().fill(1.0);
+                let db = BIAS.then_some(&mut g.bias[..]);
+                let (w, xp, dyf) = (conv.weight.as_flat(), cache.as_flat(), dy.as_flat());
+                k.depthwise3_backward(&d, w, xp, dyf, Some(dx.as_flat_mut()), Some(g.weight.as_flat_mut()), db);
+                // The bias gradient alone gives the same sums.
+                let mut db_alone = [1.0; C];
+                k.depthwise3_backward(&d, w, xp, dyf, None, None, BIAS.then_some(&mut db_alone[..]));
+                for (a, b) in db_alone.iter().zip(&g.bias) {
+                    let tol = 1e-5 * (1.0 + b.abs()) * ((B * OH * OW) as f32).sqrt();
+                    assert!((a - b).abs() <= tol, "{k:?}: the bias gradient alone: {a} vs {b} (tol {tol})");
+                }
+                g.as_flat_mut().iter_mut().for_each(|v| *v -= 1.0);
+                if !BIAS {
+                    assert_eq!(g.bias, [0.0; C], "{k:?}: a bias gradient without a bias");
+                }
+                let checks = [
+                    ("dx", dx.as_flat(), want_dx.as_flat()),
+                    ("dw", g.weight.as_flat(), want_g.weight.as_flat()),
+                    ("db", &g.bias[..], &want_g.bias[..]),
+                ];
+                for (what, got, want) in checks {
+                    for (i, (a, b)) in got.iter().zip(want).enumerate() {
+                        let tol = 1e-5 * (1.0 + b.abs()) * ((OH * OW) as f32).sqrt();
+                        let diff = (a - b).abs();
+                        assert!(
+                            diff <= tol,
+                            "{k:?} C={C} S={S} {H}x{W}: {what}[{i}] {a} vs {b} (diff {diff}, tol {tol})"
+                        );
+                    }
+                }
+            }
+        }
+        case::<3, 1, true, 5, 7, 5, 7>();
+        case::<16, 1, false, 28, 28, 28, 28>();
+        case::<2, 1, true, 9, 37, 9, 37>();
+        case::<2, 1, false, 1, 1, 1, 1>();
+        case::<1, 1, true, 3, 2, 3, 2>();
+        case::<4, 2, false, 28, 28, 14, 14>();
+        case::<3, 2, true, 7, 6, 4, 3>();
+        case::<2, 2, true, 6, 7, 3, 4>();
+        case::<2, 2, false, 9, 35, 5, 18>();
+        case::<2, 2, true, 1, 1, 1, 1>();
+        case::<1, 2, true, 2, 2, 1, 1>();
+        case::<3, 2, false, 14, 33, 7, 17>();
+        // Output-gradient planes too large for the kernels' padded copy.
+        case::<1, 1, true, 40, 38, 40, 38>();
+        case::<1, 2, false, 79, 80, 40, 40>();
     }
 
     /// One group is `Conv2d`; one channel per group is `Conv2d` run on each
