@@ -1,21 +1,22 @@
 //! Course step 10 — a small ResNet on Fashion-MNIST: three stages of
-//! basic blocks with batch norm (16, 32 and 64 channels; the second and
+//! basic blocks with batch norm (32, 64 and 128 channels; the second and
 //! third halve the side with a strided convolution and project the
 //! shortcut with a strided 1x1 convolution and batch norm), global average
-//! pooling and a dense layer to the 10 classes ([`constnet::zoo::resnet8`]:
-//! torchvision's `BasicBlock` layout, its parameters under PyTorch's
-//! names, `layer2.0.downsample.0.weight`).
+//! pooling and a dense layer to the 10 classes
+//! ([`constnet::zoo::resnet8_wide`], 310 k parameters: torchvision's
+//! `BasicBlock` layout, its parameters under PyTorch's names,
+//! `layer2.0.downsample.0.weight`).
 //!
 //! Adam (learning rate 2e-3 with cosine decay), mini-batches of 32 on both
 //! cores (`--threads 1` for one), per-pixel standardisation, each training
 //! image mirrored left to right at random, 15 epochs on the full data
 //! (55000 for training, the last 5000 for validation). With these settings
-//! it checks a test accuracy of at least 0.915 (it reached 0.9213 in 12
-//! minutes on both cores of a shared Zen 5, validation 0.9286); the
-//! issue's 0.93 needs more capacity than these 78 k parameters, which fit
-//! the training images to 0.955. `--save FILE` writes the weights, which
-//! PyTorch loads with `load_state_dict(strict=True)`
-//! (`scripts/interop/resnet8.py check`).
+//! it checks a test accuracy of at least 0.925: it reached 0.9288
+//! (validation 0.9326; the training images to 0.983). The issue's 0.93 was
+//! missed by 0.0012; MLPerf Tiny's widths (`zoo::resnet8`, 16/32/64
+//! channels, 78 k parameters) reached 0.9213. `--save FILE` writes the
+//! weights, which PyTorch loads with `load_state_dict(strict=True)`
+//! (`scripts/interop/resnet8.py --wide check`).
 //!
 //! ```text
 //! cargo run --release --example 10_resnet_fashion [-- --epochs 15] [--threads 1|2] [--save FILE] [--checkpoint FILE] [--data DIR] [--json]
@@ -24,15 +25,12 @@
 mod common;
 
 fn main() {
-    let run = common::fashion::train_10_classes::<constnet::zoo::resnet8::Params>(
-        "resnet8",
-        15,
-        common::fashion::Augment::Flip,
-    );
-    let acc = run.test_accuracy;
-    if !run.course_settings {
-        println!("(the course promises a test accuracy of 0.915 with its settings, not with these)");
-    } else if acc < 0.915 {
-        common::fail(&format!("resnet8 test accuracy {acc:.4} is below the 0.915 the course promises"));
-    }
+    common::fashion::train_10_classes::<constnet::zoo::resnet8_wide::Params>(&common::fashion::Course {
+        name: "resnet8_wide",
+        epochs: 15,
+        lr: 2e-3,
+        threads: 2,
+        augment: common::fashion::Augment::Flip,
+        promise: Some(0.925),
+    });
 }

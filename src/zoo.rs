@@ -121,50 +121,68 @@ mod tests {
     }
 }
 
-network! {
-    /// A ResNet-8 for 28 x 28 grey images (examples/10_resnet_fashion.rs):
-    /// a 3x3 stem to 16 channels with batch norm, three stages of one
-    /// basic block each (16, 32 and 64 channels; the second and third
-    /// halve the side with a strided 3x3 convolution and project the
-    /// shortcut with a strided 1x1 convolution and batch norm), global
-    /// average pooling, dense 64 -> 10.
+/// Declares a ResNet-8 (`zoo::resnet8`, `zoo::resnet8_wide`) with stages
+/// of `$a`, `$b` and `$c` channels.
+macro_rules! resnet8 {
+    ($(#[$doc:meta])* $name:ident: $a:literal, $b:literal, $c:literal) => {
+        network! {
+            $(#[$doc])*
+            pub mod $name {
+                input: Tensor<1, 28, 28>,
+                conv1: Conv2d<1, $a, 3, 1, 1, false>,
+                bn1: BatchNorm2d<$a>,
+                relu: Relu,
+                layer1_0 = "layer1.0": residual {
+                    conv1: Conv2d<$a, $a, 3, 1, 1, false>,
+                    bn1: BatchNorm2d<$a>,
+                    relu: Relu,
+                    conv2: Conv2d<$a, $a, 3, 1, 1, false>,
+                    bn2: BatchNorm2d<$a>,
+                },
+                relu1: Relu,
+                layer2_0 = "layer2.0": residual {
+                    conv1: Conv2d<$a, $b, 3, 1, 2, false>,
+                    bn1: BatchNorm2d<$b>,
+                    relu: Relu,
+                    conv2: Conv2d<$b, $b, 3, 1, 1, false>,
+                    bn2: BatchNorm2d<$b>,
+                } downsample [Conv2d<$a, $b, 1, 0, 2, false>, BatchNorm2d<$b>],
+                relu2: Relu,
+                layer3_0 = "layer3.0": residual {
+                    conv1: Conv2d<$b, $c, 3, 1, 2, false>,
+                    bn1: BatchNorm2d<$c>,
+                    relu: Relu,
+                    conv2: Conv2d<$c, $c, 3, 1, 1, false>,
+                    bn2: BatchNorm2d<$c>,
+                } downsample [Conv2d<$b, $c, 1, 0, 2, false>, BatchNorm2d<$c>],
+                relu3: Relu,
+                avgpool: GlobalAvgPool2d,
+                fc: Dense<$c, 10>,
+                out: Softmax,
+            }
+        }
+    };
+}
+
+resnet8! {
+    /// A ResNet-8 for 28 x 28 grey images, MLPerf Tiny's widths: a 3x3
+    /// stem to 16 channels with batch norm, three stages of one basic
+    /// block each (16, 32 and 64 channels; the second and third halve the
+    /// side with a strided 3x3 convolution and project the shortcut with a
+    /// strided 1x1 convolution and batch norm), global average pooling,
+    /// dense 64 -> 10 (78 k parameters).
     ///
     /// PyTorch: torchvision's `BasicBlock` in `layer1`..`layer3` (one
     /// block each) between `conv1`/`bn1`/`relu` and `avgpool`/`fc`, with
     /// the same `state_dict` names (`scripts/interop/resnet8.py` declares it).
-    pub mod resnet8 {
-        input: Tensor<1, 28, 28>,
-        conv1: Conv2d<1, 16, 3, 1, 1, false>,
-        bn1: BatchNorm2d<16>,
-        relu: Relu,
-        layer1_0 = "layer1.0": residual {
-            conv1: Conv2d<16, 16, 3, 1, 1, false>,
-            bn1: BatchNorm2d<16>,
-            relu: Relu,
-            conv2: Conv2d<16, 16, 3, 1, 1, false>,
-            bn2: BatchNorm2d<16>,
-        },
-        relu1: Relu,
-        layer2_0 = "layer2.0": residual {
-            conv1: Conv2d<16, 32, 3, 1, 2, false>,
-            bn1: BatchNorm2d<32>,
-            relu: Relu,
-            conv2: Conv2d<32, 32, 3, 1, 1, false>,
-            bn2: BatchNorm2d<32>,
-        } downsample [Conv2d<16, 32, 1, 0, 2, false>, BatchNorm2d<32>],
-        relu2: Relu,
-        layer3_0 = "layer3.0": residual {
-            conv1: Conv2d<32, 64, 3, 1, 2, false>,
-            bn1: BatchNorm2d<64>,
-            relu: Relu,
-            conv2: Conv2d<64, 64, 3, 1, 1, false>,
-            bn2: BatchNorm2d<64>,
-        } downsample [Conv2d<32, 64, 1, 0, 2, false>, BatchNorm2d<64>],
-        relu3: Relu,
-        avgpool: GlobalAvgPool2d,
-        fc: Dense<64, 10>,
-        out: Softmax,
-    }
+    resnet8: 16, 32, 64
+}
+
+resnet8! {
+    /// [`resnet8`] at twice the width, 32, 64 and 128 channels (310 k
+    /// parameters): examples/10_resnet_fashion.rs
+    /// (`scripts/interop/resnet8.py --wide` declares it in PyTorch).
+    resnet8_wide: 32, 64, 128
 }
 
 network! {

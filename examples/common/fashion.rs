@@ -9,29 +9,69 @@ use constnet::parallel::ParallelTrainer;
 use constnet::resume::{Resumable, StateMut};
 use constnet::train::{Loss, SoftmaxCrossEntropy, TrainState, train_step};
 use constnet::{DataParallel, Flat, Init, Tensor};
+use std::borrow::Cow;
 
 /// Mini-batch size (`PER_THREAD * THREADS` with two threads).
 pub const BATCH: usize = 32;
 
-/// What a run of [`train_10_classes`] reached.
-pub struct Outcome {
-    /// Accuracy on the 10000 test images.
-    pub test_accuracy: f32,
-    /// Whether the run used the course's settings (default epochs,
-    /// learning rate, validation split and seed), for which a step of the
-    /// course can promise an accuracy.
-    pub course_settings: bool,
+/// A course step that trains a 10-class network on Fashion-MNIST: its
+/// settings and what a run with them promises.
+pub struct Course {
+    /// The network's name in the output and in `out/NAME_curves.png`.
+    pub name: &'static str,
+    /// Epochs by default.
+    pub epochs: usize,
+    /// Adam's learning rate by default, before its cosine decay.
+    pub lr: f32,
+    /// Threads by default (1 or 2).
+    pub threads: usize,
+    /// How the training images are augmented.
+    pub augment: Augment,
+    /// The test accuracy a run with the default settings reaches at least,
+    /// if the step promises one: below it, the example stops with an error.
+    pub promise: Option<f32>,
 }
 
-/// Trains network `P` on all of Fashion-MNIST with Adam (learning rate
-/// `--lr`, a finite number above 0, default 2e-3, decayed to 0 along a
-/// cosine over the run) in shuffled mini-batches of 32, on `--threads` 1
-/// or 2 (default 2), for `--epochs` (1 to [`MAX_EPOCHS`], default
-/// `default_epochs`), holding out the last `--valid` (default 5000)
-/// training images for validation, which must leave at least one batch to
-/// train on. With `--checkpoint FILE` it saves a checkpoint after every
-/// epoch and, if `FILE` exists, resumes from it: a run killed and started
-/// again with the same options ends as an unstopped one, bit for bit.
+/// How a network takes a Fashion-MNIST image: as the image itself, or
+/// (examples/09) as a sequence of its rows.
+pub trait CourseInput: Flat + Copy + Send + Sync + 'static {
+    /// The images as inputs: borrowed where they already are.
+    fn inputs(images: &[Tensor<1, 28, 28>]) -> Cow<'_, [Self]>;
+    /// The input of the image mirrored left to right.
+    fn mirrored(&self) -> Self;
+}
+
+impl CourseInput for Tensor<1, 28, 28> {
+    fn inputs(images: &[Self]) -> Cow<'_, [Self]> {
+        Cow::Borrowed(images)
+    }
+    fn mirrored(&self) -> Self {
+        Tensor::from_fn(|_, i, j| self.0[0][i][27 - j])
+    }
+}
+
+/// An image as a sequence: step `t` is row `t`, its 28 pixels the channels
+/// (`seq[c][0][t] = image[0][t][c]`).
+impl CourseInput for Tensor<28, 1, 28> {
+    fn inputs(images: &[Tensor<1, 28, 28>]) -> Cow<'_, [Self]> {
+        Cow::Owned(images.iter().map(|x| Tensor::from_fn(|c, _, t| x.0[0][t][c])).collect())
+    }
+    fn mirrored(&self) -> Self {
+        Tensor::from_fn(|c, _, t| self.0[27 - c][0][t])
+    }
+}
+
+/// Trains network `P` as `course` says, on all of Fashion-MNIST with Adam
+/// (learning rate `--lr`, a finite number above 0, default `course.lr`,
+/// decayed to 0 along a cosine over the run) in shuffled mini-batches of
+/// 32, on `--threads` 1 or 2 (default `course.threads`; two split each
+/// batch, and batch norm then normalises each half on its own), for
+/// `--epochs` (1 to [`MAX_EPOCHS`], default `course.epochs`), holding out
+/// the last `--valid` (default 5000) training images for validation, which
+/// must leave at least one batch to train on. With `--checkpoint FILE` it
+/// saves a checkpoint after every epoch and, if `FILE` exists, resumes
+/// from it: a run killed and started again with the same options ends as
+/// an unstopped one, bit for bit.
 /// With `--save FILE` it saves the trained weights, and beside them the
 /// first 1000 test images as the network saw them and its logits for them
 /// (`FILE.inputs.f32`, `FILE.logits.f32`: little-endian `f32`s, what
@@ -39,23 +79,30 @@ pub struct Outcome {
 /// With [`Augment::Flip`] each training image is mirrored at random first.
 /// Prints the test figures, writes the curves as
 /// `out/NAME_curves.png`, and with `--json` ends with one JSON object. A
-/// bad option or a diverged run stops it with one line on stderr.
-pub fn train_10_classes<P>(name: &str, default_epochs: usize, augment: Augment) -> Outcome
+/// bad option, a diverged run, or a test accuracy below `course.promise`
+/// with the default settings stops it with one line on stderr. Returns the
+/// test accuracy.
+pub fn train_10_classes<P>(course: &Course) -> f32
 where
-    P: DataParallel<Input = Tensor<1, 28, 28>, Output = Tensor<10, 1, 1>> + 'static,
+    P: DataParallel<Output = Tensor<10, 1, 1>> + 'static,
+    P::Input: CourseInput,
     SoftmaxCrossEntropy: Loss<P, Target = usize>,
 {
-    const DEFAULT_LR: f32 = 2e-3;
     const DEFAULT_VALID: usize = 5000;
+    let name = course.name;
     let options = ["--data", "--epochs", "--threads", "--lr", "--seed", "--out", "--valid", "--checkpoint", "--save"];
     let args = Args::parse_options(&options, &["--json"]);
-    let epochs = args.number("--epochs", default_epochs, 1..=MAX_EPOCHS);
-    let threads = args.number("--threads", 2, 1..=2);
-    let lr = args.positive("--lr", DEFAULT_LR);
+    let epochs = args.number("--epochs", course.epochs, 1..=MAX_EPOCHS);
+    let threads = args.number("--threads", course.threads, 1..=2);
+    let lr = args.positive("--lr", course.lr);
     let seed = args.number("--seed", 1, 0..=u64::MAX);
     let out = args.path("--out").unwrap_or_else(|| "out".into());
     let held_out = args.number("--valid", DEFAULT_VALID, 0..=usize::MAX);
-    let course_settings = epochs == default_epochs && lr == DEFAULT_LR && held_out == DEFAULT_VALID && seed == 1;
+    let course_settings = epochs == course.epochs
+        && lr == course.lr
+        && threads == course.threads
+        && held_out == DEFAULT_VALID
+        && seed == 1;
 
     let found = locate_fashion_mnist_full(args.data.as_deref()).unwrap_or_else(|e| fail(&e.to_string()));
     println!("Fashion-MNIST: {found}");
@@ -87,7 +134,11 @@ where
     // `--checkpoint FILE`: saved after every epoch, resumed from if it exists.
     let checkpoint = args.path("--checkpoint").map(Checkpoint::new);
     let cfg = FitConfig { epochs, sampling: Sampling::Shuffled, seed, checkpoint, ..FitConfig::default() };
-    let (tr, va) = (Samples::from(&train), Some(Samples::from(&valid)));
+    let (train_x, valid_x, test_x) =
+        (P::Input::inputs(train.images()), P::Input::inputs(valid.images()), P::Input::inputs(test.images()));
+    let tr = Samples { images: &train_x, labels: train.labels() };
+    let va = Some(Samples { images: &valid_x, labels: valid.labels() });
+    let te = Samples { images: &test_x, labels: test.labels() };
     let target = |l: u8| l as usize;
     // Cosine learning-rate decay from `lr` to 0 over all steps; its step
     // count goes into checkpoints with Adam's state.
@@ -97,7 +148,7 @@ where
     let mut st = (threads == 1).then(TrainState::<P, BATCH>::boxed_zeroed);
     let trainer = (threads == 2).then(|| ParallelTrainer::<P, { BATCH / 2 }, 2>::new(seed));
     let mut state = ((trainer, opt), cosine);
-    let mut augmented = Box::new([Tensor::<1, 28, 28>::zeroed(); BATCH]);
+    let mut augmented = Box::new([P::Input::zeroed(); BATCH]);
     let history = fit_with_callbacks::<P, _, _, BATCH>(
         &mut net,
         tr,
@@ -109,11 +160,11 @@ where
         &mut state,
         |net, ((trainer, opt), cosine), x, y, rng| {
             cosine.apply(opt);
-            let x = match augment {
+            let x = match course.augment {
                 Augment::None => x,
                 Augment::Flip => {
                     for (a, x) in augmented.iter_mut().zip(x) {
-                        *a = flip(x, rng);
+                        *a = if rand::RngExt::random_bool(rng, 0.5) { x.mirrored() } else { *x };
                     }
                     &*augmented
                 }
@@ -126,16 +177,16 @@ where
         },
     )
     .unwrap_or_else(|e| fail(&e.to_string()));
-    let (test_loss, test_acc) = evaluate_set::<P, _, BATCH>(&net, Samples::from(&test), SoftmaxCrossEntropy, target);
+    let (test_loss, test_acc) = evaluate_set::<P, _, BATCH>(&net, te, SoftmaxCrossEntropy, target);
     let train_seconds: f64 = history.epochs.iter().map(|e| e.seconds).sum();
     println!("test: loss: {test_loss:.4} - accuracy: {test_acc:.4} (training took {train_seconds:.1} s)");
-    let metrics = evaluate_metrics::<P, 10, BATCH>(&net, Samples::from(&test));
+    let metrics = evaluate_metrics::<P, 10, BATCH>(&net, te);
     println!("test, class by class (rows: the label; columns: the predicted class, in the same order):");
     print!("{}", metrics.table(&FASHION_MNIST_CLASSES));
     println!("test: top-2 accuracy: {:.4} - top-3 accuracy: {:.4}", metrics.top_k(2), metrics.top_k(3));
     if let Some(path) = args.path("--save") {
         constnet::io::save_file(&*net, &path).unwrap_or_else(|e| fail(&e.to_string()));
-        save_logits(&*net, &test, &path);
+        save_logits(&*net, &test_x, &path);
         println!("saved {} (and its .inputs.f32, .logits.f32)", path.display());
     }
     #[cfg(feature = "plot")]
@@ -163,20 +214,25 @@ where
             .num("seconds", args.seconds());
         println!("{}", j.render());
     }
-    Outcome { test_accuracy: test_acc, course_settings }
+    match course.promise {
+        Some(p) if !course_settings => {
+            println!("(the course promises a test accuracy of {p} with its settings, not with these)")
+        }
+        Some(p) if test_acc < p => {
+            fail(&format!("{name} test accuracy {test_acc:.4} is below the {p} the course promises"))
+        }
+        _ => {}
+    }
+    test_acc
 }
 
 /// Writes the first 1000 images of `test` as the network saw them and
 /// its logits for them, little-endian `f32`s, beside `path`
 /// (`path.inputs.f32`, `path.logits.f32`).
-fn save_logits<P: DataParallel<Input = Tensor<1, 28, 28>>>(
-    net: &P,
-    test: &constnet::data::Dataset<1, 28, 28>,
-    path: &std::path::Path,
-) {
+fn save_logits<P: DataParallel>(net: &P, test: &[P::Input], path: &std::path::Path) {
     let mut ws = P::Workspace::<1>::boxed_zeroed();
     let (mut inputs, mut logits) = (Vec::new(), Vec::new());
-    for x in &test.images()[..1000.min(test.len())] {
+    for x in &test[..1000.min(test.len())] {
         net.infer(core::array::from_ref(x), &mut ws);
         inputs.extend(x.as_flat().iter().flat_map(|v| v.to_le_bytes()));
         logits.extend(P::logits(&ws)[0].as_flat().iter().flat_map(|v| v.to_le_bytes()));
@@ -192,14 +248,10 @@ fn save_logits<P: DataParallel<Input = Tensor<1, 28, 28>>>(
 pub enum Augment {
     /// Not at all.
     None,
-    /// Every image mirrored left to right with probability 1/2 ([`flip`]).
+    /// Every input mirrored left to right with probability 1/2
+    /// ([`CourseInput::mirrored`]; drawn from the training loop's generator,
+    /// so a resumed run draws the same).
     Flip,
-}
-
-/// `x` mirrored left to right with probability 1/2, drawn from the
-/// training loop's generator (so a resumed run draws the same).
-pub fn flip(x: &Tensor<1, 28, 28>, rng: &mut dyn rand::Rng) -> Tensor<1, 28, 28> {
-    if rand::RngExt::random_bool(rng, 0.5) { Tensor::from_fn(|_, i, j| x.0[0][i][27 - j]) } else { *x }
 }
 
 /// A cosine decay of Adam's learning rate from `lr` to 0 over `total` steps,

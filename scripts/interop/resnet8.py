@@ -1,4 +1,5 @@
-"""ResNet-8 between PyTorch and constnet (constnet::zoo::resnet8).
+"""ResNet-8 between PyTorch and constnet (constnet::zoo::resnet8; with
+--wide first, constnet::zoo::resnet8_wide, twice as wide).
 
     python3 scripts/interop/resnet8.py train tests/data/resnet8_torch.safetensors
         Trains torchvision-style ResNet-8 in PyTorch (one epoch of
@@ -56,21 +57,27 @@ class BasicBlock(nn.Module):
 
 
 class ResNet8(nn.Module):
-    def __init__(self):
+    """constnet::zoo::resnet8 (w = 16) and resnet8_wide (w = 32)."""
+
+    def __init__(self, w=16):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
+        self.conv1 = nn.Conv2d(1, w, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(w)
         self.relu = nn.ReLU()
-        self.layer1 = nn.Sequential(BasicBlock(16, 16, 1))
-        self.layer2 = nn.Sequential(BasicBlock(16, 32, 2))
-        self.layer3 = nn.Sequential(BasicBlock(32, 64, 2))
+        self.layer1 = nn.Sequential(BasicBlock(w, w, 1))
+        self.layer2 = nn.Sequential(BasicBlock(w, 2 * w, 2))
+        self.layer3 = nn.Sequential(BasicBlock(2 * w, 4 * w, 2))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(64, 10)
+        self.fc = nn.Linear(4 * w, 10)
 
     def forward(self, x):
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+# The stem's width: 16 (resnet8), or 32 with --wide (resnet8_wide).
+WIDTH = 16
 
 
 def idx(name, offset):
@@ -86,7 +93,7 @@ def train(out):
     y = torch.tensor(idx("train-labels-idx1-ubyte.gz", 8), dtype=torch.long)
     tx = torch.tensor(idx("t10k-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28), dtype=torch.float32) / 255
     ty = torch.tensor(idx("t10k-labels-idx1-ubyte.gz", 8), dtype=torch.long)
-    net = ResNet8()
+    net = ResNet8(WIDTH)
     opt = torch.optim.Adam(net.parameters(), 2e-3)
     net.train()
     order = torch.randperm(len(x))
@@ -101,14 +108,14 @@ def train(out):
     print(f"torch {torch.__version__}: test accuracy {(logits.argmax(1) == ty).float().mean():.4f}")
     tensors = {k: v.contiguous() for k, v in net.state_dict().items()}
     tensors["expected.logits"] = logits[:1000].contiguous()
-    save_file(tensors, out, metadata={"trained": "scripts/interop/resnet8.py train: 1 epoch, Adam 2e-3, batch 64, seed 0"})
+    save_file(tensors, out, metadata={"trained": f"scripts/interop/resnet8.py {'--wide ' if WIDTH == 32 else ''}train: 1 epoch, Adam 2e-3, batch 64, seed 0"})
     print(f"wrote {out}")
 
 
 def check(weights, inputs, logits):
     from safetensors.torch import load_file
 
-    net = ResNet8()
+    net = ResNet8(WIDTH)
     state = load_file(weights)
     print(net.load_state_dict(state, strict=True))
     net.eval()
@@ -131,7 +138,7 @@ def time_steps(threads, batch="32"):
     torch.manual_seed(0)
     x = torch.tensor(idx("train-images-idx3-ubyte.gz", 16)[: 64 * 784].reshape(-1, 1, 28, 28), dtype=torch.float32) / 255
     y = torch.tensor(idx("train-labels-idx1-ubyte.gz", 8)[:64], dtype=torch.long)
-    net = ResNet8()
+    net = ResNet8(WIDTH)
     opt = torch.optim.SGD(net.parameters(), 0.01)
 
     def step():
@@ -148,7 +155,7 @@ def time_steps(threads, batch="32"):
         for _ in range(40):
             step()
         runs.append((time.perf_counter() - t0) / (40 * bs) * 1e6)
-    print(f"torch {torch.__version__} ({threads} thread(s)): resnet8 training, batch {bs}: {statistics.median(runs):.1f} us/sample (runs {', '.join(f'{r:.1f}' for r in runs)})")
+    print(f"torch {torch.__version__} ({threads} thread(s)): resnet8 (width {WIDTH}) training, batch {bs}: {statistics.median(runs):.1f} us/sample (runs {', '.join(f'{r:.1f}' for r in runs)})")
     net.eval()
     runs = []
     with torch.inference_mode():
@@ -159,8 +166,11 @@ def time_steps(threads, batch="32"):
             for k in range(200):
                 net(x[k % 64 : k % 64 + 1])
             runs.append((time.perf_counter() - t0) / 200 * 1e6)
-    print(f"torch {torch.__version__} ({threads} thread(s)): resnet8 inference, 1 image: {statistics.median(runs):.1f} us")
+    print(f"torch {torch.__version__} ({threads} thread(s)): resnet8 (width {WIDTH}) inference, 1 image: {statistics.median(runs):.1f} us")
 
 
 if __name__ == "__main__":
-    {"train": train, "check": check, "time": time_steps}[sys.argv[1]](*sys.argv[2:])
+    args = sys.argv[1:]
+    if args[:1] == ["--wide"]:
+        WIDTH, args = 32, args[1:]
+    {"train": train, "check": check, "time": time_steps}[args[0]](*args[1:])
