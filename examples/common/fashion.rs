@@ -1,5 +1,6 @@
 //! Training a 10-class Fashion-MNIST network from the command line: shared
-//! by course steps 5 and 7, which differ only in the network.
+//! by course steps 5, 7, 9, 10 and 11, which differ in the network and a
+//! [`Course`]'s defaults.
 
 use super::{Args, Json, MAX_EPOCHS, create_out_dir, fail};
 use constnet::data::{FASHION_MNIST_CLASSES, FashionMnist, Standardizer, locate_fashion_mnist_full};
