@@ -110,8 +110,9 @@ impl<S: Floats> crate::resume::Resumable for Adam<S> {
 const ADAM_GRAD_LIMIT: f32 = 9_223_372_036_854_775_808.0;
 
 /// The Adam update of one range of parameters `p` with gradients `g` and
-/// moments `m`, `v` (all the same length): the AVX-512 kernel when the CPU
-/// has it, else the reference loop (the same bits either way).
+/// moments `m`, `v` (all the same length): the active backend's kernel
+/// (AVX-512, AVX2, NEON or portable), or the reference loop with
+/// `CONSTNET_ISA=reference` (the same bits either way).
 pub(super) fn adam_update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: AdamConsts) {
     let n = p.len();
     assert!(g.len() == n && m.len() == n && v.len() == n, "adam_update: slices of unequal length");
@@ -134,7 +135,7 @@ fn adam_reference(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: Ada
 mod tests {
     use super::*;
 
-    /// The AVX-512 update gives the reference loop's bits (same operations,
+    /// The active backend's update gives the reference loop's bits (same operations,
     /// same order, correctly rounded sqrt and division), tail lanes
     /// included, from every start modulo 64 bytes (aligned stores: a masked
     /// head, whole vectors, a masked tail), and writes nothing past the range.

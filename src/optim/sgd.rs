@@ -114,7 +114,7 @@ fn sgd_reference(p: &mut [f32], g: &[f32], v: Option<&mut [f32]>, lr: f32, mu: f
 mod tests {
     use super::*;
 
-    /// The AVX-512 update gives the reference loop's bits, with and without
+    /// The active backend's update gives the reference loop's bits, with and without
     /// momentum, tail lanes included, from every start modulo 64 bytes (the
     /// stores are aligned: a masked head, whole vectors, a masked tail),
     /// over ranges shorter than the head too, and writes nothing outside
