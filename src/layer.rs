@@ -420,6 +420,34 @@ pub(crate) const fn out_shape_message(
         .shape(got)
 }
 
+/// [`Parameters::visit`] of a layer with a `weight` of `shape` and, if
+/// `bias` is given, a `bias` of one value per output (`shape[0]`):
+/// PyTorch's names, the bias left out where the layer has none.
+pub(crate) fn visit_weight_bias(
+    weight: &[f32],
+    shape: &[usize],
+    bias: Option<&[f32]>,
+    f: &mut dyn FnMut(ParamTensor<'_>),
+) {
+    f(ParamTensor { name: "weight", shape, data: weight });
+    if let Some(bias) = bias {
+        f(ParamTensor { name: "bias", shape: &shape[..1], data: bias });
+    }
+}
+
+/// [`Parameters::visit_mut`]'s form of [`visit_weight_bias`].
+pub(crate) fn visit_weight_bias_mut(
+    weight: &mut [f32],
+    shape: &[usize],
+    bias: Option<&mut [f32]>,
+    f: &mut ParamVisitorMut<'_>,
+) {
+    f("weight", shape, weight);
+    if let Some(bias) = bias {
+        f("bias", &shape[..1], bias);
+    }
+}
+
 /// Applies `f(x, y)` element-wise over a batch: the forward pass of an
 /// element-wise activation writes `y = f(x)`; its backward pass writes
 /// `dx = f'(x, y) * dy` through the same walk.

@@ -11,7 +11,9 @@
 use super::conv2d::valid_range;
 use super::im2col::Im2col;
 use crate::flat::{same_layout, same_layout_mut};
-use crate::layer::{Grad, Init, Layer, Mode, ParamTensor, Parameters, assert_out_shape};
+use crate::layer::{
+    Grad, Init, Layer, Mode, ParamTensor, Parameters, assert_out_shape, visit_weight_bias, visit_weight_bias_mut,
+};
 use crate::{Flat, Shape, Tensor, conv_out, kernels, math};
 use rand::Rng;
 
@@ -243,17 +245,11 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
     }
 
     fn visit(&self, f: &mut dyn FnMut(ParamTensor<'_>)) {
-        f(ParamTensor { name: "weight", shape: &[OUT_C, IN_C, K], data: self.weight.as_flat() });
-        if BIAS {
-            f(ParamTensor { name: "bias", shape: &[OUT_C], data: &self.bias });
-        }
+        visit_weight_bias(self.weight.as_flat(), &[OUT_C, IN_C, K], BIAS.then_some(&self.bias), f);
     }
 
     fn visit_mut(&mut self, f: &mut dyn FnMut(&'static str, &[usize], &mut [f32])) {
-        f("weight", &[OUT_C, IN_C, K], self.weight.as_flat_mut());
-        if BIAS {
-            f("bias", &[OUT_C], &mut self.bias);
-        }
+        visit_weight_bias_mut(self.weight.as_flat_mut(), &[OUT_C, IN_C, K], BIAS.then_some(&mut self.bias), f);
     }
 }
 

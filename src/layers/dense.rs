@@ -15,7 +15,7 @@
 //! ```
 
 use crate::kernels::{self, Kernels, MAX_PARTS};
-use crate::layer::{Grad, Init, Layer, Mode, ParamTensor, Parameters};
+use crate::layer::{Grad, Init, Layer, Mode, ParamTensor, Parameters, visit_weight_bias, visit_weight_bias_mut};
 use crate::{Flat, Shape, Tensor, math};
 use rand::Rng;
 
@@ -312,17 +312,11 @@ impl<const N_IN: usize, const N_OUT: usize, const BIAS: bool> Parameters for Den
     }
 
     fn visit(&self, f: &mut dyn FnMut(ParamTensor<'_>)) {
-        f(ParamTensor { name: "weight", shape: &[N_OUT, N_IN], data: self.weight.as_flat() });
-        if BIAS {
-            f(ParamTensor { name: "bias", shape: &[N_OUT], data: &self.bias });
-        }
+        visit_weight_bias(self.weight.as_flat(), &[N_OUT, N_IN], BIAS.then_some(&self.bias), f);
     }
 
     fn visit_mut(&mut self, f: &mut dyn FnMut(&'static str, &[usize], &mut [f32])) {
-        f("weight", &[N_OUT, N_IN], self.weight.as_flat_mut());
-        if BIAS {
-            f("bias", &[N_OUT], &mut self.bias);
-        }
+        visit_weight_bias_mut(self.weight.as_flat_mut(), &[N_OUT, N_IN], BIAS.then_some(&mut self.bias), f);
     }
 
     /// The weights, for a layer with at least [`SHARE_MIN`] of them.
