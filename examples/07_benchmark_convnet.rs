@@ -19,7 +19,8 @@ fn main() {
         epochs: 10,
         lr: 2e-3,
         threads: 2,
-        augment: common::fashion::Augment::None,
+        flips: false,
+        shift: 0,
         promise: None,
     });
     println!("the benchmark table's row says 0.916; constnet reached {acc:.4}");

@@ -40,7 +40,8 @@ fn main() {
         epochs: 5,
         lr: 2e-3,
         threads: 1,
-        augment: common::fashion::Augment::None,
+        flips: false,
+        shift: 0,
         promise: Some(0.88),
     });
 }

@@ -19,7 +19,7 @@
 //! (`scripts/interop/resnet8.py --wide check`).
 //!
 //! ```text
-//! cargo run --release --example 10_resnet_fashion [-- --epochs 15] [--threads 1|2] [--save FILE] [--checkpoint FILE] [--data DIR] [--json]
+//! cargo run --release --example 10_resnet_fashion [-- --epochs 15] [--threads 1|2] [--shift N] [--save FILE] [--checkpoint FILE] [--data DIR] [--json]
 //! ```
 
 mod common;
@@ -30,7 +30,8 @@ fn main() {
         epochs: 15,
         lr: 2e-3,
         threads: 2,
-        augment: common::fashion::Augment::Flip,
+        flips: true,
+        shift: 0,
         promise: Some(0.925),
     });
 }

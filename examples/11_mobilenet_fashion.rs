@@ -24,7 +24,8 @@ fn main() {
         epochs: 8,
         lr: 4e-3,
         threads: 1,
-        augment: common::fashion::Augment::None,
+        flips: false,
+        shift: 0,
         promise: Some(0.91),
     });
 }

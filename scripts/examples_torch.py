@@ -11,7 +11,8 @@ the last 5000 training images held out for validation, per-pixel
 standardisation fitted on the other 55000, Adam with cosine decay of the
 learning rate to 0 over every step, batches of 32 in a fresh random order
 each epoch (the last partial batch dropped), random left-right flips for
-the ResNets. THREADS is torch.set_num_threads. It prints each epoch's
+the ResNets, and for `resnet8_wide` also random shifts of up to 2 pixels
+along each axis (blank pixels moved in, before standardisation). THREADS is torch.set_num_threads. It prints each epoch's
 training time (the steps only, as the examples' "s" column) and
 validation accuracy, then the test accuracy.
 
@@ -53,17 +54,26 @@ def mobilenet():
     return nn.Sequential(*layers)
 
 
-# name: (network, learning rate, flips, as sequences)
+# name: (network, learning rate, flips, shift in pixels, as sequences)
 MODELS = {
-    "seqnet": (seqnet, 2e-3, False, True),
-    "resnet8": (ResNet8, 2e-3, True, False),
-    "resnet8_wide": (lambda: ResNet8(32), 2e-3, True, False),
-    "mobilenet": (mobilenet, 4e-3, False, False),
+    "seqnet": (seqnet, 2e-3, False, 0, True),
+    "resnet8": (ResNet8, 2e-3, True, 0, False),
+    "resnet8_wide": (lambda: ResNet8(32), 2e-3, True, 2, False),
+    "mobilenet": (mobilenet, 4e-3, False, 0, False),
 }
 
 
+def shifted(xb, mean, std, n):
+    """Each standardised image of `xb` moved by up to `n` pixels along each
+    axis at random, blank (0) pixels moved in before standardisation."""
+    raw = nn.functional.pad(xb * std + mean, (n, n, n, n))
+    d = torch.randint(0, 2 * n + 1, (len(xb), 2))
+    moved = torch.stack([raw[b, :, i : i + 28, j : j + 28] for b, (i, j) in enumerate(d.tolist())])
+    return (moved - mean) / std
+
+
 def main(model, threads, epochs="1"):
-    make, lr, flips, sequences = MODELS[model]
+    make, lr, flips, shift, sequences = MODELS[model]
     torch.set_num_threads(int(threads))
     torch.manual_seed(1)
     x = torch.tensor(idx("train-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28), dtype=torch.float32)
@@ -98,6 +108,8 @@ def main(model, threads, epochs="1"):
             if flips:
                 flip = torch.rand(BATCH) < 0.5
                 xb = torch.where(flip[:, None, None, None], xb.flip(3), xb)
+            if shift:
+                xb = shifted(xb, mean, std, shift)
             opt.zero_grad()
             nn.functional.cross_entropy(net(xb), y[i]).backward()
             opt.step()

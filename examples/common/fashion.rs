@@ -10,10 +10,14 @@ use constnet::parallel::ParallelTrainer;
 use constnet::resume::{Resumable, StateMut};
 use constnet::train::{Loss, SoftmaxCrossEntropy, TrainState, train_step};
 use constnet::{DataParallel, Flat, Init, Tensor};
+use rand::RngExt;
 use std::borrow::Cow;
 
 /// Mini-batch size (`PER_THREAD * THREADS` with two threads).
 pub const BATCH: usize = 32;
+
+/// The largest `--shift`, in pixels.
+pub const MAX_SHIFT: usize = 4;
 
 /// A course step that trains a 10-class network on Fashion-MNIST: its
 /// settings and what a run with them promises.
@@ -26,8 +30,12 @@ pub struct Course {
     pub lr: f32,
     /// Threads by default (1 or 2).
     pub threads: usize,
-    /// How the training images are augmented.
-    pub augment: Augment,
+    /// Whether each training image is mirrored left to right with
+    /// probability 1/2 ([`CourseInput::mirrored`]).
+    pub flips: bool,
+    /// Each training image moved by up to this many pixels along each axis
+    /// at random by default (`--shift`; see [`shifted`]); 0 for none.
+    pub shift: usize,
     /// The test accuracy a run with the default settings reaches at least,
     /// if the step promises one: below it, the example stops with an error.
     pub promise: Option<f32>,
@@ -40,6 +48,10 @@ pub trait CourseInput: Flat + Copy + Send + Sync + 'static {
     fn inputs(images: &[Tensor<1, 28, 28>]) -> Cow<'_, [Self]>;
     /// The input of the image mirrored left to right.
     fn mirrored(&self) -> Self;
+    /// The image this input holds.
+    fn image(&self) -> Tensor<1, 28, 28>;
+    /// The input that holds `image`.
+    fn from_image(image: &Tensor<1, 28, 28>) -> Self;
 }
 
 impl CourseInput for Tensor<1, 28, 28> {
@@ -49,16 +61,28 @@ impl CourseInput for Tensor<1, 28, 28> {
     fn mirrored(&self) -> Self {
         Tensor::from_fn(|_, i, j| self.0[0][i][27 - j])
     }
+    fn image(&self) -> Tensor<1, 28, 28> {
+        *self
+    }
+    fn from_image(image: &Tensor<1, 28, 28>) -> Self {
+        *image
+    }
 }
 
 /// An image as a sequence: step `t` is row `t`, its 28 pixels the channels
 /// (`seq[c][0][t] = image[0][t][c]`).
 impl CourseInput for Tensor<28, 1, 28> {
     fn inputs(images: &[Tensor<1, 28, 28>]) -> Cow<'_, [Self]> {
-        Cow::Owned(images.iter().map(|x| Tensor::from_fn(|c, _, t| x.0[0][t][c])).collect())
+        Cow::Owned(images.iter().map(Self::from_image).collect())
     }
     fn mirrored(&self) -> Self {
         Tensor::from_fn(|c, _, t| self.0[27 - c][0][t])
+    }
+    fn image(&self) -> Tensor<1, 28, 28> {
+        Tensor::from_fn(|_, t, c| self.0[c][0][t])
+    }
+    fn from_image(image: &Tensor<1, 28, 28>) -> Self {
+        Tensor::from_fn(|c, _, t| image.0[0][t][c])
     }
 }
 
@@ -77,7 +101,12 @@ impl CourseInput for Tensor<28, 1, 28> {
 /// first 1000 test images as the network saw them and its logits for them
 /// (`FILE.inputs.f32`, `FILE.logits.f32`: little-endian `f32`s, what
 /// `scripts/interop/resnet8.py check` gives PyTorch).
-/// With [`Augment::Flip`] each training image is mirrored at random first.
+/// With `course.flips` each training image is mirrored at random first;
+/// with `--shift N` (0 to [`MAX_SHIFT`], default `course.shift`) it is then
+/// moved by up to `N` pixels along each axis (each offset uniform in
+/// `-N..=N`), blank pixels moved in: the random crops of a zero-padded
+/// image. Both draw from the training loop's generator, so a resumed run
+/// draws the same.
 /// Prints the test figures, writes the curves as
 /// `out/NAME_curves.png`, and with `--json` ends with one JSON object. A
 /// bad option, a diverged run, or a test accuracy below `course.promise`
@@ -91,11 +120,13 @@ where
 {
     const DEFAULT_VALID: usize = 5000;
     let name = course.name;
-    let options = ["--data", "--epochs", "--threads", "--lr", "--seed", "--out", "--valid", "--checkpoint", "--save"];
+    let options =
+        ["--data", "--epochs", "--threads", "--lr", "--seed", "--out", "--valid", "--checkpoint", "--save", "--shift"];
     let args = Args::parse_options(&options, &["--json"]);
     let epochs = args.number("--epochs", course.epochs, 1..=MAX_EPOCHS);
     let threads = args.number("--threads", course.threads, 1..=2);
     let lr = args.positive("--lr", course.lr);
+    let shift = args.number("--shift", course.shift, 0..=MAX_SHIFT);
     let seed = args.number("--seed", 1, 0..=u64::MAX);
     let out = args.path("--out").unwrap_or_else(|| "out".into());
     let held_out = args.number("--valid", DEFAULT_VALID, 0..=usize::MAX);
@@ -103,6 +134,7 @@ where
         && lr == course.lr
         && threads == course.threads
         && held_out == DEFAULT_VALID
+        && shift == course.shift
         && seed == 1;
 
     let found = locate_fashion_mnist_full(args.data.as_deref()).unwrap_or_else(|e| fail(&e.to_string()));
@@ -161,14 +193,18 @@ where
         &mut state,
         |net, ((trainer, opt), cosine), x, y, rng| {
             cosine.apply(opt);
-            let x = match course.augment {
-                Augment::None => x,
-                Augment::Flip => {
-                    for (a, x) in augmented.iter_mut().zip(x) {
-                        *a = if rand::RngExt::random_bool(rng, 0.5) { x.mirrored() } else { *x };
+            let x = if course.flips || shift > 0 {
+                for (a, x) in augmented.iter_mut().zip(x) {
+                    *a = if course.flips && rng.random_bool(0.5) { x.mirrored() } else { *x };
+                    if shift > 0 {
+                        let n = shift as i32;
+                        let (dy, dx) = (rng.random_range(-n..=n), rng.random_range(-n..=n));
+                        *a = P::Input::from_image(&shifted(&a.image(), dy, dx, &norm));
                     }
-                    &*augmented
                 }
+                &*augmented
+            } else {
+                x
             };
             match (trainer, &mut st) {
                 (Some(trainer), _) => trainer.train_step(net, x, y, SoftmaxCrossEntropy, opt),
@@ -244,15 +280,22 @@ fn save_logits<P: DataParallel>(net: &P, test: &[P::Input], path: &std::path::Pa
     }
 }
 
-/// How [`train_10_classes`] augments the training batches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Augment {
-    /// Not at all.
-    None,
-    /// Every input mirrored left to right with probability 1/2
-    /// ([`CourseInput::mirrored`]; drawn from the training loop's generator,
-    /// so a resumed run draws the same).
-    Flip,
+/// `image` (standardised by `norm`) moved down `dy` rows and right `dx`
+/// columns in pixel values: the pixels moved in from outside are 0, the
+/// images' background, before standardising.
+fn shifted(image: &Tensor<1, 28, 28>, dy: i32, dx: i32, norm: &Standardizer<1, 28, 28>) -> Tensor<1, 28, 28> {
+    let (mean, std) = (norm.mean(), norm.std());
+    let mut moved = Tensor::from_fn(|_, i, j| {
+        let (i, j) = (i as i32 - dy, j as i32 - dx);
+        if (0..28).contains(&i) && (0..28).contains(&j) {
+            let (i, j) = (i as usize, j as usize);
+            (image.0[0][i][j] as f64 * std[i * 28 + j] + mean[i * 28 + j]) as f32
+        } else {
+            0.0
+        }
+    });
+    norm.apply_image(&mut moved);
+    moved
 }
 
 /// A cosine decay of Adam's learning rate from `lr` to 0 over `total` steps,
@@ -279,5 +322,48 @@ impl Resumable for Cosine {
         let mut t = [self.t];
         f("cosine_step", StateMut::F32(&mut t));
         self.t = t[0];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use constnet::data::Dataset;
+
+    /// A standardiser fitted on images of one bright pixel at varied
+    /// places, so every pixel has its own mean and spread.
+    fn standardizer() -> Standardizer<1, 28, 28> {
+        let images = (0..50)
+            .map(|k| Tensor::from_fn(|_, i, j| if (i * 28 + j) % 50 == k { 200.0 } else { (i + j) as f32 }))
+            .collect();
+        Standardizer::fit(&Dataset::new(images, vec![0; 50]).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_shift_moves_the_pixels_and_brings_in_blank_ones() {
+        let norm = standardizer();
+        let raw = Tensor::<1, 28, 28>::from_fn(|_, i, j| (i * 28 + j) as f32);
+        let mut x = raw;
+        norm.apply_image(&mut x);
+        for (dy, dx) in [(0, 0), (2, -1), (-2, 2), (1, 0)] {
+            let mut want = Tensor::<1, 28, 28>::from_fn(|_, i, j| {
+                let (i, j) = (i as i32 - dy, j as i32 - dx);
+                if (0..28).contains(&i) && (0..28).contains(&j) { raw.0[0][i as usize][j as usize] } else { 0.0 }
+            });
+            norm.apply_image(&mut want);
+            let got = shifted(&x, dy, dx, &norm);
+            for (g, w) in got.as_flat().iter().zip(want.as_flat()) {
+                assert!((g - w).abs() <= 1e-4 * w.abs().max(1.0), "shift ({dy}, {dx}): {g} != {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_sequence_holds_its_image() {
+        let image = Tensor::<1, 28, 28>::from_fn(|_, i, j| (i * 28 + j) as f32);
+        let seq = <Tensor<28, 1, 28> as CourseInput>::from_image(&image);
+        assert_eq!(seq.0[3][0][5], image.0[0][5][3]);
+        assert_eq!(seq.image(), image);
+        assert_eq!(seq.mirrored().image(), image.mirrored());
     }
 }
