@@ -1,7 +1,7 @@
 """The course's Fashion-MNIST examples 09, 10 and 11, trained in PyTorch the
 way the constnet examples train them, for their training times side by side.
 
-    python3 scripts/examples_torch.py MODEL THREADS [EPOCHS]
+    python3 scripts/examples_torch.py MODEL THREADS [EPOCHS] [SHIFT]
 
 MODEL is `seqnet` (examples/09_conv1d_sequences: the images as 28 steps of
 28 values), `resnet8` (examples/10_resnet_fashion, constnet::zoo::resnet8;
@@ -11,8 +11,9 @@ the last 5000 training images held out for validation, per-pixel
 standardisation fitted on the other 55000, Adam with cosine decay of the
 learning rate to 0 over every step, batches of 32 in a fresh random order
 each epoch (the last partial batch dropped), random left-right flips for
-the ResNets, and for `resnet8_wide` also random shifts of up to 2 pixels
-along each axis (blank pixels moved in, before standardisation). THREADS is torch.set_num_threads. It prints each epoch's
+the ResNets; with SHIFT (the examples' `--shift`), random shifts of up to
+SHIFT pixels along each axis (blank pixels moved in, before
+standardisation). THREADS is torch.set_num_threads. It prints each epoch's
 training time (the steps only, as the examples' "s" column) and
 validation accuracy, then the test accuracy.
 
@@ -54,12 +55,12 @@ def mobilenet():
     return nn.Sequential(*layers)
 
 
-# name: (network, learning rate, flips, shift in pixels, as sequences)
+# name: (network, learning rate, flips, as sequences)
 MODELS = {
-    "seqnet": (seqnet, 2e-3, False, 0, True),
-    "resnet8": (ResNet8, 2e-3, True, 0, False),
-    "resnet8_wide": (lambda: ResNet8(32), 2e-3, True, 2, False),
-    "mobilenet": (mobilenet, 4e-3, False, 0, False),
+    "seqnet": (seqnet, 2e-3, False, True),
+    "resnet8": (ResNet8, 2e-3, True, False),
+    "resnet8_wide": (lambda: ResNet8(32), 2e-3, True, False),
+    "mobilenet": (mobilenet, 4e-3, False, False),
 }
 
 
@@ -72,8 +73,9 @@ def shifted(xb, mean, std, n):
     return (moved - mean) / std
 
 
-def main(model, threads, epochs="1"):
-    make, lr, flips, shift, sequences = MODELS[model]
+def main(model, threads, epochs="1", shift="0"):
+    make, lr, flips, sequences = MODELS[model]
+    shift = int(shift)
     torch.set_num_threads(int(threads))
     torch.manual_seed(1)
     x = torch.tensor(idx("train-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28), dtype=torch.float32)
