@@ -33,9 +33,9 @@ use crate::{Flat, Shape, Tensor, conv_out, math};
 use fast::Then;
 pub use fused::{ConvRelu, ConvReluCache, ConvReluPool, ConvReluPoolCache};
 use padded::PadPlane;
-use pointwise::Pass;
 pub use padded::PaddedInput;
 pub(crate) use padded::pad_planes;
+use pointwise::Pass;
 use rand::Rng;
 
 /// 2-D convolution layer: `OUT_C` filters of `IN_C x K x K`, zero padding
@@ -376,7 +376,8 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
                 self.weight_grad_fast::<B, H, W, OH, OW>(k, padded, dy, grads);
             }
             if let Some(dx) = dx
-                && !(Self::pointwise::<H, W>(k, Pass::InputGrad) && self.input_grad_pointwise::<B, H, W, OH, OW>(k, dy, dx))
+                && !(Self::pointwise::<H, W>(k, Pass::InputGrad)
+                    && self.input_grad_pointwise::<B, H, W, OH, OW>(k, dy, dx))
             {
                 self.input_grad_fast::<B, H, W, OH, OW>(k, dy, dx);
             }

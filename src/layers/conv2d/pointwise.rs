@@ -96,7 +96,13 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
     /// bias`, from the inputs in `cache` (no padding: `PAD = 0`). `false`,
     /// having written nothing, where `k` declines the product or the shape
     /// is not [`POINTWISE`](Self::POINTWISE).
-    pub(super) fn forward_pointwise<const B: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
+    pub(super) fn forward_pointwise<
+        const B: usize,
+        const H: usize,
+        const W: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
         &self,
         k: Kernels,
         cache: &[PaddedInput<IN_C, H, W, PAD>; B],
@@ -136,8 +142,15 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
                 }
             });
             // yt[o][j] = Σ_c w[o][c] · xt[c][j]
-            if !k.bcast_gemm((OUT_C, n, IN_C), &[(w, &xt[..IN_C * n])], (IN_C, 1, n), &mut yt[..OUT_C * n], n, false, false)
-            {
+            if !k.bcast_gemm(
+                (OUT_C, n, IN_C),
+                &[(w, &xt[..IN_C * n])],
+                (IN_C, 1, n),
+                &mut yt[..OUT_C * n],
+                n,
+                false,
+                false,
+            ) {
                 assert!(j0 == 0, "a backend declined a matrix product it ran before");
                 return false;
             }
