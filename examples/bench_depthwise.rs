@@ -98,7 +98,7 @@ fn pointwise<const IC: usize, const OC: usize, const H: usize>() -> (f64, f64, f
 fn main() {
     let rounds: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(5);
     println!("backend {:?}, batch {B}, best of {rounds} alternated rounds", constnet::isa());
-    let cases: [(&str, Case); 13] = [
+    let cases: [(&str, Case); 15] = [
         ("16 x 28x28, stride 1", depthwise::<16, 28, 1, 28>),
         ("32 x 28x28, stride 1", depthwise::<32, 28, 1, 28>),
         ("32 x 28x28, stride 2", depthwise::<32, 28, 2, 14>),
@@ -110,10 +110,12 @@ fn main() {
         ("128 x 7x7, stride 1", depthwise::<128, 7, 1, 7>),
         ("1x1 16->32 28x28", pointwise::<16, 32, 28>),
         ("1x1 32->64 14x14", pointwise::<32, 64, 14>),
+        ("1x1 64->64 14x14", pointwise::<64, 64, 14>),
+        ("1x1 16->32 14x14", pointwise::<16, 32, 14>),
         ("1x1 64->128 7x7", pointwise::<64, 128, 7>),
         ("1x1 128->128 7x7", pointwise::<128, 128, 7>),
     ];
-    let mut best = [(0.0, f64::MAX, f64::MAX); 13];
+    let mut best = [(0.0, f64::MAX, f64::MAX); 15];
     for _ in 0..rounds {
         for (b, (_, f)) in best.iter_mut().zip(&cases) {
             let (flops, fwd, bwd) = f();

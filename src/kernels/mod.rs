@@ -185,6 +185,12 @@ impl Kernels {
         self.0 != Isa::Reference
     }
 
+    /// The ISA these kernels run on.
+    #[inline(always)]
+    pub(crate) fn isa(self) -> Isa {
+        self.0
+    }
+
     // ---- vector math -------------------------------------------------------
 
     /// `y[i] = f(x[i])` over `x.len()` floats, by `vmath`'s approximations:

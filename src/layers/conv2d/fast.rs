@@ -115,6 +115,14 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         }
     }
 
+    /// Whether the fast weight gradient of `oh x ow` output planes runs
+    /// channels-last ([`weight_grad_t`](Self::weight_grad_t)). The
+    /// transposition costs one move per output-gradient value; it pays
+    /// when every value then feeds many taps (`IN_C*K*K` of them).
+    pub(super) const fn weight_grad_t_applies(oh: usize, ow: usize) -> bool {
+        OUT_C.is_multiple_of(16) && IN_C * K * K >= 64 && OUT_C <= DW_T_LIMIT && oh * ow * OUT_C <= DW_T_LIMIT
+    }
+
     /// Fast weight gradient of a batch (added into `grads`).
     pub(super) fn weight_grad_fast<const B: usize, const H: usize, const W: usize, const OH: usize, const OW: usize>(
         &self,
@@ -123,9 +131,7 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         dy: &[Tensor<OUT_C, OH, OW>; B],
         grads: &mut Self,
     ) {
-        // The transposition costs one move per output-gradient value; it pays
-        // when every value then feeds many taps (IN_C*K*K of them).
-        if OUT_C.is_multiple_of(16) && IN_C * K * K >= 64 && OUT_C <= DW_T_LIMIT && OH * OW * OUT_C <= DW_T_LIMIT {
+        if Self::weight_grad_t_applies(OH, OW) {
             return self.weight_grad_t::<B, H, W, OH, OW>(k, cache, dy, grads);
         }
         let (g, batch) = (self.geom::<H, W, OH, OW>(), Self::batch::<B, H, W, OH, OW>(false));

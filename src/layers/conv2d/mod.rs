@@ -21,6 +21,7 @@
 mod fast;
 mod fused;
 mod padded;
+mod pointwise;
 mod strided;
 #[cfg(test)]
 mod tests;
@@ -34,6 +35,7 @@ pub use fused::{ConvRelu, ConvReluCache, ConvReluPool, ConvReluPoolCache};
 use padded::PadPlane;
 pub use padded::PaddedInput;
 pub(crate) use padded::pad_planes;
+use pointwise::Pass;
 use rand::Rng;
 
 /// 2-D convolution layer: `OUT_C` filters of `IN_C x K x K`, zero padding
@@ -312,6 +314,15 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         let (x, padded): (&[Tensor<IN_C, H, W>; B], &mut [PaddedInput<IN_C, H, W, PAD>; B]) =
             (same_layout(x), same_layout_mut(padded));
         PaddedInput::fill_batch(x, padded);
+        if let Some(k) = Self::fast()
+            && Self::pointwise::<H, W>(k, Pass::Forward)
+            && self.forward_pointwise::<B, H, W, OH, OW>(k, padded, y)
+        {
+            if relu {
+                relu_in_place(y.as_flat_mut());
+            }
+            return;
+        }
         let then = if relu { Then::Relu } else { Then::Store };
         if let Some(k) = Self::fast()
             && self.forward_fast::<B, H, W, OH, OW>(k, padded, y, then)
@@ -359,8 +370,15 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
                     }
                 }
             }
-            self.weight_grad_fast::<B, H, W, OH, OW>(k, padded, dy, grads);
-            if let Some(dx) = dx {
+            if !(Self::pointwise::<H, W>(k, Pass::WeightGrad)
+                && Self::weight_grad_pointwise::<B, H, W, OH, OW>(k, padded, dy, grads))
+            {
+                self.weight_grad_fast::<B, H, W, OH, OW>(k, padded, dy, grads);
+            }
+            if let Some(dx) = dx
+                && !(Self::pointwise::<H, W>(k, Pass::InputGrad)
+                    && self.input_grad_pointwise::<B, H, W, OH, OW>(k, dy, dx))
+            {
                 self.input_grad_fast::<B, H, W, OH, OW>(k, dy, dx);
             }
             return;

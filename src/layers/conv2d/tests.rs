@@ -581,6 +581,124 @@ fn im2col_path_matches_reference_loops() {
     im2col_matches_reference::<5, 9, 3, 1, 3, false, 5, 16, 17, 6, 6>(11); // stride 3, padded, odd
 }
 
+/// The 1x1 matrix-product path (`pointwise.rs`) on every fast backend
+/// against the reference loops: the forward pass, the weight gradient
+/// added into a non-zero gradient and the input gradient (over NaNs). Then
+/// the layer itself on the chosen backend, whichever path it takes.
+fn pointwise_matches_reference<
+    const IN_C: usize,
+    const OUT_C: usize,
+    const BIAS: bool,
+    const B: usize,
+    const H: usize,
+    const W: usize,
+>(
+    seed: u64,
+) {
+    use super::pointwise::Pass;
+    use rand::{RngExt, SeedableRng};
+    type Conv<const I: usize, const O: usize, const BI: bool> = Conv2d<I, O, 1, 0, 1, BI>;
+    assert!(Conv::<IN_C, OUT_C, BIAS>::POINTWISE, "not a pointwise shape");
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let mut fill = |v: &mut [f32]| v.iter_mut().for_each(|x| *x = rng.random_range(-1.0..1.0));
+    let mut conv = Conv::<IN_C, OUT_C, BIAS>::boxed_zeroed();
+    fill(conv.as_flat_mut());
+    if !BIAS {
+        conv.bias = [0.0; OUT_C];
+    }
+    let mut x = <[Tensor<IN_C, H, W>; B]>::boxed_zeroed();
+    fill(x.as_flat_mut());
+    let mut dy = <[Tensor<OUT_C, H, W>; B]>::boxed_zeroed();
+    fill(dy.as_flat_mut());
+    let terms = (IN_C + B * H * W + OUT_C) as f32;
+    let close = |what: &str, fast: &[f32], slow: &[f32]| {
+        assert_eq!(fast.len(), slow.len());
+        for (i, (a, b)) in fast.iter().zip(slow).enumerate() {
+            let tol = 2e-6 * (1.0 + b.abs()) * terms;
+            assert!((a - b).abs() <= tol, "{what}[{i}]: fast {a} vs reference {b}, |diff| {} > {tol}", (a - b).abs());
+        }
+    };
+    let mut cache = <[PaddedInput<IN_C, H, W, 0>; B]>::boxed_zeroed();
+    PaddedInput::fill_batch(&x, &mut cache);
+    let mut y_slow = <[Tensor<OUT_C, H, W>; B]>::boxed_zeroed();
+    let (mut g_slow, mut dx_slow) = (Conv::boxed_zeroed(), <[Tensor<IN_C, H, W>; B]>::boxed_zeroed());
+    for b in 0..B {
+        conv.forward_one::<H, W, H, W>(&x[b], &mut y_slow[b]);
+        conv.backward_one::<H, W, H, W>(&cache[b], &dy[b], Some(&mut dx_slow[b]), &mut g_slow);
+    }
+    let mut g_half = g_slow.clone();
+    g_half.as_flat_mut().iter_mut().for_each(|g| *g += 0.5);
+    for k in kernels::fast_backends() {
+        let mut y = <[Tensor<OUT_C, H, W>; B]>::boxed_zeroed();
+        y.as_flat_mut().fill(f32::NAN);
+        assert!(conv.forward_pointwise::<B, H, W, H, W>(k, &cache, &mut y), "{k:?} declined");
+        close("y", y.as_flat(), y_slow.as_flat());
+        let mut g = Conv::<IN_C, OUT_C, BIAS>::boxed_zeroed();
+        g.as_flat_mut().fill(0.5);
+        assert!(Conv::weight_grad_pointwise::<B, H, W, H, W>(k, &cache, &dy, &mut g));
+        close("dw", g.weight.as_flat(), g_half.weight.as_flat());
+        assert!(g.bias.iter().all(|&b| b == 0.5), "{k:?}: the bias gradient untouched");
+        let mut dx = <[Tensor<IN_C, H, W>; B]>::boxed_zeroed();
+        dx.as_flat_mut().fill(f32::NAN);
+        assert!(conv.input_grad_pointwise::<B, H, W, H, W>(k, &dy, &mut dx));
+        close("dx", dx.as_flat(), dx_slow.as_flat());
+    }
+    // The reference backend declines, having written nothing.
+    let reference = Kernels::of(crate::Isa::Reference).expect("the reference backend runs everywhere");
+    let mut y = <[Tensor<OUT_C, H, W>; B]>::boxed_zeroed();
+    y.as_flat_mut().fill(f32::NAN);
+    assert!(!conv.forward_pointwise::<B, H, W, H, W>(reference, &cache, &mut y));
+    assert!(y.as_flat().iter().all(|v| v.is_nan()), "the reference backend wrote y");
+    let mut g = Conv::<IN_C, OUT_C, BIAS>::boxed_zeroed();
+    assert!(!Conv::weight_grad_pointwise::<B, H, W, H, W>(reference, &cache, &dy, &mut g));
+    assert!(!Conv::<IN_C, OUT_C, BIAS>::pointwise::<H, W>(reference, Pass::Forward));
+    // The layer on this process's backend, with the ReLU fused as
+    // `ConvRelu` does.
+    let mut y = <[Tensor<OUT_C, H, W>; B]>::boxed_zeroed();
+    let mut cache = <[PaddedInput<IN_C, H, W, 0>; B]>::boxed_zeroed();
+    conv.forward(&x, &mut y, &mut cache, &mut Mode::Infer);
+    close("layer y", y.as_flat(), y_slow.as_flat());
+    let mut r = <[Tensor<OUT_C, H, W>; B]>::boxed_zeroed();
+    conv.forward_padded::<IN_C, B, H, W, H, W>(&x, &mut cache, &mut r, true);
+    let relu: std::vec::Vec<f32> = y.as_flat().iter().map(|&v| v.max(0.0)).collect();
+    assert_eq!(r.as_flat(), &relu[..], "the forward pass with a ReLU");
+    let (mut g, mut dx) = (Conv::boxed_zeroed(), <[Tensor<IN_C, H, W>; B]>::boxed_zeroed());
+    g.as_flat_mut().fill(f32::NAN);
+    if !BIAS {
+        g.bias = [0.0; OUT_C];
+    }
+    conv.backward(&x, &y, &mut cache, &dy, Some(&mut dx), &mut g, Grad::Overwrite);
+    close("layer dw (Overwrite)", g.as_flat(), g_slow.as_flat());
+    close("layer dx", dx.as_flat(), dx_slow.as_flat());
+    g.as_flat_mut().iter_mut().for_each(|g| *g = 0.5);
+    if !BIAS {
+        g.bias = [0.0; OUT_C];
+        g_half.bias = [0.0; OUT_C];
+    }
+    conv.backward(&x, &y, &mut cache, &dy, None, &mut g, Grad::Add);
+    close("layer dw (Add)", g.as_flat(), g_half.as_flat());
+}
+
+#[test]
+fn pointwise_path_matches_reference_loops() {
+    pointwise_matches_reference::<16, 32, false, 3, 7, 7>(1); // blocks of 96 across samples; dW transposed by 16
+    pointwise_matches_reference::<64, 128, false, 2, 7, 7>(2); // MobileNet's pw4 (two samples)
+    pointwise_matches_reference::<3, 5, true, 2, 16, 13>(3); // one product a sample (208 positions); 3 channels
+    pointwise_matches_reference::<128, 128, true, 3, 7, 7>(4); // the widest scratch
+    pointwise_matches_reference::<5, 17, true, 5, 3, 5>(5); // 15 positions: a block of 6 samples and a partial one
+    pointwise_matches_reference::<32, 7, false, 1, 1, 1>(6); // one position
+    pointwise_matches_reference::<16, 32, false, 2, 28, 28>(7); // MobileNet's pw1 (two samples)
+}
+
+/// 1x1 convolutions by finite differences, on both sides of the
+/// products' block and in-place thresholds.
+#[test]
+fn gradients_pointwise_shapes() {
+    check_layer::<Conv2d<3, 4, 1, 0, 1>, 3, 3, 5, 6, 4, 5, 6>(41).unwrap();
+    check_layer::<Conv2d<16, 3, 1, 0, 1, false>, 2, 16, 4, 3, 3, 4, 3>(42).unwrap();
+    check_layer::<Conv2d<2, 5, 1, 0, 1>, 1, 2, 14, 14, 5, 14, 14>(43).unwrap();
+}
+
 /// 1x1 stride-2 convolution and a stride-3 one by finite differences.
 #[test]
 fn gradients_im2col_shapes() {
