@@ -13,11 +13,16 @@
 //! `--only` runs just the named workloads (keys as in the JSON, without
 //! `_us`: `seed1_train`, `fashion10_train`, `fashion10_train_acc` (the
 //! same mini-batches as 4 micro-batches of 8, `train_step_accumulated`), `fashion10_infer`,
-//! `fashion10_train_2t`, `tfconv_train`, `tfconv_infer`, `tfconv_train_2t`,
+//! `fashion10_train_2t`, `tfconv_train`, `tfconv_infer`, `tfconv_infer_b32`
+//! (batches of 32 through `Network::infer`, µs per image), `tfconv_train_2t`,
 //! `lenet_train`, `lenet_infer`: LeNet-5 with tanh and average pooling,
 //! `resnet8_train`, `resnet8_train_2t`, `resnet8_infer`: the zoo's ResNet-8
 //! with batch norm),
 //! e.g. to time one of them in alternation with another build or tool.
+//! With `CONSTNET_BENCH_CLOCK=thread` (Linux) the one-thread figures are
+//! the main thread's CPU time, not wall time: on a machine shared with
+//! other processes they then count only this one's work (the two-thread
+//! rows are then meaningless: the other thread's time is not counted).
 //!
 //! A network's one- and two-thread training steps are timed in
 //! alternation, run for run, and its two-thread speed-up is the median of
@@ -40,26 +45,55 @@ use std::hint::black_box;
 use std::time::Instant;
 use workloads::*;
 
+/// Seconds on the clock the report times with: wall time since the first
+/// call, or with `CONSTNET_BENCH_CLOCK=thread` on Linux this thread's CPU
+/// time (`CLOCK_THREAD_CPUTIME_ID`).
+fn now() -> f64 {
+    static START: std::sync::OnceLock<(Instant, bool)> = std::sync::OnceLock::new();
+    let (start, thread) = *START.get_or_init(|| {
+        let thread = std::env::var("CONSTNET_BENCH_CLOCK").is_ok_and(|v| v == "thread");
+        (Instant::now(), thread && cfg!(target_os = "linux"))
+    });
+    #[cfg(target_os = "linux")]
+    if thread {
+        #[repr(C)]
+        struct Timespec {
+            sec: i64,
+            nsec: i64,
+        }
+        unsafe extern "C" {
+            fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+        }
+        const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+        let mut ts = Timespec { sec: 0, nsec: 0 };
+        // SAFETY: `ts` is a valid `struct timespec` (64-bit Linux) to write into.
+        let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+        return ts.sec as f64 + ts.nsec as f64 * 1e-9;
+    }
+    start.elapsed().as_secs_f64()
+}
+
 /// How many calls of `f` take about `budget` seconds (at least 2), after
 /// a warm-up (caches, page faults, worker threads) of a quarter of that.
 fn calibrate(budget: f64, f: &mut impl FnMut()) -> u64 {
-    let t = Instant::now();
+    let t = now();
     let mut calls = 0u64;
-    while t.elapsed().as_secs_f64() < budget / 4.0 || calls < 2 {
+    while now() - t < budget / 4.0 || calls < 2 {
         f();
         calls += 1;
     }
-    let per = t.elapsed().as_secs_f64() / calls as f64;
+    let per = (now() - t) / calls as f64;
     ((budget / per) as u64).max(2)
 }
 
 /// Microseconds per call of `n` calls of `f`.
 fn run_us(n: u64, f: &mut impl FnMut()) -> f64 {
-    let t = Instant::now();
+    let t = now();
     for _ in 0..n {
         f();
     }
-    t.elapsed().as_secs_f64() * 1e6 / n as f64
+    (now() - t) * 1e6 / n as f64
 }
 
 /// The median of `v`.
@@ -96,7 +130,7 @@ fn time_pair(runs: usize, budget: f64, mut a: impl FnMut(), mut b: impl FnMut())
 
 /// The workloads' keys (the report prints each network's two-thread
 /// training step right after its one-thread one).
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 14] = [
     "seed1_train",
     "fashion10_train",
     "fashion10_train_acc",
@@ -104,6 +138,7 @@ const KEYS: [&str; 13] = [
     "fashion10_train_2t",
     "tfconv_train",
     "tfconv_infer",
+    "tfconv_infer_b32",
     "tfconv_train_2t",
     "lenet_train",
     "lenet_infer",
@@ -277,6 +312,13 @@ fn main() {
         1,
         1.0,
         TfconvInfer::new,
+        |w| w.step(&data),
+    );
+    report.time(
+        Row::new("tfconv_infer_b32", "tfconv inference, B=32 (per image)", None, None),
+        TFCONV_B,
+        1.0,
+        TfconvInferBatch::new,
         |w| w.step(&data),
     );
     report.time(

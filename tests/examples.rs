@@ -82,6 +82,7 @@ fn bench_report_runs_every_workload_and_prints_json() {
         "fashion10_train_2t_us",
         "tfconv_train_us",
         "tfconv_infer_us",
+        "tfconv_infer_b32_us",
         "tfconv_train_2t_us",
         "fashion10_speedup_2t",
         "tfconv_speedup_2t",

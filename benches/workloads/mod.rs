@@ -193,6 +193,32 @@ impl<P: Network<Input = Image>> Infer<P> {
     }
 }
 
+/// Batched inference: `B` images a call through `Network::infer`.
+pub struct InferBatch<P: Network<Input = Image>, const B: usize> {
+    net: Box<P>,
+    ws: Box<P::Workspace<B>>,
+    x: Box<[Image; B]>,
+    i: usize,
+}
+
+impl<P: Network<Input = Image>, const B: usize> InferBatch<P, B> {
+    /// He-initialised network.
+    pub fn new() -> Self {
+        let (net, _) = he_initialised::<P>(3);
+        InferBatch { net, ws: <P::Workspace<B>>::boxed_zeroed(), x: Box::new([Image::zeroed(); B]), i: 0 }
+    }
+
+    /// Runs the forward pass of the next `B` images of `data`.
+    #[inline(never)]
+    pub fn step(&mut self, data: &Data) {
+        for x in self.x.iter_mut() {
+            *x = data.images[self.i % data.images.len()];
+            self.i += 1;
+        }
+        self.net.infer(&self.x, &mut self.ws);
+    }
+}
+
 /// Data-parallel mini-batch training (plain SGD fused into the parallel
 /// reduction, `ParallelTrainer::train_step_sgd`): batches of `B = PER_THREAD * THREADS`
 /// on `THREADS` threads (the caller's and persistent workers).
@@ -249,6 +275,8 @@ pub type Fashion10Infer = Infer<fashion10::Params>;
 pub type TfconvTrain = Train<tfconv::Params, TFCONV_B>;
 /// tfconv single-image inference.
 pub type TfconvInfer = Infer<tfconv::Params>;
+/// tfconv inference, batches of [`TFCONV_B`] images.
+pub type TfconvInferBatch = InferBatch<tfconv::Params, TFCONV_B>;
 /// fashion10 training on both cores.
 pub type Fashion10Par = ParTrain<fashion10::Params, { FASHION_B / 2 }, 2, FASHION_B>;
 /// tfconv training on both cores.

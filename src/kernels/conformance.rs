@@ -1201,6 +1201,11 @@ fn conv_forward_matches_the_reference_sums() {
             (29, 16, 3, 2, 30),
             (29, 16, 3, 3, 13),
             (11, 16, 5, 1, 26),
+            // The generic channels-last tiles (AVX2: 8 channels x 9
+            // outputs, across rows and samples; rows of at least 9).
+            (11, 8, 5, 3, 9),
+            (11, 24, 5, 2, 10),
+            (29, 8, 3, 5, 11),
         ];
         for (in_c, out_c, ks, oh, ow) in shapes {
             for start in 0..3 {
@@ -1232,8 +1237,10 @@ fn conv_forward_runs_the_flipped_kernel_of_an_input_gradient() {
                 }
             }
         }
-        // A channels-last shape (16 channels, 275 taps a pass).
+        // Channels-last shapes (16 and 8 channels, 275 taps a pass; the
+        // second in two passes, zero then load).
         shapes.push((5, 3, 14, 16, 11, 11));
+        shapes.push((5, 4, 14, 8, 22, 11));
         for (ks, h, w, l_in, l_out, block) in shapes {
             case += 1;
             let ctx = format!("{k:?} flipped conv_forward K {ks}, {h} x {w}, {l_out} -> {l_in} channels");

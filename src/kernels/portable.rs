@@ -33,6 +33,8 @@ crate::kernels::generic::instance::instance! {
     bcast_gemm: <6, 2, 6, 2>,
     // 4 channels x 2 segments, then 2 x 4, then 1 x 6.
     conv_batch: <4, 2, 4, 6>,
+    // No channels-last tiles.
+    conv_cl: <0>,
     // 4 channels x 2 taps, or 1 x 9.
     conv_dw_batch: <4, 2, 9>,
     // 3 taps x 16 channels (4 vectors: 12 accumulators).

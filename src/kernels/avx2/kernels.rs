@@ -34,6 +34,9 @@ crate::kernels::generic::instance::instance! {
     // 4 channels x 2 segments (4 x 3 kept an accumulator on the stack),
     // then 2 x 4, then 1 x 6.
     conv_batch: <4, 2, 4, 6>,
+    // Channels-last: 8 channels (one vector) x 9 outputs (9 accumulators,
+    // 5 weights and a broadcast), for convolutions of at least 256 taps.
+    conv_cl: <9>,
     // 4 channels x 2 taps, or 1 x 9.
     conv_dw_batch: <4, 2, 9>,
     // 6 taps x 16 channels (2 vectors: 12 accumulators).

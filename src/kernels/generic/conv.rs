@@ -262,13 +262,23 @@ unsafe fn conv_rows_one<S: Compute>(s: S, g: &RawGeom, o: usize, batch: &RawBatc
 
 /// A stride-1 convolution of a batch: `out_c` output channels of every
 /// sample (see [`conv_tile`] for the sum), `OB` channels x `SB` segments a
-/// tile, then 2 x `SB2`, then one channel by rows (or 1 x `SB1`).
+/// tile, then 2 x `SB2`, then one channel by rows (or 1 x `SB1`); or, where
+/// [`cl_pays`](super::conv_cl::cl_pays) says so, the channels-last tiles of
+/// `CL` outputs ([`conv_cl_batch`](super::conv_cl::conv_cl_batch); `CL =
+/// 0`: none), with the same bits.
 ///
 /// # Safety
 /// The buffers `g` and `batch` describe are valid, each padded input
 /// followed by [`SLACK`](crate::kernels::SLACK) readable floats.
 #[inline(always)]
-pub(crate) unsafe fn conv_batch<S: Compute, const OB: usize, const SB: usize, const SB2: usize, const SB1: usize>(
+pub(crate) unsafe fn conv_batch<
+    S: Compute,
+    const OB: usize,
+    const SB: usize,
+    const SB2: usize,
+    const SB1: usize,
+    const CL: usize,
+>(
     s: S,
     g: &RawGeom,
     out_c: usize,
@@ -276,8 +286,13 @@ pub(crate) unsafe fn conv_batch<S: Compute, const OB: usize, const SB: usize, co
     start: RawStart,
 ) {
     let mut o0 = 0;
-    // SAFETY: the caller's contract.
+    // SAFETY: the caller's contract (and `cl_pays` checked the
+    // channels-last shape).
     unsafe {
+        if CL > 0 && super::conv_cl::cl_pays(S::LANES, CL, g, out_c, batch.ow) {
+            super::conv_cl::conv_cl_batch::<S, CL>(s, g, out_c, batch, start);
+            return;
+        }
         while o0 + OB <= out_c {
             conv_block::<S, OB, SB>(s, g, o0, batch, start);
             o0 += OB;

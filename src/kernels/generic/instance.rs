@@ -19,6 +19,7 @@ macro_rules! instance {
         dense_forward_packed: <$dp:literal>,
         bcast_gemm: <$g0:literal, $g1:literal, $g2:literal, $g3:literal>,
         conv_batch: <$c0:literal, $c1:literal, $c2:literal, $c3:literal>,
+        conv_cl: <$cl:literal>,
         conv_dw_batch: <$w0:literal, $w1:literal, $w2:literal>,
         conv_dw_t: <$t0:literal, $t1:literal>,
         lane_sums4: <$q:literal> $(,)?
@@ -77,14 +78,15 @@ macro_rules! instance {
             }
         }
 
-        /// [`generic::conv::conv_batch`] with this backend's tiles.
+        /// [`generic::conv::conv_batch`] with this backend's tiles (and
+        /// channels-last tiles of `conv_cl` outputs; 0: none).
         ///
         /// # Safety
         /// The backend's CPU features; as the generic kernel.
         $(#[$attr])*
         pub(crate) unsafe fn conv_batch(g: &RawGeom, out_c: usize, batch: &RawBatch, start: RawStart) {
             // SAFETY: the caller's contract.
-            unsafe { generic::conv::conv_batch::<_, $c0, $c1, $c2, $c3>($s, g, out_c, batch, start) }
+            unsafe { generic::conv::conv_batch::<_, $c0, $c1, $c2, $c3, $cl>($s, g, out_c, batch, start) }
         }
 
         /// [`generic::conv::conv_pool_batch`].

@@ -12,6 +12,7 @@
 #![allow(clippy::too_many_arguments)]
 
 pub(crate) mod conv;
+pub(crate) mod conv_cl;
 pub(crate) mod conv_grad;
 pub(crate) mod dense;
 pub(crate) mod elementwise;

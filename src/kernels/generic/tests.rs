@@ -92,7 +92,7 @@ fn conv<S: Compute>(s: S) {
         relu: false,
     };
     // SAFETY: the buffers hold the geometry's extents, the slack after the last input.
-    unsafe { conv::conv_batch::<S, 3, 2, 2, 3>(s, &g, out_c, &batch, RawStart::Zero) };
+    unsafe { conv::conv_batch::<S, 3, 2, 2, 3, 0>(s, &g, out_c, &batch, RawStart::Zero) };
     let at = |s0: usize, o: usize, i: usize, j: usize| {
         let mut a = 0.0f64;
         for c in 0..in_c {
@@ -136,4 +136,115 @@ fn the_generic_kernels_on_4_and_8_portable_lanes() {
     dense_and_gemm(Lanes::<8>);
     conv(Lanes::<4>);
     conv(Lanes::<8>);
+}
+
+/// A convolution of `n` samples, `in_c -> out_c` channels, `k x k`, `oh x
+/// ow` outputs, from `start` (0: zero, 1: bias, 2: load), with `relu`, and
+/// with the kernel read flipped (negative strides, as an input gradient
+/// reads it) if `flip`: the outputs of `conv_batch` with channels-last
+/// tiles of `P` outputs, and without (`CL = 0`).
+#[inline(always)]
+fn cl_and_rows<S: Compute, const P: usize>(
+    s: S,
+    (n, in_c, out_c, k, oh, ow): (usize, usize, usize, usize, usize, usize),
+    (start, relu, flip): (usize, bool, bool),
+) -> (Vec<f32>, Vec<f32>) {
+    let (xr, xp) = (ow + k - 1, (oh + k - 1) * (ow + k - 1));
+    let x = vals(n * in_c * xp + crate::kernels::SLACK, 6);
+    let (w, b) = (vals(out_c * in_c * k * k, 7), vals(out_c, 8));
+    let (w0, w_m, w_n) = if flip { ((k * k - 1) as isize, -(k as isize), -1) } else { (0, k as isize, 1) };
+    let g = RawGeom {
+        in_c,
+        k,
+        x_plane: xp,
+        x_row: xr,
+        w: w.as_ptr().wrapping_offset(w0),
+        w_out: (in_c * k * k) as isize,
+        w_in: (k * k) as isize,
+        w_m,
+        w_n,
+        y_plane: oh * ow,
+    };
+    let y0 = vals(n * out_c * oh * ow, 9);
+    let (mut y_cl, mut y_rows) = (y0.clone(), y0);
+    let st = [RawStart::Zero, RawStart::Bias(b.as_ptr()), RawStart::Load][start];
+    for (y, cl) in [(&mut y_cl, true), (&mut y_rows, false)] {
+        let batch = RawBatch {
+            n,
+            x: x.as_ptr(),
+            x_sample: in_c * xp,
+            y: y.as_mut_ptr(),
+            y_sample: out_c * oh * ow,
+            oh,
+            ow,
+            relu,
+        };
+        // SAFETY: the buffers hold the geometry's extents, the slack after the last input.
+        unsafe {
+            if cl {
+                conv::conv_batch::<S, 4, 2, 4, 6, P>(s, &g, out_c, &batch, st)
+            } else {
+                conv::conv_batch::<S, 4, 2, 4, 6, 0>(s, &g, out_c, &batch, st)
+            }
+        }
+    }
+    (y_cl, y_rows)
+}
+
+/// The shapes of [`channels_last_tiles_have_the_bits_of_the_row_tiles`]:
+/// (samples, in_c, out_c, k, oh, ow); tiles that end one row and start
+/// the next, in the same sample and the next, the batch's last tile cut
+/// short; 256 to 800 taps.
+const CL_SHAPES: [(usize, usize, usize, usize, usize, usize); 5] =
+    [(2, 32, 16, 5, 3, 14), (3, 11, 8, 5, 2, 9), (1, 29, 16, 3, 3, 13), (2, 11, 24, 5, 2, 10), (1, 16, 8, 5, 14, 14)];
+
+/// Runs every shape, start, ReLU and kernel direction through `f` (both
+/// paths) and checks that the channels-last tiles took them and gave the
+/// row tiles' bits.
+fn check_cl(lanes: usize, p: usize, f: impl Fn(usize, usize, bool, bool) -> (Vec<f32>, Vec<f32>)) {
+    for (i, &(_, in_c, out_c, k, _, ow)) in CL_SHAPES.iter().enumerate() {
+        let g = RawGeom {
+            in_c,
+            k,
+            x_plane: 0,
+            x_row: 0,
+            w: core::ptr::null(),
+            w_out: 0,
+            w_in: 0,
+            w_m: 0,
+            w_n: 0,
+            y_plane: 0,
+        };
+        assert!(conv_cl::cl_pays(lanes, p, &g, out_c, ow), "{lanes} lanes, shape {i}: the tiles decline");
+        for start in 0..3 {
+            for (relu, flip) in [(false, false), (true, false), (false, true)] {
+                let (cl, rows) = f(i, start, relu, flip);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&cl), bits(&rows), "{lanes} lanes, shape {i}, start {start}, relu {relu}, flip {flip}");
+            }
+        }
+    }
+}
+
+/// The channels-last tiles ([`conv_cl::conv_cl_batch`]) compute the row
+/// tiles' sums in their order: the same bits, on the portable lanes (4
+/// and 8) and, where the CPU has it, on AVX2 with FMA (whose instance
+/// takes tiles of 9 outputs).
+#[test]
+fn channels_last_tiles_have_the_bits_of_the_row_tiles() {
+    check_cl(4, 9, |i, st, relu, flip| cl_and_rows::<_, 9>(Lanes::<4>, CL_SHAPES[i], (st, relu, flip)));
+    check_cl(8, 8, |i, st, relu, flip| cl_and_rows::<_, 8>(Lanes::<8>, CL_SHAPES[i], (st, relu, flip)));
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        use crate::kernels::avx2::simd::Avx2;
+        /// Both paths on AVX2.
+        #[target_feature(enable = "avx2,fma")]
+        fn on_avx2(i: usize, st: usize, relu: bool, flip: bool) -> (Vec<f32>, Vec<f32>) {
+            // SAFETY: the caller checked AVX2 and FMA.
+            let s = unsafe { Avx2::new() };
+            cl_and_rows::<_, 9>(s, CL_SHAPES[i], (st, relu, flip))
+        }
+        // SAFETY: AVX2 and FMA detected above.
+        check_cl(8, 9, |i, st, relu, flip| unsafe { on_avx2(i, st, relu, flip) });
+    }
 }

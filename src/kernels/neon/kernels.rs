@@ -36,6 +36,8 @@ crate::kernels::generic::instance::instance! {
     // and a weight broadcast beside them), then 2 x 8, then one channel by
     // rows or 1 x 12.
     conv_batch: <6, 4, 8, 12>,
+    // No channels-last tiles (not measured on NEON hardware).
+    conv_cl: <0>,
     // 4 channels x 4 taps (16 accumulators), or 1 x 9.
     conv_dw_batch: <4, 4, 9>,
     // 6 taps x 16 channels (4 vectors: 24 accumulators).
