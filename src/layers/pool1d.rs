@@ -194,6 +194,13 @@ const fn whole_windows<const K: usize, const PAD: usize, const STRIDE: usize>(l:
     }
 }
 
+/// The first step of the first of the `whole` windows (`L` if there are
+/// none: no window then starts at or after step 0 and ends by `L`).
+#[inline(always)]
+const fn first_step<const PAD: usize, const STRIDE: usize, const L: usize>(whole: &Range<usize>) -> usize {
+    if whole.start < whole.end { whole.start * STRIDE - PAD } else { L }
+}
+
 /// Max pooling of one row: the whole windows as `[f32; K]`, one after
 /// the other, then those the padding cuts.
 #[inline(always)]
@@ -202,7 +209,7 @@ fn max_windows<const K: usize, const PAD: usize, const STRIDE: usize, const L: u
     y: &mut [f32; OL],
 ) {
     let whole = whole_windows::<K, PAD, STRIDE>(L, OL);
-    let steps = x[whole.start * STRIDE - PAD..].windows(K).step_by(STRIDE);
+    let steps = x[first_step::<PAD, STRIDE, L>(&whole)..].windows(K).step_by(STRIDE);
     for (v, w) in y[whole.clone()].iter_mut().zip(steps) {
         *v = window_max::<K>(w.try_into().expect("windows(K) yields K steps")).0;
     }
@@ -225,7 +232,7 @@ fn max_windows_back<const K: usize, const PAD: usize, const STRIDE: usize, const
         let w = window::<K, PAD, STRIDE>(t, L);
         dx[w.start + first_max(&x[w]).1] += dy[t];
     }
-    let first = whole.start * STRIDE - PAD;
+    let first = first_step::<PAD, STRIDE, L>(&whole);
     let steps = x[first..].windows(K).step_by(STRIDE);
     for (j, (w, &g)) in steps.zip(&dy[whole.clone()]).enumerate() {
         let at = window_max::<K>(w.try_into().expect("windows(K) yields K steps")).1;
@@ -405,6 +412,8 @@ mod tests {
         check_layer::<AvgPool1d<3, 1, 3>, 1, 2, 1, 7, 2, 1, 3>(112).unwrap();
         check_layer::<AvgPool1d<2, 1, 3>, 2, 2, 1, 9, 2, 1, 4>(113).unwrap();
         check_layer::<AvgPool1d<5, 2, 1>, 1, 1, 1, 5, 1, 1, 5>(114).unwrap();
+        check_layer::<MaxPool1d<4, 2, 1>, 2, 2, 1, 2, 2, 1, 3>(115).unwrap(); // no whole window
+        check_layer::<AvgPool1d<2, 1, 5>, 2, 2, 1, 2, 2, 1, 1>(116).unwrap();
     }
 
     #[test]
@@ -640,6 +649,10 @@ mod tests {
         same_bits_as_textbook::<3, 1, 3, 4, 20, 7>(17); // side by side, padded
         same_bits_as_textbook::<4, 0, 2, 1, 4, 1>(18); // one window
         same_bits_as_textbook::<1, 0, 2, 2, 7, 4>(19);
+        // No whole window: every one cut by the padding.
+        same_bits_as_textbook::<2, 1, 5, 2, 2, 1>(20);
+        same_bits_as_textbook::<5, 2, 1, 1, 1, 1>(21);
+        same_bits_as_textbook::<4, 2, 1, 1, 2, 3>(22);
     }
 
     /// A window of only `-inf` (its first step in the sequence wins) and
