@@ -141,8 +141,8 @@ fn takes_over(v: f32, best: f32) -> bool {
 
 /// The first maximum of a whole window of `K` and its position in it. The
 /// loop keeps a value, not an index to load again, over a window of the
-/// constant `K`: 1.3-2.1x the former loops' speed (`pool1d_speed` below,
-/// docs/performance.md).
+/// constant `K`: 1.3-2.1x the former loops' speed, a ratio that moves
+/// from build to build (`pool1d_speed` below, docs/performance.md).
 #[inline(always)]
 fn window_max<const K: usize>(w: &[f32; K]) -> (f32, usize) {
     let (mut best, mut at) = (w[0], 0);
