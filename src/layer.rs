@@ -372,7 +372,7 @@ impl ConstMessage {
     }
 
     /// Appends `n` in decimal.
-    const fn number(self, mut n: usize) -> Self {
+    pub(crate) const fn number(self, mut n: usize) -> Self {
         let (mut digits, mut k) = ([0u8; 20], 20);
         loop {
             k -= 1;

@@ -356,3 +356,47 @@ fn global_average_pooling_trains_in_a_network() {
     }
     assert!(last.loss < first.loss / 4.0 && last.correct == 4, "{first:?} -> {last:?}");
 }
+
+constnet::network! {
+    /// Sequences through padded, overlapping and strided 1-D pools.
+    mod pool1d_net {
+        input: Tensor<2, 1, 15>,
+        conv1: constnet::Conv1d<2, 4, 3, 1>,
+        relu1: constnet::Relu,
+        pool1: constnet::MaxPool1d<3, 1, 2>,
+        conv2: constnet::Conv1d<4, 4, 3, 1>,
+        relu2: constnet::Relu,
+        pool2: constnet::AvgPool1d<4, 2, 3>,
+        dense: constnet::Dense<12, 2>,
+        out: constnet::Softmax,
+    }
+}
+
+/// `MaxPool1d<K, PAD, STRIDE>` and `AvgPool1d<K, PAD, STRIDE>` in a
+/// network: PyTorch's output lengths, `(L + 2·PAD - K) / STRIDE + 1`, and
+/// training through them learns (a rising ramp against a falling one).
+#[test]
+fn padded_strided_1d_pools_train_in_a_network() {
+    use constnet::optim::Sgd;
+    use constnet::train::{SoftmaxCrossEntropy, TrainState, train_step};
+    use rand::SeedableRng;
+    assert_eq!(pool1d_net::Params::LAYERS[2].out, [4, 1, 8]); // (15 + 2 - 3) / 2 + 1
+    assert_eq!(pool1d_net::Params::LAYERS[5].out, [4, 1, 3]); // (8 + 4 - 4) / 3 + 1
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(6);
+    let mut net = pool1d_net::Params::zeroed();
+    net.init(constnet::Init::He, &mut rng);
+    let x: [Tensor<2, 1, 15>; 4] = core::array::from_fn(|b| {
+        Tensor::from_fn(|c, _, t| {
+            let ramp = if b % 2 == 0 { t as f32 } else { 14.0 - t as f32 } / 14.0;
+            ramp + 0.1 * ((c + b + t) % 3) as f32
+        })
+    });
+    let y = [0, 1, 0, 1];
+    let (mut st, mut opt) = (TrainState::<pool1d_net::Params, 4>::zeroed(), Sgd::new(0.2));
+    let first = train_step(&mut net, &x, &y, SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng).unwrap();
+    let mut last = first;
+    for _ in 0..200 {
+        last = train_step(&mut net, &x, &y, SoftmaxCrossEntropy, &mut opt, &mut st, &mut rng).unwrap();
+    }
+    assert!(last.loss < first.loss / 4.0 && last.correct == 4, "{first:?} -> {last:?}");
+}

@@ -142,6 +142,53 @@ network! {
     assert!(err.contains("MaxPool1d: the input must be a sequence, C x 1 x L"), "{err}");
 }
 
+/// The 1-D pools' kernel, padding and stride follow PyTorch's rules: each
+/// broken rule is a build error that names it and the values received.
+#[test]
+fn pool1d_windows_that_break_pytorchs_rules_do_not_build() {
+    let src = "
+use constnet::{network, AvgPool1d, Conv1d, Dense, MaxPool1d, Tensor};
+network! {
+    pub mod net {
+        input: Tensor<2, 1, 10>,
+        conv: Conv1d<2, 4, 3, 1>,
+        pool: POOL,
+        dense: Dense<DENSE_IN, 2>,
+    }
+}
+";
+    let build = |name: &str, pool: &str, dense_in: usize| {
+        let src = src.replace("POOL", pool).replace("DENSE_IN", &dense_in.to_string());
+        compile(name, &src, "metadata")
+    };
+    let (ok, err) = build("pool1d_ok", "MaxPool1d<3, 1, 2>", 20);
+    assert!(ok, "MaxPool1d<3, 1, 2> on 4 x 1 x 10 must build (output 4 x 1 x 5):\n{err}");
+    let (ok, err) = build("avgpool1d_ok", "AvgPool1d<4, 2, 1>", 44);
+    assert!(ok, "AvgPool1d<4, 2, 1> on 4 x 1 x 10 must build (output 4 x 1 x 11):\n{err}");
+    for (name, pool, rule) in [
+        (
+            "pool1d_pad",
+            "MaxPool1d<3, 2, 1>",
+            "MaxPool1d: PAD must be at most K/2 (PyTorch's rule); received K = 3, PAD = 2, STRIDE = 1 on a 4 x 1 x 10 input",
+        ),
+        (
+            "pool1d_stride",
+            "AvgPool1d<3, 1, 0>",
+            "AvgPool1d: STRIDE must be at least 1; received K = 3, PAD = 1, STRIDE = 0",
+        ),
+        (
+            "pool1d_long",
+            "MaxPool1d<13>",
+            "MaxPool1d: the window K must fit in the padded sequence, L + 2*PAD >= K; received K = 13, PAD = 0, STRIDE = 13",
+        ),
+        ("pool1d_empty", "AvgPool1d<0, 0, 1>", "AvgPool1d: the window K must be at least 1"),
+    ] {
+        let (ok, err) = build(name, pool, 20);
+        assert!(!ok, "{pool} on 4 x 1 x 10 must not build");
+        assert!(err.contains(rule), "{pool}: {err}");
+    }
+}
+
 #[test]
 fn a_kernel_larger_than_the_padded_input_does_not_build() {
     let src = "

@@ -27,8 +27,8 @@
 //! | `Conv2d` | 8 filters x 3 row segments of 16 outputs per tile, input zero-padded once into the layer's cache ([`conv2d::PaddedInput`]) | weight gradient with the filters along the lanes (16x16 register transposes of `dy`) or, for few filters, per-row dot tiles; input gradient = the forward kernel on `dy` padded by `K-1-PAD` with the kernel flipped |
 //! | `Conv2d`, `STRIDE > 1` or `PAD >= K` | im2col from the padded cache, blocks of 96 columns over the batch, then `y = W cols` by the `Dense` product's tiles | per sample: `dW += dy colsᵀ` and `dcolsᵀ = dyᵀ W` by the same product, scattered into `dx` |
 //! | `Conv2dRect` (every shape), `Conv1d` (a `1 x K` kernel on a `1 x L` plane) | the same im2col code (one implementation, `im2col.rs`), gathering from the plain input with the padding read as zeros | the same |
-//! | `MaxPool1d` | portable loops over windows of the constant `P`, a value per window (not an index loaded again) | the same, the whole window of `dx` written |
-//! | `AvgPool1d` | portable loops (already fast: a rewrite like `MaxPool1d`'s was slower) | the same |
+//! | `MaxPool1d` | portable loops over windows of the constant `K`, a value per window (not an index loaded again): side by side (`MaxPool1d<K>`) as chunks of the row, else the whole windows as `[f32; K]` and the padded edges as slices | the same; side by side the whole window of `dx` written, else the gradient added at the maximum |
+//! | `AvgPool1d` | portable loops (already fast: a rewrite like `MaxPool1d`'s was slower); padded or strided, a window at a time | the same |
 //! | `Dense` | `B >= 16`: `yᵀ = W xᵀ`, 12 outputs x 32 samples per tile (the batch transposed into the layer's cache); smaller `B`: 4 x 6 dot tiles | `dW += dyᵀ x` and `dx = dy W`, 4 rows x 96 columns per tile (the weight gradient of 8 outputs or more: 8 x 48) |
 //! | `MaxPool2d<2>` | vertical max, then even/odd lane permutes | the first maximum of each window (row-major), by lane masks |
 //! | `Relu` | `max(x, 0)` | `dy` where `y > 0` |
