@@ -6,7 +6,7 @@ PyTorch, on one and on two threads, alternated, for the README's table.
 
 Each round runs, for every example and thread count, the constnet example
 (`--epochs 1 --threads T`; its "training took X s") and then
-`scripts/examples_torch.py MODEL T 1` (its "X s training"): the time of
+`scripts/examples_torch.py MODEL T 1 SHIFT` (its "X s training"): the time of
 the training steps of one epoch of 55000 images in batches of 32, data
 loading and evaluation left out on both sides. Prints each figure's
 runs and median, and the median ratio PyTorch / constnet over the
@@ -20,11 +20,12 @@ import subprocess
 import sys
 import tempfile
 
-# constnet example: PyTorch model name in scripts/examples_torch.py
+# constnet example: (PyTorch model name in scripts/examples_torch.py, the
+# example's default --shift)
 EXAMPLES = {
-    "09_conv1d_sequences": "seqnet",
-    "10_resnet_fashion": "resnet8_wide",
-    "11_mobilenet_fashion": "mobilenet",
+    "09_conv1d_sequences": ("seqnet", 0),
+    "10_resnet_fashion": ("resnet8_wide", 1),
+    "11_mobilenet_fashion": ("mobilenet", 0),
 }
 
 
@@ -48,7 +49,8 @@ def main(rounds="1", *names):
                     exe = os.path.join(target, "release", "examples", name)
                     args = ["--epochs", "1", "--threads", str(threads), "--out", out]
                     c = seconds([exe, *args], r"training took ([0-9.]+) s")
-                    torch = [sys.executable, os.path.join(here, "examples_torch.py"), EXAMPLES[name], str(threads), "1"]
+                    model, shift = EXAMPLES[name]
+                    torch = [sys.executable, os.path.join(here, "examples_torch.py"), model, str(threads), "1", str(shift)]
                     t = seconds(torch, r"([0-9.]+) s training over")
                     times.setdefault((name, threads), []).append((c, t))
                     print(f"round {r + 1}: {name}, {threads} thread(s): constnet {c:.1f} s, PyTorch {t:.1f} s", flush=True)
