@@ -136,7 +136,15 @@ impl<const N: usize> Compute for super::simd::Lanes<N> {
     }
     #[inline(always)]
     fn bitmask(self, m: [u32; N]) -> u32 {
-        m.iter().enumerate().fold(0, |a, (i, &b)| a | ((b & 1) << i))
+        // One `movmskps` on x86-64 (SSE2 is its baseline): left to itself
+        // the compiler computes the masks lane by lane to get the bits.
+        #[cfg(target_arch = "x86_64")]
+        if N == 4 {
+            use core::arch::x86_64::{_mm_loadu_ps, _mm_movemask_ps};
+            // SAFETY: SSE2 is part of x86-64; `m` holds 4 lanes of 4 bytes.
+            return unsafe { _mm_movemask_ps(_mm_loadu_ps(m.as_ptr().cast())) } as u32;
+        }
+        m.iter().enumerate().fold(0, |a, (i, &b)| a | (u32::from((b as i32) < 0) << i))
     }
     #[inline(always)]
     fn mask_of_bits(self, bits: u32) -> [u32; N] {

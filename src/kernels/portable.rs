@@ -10,7 +10,10 @@
 //! operands in 16 registers) measured faster on baseline x86-64 than
 //! `[f32; 8]` (two SSE2 registers a vector, whose accumulators the compiler
 //! spilled) with tiles of 6 or 4 accumulators, and than 4 lanes with
-//! smaller tiles (docs/performance.md).
+//! smaller tiles (docs/performance.md). The one exception is the
+//! channels-last weight gradient (`conv_dw_t`): 2 taps a tile, not 3,
+//! since SSE2's two-operand multiplies need a copy of the broadcast
+//! input and 12 accumulators beside 4 loaded vectors spilled one.
 //!
 //! The functions are `unsafe` for their raw pointers alone; only the safe
 //! entry points of [`crate::kernels`] call them, after checking every
@@ -37,8 +40,9 @@ crate::kernels::generic::instance::instance! {
     conv_cl: <0>,
     // 4 channels x 2 taps, or 1 x 9.
     conv_dw_batch: <4, 2, 9>,
-    // 3 taps x 16 channels (4 vectors: 12 accumulators).
-    conv_dw_t: <3, 4>,
+    // 2 taps x 16 channels (4 vectors: 8 accumulators; AVX2's 3 taps spill
+    // on SSE2).
+    conv_dw_t: <2, 4>,
     // Four vectors of 4 lanes a plane.
     lane_sums4: <4>,
 }
