@@ -46,32 +46,14 @@ use std::time::Instant;
 use workloads::*;
 
 /// Seconds on the clock the report times with: wall time since the first
-/// call, or with `CONSTNET_BENCH_CLOCK=thread` on Linux this thread's CPU
-/// time (`CLOCK_THREAD_CPUTIME_ID`).
+/// call, or with `CONSTNET_BENCH_CLOCK=thread` this thread's CPU time
+/// ([`common::layer_bench::thread_seconds`]; wall time where there is
+/// none).
 fn now() -> f64 {
     static START: std::sync::OnceLock<(Instant, bool)> = std::sync::OnceLock::new();
-    let (start, thread) = *START.get_or_init(|| {
-        let thread = std::env::var("CONSTNET_BENCH_CLOCK").is_ok_and(|v| v == "thread");
-        (Instant::now(), thread && cfg!(target_os = "linux"))
-    });
-    #[cfg(target_os = "linux")]
-    if thread {
-        #[repr(C)]
-        struct Timespec {
-            sec: i64,
-            nsec: i64,
-        }
-        unsafe extern "C" {
-            fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
-        }
-        const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-        let mut ts = Timespec { sec: 0, nsec: 0 };
-        // SAFETY: `ts` is a valid `struct timespec` (64-bit Linux) to write into.
-        let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
-        return ts.sec as f64 + ts.nsec as f64 * 1e-9;
-    }
-    start.elapsed().as_secs_f64()
+    let (start, thread) =
+        *START.get_or_init(|| (Instant::now(), std::env::var("CONSTNET_BENCH_CLOCK").is_ok_and(|v| v == "thread")));
+    if thread { common::layer_bench::thread_seconds() } else { start.elapsed().as_secs_f64() }
 }
 
 /// How many calls of `f` take about `budget` seconds (at least 2), after

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod fashion;
+pub mod layer_bench;
 
 use std::fmt::Display;
 use std::ops::RangeInclusive;
