@@ -46,6 +46,18 @@ fn for_runs(j0: usize, n: usize, npos: usize, mut f: impl FnMut(usize, usize, us
     }
 }
 
+/// Copies the block of `n` columns from column `j0` (as [`for_runs`]) of
+/// `channels` planes of `npos` positions, each sample's planes `sample`
+/// floats apart in `src`, into `dst` as `[channels][n]`.
+#[inline(always)]
+fn gather_columns(src: &[f32], sample: usize, channels: usize, npos: usize, j0: usize, n: usize, dst: &mut [f32]) {
+    for_runs(j0, n, npos, |s, i, jj, len| {
+        for c in 0..channels {
+            dst[c * n + jj..][..len].copy_from_slice(&src[s * sample + c * npos + i..][..len]);
+        }
+    });
+}
+
 /// One of the three products of a 1x1 convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Pass {
@@ -135,12 +147,7 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         let total = B * npos;
         for j0 in (0..total).step_by(COLUMNS) {
             let n = COLUMNS.min(total - j0);
-            for_runs(j0, n, npos, |s, i, jj, len| {
-                for c in 0..IN_C {
-                    let src = &x[s * xs + c * npos + i..][..len];
-                    xt[c * n + jj..][..len].copy_from_slice(src);
-                }
-            });
+            gather_columns(x, xs, IN_C, npos, j0, n, &mut xt);
             // yt[o][j] = Σ_c w[o][c] · xt[c][j]
             if !k.bcast_gemm(
                 (OUT_C, n, IN_C),
@@ -194,11 +201,8 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         let total = B * npos;
         for j0 in (0..total).step_by(COLUMNS) {
             let n = COLUMNS.min(total - j0);
+            gather_columns(dy, OUT_C * npos, OUT_C, npos, j0, n, &mut dyt);
             for_runs(j0, n, npos, |s, i, jj, len| {
-                for o in 0..OUT_C {
-                    let src = &dy[(s * OUT_C + o) * npos + i..][..len];
-                    dyt[o * n + jj..][..len].copy_from_slice(src);
-                }
                 let x = &x[s * xs + i..];
                 if IN_C.is_multiple_of(16) {
                     for c0 in (0..IN_C).step_by(16) {
@@ -262,12 +266,7 @@ impl<const IN_C: usize, const OUT_C: usize, const K: usize, const PAD: usize, co
         let total = B * npos;
         for j0 in (0..total).step_by(COLUMNS) {
             let n = COLUMNS.min(total - j0);
-            for_runs(j0, n, npos, |s, i, jj, len| {
-                for o in 0..OUT_C {
-                    let src = &dy[(s * OUT_C + o) * npos + i..][..len];
-                    dyt[o * n + jj..][..len].copy_from_slice(src);
-                }
-            });
+            gather_columns(dy, OUT_C * npos, OUT_C, npos, j0, n, &mut dyt);
             // dxt[c][j] = Σ_o w[o][c] · dyt[o][j]
             let dxt = &mut dxt[..IN_C * n];
             if !k.bcast_gemm((IN_C, n, OUT_C), &[(w, &dyt[..OUT_C * n])], (1, IN_C, n), dxt, n, false, false) {
